@@ -1,0 +1,171 @@
+"""The contract every baseline model honours, and the row bank they share.
+
+A baseline keeps one row of state per key in column arrays (numpy), so a closed
+window is scored and learned for every key at once. A row can be exported to plain
+JSON-able values and imported again, which is how the live pipeline keeps per-key
+state in changelogged tables; nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from spikedetect.core.errors import ConfigError, StateError
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+# Where an expectation came from; reported in incident events.
+BASELINE_SOURCES = ("learned", "warming", "parent_prior", "floor")
+LEARNED, WARMING, PARENT_PRIOR, FLOOR = range(4)
+
+
+class Expectation:
+    """Expected count, overdispersion and baseline source for a set of rows.
+
+    ``aux`` carries per-row intermediate arrays a model wants back in :meth:`Baseline.learn`
+    (so it does not compute them twice); :meth:`subset` keeps them aligned.
+    """
+
+    __slots__ = ("aux", "mean", "phi", "source")
+
+    def __init__(self, mean: FloatArray, phi: FloatArray, source: npt.NDArray[np.int8],
+                 aux: dict[str, npt.NDArray[Any]] | None = None) -> None:
+        self.mean = mean
+        self.phi = phi
+        self.source = source
+        self.aux = aux or {}
+
+    def subset(self, mask: npt.NDArray[Any]) -> Expectation:
+        return Expectation(self.mean[mask], self.phi[mask], self.source[mask],
+                           {k: v[mask] for k, v in self.aux.items()})
+
+
+class Baseline(ABC):
+    """A bank of per-key baseline models stored as columns.
+
+    Subclasses declare ``COLUMNS``: name -> (per-row shape, dtype, initial value), and
+    ``PARAMS``: name -> default. Rows are added with :meth:`add_row` and removed by
+    moving the last row into the hole (:meth:`move_row`), which the scorer manages.
+    """
+
+    name: ClassVar[str]
+    COLUMNS: ClassVar[dict[str, tuple[tuple[int, ...], str, float]]] = {}
+    PARAMS: ClassVar[dict[str, float]] = {}
+
+    def __init__(self, window_ms: int, params: Mapping[str, Any] | None = None) -> None:
+        self.window_ms = window_ms
+        values = dict(self.PARAMS)
+        for key, value in (params or {}).items():
+            if key not in self.PARAMS:
+                raise ConfigError(f"detector {self.name!r} has no parameter {key!r}; "
+                                  f"it has {', '.join(sorted(self.PARAMS)) or 'none'}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                raise ConfigError(f"detector parameter {key} must be a number, got {value!r}")
+            values[key] = float(value)
+        self.params = values
+        self.validate_params()
+        self.size = 0
+        self.cols: dict[str, npt.NDArray[Any]] = {
+            col: np.full((16, *shape), self.initial(col), dtype=dtype)
+            for col, (shape, dtype, _) in self.COLUMNS.items()
+        }
+        self._grow_extra(16)
+
+    def validate_params(self) -> None:  # noqa: B027 - optional hook
+        """Raise ConfigError for parameters out of range (subclasses extend)."""
+
+    # -- rows -----------------------------------------------------------------
+    def add_row(self) -> int:
+        """Append a fresh row (cold model) and return its index."""
+        cap = len(next(iter(self.cols.values()))) if self.cols else 0
+        if self.size >= cap:
+            for col, (shape, dtype, _) in self.COLUMNS.items():
+                grown = np.full((max(16, cap * 2), *shape), self.initial(col), dtype=dtype)
+                grown[:cap] = self.cols[col]
+                self.cols[col] = grown
+            self._grow_extra(max(16, cap * 2))
+        row = self.size
+        self.size += 1
+        for col in self.COLUMNS:
+            self.cols[col][row] = self.initial(col)
+        self._reset_extra(row)
+        return row
+
+    def move_row(self, src: int, dst: int) -> None:
+        """Copy row ``src`` over row ``dst`` (used to fill the hole of a removed row)."""
+        for arr in self.cols.values():
+            arr[dst] = arr[src]
+        self._move_extra(src, dst)
+
+    def pop_row(self) -> None:
+        """Forget the last row."""
+        self.size -= 1
+        self._reset_extra(self.size)
+
+    # Hooks for models that keep per-row Python objects next to the columns.
+    def _grow_extra(self, capacity: int) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def _reset_extra(self, row: int) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def _move_extra(self, src: int, dst: int) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def initial(self, col: str) -> float:
+        """Initial value of a column for a fresh row (parameters may change it)."""
+        return self.COLUMNS[col][2]
+
+    # -- state ----------------------------------------------------------------
+    def export_row(self, row: int) -> dict[str, Any]:
+        """The row's state as JSON-able values (floats rounded to float32 where stored so)."""
+        return {col: arr[row].tolist() for col, arr in self.cols.items()}
+
+    def import_row(self, row: int, state: Mapping[str, Any]) -> None:
+        """Load a row exported by :meth:`export_row`; validates shapes, never executes anything."""
+        for col, (shape, dtype, _) in self.COLUMNS.items():
+            if col not in state:
+                raise StateError(f"baseline state lacks {col!r}")
+            value = np.asarray(state[col], dtype=dtype)
+            if value.shape != shape or not np.all(np.isfinite(value)):
+                raise StateError(f"baseline state {col!r} has shape {value.shape}, expected {shape}")
+            self.cols[col][row] = value
+
+    # -- the model -------------------------------------------------------------
+    @abstractmethod
+    def expect(self, rows: IntArray, ws_ms: int) -> Expectation:
+        """Expected counts for window ``ws_ms`` of ``rows`` (no learning, no side effects)."""
+
+    def shares(self, rows: IntArray) -> FloatArray:
+        """Each row's learned share of its parent's reports (NaN: unknown). The scorer uses
+        it to give a cold key its parent's expectation scaled by this share."""
+        return np.full(len(rows), np.nan)
+
+    @property
+    def floor_mean(self) -> float:
+        """The smallest expected count the model ever reports."""
+        return float(self.params.get("floor_mean", 0.5))
+
+    @abstractmethod
+    def learn(self, rows: IntArray, ws_ms: int, observed: FloatArray, expected: Expectation,
+              parent_observed: FloatArray) -> None:
+        """Learn window ``ws_ms`` for ``rows`` (only windows judged normal are passed)."""
+
+    def warm(self, rows: IntArray) -> npt.NDArray[np.bool_]:
+        """True where the model has learned enough to trust its own expectation."""
+        return np.ones(len(rows), dtype=bool)
+
+
+def half_life_alpha(half_life_updates: float) -> float:
+    """EW learning rate whose weight halves after ``half_life_updates`` updates.
+
+    >>> round(half_life_alpha(1.0), 3)
+    0.5
+    """
+    return float(1.0 - 0.5 ** (1.0 / max(half_life_updates, 1e-9)))

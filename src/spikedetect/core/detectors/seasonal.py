@@ -1,0 +1,186 @@
+"""Seasonal profile baseline: the expected count for this time of day and day of week.
+
+Downdetector's public recipe ("average reports for that time of day over the last
+months") as an online model per key:
+
+* a time-of-day profile of 48 half-hour slots, each an exponentially weighted mean of
+  the counts seen around that time, read with linear interpolation between slot centres
+  (so the expectation is smooth across the day);
+* a day-of-week factor (weekends differ), learned as a ratio of weighted sums;
+* a fast-moving level (EW mean over ~10 windows) used while the profile is still cold;
+* overdispersion ``phi`` (variance / mean) learned from Pearson residuals, robustly clipped.
+
+A cold key borrows its parent's expectation scaled by its learned share of the parent,
+or falls back to a conservative floor, and reports which it used.
+
+>>> import numpy as np
+>>> b = SeasonalBaseline(60_000)
+>>> r = b.add_row()
+>>> rows = np.array([r])
+>>> for ws in range(0, 3 * 86_400_000, 60_000):            # three days of 5 reports/min
+...     e = b.expect(rows, ws)
+...     b.learn(rows, ws, np.array([5.0]), e, np.array([np.nan]))
+>>> e = b.expect(rows, 3 * 86_400_000)
+>>> round(float(e.mean[0]), 2), int(e.source[0])
+(5.0, 0)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from spikedetect.core.detectors.base import (
+    FLOOR,
+    LEARNED,
+    WARMING,
+    Baseline,
+    Expectation,
+    FloatArray,
+    IntArray,
+    half_life_alpha,
+)
+from spikedetect.core.errors import ConfigError
+from spikedetect.core.windows import DAY_MS
+
+SLOTS = 48
+_SLOT_MS = DAY_MS // SLOTS
+
+
+class SeasonalBaseline(Baseline):
+    name = "seasonal"
+    COLUMNS: ClassVar[dict[str, tuple[tuple[int, ...], str, float]]] = {
+        "prof": ((SLOTS,), "float64", 0.0),      # expected count per window, by half-hour slot
+        "prof_w": ((SLOTS,), "float32", 0.0),    # weight learned per slot
+        "dow_num": ((7,), "float64", 0.0),       # EW of observed counts per weekday
+        "dow_den": ((7,), "float64", 0.0),       # EW of profile expectation per weekday
+        "dow_w": ((7,), "float32", 0.0),
+        "level": ((), "float64", 0.0),           # fast EW level (cold-start fallback)
+        "level_n": ((), "float32", 0.0),
+        "phi": ((), "float32", 2.0),
+        "share": ((), "float64", 0.0),           # EW share of the parent's reports
+        "share_w": ((), "float32", 0.0),
+    }
+    PARAMS: ClassVar[dict[str, float]] = {
+        "half_life_days": 14.0,
+        "dow_half_life_weeks": 4.0,
+        "level_half_life_windows": 10.0,
+        "warm_slot_weight": 20.0,
+        "warm_level_windows": 10.0,
+        "floor_mean": 0.5,
+        "phi_prior": 2.0,
+        "phi_half_life_windows": 200.0,
+        "phi_max": 50.0,
+        "cold_phi_factor": 2.0,
+    }
+
+    def validate_params(self) -> None:
+        p = self.params
+        for key in ("half_life_days", "dow_half_life_weeks", "level_half_life_windows",
+                    "phi_half_life_windows", "floor_mean", "phi_max"):
+            if p[key] <= 0:
+                raise ConfigError(f"seasonal.{key} must be positive")
+        if p["phi_prior"] < 1 or p["cold_phi_factor"] < 1:
+            raise ConfigError("seasonal.phi_prior and cold_phi_factor must be >= 1")
+        windows_per_slot = _SLOT_MS / self.window_ms
+        self._a_slot = half_life_alpha(p["half_life_days"] * windows_per_slot)
+        self._a_dow = half_life_alpha(p["dow_half_life_weeks"] * DAY_MS / self.window_ms)
+        self._a_level = half_life_alpha(p["level_half_life_windows"])
+        self._a_phi = half_life_alpha(p["phi_half_life_windows"])
+
+    def initial(self, col: str) -> float:
+        return self.params["phi_prior"] if col == "phi" else super().initial(col)
+
+    def _slots(self, ws_ms: int) -> tuple[int, int, float]:
+        centre = (ws_ms + self.window_ms // 2) % DAY_MS
+        u = centre / _SLOT_MS - 0.5
+        lo = int(np.floor(u))
+        w_hi = u - lo
+        return lo % SLOTS, (lo + 1) % SLOTS, w_hi
+
+    @staticmethod
+    def _dow(ws_ms: int) -> int:
+        return (ws_ms // DAY_MS + 3) % 7
+
+    def _profile(self, rows: IntArray, ws_ms: int) -> tuple[FloatArray, np.ndarray, FloatArray]:
+        lo, hi, w_hi = self._slots(ws_ms)
+        c = self.cols
+        prof = c["prof"][rows]
+        pw = c["prof_w"][rows]
+        tod = (1.0 - w_hi) * prof[:, lo] + w_hi * prof[:, hi]
+        warm = (pw[:, lo] >= self.params["warm_slot_weight"]) & (pw[:, hi] >= self.params["warm_slot_weight"])
+        d = self._dow(ws_ms)
+        num, den = c["dow_num"][rows, d], c["dow_den"][rows, d]
+        dow_ok = (c["dow_w"][rows, d] >= 0.5 * DAY_MS / self.window_ms) & (den > 1e-9)
+        factor = np.clip(np.where(dow_ok, num / np.where(den > 1e-9, den, 1.0), 1.0), 0.25, 4.0)
+        return tod, warm, factor
+
+    def expect(self, rows: IntArray, ws_ms: int) -> Expectation:
+        p = self.params
+        c = self.cols
+        tod, warm, factor = self._profile(rows, ws_ms)
+        level = c["level"][rows]
+        level_ok = c["level_n"][rows] >= p["warm_level_windows"]
+        floor = p["floor_mean"]
+        mean = np.where(warm, tod * factor, np.where(level_ok, level, np.maximum(level, floor)))
+        source = np.where(warm, LEARNED, np.where(level_ok, WARMING, FLOOR)).astype(np.int8)
+        mean = np.maximum(mean, floor)
+        phi = c["phi"][rows].astype(np.float64)
+        phi = np.where(warm, phi, phi * p["cold_phi_factor"])
+        return Expectation(mean, phi, source, {"tod": tod, "warm": warm, "factor": factor})
+
+    def shares(self, rows: IntArray) -> FloatArray:
+        c = self.cols
+        return np.where(c["share_w"][rows] >= 1.0, c["share"][rows], np.nan)
+
+    def learn(self, rows: IntArray, ws_ms: int, observed: FloatArray, expected: Expectation,
+              parent_observed: FloatArray) -> None:
+        if len(rows) == 0:
+            return
+        p = self.params
+        c = self.cols
+        x = observed.astype(np.float64)
+        lo, hi, w_hi = self._slots(ws_ms)
+        d = self._dow(ws_ms)
+        tod, warm, factor = expected.aux["tod"], expected.aux["warm"], expected.aux["factor"]
+        # overdispersion from this window's residual against what was expected (score before learn)
+        mu = np.maximum(expected.mean, p["floor_mean"])
+        resid2 = np.minimum((x - mu) ** 2 / mu, 25.0)
+        trusted = expected.source != FLOOR
+        phi = c["phi"][rows].astype(np.float64)
+        phi = np.where(trusted, phi + self._a_phi * (resid2 - phi), phi)
+        c["phi"][rows] = np.clip(phi, 1.0, p["phi_max"])
+        # fast level: cumulative mean at first, then EW
+        n = c["level_n"][rows] + 1.0
+        a_level = np.maximum(1.0 / n, self._a_level)
+        c["level"][rows] += a_level * (x - c["level"][rows])
+        c["level_n"][rows] = np.minimum(n, 1e6)
+        # day-of-week ratio, once the time-of-day profile can be trusted
+        tod_rows = rows[warm]
+        if len(tod_rows):
+            w = c["dow_w"][tod_rows, d] + 1.0
+            a = np.maximum(1.0 / w, self._a_dow)
+            c["dow_num"][tod_rows, d] += a * (x[warm] - c["dow_num"][tod_rows, d])
+            c["dow_den"][tod_rows, d] += a * (tod[warm] - c["dow_den"][tod_rows, d])
+            c["dow_w"][tod_rows, d] = np.minimum(w, 1e6)
+        # time-of-day profile, on weekday-neutral counts; both neighbouring slots learn
+        y = x / factor
+        for slot, weight in ((lo, 1.0 - w_hi), (hi, w_hi)):
+            if weight <= 0.0:
+                continue
+            pw = c["prof_w"][rows, slot] + weight
+            a = weight * np.maximum(1.0 / pw, self._a_slot)
+            c["prof"][rows, slot] += a * (y - c["prof"][rows, slot])
+            c["prof_w"][rows, slot] = np.minimum(pw, 1e6)
+        # share of the parent's reports (for the children's cold start)
+        has_parent = np.isfinite(parent_observed) & (parent_observed > 0)
+        if has_parent.any():
+            pr = rows[has_parent]
+            sw = c["share_w"][pr] + 1.0
+            a = np.maximum(1.0 / sw, self._a_level / 10.0)
+            c["share"][pr] += a * (x[has_parent] / parent_observed[has_parent] - c["share"][pr])
+            c["share_w"][pr] = np.minimum(sw, 1e6)
+
+    def warm(self, rows: IntArray) -> np.ndarray:
+        return np.asarray(self.cols["prof_w"][rows].min(axis=1) >= self.params["warm_slot_weight"])

@@ -1,0 +1,204 @@
+"""Report events: the input contract and its validation.
+
+A report is one JSON object (UTF-8)::
+
+    {"ts": "2026-11-26T03:14:15.123Z", "service": "instagram", "region": "US/CA/Los Angeles",
+     "category": "direct_messages", "source": "app", "event_id": "b2c7"}
+
+Validation never raises: it returns either a :class:`Report` or a reason string
+from :data:`REASONS`, which the driver routes to a dead-letter topic or file.
+
+>>> v = ReportValidator()
+>>> v.decode(b'{"ts": 1795662855123, "service": "ig", "region": "us/CA", "category": "Login"}')
+Report(ts_ms=1795662855123, service='ig', region='US/CA', category='login', source='unknown', event_id=None)
+>>> v.decode(b'{"ts": 1795662855123, "service": "ig"}')
+'missing_region'
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import orjson
+
+from spikedetect.core.timefmt import MAX_TS_MS, MIN_TS_MS, parse_ts_ms
+
+# Machine-readable rejection reasons, with what they mean (also in docs/events.md).
+REASONS: dict[str, str] = {
+    "value_too_large": "the message is larger than max_value_bytes",
+    "not_utf8": "the message is not valid UTF-8",
+    "not_json": "the message is not valid JSON (NaN/Infinity and >64-bit integers included)",
+    "not_object": "the JSON value is not an object",
+    "missing_ts": "no ts and no record timestamp to fall back on",
+    "bad_ts_type": "ts is neither an RFC 3339 string nor an integer of epoch milliseconds",
+    "bad_ts_format": "ts is a string but not RFC 3339 with an offset",
+    "ts_out_of_range": "ts is before 2000 or after 2100",
+    "ts_too_far_future": "ts is further ahead of the newest accepted time than max_future_skew_ms",
+    "missing_service": "no service",
+    "bad_service": "service is not a string of 1-64 printable characters without '|'",
+    "missing_region": "no region",
+    "bad_region": "region is not a '/'-path of printable, non-empty parts of at most 64 characters",
+    "region_too_deep": "region has more levels than max_region_depth",
+    "missing_category": "no category",
+    "bad_category": "category is not a string of 1-32 printable characters",
+    "bad_source": "source is not a string of 1-32 printable characters",
+    "bad_event_id": "event_id is not a string of 1-128 printable characters or an integer",
+    "too_many_keys": "the service already has max_keys_per_service regions",
+    "late": "the report's window was already closed by the watermark",
+}
+
+
+class Report(NamedTuple):
+    """A validated report; strings are normalised (region country code and category cased)."""
+
+    ts_ms: int
+    service: str
+    region: str
+    category: str
+    source: str
+    event_id: str | None
+
+
+class ReportValidator:
+    """Validates decoded report objects; caches the normalisation of repeated strings.
+
+    The caches hold only valid values and are cleared when they grow past ``cache_size``,
+    so hostile input cannot grow memory without bound.
+    """
+
+    def __init__(self, *, max_value_bytes: int = 8192, max_region_depth: int = 4, cache_size: int = 200_000):
+        self.max_value_bytes = max_value_bytes
+        self.max_region_depth = max_region_depth
+        self.cache_size = cache_size
+        # raw -> normalised, valid values only; read directly by the counter's fast path
+        self.services: dict[str, str] = {}
+        self.regions: dict[str, str] = {}
+        self.categories: dict[str, str] = {}
+        self.sources: dict[str, str] = {"unknown": "unknown"}
+        # "YYYY-MM-DDTHH:MM" -> epoch ms, learned from valid UTC timestamps ending in Z
+        self.minutes: dict[str, int] = {}
+
+    # -- whole messages ------------------------------------------------------
+    def decode(self, raw: bytes, fallback_ts_ms: int | None = None) -> Report | str:
+        """Decode and validate one message (the slow, clear path; drivers batch)."""
+        if len(raw) > self.max_value_bytes:
+            return "value_too_large"
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return "not_utf8" if "utf-8" in str(exc).lower() else "not_json"
+        if type(obj) is not dict:
+            return "not_object"
+        return self.validate(obj, fallback_ts_ms)
+
+    def validate(self, obj: dict[str, object], fallback_ts_ms: int | None = None) -> Report | str:
+        """Validate a decoded object; returns a Report or a reason."""
+        ts = obj.get("ts")
+        if ts is None:
+            if fallback_ts_ms is None:
+                return "missing_ts"
+            ts_ms = fallback_ts_ms
+        else:
+            parsed = self.ts_ms(ts)
+            if isinstance(parsed, str):
+                return parsed
+            ts_ms = parsed
+        svc = obj.get("service")
+        service = self.services.get(svc) if type(svc) is str else None
+        if service is None:
+            if svc is None:
+                return "missing_service"
+            service = self._check_service(svc)
+            if service is None:
+                return "bad_service"
+        reg = obj.get("region")
+        region = self.regions.get(reg) if type(reg) is str else None
+        if region is None:
+            if reg is None:
+                return "missing_region"
+            checked = self._check_region(reg)
+            if checked[0] != "":
+                return checked[0]
+            region = checked[1]
+        cat = obj.get("category")
+        category = self.categories.get(cat) if type(cat) is str else None
+        if category is None:
+            if cat is None:
+                return "missing_category"
+            category = self._check_label(cat, self.categories)
+            if category is None:
+                return "bad_category"
+        src = obj.get("source", "unknown")
+        source = self.sources.get(src) if type(src) is str else None
+        if source is None:
+            source = self._check_label(src, self.sources)
+            if source is None:
+                return "bad_source"
+        eid = obj.get("event_id")
+        if eid is not None and type(eid) is not str:
+            if type(eid) is int:
+                eid = str(eid)
+            else:
+                return "bad_event_id"
+        elif eid is not None and not (0 < len(eid) <= 128 and eid.isprintable()):
+            return "bad_event_id"
+        return Report(ts_ms, service, region, category, source, eid)
+
+    # -- fields ---------------------------------------------------------------
+    def ts_ms(self, ts: object) -> int | str:
+        """Event time in epoch ms, or a reason."""
+        if type(ts) is str:
+            value = parse_ts_ms(ts)
+            if value is None:
+                return "bad_ts_format"
+            n = len(ts)
+            if ((n == 24 and ts[19] == ".") or n == 20) and ts[-1] == "Z" and MIN_TS_MS <= value < MAX_TS_MS:
+                if len(self.minutes) >= self.cache_size:
+                    self.minutes.clear()
+                self.minutes[ts[:16]] = value - value % 60_000
+        elif type(ts) is int:
+            value = ts
+        elif type(ts) is float and ts.is_integer():
+            value = int(ts)
+        else:
+            return "bad_ts_type"
+        if not MIN_TS_MS <= value < MAX_TS_MS:
+            return "ts_out_of_range"
+        return value
+
+    def _remember(self, cache: dict[str, str], raw: str, value: str) -> str:
+        if len(cache) >= self.cache_size:
+            cache.clear()
+        cache[raw] = value
+        return value
+
+    def _check_service(self, svc: object) -> str | None:
+        if type(svc) is not str or not 0 < len(svc) <= 64 or "|" in svc:
+            return None
+        if not svc.isprintable() or svc.strip() != svc:
+            return None
+        return self._remember(self.services, svc, svc)
+
+    def _check_region(self, reg: object) -> tuple[str, str]:
+        """("", normalised) or (reason, "")."""
+        if type(reg) is not str or not 0 < len(reg) <= 256:
+            return "bad_region", ""
+        parts = reg.split("/")
+        if len(parts) > self.max_region_depth:
+            return "region_too_deep", ""
+        for part in parts:
+            if not 0 < len(part) <= 64 or part.strip() != part or not part.isprintable() or part == "*":
+                return "bad_region", ""
+        country = parts[0]
+        if not (2 <= len(country) <= 3 and country.isascii() and country.isalpha()):
+            return "bad_region", ""
+        parts[0] = country.upper()
+        return "", self._remember(self.regions, reg, "/".join(parts))
+
+    def _check_label(self, raw: object, cache: dict[str, str]) -> str | None:
+        if type(raw) is not str:
+            return None
+        value = raw.strip().lower()
+        if not 0 < len(value) <= 32 or not value.isprintable():
+            return None
+        return self._remember(cache, raw, value)

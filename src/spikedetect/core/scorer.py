@@ -1,0 +1,267 @@
+"""Closing windows for every known key: merge, score, step incidents, learn.
+
+A scorer receives closed-window leaf counts ("partials") from one or more sources and
+each source's watermark. A window closes once every expected source's watermark has
+passed its end; then every known key is scored - zero-report keys included, since
+zeros are what close incidents - before its baseline learns (score before learn), and
+windows that are not normal never teach the baseline.
+
+Partials are stored per (window, source) and replace each other, and watermarks only
+move forward, so a re-delivered partial or mark changes nothing (at-least-once safe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from spikedetect.core.config import DetectorConfig
+from spikedetect.core.counter import ClosedWindow, LeafKey
+from spikedetect.core.detectors import BASELINE_SOURCES, make_baseline
+from spikedetect.core.detectors.base import LEARNED, PARENT_PRIOR, Expectation
+from spikedetect.core.expand import breakdown, merge, totals
+from spikedetect.core.incidents import IncidentEvent, Tracker
+from spikedetect.core.keyspace import Keyspace, ServiceKey
+from spikedetect.core.negbin import surprise
+from spikedetect.core.policy import ANOMALOUS, IncidentPolicy, WindowView
+
+WindowHook = Callable[[int, "ClosedKeys"], None]
+
+
+@dataclass
+class ClosedKeys:
+    """Everything scored in one closed window (for series views and metrics)."""
+
+    ws_ms: int
+    keys: list[ServiceKey]
+    observed: np.ndarray
+    expected: np.ndarray
+    score: np.ndarray
+    source: np.ndarray
+
+
+@dataclass
+class ScorerStats:
+    windows_closed: int = 0
+    keys_scored: int = 0
+    keys_retired: int = 0
+    late_partials: int = 0
+    late_partial_reports: float = 0.0
+    replayed_partials: int = 0
+
+
+@dataclass
+class LatePartial:
+    """Counts that reached the scorer after their window closed (only possible after a source
+    was treated as empty or idle); reported, never silently merged or dropped."""
+
+    source: Any
+    ws_ms: int
+    reports: float
+
+
+@dataclass
+class _Pending:
+    by_source: dict[Any, dict[str, dict[LeafKey, float]]] = field(default_factory=dict)
+
+
+class Scorer:
+    def __init__(self, config: DetectorConfig, sources: Iterable[Any] = (0,)) -> None:
+        self.config = config
+        self.window_ms = config.window_ms
+        self.policy = IncidentPolicy(config)
+        self.keyspace = Keyspace(make_baseline(config.detector, config.window_ms))
+        self.trackers: dict[ServiceKey, Tracker] = {}
+        self.watermarks: dict[Any, int | None] = {s: None for s in sources}
+        self.empty_sources: set[Any] = set()
+        self.pending: dict[int, _Pending] = {}
+        self.next_ws: int | None = None  # first window not yet closed
+        self.stats = ScorerStats()
+        self.late: list[LatePartial] = []
+        self.on_window: WindowHook | None = None
+        self._retire_every = max(1, 3_600_000 // self.window_ms)
+
+    # -- inputs ---------------------------------------------------------------------
+    def expect_sources(self, sources: Iterable[Any]) -> None:
+        """Declare the sources whose watermarks gate closing (e.g. all input partitions)."""
+        for s in sources:
+            self.watermarks.setdefault(s, None)
+
+    def add_partial(self, source: Any, window: ClosedWindow) -> None:
+        """Store a source's counts for a window (replacing an earlier copy from that source)."""
+        ws = window.ws_ms
+        if self.next_ws is not None and ws < self.next_ws:
+            wm = self.watermarks.get(source)
+            if wm is not None and ws + self.window_ms <= wm:
+                self.stats.replayed_partials += 1  # a re-delivery: the source had passed it
+                return
+            n = float(sum(sum(c.values()) for c in window.counts.values()))
+            self.stats.late_partials += 1
+            self.stats.late_partial_reports += n
+            self.late.append(LatePartial(source, ws, n))
+            return
+        pend = self.pending.get(ws)
+        if pend is None:
+            pend = self.pending[ws] = _Pending()
+        pend.by_source[source] = {svc: dict(c) for svc, c in window.counts.items()}
+
+    def set_watermark(self, source: Any, wm_ms: int | None, *, empty: bool = False) -> None:
+        """Move a source's watermark forward; ``empty=True`` marks a source with no data at all,
+        which then does not hold windows open."""
+        self.watermarks.setdefault(source, None)
+        if empty:
+            if self.watermarks[source] is None:
+                self.empty_sources.add(source)
+            return
+        self.empty_sources.discard(source)
+        old = self.watermarks[source]
+        if wm_ms is not None and (old is None or wm_ms > old):
+            self.watermarks[source] = wm_ms
+
+    def closing_watermark(self) -> int | None:
+        """The minimum watermark over the sources that gate closing (None: cannot close yet)."""
+        gating = [wm for s, wm in self.watermarks.items() if s not in self.empty_sources]
+        if not gating or any(wm is None for wm in gating):
+            return None
+        return min(gating)  # type: ignore[type-var]
+
+    # -- closing ----------------------------------------------------------------------
+    def close_ready(self, until_ms: int | None = None) -> list[IncidentEvent]:
+        """Close every window the sources allow (or up to ``until_ms``); return incident events."""
+        wm = self.closing_watermark() if until_ms is None else until_ms
+        if wm is None:
+            return []
+        if self.next_ws is None:
+            if not self.pending:
+                return []
+            self.next_ws = min(self.pending)
+        events: list[IncidentEvent] = []
+        while self.next_ws + self.window_ms <= wm:
+            ws = self.next_ws
+            if self.keyspace.size == 0 and ws not in self.pending:
+                # nothing known yet: skip straight to the next window that has data
+                later = [w for w in self.pending if w > ws]
+                last_closable = (wm - self.window_ms) - (wm - self.window_ms) % self.window_ms
+                self.next_ws = min(later) if later else last_closable + self.window_ms
+                continue
+            events.extend(self._close(ws))
+            self.next_ws = ws + self.window_ms
+        return events
+
+    def _close(self, ws: int) -> list[IncidentEvent]:
+        pend = self.pending.pop(ws, None)
+        per_service: dict[str, dict[LeafKey, float]] = {}
+        if pend is not None:
+            services = sorted({svc for part in pend.by_source.values() for svc in part})
+            for svc in services:
+                per_service[svc] = merge(part[svc] for _, part in sorted(pend.by_source.items(),
+                                                                          key=lambda kv: repr(kv[0]))
+                                         if svc in part)
+        ks = self.keyspace
+        reported: dict[ServiceKey, float] = {}
+        for svc, leaf in per_service.items():
+            for key, n in totals(leaf).items():
+                reported[(svc, key)] = n
+        for sk in reported:
+            ks.row(*sk)
+        n = ks.size
+        observed = np.zeros(n)
+        for sk, count in reported.items():
+            observed[ks.index[sk]] = count
+        if reported:
+            rows_seen = np.fromiter((ks.index[sk] for sk in reported), dtype=np.intp, count=len(reported))
+            ks.last_seen[rows_seen] = ws
+        baseline = ks.baseline
+        all_rows = np.arange(n)
+        exp = baseline.expect(all_rows, ws)
+        self._parent_prior(exp)
+        expected, phi, source = exp.mean, exp.phi, exp.source
+        score = surprise(observed, expected, phi)
+        signal = self.policy.signals(observed, expected, score)
+        # keys whose incident state may change: tracked ones and new anomalies
+        step_rows = set(np.flatnonzero(signal >= ANOMALOUS).tolist())
+        step_rows.update(ks.index[sk] for sk in self.trackers)
+        events: list[IncidentEvent] = []
+        not_quiet = np.zeros(n, dtype=bool)
+        if step_rows:
+            wanted: dict[str, set[str]] = {}
+            for r in step_rows:
+                svc, key = ks.keys[r]
+                wanted.setdefault(svc, set()).add(key)
+            details = {svc: breakdown(per_service.get(svc, {}), keys) for svc, keys in wanted.items()}
+            for r in sorted(step_rows, key=lambda r: (ks.depth[r], ks.keys[r])):
+                sk = ks.keys[r]
+                b = details[sk[0]].get(sk[1])
+                children: dict[str, tuple[float, float]] = {}
+                if b is not None:
+                    for child, cn in b.children.items():
+                        crow = ks.index.get((sk[0], child))
+                        children[child] = (cn, float(expected[crow]) if crow is not None else 0.0)
+                view = WindowView(ws, float(observed[r]), float(expected[r]), float(score[r]),
+                                  BASELINE_SOURCES[source[r]],
+                                  b.categories if b else {}, b.sources if b else {}, children)
+                before = self.trackers.pop(sk, None)
+                not_quiet[r] = True
+                tracker, evs = self.policy.step(before, sk[0], sk[1], int(signal[r]), view)
+                if tracker is not None:
+                    self.trackers[sk] = tracker
+                events.extend(evs)
+        # learn: windows that were normal, for keys that were and stay quiet
+        learn_mask = ~not_quiet & (signal < ANOMALOUS)
+        sel = all_rows[learn_mask]
+        if len(sel):
+            parents = ks.parent[sel]
+            parent_obs = np.where(parents >= 0, observed[np.maximum(parents, 0)], np.nan)
+            baseline.learn(sel, ws, observed[sel], exp.subset(learn_mask), parent_obs)
+        if self.on_window is not None:
+            self.on_window(ws, ClosedKeys(ws, list(ks.keys), observed, expected, score, source))
+        st = self.stats
+        st.windows_closed += 1
+        st.keys_scored += n
+        if (ws // self.window_ms) % self._retire_every == 0:
+            self._retire(ws)
+        return events
+
+    def _parent_prior(self, exp: Expectation) -> None:
+        """Cold keys whose share of a trusted parent is known borrow the parent's
+        expectation scaled by that share (parents first, so chains work)."""
+        ks = self.keyspace
+        n = ks.size
+        shares = ks.baseline.shares(np.arange(n))
+        parent = ks.parent[:n]
+        cold = (exp.source != LEARNED) & np.isfinite(shares) & (parent >= 0)
+        if not cold.any():
+            return
+        depth = ks.depth[:n]
+        floor = ks.baseline.floor_mean
+        for d in range(1, int(depth[cold].max()) + 1):
+            sel = np.flatnonzero(cold & (depth == d))
+            if len(sel) == 0:
+                continue
+            par = parent[sel]
+            trusted = (exp.source[par] == LEARNED) | (exp.source[par] == PARENT_PRIOR)
+            sel, par = sel[trusted], par[trusted]
+            exp.mean[sel] = np.maximum(shares[sel] * exp.mean[par], floor)
+            exp.source[sel] = PARENT_PRIOR
+
+    def _retire(self, ws: int) -> None:
+        """Forget keys without reports for ``retire_after_ms`` and without an incident."""
+        ks = self.keyspace
+        if ks.size == 0:
+            return
+        cutoff = ws - self.config.retire_after_ms
+        stale = np.flatnonzero(ks.last_seen[: ks.size] < cutoff)
+        if len(stale) == 0:
+            return
+        tracked = {ks.index[sk] for sk in self.trackers}
+        keep_parent = set(ks.parent[: ks.size][np.isin(np.arange(ks.size), stale, invert=True)].tolist())
+        doomed = [int(r) for r in stale if r not in tracked and r not in keep_parent]
+        ks.remove(doomed)
+        self.stats.keys_retired += len(doomed)
+
+    # -- queries ------------------------------------------------------------------------
+    def open_incidents(self) -> dict[ServiceKey, Tracker]:
+        return {sk: t for sk, t in self.trackers.items() if t.state == "open"}

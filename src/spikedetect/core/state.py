@@ -1,0 +1,105 @@
+"""Serialising scorer state: whole snapshots and per-key records.
+
+Everything is plain JSON (orjson) checked on the way in: model state never passes
+through pickle, so state read back from a topic cannot execute anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from spikedetect.core.config import DetectorConfig
+from spikedetect.core.counter import ClosedWindow
+from spikedetect.core.errors import StateError
+from spikedetect.core.incidents import Tracker
+from spikedetect.core.keyspace import ServiceKey
+from spikedetect.core.scorer import Scorer, ScorerStats
+
+STATE_VERSION = 1
+
+
+def export_key(scorer: Scorer, sk: ServiceKey) -> dict[str, Any]:
+    """One key's baseline row, incident tracker and last-seen window."""
+    ks = scorer.keyspace
+    row = ks.index[sk]
+    tracker = scorer.trackers.get(sk)
+    return {
+        "b": ks.baseline.export_row(row),
+        "t": tracker.to_dict() if tracker is not None else None,
+        "seen": int(ks.last_seen[row]),
+    }
+
+
+def import_key(scorer: Scorer, sk: ServiceKey, record: dict[str, Any]) -> None:
+    """Load a record from :func:`export_key` (creating the key and its ancestors)."""
+    try:
+        ks = scorer.keyspace
+        row = ks.row(*sk)
+        ks.baseline.import_row(row, record["b"])
+        ks.last_seen[row] = int(record["seen"])
+        if record.get("t") is not None:
+            scorer.trackers[sk] = Tracker.from_dict(record["t"])
+        else:
+            scorer.trackers.pop(sk, None)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StateError(f"bad key record for {sk}: {exc}") from exc
+
+
+def snapshot_scorer(scorer: Scorer) -> dict[str, Any]:
+    ks = scorer.keyspace
+    return {
+        "version": STATE_VERSION,
+        "params_hash": scorer.config.params_hash,
+        "keys": [[svc, key, export_key(scorer, (svc, key))] for svc, key in ks.keys],
+        "watermarks": [[s, wm] for s, wm in scorer.watermarks.items()],
+        "empty": sorted(scorer.empty_sources, key=repr),
+        "pending": [
+            [ws, [[src, {svc: [[*k, n] for k, n in c.items()] for svc, c in part.items()}]
+                  for src, part in pend.by_source.items()]]
+            for ws, pend in sorted(scorer.pending.items())
+        ],
+        "next_ws": scorer.next_ws,
+        "stats": dict(scorer.stats.__dict__),
+    }
+
+
+def restore_scorer(config: DetectorConfig, snap: dict[str, Any]) -> Scorer:
+    if snap.get("version") != STATE_VERSION:
+        raise StateError(f"state version {snap.get('version')!r} is not {STATE_VERSION}")
+    if snap.get("params_hash") != config.params_hash:
+        raise StateError("state was written with another detector configuration")
+    scorer = Scorer(config, sources=())
+    for svc, key, record in snap["keys"]:
+        import_key(scorer, (svc, key), record)
+    for src, wm in snap["watermarks"]:
+        scorer.watermarks[src] = wm
+    scorer.empty_sources = set(snap["empty"])
+    for ws, parts in snap["pending"]:
+        for src, by_svc in parts:
+            counts = {svc: {(r, c, s): n for r, c, s, n in rows} for svc, rows in by_svc.items()}
+            scorer.add_partial(src, ClosedWindow(ws, counts))
+    scorer.next_ws = snap["next_ws"]
+    scorer.stats = ScorerStats(**snap["stats"])
+    return scorer
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
+def loads(blob: bytes) -> Any:
+    try:
+        return orjson.loads(blob)
+    except orjson.JSONDecodeError as exc:
+        raise StateError(f"state is not valid JSON: {exc}") from exc
+
+
+def key_record_bytes(scorer: Scorer, sk: ServiceKey) -> bytes:
+    return dumps(export_key(scorer, sk))
+
+
+def _finite(arr: Any) -> bool:
+    return bool(np.all(np.isfinite(np.asarray(arr, dtype=np.float64))))

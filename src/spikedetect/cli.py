@@ -17,6 +17,11 @@ from spikedetect import __version__
 # name -> "module:attribute" of a click command; loaded on first use.
 _COMMANDS: dict[str, str] = {
     "kafka": "spikedetect.kafka_local.cli:kafka",
+    "simulate": "spikedetect.replay.cli_simulate:simulate",
+    "evaluate": "spikedetect.replay.cli_evaluate:evaluate_command",
+    "worker": "spikedetect.stream.cli:worker",
+    "produce": "spikedetect.stream.cli:produce",
+    "tail": "spikedetect.stream.cli:tail",
 }
 
 

@@ -159,7 +159,7 @@ class WindowCounter:
                         digits = t[17:19] + "000"
                     else:
                         raise KeyError
-                    if not digits.isdigit() or digits[0] > "5":
+                    if not (digits.isascii() and digits.isdigit()) or digits[0] > "5":
                         raise KeyError
                     ts = minutes[t[:16]] + int(digits)
                 elif type(t) is int and min_ts <= t < max_ts_ok:

@@ -32,6 +32,7 @@ class Keyspace:
         self.parent: npt.NDArray[np.intp] = np.full(16, -1, dtype=np.intp)
         self.depth: npt.NDArray[np.int8] = np.zeros(16, dtype=np.int8)
         self.last_seen: npt.NDArray[np.int64] = np.full(16, NEVER, dtype=np.int64)
+        self.closed_ws: npt.NDArray[np.int64] = np.full(16, NEVER, dtype=np.int64)  # last window applied
 
     @property
     def size(self) -> int:
@@ -51,9 +52,11 @@ class Keyspace:
             self.parent = np.resize(self.parent, grow)
             self.depth = np.resize(self.depth, grow)
             self.last_seen = np.resize(self.last_seen, grow)
+            self.closed_ws = np.resize(self.closed_ws, grow)
         self.parent[row] = parent
         self.depth[row] = key_depth(key)
         self.last_seen[row] = NEVER
+        self.closed_ws[row] = NEVER
         self.keys.append((service, key))
         self.index[(service, key)] = row
         return row
@@ -77,6 +80,7 @@ class Keyspace:
                 self.parent[row] = self.parent[last]
                 self.depth[row] = self.depth[last]
                 self.last_seen[row] = self.last_seen[last]
+                self.closed_ws[row] = self.closed_ws[last]
                 n = self.size
                 self.parent[:n][self.parent[:n] == last] = row
             self.keys.pop()

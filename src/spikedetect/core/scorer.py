@@ -65,7 +65,7 @@ class LatePartial:
 
 @dataclass
 class _Pending:
-    by_source: dict[Any, dict[str, dict[LeafKey, float]]] = field(default_factory=dict)
+    by_source: dict[tuple[Any, Any], dict[str, dict[LeafKey, float]]] = field(default_factory=dict)
 
 
 class Scorer:
@@ -76,11 +76,12 @@ class Scorer:
         self.keyspace = Keyspace(make_baseline(config.detector, config.window_ms))
         self.trackers: dict[ServiceKey, Tracker] = {}
         self.watermarks: dict[Any, int | None] = {s: None for s in sources}
-        self.empty_sources: set[Any] = set()
+        self.idle_sources: set[Any] = set()
         self.pending: dict[int, _Pending] = {}
         self.next_ws: int | None = None  # first window not yet closed
         self.stats = ScorerStats()
         self.late: list[LatePartial] = []
+        self.retired: list[ServiceKey] = []  # keys retired since the driver last drained this
         self.on_window: WindowHook | None = None
         self._retire_every = max(1, 3_600_000 // self.window_ms)
 
@@ -90,8 +91,10 @@ class Scorer:
         for s in sources:
             self.watermarks.setdefault(s, None)
 
-    def add_partial(self, source: Any, window: ClosedWindow) -> None:
-        """Store a source's counts for a window (replacing an earlier copy from that source)."""
+    def add_partial(self, source: Any, window: ClosedWindow, part: Any = 0) -> None:
+        """Store a source's counts for a window, replacing an earlier copy of the same part.
+
+        ``part`` names a piece when a source splits one window into several messages."""
         ws = window.ws_ms
         if self.next_ws is not None and ws < self.next_ws:
             wm = self.watermarks.get(source)
@@ -106,27 +109,34 @@ class Scorer:
         pend = self.pending.get(ws)
         if pend is None:
             pend = self.pending[ws] = _Pending()
-        pend.by_source[source] = {svc: dict(c) for svc, c in window.counts.items()}
+        pend.by_source[(source, part)] = {svc: dict(c) for svc, c in window.counts.items()}
 
-    def set_watermark(self, source: Any, wm_ms: int | None, *, empty: bool = False) -> None:
-        """Move a source's watermark forward; ``empty=True`` marks a source with no data at all,
-        which then does not hold windows open."""
+    def set_watermark(self, source: Any, wm_ms: int | None, *, idle: bool = False, empty: bool = False) -> None:
+        """Move a source's watermark forward (never back).
+
+        ``idle=True`` says the source has nothing to send right now (no data yet, or quiet
+        and caught up): it stops holding windows open until it sends a non-idle mark.
+        When every source is idle, the most advanced idle watermark closes windows, so
+        incidents still close when reports stop entirely. ``empty`` is an alias of ``idle``.
+        """
         self.watermarks.setdefault(source, None)
-        if empty:
-            if self.watermarks[source] is None:
-                self.empty_sources.add(source)
-            return
-        self.empty_sources.discard(source)
+        if idle or empty:
+            self.idle_sources.add(source)
+        else:
+            self.idle_sources.discard(source)
         old = self.watermarks[source]
         if wm_ms is not None and (old is None or wm_ms > old):
             self.watermarks[source] = wm_ms
 
     def closing_watermark(self) -> int | None:
-        """The minimum watermark over the sources that gate closing (None: cannot close yet)."""
-        gating = [wm for s, wm in self.watermarks.items() if s not in self.empty_sources]
-        if not gating or any(wm is None for wm in gating):
-            return None
-        return min(gating)  # type: ignore[type-var]
+        """Windows ending at or before this may close (None: not yet)."""
+        active = [wm for s, wm in self.watermarks.items() if s not in self.idle_sources]
+        if active:
+            if any(wm is None for wm in active):
+                return None
+            return min(active)  # type: ignore[type-var]
+        idle = [wm for s, wm in self.watermarks.items() if wm is not None]
+        return max(idle) if idle else None
 
     # -- closing ----------------------------------------------------------------------
     def close_ready(self, until_ms: int | None = None) -> list[IncidentEvent]:
@@ -182,8 +192,10 @@ class Scorer:
         score = surprise(observed, expected, phi)
         signal = self.policy.signals(observed, expected, score)
         # keys whose incident state may change: tracked ones and new anomalies
-        step_rows = set(np.flatnonzero(signal >= ANOMALOUS).tolist())
-        step_rows.update(ks.index[sk] for sk in self.trackers)
+        # rows that already applied this window (state restored from a crash mid-write) sit out
+        done = ks.closed_ws[:n] >= ws
+        step_rows = set(np.flatnonzero((signal >= ANOMALOUS) & ~done).tolist())
+        step_rows.update(r for r in (ks.index[sk] for sk in self.trackers) if not done[r])
         events: list[IncidentEvent] = []
         not_quiet = np.zeros(n, dtype=bool)
         if step_rows:
@@ -210,12 +222,13 @@ class Scorer:
                     self.trackers[sk] = tracker
                 events.extend(evs)
         # learn: windows that were normal, for keys that were and stay quiet
-        learn_mask = ~not_quiet & (signal < ANOMALOUS)
+        learn_mask = ~not_quiet & (signal < ANOMALOUS) & ~done
         sel = all_rows[learn_mask]
         if len(sel):
             parents = ks.parent[sel]
             parent_obs = np.where(parents >= 0, observed[np.maximum(parents, 0)], np.nan)
             baseline.learn(sel, ws, observed[sel], exp.subset(learn_mask), parent_obs)
+        ks.closed_ws[:n] = np.maximum(ks.closed_ws[:n], ws)
         if self.on_window is not None:
             self.on_window(ws, ClosedKeys(ws, list(ks.keys), observed, expected, score, source))
         st = self.stats
@@ -259,6 +272,7 @@ class Scorer:
         tracked = {ks.index[sk] for sk in self.trackers}
         keep_parent = set(ks.parent[: ks.size][np.isin(np.arange(ks.size), stale, invert=True)].tolist())
         doomed = [int(r) for r in stale if r not in tracked and r not in keep_parent]
+        self.retired.extend(ks.keys[r] for r in doomed)
         ks.remove(doomed)
         self.stats.keys_retired += len(doomed)
 

@@ -30,6 +30,7 @@ def export_key(scorer: Scorer, sk: ServiceKey) -> dict[str, Any]:
         "b": ks.baseline.export_row(row),
         "t": tracker.to_dict() if tracker is not None else None,
         "seen": int(ks.last_seen[row]),
+        "closed": int(ks.closed_ws[row]),
     }
 
 
@@ -40,6 +41,7 @@ def import_key(scorer: Scorer, sk: ServiceKey, record: dict[str, Any]) -> None:
         row = ks.row(*sk)
         ks.baseline.import_row(row, record["b"])
         ks.last_seen[row] = int(record["seen"])
+        ks.closed_ws[row] = int(record.get("closed", ks.closed_ws[row]))
         if record.get("t") is not None:
             scorer.trackers[sk] = Tracker.from_dict(record["t"])
         else:
@@ -55,10 +57,10 @@ def snapshot_scorer(scorer: Scorer) -> dict[str, Any]:
         "params_hash": scorer.config.params_hash,
         "keys": [[svc, key, export_key(scorer, (svc, key))] for svc, key in ks.keys],
         "watermarks": [[s, wm] for s, wm in scorer.watermarks.items()],
-        "empty": sorted(scorer.empty_sources, key=repr),
+        "idle": sorted(scorer.idle_sources, key=repr),
         "pending": [
-            [ws, [[src, {svc: [[*k, n] for k, n in c.items()] for svc, c in part.items()}]
-                  for src, part in pend.by_source.items()]]
+            [ws, [[src, part_id, {svc: [[*k, n] for k, n in c.items()] for svc, c in part.items()}]
+                  for (src, part_id), part in pend.by_source.items()]]
             for ws, pend in sorted(scorer.pending.items())
         ],
         "next_ws": scorer.next_ws,
@@ -76,14 +78,18 @@ def restore_scorer(config: DetectorConfig, snap: dict[str, Any]) -> Scorer:
         import_key(scorer, (svc, key), record)
     for src, wm in snap["watermarks"]:
         scorer.watermarks[src] = wm
-    scorer.empty_sources = set(snap["empty"])
+    scorer.idle_sources = set(snap["idle"])
     for ws, parts in snap["pending"]:
-        for src, by_svc in parts:
+        for src, part_id, by_svc in parts:
             counts = {svc: {(r, c, s): n for r, c, s, n in rows} for svc, rows in by_svc.items()}
-            scorer.add_partial(src, ClosedWindow(ws, counts))
+            scorer.add_partial(src, ClosedWindow(ws, counts), _hashable(part_id))
     scorer.next_ws = snap["next_ws"]
     scorer.stats = ScorerStats(**snap["stats"])
     return scorer
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
 
 
 def dumps(obj: Any) -> bytes:

@@ -8,11 +8,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+# RFC 3339 date-time (section 5.6): seconds required, '.' fraction, Z or +hh:mm; 'T'/'Z' in
+# either case, a space allowed for 'T'. ASCII digits only: fromisoformat alone accepts much more.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 
 
 def parse_ts_ms(value: str) -> int | None:
@@ -23,10 +27,10 @@ def parse_ts_ms(value: str) -> int | None:
     >>> parse_ts_ms("2026-11-26 03:14:15") is None   # no offset: not RFC 3339
     True
     """
-    if len(value) < 20 or value[4] != "-" or value[10] not in "Tt ":
+    if _RFC3339.fullmatch(value) is None:
         return None
     try:
-        dt = datetime.fromisoformat(value)
+        dt = datetime.fromisoformat(value[:-1] + "Z" if value[-1] == "z" else value)
     except ValueError:
         return None
     if dt.tzinfo is None:

@@ -1,0 +1,141 @@
+"""The Faust application: topics, the state table, the owner agent and the services.
+
+Run it with ``spikedetect worker`` (flags and ``SPIKEDETECT_*`` environment variables),
+or with Faust itself: ``faust -A spikedetect.stream.app worker`` (environment only).
+
+Data flow::
+
+    reports ──(stage 1: IngestService, getmany, per-partition counting)──▶ <app>-partials
+    <app>-partials ──(stage 2: owner agent, Faust table state)──▶ incidents
+    rejected / late reports ──▶ reports-dlq
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from spikedetect.stream.ingest import IngestService
+from spikedetect.stream.live import LiveView
+from spikedetect.stream.metrics import Metrics
+from spikedetect.stream.owner import PartitionOwner
+from spikedetect.stream.publisher import Publisher
+from spikedetect.stream.settings import Settings
+
+log = logging.getLogger("spikedetect.app")
+
+
+class Runtime:
+    """What the agent, services and web views of one app share."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.live = LiveView(settings.detector.window_ms)
+        self.owners: dict[int, PartitionOwner] = {}
+        self.ingest: IngestService | None = None
+        self.publisher: Publisher | None = None
+
+
+def _credentials(settings: Settings) -> Any:
+    if settings.security_protocol == "PLAINTEXT":
+        return None
+    ctx = settings.ssl_context()
+    if settings.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(username=settings.sasl_username, password=settings.sasl_password,
+                                     ssl_context=ctx, mechanism=settings.sasl_mechanism)
+    return faust.SSLCredentials(ctx)
+
+
+def make_app(settings: Settings) -> faust.App:
+    """Build the worker's Faust app from settings."""
+    rt = Runtime(settings)
+    brokers = ";".join(f"kafka://{b.strip()}" for b in settings.bootstrap.split(","))
+    app = faust.App(
+        settings.app_id,
+        broker=brokers,
+        broker_credentials=_credentials(settings),
+        store=settings.store,
+        datadir=settings.datadir,
+        topic_partitions=settings.partials_partitions,
+        topic_replication_factor=settings.replication_factor,
+        web_enabled=settings.web_enabled,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        stream_buffer_maxsize=4096,
+        table_standby_replicas=0,
+    )
+    app.spikedetect = rt  # type: ignore[attr-defined]
+
+    partials = app.topic(settings.partials_topic, key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw",
+                         partitions=settings.partials_partitions, internal=True)
+    state = app.Table("state", partitions=settings.partials_partitions,
+                      schema=faust.Schema(key_type=str, value_type=bytes, key_serializer="raw",
+                                          value_serializer="raw"))
+
+    class Ingest(IngestService):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(settings, rt.metrics, **kwargs)
+            rt.ingest = self
+
+    class Publish(Publisher):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(settings, rt.metrics, rt.live, **kwargs)
+            rt.publisher = self
+
+    app.service(Publish)
+    app.service(Ingest)
+
+    @app.agent(partials, name="owner")
+    async def owner(stream: Any) -> None:
+        async for event in stream.events():
+            q = event.message.partition
+            po = rt.owners.get(q)
+            if po is None:
+                po = rt.owners[q] = PartitionOwner(q, settings.detector, state, rt.metrics,
+                                                   on_window=rt.live.on_window)
+            assert rt.publisher is not None
+            await po.handle(event.value, rt.publisher.publish)
+            rt.metrics.keys.set(sum(o.scorer.keyspace.size for o in rt.owners.values()))
+            rt.metrics.open_incidents.set(sum(len(o.scorer.open_incidents()) for o in rt.owners.values()))
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(app_: Any, revoked: Any, **kwargs: Any) -> None:
+        for tp in revoked:
+            if tp.topic == settings.partials_topic:
+                rt.owners.pop(tp.partition, None)
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(app_: Any, assigned: Any, **kwargs: Any) -> None:
+        # owners are rebuilt from the recovered table on their first message
+        for tp in assigned:
+            if tp.topic == settings.partials_topic:
+                rt.owners.pop(tp.partition, None)
+
+    from spikedetect.stream.web import register_views
+
+    register_views(app, rt)
+    return app
+
+
+def _default_app() -> faust.App:
+    from spikedetect.stream.logs import setup_logging
+
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    return make_app(settings)
+
+
+def __getattr__(name: str) -> Any:
+    # ``faust -A spikedetect.stream.app`` looks up ``app`` here; build it only then.
+    if name == "app":
+        global app
+        app = _default_app()
+        return app
+    raise AttributeError(name)

@@ -1,0 +1,53 @@
+"""Publishing incident events (idempotent producer, delivery awaited) and owner dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from mode import Service
+
+from spikedetect.core.incidents import IncidentEvent
+from spikedetect.stream.live import LiveView
+from spikedetect.stream.metrics import Metrics
+from spikedetect.stream.settings import Settings
+
+log = logging.getLogger("spikedetect.incidents")
+
+
+class Publisher(Service):  # type: ignore[misc]
+    def __init__(self, settings: Settings, metrics: Metrics, live: LiveView, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.metrics = metrics
+        self.live = live
+        self.producer: AIOKafkaProducer | None = None
+        self._ready = asyncio.Event()
+
+    async def on_start(self) -> None:
+        self.producer = AIOKafkaProducer(**self.settings.kafka_kwargs(), enable_idempotence=True, acks="all",
+                                         linger_ms=5)
+        await self.producer.start()
+        self._ready.set()
+
+    async def on_stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def publish(self, events: list[IncidentEvent], dead: list[tuple[bytes, list[tuple[str, bytes]]]]) -> None:
+        """Send and wait until the broker has every event (the owner writes state only after)."""
+        await self._ready.wait()
+        assert self.producer is not None
+        s = self.settings
+        futures = [await self.producer.send(s.incidents_topic, e.to_json(), key=e.kafka_key) for e in events]
+        futures += [await self.producer.send(s.dlq_topic, body, headers=headers) for body, headers in dead]
+        await asyncio.gather(*futures)
+        for e in events:
+            self.metrics.incidents.labels(e.type).inc()
+            self.live.on_incident(e)
+            log.info("incident %s id=%s seq=%d service=%s region=%s observed=%g expected=%g score=%g "
+                     "peak=%g opened_at=%s detected_at=%s%s", e.type, e.incident_id, e.seq, e.service, e.region,
+                     e.observed, e.expected, e.score, e.peak_count, e.opened_at, e.detected_at,
+                     f" closed_at={e.closed_at}" if e.closed_at else "")

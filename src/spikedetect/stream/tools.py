@@ -1,0 +1,98 @@
+"""Producer and consumer tools around the live pipeline: ``produce`` and ``tail``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from spikedetect.replay.sources import count_bytes, iter_batches, open_binary
+from spikedetect.stream.settings import Settings
+
+
+async def produce_file(settings: Settings, source: str, topic: str, *, rate: float | None = None,
+                       key_field: str = "region", progress: bool = False) -> int:
+    """Send every line of a JSONL file to ``topic``; returns the number of messages sent."""
+    from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
+
+    producer = AIOKafkaProducer(**settings.kafka_kwargs(), enable_idempotence=True, acks="all",
+                                linger_ms=20, max_batch_size=512 * 1024)
+    await producer.start()
+    sent = 0
+    started = time.monotonic()
+    total = count_bytes(source)
+    bar = Progress(TextColumn("produce"), BarColumn(), TextColumn("{task.fields[n]} msgs"),
+                   TransferSpeedColumn(), disable=not progress)
+    try:
+        with bar, open_binary(source) as stream:
+            task = bar.add_task("produce", total=total, n=0)
+            for batch in iter_batches(stream, 5000):
+                for line in batch:
+                    key = _key(line, key_field)
+                    await producer.send(topic, line, key=key)
+                    sent += 1
+                    if rate:
+                        ahead = sent / rate - (time.monotonic() - started)
+                        if ahead > 0.01:
+                            await asyncio.sleep(ahead)
+                bar.update(task, advance=sum(len(x) + 1 for x in batch), n=sent)
+            await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+def _key(line: bytes, key_field: str) -> bytes | None:
+    if key_field == "none":
+        return None
+    try:
+        value = orjson.loads(line).get(key_field)
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return str(value).encode() if value is not None else None
+
+
+def format_incident(event: dict[str, Any]) -> str:
+    """One readable line for an incident event."""
+    cats = ", ".join(f"{k} {v:.0%}" for k, v in sorted(event.get("categories", {}).items(),
+                                                           key=lambda kv: -kv[1])[:3])
+    srcs = ", ".join(f"{k} {v:.0%}" for k, v in sorted(event.get("sources", {}).items(),
+                                                           key=lambda kv: -kv[1])[:2])
+    head = (f"{event['detected_at']} {event['type'].upper():8} {event['service']} {event['region']} "
+            f"[{event['level']}] observed {event['observed']:g} vs expected {event['expected']:g} "
+            f"(score {event['score']:g}) peak {event['peak_count']:g}")
+    tail = f" since {event['opened_at']}"
+    if event.get("closed_at"):
+        tail += f" until {event['closed_at']}"
+    return f"{head}{tail}; {cats}; {srcs}; id {event['incident_id']}#{event['seq']}"
+
+
+async def tail_incidents(settings: Settings, topic: str, *, from_beginning: bool = False, as_json: bool = False,
+                         max_events: int | None = None, timeout_s: float | None = None) -> int:
+    consumer = AIOKafkaConsumer(topic, **settings.kafka_kwargs(), group_id=None,
+                                auto_offset_reset="earliest" if from_beginning else "latest")
+    await consumer.start()
+    seen = 0
+    last = time.monotonic()
+    try:
+        while max_events is None or seen < max_events:
+            batch = await consumer.getmany(timeout_ms=500)
+            if not batch and timeout_s is not None and time.monotonic() - last > timeout_s:
+                break
+            for records in batch.values():
+                for rec in records:
+                    last = time.monotonic()
+                    seen += 1
+                    if as_json:
+                        print(rec.value.decode(), flush=True)
+                    else:
+                        try:
+                            print(format_incident(orjson.loads(rec.value)), flush=True)
+                        except (orjson.JSONDecodeError, KeyError, TypeError):
+                            print(f"(unreadable event) {rec.value[:200]!r}", flush=True)
+    finally:
+        await consumer.stop()
+    return seen

@@ -1,0 +1,76 @@
+"""Messages between the two stages of the live pipeline (``spikedetect.partial/v1``).
+
+Stage 1 (one counter per input partition, the *source*) sends, per closed window and
+service, the leaf counts it saw - split into chunks so no message grows past Kafka's
+size limit - keyed by service, so every window of a service meets at one owner.
+After the partials of a window it sends a *mark* with its watermark to every
+partition of the partials topic. Both are idempotent at the owner: a partial
+replaces the same (source, window, service, chunk), a mark only moves forward.
+
+>>> m = decode(encode_mark(source=3, wm_ms=120_000, n_sources=4))
+>>> m.kind, m.source, m.wm_ms, m.n_sources
+('mark', 3, 120000, 4)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from spikedetect.core.counter import ClosedWindow, LeafKey
+
+CHUNK_ROWS = 4000
+
+
+@dataclass(frozen=True)
+class WireMessage:
+    kind: str  # "partial" | "mark"
+    source: int
+    ws_ms: int = 0
+    service: str = ""
+    chunk: int = 0
+    rows: tuple[tuple[str, str, str, int], ...] = ()
+    wm_ms: int | None = None
+    idle: bool = False
+    n_sources: int = 0
+
+    def window(self) -> ClosedWindow:
+        counts: dict[LeafKey, float] = {(r, c, s): n for r, c, s, n in self.rows}
+        return ClosedWindow(self.ws_ms, {self.service: counts})  # type: ignore[dict-item]
+
+
+def encode_partials(source: int, window: ClosedWindow) -> Iterator[tuple[str, bytes]]:
+    """(service, message) pairs for one source's closed window, chunked deterministically."""
+    for service in sorted(window.counts):
+        rows = sorted([r, c, s, n] for (r, c, s), n in window.counts[service].items())
+        chunks = [rows[i:i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)] or [[]]
+        for i, chunk in enumerate(chunks):
+            yield service, orjson.dumps({"t": "p", "src": source, "ws": window.ws_ms, "svc": service,
+                                         "c": i, "rows": chunk})
+
+
+def encode_mark(source: int, wm_ms: int | None, n_sources: int, *, idle: bool = False) -> bytes:
+    return orjson.dumps({"t": "m", "src": source, "wm": wm_ms, "idle": idle, "n_src": n_sources})
+
+
+class WireError(ValueError):
+    """A message on the partials topic is not one of ours."""
+
+
+def decode(blob: bytes) -> WireMessage:
+    try:
+        obj: Any = orjson.loads(blob)
+        if obj["t"] == "p":
+            rows = tuple((str(r), str(c), str(s), int(n)) for r, c, s, n in obj["rows"])
+            return WireMessage("partial", int(obj["src"]), ws_ms=int(obj["ws"]), service=str(obj["svc"]),
+                               chunk=int(obj["c"]), rows=rows)
+        if obj["t"] == "m":
+            wm = obj["wm"]
+            return WireMessage("mark", int(obj["src"]), wm_ms=None if wm is None else int(wm),
+                               idle=bool(obj["idle"]), n_sources=int(obj["n_src"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise WireError(f"not a spikedetect.partial/v1 message: {exc}") from exc
+    raise WireError(f"unknown message type {obj.get('t')!r}")

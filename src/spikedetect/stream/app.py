@@ -69,6 +69,8 @@ def make_app(settings: Settings) -> faust.App:
         producer_acks=-1,
         stream_buffer_maxsize=4096,
         table_standby_replicas=0,
+        broker_session_timeout=settings.session_timeout_ms / 1000,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_ms / 3000),
     )
     app.spikedetect = rt  # type: ignore[attr-defined]
 
@@ -99,7 +101,9 @@ def make_app(settings: Settings) -> faust.App:
             po = rt.owners.get(q)
             if po is None:
                 po = rt.owners[q] = PartitionOwner(q, settings.detector, state, rt.metrics,
-                                                   on_window=rt.live.on_window)
+                                                   on_window=rt.live.on_window,
+                                                   emit_windows=bool(settings.windows_topic),
+                                                   idle_grace_ms=settings.idle_ms)
             assert rt.publisher is not None
             await po.handle(event.value, rt.publisher.publish)
             rt.metrics.keys.set(sum(o.scorer.keyspace.size for o in rt.owners.values()))

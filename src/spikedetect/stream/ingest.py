@@ -107,6 +107,7 @@ class IngestService(Service):  # type: ignore[misc]
         await ensure_topics(self.admin, {
             s.input_topic: s.topic_partitions, s.incidents_topic: s.topic_partitions,
             s.dlq_topic: s.topic_partitions, s.partials_topic: s.partials_partitions,
+            **({s.windows_topic: s.topic_partitions} if s.windows_topic else {}),
         }, s.replication_factor)
         self.producer = AIOKafkaProducer(**kw, enable_idempotence=True, acks="all", linger_ms=20,
                                          max_batch_size=256 * 1024, max_request_size=4 * 1024 * 1024)
@@ -114,7 +115,8 @@ class IngestService(Service):  # type: ignore[misc]
         self.consumer = AIOKafkaConsumer(
             **kw, group_id=f"{s.app_id}-ingest", enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
-            isolation_level="read_committed", session_timeout_ms=30_000, heartbeat_interval_ms=3_000,
+            isolation_level="read_committed", session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=max(1000, s.session_timeout_ms // 3),
             max_poll_interval_ms=300_000,
         )
         self.consumer.subscribe([s.input_topic], listener=_Rebalance(self))
@@ -236,7 +238,8 @@ class IngestService(Service):  # type: ignore[misc]
         w = s.detector.window_ms
         mark_ws = None if wm is None else wm - wm % w
         now = time.monotonic()
-        if closed or force_mark or mark_ws != st.last_mark_ws or now - st.last_mark_at > 5.0:
+        heartbeat_s = 1.0 if st.idle else 5.0  # idle: owners wait on time, so tell them often
+        if closed or force_mark or mark_ws != st.last_mark_ws or now - st.last_mark_at > heartbeat_s:
             blob = encode_mark(st.partition, wm, self.n_sources, idle=st.idle)
             for q in range(self.n_owners):
                 await self.producer.send(s.partials_topic, blob, partition=q)

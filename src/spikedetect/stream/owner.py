@@ -20,32 +20,71 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.incidents import IncidentEvent
 from spikedetect.core.scorer import ClosedKeys, Scorer
 from spikedetect.core.state import export_key, import_key
+from spikedetect.core.timefmt import format_ts_ms
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.wire import WireError, decode
 
 log = logging.getLogger("spikedetect.owner")
 
-Publish = Callable[[list[IncidentEvent], list[tuple[bytes, list[tuple[str, bytes]]]]], Any]
+DeadLetter = tuple[bytes, list[tuple[str, bytes]]]
+
+
+@dataclass
+class Outbox:
+    """What closing windows produced, published (and acknowledged) before state is written."""
+
+    events: list[IncidentEvent] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    windows: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, spikedetect.window/v1)
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.dead or self.windows)
+
+
+Publish = Callable[[Outbox], Any]
+
+
+def window_summaries(closed: ClosedKeys) -> list[tuple[bytes, bytes]]:
+    """``spikedetect.window/v1`` messages: per service, every key with reports in the window."""
+    by_service: dict[str, dict[str, list[float]]] = {}
+    for i in np.flatnonzero(closed.observed > 0).tolist():
+        svc, region = closed.keys[i]
+        by_service.setdefault(svc, {})[region] = [float(closed.observed[i]), round(float(closed.expected[i]), 3),
+                                                  round(float(closed.score[i]), 3)]
+    start = format_ts_ms(closed.ws_ms)
+    return [(f"{svc}|{closed.ws_ms}".encode(),
+             orjson.dumps({"schema": "spikedetect.window/v1", "service": svc, "window_start": start,
+                           "ws_ms": closed.ws_ms, "keys": keys}, option=orjson.OPT_SORT_KEYS))
+            for svc, keys in sorted(by_service.items())]
 
 
 class PartitionOwner:
     def __init__(self, partition: int, config: DetectorConfig, table: MutableMapping[str, bytes],
-                 metrics: Metrics, on_window: Callable[[int, ClosedKeys], None] | None = None) -> None:
+                 metrics: Metrics, on_window: Callable[[int, ClosedKeys], None] | None = None,
+                 emit_windows: bool = False, idle_grace_ms: int = 0) -> None:
         self.q = partition
+        self.idle_grace_s = idle_grace_ms / 1000.0
+        self._wm_history: deque[tuple[float, int]] = deque()
         self.config = config
         self.table = table
         self.metrics = metrics
         self.scorer = Scorer(config, sources=())
-        self.scorer.on_window = on_window
+        self.scorer.on_window = self._on_window
+        self._observer = on_window
+        self._emit_windows = emit_windows
+        self._outbox = Outbox()
         self.partial_keys: dict[int, set[str]] = {}
         self.stale: list[str] = []
         self._rebuild()
@@ -59,6 +98,9 @@ class PartitionOwner:
         s = self.scorer
         for key, value in list(self.table.items()):
             if not isinstance(key, str) or not key.startswith(prefix):
+                continue
+            if not isinstance(value, bytes | bytearray | memoryview | str):
+                log.warning("owner %s: table value of %r is a %s: %r", self.q, key, type(value), value)
                 continue
             kind = key[len(prefix):len(prefix) + 1]
             if kind == "k":
@@ -83,6 +125,35 @@ class PartitionOwner:
         if s.keyspace.size or s.next_ws is not None:
             log.info("owner %s recovered %d keys, next window %s, %d pending partials",
                      self.q, s.keyspace.size, s.next_ws, len(partials) - len(self.stale))
+
+    def _closable(self) -> int | None:
+        """The watermark to close up to. While some source is idle - excluded because it has
+        nothing to send - only a watermark that has stood for ``idle_grace`` of wall time is
+        used, so a source that was idle a moment ago and is now reading new data (another
+        worker's fetch is a few hundred ms behind) gets to report before windows close."""
+        s = self.scorer
+        wm = s.closing_watermark()
+        if wm is None:
+            return None
+        now = time.monotonic()
+        hist = self._wm_history
+        if not hist or hist[-1][1] != wm:
+            hist.append((now, wm))
+        if not s.idle_sources or self.idle_grace_s <= 0:
+            hist.clear()
+            hist.append((now, wm))
+            return wm
+        while len(hist) > 1 and hist[1][0] <= now - self.idle_grace_s:
+            hist.popleft()
+        if hist[0][0] > now - self.idle_grace_s:
+            return None
+        return min(hist[0][1], wm)
+
+    def _on_window(self, ws_ms: int, closed: ClosedKeys) -> None:
+        if self._observer is not None:
+            self._observer(ws_ms, closed)
+        if self._emit_windows:
+            self._outbox.windows.extend(window_summaries(closed))
 
     # -- messages --------------------------------------------------------------------
     async def handle(self, blob: bytes, publish: Publish) -> None:
@@ -116,12 +187,16 @@ class PartitionOwner:
         before = s.next_ws
         windows_before = s.stats.windows_closed
         t0 = time.perf_counter()
-        events = s.close_ready()
-        late = [_late_record(self.q, lp) for lp in s.late]
+        out = self._outbox
+        until = self._closable()
+        if until is not None:
+            out.events.extend(s.close_ready(until))
+        out.dead.extend(_late_record(self.q, lp) for lp in s.late)
         late_reports = sum(lp.reports for lp in s.late)
         s.late.clear()
-        if events or late:
-            await publish(events, late)
+        if out:
+            await publish(out)
+        self._outbox = Outbox()
         closed = s.stats.windows_closed - windows_before
         if s.next_ws == before and not closed:
             return
@@ -146,7 +221,7 @@ class PartitionOwner:
             m.watermark_delay.set(max(0.0, time.time() - wm / 1000.0))
 
 
-def _late_record(q: int, lp: Any) -> tuple[bytes, list[tuple[str, bytes]]]:
+def _late_record(q: int, lp: Any) -> DeadLetter:
     body = {"reason": "late_partial", "owner_partition": q, "source_partition": lp.source,
             "ws_ms": lp.ws_ms, "reports": lp.reports}
     return orjson.dumps(body), [("spikedetect.reason", b"late_partial")]

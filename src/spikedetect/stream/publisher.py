@@ -9,9 +9,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from mode import Service
 
-from spikedetect.core.incidents import IncidentEvent
 from spikedetect.stream.live import LiveView
 from spikedetect.stream.metrics import Metrics
+from spikedetect.stream.owner import Outbox
 from spikedetect.stream.settings import Settings
 
 log = logging.getLogger("spikedetect.incidents")
@@ -36,15 +36,18 @@ class Publisher(Service):  # type: ignore[misc]
         if self.producer is not None:
             await self.producer.stop()
 
-    async def publish(self, events: list[IncidentEvent], dead: list[tuple[bytes, list[tuple[str, bytes]]]]) -> None:
-        """Send and wait until the broker has every event (the owner writes state only after)."""
+    async def publish(self, out: Outbox) -> None:
+        """Send and wait until the broker has every message (the owner writes state only after)."""
         await self._ready.wait()
         assert self.producer is not None
         s = self.settings
-        futures = [await self.producer.send(s.incidents_topic, e.to_json(), key=e.kafka_key) for e in events]
-        futures += [await self.producer.send(s.dlq_topic, body, headers=headers) for body, headers in dead]
+        send = self.producer.send
+        futures = [await send(s.incidents_topic, e.to_json(), key=e.kafka_key) for e in out.events]
+        futures += [await send(s.dlq_topic, body, headers=headers) for body, headers in out.dead]
+        if s.windows_topic:
+            futures += [await send(s.windows_topic, value, key=key) for key, value in out.windows]
         await asyncio.gather(*futures)
-        for e in events:
+        for e in out.events:
             self.metrics.incidents.labels(e.type).inc()
             self.live.on_incident(e)
             log.info("incident %s id=%s seq=%d service=%s region=%s observed=%g expected=%g score=%g "

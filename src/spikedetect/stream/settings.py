@@ -32,6 +32,7 @@ class Settings:
     input_topic: str = "reports"
     incidents_topic: str = "incidents"
     dlq_topic: str = "reports-dlq"
+    windows_topic: str = ""  # optional: per closed window, the counts and scores of every reported key
     partials_topic: str = ""  # default "<app_id>-partials"
     partials_partitions: int = 4
     topic_partitions: int = 4  # for input/output topics this worker creates when missing
@@ -41,6 +42,7 @@ class Settings:
     idle_ms: int = 10_000
     idle_rate: float = 1.0  # event-time ms the watermark advances per wall-clock ms when idle
     commit_interval_ms: int = 1_000
+    session_timeout_ms: int = 10_000  # how long a dead worker holds its partitions
     batch_max_records: int = 20_000
     web_host: str = "0.0.0.0"
     web_port: int = 6066

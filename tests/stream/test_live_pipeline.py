@@ -1,0 +1,97 @@
+"""The live pipeline on the real broker gives exactly what the offline replay gives."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.stream.harness import LiveRun, replay_file
+from tests.stream.streams import outage_stream
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
+
+
+@pytest.fixture(scope="module")
+def stream_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[bytes], dict]:
+    path = tmp_path_factory.mktemp("streams") / "outage.jsonl"
+    outage_stream(path, seed=7, days=2.0, spike_start_min=1800, spike_minutes=45)
+    incidents, counts = replay_file(path)
+    assert any(orjson.loads(e)["type"] == "closed" for e in incidents), "the stream must hold a full incident"
+    return path, incidents, counts
+
+
+@pytest.fixture
+def run(kafka_bootstrap: str, tmp_path: Path) -> Iterator[LiveRun]:
+    r = LiveRun(kafka_bootstrap, tmp_path)
+    r.create_input()
+    yield r
+    r.stop_all()
+
+
+def test_live_incidents_equal_offline_replay(run: LiveRun, stream_file: tuple) -> None:
+    path, want, want_counts = stream_file
+    run.produce_file(path)
+    run.start_worker()
+    got = run.wait_for_incidents(len(want))
+    assert got == want
+    assert run.window_counts() == want_counts
+
+
+def test_two_workers_give_the_same_incidents_as_one(run: LiveRun, stream_file: tuple) -> None:
+    path, want, want_counts = stream_file
+    run.start_worker()
+    run.start_worker()
+    time.sleep(8)  # both join before data arrives, so the partitions are split between them
+    run.produce_file(path)
+    got = run.wait_for_incidents(len(want))
+    assert got == want
+    assert run.window_counts() == want_counts
+    logs = [p.read_text() for p in run.logs]
+    assert all("ingest assigned partitions" in text for text in logs), "both workers took input partitions"
+
+
+def test_kill_9_mid_stream_loses_and_duplicates_nothing(run: LiveRun, stream_file: tuple) -> None:
+    path, want, want_counts = stream_file
+    run.produce_file(path)
+    rng = random.Random(3)
+    worker = run.start_worker()
+    time.sleep(rng.uniform(8, 14))
+    run.kill(worker)
+    run.start_worker()
+    got = run.wait_for_incidents(len(want), timeout_s=240)
+    assert got == want
+    assert run.window_counts() == want_counts
+
+
+def test_malformed_input_goes_to_the_dead_letter_topic(run: LiveRun, tmp_path: Path) -> None:
+    good = tmp_path / "good.jsonl"
+    outage_stream(good, seed=11, days=1.2, spike_start_min=1500, spike_minutes=30)
+    lines = good.read_bytes().splitlines()
+    garbage = [b"not json", b"\xff\xfe", b"[1,2]", b"{}", b'{"ts": "yesterday", "service": "x", "region": "US",'
+               b' "category": "feed"}', b'{"ts": 1795651200000, "service": "ig", "region": "US/\\u0007",'
+               b' "category": "feed"}', b"x" * 20000]
+    mixed: list[bytes] = []
+    for i, line in enumerate(lines):
+        mixed.append(line)
+        if i % 997 == 0:
+            mixed.append(garbage[(i // 997) % len(garbage)])
+    n_bad = len(mixed) - len(lines)
+    run.produce(mixed, key=lambda v: v[:8])
+    run.start_worker()
+    want, want_counts = replay_file(good)
+    got = run.wait_for_incidents(len(want))
+    assert got == want
+    assert run.window_counts() == want_counts
+    dead = run.read("dlq")
+    assert len(dead) == n_bad
+    assert sorted(d.value for d in dead) == sorted(mixed[i] for i in range(len(mixed)) if mixed[i] not in lines)
+    reasons = {d.headers["spikedetect.reason"].decode() for d in dead}
+    # "{}" takes the record timestamp as its event time, so what it lacks first is a service
+    assert {"not_json", "not_object", "missing_service", "bad_ts_format", "bad_region", "value_too_large"} <= reasons
+    assert all({"spikedetect.partition", "spikedetect.offset", "spikedetect.topic"} <= set(d.headers) for d in dead)
+    run.assert_alive()

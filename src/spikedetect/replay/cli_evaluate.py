@@ -1,0 +1,145 @@
+"""``spikedetect evaluate``: score incident events against ground truth, as a table or JSON."""
+
+from __future__ import annotations
+
+import gzip
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from spikedetect.replay.evaluate import LEVELS, EvaluationResult, evaluate
+from spikedetect.replay.truth import load_truth
+
+
+def read_jsonl(path: str) -> Iterator[dict[str, Any]]:
+    """Objects of a JSONL file ('.gz' ok, '-' is stdin); blank and non-object lines are skipped."""
+    if path == "-":
+        stream = sys.stdin.buffer
+    elif path.endswith(".gz"):
+        stream = gzip.open(path, "rb")  # noqa: SIM115 - closed below
+    else:
+        stream = open(path, "rb")  # noqa: SIM115 - closed below
+    try:
+        for line in stream:
+            if line.strip():
+                obj = orjson.loads(line)
+                if isinstance(obj, dict):
+                    yield obj
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}%"
+
+
+def _num(x: float | None, unit: str = "", digits: int = 1) -> str:
+    return "-" if x is None else f"{x:.{digits}f}{unit}"
+
+
+def render(result: EvaluationResult, console: Console) -> None:
+    """The result as rich tables: summary, outages, traps, first unmatched incidents."""
+    summary = Table(title="Detection quality", show_header=False, title_justify="left")
+    summary.add_column(style="bold")
+    summary.add_column(justify="right")
+    detected = sum(o.detected for o in result.outages)
+    rows = [
+        ("outages detected (recall)", f"{detected}/{len(result.outages)}  {_pct(result.recall)}"),
+        ("must-detect keys found", _pct(result.key_recall)),
+        *((f"  {lv} keys", _pct(result.level_recall.get(lv))) for lv in LEVELS),
+        ("incidents", f"{result.incidents} ({result.matched_incidents} matched)"),
+        ("precision", _pct(result.precision)),
+        (
+            "false alarms / day",
+            f"{result.false_alarms_per_day:.2f}  ({result.unmatched_incidents} over {result.days:.2f} d)",
+        ),
+        ("trap alarms", str(result.trap_alarms)),
+        ("median detection delay, large outages", _num(result.median_detection_delay_windows, " windows")),
+        (
+            "median close delay",
+            _num(None if result.median_close_delay_s is None else result.median_close_delay_s / 60, " min"),
+        ),
+    ]
+    for name, value in rows:
+        summary.add_row(name, value)
+    console.print(summary)
+
+    outages = Table(title="Outages", title_justify="left")
+    columns = ("id", "service", "large", "detected", "delay (win)", "first alarm (s)", "keys", "close (min)")
+    for col in (*columns, "fragments", "missed"):
+        left = col in ("id", "service", "missed")
+        outages.add_column(col, justify="left" if left else "right", no_wrap=col in ("id", "service"))
+    for o in result.outages:
+        outages.add_row(
+            o.id, o.service, "yes" if o.large else "", "[green]yes[/]" if o.detected else "[red]no[/]",
+            _num(o.detection_delay_windows), _num(o.first_alarm_delay_s, digits=0),
+            f"{len(o.keys_found)}/{len(o.must_detect)}",
+            _num(None if o.close_delay_s is None else o.close_delay_s / 60), str(o.fragments),
+            ", ".join(o.keys_missed[:4]) + (" ..." if len(o.keys_missed) > 4 else ""),
+        )  # fmt: skip
+    console.print(outages)
+
+    traps = Table(title="Traps (must stay quiet)", title_justify="left")
+    for col in ("id", "service", "start", "end", "alarms"):
+        traps.add_column(col, no_wrap=col == "id")
+    for t in result.traps:
+        traps.add_row(t.id, t.service, t.start[:16], t.end[:16], f"[red]{t.alarms}[/]" if t.alarms else "0")
+    console.print(traps)
+
+    if result.unmatched:
+        false = Table(
+            title=f"Unmatched incidents (first 10 of {len(result.unmatched)})", title_justify="left"
+        )
+        for col in ("incident_id", "service", "region", "opened_at"):
+            false.add_column(col)
+        for row in result.unmatched[:10]:
+            false.add_row(row["incident_id"], row["service"], row["region"], row["opened_at"])
+        console.print(false)
+    if result.skipped_events:
+        console.print(
+            f"[yellow]{result.skipped_events} events skipped (not spikedetect.incident/v1 or incomplete)[/]"
+        )
+
+
+@click.command("evaluate")
+@click.option("--incidents", "incidents_path", required=True, metavar="FILE",
+              help="JSONL of spikedetect.incident/v1 events ('.gz' ok, '-': stdin).")  # fmt: skip
+@click.option(
+    "--truth",
+    "truth_path",
+    required=True,
+    metavar="FILE",
+    help="Ground truth JSON from `spikedetect simulate --truth`.",
+)
+@click.option("--json", "json_path", metavar="FILE", help="Also write the result as JSON to this file.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="What to print on stdout.")  # fmt: skip
+def evaluate_command(incidents_path: str, truth_path: str, json_path: str | None, fmt: str) -> None:
+    """Score detected incidents against the ground truth of a simulated stream.
+
+    Reports recall (outages detected, must-detect keys found, per region level), precision,
+    false alarms per day, alarms on traps, detection and close delays. See docs/evaluation.md.
+
+    \b
+    Example:
+      spikedetect evaluate --incidents incidents.jsonl --truth truth.json --json score.json
+    """
+    try:
+        truth = load_truth(truth_path)
+        result = evaluate(read_jsonl(incidents_path), truth)
+    except (OSError, ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    data = orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
+    if json_path:
+        Path(json_path).write_bytes(data)
+    if fmt == "json":
+        click.echo(data.decode(), nl=False)
+    else:
+        render(result, Console())

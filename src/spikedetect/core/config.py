@@ -142,7 +142,13 @@ class DetectorConfig:
                 continue
             want = int if known[key].type in ("int", int) else float
             try:
-                kwargs[key] = want(raw) if not isinstance(raw, str) else want(float(raw)) if want is int else want(raw)
+                if want is int:  # whole numbers only: "1.5" or "inf" must not become 1 or an OverflowError
+                    number = float(raw) if isinstance(raw, str) else raw
+                    if isinstance(number, float) and not number.is_integer():
+                        raise ValueError(f"{number!r} is not a whole number")
+                    kwargs[key] = int(number)
+                else:
+                    kwargs[key] = float(raw)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{key} must be a number, got {raw!r}") from exc
         return cls(**kwargs)

@@ -213,6 +213,7 @@ class WindowCounter:
                     wm = floor
                 if ts >= self._generation_end:
                     self._new_generation(ts)
+                    self._regions[key[0]] = {key[1]}  # this report's region opens the new generation
         self.max_ts_ms = max_ts
         st = self.stats
         st.accepted += result.accepted

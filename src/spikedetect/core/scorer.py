@@ -269,9 +269,18 @@ class Scorer:
         stale = np.flatnonzero(ks.last_seen[: ks.size] < cutoff)
         if len(stale) == 0:
             return
-        tracked = {ks.index[sk] for sk in self.trackers}
-        keep_parent = set(ks.parent[: ks.size][np.isin(np.arange(ks.size), stale, invert=True)].tolist())
-        doomed = [int(r) for r in stale if r not in tracked and r not in keep_parent]
+        tracked = [ks.index[sk] for sk in self.trackers]
+        gone = np.zeros(ks.size, dtype=bool)
+        gone[stale] = True
+        gone[tracked] = False
+        parent = ks.parent[: ks.size]
+        while True:  # every ancestor of a row that stays, stays (chains are at most five deep)
+            needed = parent[~gone]
+            needed = needed[needed >= 0]
+            if not gone[needed].any():
+                break
+            gone[needed] = False
+        doomed = np.flatnonzero(gone).tolist()
         self.retired.extend(ks.keys[r] for r in doomed)
         ks.remove(doomed)
         self.stats.keys_retired += len(doomed)

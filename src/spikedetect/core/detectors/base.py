@@ -128,13 +128,24 @@ class Baseline(ABC):
         return {col: arr[row].tolist() for col, arr in self.cols.items()}
 
     def import_row(self, row: int, state: Mapping[str, Any]) -> None:
-        """Load a row exported by :meth:`export_row`; validates shapes, never executes anything."""
+        """Load a row exported by :meth:`export_row`; validates shapes, never executes anything.
+
+        All columns are checked before any is written: a rejected state changes nothing.
+        """
+        if not isinstance(state, Mapping):
+            raise StateError(f"baseline state is a {type(state).__name__}, not a mapping")
+        values: dict[str, npt.NDArray[Any]] = {}
         for col, (shape, dtype, _) in self.COLUMNS.items():
             if col not in state:
                 raise StateError(f"baseline state lacks {col!r}")
-            value = np.asarray(state[col], dtype=dtype)
+            try:
+                value = np.asarray(state[col], dtype=dtype)
+            except (TypeError, ValueError) as exc:
+                raise StateError(f"baseline state {col!r} is not numeric of shape {shape}") from exc
             if value.shape != shape or not np.all(np.isfinite(value)):
                 raise StateError(f"baseline state {col!r} has shape {value.shape}, expected {shape}")
+            values[col] = value
+        for col, value in values.items():
             self.cols[col][row] = value
 
     # -- the model -------------------------------------------------------------

@@ -97,8 +97,7 @@ class EwmaBaseline(Baseline):
         return out
 
     def import_row(self, row: int, state: Mapping[str, Any]) -> None:
-        super().import_row(row, state)
-        m, v = self._new_stats()
+        m, v = self._new_stats()  # checked before the columns are written: a rejected state changes nothing
         for obj, attr, field in ((m, "_ewmean", "mean"), (v, "_ewvar", "var")):
             inner = getattr(obj, attr)
             expected_len = len(inner.__getstate__())
@@ -111,4 +110,5 @@ class EwmaBaseline(Baseline):
             inner.__setstate__(blob)
             if not np.isfinite(obj.get()):
                 raise StateError(f"ewma {field!r} state is not finite")
+        super().import_row(row, state)
         self._means[row], self._vars[row] = m, v

@@ -1,0 +1,373 @@
+"""The scorer: closing windows across sources, partial and watermark semantics, scoring every
+known key, score before learn, no learning from anomalies, retirement and per-key state."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from spikedetect.core.config import DetectorConfig
+from spikedetect.core.counter import ClosedWindow
+from spikedetect.core.errors import StateError
+from spikedetect.core.incidents import IncidentEvent, Tracker
+from spikedetect.core.regions import depth, parent_key
+from spikedetect.core.scorer import ClosedKeys, LatePartial, Scorer
+from spikedetect.core.state import export_key, import_key
+
+W = 60_000
+T0 = 1_795_651_200_000  # 2026-11-26T00:00:00Z
+CFG = DetectorConfig(window_ms=W)
+
+
+def cw(ws: int, regions: dict[str, float], service: str = "ig") -> ClosedWindow:
+    return ClosedWindow(ws, {service: {(r, "login", "app"): n for r, n in regions.items()}})
+
+
+class Recorder:
+    """Collects what the scorer reports per closed window."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.windows: dict[int, ClosedKeys] = {}
+        scorer.on_window = self.hook
+
+    def hook(self, ws: int, ck: ClosedKeys) -> None:
+        assert ws not in self.windows, "a window closed twice"
+        self.windows[ws] = ck
+
+    def observed(self, ws: int) -> dict[tuple[str, str], float]:
+        ck = self.windows[ws]
+        return dict(zip(ck.keys, ck.observed.tolist(), strict=True))
+
+
+def check_keyspace(scorer: Scorer) -> None:
+    """Every row's parent pointer and depth match its key; baseline and keyspace agree in size."""
+    ks = scorer.keyspace
+    assert ks.baseline.size == ks.size == len(ks.index)
+    for row, (svc, key) in enumerate(ks.keys):
+        assert ks.index[(svc, key)] == row
+        up = parent_key(key)
+        assert ks.parent[row] == (-1 if up is None else ks.index[(svc, up)]), (svc, key)
+        assert ks.depth[row] == depth(key)
+
+
+def step(scorer: Scorer, source: Any, ws: int, regions: dict[str, float] | None) -> list[IncidentEvent]:
+    """One source delivers a window (or nothing) and moves its watermark past it."""
+    if regions is not None:
+        scorer.add_partial(source, cw(ws, regions))
+    scorer.set_watermark(source, ws + scorer.window_ms)
+    return scorer.close_ready()
+
+
+# -- closing across sources ---------------------------------------------------------------------------
+
+
+def test_window_closes_only_when_every_source_passed_it() -> None:
+    s = Scorer(CFG, sources=("a", "b"))
+    rec = Recorder(s)
+    s.add_partial("a", cw(T0, {"US": 3}))
+    s.set_watermark("a", T0 + 5 * W)
+    assert s.close_ready() == [] and rec.windows == {}
+    s.add_partial("b", cw(T0, {"US": 2, "GB": 1}))
+    s.set_watermark("b", T0 + W - 1)  # one millisecond short of the window's end
+    s.close_ready()
+    assert rec.windows == {}
+    s.set_watermark("b", T0 + 3 * W)
+    s.close_ready()
+    assert sorted(rec.windows) == [T0, T0 + W, T0 + 2 * W]  # min(a, b) = T0 + 3W closes three
+    assert rec.observed(T0) == {("ig", "*"): 6, ("ig", "US"): 5, ("ig", "GB"): 1}
+    assert rec.observed(T0 + W) == {("ig", "*"): 0, ("ig", "US"): 0, ("ig", "GB"): 0}
+    assert s.next_ws == T0 + 3 * W and s.stats.windows_closed == 3
+
+
+def test_source_order_does_not_matter() -> None:
+    got = []
+    for order in (("a", "b"), ("b", "a")):
+        s = Scorer(CFG, sources=("a", "b"))
+        rec = Recorder(s)
+        parts = {"a": {"US/CA": 0.1, "US": 0.2}, "b": {"US/CA": 0.7, "GB": 3}}  # float sums: order-sensitive
+        for src in order:
+            s.add_partial(src, cw(T0, parts[src]))
+            s.set_watermark(src, T0 + W)
+        s.close_ready()
+        got.append(rec.observed(T0))
+    assert got[0] == got[1]
+
+
+def test_redelivered_partial_changes_nothing() -> None:
+    results = []
+    for copies in (1, 3):
+        s = Scorer(CFG, sources=("a", "b"))
+        rec = Recorder(s)
+        for _ in range(copies):
+            s.add_partial("a", cw(T0, {"US": 3}))
+            s.set_watermark("a", T0 + W)
+        s.add_partial("b", cw(T0, {"US": 4}))
+        s.set_watermark("b", T0 + W)
+        s.close_ready()
+        results.append(rec.observed(T0))
+    assert results[0] == results[1] == {("ig", "*"): 7, ("ig", "US"): 7}
+
+
+def test_a_newer_copy_of_a_partial_replaces_the_older() -> None:
+    s = Scorer(CFG)
+    rec = Recorder(s)
+    s.add_partial(0, cw(T0, {"US": 3}))
+    s.add_partial(0, cw(T0, {"US": 5}))
+    s.add_partial(0, cw(T0, {"GB": 2}), part=1)  # another piece of the same window adds up
+    step(s, 0, T0, None)
+    assert rec.observed(T0) == {("ig", "*"): 7, ("ig", "US"): 5, ("ig", "GB"): 2}
+
+
+def test_watermark_never_moves_back() -> None:
+    s = Scorer(CFG, sources=("a",))
+    s.set_watermark("a", T0 + 10 * W)
+    s.set_watermark("a", T0 + 5 * W)
+    s.set_watermark("a", None)
+    assert s.watermarks["a"] == T0 + 10 * W
+    assert s.closing_watermark() == T0 + 10 * W
+
+
+def test_partial_for_closed_window_is_replayed_or_late_never_merged() -> None:
+    s = Scorer(CFG, sources=("a", "b"))
+    rec = Recorder(s)
+    s.set_watermark("b", None, empty=True)  # b has no data: it does not hold windows open
+    step(s, "a", T0, {"US": 3})
+    step(s, "a", T0 + W, {"US": 3})
+    assert sorted(rec.windows) == [T0, T0 + W]
+    # a re-delivery from a, whose watermark passed the window: replayed, nothing else happens
+    s.add_partial("a", cw(T0, {"US": 99}))
+    assert s.stats.replayed_partials == 1 and s.late == [] and s.stats.late_partials == 0
+    # b's watermark never passed it: reported as late with its report count, not merged
+    s.add_partial("b", cw(T0, {"US": 4, "GB": 1}))
+    assert s.late == [LatePartial("b", T0, 5.0)]
+    assert (s.stats.late_partials, s.stats.late_partial_reports) == (1, 5.0)
+    assert T0 not in s.pending
+    step(s, "a", T0 + 2 * W, {"US": 3})
+    assert rec.observed(T0 + 2 * W)[("ig", "US")] == 3  # nothing leaked into a later window
+    assert rec.observed(T0)[("ig", "US")] == 3
+
+
+def test_idle_source_stops_gating_until_it_is_active_again() -> None:
+    s = Scorer(CFG, sources=("a", "b"))
+    rec = Recorder(s)
+    step(s, "a", T0, {"US": 1})
+    assert rec.windows == {}  # b has said nothing yet: it holds the window
+    s.set_watermark("b", None, idle=True)
+    s.close_ready()
+    assert sorted(rec.windows) == [T0]
+    s.set_watermark("b", T0 + W)  # b active again: it gates once more
+    step(s, "a", T0 + 3 * W, {"US": 1})
+    assert sorted(rec.windows) == [T0]
+    s.set_watermark("b", T0 + 4 * W)
+    s.close_ready()
+    assert sorted(rec.windows) == [T0, T0 + W, T0 + 2 * W, T0 + 3 * W]
+
+
+def test_when_all_sources_are_idle_the_most_advanced_closes() -> None:
+    s = Scorer(CFG, sources=("a", "b"))
+    rec = Recorder(s)
+    s.add_partial("a", cw(T0, {"US": 1}))
+    s.set_watermark("a", T0 + 2 * W, idle=True)
+    s.set_watermark("b", T0 + 4 * W, idle=True)
+    assert s.closing_watermark() == T0 + 4 * W
+    s.close_ready()
+    assert sorted(rec.windows) == [T0, T0 + W, T0 + 2 * W, T0 + 3 * W]
+
+
+# -- scoring every known key -----------------------------------------------------------------------------
+
+
+def test_zero_report_windows_are_scored_for_every_known_key() -> None:
+    s = Scorer(CFG)
+    rec = Recorder(s)
+    step(s, 0, T0, {"US/CA/Los Angeles": 5})
+    s.add_partial(0, cw(T0, {"GB": 2}, service="fb"))  # too late for T0: it is closed
+    step(s, 0, T0 + W, {"FR": 1})
+    step(s, 0, T0 + 2 * W, None)  # a window with no reports at all
+    assert rec.observed(T0) == {
+        ("ig", "*"): 5,
+        ("ig", "US"): 5,
+        ("ig", "US/CA"): 5,
+        ("ig", "US/CA/Los Angeles"): 5,
+    }
+    assert rec.observed(T0 + W) == {
+        ("ig", "*"): 1,
+        ("ig", "US"): 0,
+        ("ig", "US/CA"): 0,
+        ("ig", "US/CA/Los Angeles"): 0,
+        ("ig", "FR"): 1,
+    }
+    assert set(rec.observed(T0 + 2 * W).values()) == {0.0} and len(rec.observed(T0 + 2 * W)) == 5
+    ck = rec.windows[T0 + 2 * W]
+    assert np.isfinite(ck.expected).all() and (ck.score == 0).all()
+
+
+def test_parent_keys_are_created_with_children() -> None:
+    s = Scorer(CFG)
+    step(s, 0, T0, {"US/CA/Los Angeles/Venice": 1})
+    assert set(s.keyspace.index) == {
+        ("ig", "*"),
+        ("ig", "US"),
+        ("ig", "US/CA"),
+        ("ig", "US/CA/Los Angeles"),
+        ("ig", "US/CA/Los Angeles/Venice"),
+    }
+    check_keyspace(s)
+
+
+def test_score_before_learn() -> None:
+    s = Scorer(CFG)
+    rec = Recorder(s)
+    rng = np.random.default_rng(1)
+    for i in range(120):
+        ws = T0 + i * W
+        twin = copy.deepcopy(s)  # the state before this window
+        step(s, 0, ws, {"US/CA": float(rng.poisson(6)), "GB": float(rng.poisson(3))})
+        if i == 0:
+            continue  # keys are created by their first window
+        rows = np.arange(twin.keyspace.size)
+        exp = twin.keyspace.baseline.expect(rows, ws)
+        twin._parent_prior(exp)
+        ck = rec.windows[ws]
+        assert ck.keys[: len(rows)] == twin.keyspace.keys
+        np.testing.assert_array_equal(ck.expected[: len(rows)], exp.mean)
+    # the very first window was scored against a cold model, not against itself
+    first = rec.windows[T0]
+    assert (first.expected == s.keyspace.baseline.floor_mean).all() and first.observed.max() > 1
+
+
+def test_anomalous_windows_do_not_teach_the_baseline() -> None:
+    s = Scorer(CFG)
+    for i in range(200):
+        step(s, 0, T0 + i * W, {"US": 5, "GB": 5})
+    keys = [("ig", "US"), ("ig", "GB"), ("ig", "*")]
+    before = {k: orjson.dumps(export_key(s, k)["b"]) for k in keys}
+    events = step(s, 0, T0 + 200 * W, {"US": 500, "GB": 5})
+    assert {e.region for e in events if e.type == "opened"} == {"US", "*"}
+    after = {k: orjson.dumps(export_key(s, k)["b"]) for k in keys}
+    assert after[("ig", "US")] == before[("ig", "US")]
+    assert after[("ig", "*")] == before[("ig", "*")]
+    assert after[("ig", "GB")] != before[("ig", "GB")]  # the quiet key did learn
+    # nor do the windows of the open incident, even calm ones
+    step(s, 0, T0 + 201 * W, {"US": 5, "GB": 5})
+    assert orjson.dumps(export_key(s, ("ig", "US"))["b"]) == before[("ig", "US")]
+
+
+# -- retirement ---------------------------------------------------------------------------------------------
+
+HOUR = 3_600_000
+HCFG = DetectorConfig(window_ms=HOUR, retire_after_ms=2 * HOUR, close_windows=10)  # retire check every window
+
+
+def test_quiet_keys_are_retired() -> None:
+    s = Scorer(HCFG)
+    for i in range(2):
+        step(s, 0, i * HOUR, {"US": 5, "GB": 5})
+    for i in range(2, 4):
+        step(s, 0, i * HOUR, {"US": 5})
+        assert ("ig", "GB") in s.keyspace.index
+    # GB last reported in window 1h; at window 4h its last report is older than 4h - 2h
+    step(s, 0, 4 * HOUR, {"US": 5})
+    assert ("ig", "GB") not in s.keyspace.index
+    assert s.retired == [("ig", "GB")] and s.stats.keys_retired == 1
+    assert set(s.keyspace.index) == {("ig", "*"), ("ig", "US")}
+    check_keyspace(s)
+
+
+def test_keys_with_an_incident_are_not_retired() -> None:
+    s = Scorer(HCFG)
+    events = step(s, 0, 0, {"US": 5})
+    events += step(s, 0, HOUR, {"US": 5, "GB": 500})
+    assert {e.region for e in events if e.type == "opened"} >= {"GB"}
+    closed_at = None
+    for i in range(2, 14):
+        evs = step(s, 0, i * HOUR, {"US": 5})
+        if any(e.region == "GB" and e.type == "closed" for e in evs):
+            closed_at = i
+            break
+        assert ("ig", "GB") in s.keyspace.index, f"retired at window {i} with an incident open"
+    # ten calm windows (2h..11h) close it; the same window's retirement check then drops the key
+    assert closed_at == 11
+    assert ("ig", "GB") not in s.keyspace.index
+    check_keyspace(s)
+
+
+def test_ancestors_of_kept_keys_are_never_retired() -> None:
+    s = Scorer(HCFG.replace(close_windows=50))
+    cold = Scorer(HCFG)
+    row = cold.keyspace.row("ig", "US/CA/Los Angeles")
+    tracker = Tracker(
+        phase="cooling",
+        first_ws=9 * HOUR,
+        state="open",
+        incident_id="inc-la",
+        seq=1,
+        last_emit_ws=9 * HOUR,
+        last_active_end=10 * HOUR,
+        peak_count=300.0,
+        total=300.0,
+    )
+    # a key imported alone (its ancestors are created empty, never seen) with an open incident
+    import_key(
+        s,
+        ("ig", "US/CA/Los Angeles"),
+        {"b": cold.keyspace.baseline.export_row(row), "t": tracker.to_dict(), "seen": 9 * HOUR},
+    )
+    for i in range(10, 18):  # from window 12h on, Los Angeles and its ancestors are all stale
+        step(s, 0, i * HOUR, {"GB": 5})
+        check_keyspace(s)
+        assert ("ig", "US/CA/Los Angeles") in s.trackers
+        assert ("ig", "US/CA") in s.keyspace.index and ("ig", "US") in s.keyspace.index
+    assert s.stats.keys_retired == 0
+
+
+# -- per-key state -----------------------------------------------------------------------------------------
+
+
+def test_export_import_key_round_trip() -> None:
+    s = Scorer(CFG)
+    rng = np.random.default_rng(5)
+    for i in range(150):
+        step(s, 0, T0 + i * W, {"US/CA": float(rng.poisson(4)), "US/NY": float(rng.poisson(2))})
+    step(s, 0, T0 + 150 * W, {"US/CA": 400.0})
+    assert s.trackers  # an incident is open: the records carry trackers too
+    records = {sk: orjson.loads(orjson.dumps(export_key(s, sk))) for sk in s.keyspace.keys}
+    t = Scorer(CFG)
+    for sk in reversed(list(records)):  # any order: ancestors are created on the way
+        import_key(t, sk, records[sk])
+    check_keyspace(t)
+    assert {sk: orjson.loads(orjson.dumps(export_key(t, sk))) for sk in t.keyspace.keys} == records
+    assert t.trackers.keys() == s.trackers.keys()
+    # and both score the next windows identically
+    ra, rb = Recorder(s), Recorder(t)
+    t.next_ws = s.next_ws
+    for i in range(151, 160):
+        ea = step(s, 0, T0 + i * W, {"US/CA": 4.0})
+        eb = step(t, 0, T0 + i * W, {"US/CA": 4.0})
+        assert [e.to_json() for e in ea] == [e.to_json() for e in eb]
+        oa = dict(zip(ra.windows[T0 + i * W].keys, ra.windows[T0 + i * W].expected.tolist(), strict=True))
+        ob = dict(zip(rb.windows[T0 + i * W].keys, rb.windows[T0 + i * W].expected.tolist(), strict=True))
+        assert oa == ob
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda r: {k: v for k, v in r.items() if k != "b"},
+        lambda r: {k: v for k, v in r.items() if k != "seen"},
+        lambda r: {**r, "seen": "yesterday"},
+        lambda r: {**r, "t": {"phase": "open", "no_such_field": 1}},
+        lambda r: {**r, "b": {**r["b"], "phi": float("nan")}},
+    ],
+    ids=["no-baseline", "no-seen", "bad-seen", "bad-tracker", "nan-state"],
+)
+def test_import_key_rejects_malformed_records(mangle: Any) -> None:
+    s = Scorer(CFG)
+    step(s, 0, T0, {"US": 3})
+    record = orjson.loads(orjson.dumps(export_key(s, ("ig", "US"))))
+    with pytest.raises(StateError):
+        import_key(Scorer(CFG), ("ig", "US"), mangle(record))

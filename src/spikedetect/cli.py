@@ -19,6 +19,7 @@ _COMMANDS: dict[str, str] = {
     "kafka": "spikedetect.kafka_local.cli:kafka",
     "simulate": "spikedetect.replay.cli_simulate:simulate",
     "evaluate": "spikedetect.replay.cli_evaluate:evaluate_command",
+    "replay": "spikedetect.replay.cli_replay:replay",
     "worker": "spikedetect.stream.cli:worker",
     "produce": "spikedetect.stream.cli:produce",
     "tail": "spikedetect.stream.cli:tail",

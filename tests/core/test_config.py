@@ -36,8 +36,8 @@ def test_defaults() -> None:
         {"open_threshold": float("nan")},
         {"min_excess": -1.0},
         {"open_threshold": "7"},
-        {"close_threshold": 8.0},  # above open_threshold
-        {"extreme_threshold": 6.0},  # below open_threshold
+        {"close_threshold": 6.5},  # above open_threshold (6.0)
+        {"extreme_threshold": 5.0},  # below open_threshold (6.0)
     ],
 )
 def test_invalid_values_are_config_errors(changes: dict[str, Any]) -> None:

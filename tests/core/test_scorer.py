@@ -14,6 +14,7 @@ from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow
 from spikedetect.core.errors import StateError
 from spikedetect.core.incidents import IncidentEvent, Tracker
+from spikedetect.core.timefmt import parse_ts_ms
 from spikedetect.core.regions import depth, parent_key
 from spikedetect.core.scorer import ClosedKeys, LatePartial, Scorer
 from spikedetect.core.state import export_key, import_key
@@ -280,7 +281,9 @@ def test_quiet_keys_are_retired() -> None:
 
 def test_keys_with_an_incident_are_not_retired() -> None:
     s = Scorer(HCFG)
-    events = step(s, 0, 0, {"US": 5})
+    events = []
+    for i in range(-12, 1):  # GB needs a baseline of its own before it can open an incident
+        events += step(s, 0, i * HOUR, {"US": 5, "GB": 5})
     events += step(s, 0, HOUR, {"US": 5, "GB": 500})
     assert {e.region for e in events if e.type == "opened"} >= {"GB"}
     closed_at = None
@@ -371,3 +374,58 @@ def test_import_key_rejects_malformed_records(mangle: Any) -> None:
     record = orjson.loads(orjson.dumps(export_key(s, ("ig", "US"))))
     with pytest.raises(StateError):
         import_key(Scorer(CFG), ("ig", "US"), mangle(record))
+
+
+# -- cold keys, relearning and partial trust -----------------------------------------------------------
+
+
+def test_a_key_without_history_cannot_open_an_incident_and_learns_instead() -> None:
+    s = Scorer(CFG)
+    for i in range(30):  # "US" has a baseline of its own by now
+        step(s, 0, i * W, {"US": 5})
+    events = step(s, 0, 30 * W, {"US": 5, "GB": 400}) + step(s, 0, 31 * W, {"US": 5, "GB": 400})
+    assert not [e for e in events if e.region == "GB"], "a brand-new key opened an incident"
+    row = s.keyspace.index[("ig", "GB")]
+    assert s.keyspace.baseline.cols["level"][row] == pytest.approx(400.0)  # its first windows taught it
+    # the same jump on a key with history does open
+    events = step(s, 0, 32 * W, {"US": 400}) + step(s, 0, 33 * W, {"US": 400})
+    assert [e.type for e in events if e.region == "US"] == ["opened"]
+
+
+def test_after_max_duration_the_key_relearns_before_it_can_open_again() -> None:
+    cfg = CFG.replace(max_incident_ms=10 * W, relearn_ms=20 * W)
+    s = Scorer(cfg)
+    for i in range(30):
+        step(s, 0, i * W, {"US": 5})
+    events = []
+    for i in range(30, 80):  # a lasting level shift, not an outage
+        events += step(s, 0, i * W, {"US": 200})
+    us = [e for e in events if e.region == "US"]
+    closes = [e for e in us if e.type == "closed"]
+    assert closes and closes[0].close_reason == "max_duration"
+    first_close_ws = parse_ts_ms(closes[0].detected_at) - W
+    reopened = [e for e in us if e.type == "opened" and parse_ts_ms(e.detected_at) > first_close_ws + W]
+    # muted for relearn_ms: no new incident within 20 windows of the forced close
+    assert all(parse_ts_ms(e.detected_at) - W >= first_close_ws + 20 * W for e in reopened)
+    row = s.keyspace.index[("ig", "US")]
+    assert s.keyspace.baseline.cols["level"][row] > 150, "the muted windows taught the new level"
+
+
+def test_elevated_windows_teach_only_a_little() -> None:
+    def after(value: float) -> tuple[float, float]:
+        s = Scorer(CFG)
+        rec = Recorder(s)
+        for i in range(40):
+            step(s, 0, i * W, {"US": 20})
+        step(s, 0, 40 * W, {"US": value})
+        ck = rec.windows[40 * W]
+        score = float(ck.score[ck.keys.index(("ig", "US"))])
+        return float(s.keyspace.baseline.cols["level"][s.keyspace.index[("ig", "US")]]), score
+
+    base, _ = after(20)
+    calm_level, calm_score = after(24)
+    high_level, high_score = after(64)
+    assert calm_score < CFG.close_threshold <= high_score < CFG.open_threshold  # calm, then elevated
+    calm, elevated = calm_level - base, high_level - base
+    full = (64 - 20) / (24 - 20) * calm  # what the elevated window would have taught at full weight
+    assert elevated == pytest.approx(CFG.elevated_learn_weight * full, rel=0.05)

@@ -84,15 +84,17 @@ class DetectorConfig:
     # baseline model
     detector: DetectorSpec = field(default_factory=DetectorSpec)
     # incident policy (score = -log10 of the tail probability of the observed count)
-    open_threshold: float = 7.0
+    open_threshold: float = 6.0
     open_windows: int = 2
     extreme_threshold: float = 60.0
     close_threshold: float = 3.0
     close_windows: int = 5
-    min_excess: float = 15.0
+    min_excess: float = 8.0
     min_excess_ratio: float = 1.0
+    elevated_learn_weight: float = 0.1  # how much a window above close_threshold still teaches
     update_every_windows: int = 5
     max_incident_ms: int = 12 * 3_600_000
+    relearn_ms: int = 6 * 3_600_000  # after a max_incident_ms close the key learns, and cannot open, this long
     top_children: int = 5
 
     def __post_init__(self) -> None:
@@ -102,11 +104,12 @@ class DetectorConfig:
         _non_negative_int(self, "lateness_ms")
         for name in ("max_future_skew_ms", "max_value_bytes", "max_keys_per_service", "max_breakdown",
                      "retire_after_ms", "open_windows", "close_windows", "update_every_windows",
-                     "max_incident_ms", "top_children"):
+                     "max_incident_ms", "relearn_ms", "top_children"):
             _positive_int(self, name)
         if not 1 <= self.max_region_depth <= 4:
             raise ConfigError(f"max_region_depth must be 1..4, got {self.max_region_depth}")
-        for name in ("open_threshold", "extreme_threshold", "close_threshold", "min_excess", "min_excess_ratio"):
+        for name in ("open_threshold", "extreme_threshold", "close_threshold", "min_excess", "min_excess_ratio",
+                     "elevated_learn_weight"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or value != value or value < 0:
                 raise ConfigError(f"{name} must be a non-negative number, got {value!r}")

@@ -33,6 +33,7 @@ class Keyspace:
         self.depth: npt.NDArray[np.int8] = np.zeros(16, dtype=np.int8)
         self.last_seen: npt.NDArray[np.int64] = np.full(16, NEVER, dtype=np.int64)
         self.closed_ws: npt.NDArray[np.int64] = np.full(16, NEVER, dtype=np.int64)  # last window applied
+        self.mute_until: npt.NDArray[np.int64] = np.full(16, NEVER, dtype=np.int64)  # relearning until
 
     @property
     def size(self) -> int:
@@ -53,10 +54,12 @@ class Keyspace:
             self.depth = np.resize(self.depth, grow)
             self.last_seen = np.resize(self.last_seen, grow)
             self.closed_ws = np.resize(self.closed_ws, grow)
+            self.mute_until = np.resize(self.mute_until, grow)
         self.parent[row] = parent
         self.depth[row] = key_depth(key)
         self.last_seen[row] = NEVER
         self.closed_ws[row] = NEVER
+        self.mute_until[row] = NEVER
         self.keys.append((service, key))
         self.index[(service, key)] = row
         return row
@@ -81,6 +84,7 @@ class Keyspace:
                 self.depth[row] = self.depth[last]
                 self.last_seen[row] = self.last_seen[last]
                 self.closed_ws[row] = self.closed_ws[last]
+                self.mute_until[row] = self.mute_until[last]
                 n = self.size
                 self.parent[:n][self.parent[:n] == last] = row
             self.keys.pop()

@@ -21,12 +21,12 @@ import numpy as np
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow, LeafKey
 from spikedetect.core.detectors import BASELINE_SOURCES, make_baseline
-from spikedetect.core.detectors.base import LEARNED, PARENT_PRIOR, Expectation
+from spikedetect.core.detectors.base import FLOOR, LEARNED, PARENT_PRIOR, Expectation
 from spikedetect.core.expand import breakdown, merge, totals
 from spikedetect.core.incidents import IncidentEvent, Tracker
 from spikedetect.core.keyspace import Keyspace, ServiceKey
 from spikedetect.core.negbin import surprise
-from spikedetect.core.policy import ANOMALOUS, IncidentPolicy, WindowView
+from spikedetect.core.policy import ANOMALOUS, CALM, ELEVATED, IncidentPolicy, WindowView
 
 WindowHook = Callable[[int, "ClosedKeys"], None]
 
@@ -191,6 +191,10 @@ class Scorer:
         expected, phi, source = exp.mean, exp.phi, exp.source
         score = surprise(observed, expected, phi)
         signal = self.policy.signals(observed, expected, score)
+        # A key with no history of its own (floor baseline) or relearning after an incident
+        # hit max_incident_ms cannot open one: its windows teach the baseline instead.
+        muted = (source == FLOOR) | (ks.mute_until[:n] > ws)
+        signal = np.where(muted & (signal >= ANOMALOUS), ELEVATED, signal).astype(np.int8)
         # keys whose incident state may change: tracked ones and new anomalies
         # rows that already applied this window (state restored from a crash mid-write) sit out
         done = ks.closed_ws[:n] >= ws
@@ -220,14 +224,19 @@ class Scorer:
                 tracker, evs = self.policy.step(before, sk[0], sk[1], int(signal[r]), view)
                 if tracker is not None:
                     self.trackers[sk] = tracker
+                elif evs and evs[-1].close_reason == "max_duration":
+                    ks.mute_until[r] = ws + self.config.relearn_ms
                 events.extend(evs)
-        # learn: windows that were normal, for keys that were and stay quiet
+        # learn: windows that were normal, for keys that were and stay quiet. Calm windows
+        # teach fully, elevated ones only a little (a slow ramp must not become the baseline),
+        # anomalous ones not at all; keys without a baseline of their own learn everything.
         learn_mask = ~not_quiet & (signal < ANOMALOUS) & ~done
         sel = all_rows[learn_mask]
         if len(sel):
             parents = ks.parent[sel]
             parent_obs = np.where(parents >= 0, observed[np.maximum(parents, 0)], np.nan)
-            baseline.learn(sel, ws, observed[sel], exp.subset(learn_mask), parent_obs)
+            weight = np.where((signal[sel] == CALM) | muted[sel], 1.0, self.config.elevated_learn_weight)
+            baseline.learn(sel, ws, observed[sel], exp.subset(learn_mask), parent_obs, weight)
         ks.closed_ws[:n] = np.maximum(ks.closed_ws[:n], ws)
         if self.on_window is not None:
             self.on_window(ws, ClosedKeys(ws, list(ks.keys), observed, expected, score, source))

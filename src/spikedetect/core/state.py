@@ -31,6 +31,7 @@ def export_key(scorer: Scorer, sk: ServiceKey) -> dict[str, Any]:
         "t": tracker.to_dict() if tracker is not None else None,
         "seen": int(ks.last_seen[row]),
         "closed": int(ks.closed_ws[row]),
+        "mute": int(ks.mute_until[row]),
     }
 
 
@@ -42,6 +43,7 @@ def import_key(scorer: Scorer, sk: ServiceKey, record: dict[str, Any]) -> None:
         ks.baseline.import_row(row, record["b"])
         ks.last_seen[row] = int(record["seen"])
         ks.closed_ws[row] = int(record.get("closed", ks.closed_ws[row]))
+        ks.mute_until[row] = int(record.get("mute", ks.mute_until[row]))
         if record.get("t") is not None:
             scorer.trackers[sk] = Tracker.from_dict(record["t"])
         else:

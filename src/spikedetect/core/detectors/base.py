@@ -165,8 +165,12 @@ class Baseline(ABC):
 
     @abstractmethod
     def learn(self, rows: IntArray, ws_ms: int, observed: FloatArray, expected: Expectation,
-              parent_observed: FloatArray) -> None:
-        """Learn window ``ws_ms`` for ``rows`` (only windows judged normal are passed)."""
+              parent_observed: FloatArray, weight: FloatArray | None = None) -> None:
+        """Learn window ``ws_ms`` for ``rows`` (only windows judged normal are passed).
+
+        ``weight`` (0..1 per row, default 1) scales how much each window teaches; 1 means
+        a calm window, which alone also teaches the noise level (overdispersion).
+        """
 
     def warm(self, rows: IntArray) -> npt.NDArray[np.bool_]:
         """True where the model has learned enough to trust its own expectation."""

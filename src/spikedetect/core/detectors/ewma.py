@@ -81,7 +81,10 @@ class EwmaBaseline(Baseline):
         return Expectation(mean, phi, np.where(warm, WARMING, FLOOR).astype(np.int8))
 
     def learn(self, rows: IntArray, ws_ms: int, observed: FloatArray, expected: Expectation,
-              parent_observed: FloatArray) -> None:
+              parent_observed: FloatArray, weight: FloatArray | None = None) -> None:
+        if weight is not None:  # River's EW statistics take no weights: partly-trusted windows are skipped
+            keep = np.asarray(weight) >= 1.0
+            rows, observed = rows[keep], observed[keep]
         for r, x in zip(rows.tolist(), observed.tolist(), strict=True):
             self._means[r].update(x)
             self._vars[r].update(x)

@@ -70,7 +70,7 @@ class SeasonalBaseline(Baseline):
         "warm_level_windows": 10.0,
         "floor_mean": 0.5,
         "phi_prior": 2.0,
-        "phi_half_life_windows": 200.0,
+        "phi_half_life_windows": 1440.0,
         "phi_max": 50.0,
         "cold_phi_factor": 2.0,
     }
@@ -135,9 +135,10 @@ class SeasonalBaseline(Baseline):
         return np.where(c["share_w"][rows] >= 1.0, c["share"][rows], np.nan)
 
     def learn(self, rows: IntArray, ws_ms: int, observed: FloatArray, expected: Expectation,
-              parent_observed: FloatArray) -> None:
+              parent_observed: FloatArray, weight: FloatArray | None = None) -> None:
         if len(rows) == 0:
             return
+        wt = np.ones(len(rows)) if weight is None else np.asarray(weight, dtype=np.float64)
         p = self.params
         c = self.cols
         x = observed.astype(np.float64)
@@ -146,31 +147,31 @@ class SeasonalBaseline(Baseline):
         tod, warm, factor = expected.aux["tod"], expected.aux["warm"], expected.aux["factor"]
         # overdispersion from this window's residual against what was expected (score before learn)
         mu = np.maximum(expected.mean, p["floor_mean"])
-        resid2 = np.minimum((x - mu) ** 2 / mu, 25.0)
-        trusted = expected.source != FLOOR
+        resid2 = np.minimum((x - mu) ** 2 / mu, 16.0)  # robust: one wild window moves it little
+        trusted = (expected.source != FLOOR) & (wt >= 1.0)
         phi = c["phi"][rows].astype(np.float64)
         phi = np.where(trusted, phi + self._a_phi * (resid2 - phi), phi)
         c["phi"][rows] = np.clip(phi, 1.0, p["phi_max"])
         # fast level: cumulative mean at first, then EW
-        n = c["level_n"][rows] + 1.0
-        a_level = np.maximum(1.0 / n, self._a_level)
+        n = c["level_n"][rows] + wt
+        a_level = np.maximum(1.0 / np.maximum(n, 1.0), self._a_level) * wt
         c["level"][rows] += a_level * (x - c["level"][rows])
         c["level_n"][rows] = np.minimum(n, 1e6)
         # day-of-week ratio, once the time-of-day profile can be trusted
         tod_rows = rows[warm]
         if len(tod_rows):
             w = c["dow_w"][tod_rows, d] + 1.0
-            a = np.maximum(1.0 / w, self._a_dow)
+            a = np.maximum(1.0 / w, self._a_dow) * wt[warm]
             c["dow_num"][tod_rows, d] += a * (x[warm] - c["dow_num"][tod_rows, d])
             c["dow_den"][tod_rows, d] += a * (tod[warm] - c["dow_den"][tod_rows, d])
             c["dow_w"][tod_rows, d] = np.minimum(w, 1e6)
         # time-of-day profile, on weekday-neutral counts; both neighbouring slots learn
         y = x / factor
-        for slot, weight in ((lo, 1.0 - w_hi), (hi, w_hi)):
-            if weight <= 0.0:
+        for slot, part in ((lo, 1.0 - w_hi), (hi, w_hi)):
+            if part <= 0.0:
                 continue
-            pw = c["prof_w"][rows, slot] + weight
-            a = weight * np.maximum(1.0 / pw, self._a_slot)
+            pw = c["prof_w"][rows, slot] + part * wt
+            a = part * np.maximum(1.0 / np.maximum(pw, 1e-9), self._a_slot) * wt
             c["prof"][rows, slot] += a * (y - c["prof"][rows, slot])
             c["prof_w"][rows, slot] = np.minimum(pw, 1e6)
         # share of the parent's reports (for the children's cold start)
@@ -178,7 +179,7 @@ class SeasonalBaseline(Baseline):
         if has_parent.any():
             pr = rows[has_parent]
             sw = c["share_w"][pr] + 1.0
-            a = np.maximum(1.0 / sw, self._a_level / 10.0)
+            a = np.maximum(1.0 / sw, self._a_level / 10.0) * wt[has_parent]
             c["share"][pr] += a * (x[has_parent] / parent_observed[has_parent] - c["share"][pr])
             c["share_w"][pr] = np.minimum(sw, 1e6)
 

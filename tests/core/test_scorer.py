@@ -14,10 +14,10 @@ from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow
 from spikedetect.core.errors import StateError
 from spikedetect.core.incidents import IncidentEvent, Tracker
-from spikedetect.core.timefmt import parse_ts_ms
 from spikedetect.core.regions import depth, parent_key
 from spikedetect.core.scorer import ClosedKeys, LatePartial, Scorer
 from spikedetect.core.state import export_key, import_key
+from spikedetect.core.timefmt import parse_ts_ms
 
 W = 60_000
 T0 = 1_795_651_200_000  # 2026-11-26T00:00:00Z

@@ -174,7 +174,7 @@ class LocalKafka:
 
     def _java_cmd(self, main: str, *args: str) -> list[str]:
         return [
-            "java", f"-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC",
+            "java", "-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={_HERE / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.logs_dir}",

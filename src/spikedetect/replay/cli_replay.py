@@ -21,7 +21,7 @@ def _open_out(path: str | None) -> BinaryIO:
         import gzip
 
         return gzip.open(path, "wb")  # type: ignore[return-value]
-    return open(path, "wb")  # noqa: SIM115 - closed by the caller
+    return open(path, "wb")
 
 
 def print_summary(summary: ReplaySummary, err: bool = True) -> None:

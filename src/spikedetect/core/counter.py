@@ -30,6 +30,9 @@ LeafKey = tuple[str, str, str]  # (region, category, source)
 Key = tuple[str, str, str, str]  # (service, region, category, source)
 
 _FIELDS = operator.itemgetter("service", "region", "category", "source")
+# ":SS.mmmZ" -> milliseconds into the minute, for every valid second and millisecond: one
+# lookup validates and converts the tail of an RFC 3339 UTC timestamp.
+_SECONDS_MS: dict[str, int] = {f":{s:02d}.{ms:03d}Z": s * 1000 + ms for s in range(60) for ms in range(1000)}
 _COMBO_CACHE_SIZE = 500_000
 
 
@@ -137,6 +140,10 @@ class WindowCounter:
             wm = floor
         cur_ws = None
         cur: dict[Key, int] = {}
+        cur_ids: set[str] = set()
+        secms = _SECONDS_MS
+        no_limit = 2**62
+        limit = no_limit if max_ts is None else max_ts + skew_ms  # future-skew bound without fallbacks
         for i, raw in enumerate(values):
             if len(raw) > max_bytes:
                 rejects.append((i, "value_too_large"))
@@ -146,22 +153,13 @@ class WindowCounter:
             except decode_error as exc:
                 rejects.append((i, "not_utf8" if "utf-8" in str(exc).lower() else "not_json"))
                 continue
-            if type(obj) is not dict:
-                rejects.append((i, "not_object"))
-                continue
             try:  # fast path: a (service, region, category, source) seen and admitted before
-                key = combos[fields(obj)]
+                key = combos[fields(obj)]  # TypeError when obj is not a dict
                 t = obj["ts"]
-                if type(t) is str:  # "YYYY-MM-DDTHH:MM:SS.mmmZ" or "...:SSZ", minute cached
-                    if len(t) == 24 and t[19] == "." and t[23] == "Z" and t[16] == ":":
-                        digits = t[17:19] + t[20:23]
-                    elif len(t) == 20 and t[19] == "Z" and t[16] == ":":
-                        digits = t[17:19] + "000"
-                    else:
+                if type(t) is str:  # "YYYY-MM-DDTHH:MM" cached per minute, ":SS.mmmZ" by table
+                    if len(t) != 24:
                         raise KeyError
-                    if not (digits.isascii() and digits.isdigit()) or digits[0] > "5":
-                        raise KeyError
-                    ts = minutes[t[:16]] + int(digits)
+                    ts = minutes[t[:16]] + secms[t[16:]]
                 elif type(t) is int and min_ts <= t < max_ts_ok:
                     ts = t
                 else:
@@ -175,20 +173,20 @@ class WindowCounter:
                     rejects.append((i, checked))
                     continue
                 ts, key, eid = checked
-            ref = max_ts
+            bound = limit
             if fallback_ts_ms is not None:
                 fb = fallback_ts_ms[i]
-                if fb is not None and (ref is None or fb > ref):
-                    ref = fb
-            if ref is not None and ts > ref + skew_ms:
+                if fb is not None and (limit == no_limit or fb + skew_ms > limit):
+                    bound = fb + skew_ms
+            if ts > bound:
                 rejects.append((i, "ts_too_far_future"))
                 continue
             ws = ts - ts % window_ms
-            if wm is not None and ws + window_ms <= wm:
-                if not replaying:
-                    rejects.append((i, "late"))
-                continue
             if ws != cur_ws:
+                if wm is not None and ws + window_ms <= wm:
+                    if not replaying:
+                        rejects.append((i, "late"))
+                    continue
                 cur_ws = ws
                 got = counts.get(ws)
                 if got is None:
@@ -196,18 +194,25 @@ class WindowCounter:
                     if position is not None:
                         self._first_pos[ws] = position
                 cur = got
+                got_ids = ids.get(ws)
+                if got_ids is None:
+                    got_ids = ids[ws] = set()
+                cur_ids = got_ids
+            elif wm is not None and ws + window_ms <= wm:  # the watermark may have moved past cur_ws
+                if not replaying:
+                    rejects.append((i, "late"))
+                cur_ws = None
+                continue
             if eid is not None:
-                seen = ids.get(ws)
-                if seen is None:
-                    seen = ids[ws] = set()
-                elif eid in seen:
+                if eid in cur_ids:
                     result.duplicates += 1
                     continue
-                seen.add(eid)
+                cur_ids.add(eid)
             cur[key] = cur.get(key, 0) + 1
             result.accepted += 1
             if max_ts is None or ts > max_ts:
                 max_ts = ts
+                limit = ts + skew_ms
                 wm = max_ts - lateness_ms
                 if floor is not None and floor > wm:
                     wm = floor
@@ -227,6 +232,8 @@ class WindowCounter:
 
     def _slow_path(self, obj: dict[str, Any], fallback_ts_ms: int | None) -> tuple[int, Key, str | None] | str:
         """Full validation; admits and caches a new (service, region, category, source)."""
+        if type(obj) is not dict:
+            return "not_object"
         rep = self.validator.validate(obj, fallback_ts_ms)
         if isinstance(rep, str):
             return rep

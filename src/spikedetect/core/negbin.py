@@ -82,7 +82,7 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
         term = term * ratio
         ratio_sum += term
         k += 1.0
-        if i % 8 == 7 and np.all(term < 1e-13 * ratio_sum):
+        if i % 8 == 7 and np.all(term < 1e-10 * ratio_sum):
             break
     ratio = np.minimum(ratio, 0.999999)
     ratio_sum += term * ratio / (1.0 - ratio)

@@ -18,7 +18,9 @@ LEVEL_NAMES = ("global", "country", "state", "city", "locality")
 
 
 def region_keys(region: str) -> tuple[str, ...]:
-    """The region itself, each ancestor, then ``"*"``: leaf first."""
+    """The region itself, each ancestor, then ``"*"``: leaf first (``"*"`` alone for ``"*"``)."""
+    if region == GLOBAL:
+        return (GLOBAL,)
     keys = [region]
     cut = region.rfind("/")
     while cut > 0:

@@ -41,6 +41,8 @@ class ClosedKeys:
     expected: np.ndarray
     score: np.ndarray
     source: np.ndarray
+    # merged leaf counts per service, (region, category, source) -> reports; read-only
+    leaves: dict[str, dict[LeafKey, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -175,14 +177,15 @@ class Scorer:
         for svc, leaf in per_service.items():
             for key, n in totals(leaf).items():
                 reported[(svc, key)] = n
+        index = ks.index
         for sk in reported:
-            ks.row(*sk)
+            if sk not in index:
+                ks.row(*sk)
         n = ks.size
         observed = np.zeros(n)
-        for sk, count in reported.items():
-            observed[ks.index[sk]] = count
         if reported:
-            rows_seen = np.fromiter((ks.index[sk] for sk in reported), dtype=np.intp, count=len(reported))
+            rows_seen = np.fromiter(map(index.__getitem__, reported), dtype=np.intp, count=len(reported))
+            observed[rows_seen] = np.fromiter(reported.values(), dtype=np.float64, count=len(reported))
             ks.last_seen[rows_seen] = ws
         baseline = ks.baseline
         all_rows = np.arange(n)
@@ -239,7 +242,7 @@ class Scorer:
             baseline.learn(sel, ws, observed[sel], exp.subset(learn_mask), parent_obs, weight)
         ks.closed_ws[:n] = np.maximum(ks.closed_ws[:n], ws)
         if self.on_window is not None:
-            self.on_window(ws, ClosedKeys(ws, list(ks.keys), observed, expected, score, source))
+            self.on_window(ws, ClosedKeys(ws, list(ks.keys), observed, expected, score, source, per_service))
         st = self.stats
         st.windows_closed += 1
         st.keys_scored += n

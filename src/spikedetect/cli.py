@@ -16,6 +16,7 @@ from spikedetect import __version__
 
 # name -> "module:attribute" of a click command; loaded on first use.
 _COMMANDS: dict[str, str] = {
+    "demo": "spikedetect.demo:demo",
     "kafka": "spikedetect.kafka_local.cli:kafka",
     "simulate": "spikedetect.replay.cli_simulate:simulate",
     "evaluate": "spikedetect.replay.cli_evaluate:evaluate_command",

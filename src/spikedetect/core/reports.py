@@ -27,7 +27,7 @@ from spikedetect.core.timefmt import MAX_TS_MS, MIN_TS_MS, parse_ts_ms
 REASONS: dict[str, str] = {
     "value_too_large": "the message is larger than max_value_bytes",
     "not_utf8": "the message is not valid UTF-8",
-    "not_json": "the message is not valid JSON (NaN/Infinity and >64-bit integers included)",
+    "not_json": "the message is not valid JSON (NaN and Infinity literals included)",
     "not_object": "the JSON value is not an object",
     "missing_ts": "no ts and no record timestamp to fall back on",
     "bad_ts_type": "ts is neither an RFC 3339 string nor an integer of epoch milliseconds",

@@ -1,0 +1,145 @@
+"""``spikedetect demo``: the main job on the bundled sample, live when Kafka answers.
+
+* Kafka reachable (``SPIKEDETECT_KAFKA`` or 127.0.0.1:9092): starts a worker, produces the
+  bundled two-day sample to its input topic, prints incidents as the worker publishes them
+  and keeps the worker (and its dashboard) running until Ctrl-C (or exits with ``--exit``).
+* No Kafka: replays the sample offline through the same detection core.
+
+Either way it ends with the evaluation against the sample's ground truth.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+import click
+import orjson
+
+from spikedetect.core import DetectorConfig
+from spikedetect.kafka_local import broker_answers
+from spikedetect.replay.evaluate import evaluate
+from spikedetect.replay.runner import Replay
+from spikedetect.replay.sources import iter_batches, open_binary
+from spikedetect.replay.truth import load_truth
+from spikedetect.stream.tools import format_incident
+
+SAMPLE = "sample-reports.jsonl.gz"
+TRUTH = "sample-truth.json"
+
+
+def data_path(name: str) -> Path:
+    return Path(str(resources.files("spikedetect") / "data" / name))
+
+
+@click.command()
+@click.option("--offline", is_flag=True, help="replay offline even when Kafka answers")
+@click.option("--bootstrap", default=None, help="Kafka bootstrap servers [env SPIKEDETECT_KAFKA]")
+@click.option("--out", "out_dir", default="demo-out", show_default=True, help="where results are written")
+@click.option("--exit", "exit_after", is_flag=True, help="live mode: stop the worker once the sample is done")
+@click.option("--web-port", default=6066, show_default=True, help="live mode: dashboard port")
+def demo(offline: bool, bootstrap: str | None, out_dir: str, exit_after: bool, web_port: int) -> None:
+    """Detect the outages in the bundled sample (live on Kafka when it answers, else offline)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    bootstrap = bootstrap or os.environ.get("SPIKEDETECT_KAFKA", "127.0.0.1:9092")
+    if not offline and broker_answers(bootstrap):
+        incidents = _live(bootstrap, out, exit_after, web_port)
+    else:
+        click.echo(f"no Kafka at {bootstrap}: replaying the bundled sample offline", err=True)
+        incidents = _offline(out)
+    truth = load_truth(data_path(TRUTH))
+    result = evaluate(incidents, truth)
+    from rich.console import Console
+
+    from spikedetect.replay.cli_evaluate import render
+
+    render(result, Console(stderr=True))
+    click.echo(f"incident events: {out / 'incidents.jsonl'}", err=True)
+
+
+def _offline(out: Path) -> list[dict]:
+    events: list[dict] = []
+    with (out / "incidents.jsonl").open("wb") as f:
+        def write(e):  # type: ignore[no-untyped-def]
+            f.write(e.to_json() + b"\n")
+            events.append(e.to_dict())
+            click.echo(format_incident(e.to_dict()))
+
+        runner = Replay(DetectorConfig(), on_incident=write)
+        with open_binary(data_path(SAMPLE)) as stream:
+            for batch in iter_batches(stream):
+                runner.feed(batch)
+        runner.finish()
+    s = runner.summary
+    click.echo(f"replayed {s.events:,} reports in {s.seconds:.1f}s: {s.incidents_opened} incidents", err=True)
+    return events
+
+
+def _live(bootstrap: str, out: Path, exit_after: bool, web_port: int) -> list[dict]:
+    import asyncio
+
+    from spikedetect.stream.settings import Settings
+    from spikedetect.stream.tools import produce_file
+
+    run_id = time.strftime("%Y%m%d%H%M%S")
+    app_id = f"spikedetect-demo-{run_id}"
+    env = dict(os.environ, SPIKEDETECT_KAFKA=bootstrap, SPIKEDETECT_APP_ID=app_id,
+               SPIKEDETECT_INPUT_TOPIC=f"{app_id}-reports", SPIKEDETECT_INCIDENTS_TOPIC=f"{app_id}-incidents",
+               SPIKEDETECT_DLQ_TOPIC=f"{app_id}-dlq", SPIKEDETECT_IDLE_MS="3000",
+               SPIKEDETECT_IDLE_RATE="600", SPIKEDETECT_WEB_PORT=str(web_port),
+               SPIKEDETECT_DATADIR=str(out / "worker-data"))
+    log = (out / "worker.log").open("wb")
+    worker = subprocess.Popen([sys.executable, "-m", "spikedetect", "worker"], env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    click.echo(f"worker started (app {app_id}); dashboard http://localhost:{web_port}/ ; log {out}/worker.log",
+               err=True)
+    settings = Settings.from_env(env)
+    try:
+        time.sleep(5)
+        n = asyncio.run(produce_file(settings, str(data_path(SAMPLE)), settings.input_topic))
+        click.echo(f"produced {n:,} sample reports to {settings.input_topic}", err=True)
+        events = asyncio.run(_follow(settings, out, worker))
+        if not exit_after:
+            click.echo("sample done; the worker keeps running - Ctrl-C to stop", err=True)
+            worker.wait()
+        return events
+    except KeyboardInterrupt:
+        return []
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+async def _follow(settings, out: Path, worker: subprocess.Popen) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
+    """Print incident events until the worker has been quiet for a while after the sample."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(settings.incidents_topic, **settings.kafka_kwargs(), group_id=None,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    events: list[dict] = []
+    last = time.monotonic()
+    try:
+        with (out / "incidents.jsonl").open("wb") as f:
+            while time.monotonic() - last < 45 and worker.poll() is None:
+                batch = await consumer.getmany(timeout_ms=1000)
+                for records in batch.values():
+                    for rec in records:
+                        last = time.monotonic()
+                        f.write(rec.value + b"\n")
+                        event = orjson.loads(rec.value)
+                        events.append(event)
+                        click.echo(format_incident(event))
+    finally:
+        await consumer.stop()
+    return events

@@ -1,0 +1,204 @@
+"""Live throughput on the real broker, against two baselines measured in the same run.
+
+    python -m benchmarks.bench_live [--events 2000000] [--partitions 4] [--repeats 3] [--smoke]
+
+1. Pre-fill an input topic (4 partitions) with simulated report events (keyed by region).
+2. For each repeat, in this order, over the same topic:
+   (a) raw aiokafka: one consumer, ``getmany`` + ``orjson.loads`` of every value, nothing else
+       - the ceiling for a Python consumer;
+   (b) a minimal Faust agent that only iterates the events (``benchmarks/faust_floor_app.py``)
+       - the framework's floor;
+   (c) one ``spikedetect worker`` (fresh app id) until it has consumed everything and closed
+       every window (read from its /metrics).
+   Each is timed from process start (incl. start-up and group join) and from its first record
+   to the end ("steady"); ratios use steady throughput.
+A broker must answer at --bootstrap (``spikedetect kafka start``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from benchmarks.common import median, save
+from spikedetect.core import Detector, DetectorConfig
+from spikedetect.replay.simulate import Simulation, SimulationConfig
+
+HERE = Path(__file__).parent
+
+
+async def prefill(bootstrap: str, topic: str, partitions: int, events: int, days: float) -> tuple[int, int]:
+    """Produce simulated events; returns (count, windows a replay of them closes)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, partitions, 1)])
+    await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=50, max_batch_size=1024 * 1024,
+                                compression_type=None, acks=1)
+    await producer.start()
+    det = Detector(DetectorConfig())
+    n = 0
+    sim = Simulation(SimulationConfig(seed=1, days=days, scale=max(0.05, events / 560_000 / days)))
+    batch: list[bytes] = []
+    for line in sim.lines():
+        region = orjson.loads(line)["region"].encode()
+        await producer.send(topic, line, key=region)
+        batch.append(line)
+        n += 1
+        if len(batch) >= 20_000:
+            det.feed_batch(batch)
+            batch = []
+        if n >= events:
+            break
+    det.feed_batch(batch)
+    det.flush()
+    await producer.flush()
+    await producer.stop()
+    return n, det.scorer.stats.windows_closed
+
+
+async def raw_consume(bootstrap: str, topic: str, n: int) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+    await consumer.start()
+    parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+    if not parts:
+        await consumer._client.force_metadata_update()
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+    consumer.assign(parts)
+    await consumer.seek_to_beginning(*parts)
+    seen = 0
+    first = None
+    loads = orjson.loads
+    while seen < n:
+        batch = await consumer.getmany(timeout_ms=1000, max_records=20_000)
+        for records in batch.values():
+            if first is None and records:
+                first = time.perf_counter()
+            for r in records:
+                loads(r.value)
+            seen += len(records)
+    end = time.perf_counter()
+    await consumer.stop()
+    return end - t0, end - (first or t0)
+
+
+def run_until(cmd: list[str], env: dict[str, str], done: callable, timeout_s: float, log: Path) -> tuple[float, float]:  # type: ignore[valid-type]
+    """Start a process, poll ``done()`` -> (finished, first_record_time or None)."""
+    t0 = time.perf_counter()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    first = None
+    try:
+        while time.perf_counter() - t0 < timeout_s:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd} exited:\n{log.read_text()[-3000:]}")
+            finished, started = done()
+            if started and first is None:
+                first = time.perf_counter()
+            if finished:
+                end = time.perf_counter()
+                return end - t0, end - (first or t0)
+            time.sleep(0.2)
+        raise RuntimeError(f"timeout after {timeout_s}s:\n{log.read_text()[-3000:]}")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def faust_floor(bootstrap: str, topic: str, n: int, tmp: Path) -> tuple[float, float]:
+    out = tmp / f"floor-{uuid.uuid4().hex[:6]}"
+    env = dict(os.environ, FLOOR_APP_ID=f"floor-{uuid.uuid4().hex[:8]}", FLOOR_TOPIC=topic, FLOOR_OUT=str(out),
+               SPIKEDETECT_KAFKA=bootstrap, PYTHONPATH=str(HERE), FLOOR_DATADIR=str(tmp / "floor-data"))
+
+    def done() -> tuple[bool, bool]:
+        text = out.read_text() if out.exists() else ""
+        count = int(text) if text.strip() else 0
+        return count >= n, count > 0
+
+    return run_until([sys.executable, "-m", "faust", "-A", "faust_floor_app", "worker", "-l", "warn",
+                      "--without-web"], env, done, 1800, tmp / "floor.log")
+
+
+def metric(port: int, name: str) -> float:
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return 0.0
+    total = 0.0
+    for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M):
+        total += float(m.group(1))
+    return total
+
+
+def spikedetect_worker(bootstrap: str, topic: str, n: int, windows: int, tmp: Path, port: int) -> tuple[float, float]:
+    app = f"bench-{uuid.uuid4().hex[:8]}"
+    env = dict(os.environ, SPIKEDETECT_KAFKA=bootstrap, SPIKEDETECT_APP_ID=app, SPIKEDETECT_INPUT_TOPIC=topic,
+               SPIKEDETECT_INCIDENTS_TOPIC=f"{app}-incidents", SPIKEDETECT_DLQ_TOPIC=f"{app}-dlq",
+               SPIKEDETECT_WEB_PORT=str(port), SPIKEDETECT_IDLE_MS="1000", SPIKEDETECT_IDLE_RATE="1000000",
+               SPIKEDETECT_DATADIR=str(tmp / app), SPIKEDETECT_LOG_LEVEL="warn")
+
+    def done() -> tuple[bool, bool]:
+        consumed = metric(port, "spikedetect_events_consumed_total")
+        closed = metric(port, "spikedetect_windows_closed_total")
+        return consumed >= n and closed >= windows, consumed > 0
+
+    return run_until([sys.executable, "-m", "spikedetect", "worker"], env, done, 3600, tmp / f"{app}.log")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bootstrap", default=os.environ.get("SPIKEDETECT_KAFKA", "127.0.0.1:9092"))
+    ap.add_argument("--events", type=int, default=2_000_000)
+    ap.add_argument("--days", type=float, default=3.0)
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--port", type=int, default=16166)
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args()
+    if args.smoke:
+        args.events, args.days, args.repeats = 20_000, 0.1, 1
+    topic = f"bench-reports-{uuid.uuid4().hex[:8]}"
+    n, windows = asyncio.run(prefill(args.bootstrap, topic, args.partitions, args.events, args.days))
+    print(f"pre-filled {topic}: {n:,} events over {args.partitions} partitions; {windows} windows")
+    rows: dict[str, list[tuple[float, float]]] = {"raw_aiokafka": [], "faust_floor": [], "spikedetect": []}
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        for i in range(args.repeats):
+            rows["raw_aiokafka"].append(asyncio.run(raw_consume(args.bootstrap, topic, n)))
+            rows["faust_floor"].append(faust_floor(args.bootstrap, topic, n, tmp))
+            rows["spikedetect"].append(spikedetect_worker(args.bootstrap, topic, n, windows, tmp, args.port + i))
+            print(f"repeat {i + 1}: " + ", ".join(f"{k} {v[-1][1]:.1f}s steady / {v[-1][0]:.1f}s total"
+                                                  for k, v in rows.items()))
+    summary = {}
+    ceiling = n / median([s for _, s in rows["raw_aiokafka"]])
+    for name, runs in rows.items():
+        steady = n / median([s for _, s in runs])
+        total = n / median([t for t, _ in runs])
+        summary[name] = {"steady_events_per_s": steady, "total_events_per_s": total,
+                         "ratio_to_raw_aiokafka": steady / ceiling, "runs_total_steady_s": runs}
+        print(f"{name:13s} steady {steady:>10,.0f} ev/s  from start {total:>10,.0f} ev/s  "
+              f"ratio to raw aiokafka {steady / ceiling:.2f}")
+    if not args.smoke:
+        print("saved", save("live", {"args": vars(args), "events": n, "windows": windows, "results": summary}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Shared helpers: machine facts, medians over repeats, result files, test streams."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).parent / "out"
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load_1m": os.getloadavg()[0], "git": _git()}
+
+
+def _git() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=False, cwd=Path(__file__).parent).stdout.strip()
+    except OSError:
+        return ""
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def save(name: str, data: dict[str, Any]) -> Path:
+    """Write a result as JSON under benchmarks/out/ (git-ignored) and return the path."""
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **data}, indent=2))
+    return path
+
+
+def simulated_file(path: Path, *, days: float, scale: float = 1.0, peak_scale: float = 1.0, seed: int = 1,
+                   scenario: str = "suite") -> int:
+    """Write a simulated report stream (JSONL, or gzip by suffix); returns its line count."""
+    import gzip
+
+    from spikedetect.replay.simulate import SimulationConfig, Simulation
+
+    sim = Simulation(SimulationConfig(seed=seed, days=days, scale=scale, peak_scale=peak_scale,
+                                      scenario=scenario))
+    opener = gzip.open if path.suffix == ".gz" else open
+    n = 0
+    with opener(path, "wb") as f:  # type: ignore[operator]
+        for line in sim.lines():
+            f.write(line + b"\n")
+            n += 1
+    return n

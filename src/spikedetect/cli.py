@@ -21,6 +21,7 @@ _COMMANDS: dict[str, str] = {
     "simulate": "spikedetect.replay.cli_simulate:simulate",
     "evaluate": "spikedetect.replay.cli_evaluate:evaluate_command",
     "replay": "spikedetect.replay.cli_replay:replay",
+    "report": "spikedetect.replay.cli_report:report",
     "worker": "spikedetect.stream.cli:worker",
     "produce": "spikedetect.stream.cli:produce",
     "tail": "spikedetect.stream.cli:tail",

@@ -151,7 +151,8 @@ class WindowCounter:
             try:
                 obj = loads(raw)
             except decode_error as exc:
-                rejects.append((i, "not_utf8" if "utf-8" in str(exc).lower() else "not_json"))
+                # orjson: "str is not valid UTF-8"; a leading BOM is valid UTF-8 but not JSON
+                rejects.append((i, "not_utf8" if "not valid utf-8" in str(exc).lower() else "not_json"))
                 continue
             try:  # fast path: a (service, region, category, source) seen and admitted before
                 key = combos[fields(obj)]  # TypeError when obj is not a dict

@@ -86,7 +86,8 @@ class ReportValidator:
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            return "not_utf8" if "utf-8" in str(exc).lower() else "not_json"
+            # orjson: "str is not valid UTF-8"; a leading BOM is valid UTF-8 but not JSON
+            return "not_utf8" if "not valid utf-8" in str(exc).lower() else "not_json"
         if type(obj) is not dict:
             return "not_object"
         return self.validate(obj, fallback_ts_ms)

@@ -5,36 +5,69 @@ One registry per worker process; stage 1 (ingest) and stage 2 (owner) update it.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.consumed = Counter("spikedetect_events_consumed", "Report messages read from the input topic", registry=r)
+        self.consumed = Counter(
+            "spikedetect_events_consumed", "Report messages read from the input topic", registry=r
+        )
         self.accepted = Counter("spikedetect_events_accepted", "Reports counted in a window", registry=r)
-        self.rejected = Counter("spikedetect_events_rejected", "Reports rejected by validation",
-                                ["reason"], registry=r)
+        self.rejected = Counter(
+            "spikedetect_events_rejected", "Reports rejected by validation", ["reason"], registry=r
+        )
         self.late = Counter("spikedetect_events_late", "Reports whose window had already closed", registry=r)
-        self.duplicate = Counter("spikedetect_events_duplicate", "Reports dropped as repeated event_id",
-                                 registry=r)
-        self.dead_lettered = Counter("spikedetect_dead_letters", "Messages sent to the dead-letter topic",
-                                     ["reason"], registry=r)
-        self.windows_closed = Counter("spikedetect_windows_closed", "Windows closed and scored by owners",
-                                      registry=r)
+        self.duplicate = Counter(
+            "spikedetect_events_duplicate", "Reports dropped as repeated event_id", registry=r
+        )
+        self.dead_lettered = Counter(
+            "spikedetect_dead_letters", "Messages sent to the dead-letter topic", ["reason"], registry=r
+        )
+        self.windows_closed = Counter(
+            "spikedetect_windows_closed", "Windows closed and scored by owners", registry=r
+        )
         self.keys_scored = Counter("spikedetect_keys_scored", "Key-windows scored", registry=r)
-        self.scoring_seconds = Histogram("spikedetect_scoring_seconds", "Time to close and score one window",
-                                         buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-                                         registry=r)
-        self.incidents = Counter("spikedetect_incident_events", "Incident events published", ["type"],
-                                 registry=r)
+        self.scoring_seconds = Histogram(
+            "spikedetect_scoring_seconds",
+            "Time to close and score one window",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.incidents = Counter(
+            "spikedetect_incident_events", "Incident events published", ["type"], registry=r
+        )
         self.open_incidents = Gauge("spikedetect_open_incidents", "Incidents currently open", registry=r)
         self.lag = Gauge("spikedetect_consumer_lag", "Input messages not yet read", ["partition"], registry=r)
-        self.watermark_delay = Gauge("spikedetect_watermark_delay_seconds",
-                                     "Wall clock minus the closing watermark of owned windows", registry=r)
-        self.late_partials = Counter("spikedetect_late_partial_reports",
-                                     "Reports that reached an owner after their window closed", registry=r)
-        self.keys = Gauge("spikedetect_keys", "Keys (service x region level) known to this worker", registry=r)
+        self.watermark_delay = Gauge(
+            "spikedetect_watermark_delay_seconds",
+            "Wall clock minus the closing watermark of owned windows",
+            registry=r,
+        )
+        self.late_partials = Counter(
+            "spikedetect_late_partial_reports",
+            "Reports that reached an owner after their window closed",
+            registry=r,
+        )
+        self.keys = Gauge(
+            "spikedetect_keys", "Keys (service x region level) known to this worker", registry=r
+        )
+
+    def refresh(self, owners: Iterable[Any], now_s: float | None = None) -> None:
+        """Recompute the gauges of this worker's owners (at scrape time, so a partition that moved
+        away or an owner that stopped closing windows shows at once, not at its next message)."""
+        owners = list(owners)
+        self.open_incidents.set(sum(len(o.scorer.open_incidents()) for o in owners))
+        self.keys.set(sum(o.scorer.keyspace.size for o in owners))
+        marks = [wm for wm in (o.scorer.closing_watermark() for o in owners) if wm is not None]
+        if marks:
+            now_s = time.time() if now_s is None else now_s
+            self.watermark_delay.set(max(0.0, now_s - min(marks) / 1000.0))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,0 +1,278 @@
+// spikedetect dashboard: open incidents, a chart of the selected one, its region breakdown.
+// Plain DOM and SVG; every value from the API is written with textContent or as a
+// numeric attribute, never parsed as HTML.
+"use strict";
+
+(function () {
+  const REFRESH_MS = 5000;
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const BEFORE_WINDOWS = 30; // chart context before the incident opened
+  const AFTER_WINDOWS = 15; // and after it closed
+  let selected = null; // incident_id
+  let userPicked = false;
+
+  const $ = (id) => document.getElementById(id);
+
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (className) node.className = className;
+    return node;
+  }
+
+  function svgEl(tag, attrs, text) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+    if (text !== undefined) node.textContent = String(text);
+    return node;
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  function ms(iso) {
+    const t = Date.parse(iso);
+    return Number.isNaN(t) ? null : t;
+  }
+
+  function fmtTime(iso) {
+    if (!iso) return "–";
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? String(iso) : d.toISOString().slice(0, 16).replace("T", " ") + "Z";
+  }
+
+  function fmtDuration(msValue) {
+    if (msValue === null || msValue === undefined) return "–";
+    const minutes = Math.round(msValue / 60000);
+    if (minutes < 60) return minutes + " min";
+    const h = Math.floor(minutes / 60);
+    return h + " h " + (minutes % 60) + " min";
+  }
+
+  function fmtNum(x, digits) {
+    if (x === null || x === undefined || Number.isNaN(Number(x))) return "–";
+    const n = Number(x);
+    return Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(digits === undefined ? 1 : digits);
+  }
+
+  function depth(region) {
+    return region === "*" ? 0 : String(region).split("/").length;
+  }
+
+  function regionName(region) {
+    return region === "*" ? "global (*)" : region;
+  }
+
+  // "feed 45%, login 20%" from {name: share}
+  function topShares(shares, n) {
+    return Object.entries(shares || {})
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => k + " " + Math.round(v * 100) + "%")
+      .join(", ");
+  }
+
+  async function getJSON(url) {
+    const resp = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+    let body = null;
+    try {
+      body = await resp.json();
+    } catch (e) {
+      body = null;
+    }
+    if (!resp.ok) {
+      const err = new Error((body && (body.reason || body.error)) || "HTTP " + resp.status);
+      err.status = resp.status;
+      err.body = body;
+      throw err;
+    }
+    return body;
+  }
+
+  function cell(tr, text, kind) {
+    tr.appendChild(el("td", text, kind === true ? "num" : kind || ""));
+  }
+
+  function renderIncidents(tbody, emptyNote, items) {
+    clear(tbody);
+    emptyNote.hidden = items.length > 0;
+    for (const inc of items) {
+      const tr = document.createElement("tr");
+      tr.dataset.incidentId = inc.incident_id;
+      if (inc.incident_id === selected) tr.className = "selected";
+      cell(tr, inc.service, "wrap");
+      cell(tr, regionName(inc.region));
+      cell(tr, fmtTime(inc.opened_at));
+      cell(tr, fmtDuration(inc.duration_ms), true);
+      cell(tr, fmtNum(inc.peak_count, 0), true);
+      cell(tr, fmtNum(inc.expected), true);
+      cell(tr, fmtNum(inc.score), true);
+      cell(tr, topShares(inc.categories, 3), "wrap");
+      cell(tr, topShares(inc.sources, 3), "wrap");
+      tr.addEventListener("click", () => {
+        selected = inc.incident_id;
+        userPicked = true;
+        for (const row of document.querySelectorAll("table.incidents tbody tr")) {
+          row.className = row.dataset.incidentId === selected ? "selected" : "";
+        }
+        renderDetail(selected).catch(showError);
+      });
+      tbody.appendChild(tr);
+    }
+  }
+
+  function drawChart(svg, windows, windowMs, startMs, endMs) {
+    clear(svg);
+    const W = 640, H = 260, L = 46, R = 12, T = 12, B = 30;
+    if (!windows.length) return;
+    const x0 = windows[0].ws_ms, x1 = windows[windows.length - 1].ws_ms + windowMs;
+    let yMax = 1;
+    for (const w of windows) yMax = Math.max(yMax, w.observed || 0, w.expected || 0);
+    yMax *= 1.1;
+    const sx = (t) => L + ((t - x0) / Math.max(1, x1 - x0)) * (W - L - R);
+    const sy = (v) => H - B - (v / yMax) * (H - T - B);
+    for (let i = 0; i <= 4; i++) {
+      const v = (yMax / 4) * i;
+      svg.appendChild(svgEl("line", { x1: L, x2: W - R, y1: sy(v), y2: sy(v), class: "grid" }));
+      svg.appendChild(svgEl("text", { x: L - 4, y: sy(v) + 3, "text-anchor": "end" }, fmtNum(v, 0)));
+    }
+    if (startMs !== null) {
+      const a = Math.max(x0, startMs), b = Math.min(x1, endMs === null ? x1 : endMs);
+      if (b > a) svg.appendChild(svgEl("rect", { x: sx(a), y: T, width: sx(b) - sx(a), height: H - T - B,
+                                                  class: "incident" }));
+    }
+    for (let i = 0; i <= 4; i++) {
+      const t = x0 + ((x1 - x0) / 4) * i;
+      const anchor = i === 0 ? "start" : i === 4 ? "end" : "middle";
+      svg.appendChild(svgEl("text", { x: sx(t), y: H - B + 16, "text-anchor": anchor },
+                            new Date(t).toISOString().slice(11, 16)));
+    }
+    svg.appendChild(svgEl("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "axis" }));
+    svg.appendChild(svgEl("line", { x1: L, x2: L, y1: T, y2: H - B, class: "axis" }));
+    const line = (field) => windows.map((w) => sx(w.ws_ms + windowMs / 2).toFixed(1) + "," +
+                                               sy(w[field] || 0).toFixed(1)).join(" ");
+    svg.appendChild(svgEl("polyline", { points: line("expected"), class: "expected" }));
+    svg.appendChild(svgEl("polyline", { points: line("observed"), class: "observed" }));
+  }
+
+  function drawRegions(svg, children) {
+    clear(svg);
+    const rows = (children || []).slice(0, 8);
+    if (!rows.length) return;
+    const W = 420, L = 130, R = 120, rowH = 30, T = 8;
+    svg.setAttribute("viewBox", "0 0 " + W + " " + (T * 2 + rows.length * rowH));
+    let max = 1;
+    for (const c of rows) max = Math.max(max, c.reports || 0, c.expected || 0);
+    const sx = (v) => ((v || 0) / max) * (W - L - R);
+    rows.forEach((c, i) => {
+      const y = T + i * rowH;
+      svg.appendChild(svgEl("text", { x: L - 6, y: y + 14, "text-anchor": "end", class: "label" },
+                            regionName(c.region)));
+      svg.appendChild(svgEl("rect", { x: L, y: y + 3, width: sx(c.reports), height: 12, class: "bar-reports" }));
+      svg.appendChild(svgEl("rect", { x: L, y: y + 17, width: sx(c.expected), height: 6, class: "bar-expected" }));
+      svg.appendChild(svgEl("text", { x: L + sx(c.reports) + 4, y: y + 14 },
+                            fmtNum(c.reports, 0) + " (exp " + fmtNum(c.expected, 0) + ")"));
+    });
+  }
+
+  function renderEvents(tbody, history) {
+    clear(tbody);
+    for (const e of history.slice().reverse()) {
+      const tr = document.createElement("tr");
+      cell(tr, e.seq, true);
+      cell(tr, e.type);
+      cell(tr, fmtTime(e.detected_at));
+      cell(tr, fmtNum(e.observed, 0), true);
+      cell(tr, fmtNum(e.expected), true);
+      cell(tr, fmtNum(e.score), true);
+      cell(tr, fmtNum(e.peak_count, 0), true);
+      cell(tr, fmtNum(e.total_reports, 0), true);
+      tbody.appendChild(tr);
+    }
+  }
+
+  async function renderDetail(id) {
+    const inc = await getJSON("/incidents/" + encodeURIComponent(id));
+    if (selected !== id) return;
+    $("detail").hidden = false;
+    $("detail-title").textContent = inc.service + " · " + regionName(inc.region) + " · " + inc.state;
+    $("detail-meta").textContent = "opened " + fmtTime(inc.opened_at) +
+      (inc.closed_at ? ", closed " + fmtTime(inc.closed_at) : "") +
+      ", duration " + fmtDuration(inc.duration_ms) + ", peak " + fmtNum(inc.peak_count, 0) +
+      " at " + fmtTime(inc.peak_at) + ", " + fmtNum(inc.total_reports, 0) + " reports (" +
+      fmtNum(inc.excess_reports, 0) + " above expected), baseline " + inc.baseline;
+    renderEvents($("events-table").querySelector("tbody"), inc.history || []);
+    const hasChildren = (inc.children || []).length > 0;
+    $("regions").style.display = hasChildren ? "" : "none";
+    drawRegions($("regions"), inc.children);
+    $("regions-note").textContent = hasChildren ? "" : "No child regions (a leaf region).";
+
+    const windowMs = inc.window_ms || 60000;
+    const opened = ms(inc.opened_at);
+    const closed = inc.closed_at ? ms(inc.closed_at) : null;
+    const params = new URLSearchParams();
+    if (opened !== null) params.set("since", String(opened - BEFORE_WINDOWS * windowMs));
+    if (closed !== null) params.set("until", String(closed + AFTER_WINDOWS * windowMs));
+    const url = "/series/" + encodeURIComponent(inc.service) + "/" + encodeURIComponent(inc.region) +
+      "?" + params.toString();
+    let windows = [];
+    let note = "";
+    try {
+      windows = (await getJSON(url)).windows;
+      if (!windows.length) note = "No retained windows in this range.";
+    } catch (e) {
+      note = e.status === 404 ? "No recent windows for this key (older than the retained history)."
+                              : "Series unavailable: " + e.message;
+    }
+    if (selected !== id) return;
+    drawChart($("chart"), windows, windowMs, opened, closed === null ? ms(inc.active_until) : closed);
+    $("chart-note").textContent = note || windows.length + " windows";
+  }
+
+  function showError(e) {
+    const s = $("status");
+    s.textContent = "error: " + (e && e.message ? e.message : String(e));
+    s.className = "pill bad";
+  }
+
+  async function refreshStatus() {
+    const s = $("status");
+    try {
+      await getJSON("/ready");
+      s.textContent = "ready";
+      s.className = "pill ok";
+    } catch (e) {
+      s.textContent = "not ready: " + e.message;
+      s.className = "pill bad";
+    }
+  }
+
+  async function refresh() {
+    try {
+      const [open, closed] = await Promise.all([
+        getJSON("/incidents?state=open&limit=100"), getJSON("/incidents?state=closed&limit=20"),
+      ]);
+      $("open-count").textContent = "(" + open.count + ")";
+      // widest first (global, country, state, city), then the highest peak
+      open.incidents.sort((a, b) => depth(a.region) - depth(b.region) || (b.peak_count || 0) - (a.peak_count || 0));
+      const all = open.incidents.concat(closed.incidents);
+      if (!userPicked || !all.some((i) => i.incident_id === selected)) {
+        selected = all.length ? all[0].incident_id : null;
+        userPicked = false;
+      }
+      renderIncidents($("open-table").querySelector("tbody"), $("open-empty"), open.incidents);
+      renderIncidents($("closed-table").querySelector("tbody"), $("closed-empty"), closed.incidents);
+      if (selected) await renderDetail(selected);
+      else $("detail").hidden = true;
+      await refreshStatus();
+      $("updated").textContent = "updated " + new Date().toISOString().slice(11, 19) + "Z";
+    } catch (e) {
+      showError(e);
+    } finally {
+      setTimeout(refresh, REFRESH_MS);
+    }
+  }
+
+  refresh();
+})();

@@ -13,10 +13,12 @@ Data flow::
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 import faust
 
+from spikedetect.stream.follow import IncidentFollower
 from spikedetect.stream.ingest import IngestService
 from spikedetect.stream.live import LiveView
 from spikedetect.stream.metrics import Metrics
@@ -37,6 +39,8 @@ class Runtime:
         self.owners: dict[int, PartitionOwner] = {}
         self.ingest: IngestService | None = None
         self.publisher: Publisher | None = None
+        self.follower: IncidentFollower | None = None
+        self.router: Any = None  # api.KeyRouter, set when the views are registered
 
 
 def _credentials(settings: Settings) -> Any:
@@ -47,6 +51,14 @@ def _credentials(settings: Settings) -> Any:
         return faust.SASLCredentials(username=settings.sasl_username, password=settings.sasl_password,
                                      ssl_context=ctx, mechanism=settings.sasl_mechanism)
     return faust.SSLCredentials(ctx)
+
+
+def _canonical_url(settings: Settings) -> str:
+    """How other workers reach this one's web server (API requests are forwarded to key owners)."""
+    host = settings.web_host
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    return f"http://{host}:{settings.web_port}"
 
 
 def make_app(settings: Settings) -> faust.App:
@@ -64,6 +76,7 @@ def make_app(settings: Settings) -> faust.App:
         web_enabled=settings.web_enabled,
         web_host=settings.web_host,
         web_port=settings.web_port,
+        canonical_url=_canonical_url(settings),  # NODE_CANONICAL_URL in the environment wins
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         producer_acks=-1,
@@ -77,13 +90,16 @@ def make_app(settings: Settings) -> faust.App:
     partials = app.topic(settings.partials_topic, key_type=bytes, value_type=bytes,
                          key_serializer="raw", value_serializer="raw",
                          partitions=settings.partials_partitions, internal=True)
-    state = app.Table("state", partitions=settings.partials_partitions,
+    # value_type=bytes as well as the schema: Faust derives the changelog topic's serializers from
+    # value_type (json when unset, overriding the schema's), so without it recovery hands back dicts.
+    state = app.Table("state", partitions=settings.partials_partitions, value_type=bytes,
                       schema=faust.Schema(key_type=str, value_type=bytes, key_serializer="raw",
                                           value_serializer="raw"))
 
     class Ingest(IngestService):
         def __init__(self, **kwargs: Any) -> None:
-            super().__init__(settings, rt.metrics, **kwargs)
+            super().__init__(settings, rt.metrics, open_incidents=lambda: sum(
+                len(o.scorer.open_incidents()) for o in list(rt.owners.values())), **kwargs)
             rt.ingest = self
 
     class Publish(Publisher):
@@ -91,8 +107,15 @@ def make_app(settings: Settings) -> faust.App:
             super().__init__(settings, rt.metrics, rt.live, **kwargs)
             rt.publisher = self
 
+    class Follow(IncidentFollower):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(settings, rt.live, **kwargs)
+            rt.follower = self
+
     app.service(Publish)
     app.service(Ingest)
+    if settings.web_enabled:
+        app.service(Follow)
 
     @app.agent(partials, name="owner")
     async def owner(stream: Any) -> None:
@@ -101,7 +124,7 @@ def make_app(settings: Settings) -> faust.App:
             po = rt.owners.get(q)
             if po is None:
                 po = rt.owners[q] = PartitionOwner(q, settings.detector, state, rt.metrics,
-                                                   on_window=rt.live.on_window,
+                                                   on_window=rt.live.hook(q),
                                                    emit_windows=bool(settings.windows_topic),
                                                    idle_grace_ms=settings.idle_ms)
             assert rt.publisher is not None
@@ -121,6 +144,9 @@ def make_app(settings: Settings) -> faust.App:
         for tp in assigned:
             if tp.topic == settings.partials_topic:
                 rt.owners.pop(tp.partition, None)
+        kept = {tp.partition for tp in assigned if tp.topic == settings.partials_topic}
+        for q in set(rt.live.partitions) - kept:
+            rt.live.drop_partition(q)  # window history of partitions that moved elsewhere
 
     from spikedetect.stream.web import register_views
 

@@ -11,6 +11,9 @@ watermark. After a crash or rebalance the new owner re-reads from the committed 
 records before the recorded position are *replayed* (windows already closed are
 skipped, open ones rebuilt exactly), then processing continues. Partials and marks are
 re-sent identically and the owners treat them idempotently.
+
+Once per ``summary_interval_s`` the service logs one ``summary`` line (rates and counts
+since the previous one, the lag now, the open incidents of this worker's owners).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import bisect
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +40,17 @@ from spikedetect.stream.settings import Settings
 from spikedetect.stream.wire import encode_mark, encode_partials
 
 log = logging.getLogger("spikedetect.ingest")
+
+
+@dataclass
+class Totals:
+    """What the ingest stage did since it started (re-reads after a restart included)."""
+
+    consumed: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    late: int = 0
+    rejected: int = 0
 
 
 @dataclass
@@ -86,10 +100,14 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 class IngestService(Service):  # type: ignore[misc]
     """Consumes the input topic in group ``<app_id>-ingest`` and feeds the owners."""
 
-    def __init__(self, settings: Settings, metrics: Metrics, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, *,
+                 open_incidents: Callable[[], int] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self.metrics = metrics
+        self.open_incidents = open_incidents  # for the summary line: incidents open at this worker's owners
+        self.totals = Totals()
+        self._summarised = (time.monotonic(), Totals())
         self.sources: dict[int, SourceState] = {}
         self.n_sources = 0
         self.n_owners = 0
@@ -187,6 +205,7 @@ class IngestService(Service):  # type: ignore[misc]
 
     async def _process(self, tp: TopicPartition, st: SourceState, records: Sequence[Any]) -> None:
         self.metrics.consumed.inc(len(records))
+        self.totals.consumed += len(records)
         st.last_arrival = time.monotonic()
         was_idle, st.idle = st.idle, False
         offsets = [r.offset for r in records]
@@ -203,6 +222,8 @@ class IngestService(Service):  # type: ignore[misc]
             m = self.metrics
             m.accepted.inc(res.accepted)
             m.duplicate.inc(res.duplicates)
+            self.totals.accepted += res.accepted
+            self.totals.duplicates += res.duplicates
         st.next_offset = offsets[-1] + 1
         st.dirty = True
         await self._forward(st, force_mark=was_idle)
@@ -219,11 +240,16 @@ class IngestService(Service):  # type: ignore[misc]
                 ("spikedetect.offset", str(rec.offset).encode()),
                 ("spikedetect.timestamp", str(rec.timestamp).encode()),
             ]
-            await self.producer.send(self.settings.dlq_topic, rec.value, key=rec.key, headers=headers)
+            # a record with neither key nor value (a keyless tombstone) is legal Kafka, but aiokafka
+            # refuses to send one: the dead letter keeps the null value and gets an empty key
+            key = rec.key if rec.key is not None or rec.value is not None else b""
+            await self.producer.send(self.settings.dlq_topic, rec.value, key=key, headers=headers)
             if reason == "late":
                 self.metrics.late.inc()
+                self.totals.late += 1
             else:
                 self.metrics.rejected.labels(reason).inc()
+                self.totals.rejected += 1
             self.metrics.dead_lettered.labels(reason).inc()
 
     async def _forward(self, st: SourceState, *, force_mark: bool = False) -> None:
@@ -244,6 +270,39 @@ class IngestService(Service):  # type: ignore[misc]
             for q in range(self.n_owners):
                 await self.producer.send(s.partials_topic, blob, partition=q)
             st.last_mark_ws, st.last_mark_at = mark_ws, now
+
+    @Service.task  # type: ignore[untyped-decorator]
+    async def _summaries(self) -> None:
+        interval_s = self.settings.summary_interval_s
+        if interval_s <= 0:
+            return
+        while not self.should_stop:
+            await self.sleep(interval_s)
+            if not self.should_stop:
+                log.info("%s", self.summary())
+
+    def summary(self) -> str:
+        """One ``key=value`` line: what happened since the previous call, and the lag now."""
+        now = time.monotonic()
+        then, last = self._summarised
+        t = self.totals
+        elapsed_s = max(now - then, 1e-6)
+        lag = 0
+        if self.consumer is not None:
+            for st in self.sources.values():
+                high = self.consumer.highwater(TopicPartition(self.settings.input_topic, st.partition))
+                if high is not None:
+                    lag += max(0, high - max(st.next_offset, 0))
+        try:
+            open_incidents = str(self.open_incidents()) if self.open_incidents is not None else "na"
+        except Exception:  # noqa: BLE001 - a summary must never stop ingestion
+            open_incidents = "na"
+        self._summarised = (now, Totals(**vars(t)))
+        return (f"summary interval_s={elapsed_s:.1f} events_per_s={(t.consumed - last.consumed) / elapsed_s:.1f} "
+                f"consumed={t.consumed - last.consumed} accepted={t.accepted - last.accepted} lag={lag} "
+                f"late={t.late - last.late} rejected={t.rejected - last.rejected} "
+                f"duplicates={t.duplicates - last.duplicates} open_incidents={open_incidents} "
+                f"partitions={len(self.sources)}")
 
     async def _idle_tick(self) -> None:
         """Advance the watermark of partitions that have been quiet for ``idle_ms``."""

@@ -29,9 +29,10 @@ import numpy as np
 import orjson
 
 from spikedetect.core.config import DetectorConfig
+from spikedetect.core.errors import StateError
 from spikedetect.core.incidents import IncidentEvent
 from spikedetect.core.scorer import ClosedKeys, Scorer
-from spikedetect.core.state import export_key, import_key
+from spikedetect.core.state import import_key, key_record_bytes
 from spikedetect.core.timefmt import format_ts_ms
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.wire import WireError, decode
@@ -100,23 +101,35 @@ class PartitionOwner:
             if not isinstance(key, str) or not key.startswith(prefix):
                 continue
             if not isinstance(value, bytes | bytearray | memoryview | str):
-                log.warning("owner %s: table value of %r is a %s: %r", self.q, key, type(value), value)
-                continue
+                raise StateError(f"owner {self.q}: table value of {key!r} is a {type(value).__name__}")
             kind = key[len(prefix):len(prefix) + 1]
-            if kind == "k":
-                _, _, svc, region = key.split("|", 3)
-                import_key(s, (svc, region), orjson.loads(value))
-            elif kind == "m":
-                mark = orjson.loads(value)
-                s.set_watermark(int(key.rsplit("|", 1)[1]), mark["wm"], idle=mark["idle"])
-            elif key == f"{prefix}meta":
-                meta = orjson.loads(value)
-            elif kind == "p":
-                partials.append((key, value))
+            try:
+                if kind == "k":
+                    _, _, svc, region = key.split("|", 3)
+                    import_key(s, (svc, region), orjson.loads(value))
+                elif key == f"{prefix}meta":  # before the marks: "meta" starts with "m" too
+                    meta = orjson.loads(value)
+                    int(meta.get("n_src", 0))
+                    if not (meta.get("next_ws") is None or type(meta["next_ws"]) is int):
+                        raise TypeError(f"next_ws is {meta['next_ws']!r}")
+                elif kind == "m":
+                    mark = orjson.loads(value)
+                    wm = mark["wm"]
+                    if not (wm is None or type(wm) is int):
+                        raise TypeError(f"wm is {wm!r}")
+                    s.set_watermark(int(key.rsplit("|", 1)[1]), wm, idle=bool(mark["idle"]))
+                elif kind == "p":
+                    partials.append((key, value))
+            except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+                # JSON that is not what this owner wrote: never guess, never run anything
+                raise StateError(f"owner {self.q}: unreadable state record {key!r}: {exc}") from exc
         s.expect_sources(range(int(meta.get("n_src", 0))))
         s.next_ws = meta.get("next_ws")
         for key, value in partials:
-            msg = decode(value)
+            try:
+                msg = decode(value)
+            except WireError as exc:
+                raise StateError(f"owner {self.q}: unreadable pending partial {key!r}: {exc}") from exc
             if s.next_ws is not None and msg.ws_ms < s.next_ws:
                 self.stale.append(key)
                 continue
@@ -202,7 +215,7 @@ class PartitionOwner:
             return
         t = self.table
         for sk in s.keyspace.keys:
-            t[f"{self.q}|k|{sk[0]}|{sk[1]}"] = orjson.dumps(export_key(s, sk))
+            t[f"{self.q}|k|{sk[0]}|{sk[1]}"] = key_record_bytes(s, sk)  # exact-size bytes
         for sk in s.retired:
             t.pop(f"{self.q}|k|{sk[0]}|{sk[1]}", None)
         s.retired.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -18,11 +19,9 @@ OUT = Path(__file__).parent / "out"
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     cpu = ""
-    try:
+    with contextlib.suppress(OSError, StopIteration):
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                    if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "load_1m": os.getloadavg()[0], "git": _git()}
@@ -59,7 +58,7 @@ def simulated_file(path: Path, *, days: float, scale: float = 1.0, peak_scale: f
     """Write a simulated report stream (JSONL, or gzip by suffix); returns its line count."""
     import gzip
 
-    from spikedetect.replay.simulate import SimulationConfig, Simulation
+    from spikedetect.replay.simulate import Simulation, SimulationConfig
 
     sim = Simulation(SimulationConfig(seed=seed, days=days, scale=scale, peak_scale=peak_scale,
                                       scenario=scenario))

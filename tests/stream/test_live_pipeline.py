@@ -95,3 +95,23 @@ def test_malformed_input_goes_to_the_dead_letter_topic(run: LiveRun, tmp_path: P
     assert {"not_json", "not_object", "missing_service", "bad_ts_format", "bad_region", "value_too_large"} <= reasons
     assert all({"spikedetect.partition", "spikedetect.offset", "spikedetect.topic"} <= set(d.headers) for d in dead)
     run.assert_alive()
+
+
+def test_rocksdb_store_gives_the_same_incidents_and_survives_a_kill(kafka_bootstrap: str, tmp_path: Path,
+                                                                     stream_file: tuple) -> None:
+    path, want, want_counts = stream_file
+    run = LiveRun(kafka_bootstrap, tmp_path, extra={"SPIKEDETECT_STORE": "rocksdb://"})
+    run.create_input()
+    try:
+        run.produce_file(path)
+        worker = run.start_worker()
+        time.sleep(8)  # mid-stream: start-up takes ~5 s, the stream ~10 s more
+        run.kill(worker)  # the restarted worker reads its RocksDB tables back from disk
+        run.start_worker()
+        got = run.wait_for_incidents(len(want), timeout_s=240)
+        assert got == want
+        assert run.window_counts() == want_counts
+        assert any((tmp_path / "data").rglob("*.sst")) or any((tmp_path / "data").rglob("CURRENT")), \
+            "no RocksDB files were written"
+    finally:
+        run.stop_all()

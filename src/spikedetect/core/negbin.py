@@ -33,14 +33,16 @@ def lgamma(x: FloatArray) -> FloatArray:
     True
     """
     x = np.asarray(x, dtype=np.float64)
-    shift = np.zeros_like(x)
-    z = x.copy()
-    for _ in range(8):
-        small = z < 8.0
-        if not small.any():
-            break
-        shift = np.where(small, shift + np.log(np.where(small, z, 1.0)), shift)
-        z = np.where(small, z + 1.0, z)
+    small = x < 8.0
+    if small.any():
+        # Gamma(x) = Gamma(x + 8) / (x (x+1) ... (x+7)) for the small ones, in one product
+        xs = np.where(small, x, 1.0)
+        prod = xs * (xs + 1.0) * (xs + 2.0) * (xs + 3.0) * (xs + 4.0) * (xs + 5.0) * (xs + 6.0) * (xs + 7.0)
+        shift = np.where(small, np.log(prod), 0.0)
+        z = np.where(small, x + 8.0, x)
+    else:
+        shift = np.zeros_like(x)
+        z = x
     inv = 1.0 / z
     inv2 = inv * inv
     series = inv * (1 / 12 - inv2 * (1 / 360 - inv2 * (1 / 1260 - inv2 * (1 / 1680))))

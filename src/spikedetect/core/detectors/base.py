@@ -123,6 +123,13 @@ class Baseline(ABC):
         """Initial value of a column for a fresh row (parameters may change it)."""
         return self.COLUMNS[col][2]
 
+    def rows_index(self, rows: IntArray) -> IntArray | slice:
+        """``rows`` as a slice when it is every row in order (numpy views instead of copies)."""
+        n = len(rows)
+        if n == self.size and (n == 0 or (rows[0] == 0 and rows[-1] == n - 1)):
+            return slice(0, n)
+        return rows
+
     # -- state ----------------------------------------------------------------
     def export_row(self, row: int) -> dict[str, Any]:
         """The row's state as JSON-able values: scalars as numbers, vector columns as base64 of

@@ -103,13 +103,13 @@ class SeasonalBaseline(Baseline):
     def _dow(ws_ms: int) -> int:
         return (ws_ms // DAY_MS + 3) % 7
 
-    def _profile(self, rows: IntArray, ws_ms: int) -> tuple[FloatArray, np.ndarray, FloatArray]:
+    def _profile(self, rows: IntArray | slice, ws_ms: int) -> tuple[FloatArray, np.ndarray, FloatArray]:
         lo, hi, w_hi = self._slots(ws_ms)
         c = self.cols
-        prof = c["prof"][rows]
-        pw = c["prof_w"][rows]
-        tod = (1.0 - w_hi) * prof[:, lo] + w_hi * prof[:, hi]
-        warm = (pw[:, lo] >= self.params["warm_slot_weight"]) & (pw[:, hi] >= self.params["warm_slot_weight"])
+        prof, pw = c["prof"], c["prof_w"]
+        tod = (1.0 - w_hi) * prof[rows, lo] + w_hi * prof[rows, hi]
+        need = self.params["warm_slot_weight"]
+        warm = (pw[rows, lo] >= need) & (pw[rows, hi] >= need)
         d = self._dow(ws_ms)
         num, den = c["dow_num"][rows, d], c["dow_den"][rows, d]
         dow_ok = (c["dow_w"][rows, d] >= 0.5 * DAY_MS / self.window_ms) & (den > 1e-9)
@@ -119,6 +119,7 @@ class SeasonalBaseline(Baseline):
     def expect(self, rows: IntArray, ws_ms: int) -> Expectation:
         p = self.params
         c = self.cols
+        rows = self.rows_index(rows)  # type: ignore[assignment]
         tod, warm, factor = self._profile(rows, ws_ms)
         level = c["level"][rows]
         level_ok = c["level_n"][rows] >= p["warm_level_windows"]
@@ -145,18 +146,19 @@ class SeasonalBaseline(Baseline):
         lo, hi, w_hi = self._slots(ws_ms)
         d = self._dow(ws_ms)
         tod, warm, factor = expected.aux["tod"], expected.aux["warm"], expected.aux["factor"]
+        idx = self.rows_index(rows)  # a slice (views) when every row learns
         # overdispersion from this window's residual against what was expected (score before learn)
         mu = np.maximum(expected.mean, p["floor_mean"])
         resid2 = np.minimum((x - mu) ** 2 / mu, 16.0)  # robust: one wild window moves it little
         trusted = (expected.source != FLOOR) & (wt >= 1.0)
-        phi = c["phi"][rows].astype(np.float64)
+        phi = c["phi"][idx].astype(np.float64)
         phi = np.where(trusted, phi + self._a_phi * (resid2 - phi), phi)
-        c["phi"][rows] = np.clip(phi, 1.0, p["phi_max"])
+        c["phi"][idx] = np.clip(phi, 1.0, p["phi_max"])
         # fast level: cumulative mean at first, then EW
-        n = c["level_n"][rows] + wt
+        n = c["level_n"][idx] + wt
         a_level = np.maximum(1.0 / np.maximum(n, 1.0), self._a_level) * wt
-        c["level"][rows] += a_level * (x - c["level"][rows])
-        c["level_n"][rows] = np.minimum(n, 1e6)
+        c["level"][idx] += a_level * (x - c["level"][idx])
+        c["level_n"][idx] = np.minimum(n, 1e6)
         # day-of-week ratio, once the time-of-day profile can be trusted
         tod_rows = rows[warm]
         if len(tod_rows):
@@ -170,10 +172,10 @@ class SeasonalBaseline(Baseline):
         for slot, part in ((lo, 1.0 - w_hi), (hi, w_hi)):
             if part <= 0.0:
                 continue
-            pw = c["prof_w"][rows, slot] + part * wt
+            pw = c["prof_w"][idx, slot] + part * wt
             a = part * np.maximum(1.0 / np.maximum(pw, 1e-9), self._a_slot) * wt
-            c["prof"][rows, slot] += a * (y - c["prof"][rows, slot])
-            c["prof_w"][rows, slot] = np.minimum(pw, 1e6)
+            c["prof"][idx, slot] += a * (y - c["prof"][idx, slot])
+            c["prof_w"][idx, slot] = np.minimum(pw, 1e6)
         # share of the parent's reports (for the children's cold start)
         has_parent = np.isfinite(parent_observed) & (parent_observed > 0)
         if has_parent.any():

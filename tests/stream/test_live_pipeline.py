@@ -16,6 +16,17 @@ from tests.stream.streams import outage_stream
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 
 
+def counts_when_complete(run: LiveRun, want: dict, timeout_s: float = 60.0) -> dict:
+    """The windows topic's counts once it holds every window the replay closed (the last
+    windows close by idle time after the input ends), or what it holds at the timeout."""
+    deadline = time.monotonic() + timeout_s
+    got = run.window_counts()
+    while set(got) != set(want) and time.monotonic() < deadline:
+        time.sleep(2.0)
+        got = run.window_counts()
+    return got
+
+
 @pytest.fixture(scope="module")
 def stream_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[bytes], dict]:
     path = tmp_path_factory.mktemp("streams") / "outage.jsonl"
@@ -39,7 +50,7 @@ def test_live_incidents_equal_offline_replay(run: LiveRun, stream_file: tuple) -
     run.start_worker()
     got = run.wait_for_incidents(len(want))
     assert got == want
-    assert run.window_counts() == want_counts
+    assert counts_when_complete(run, want_counts) == want_counts
 
 
 def test_two_workers_give_the_same_incidents_as_one(run: LiveRun, stream_file: tuple) -> None:
@@ -50,7 +61,7 @@ def test_two_workers_give_the_same_incidents_as_one(run: LiveRun, stream_file: t
     run.produce_file(path)
     got = run.wait_for_incidents(len(want))
     assert got == want
-    assert run.window_counts() == want_counts
+    assert counts_when_complete(run, want_counts) == want_counts
     logs = [p.read_text() for p in run.logs]
     assert all("ingest assigned partitions" in text for text in logs), "both workers took input partitions"
 
@@ -65,7 +76,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(run: LiveRun, stream_fil
     run.start_worker()
     got = run.wait_for_incidents(len(want), timeout_s=240)
     assert got == want
-    assert run.window_counts() == want_counts
+    assert counts_when_complete(run, want_counts) == want_counts
 
 
 def test_malformed_input_goes_to_the_dead_letter_topic(run: LiveRun, tmp_path: Path) -> None:
@@ -86,7 +97,7 @@ def test_malformed_input_goes_to_the_dead_letter_topic(run: LiveRun, tmp_path: P
     want, want_counts = replay_file(good)
     got = run.wait_for_incidents(len(want))
     assert got == want
-    assert run.window_counts() == want_counts
+    assert counts_when_complete(run, want_counts) == want_counts
     dead = run.read("dlq")
     assert len(dead) == n_bad
     assert sorted(d.value for d in dead) == sorted(mixed[i] for i in range(len(mixed)) if mixed[i] not in lines)
@@ -110,7 +121,7 @@ def test_rocksdb_store_gives_the_same_incidents_and_survives_a_kill(kafka_bootst
         run.start_worker()
         got = run.wait_for_incidents(len(want), timeout_s=240)
         assert got == want
-        assert run.window_counts() == want_counts
+        assert counts_when_complete(run, want_counts) == want_counts
         assert any((tmp_path / "data").rglob("*.sst")) or any((tmp_path / "data").rglob("CURRENT")), \
             "no RocksDB files were written"
     finally:

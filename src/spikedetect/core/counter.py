@@ -119,6 +119,7 @@ class WindowCounter:
         closed are skipped silently (they were counted or dead-lettered then).
         """
         result = BatchResult()
+        accepted = duplicates = 0
         rejects = result.rejects
         window_ms = self.window_ms
         lateness_ms = self.lateness_ms
@@ -206,11 +207,11 @@ class WindowCounter:
                 continue
             if eid is not None:
                 if eid in cur_ids:
-                    result.duplicates += 1
+                    duplicates += 1
                     continue
                 cur_ids.add(eid)
             cur[key] = cur.get(key, 0) + 1
-            result.accepted += 1
+            accepted += 1
             if max_ts is None or ts > max_ts:
                 max_ts = ts
                 limit = ts + skew_ms
@@ -222,8 +223,9 @@ class WindowCounter:
                     self._regions[key[0]] = {key[1]}  # this report's region opens the new generation
         self.max_ts_ms = max_ts
         st = self.stats
-        st.accepted += result.accepted
-        st.duplicates += result.duplicates
+        result.accepted, result.duplicates = accepted, duplicates
+        st.accepted += accepted
+        st.duplicates += duplicates
         for _, reason in rejects:
             if reason == "late":
                 st.late += 1

@@ -74,17 +74,27 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
                   + r * np.log1p(-q) + xm * np.log(np.where(poisson, 0.5, q)))
     log_pmf_po = xm * np.log(mm) - mm - lgamma(xm + 1.0)
     log_pmf = np.where(poisson, log_pmf_po, log_pmf_nb)
-    # sum of pmf(x + j) / pmf(x) for j >= 0, with a geometric remainder after _TERMS terms
+    # sum of pmf(x + j) / pmf(x) for j >= 0, with a geometric remainder after _TERMS terms.
+    # pmf(k + 1) / pmf(k) = (a k + b) / (k + 1): NB a = q, b = r q; Poisson a = 0, b = mean.
+    # Terms are summed 8 at a time and only for rows whose tail has not yet converged.
+    a = np.where(poisson, 0.0, q)
+    b = np.where(poisson, mm, r * q)
     ratio_sum = np.ones_like(xm)
     term = np.ones_like(xm)
     k = xm.copy()
     ratio = np.zeros_like(xm)
-    for i in range(_TERMS):
-        ratio = np.where(poisson, mm / (k + 1.0), (k + r) / (k + 1.0) * q)
-        term = term * ratio
-        ratio_sum += term
-        k += 1.0
-        if i % 8 == 7 and np.all(term < 1e-10 * ratio_sum):
+    active = np.arange(len(xm))
+    for _ in range(_TERMS // 8):
+        ka, ta, sa, aa, ba = k[active], term[active], ratio_sum[active], a[active], b[active]
+        ra = ta
+        for _ in range(8):
+            ra = (aa * ka + ba) / (ka + 1.0)
+            ta = ta * ra
+            sa = sa + ta
+            ka = ka + 1.0
+        k[active], term[active], ratio_sum[active], ratio[active] = ka, ta, sa, ra
+        active = active[ta >= 1e-10 * sa]
+        if len(active) == 0:
             break
     ratio = np.minimum(ratio, 0.999999)
     ratio_sum += term * ratio / (1.0 - ratio)

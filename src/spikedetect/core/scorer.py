@@ -22,7 +22,7 @@ from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow, LeafKey
 from spikedetect.core.detectors import BASELINE_SOURCES, make_baseline
 from spikedetect.core.detectors.base import FLOOR, LEARNED, PARENT_PRIOR, Expectation
-from spikedetect.core.expand import breakdown, merge, totals
+from spikedetect.core.expand import breakdown, merge
 from spikedetect.core.incidents import IncidentEvent, Tracker
 from spikedetect.core.keyspace import Keyspace, ServiceKey
 from spikedetect.core.negbin import surprise
@@ -167,26 +167,13 @@ class Scorer:
         pend = self.pending.pop(ws, None)
         per_service: dict[str, dict[LeafKey, float]] = {}
         if pend is not None:
-            services = sorted({svc for part in pend.by_source.values() for svc in part})
-            for svc in services:
-                per_service[svc] = merge(part[svc] for _, part in sorted(pend.by_source.items(),
-                                                                          key=lambda kv: repr(kv[0]))
-                                         if svc in part)
+            parts = [part for _, part in sorted(pend.by_source.items(), key=lambda kv: repr(kv[0]))]
+            for svc in sorted({svc for part in parts for svc in part}):
+                mine = [part[svc] for part in parts if svc in part]
+                per_service[svc] = mine[0] if len(mine) == 1 else merge(mine)
+        observed = self._observe(per_service, ws)
         ks = self.keyspace
-        reported: dict[ServiceKey, float] = {}
-        for svc, leaf in per_service.items():
-            for key, n in totals(leaf).items():
-                reported[(svc, key)] = n
-        index = ks.index
-        for sk in reported:
-            if sk not in index:
-                ks.row(*sk)
         n = ks.size
-        observed = np.zeros(n)
-        if reported:
-            rows_seen = np.fromiter(map(index.__getitem__, reported), dtype=np.intp, count=len(reported))
-            observed[rows_seen] = np.fromiter(reported.values(), dtype=np.float64, count=len(reported))
-            ks.last_seen[rows_seen] = ws
         baseline = ks.baseline
         all_rows = np.arange(n)
         exp = baseline.expect(all_rows, ws)
@@ -249,6 +236,35 @@ class Scorer:
         if (ws // self.window_ms) % self._retire_every == 0:
             self._retire(ws)
         return events
+
+    def _observe(self, per_service: dict[str, dict[LeafKey, float]], ws: int) -> np.ndarray:
+        """Reports per key in this window: each region's own reports, then summed up the tree
+        level by level (children into parents) with numpy; new keys get rows first."""
+        ks = self.keyspace
+        index = ks.index
+        own: dict[tuple[str, str], float] = {}
+        for svc, leaf in per_service.items():
+            by_region: dict[str, float] = {}
+            for (region, _, _), count in leaf.items():
+                by_region[region] = by_region.get(region, 0) + count
+            for region, count in by_region.items():
+                sk = (svc, region)
+                if sk not in index:
+                    ks.row(svc, region)
+                own[sk] = count
+        n = ks.size
+        observed = np.zeros(n)
+        if not own:
+            return observed
+        rows = np.fromiter(map(index.__getitem__, own), dtype=np.intp, count=len(own))
+        observed[rows] = np.fromiter(own.values(), dtype=np.float64, count=len(own))
+        depth, parent = ks.depth[:n], ks.parent[:n]
+        for d in range(int(depth.max()), 0, -1):
+            at = np.flatnonzero((depth == d) & (observed != 0))
+            if len(at):
+                observed += np.bincount(parent[at], weights=observed[at], minlength=n)
+        ks.last_seen[:n][observed != 0] = ws
+        return observed
 
     def _parent_prior(self, exp: Expectation) -> None:
         """Cold keys whose share of a trusted parent is known borrow the parent's

@@ -1,13 +1,20 @@
-"""Run real workers against the real broker: produce, start, kill, read topics, replay."""
+"""Run real workers against the real broker: produce, start, kill, read topics, replay.
+
+Also the tools of the reliability tests: a producer thread that keeps sending while
+workers are killed, a sampler of a worker's resident memory, the ingest group's lag,
+the worker's ``summary`` log lines, and replay of an in-memory list of lines.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -16,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from spikedetect.core import Detector, DetectorConfig, IncidentEvent
@@ -39,6 +47,16 @@ class Record:
 
 
 @dataclass
+class Out:
+    """One message to produce, with everything a test may want to pin down."""
+
+    value: bytes | None
+    key: bytes | None = None
+    partition: int | None = None
+    timestamp_ms: int | None = None
+
+
+@dataclass
 class LiveRun:
     """One app id with its own topics; workers are subprocesses of ``spikedetect worker``."""
 
@@ -54,22 +72,33 @@ class LiveRun:
     @property
     def topics(self) -> dict[str, str]:
         a = self.app_id
-        return {"input": f"{a}-reports", "incidents": f"{a}-incidents", "dlq": f"{a}-dlq",
-                "windows": f"{a}-windows"}
+        return {
+            "input": f"{a}-reports",
+            "incidents": f"{a}-incidents",
+            "dlq": f"{a}-dlq",
+            "windows": f"{a}-windows",
+        }
 
     def env(self, web_port: int | None = None) -> dict[str, str]:
         t = self.topics
         env = dict(os.environ)
-        env.update({
-            "SPIKEDETECT_KAFKA": self.bootstrap, "SPIKEDETECT_APP_ID": self.app_id,
-            "SPIKEDETECT_INPUT_TOPIC": t["input"], "SPIKEDETECT_INCIDENTS_TOPIC": t["incidents"],
-            "SPIKEDETECT_DLQ_TOPIC": t["dlq"], "SPIKEDETECT_WINDOWS_TOPIC": t["windows"],
-            "SPIKEDETECT_PARTIALS_PARTITIONS": str(self.partials_partitions),
-            "SPIKEDETECT_TOPIC_PARTITIONS": str(self.input_partitions),
-            "SPIKEDETECT_IDLE_MS": "1500", "SPIKEDETECT_IDLE_RATE": "2000",
-            "SPIKEDETECT_SESSION_TIMEOUT_MS": "6000", "SPIKEDETECT_DATADIR": str(self.workdir / "data"),
-            "SPIKEDETECT_WEB_PORT": str(web_port or free_port()),
-        })
+        env.update(
+            {
+                "SPIKEDETECT_KAFKA": self.bootstrap,
+                "SPIKEDETECT_APP_ID": self.app_id,
+                "SPIKEDETECT_INPUT_TOPIC": t["input"],
+                "SPIKEDETECT_INCIDENTS_TOPIC": t["incidents"],
+                "SPIKEDETECT_DLQ_TOPIC": t["dlq"],
+                "SPIKEDETECT_WINDOWS_TOPIC": t["windows"],
+                "SPIKEDETECT_PARTIALS_PARTITIONS": str(self.partials_partitions),
+                "SPIKEDETECT_TOPIC_PARTITIONS": str(self.input_partitions),
+                "SPIKEDETECT_IDLE_MS": "1500",
+                "SPIKEDETECT_IDLE_RATE": "2000",
+                "SPIKEDETECT_SESSION_TIMEOUT_MS": "6000",
+                "SPIKEDETECT_DATADIR": str(self.workdir / "data"),
+                "SPIKEDETECT_WEB_PORT": str(web_port or free_port()),
+            }
+        )
         env.update(self.extra)
         return env
 
@@ -85,22 +114,133 @@ class LiveRun:
         finally:
             await admin.close()
 
-    def produce(self, values: Iterable[bytes], *, key: Callable[[bytes], bytes | None] | None = None,
-                timestamps: Iterable[int | None] | None = None) -> int:
+    def produce(
+        self,
+        values: Iterable[bytes],
+        *,
+        key: Callable[[bytes], bytes | None] | None = None,
+        timestamps: Iterable[int | None] | None = None,
+    ) -> int:
         return asyncio.run(self._produce(list(values), key, None if timestamps is None else list(timestamps)))
 
+    def _input_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, enable_idempotence=True, linger_ms=10, max_request_size=4 * 1024 * 1024
+        )
+
     async def _produce(self, values: list[bytes], key: Any, stamps: list[int | None] | None) -> int:
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=True, linger_ms=10,
-                                    max_request_size=4 * 1024 * 1024)
+        producer = self._input_producer()
         await producer.start()
         try:
             for i, v in enumerate(values):
-                await producer.send(self.topics["input"], v, key=key(v) if key else None,
-                                    timestamp_ms=stamps[i] if stamps else None)
+                await producer.send(
+                    self.topics["input"],
+                    v,
+                    key=key(v) if key else None,
+                    timestamp_ms=stamps[i] if stamps else None,
+                )
             await producer.flush()
         finally:
             await producer.stop()
         return len(values)
+
+    def produce_records(self, records: list[Out]) -> list[tuple[int, int]]:
+        """Send every record (explicit partition and timestamp allowed); their (partition, offset)."""
+        return asyncio.run(self._produce_records(records))
+
+    async def _produce_records(self, records: list[Out]) -> list[tuple[int, int]]:
+        producer = self._input_producer()
+        await producer.start()
+        try:
+            topic = self.topics["input"]
+            futures = []
+            for r in records:
+                if r.key is None and r.value is None:
+                    # legal in Kafka (other clients send it), refused by aiokafka's send(): a batch of one
+                    batch = producer.create_batch()
+                    batch.append(key=None, value=None, timestamp=r.timestamp_ms)
+                    partition = r.partition if r.partition is not None else 0
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                else:
+                    futures.append(
+                        await producer.send(
+                            topic, r.value, key=r.key, partition=r.partition, timestamp_ms=r.timestamp_ms
+                        )
+                    )
+            metas = await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+        return [(m.partition, m.offset) for m in metas]
+
+    def produce_in_background(
+        self,
+        values: list[bytes],
+        *,
+        rate_per_s: float | None = None,
+        key: Callable[[bytes], bytes | None] | None = None,
+        chunk: int = 250,
+    ) -> BackgroundProducer:
+        """Start a thread that sends ``values`` (at ``rate_per_s``, or as fast as it can), keyed by
+        ``key`` (default: the region, like :meth:`produce_file`)."""
+        producer = BackgroundProducer(
+            self.bootstrap,
+            self.topics["input"],
+            values,
+            key=key or _region_key,
+            rate_per_s=rate_per_s,
+            chunk=chunk,
+        )
+        producer.start()
+        return producer
+
+    def lag(
+        self,
+        topic: str = "input",
+        group: str | None = None,
+        partitions: int | None = None,
+    ) -> tuple[int, int]:
+        """(end offsets, committed offsets of ``group``) summed over a topic's partitions.
+
+        Default: the input topic and the ingest group; ``lag("partials", app_id)`` gives the
+        owners' progress through the internal topic."""
+        if topic == "partials":
+            topic, partitions = f"{self.app_id}-partials", partitions or self.partials_partitions
+        return asyncio.run(
+            self._lag(
+                self.topics.get(topic, topic),
+                group or f"{self.app_id}-ingest",
+                partitions or self.input_partitions,
+            )
+        )
+
+    async def _lag(self, topic: str, group: str, partitions: int) -> tuple[int, int]:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await consumer.start()
+        await admin.start()
+        try:
+            ends = await consumer.end_offsets(tps)
+            committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+        finally:
+            await consumer.stop()
+            await admin.close()
+        done = sum(max(0, m.offset) for m in committed.values() if m is not None)
+        return sum(ends.values()), done
+
+    def delete_topics(self) -> None:
+        """Drop every topic of this app id (big test topics should not outlive their test)."""
+        asyncio.run(self._delete_topics())
+
+    async def _delete_topics(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            mine = [t for t in await admin.list_topics() if t.startswith(self.app_id)]
+            if mine:
+                await admin.delete_topics(mine)
+        finally:
+            await admin.close()
 
     def produce_file(self, path: Path) -> int:
         with open_binary(path) as f:
@@ -111,8 +251,13 @@ class LiveRun:
         return asyncio.run(self._read(self.topics.get(topic, topic), timeout_s))
 
     async def _read(self, topic: str, timeout_s: float) -> list[Record]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=self.bootstrap, group_id=None,
-                                    auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
         await consumer.start()
         out: list[Record] = []
         try:
@@ -130,8 +275,13 @@ class LiveRun:
     def start_worker(self, web_port: int | None = None) -> subprocess.Popen[bytes]:
         log = self.workdir / f"worker-{len(self.logs)}.log"
         self.logs.append(log)
-        proc = subprocess.Popen([sys.executable, "-m", "spikedetect", "worker"], env=self.env(web_port),
-                                stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=self.workdir)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "spikedetect", "worker"],
+            env=self.env(web_port),
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+        )
         self.workers.append(proc)
         return proc
 
@@ -148,9 +298,41 @@ class LiveRun:
         for proc in self.workers:
             self.kill(proc, signal.SIGTERM)
 
+    def summaries(self) -> list[dict[str, str]]:
+        """The ``summary`` lines every worker logged so far, as key=value dicts."""
+        out = []
+        for path in self.logs:
+            for line in path.read_text(errors="replace").splitlines():
+                if "logger=spikedetect.ingest msg=summary " in line:
+                    body = line.split("msg=summary ", 1)[1]
+                    out.append(dict(kv.split("=", 1) for kv in body.split() if "=" in kv))
+        return out
+
+    def crashes(self) -> list[str]:
+        """Log lines where a service or agent of a worker crashed (Faust restarts a crashed agent
+        after acking - losing - the event it failed on, so any such line is a defect)."""
+        return [
+            f"{p.name}: {line[:300]}"
+            for p in self.logs
+            for line in p.read_text(errors="replace").splitlines()
+            if "Crashed reason=" in line or "We experienced a crash" in line
+        ]
+
     def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-lines:])
-                         for p in self.logs if p.exists())
+        return "\n".join(
+            f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-lines:])
+            for p in self.logs
+            if p.exists()
+        )
+
+    def wait_for_log(self, text: str, timeout_s: float = 120.0) -> None:
+        """Wait until the newest worker has logged ``text`` (it must stay alive meanwhile)."""
+        deadline = time.monotonic() + timeout_s
+        while text not in self.logs[-1].read_text(errors="replace"):
+            self.assert_alive()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the worker did not log {text!r} within {timeout_s}s\n{self.log_tail()}")
+            time.sleep(0.1)
 
     def assert_alive(self) -> None:
         for proc in self.workers:
@@ -179,6 +361,23 @@ class LiveRun:
                 out[key] = observed
         return out
 
+    def wait_for_windows(
+        self,
+        want: dict[tuple[str, str, int], float],
+        timeout_s: float = 120.0,
+    ) -> dict[tuple[str, str, int], float]:
+        """Window counts once every wanted (service, key, window) has been published (or the timeout).
+
+        The last windows close only after the input has been idle for a while, so they can
+        come after the last incident event."""
+        deadline = time.monotonic() + timeout_s
+        got = self.window_counts()
+        while not want.keys() <= got.keys() and time.monotonic() < deadline:
+            self.assert_alive()
+            time.sleep(2.0)
+            got = self.window_counts()
+        return got
+
     def wait_for_incidents(self, want: int, timeout_s: float = 180.0, settle_s: float = 4.0) -> list[bytes]:
         deadline = time.monotonic() + timeout_s
         got: list[bytes] = []
@@ -189,7 +388,106 @@ class LiveRun:
                 time.sleep(settle_s)
                 return self.incidents()
             time.sleep(2.0)
-        raise AssertionError(f"only {len(got)} of {want} incident events after {timeout_s}s\n{self.log_tail()}")
+        raise AssertionError(
+            f"only {len(got)} of {want} incident events after {timeout_s}s\n{self.log_tail()}"
+        )
+
+
+class BackgroundProducer(threading.Thread):
+    """Sends messages from a thread in chunks, optionally paced at ``rate_per_s``.
+
+    ``sent`` counts the messages handed to the client so far; :meth:`finish` waits for
+    the end and re-raises anything the thread hit.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        values: list[bytes],
+        *,
+        key: Callable[[bytes], bytes | None] | None,
+        rate_per_s: float | None,
+        chunk: int,
+    ) -> None:
+        super().__init__(daemon=True, name="background-producer")
+        self.bootstrap, self.topic, self.values = bootstrap, topic, values
+        self.key, self.rate_per_s, self.chunk = key, rate_per_s, chunk
+        self.sent = 0
+        self.error: BaseException | None = None
+        self.seconds = 0.0
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:  # noqa: BLE001 - handed to the test by finish()
+            self.error = exc
+
+    async def _run(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            enable_idempotence=True,
+            linger_ms=10,
+            max_request_size=4 * 1024 * 1024,
+            request_timeout_ms=120_000,
+        )
+        await producer.start()
+        t0 = time.monotonic()
+        try:
+            for start in range(0, len(self.values), self.chunk):
+                for v in self.values[start : start + self.chunk]:
+                    await producer.send(self.topic, v, key=self.key(v) if self.key else None)
+                self.sent = min(len(self.values), start + self.chunk)
+                if self.rate_per_s:
+                    ahead_s = t0 + self.sent / self.rate_per_s - time.monotonic()
+                    if ahead_s > 0:
+                        await asyncio.sleep(ahead_s)
+            await producer.flush()
+        finally:
+            self.seconds = time.monotonic() - t0
+            await producer.stop()
+
+    def finish(self, timeout_s: float = 300.0) -> None:
+        self.join(timeout_s)
+        if self.is_alive():
+            raise AssertionError(f"the producer did not finish within {timeout_s}s ({self.sent} sent)")
+        if self.error is not None:
+            raise AssertionError(f"the producer failed after {self.sent} messages") from self.error
+
+
+class RssSampler(threading.Thread):
+    """Samples a process's resident set size every ``every_s`` until stopped or the process ends."""
+
+    def __init__(self, pid: int, every_s: float = 0.25) -> None:
+        super().__init__(daemon=True, name=f"rss-{pid}")
+        self.pid, self.every_s = pid, every_s
+        self.samples: list[tuple[float, int]] = []  # (monotonic seconds, bytes)
+        self._stop_event = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        try:
+            proc = psutil.Process(self.pid)
+            while not self._stop_event.is_set():
+                self.samples.append((time.monotonic(), proc.memory_info().rss))
+                self._stop_event.wait(self.every_s)
+        except psutil.Error:
+            pass  # the process ended (or was killed): the samples so far stand
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(10)
+
+    @property
+    def peak_mb(self) -> float:
+        return max((rss for _, rss in self.samples), default=0) / 1e6
+
+    def mb_at(self, t: float) -> float:
+        """The first sample taken at or after monotonic time ``t``, in MB."""
+        for at, rss in self.samples:
+            if at >= t:
+                return rss / 1e6
+        return self.samples[-1][1] / 1e6 if self.samples else 0.0
 
 
 def _region_key(line: bytes) -> bytes | None:
@@ -199,7 +497,24 @@ def _region_key(line: bytes) -> bytes | None:
         return None
 
 
-def replay_file(path: Path, config: DetectorConfig | None = None) -> tuple[list[bytes], dict[tuple[str, str, int], float]]:
+def replay_lines(
+    lines: list[bytes],
+    tmp_dir: Path,
+    config: DetectorConfig | None = None,
+) -> tuple[list[bytes], dict[tuple[str, str, int], float]]:
+    """:func:`replay_file` of an in-memory list of lines (written to ``tmp_dir`` first)."""
+    path = tmp_dir / f"replay-{uuid.uuid4().hex[:8]}.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    try:
+        return replay_file(path, config)
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def replay_file(
+    path: Path, config: DetectorConfig | None = None
+) -> tuple[list[bytes], dict[tuple[str, str, int], float]]:
     """Offline result for a file: incident events sorted by (incident_id, seq), and window counts."""
     det = Detector(config or DetectorConfig())
     counts: dict[tuple[str, str, int], float] = {}
@@ -216,3 +531,38 @@ def replay_file(path: Path, config: DetectorConfig | None = None) -> tuple[list[
             events += det.feed_batch(batch).incidents
     events += det.flush()
     return [e.to_json() for e in sorted(events, key=lambda e: (e.incident_id, e.seq))], counts
+
+
+def count_diff(got: dict[Any, float], want: dict[Any, float], limit: int = 12) -> str:
+    """A short description of how two window-count maps differ (for assertion messages)."""
+    missing = sorted(k for k in want if k not in got)
+    extra = sorted(k for k in got if k not in want)
+    wrong = sorted(k for k in want if k in got and got[k] != want[k])
+    parts = [
+        f"{len(missing)} missing {missing[:limit]}",
+        f"{len(extra)} unexpected {extra[:limit]}",
+        f"{len(wrong)} wrong {[(k, got[k], want[k]) for k in wrong[:limit]]}",
+    ]
+    return "; ".join(parts)
+
+
+def incident_diff(got: list[bytes], want: list[bytes], limit: int = 6) -> str:
+    """How two deduplicated incident streams differ: missing, unexpected and changed events."""
+    g = {(e["incident_id"], e["seq"]): e for e in map(orjson.loads, got)}
+    w = {(e["incident_id"], e["seq"]): e for e in map(orjson.loads, want)}
+    missing = sorted(w.keys() - g.keys())
+    extra = sorted(g.keys() - w.keys())
+    changed = [k for k in sorted(w.keys() & g.keys()) if g[k] != w[k]]
+
+    def brief(e: dict[str, Any]) -> str:
+        return f"{e['type']} {e['service']}/{e['region']} seq={e['seq']} at={e['detected_at']} obs={e['observed']}"
+
+    lines = [f"{len(missing)} missing, {len(extra)} unexpected, {len(changed)} changed (of {len(w)})"]
+    lines += [f"  missing {brief(w[k])}" for k in missing[:limit]]
+    lines += [f"  unexpected {brief(g[k])}" for k in extra[:limit]]
+    for k in changed[:limit]:
+        fields = sorted(f for f in w[k] if g[k].get(f) != w[k][f])
+        lines.append(
+            f"  changed {brief(w[k])}: " + ", ".join(f"{f}: {g[k].get(f)!r} != {w[k][f]!r}" for f in fields)
+        )
+    return "\n".join(lines)

@@ -387,6 +387,9 @@ def test_bad_parameters_unknown_ids_and_methods(pair: Pair) -> None:
             reply = http(port, path, method=method)
             assert reply.status == 405, (method, path, reply.text)
             assert reply.headers["Allow"] == "GET, HEAD" and "read-only" in reply.json["error"]
+    # Faust's own debugging views would dump the raw state table and the app's graph
+    for path in ("/table/", "/table/state/", "/graph/"):
+        assert http(port, path).status == 404, path
 
 
 # -- metrics --------------------------------------------------------------------------------------

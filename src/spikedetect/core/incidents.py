@@ -22,6 +22,7 @@ spikedetect.core.errors.IllegalTransition: an incident in state 'closed' cannot 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,4 +174,18 @@ class Tracker:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tracker:
-        return cls(**data)
+        """Rebuild from :meth:`to_dict`. State read back is checked, not trusted: a missing,
+        unknown or mistyped field raises TypeError or ValueError before it can misdirect a key."""
+        t = cls(**data)
+        if t.phase not in {p for p, _ in PHASES} or t.state not in (None, *LIFECYCLE.values()):
+            raise ValueError(f"tracker phase {t.phase!r} / state {t.state!r} is not a known one")
+        ints = (t.first_ws, t.streak, t.seq, t.last_emit_ws, t.last_active_end, t.peak_ws)
+        if type(t.incident_id) is not str or any(type(v) is not int for v in ints):
+            raise TypeError("tracker ids and window times must be a string and integers")
+        sums = [*t.categories.values(), *t.sources.values(), *(x for c in t.children.values() for x in c)]
+        numbers = [t.peak_count, t.emitted_peak, t.total, t.expected_total, *sums]
+        if (any(type(v) not in (int, float) or not math.isfinite(v) for v in numbers)
+                or any(type(k) is not str for d in (t.categories, t.sources, t.children) for k in d)
+                or any(type(c) is not list or len(c) != 2 for c in t.children.values())):
+            raise TypeError("tracker counts must be finite numbers keyed by name")
+        return t

@@ -12,6 +12,7 @@ Data flow::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from typing import Any
@@ -22,7 +23,7 @@ from spikedetect.stream.follow import IncidentFollower
 from spikedetect.stream.ingest import IngestService
 from spikedetect.stream.live import LiveView
 from spikedetect.stream.metrics import Metrics
-from spikedetect.stream.owner import PartitionOwner
+from spikedetect.stream.owner import PartitionOwner, SkipGuard, make_commits_wait_for_table_writes
 from spikedetect.stream.publisher import Publisher
 from spikedetect.stream.settings import Settings
 
@@ -63,6 +64,7 @@ def _canonical_url(settings: Settings) -> str:
 
 def make_app(settings: Settings) -> faust.App:
     """Build the worker's Faust app from settings."""
+    make_commits_wait_for_table_writes()  # before any producer exists: see owner.py
     rt = Runtime(settings)
     brokers = ";".join(f"kafka://{b.strip()}" for b in settings.bootstrap.split(","))
     app = faust.App(
@@ -76,10 +78,18 @@ def make_app(settings: Settings) -> faust.App:
         web_enabled=settings.web_enabled,
         web_host=settings.web_host,
         web_port=settings.web_port,
+        # the API is the public surface; Faust's debug views would dump raw table state
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
         canonical_url=_canonical_url(settings),  # NODE_CANONICAL_URL in the environment wins
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         producer_acks=-1,
+        # table writes go out through Faust's producer, ~1 kB per key record: 16 kB batches
+        # (the default) capped the changelog near 10k records/s, and owners wait for it
+        producer_max_batch_size=1024 * 1024,
+        producer_linger=0.005,
         stream_buffer_maxsize=4096,
         table_standby_replicas=0,
         broker_session_timeout=settings.session_timeout_ms / 1000,
@@ -117,6 +127,8 @@ def make_app(settings: Settings) -> faust.App:
     if settings.web_enabled:
         app.service(Follow)
 
+    guard = SkipGuard(settings.kafka_kwargs(), settings.app_id, settings.partials_topic)
+
     @app.agent(partials, name="owner")
     async def owner(stream: Any) -> None:
         async for event in stream.events():
@@ -127,7 +139,12 @@ def make_app(settings: Settings) -> faust.App:
                                                    on_window=rt.live.hook(q),
                                                    emit_windows=bool(settings.windows_topic),
                                                    idle_grace_ms=settings.idle_ms)
-            assert rt.publisher is not None
+            while rt.publisher is None:
+                # Faust creates app services only after table recovery (and after the web
+                # server), but agents may get events first. Raising here would ack - lose - it.
+                await asyncio.sleep(0.05)
+            for skipped in await guard.missed(q, event.message.offset):
+                await po.handle(skipped, rt.publisher.publish)
             await po.handle(event.value, rt.publisher.publish)
             rt.metrics.keys.set(sum(o.scorer.keyspace.size for o in rt.owners.values()))
             rt.metrics.open_incidents.set(sum(len(o.scorer.open_incidents()) for o in rt.owners.values()))
@@ -145,6 +162,7 @@ def make_app(settings: Settings) -> faust.App:
             if tp.topic == settings.partials_topic:
                 rt.owners.pop(tp.partition, None)
         kept = {tp.partition for tp in assigned if tp.topic == settings.partials_topic}
+        await guard.assigned(sorted(kept))
         for q in set(rt.live.partitions) - kept:
             rt.live.drop_partition(q)  # window history of partitions that moved elsewhere
 

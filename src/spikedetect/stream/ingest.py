@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
@@ -163,6 +163,8 @@ class IngestService(Service):  # type: ignore[misc]
             log.warning("commit on revoke failed; the next owner replays a little more")
         for tp in revoked:
             self.sources.pop(tp.partition, None)
+            with contextlib.suppress(KeyError):  # its lag is now another worker's to report
+                self.metrics.lag.remove(str(tp.partition))
 
     async def on_assigned(self, assigned: list[TopicPartition]) -> None:
         assert self.admin is not None
@@ -201,7 +203,13 @@ class IngestService(Service):  # type: ignore[misc]
                 if st is not None and records:
                     await self._process(tp, st, records)
             await self._idle_tick()
-            await self.commit()
+            try:
+                await self.commit()
+            except KafkaError as exc:
+                # e.g. a rebalance or a broker restart while committing. Skipping a commit is
+                # safe: the previous checkpoint stays valid (a restart would just re-read more),
+                # and the sources stay dirty, so the next interval tries again.
+                log.warning("commit failed (%s: %s); retrying at the next interval", type(exc).__name__, exc)
 
     async def _process(self, tp: TopicPartition, st: SourceState, records: Sequence[Any]) -> None:
         self.metrics.consumed.inc(len(records))
@@ -315,8 +323,12 @@ class IngestService(Service):  # type: ignore[misc]
             if high is not None and st.next_offset >= 0:
                 self.metrics.lag.labels(str(st.partition)).set(max(0, high - st.next_offset))
             quiet_ms = (now - st.last_arrival) * 1000
-            if quiet_ms < s.idle_ms or (high is not None and high > max(st.next_offset, 0)):
-                continue  # not quiet, or quiet only because it is behind
+            # Idle means quiet *and* caught up. Until a fetch has answered since the assignment
+            # the end offset is unknown (None): a restarted worker whose first fetch is slow (table
+            # recovery, a busy machine) must not take the wait for idleness - that would push the
+            # watermark ahead by the wall clock and skip the records it is about to re-read.
+            if high is None or quiet_ms < s.idle_ms or high > max(st.next_offset, 0):
+                continue  # end unknown yet, not quiet, or quiet only because it is behind
             was_idle = st.idle
             st.idle = True
             c = st.counter
@@ -344,4 +356,6 @@ class IngestService(Service):  # type: ignore[misc]
         await self.producer.flush()
         await self.consumer.commit(offsets)
         for tp in offsets:
-            self.sources[tp.partition].dirty = False
+            st = self.sources.get(tp.partition)
+            if st is not None:  # None: revoked by a rebalance while this commit was under way
+                st.dirty = False

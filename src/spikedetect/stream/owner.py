@@ -18,6 +18,7 @@ the window only for keys that had not applied it, re-emitting identical events
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -38,6 +39,9 @@ from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.wire import WireError, decode
 
 log = logging.getLogger("spikedetect.owner")
+
+# Table writes that may wait in Faust's producer buffer before an owner stops to let them out.
+MAX_PENDING_WRITES = 10_000
 
 DeadLetter = tuple[bytes, list[tuple[str, bytes]]]
 
@@ -86,6 +90,8 @@ class PartitionOwner:
         self._observer = on_window
         self._emit_windows = emit_windows
         self._outbox = Outbox()
+        # Faust queues every table write in the app's producer buffer (None for a plain dict)
+        self._writes = getattr(getattr(getattr(table, "app", None), "producer", None), "buffer", None)
         self.partial_keys: dict[int, set[str]] = {}
         self.stale: list[str] = []
         self._rebuild()
@@ -223,6 +229,8 @@ class PartitionOwner:
         for ws in [w for w in self.partial_keys if s.next_ws is not None and w < s.next_ws]:
             for key in self.partial_keys.pop(ws):
                 t.pop(key, None)
+        log.debug("owner %s closed %d window(s) up to %s, next %s, wrote %d keys", self.q, closed, until,
+                  s.next_ws, s.keyspace.size)
         m = self.metrics
         m.windows_closed.inc(closed)
         if closed:
@@ -232,6 +240,146 @@ class PartitionOwner:
         wm = s.closing_watermark()
         if wm is not None:
             m.watermark_delay.set(max(0.0, time.time() - wm / 1000.0))
+        await self._drain()
+
+    async def _drain(self) -> None:
+        """Backpressure on table writes.
+
+        Setting a Faust table key is synchronous: it queues a changelog message in the app's
+        producer buffer, and Faust lets out only about 100 of them per stream event. Closing a
+        window writes every key, so an owner working through a backlog queues writes faster
+        than they leave, and the queue - memory - grows with the backlog. Wait here until it
+        is short again (an owner that waits is an owner that lags: the lag is in Kafka)."""
+        buf = self._writes
+        if buf is None:
+            return
+        try:
+            while buf.size > MAX_PENDING_WRITES:
+                await buf.flush_atmost(buf.size - MAX_PENDING_WRITES // 2)
+        except RuntimeError:  # "Producer not Running": stopping; the changelog keeps its prefix
+            return
+
+
+class SkipGuard:
+    """Makes the owner agent see every offset of its partials partitions, in order.
+
+    After a rebalance Faust's stream can start a partition past its committed offset (its
+    fetcher reads before the seek to the committed offsets lands), and Faust then counts the
+    offsets it jumped over as acknowledged "gaps": the partials in them would be lost for good
+    (the SIGKILL soak lost thousands of window counts this way). Before each event the agent
+    asks :meth:`missed` for what came before it and was never delivered: from the committed
+    offset for the first event of a new owner, from the last event otherwise. Those messages
+    are read here, directly, and handled first; handling is idempotent, so reading a message
+    twice is harmless. The committed offsets are read when partitions are assigned, before
+    Faust fetches anything (and before it can commit its "gaps").
+    """
+
+    def __init__(self, kafka_kwargs: dict[str, Any], group: str, topic: str, timeout_s: float = 120.0) -> None:
+        self.kafka_kwargs, self.group, self.topic, self.timeout_s = kafka_kwargs, group, topic, timeout_s
+        self.next_offset: dict[int, int] = {}
+        self._consumer: Any = None
+        self._admin: Any = None
+
+    async def assigned(self, partitions: list[int]) -> None:
+        """Partitions assigned to this worker: each starts where the group committed it."""
+        for q in partitions:
+            self.next_offset.pop(q, None)
+            try:
+                self.next_offset[q] = await self._start_offset(q)
+            except Exception:  # then the first event asks again
+                log.warning("owner %s: could not read the committed offset yet", q, exc_info=True)
+
+    async def missed(self, q: int, offset: int) -> list[bytes]:
+        """The values of offsets before ``offset`` that the stream skipped (usually none)."""
+        expected = self.next_offset.get(q)
+        if expected is None:
+            expected = await self._start_offset(q)
+        self.next_offset[q] = max(expected, offset + 1)
+        if offset <= expected:
+            return []
+        log.warning("owner %s: the stream skipped offsets %d..%d; reading them directly", q, expected, offset - 1)
+        return await self._read(q, expected, offset)
+
+    async def _start_offset(self, q: int) -> int:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        tp = TopicPartition(self.topic, q)
+        if self._admin is None:
+            self._admin = AIOKafkaAdminClient(**self.kafka_kwargs)
+            await self._admin.start()
+        committed = (await self._admin.list_consumer_group_offsets(self.group, partitions=[tp])).get(tp)
+        if committed is not None and committed.offset >= 0:
+            return int(committed.offset)
+        if self._consumer is None:
+            self._consumer = AIOKafkaConsumer(**self.kafka_kwargs, group_id=None, enable_auto_commit=False,
+                                              isolation_level="read_committed")
+            await self._consumer.start()
+        return int((await self._consumer.beginning_offsets([tp]))[tp])  # no commit yet: "earliest"
+
+    async def _read(self, q: int, start: int, end: int) -> list[bytes]:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        tp = TopicPartition(self.topic, q)
+        if self._consumer is None:
+            self._consumer = AIOKafkaConsumer(**self.kafka_kwargs, group_id=None, enable_auto_commit=False,
+                                              isolation_level="read_committed")
+            await self._consumer.start()
+        c = self._consumer
+        c.assign([tp])
+        c.seek(tp, start)
+        out: list[bytes] = []
+        deadline = time.monotonic() + self.timeout_s
+        nxt = start
+        while nxt < end:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {self.topic}[{q}] offsets {nxt}..{end - 1}")
+            for rec in (await c.getmany(tp, timeout_ms=1000)).get(tp, []):
+                if nxt <= rec.offset < end and rec.value is not None:
+                    out.append(rec.value)
+                nxt = max(nxt, rec.offset + 1)
+        return out
+
+    async def close(self) -> None:
+        for client in (self._consumer, self._admin):
+            if client is not None:
+                await (client.stop() if hasattr(client, "stop") else client.close())
+
+
+def make_commits_wait_for_table_writes() -> None:
+    """Make Faust's producer flush wait until every queued table write has gone out.
+
+    Before committing the offsets of processed events, Faust flushes its producer buffer -
+    but ``ProducerBuffer.flush`` returns as soon as one message takes longer than 0.1 s to be
+    handed to the Kafka client (a full batch waiting for the broker), leaving table writes
+    queued while the offsets of the events that made them are committed. A crash then loses
+    those writes for good: the next owner neither finds them in the changelog nor re-reads
+    the events (the SIGKILL soak lost pending partials this way). Patched once per process:
+    flush until the queue is empty and no message is being handed over.
+    """
+    from faust.transport.producer import ProducerBuffer
+
+    if getattr(ProducerBuffer, "_waits_for_every_write", False):
+        return
+    send_pending = ProducerBuffer._send_pending
+
+    async def _send_pending(self: Any, fut: Any) -> None:
+        self._handing_over = getattr(self, "_handing_over", 0) + 1
+        try:
+            await send_pending(self, fut)
+        finally:
+            self._handing_over -= 1
+
+    async def flush(self: Any) -> None:
+        while self.size or getattr(self, "_handing_over", 0):
+            if self.size:
+                await self.flush_atmost(None)  # raises when the producer is not running
+            else:
+                await asyncio.sleep(0.002)
+
+    ProducerBuffer._send_pending = _send_pending  # type: ignore[method-assign]
+    ProducerBuffer.flush = flush  # type: ignore[method-assign]
+    ProducerBuffer._waits_for_every_write = True  # type: ignore[attr-defined]
 
 
 def _late_record(q: int, lp: Any) -> DeadLetter:

@@ -1,0 +1,138 @@
+"""The ingest loop, driven directly with stand-ins for the Kafka clients, so the failures the
+soaks found on the real broker are reproduced exactly and fast.
+
+* A rebalance in the middle of a commit: found by the million-regions soak (uncapped keys),
+  where the owners held the event loop long enough for the ingest consumer's session to
+  expire; the ingest service crashed the worker with a KeyError on the revoked partition,
+  and a CommitFailedError would have done the same.
+* Idleness before the first fetch: found by the SIGKILL soak. A restarted worker whose first
+  fetch took longer than idle_ms (table recovery on a busy machine) declared its partitions
+  idle, pushed their watermarks ahead by the wall clock, and then skipped - as replays of
+  closed windows - the records it re-read: reports silently missing, incidents lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError
+
+from spikedetect.core.counter import WindowCounter
+from spikedetect.stream.ingest import IngestService, SourceState
+from spikedetect.stream.metrics import Metrics
+from spikedetect.stream.settings import Settings
+
+SETTINGS = Settings(input_topic="reports", commit_interval_ms=50, summary_interval_s=0, idle_ms=1000)
+
+
+class Producer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    async def flush(self) -> None:
+        await asyncio.sleep(0)
+
+    async def send(self, topic: str, value: bytes, **kwargs: Any) -> None:
+        self.sent.append((topic, value))
+
+
+class Consumer:
+    """Commits succeed, fail, or lose partitions to a rebalance, as told."""
+
+    def __init__(
+        self, svc: IngestService, failures: int = 0, revoke: int | None = None, high: int | None = None
+    ) -> None:
+        self.svc, self.failures, self.revoke, self.high = svc, failures, revoke, high
+        self.commits: list[dict[TopicPartition, Any]] = []
+
+    async def commit(self, offsets: dict[TopicPartition, Any]) -> None:
+        await asyncio.sleep(0)
+        if self.revoke is not None:  # the rebalance listener ran meanwhile: the partition is gone
+            self.svc.sources.pop(self.revoke, None)
+            self.revoke = None
+        if self.failures:
+            self.failures -= 1
+            raise CommitFailedError("the group rebalanced")
+        self.commits.append(offsets)
+
+    async def getmany(self, **kwargs: Any) -> dict[TopicPartition, list[Any]]:
+        await asyncio.sleep(0.01)
+        return {}
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.high  # None: no fetch has answered since the assignment
+
+
+def service(**consumer: Any) -> tuple[IngestService, Consumer]:
+    svc = IngestService(SETTINGS, Metrics())
+    for p in (0, 1):
+        st = SourceState(p, WindowCounter(SETTINGS.detector), next_offset=10 + p, dirty=True)
+        svc.sources[p] = st
+    svc.producer = Producer()  # type: ignore[assignment]
+    fake = Consumer(svc, **consumer)
+    svc.consumer = fake  # type: ignore[assignment]
+    return svc, fake
+
+
+async def test_a_partition_revoked_during_a_commit_does_not_crash_ingest() -> None:
+    svc, fake = service(revoke=0)
+    await svc.commit(force=True)
+    assert [sorted(tp.partition for tp in c) for c in fake.commits] == [[0, 1]]
+    assert 0 not in svc.sources and svc.sources[1].dirty is False
+
+
+async def test_a_failed_commit_is_retried_at_the_next_interval_not_fatal() -> None:
+    svc, fake = service(failures=2)
+    task = asyncio.ensure_future(IngestService._consume(svc))  # the Service.task, run by hand
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if fake.commits:
+                break
+    finally:
+        task.cancel()
+    assert not task.done() or task.cancelled(), "the loop ended by itself"
+    assert len(fake.commits) == 1 and fake.failures == 0
+    assert all(not st.dirty for st in svc.sources.values())
+    committed = fake.commits[0][TopicPartition("reports", 1)]
+    assert committed.offset == 11  # the checkpoint survived the failed attempts unchanged
+
+
+def restored_source(svc: IngestService, quiet_s: float) -> SourceState:
+    """Partition 0 as a restarted worker has it: checkpoint restored, nothing fetched yet."""
+    st = svc.sources[0]
+    st.counter.restore_checkpoint({"max_ts_ms": 1_795_651_200_000, "floor_wm_ms": None})
+    st.replay_until = st.next_offset = 10
+    st.last_arrival = time.monotonic() - quiet_s
+    return st
+
+
+async def test_a_partition_is_not_idle_before_its_end_offset_is_known() -> None:
+    svc, _ = service(high=None)
+    st = restored_source(svc, quiet_s=30.0)  # far longer than idle_ms: the first fetch is slow
+    wm = st.counter.watermark_ms
+    await svc._idle_tick()
+    assert not st.idle and st.counter.watermark_ms == wm, "the watermark moved before anything was read"
+
+
+async def test_a_caught_up_quiet_partition_does_go_idle() -> None:
+    """The control: once a fetch has shown the end (and it has been read), quiet means idle."""
+    svc, _ = service(high=10)
+    st = restored_source(svc, quiet_s=30.0)
+    wm = st.counter.watermark_ms
+    await svc._idle_tick()
+    assert st.idle and st.counter.watermark_ms is not None and wm is not None and st.counter.watermark_ms > wm
+
+
+async def test_a_revoked_partition_stops_reporting_its_lag() -> None:
+    """After a rebalance the partition's lag belongs to its new reader; a stale gauge here
+    would add a frozen number to every lag alert summed over workers."""
+    svc, _ = service(high=50)
+    await svc._idle_tick()  # sets the lag gauge of both partitions
+    labels = lambda: {s.labels["partition"] for m in svc.metrics.lag.collect() for s in m.samples}  # noqa: E731
+    assert labels() == {"0", "1"}
+    await svc.on_revoked([TopicPartition("reports", 0)])
+    assert labels() == {"1"}

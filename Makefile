@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck kafka-start kafka-stop clean
+.PHONY: demo test test-minimum lint typecheck kafka-start kafka-stop clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/pytest
 
+# the declared lower bounds, pinned (constraints/minimum.txt), in a venv of their own
+test-minimum:
+	$(PYTHON) -m venv .venv-min
+	.venv-min/bin/pip install -q -c constraints/minimum.txt -e '.[test]'
+	.venv-min/bin/pytest
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
@@ -31,4 +37,4 @@ kafka-stop: $(BIN)/.installed
 	$(BIN)/spikedetect kafka stop
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-min build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

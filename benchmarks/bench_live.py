@@ -51,7 +51,7 @@ async def prefill(bootstrap: str, topic: str, partitions: int, events: int, days
     await producer.start()
     det = Detector(DetectorConfig())
     n = 0
-    sim = Simulation(SimulationConfig(seed=1, days=days, scale=max(0.05, events / 560_000 / days)))
+    sim = Simulation(SimulationConfig(seed=1, days=days, scale=max(0.05, events / 420_000 / days)))  # headroom; cut at events
     batch: list[bytes] = []
     for line in sim.lines():
         region = orjson.loads(line)["region"].encode()

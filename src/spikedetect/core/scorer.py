@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow, LeafKey
 from spikedetect.core.detectors import BASELINE_SOURCES, make_baseline
-from spikedetect.core.detectors.base import FLOOR, LEARNED, PARENT_PRIOR, Expectation
+from spikedetect.core.detectors.base import FLOOR, LEARNED, PARENT_PRIOR, Expectation, FloatArray
 from spikedetect.core.expand import breakdown, merge
 from spikedetect.core.incidents import IncidentEvent, Tracker
 from spikedetect.core.keyspace import Keyspace, ServiceKey
@@ -37,10 +38,10 @@ class ClosedKeys:
 
     ws_ms: int
     keys: list[ServiceKey]
-    observed: np.ndarray
-    expected: np.ndarray
-    score: np.ndarray
-    source: np.ndarray
+    observed: FloatArray
+    expected: FloatArray
+    score: FloatArray
+    source: npt.NDArray[Any]  # baseline source code per key (detectors.base)
     # merged leaf counts per service, (region, category, source) -> reports; read-only
     leaves: dict[str, dict[LeafKey, float]] = field(default_factory=dict)
 
@@ -237,7 +238,7 @@ class Scorer:
             self._retire(ws)
         return events
 
-    def _observe(self, per_service: dict[str, dict[LeafKey, float]], ws: int) -> np.ndarray:
+    def _observe(self, per_service: dict[str, dict[LeafKey, float]], ws: int) -> FloatArray:
         """Reports per key in this window: each region's own reports, then summed up the tree
         level by level (children into parents) with numpy; new keys get rows first."""
         ks = self.keyspace

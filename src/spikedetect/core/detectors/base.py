@@ -20,6 +20,7 @@ from spikedetect.core.errors import ConfigError, StateError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
 
 # Where an expectation came from; reported in incident events.
 BASELINE_SOURCES = ("learned", "warming", "parent_prior", "floor")
@@ -196,7 +197,7 @@ class Baseline(ABC):
         a calm window, which alone also teaches the noise level (overdispersion).
         """
 
-    def warm(self, rows: IntArray) -> npt.NDArray[np.bool_]:
+    def warm(self, rows: IntArray) -> BoolArray:
         """True where the model has learned enough to trust its own expectation."""
         return np.ones(len(rows), dtype=bool)
 

@@ -32,6 +32,7 @@ from spikedetect.core.detectors.base import (
     FLOOR,
     WARMING,
     Baseline,
+    BoolArray,
     Expectation,
     FloatArray,
     IntArray,
@@ -90,7 +91,7 @@ class EwmaBaseline(Baseline):
             self._vars[r].update(x)
         self.cols["n"][rows] += 1.0
 
-    def warm(self, rows: IntArray) -> np.ndarray:
+    def warm(self, rows: IntArray) -> BoolArray:
         return np.asarray(self.cols["n"][rows] >= self.params["warm_windows"])
 
     def export_row(self, row: int) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from spikedetect.core.detectors.base import (
     LEARNED,
     WARMING,
     Baseline,
+    BoolArray,
     Expectation,
     FloatArray,
     IntArray,
@@ -103,7 +104,7 @@ class SeasonalBaseline(Baseline):
     def _dow(ws_ms: int) -> int:
         return (ws_ms // DAY_MS + 3) % 7
 
-    def _profile(self, rows: IntArray | slice, ws_ms: int) -> tuple[FloatArray, np.ndarray, FloatArray]:
+    def _profile(self, rows: IntArray | slice, ws_ms: int) -> tuple[FloatArray, BoolArray, FloatArray]:
         lo, hi, w_hi = self._slots(ws_ms)
         c = self.cols
         prof, pw = c["prof"], c["prof_w"]
@@ -185,5 +186,5 @@ class SeasonalBaseline(Baseline):
             c["share"][pr] += a * (x[has_parent] / parent_observed[has_parent] - c["share"][pr])
             c["share_w"][pr] = np.minimum(sw, 1e6)
 
-    def warm(self, rows: IntArray) -> np.ndarray:
+    def warm(self, rows: IntArray) -> BoolArray:
         return np.asarray(self.cols["prof_w"][rows].min(axis=1) >= self.params["warm_slot_weight"])

@@ -126,3 +126,40 @@ def test_rocksdb_store_gives_the_same_incidents_and_survives_a_kill(kafka_bootst
             "no RocksDB files were written"
     finally:
         run.stop_all()
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(120)
+def test_worker_topics_exist_before_faust_subscribes(kafka_bootstrap: str) -> None:
+    """``spikedetect worker`` creates its topics first: Faust's assignor skips a subscribed
+    topic missing from the consumer's metadata (CI once saw owners get no partials partition
+    on a fresh broker), and the metadata is refreshed only every ``metadata_max_age_ms``."""
+    import asyncio
+    import uuid
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from spikedetect.stream.app import make_app
+    from spikedetect.stream.ingest import prepare_topics, wanted_topics
+    from spikedetect.stream.settings import Settings
+
+    app_id = f"sd-prep-{uuid.uuid4().hex[:8]}"
+    s = Settings(bootstrap=kafka_bootstrap, app_id=app_id, input_topic=f"{app_id}-reports",
+                 incidents_topic=f"{app_id}-incidents", dlq_topic=f"{app_id}-dlq", partials_partitions=3)
+
+    async def partitions(describe: bool = True) -> dict[str, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            if not describe:  # listing never auto-creates a topic; describing one may
+                return {t: 0 for t in await admin.list_topics() if t.startswith(app_id)}
+            described = await admin.describe_topics(list(wanted_topics(s)))
+            return {t["topic"]: len(t["partitions"]) for t in described if not t["error_code"]}
+        finally:
+            await admin.close()
+
+    assert asyncio.run(partitions(describe=False)) == {}
+    asyncio.run(prepare_topics(s))
+    assert asyncio.run(partitions()) == wanted_topics(s)
+    assert wanted_topics(s)[s.partials_topic] == 3
+    assert make_app(s).conf.consumer_metadata_max_age_ms == 30_000  # the backstop for `faust -A`

@@ -91,6 +91,9 @@ def make_app(settings: Settings) -> faust.App:
         producer_max_batch_size=1024 * 1024,
         producer_linger=0.005,
         stream_buffer_maxsize=4096,
+        # a topic created after the group formed is assigned at the next metadata refresh
+        # (5 min by default); spikedetect worker creates its topics first (prepare_topics)
+        consumer_metadata_max_age_ms=30_000,
         table_standby_replicas=0,
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=max(1.0, settings.session_timeout_ms / 3000),

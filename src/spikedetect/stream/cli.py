@@ -72,6 +72,16 @@ def worker(**values: Any) -> None:
     app = make_app(settings)
     from faust.worker import Worker
 
+    from spikedetect.stream.ingest import prepare_topics
+
+    # before Faust subscribes (see prepare_topics); a loop of its own, closed again, and never
+    # set as the current one - asyncio.run would leave Faust's worker without a current loop
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(prepare_topics(settings))
+    finally:
+        loop.close()
+
     Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False).execute_from_commandline()
 
 

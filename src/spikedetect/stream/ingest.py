@@ -75,6 +75,31 @@ class SourceState:
         return (self.next_offset if resume is None else resume), orjson.dumps(meta).decode()
 
 
+def wanted_topics(s: Settings) -> dict[str, int]:
+    """The worker's own topics and their partition counts (Faust adds its changelogs)."""
+    return {
+        s.input_topic: s.topic_partitions, s.incidents_topic: s.topic_partitions,
+        s.dlq_topic: s.topic_partitions, s.partials_topic: s.partials_partitions,
+        **({s.windows_topic: s.topic_partitions} if s.windows_topic else {}),
+    }
+
+
+async def prepare_topics(s: Settings) -> None:
+    """Create the worker's topics before Faust subscribes to the partials topic.
+
+    Faust's group assignment ignores a subscribed topic that is not yet in the consumer's
+    metadata, and the metadata is refreshed only every ``metadata_max_age_ms``: on a fresh
+    cluster the owners could sit without partitions for minutes. ``spikedetect worker``
+    calls this first; ``make_app`` also shortens the consumer's metadata age as a backstop.
+    """
+    admin = AIOKafkaAdminClient(**s.kafka_kwargs())
+    await admin.start()
+    try:
+        await ensure_topics(admin, wanted_topics(s), s.replication_factor)
+    finally:
+        await admin.close()
+
+
 async def ensure_topics(admin: AIOKafkaAdminClient, wanted: dict[str, int], replication: int) -> None:
     """Create the topics that do not exist yet (existing ones are left as they are)."""
     existing = set(await admin.list_topics())
@@ -122,11 +147,7 @@ class IngestService(Service):  # type: ignore[misc]
         kw = s.kafka_kwargs()
         self.admin = AIOKafkaAdminClient(**kw)
         await self.admin.start()
-        await ensure_topics(self.admin, {
-            s.input_topic: s.topic_partitions, s.incidents_topic: s.topic_partitions,
-            s.dlq_topic: s.topic_partitions, s.partials_topic: s.partials_partitions,
-            **({s.windows_topic: s.topic_partitions} if s.windows_topic else {}),
-        }, s.replication_factor)
+        await ensure_topics(self.admin, wanted_topics(s), s.replication_factor)
         self.producer = AIOKafkaProducer(**kw, enable_idempotence=True, acks="all", linger_ms=20,
                                          max_batch_size=256 * 1024, max_request_size=4 * 1024 * 1024)
         await self.producer.start()

@@ -43,6 +43,15 @@ class Runtime:
         self.follower: IncidentFollower | None = None
         self.router: Any = None  # api.KeyRouter, set when the views are registered
 
+    def open_incidents(self) -> int:
+        """Incidents open at this worker's owners."""
+        return sum(len(o.scorer.open_incidents()) for o in list(self.owners.values()))
+
+    def update_gauges(self) -> None:
+        """Keys and open incidents change only when an owner closes windows: set them then."""
+        self.metrics.keys.set(sum(o.scorer.keyspace.size for o in list(self.owners.values())))
+        self.metrics.open_incidents.set(self.open_incidents())
+
 
 def _credentials(settings: Settings) -> Any:
     if settings.security_protocol == "PLAINTEXT":
@@ -111,8 +120,7 @@ def make_app(settings: Settings) -> faust.App:
 
     class Ingest(IngestService):
         def __init__(self, **kwargs: Any) -> None:
-            super().__init__(settings, rt.metrics, open_incidents=lambda: sum(
-                len(o.scorer.open_incidents()) for o in list(rt.owners.values())), **kwargs)
+            super().__init__(settings, rt.metrics, open_incidents=rt.open_incidents, **kwargs)
             rt.ingest = self
 
     class Publish(Publisher):
@@ -142,15 +150,21 @@ def make_app(settings: Settings) -> faust.App:
                                                    on_window=rt.live.hook(q),
                                                    emit_windows=bool(settings.windows_topic),
                                                    idle_grace_ms=settings.idle_ms)
+                rt.update_gauges()  # rebuilt from the recovered table
             while rt.publisher is None:
                 # Faust creates app services only after table recovery (and after the web
                 # server), but agents may get events first. Raising here would ack - lose - it.
                 await asyncio.sleep(0.05)
+            closed = po.scorer.stats.windows_closed
             for skipped in await guard.missed(q, event.message.offset):
                 await po.handle(skipped, rt.publisher.publish)
             await po.handle(event.value, rt.publisher.publish)
-            rt.metrics.keys.set(sum(o.scorer.keyspace.size for o in rt.owners.values()))
-            rt.metrics.open_incidents.set(sum(len(o.scorer.open_incidents()) for o in rt.owners.values()))
+            if po.scorer.stats.windows_closed != closed:  # not per message: scans every tracker
+                rt.update_gauges()
+
+    @app.on_before_shutdown.connect
+    async def _shutdown(app_: Any, **kwargs: Any) -> None:
+        await guard.close()
 
     @app.on_partitions_revoked.connect
     async def _revoked(app_: Any, revoked: Any, **kwargs: Any) -> None:

@@ -301,7 +301,7 @@ class SkipGuard:
         return await self._read(q, expected, offset)
 
     async def _start_offset(self, q: int) -> int:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka import TopicPartition
         from aiokafka.admin import AIOKafkaAdminClient
 
         tp = TopicPartition(self.topic, q)
@@ -311,21 +311,24 @@ class SkipGuard:
         committed = (await self._admin.list_consumer_group_offsets(self.group, partitions=[tp])).get(tp)
         if committed is not None and committed.offset >= 0:
             return int(committed.offset)
+        reader = await self._reader()
+        return int((await reader.beginning_offsets([tp]))[tp])  # no commit yet: "earliest"
+
+    async def _reader(self) -> Any:
+        """A group-less consumer (created on first use) that reads committed records only."""
         if self._consumer is None:
+            from aiokafka import AIOKafkaConsumer
+
             self._consumer = AIOKafkaConsumer(**self.kafka_kwargs, group_id=None, enable_auto_commit=False,
                                               isolation_level="read_committed")
             await self._consumer.start()
-        return int((await self._consumer.beginning_offsets([tp]))[tp])  # no commit yet: "earliest"
+        return self._consumer
 
     async def _read(self, q: int, start: int, end: int) -> list[bytes]:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka import TopicPartition
 
         tp = TopicPartition(self.topic, q)
-        if self._consumer is None:
-            self._consumer = AIOKafkaConsumer(**self.kafka_kwargs, group_id=None, enable_auto_commit=False,
-                                              isolation_level="read_committed")
-            await self._consumer.start()
-        c = self._consumer
+        c = await self._reader()
         c.assign([tp])
         c.seek(tp, start)
         out: list[bytes] = []

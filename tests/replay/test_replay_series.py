@@ -47,7 +47,7 @@ def series_csv(window_min: int = 1, days: int = 3, spike: float = 3.0, epoch: bo
         ("timestamp,value,note\n2026-11-26T01:00:00+01:00,0,x\n", [(1795651200000, 0.0)], []),
         ("timestamp,value\nyesterday,1\n", [], [(2, "bad_timestamp", "yesterday,1")]),
         ("timestamp,value\n1795651200000,-1\n", [], [(2, "bad_value", "1795651200000,-1")]),
-        ("timestamp,value\n1795651200000,nan\n", [], [(2, "bad_value", "1795651200000,nan")]),
+        ("timestamp,value\n1795651200000,nan\n", [], [(2, "value_not_finite", "1795651200000,nan")]),
         ("timestamp,value\n1795651200000,\n\n", [], [(2, "bad_value", "1795651200000,")]),
     ],
 )
@@ -121,4 +121,4 @@ def test_cli_refuses_mixed_inputs_and_stray_options(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("time,count\n1,2\n")
     refused = runner.invoke(main, ["replay", "--series", str(bad)])
-    assert refused.exit_code == 1 and "header" in refused.output
+    assert refused.exit_code == 2 and "header" in refused.output

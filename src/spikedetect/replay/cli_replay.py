@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import click
 import orjson
@@ -13,8 +12,16 @@ from rich.console import Console
 
 from spikedetect.core import IncidentEvent
 from spikedetect.core.timefmt import parse_time_arg
-from spikedetect.options import DETECTOR_FIELDS, detector_config, detector_options
+from spikedetect.options import (
+    config_option,
+    describe_detector,
+    detector_options,
+    resolve_detector,
+    sanity_warnings,
+)
+from spikedetect.replay.faults import EXIT_PARTIAL, echo_error, echo_warning, fail, guarded
 from spikedetect.replay.inputs import FileInput, Input, SeriesInput, TopicInput
+from spikedetect.replay.outputs import AtomicOutput, check_paths, write_atomic
 from spikedetect.replay.runner import ReplaySummary
 from spikedetect.replay.series import SeriesError
 from spikedetect.replay.sweep import (
@@ -29,16 +36,6 @@ from spikedetect.replay.topic_source import DEFAULT_BOOTSTRAP, TopicRange
 from spikedetect.replay.truth import load_truth
 
 
-def _open_out(path: str | None) -> BinaryIO:
-    if path in (None, "-"):
-        return sys.stdout.buffer
-    if str(path).endswith(".gz"):
-        import gzip
-
-        return gzip.open(path, "wb")  # type: ignore[return-value]
-    return open(path, "wb")
-
-
 def print_summary(summary: ReplaySummary, err: bool = True) -> None:
     s = summary
     click.echo(
@@ -47,6 +44,11 @@ def print_summary(summary: ReplaySummary, err: bool = True) -> None:
         f"windows {s.windows_closed:,}  keys {s.keys:,}  {s.seconds:.1f}s  {s.events_per_s:,.0f} events/s",
         err=err,
     )
+    if s.rejected_by_reason:
+        reasons = sorted(s.rejected_by_reason.items(), key=lambda kv: -kv[1])
+        click.echo("rejected by reason: " + ", ".join(
+            f"{r} {n:,}" + (f" (first at line {s.first_line_by_reason[r]:,})" if r in s.first_line_by_reason else "")
+            for r, n in reasons), err=err)  # fmt: skip
 
 
 def _time(value: str | None, name: str) -> int | None:
@@ -77,54 +79,47 @@ def _input(source: str | None, topic: str | None, series: str | None, kw: dict[s
     return FileInput(source, kw["batch_size"])
 
 
-@click.command(context_settings={"max_content_width": 110})
+@click.command(context_settings={"max_content_width": 110, "show_default": True})
 @click.argument("source", type=click.Path(allow_dash=True), required=False)
-@click.option("--topic", default=None, help="read this Kafka topic instead of a file (no consumer group)")
+@click.option("--topic", default=None, help="Read this Kafka topic instead of a file (no consumer group).")
 @click.option(
     "--bootstrap",
     default=lambda: os.environ.get("SPIKEDETECT_KAFKA", DEFAULT_BOOTSTRAP),
     show_default="$SPIKEDETECT_KAFKA or 127.0.0.1:9092",
-    help="Kafka bootstrap servers",
+    help="Kafka bootstrap servers.",
 )
-@click.option(
-    "--since", default=None, help="topic: first record time, RFC 3339 (UTC if no offset) or epoch ms"
-)
-@click.option("--until", default=None, help="topic: stop before this record time")
-@click.option(
-    "--from-offset", type=click.IntRange(min=0), default=None, help="topic: start offset, every partition"
-)
-@click.option(
-    "--to-offset",
-    type=click.IntRange(min=0),
-    default=None,
-    help="topic: stop before this offset, every partition",
-)
-@click.option(
-    "--series",
-    default=None,
-    metavar="FILE.csv",
-    help="a timestamp,value CSV of window totals of one key ('-': stdin)",
-)
-@click.option("--service", default=None, help="series: the service name [series]")
-@click.option("--region", default=None, help="series: the region key [*]")
-@click.option("--out", "out_path", default="-", show_default=True, help="incident events JSONL (.gz ok)")
-@click.option("--dlq", "dlq_path", default=None, help="dead letters JSONL: rejected and late reports")
-@click.option("--summary-json", default=None, help="write the summary as JSON here")
-@click.option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal)")
-@click.option("--batch", "batch_size", default=20_000, show_default=True, help="lines per batch")
-@click.option(
-    "--truth", "truth_path", default=None, help="ground truth JSON: evaluate the incidents against it"
-)
-@click.option(
-    "--sweep",
-    multiple=True,
-    metavar="NAME=V1,V2",
-    help="replay once per combination of these settings (repeatable; needs --truth)",
-)
-@click.option(
-    "--sweep-json", "sweep_json_path", default=None, metavar="FILE", help="write the sweep results as JSON"
-)
+@click.option("--since", default=None, show_default="the start",
+              help="Topic: first record time, RFC 3339 (UTC if no offset) or epoch ms.")  # fmt: skip
+@click.option("--until", default=None, show_default="the end offsets when reading starts",
+              help="Topic: stop before this record time.")  # fmt: skip
+@click.option("--from-offset", type=click.IntRange(min=0), default=None, show_default="the first",
+              help="Topic: start offset, every partition.")  # fmt: skip
+@click.option("--to-offset", type=click.IntRange(min=0), default=None, show_default="the end",
+              help="Topic: stop before this offset, every partition.")  # fmt: skip
+@click.option("--series", default=None, metavar="FILE.csv",
+              help="A timestamp,value CSV of window totals of one key ('-': stdin); timestamps RFC 3339, "
+                   "epoch seconds or epoch milliseconds.")  # fmt: skip
+@click.option("--service", default=None, show_default="series", help="Series: the service name.")
+@click.option("--region", default=None, show_default="*", help="Series: the region key.")
+@click.option("--out", "out_path", default="-", help="Incident events JSONL (.gz: gzip; -: stdout); written "
+              "to a temporary file and renamed at the end.")  # fmt: skip
+@click.option("--dlq", "dlq_path", default=None, show_default="none",
+              help="Dead letters JSONL: every rejected and late line with its reason and line number.")  # fmt: skip
+@click.option("--summary-json", default=None, show_default="none", help="Write the summary as JSON here.")
+@click.option("--max-reject-rate", type=click.FloatRange(0, 1), default=0.5,
+              help="Fail (exit 2) when more than this share of the input was rejected or late.")  # fmt: skip
+@click.option("--progress/--no-progress", default=None, show_default="on a terminal",
+              help="Progress bar on stderr: %, events, rate and time left.")  # fmt: skip
+@click.option("--batch", "batch_size", default=20_000, type=click.IntRange(min=1), help="Lines per batch.")
+@click.option("--truth", "truth_path", default=None, show_default="none",
+              help="Ground truth JSON: evaluate the incidents against it.")  # fmt: skip
+@click.option("--sweep", multiple=True, metavar="NAME=V1,V2", show_default="none",
+              help="Replay once per combination of these settings (repeatable; needs --truth).")  # fmt: skip
+@click.option("--sweep-json", "sweep_json_path", default=None, metavar="FILE", show_default="none",
+              help="Write the sweep results as JSON.")  # fmt: skip
+@config_option
 @detector_options
+@guarded
 def replay(
     source: str | None,
     topic: str | None,
@@ -136,6 +131,8 @@ def replay(
     truth_path: str | None,
     sweep: tuple[str, ...],
     sweep_json_path: str | None,
+    max_reject_rate: float,
+    config_file: str | None,
     **kw: Any,
 ) -> None:
     """Replay report events and write incident events (JSONL) - the same core as the live worker.
@@ -144,29 +141,64 @@ def replay(
     partition judged on its own, as live), or --series scores a timestamp,value CSV.
     Options override the detector settings for what-if runs (e.g. --detector ewma
     --open-threshold 9); --sweep runs a grid of them against --truth.
+
+    The detector settings are read as `spikedetect worker` reads them: --config FILE, then the
+    SPIKEDETECT_* environment, then these flags; the line "detector ... params_hash ..." says
+    which were used.
+
+    \b
+    Exit codes: 0 done; 1 the input ended early (truncated .gz, a cut last line): everything
+    before the fault was processed and written; 2 unusable input or arguments, or more than
+    --max-reject-rate of the input rejected or late (one line "spikedetect: error: FILE:LINE: ...").
     """
     kw["sweep"] = sweep
     inp = _input(source, topic, series, kw)
+    check_paths({"SOURCE": source, "--series": series, "--truth": truth_path, "--config": config_file},
+                {"--out": None if sweep else out_path, "--dlq": dlq_path, "--summary-json": summary_json,
+                 "--sweep-json": sweep_json_path})  # fmt: skip
     show = sys.stderr.isatty() if progress is None else progress
     try:
-        values = inp.prepare({k: kw[k] for k in DETECTOR_FIELDS})
+        config, origin, values = resolve_detector(kw, config_file, inp.prepare)
+        if isinstance(inp, SeriesInput):
+            for note in inp.data.notes:
+                click.echo(f"series: {note}", err=True)
+        click.echo(describe_detector(config, origin), err=True)
+        for warning in sanity_warnings(config):
+            echo_warning(warning)
         if sweep:
             _sweep(inp, values, sweep, truth_path, sweep_json_path, show)
             return
-        config = detector_config(values)
         truth = load_truth(truth_path) if truth_path else None
         kept: list[dict[str, Any]] = []
         summary = _run(inp, config, out_path, dlq_path, show, kept if truth else None)
-    except (SeriesError, SweepError, ValueError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (SeriesError, SweepError) as exc:
+        fail(str(exc))
     print_summary(summary)
     if summary_json:
-        Path(summary_json).write_bytes(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2))
+        write_atomic(summary_json, orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     if truth is not None:
         from spikedetect.replay.cli_evaluate import render
         from spikedetect.replay.evaluate import evaluate
 
         render(evaluate(kept, truth), Console(stderr=True))
+    _verdict(summary, source or series or f"topic {topic}", max_reject_rate)
+
+
+def _verdict(summary: ReplaySummary, name: str, max_reject_rate: float) -> None:
+    """Exit 2 when the input was mostly unusable, 1 when it ended early."""
+    s = summary
+    name = "<stdin>" if name == "-" else name
+    if s.events == 0 and not s.faults:
+        fail(f"{name}: no report events in the input")
+    if s.reject_rate > max_reject_rate:
+        first = min(s.first_line_by_reason.items(), key=lambda kv: kv[1], default=None)
+        where = f"{name}:{first[1]}" if first else name
+        fail(f"{where}: {s.reject_rate:.1%} of {s.events:,} lines rejected or late, more than --max-reject-rate "
+             f"{max_reject_rate:g}" + (f" (first: {first[0]} at line {first[1]})" if first else ""))  # fmt: skip
+    if s.faults:
+        for fault in s.faults:
+            echo_error(fault)
+        raise click.exceptions.Exit(EXIT_PARTIAL)
 
 
 def _run(
@@ -177,8 +209,9 @@ def _run(
     show: bool,
     kept: list[dict[str, Any]] | None,
 ) -> ReplaySummary:
-    out = _open_out(out_path)
-    dlq = _open_out(dlq_path) if dlq_path else None
+    """Replay into the outputs; they are renamed into place only when the run returns."""
+    out = AtomicOutput(out_path)
+    dlq = AtomicOutput(dlq_path) if dlq_path else None
 
     def write(event: IncidentEvent) -> None:
         out.write(event.to_json() + b"\n")
@@ -190,15 +223,18 @@ def _run(
             dlq.write(line + b"\n")
 
     try:
-        return inp.run(
+        summary = inp.run(
             config, on_incident=write, on_dead_letter=dead if dlq is not None else None, progress=show
         )
-    finally:
-        out.flush()
-        if out is not sys.stdout.buffer:
-            out.close()
+    except BaseException:
+        out.abort()
         if dlq is not None:
-            dlq.close()
+            dlq.abort()
+        raise
+    out.commit()
+    if dlq is not None:
+        dlq.commit()
+    return summary
 
 
 def _sweep(
@@ -224,6 +260,4 @@ def _sweep(
     rows = run_sweep(configs, lambda cfg, emit: inp.run(cfg, on_incident=emit, progress=show), truth, done)
     render_sweep(rows, Console())
     if json_path:
-        Path(json_path).write_bytes(
-            orjson.dumps(sweep_json(rows, truth_path), option=orjson.OPT_INDENT_2) + b"\n"
-        )
+        write_atomic(json_path, orjson.dumps(sweep_json(rows, truth_path), option=orjson.OPT_INDENT_2) + b"\n")

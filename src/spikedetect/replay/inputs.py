@@ -7,16 +7,18 @@ run, a series is parsed once.
 
 from __future__ import annotations
 
-import gzip
+import io
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from spikedetect.core import DetectorConfig, IncidentEvent
+from spikedetect.replay.faults import Fault, InputError
+from spikedetect.replay.progress import Progress
 from spikedetect.replay.runner import Replay, ReplaySummary
-from spikedetect.replay.series import SeriesData, infer_window_ms, read_series, replay_series
-from spikedetect.replay.sources import count_bytes, iter_batches, open_binary
+from spikedetect.replay.series import SeriesData, SeriesError, infer_window_ms, read_series, replay_series
+from spikedetect.replay.sources import BatchReader, count_bytes, open_binary
 from spikedetect.replay.topic_source import (
     Bounds,
     TopicBatch,
@@ -30,41 +32,13 @@ OnIncident = Callable[[IncidentEvent], None]
 OnDead = Callable[[bytes], None]
 
 
-class Progress:
-    """A rich progress bar on stderr (a no-op when disabled); ``update(done, total)``."""
-
-    def __init__(self, enabled: bool, label: str, unit: str = "events") -> None:
-        self.enabled = enabled
-        self.label = label
-        self.unit = unit
-
-    def __enter__(self) -> Callable[[int, int | None, int], None]:
-        if not self.enabled:
-            return lambda *_: None
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.bar = Progress(TextColumn(self.label), BarColumn(), TextColumn("{task.fields[n]:,} " + self.unit),
-                            TimeRemainingColumn(), transient=True)  # fmt: skip
-        self.bar.__enter__()
-        task = self.bar.add_task(self.label, total=None, n=0)
-
-        def update(done: int, total: int | None, n: int) -> None:
-            self.bar.update(task, completed=done, total=total, n=n)
-
-        return update
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.enabled:
-            self.bar.__exit__(*exc)
-
-
 @dataclass
 class FileInput:
     """Report events in JSONL (``.gz`` ok; ``-`` is stdin, kept in memory to allow re-runs)."""
 
     path: str
     batch_size: int = 20_000
-    _cached: list[list[bytes]] | None = field(default=None, repr=False)
+    _cached: tuple[list[tuple[list[bytes], list[int]]], BatchReader] | None = field(default=None, repr=False)
 
     def prepare(self, values: dict[str, Any]) -> dict[str, Any]:
         return values
@@ -77,23 +51,30 @@ class FileInput:
         on_dead_letter: OnDead | None = None,
         progress: bool = False,
     ) -> ReplaySummary:
+        """Replay the file; a read fault ends the input early and is listed in ``summary.faults``."""
+        name = "<stdin>" if self.path == "-" else self.path
         runner = Replay(config, on_incident=on_incident, on_dead_letter=on_dead_letter, source_name=self.path)
         if self.path == "-":
             if self._cached is None:
                 with open_binary("-") as stream:
-                    self._cached = list(iter_batches(stream, self.batch_size))
-            for batch in self._cached:
-                runner.feed(batch)
+                    reader = BatchReader(stream, name, self.batch_size)
+                    self._cached = ([(b, reader.line_numbers) for b in reader], reader)
+            batches, reader = self._cached
+            for batch, numbers in batches:
+                runner.feed(batch, line_numbers=numbers)
         else:
             with open_binary(self.path) as stream, Progress(progress, "replay", "events") as update:
-                # a plain file's size is the total; gzip's uncompressed size is unknown
-                total = None if isinstance(cast(object, stream), gzip.GzipFile) else count_bytes(self.path)
-                done = 0
-                for batch in iter_batches(stream, self.batch_size):
-                    runner.feed(batch)
-                    done += sum(len(x) + 1 for x in batch)
-                    update(done if total else 0, total, runner.summary.events)
+                total = count_bytes(self.path)  # gzip: progress in compressed bytes
+                reader = BatchReader(stream, name, self.batch_size)
+                for batch in reader:
+                    runner.feed(batch, line_numbers=reader.line_numbers)
+                    update(reader.position(), total, runner.summary.events)
         runner.finish()
+        if reader.fault is not None:
+            runner.summary.faults.append(str(reader.fault))
+        elif reader.cut_mid_line and runner.last_reject_line == reader.lines:
+            runner.summary.faults.append(str(Fault(name, reader.lines, "input ends early: the last line is cut "
+                                                   "short (no newline at the end, not a whole report)")))  # fmt: skip
         return runner.summary
 
 
@@ -144,17 +125,30 @@ class SeriesInput:
     @property
     def data(self) -> SeriesData:
         if self._data is None:
+            name = "<stdin>" if self.path == "-" else self.path
             if self.path == "-":
-                self._data = read_series(sys.stdin)
+                raw = sys.stdin.buffer.read()
             else:
-                with open(self.path, encoding="utf-8", newline="") as f:
-                    self._data = read_series(f)
+                with open(self.path, "rb") as f:
+                    raw = f.read()
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                line = raw[: exc.start].count(b"\n") + 1
+                raise InputError(name, line, f"not UTF-8 text (byte {raw[exc.start]:#04x}): not a CSV") from exc
+            try:
+                self._data = read_series(io.StringIO(text, newline=""))
+            except SeriesError as exc:
+                raise InputError(name, exc.line, str(exc)) from exc
         return self._data
 
     def prepare(self, values: dict[str, Any]) -> dict[str, Any]:
         """Fill in the window from the rows' spacing unless it was given."""
         if values.get("window_ms") is None:
-            return {**values, "window_ms": infer_window_ms(self.data.rows)}
+            try:
+                return {**values, "window_ms": infer_window_ms(self.data.rows)}
+            except SeriesError as exc:
+                raise InputError("<stdin>" if self.path == "-" else self.path, exc.line, str(exc)) from exc
         return values
 
     def run(

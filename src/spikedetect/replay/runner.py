@@ -37,7 +37,14 @@ class ReplaySummary:
     windows_closed: int = 0
     keys: int = 0
     seconds: float = 0.0
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)  # "late" included
+    first_line_by_reason: dict[str, int] = field(default_factory=dict)  # input line of the first one
+    faults: list[str] = field(default_factory=list)  # where the input ended early ("FILE:LINE: why")
+
+    @property
+    def reject_rate(self) -> float:
+        """Share of the input rejected or late."""
+        return (self.rejected + self.late) / self.events if self.events else 0.0
 
     @property
     def events_per_s(self) -> float:
@@ -66,10 +73,11 @@ class Replay:
         self.on_incident = on_incident
         self.on_dead_letter = on_dead_letter
         self.source_name = source_name
+        self.last_reject_line = 0
         self._started = time.perf_counter()
 
     def feed(self, values: Sequence[bytes], fallback_ts_ms: Sequence[int | None] | None = None,
-             where: Iterable[dict[str, Any]] | None = None) -> None:
+             where: Iterable[dict[str, Any]] | None = None, line_numbers: Sequence[int] | None = None) -> None:
         s = self.summary
         base = s.events
         out = self.detector.feed_batch(values, fallback_ts_ms)
@@ -78,8 +86,11 @@ class Replay:
             places = list(where) if where is not None else None
             for i, reason in out.rejects:
                 s.rejected_by_reason[reason] = s.rejected_by_reason.get(reason, 0) + 1
+                line = line_numbers[i] if line_numbers is not None else base + i + 1
+                s.first_line_by_reason.setdefault(reason, line)
+                self.last_reject_line = line
                 if self.on_dead_letter is not None:
-                    origin = places[i] if places else {"source": self.source_name, "line": base + i + 1}
+                    origin = places[i] if places else {"source": self.source_name, "line": line}
                     self.on_dead_letter(dead_letter_line(values[i], reason, origin))
         self._emit(out.incidents)
 

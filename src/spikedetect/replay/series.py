@@ -4,17 +4,26 @@ Any labelled time series can be scored this way: each row is the total of one ke
 (``service``/``region``, by default ``series``/``*``) in one window. Values may be
 non-integer (rates, measurements); the negative-binomial score rounds them up.
 
-* ``timestamp`` is RFC 3339 (a missing offset means UTC) or epoch milliseconds.
+* ``timestamp`` is RFC 3339 (a missing offset means UTC) or a number of seconds,
+  milliseconds, microseconds or nanoseconds since the epoch, told apart by magnitude (under
+  1e11 is seconds - up to the year 5138 -, under 1e14 milliseconds, ...). A byte-order mark
+  is skipped.
 * The window is the median spacing of the rows unless given; windows are aligned to the
   first row, rows falling in the same window are added, and a missing row is a window
   with 0 (that is what the detector sees when reports stop).
-* Rows with an unreadable time or a value that is not a finite number >= 0 are skipped
-  and counted as rejected (``bad_timestamp``, ``bad_value``).
+* Rows with an unreadable time or a value that is not a number >= 0 are skipped and counted
+  as rejected (``bad_timestamp``, ``bad_value``), as are values that are NaN or infinite
+  (``value_not_finite``) or above 1e12 (``value_too_large``: it would overflow the score).
+* Duplicate timestamps (their values are added) and rows out of time order (sorted) are
+  counted in ``notes``, with the first line of each.
 
 >>> import io
 >>> s = read_series(io.StringIO("timestamp,value\\n2026-11-26T00:01:00Z,2.5\\n1795651200000,3\\nx,1\\n"))
 >>> s.rows, s.rejects, infer_window_ms(s.rows)
 ([(1795651200000, 3.0), (1795651260000, 2.5)], [(4, 'bad_timestamp', 'x,1')], 60000)
+>>> read_series(io.StringIO("\\ufefftimestamp,value\\n1795651200,1\\n1795651200,2\\n1795651140,nan\\n")).notes
+['timestamps read as epoch seconds (2 rows)', '1 duplicate timestamp (first at line 3): values added', \
+'1 row rejected as value_not_finite (first at line 4)']
 """
 
 from __future__ import annotations
@@ -38,7 +47,11 @@ SOURCE = "series"
 
 
 class SeriesError(ValueError):
-    """The CSV cannot be used at all (no header, no rows, no spacing)."""
+    """The CSV cannot be used at all (no header, no rows, no spacing); ``line`` 0: the file as a whole."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 @dataclass
@@ -47,47 +60,111 @@ class SeriesData:
 
     rows: list[tuple[int, float]] = field(default_factory=list)
     rejects: list[tuple[int, str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what reading found and did, for the user
 
 
-def _parse_time(text: str) -> int | None:
+MAX_VALUE = 1e12
+# an epoch number under the first bound is seconds, under the next milliseconds, ...
+_EPOCH_UNITS = ((1e11, 1000.0, "epoch seconds"), (1e14, 1.0, "epoch milliseconds"),
+                (1e17, 1e-3, "epoch microseconds"), (math.inf, 1e-6, "epoch nanoseconds"))  # fmt: skip
+
+
+def _parse_time(text: str) -> tuple[int, str] | None:
+    """Epoch ms and the format it was read as."""
     text = text.strip()
+    if not text:
+        return None
     try:
-        return parse_time_arg(text) if text else None
+        number = float(text)
     except ValueError:
+        number = None
+    if number is not None:
+        if not math.isfinite(number) or number < 0:
+            return None
+        unit, name = next((u, n) for bound, u, n in _EPOCH_UNITS if number < bound)
+        return round(number * unit), name
+    try:
+        return parse_time_arg(text), "RFC 3339"
+    except (ValueError, OverflowError):
         return None
 
 
-def _parse_value(text: str) -> float | None:
+def _parse_value(text: str) -> float | str:
+    """The value, or the reason it is rejected."""
     try:
         value = float(text)
     except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
+        return "bad_value"
+    if not math.isfinite(value):
+        return "value_not_finite"
+    if value < 0:
+        return "bad_value"
+    return value if value <= MAX_VALUE else "value_too_large"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def read_series(stream: TextIO) -> SeriesData:
     """Rows of a ``timestamp,value`` CSV (header required, other columns ignored)."""
     reader = csv.reader(stream)
-    header = next(reader, None)
-    names = [h.strip().lower() for h in header or []]
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise SeriesError(f"not a CSV: {exc}", 1) from exc
+    names = [h.strip().lstrip("\ufeff").strip().lower() for h in header or []]
     if "timestamp" not in names or "value" not in names:
-        raise SeriesError(f"the first line must be a header with 'timestamp' and 'value', got {header!r}")
+        raise SeriesError(f"the first line must be a header naming 'timestamp' and 'value' columns, got {header!r}",
+                          1)  # fmt: skip
     t_col, v_col = names.index("timestamp"), names.index("value")
     out = SeriesData()
-    for row in reader:
+    formats: dict[str, int] = {}
+    seen: set[int] = set()
+    dup = unsorted = 0
+    first_dup = first_unsorted = 0
+    last = None
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise SeriesError(f"not a CSV: {exc}", reader.line_num) from exc
         if not row or not any(cell.strip() for cell in row):
             continue
         line = reader.line_num
-        ts = _parse_time(row[t_col]) if t_col < len(row) else None
-        if ts is None:
+        parsed = _parse_time(row[t_col]) if t_col < len(row) else None
+        if parsed is None:
             out.rejects.append((line, "bad_timestamp", ",".join(row)))
             continue
-        value = _parse_value(row[v_col]) if v_col < len(row) else None
-        if value is None:
-            out.rejects.append((line, "bad_value", ",".join(row)))
+        value = _parse_value(row[v_col]) if v_col < len(row) else "bad_value"
+        if isinstance(value, str):
+            out.rejects.append((line, value, ",".join(row)))
             continue
+        ts, fmt = parsed
+        formats[fmt] = formats.get(fmt, 0) + 1
+        if ts in seen:
+            dup += 1
+            first_dup = first_dup or line
+        elif last is not None and ts < last:
+            unsorted += 1
+            first_unsorted = first_unsorted or line
+        seen.add(ts)
+        last = ts if last is None else max(last, ts)
         out.rows.append((ts, value))
     out.rows.sort(key=lambda r: r[0])
+    out.notes.append("timestamps read as " + " and ".join(f"{f} ({_plural(n, 'row')})" for f, n in formats.items()))
+    if dup:
+        out.notes.append(f"{_plural(dup, 'duplicate timestamp')} (first at line {first_dup}): values added")
+    if unsorted:
+        out.notes.append(f"{_plural(unsorted, 'row')} out of time order (first at line {first_unsorted}): "
+                         "rows sorted by time")  # fmt: skip
+    by_reason: dict[str, list[int]] = {}
+    for line, reason, _ in out.rejects:
+        by_reason.setdefault(reason, []).append(line)
+    for reason, lines in by_reason.items():
+        out.notes.append(f"{_plural(len(lines), 'row')} rejected as {reason} (first at line {lines[0]})")
     return out
 
 
@@ -132,8 +209,9 @@ def replay_series(
     summary = ReplaySummary(
         events=len(data.rows) + len(data.rejects), accepted=len(data.rows), rejected=len(data.rejects)
     )
-    for _, reason, _ in data.rejects:
+    for line, reason, _ in data.rejects:
         summary.rejected_by_reason[reason] = summary.rejected_by_reason.get(reason, 0) + 1
+        summary.first_line_by_reason.setdefault(reason, line)
     w = config.window_ms
     for ws, value in to_windows(data.rows, w):
         scorer.add_partial(0, ClosedWindow(ws, {service: {(region, CATEGORY, SOURCE): value}}))  # type: ignore[dict-item]

@@ -5,18 +5,29 @@ detector's own settings (window, thresholds, detector spec ...) use the same nam
 :class:`~spikedetect.core.config.DetectorConfig` fields, e.g.
 ``SPIKEDETECT_WINDOW_MS=60000`` or ``SPIKEDETECT_DETECTOR=ewma:fading_factor=0.2``.
 
+Both drivers read them the same way: ``worker`` builds :class:`Settings`, ``replay`` and
+``report`` the detector part with :func:`detector_values`. Layers, later ones win: the
+defaults, an optional TOML file (``--config FILE``, keys named like the settings:
+``window_ms = 60000``, ``detector = "ewma"``, ``kafka = "host:9092"``), the environment, the
+command-line flags.
+
 >>> s = Settings.from_env({"SPIKEDETECT_APP_ID": "sd", "SPIKEDETECT_WINDOW_MS": "30000"})
 >>> s.partials_topic, s.detector.window_ms
 ('sd-partials', 30000)
+>>> detector_values({"SPIKEDETECT_OPEN_THRESHOLD": "9"}, None, {"window_ms": 30000})
+({'open_threshold': '9', 'window_ms': 30000}, {'open_threshold': 'env SPIKEDETECT_OPEN_THRESHOLD', 'window_ms': 'flag'})
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import ssl
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from spikedetect.core.config import DetectorConfig
@@ -80,13 +91,15 @@ class Settings:
 
     # -- construction ---------------------------------------------------------------
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Settings from ``SPIKEDETECT_*`` variables, then ``overrides`` (None values ignored)."""
+    def from_env(cls, env: Mapping[str, str] | None = None, *, config_file: str | None = None,
+                 **overrides: Any) -> Settings:
+        """Settings from ``config_file``, then ``SPIKEDETECT_*`` variables, then ``overrides`` (None ignored)."""
         env = os.environ if env is None else env
         own = {f.name: f for f in fields(cls) if f.name != "detector"}
-        det_names = {f.name for f in fields(DetectorConfig)}
         values: dict[str, Any] = {}
-        det_values: dict[str, Any] = {}
+        for name, value in (load_config_file(config_file) if config_file else {}).items():
+            if name in own:
+                values[name] = _convert(own[name].type, value, name)
         for key, raw in env.items():
             if not key.startswith(PREFIX):
                 continue
@@ -95,16 +108,13 @@ class Settings:
                 name = "bootstrap"
             if name in own:
                 values[name] = _convert(own[name].type, raw, name)
-            elif name in det_names:
-                det_values[name] = raw
+        det_values, _ = detector_values(env, config_file, {k: v for k, v in overrides.items() if k not in own})
         for name, value in overrides.items():
             if value is None:
                 continue
             if name in own:
                 values[name] = _convert(own[name].type, value, name) if isinstance(value, str) else value
-            elif name in det_names:
-                det_values[name] = value
-            else:
+            elif name not in DETECTOR_NAMES:
                 raise ConfigError(f"unknown setting {name!r}")
         return cls(detector=DetectorConfig.from_mapping(det_values), **values)
 
@@ -138,6 +148,68 @@ class Settings:
             out["sasl_password"] = "***"
         out["detector"] = self.detector.to_dict()
         return out
+
+
+DETECTOR_NAMES = frozenset(f.name for f in fields(DetectorConfig))
+SETTING_NAMES = frozenset(f.name for f in fields(Settings) if f.name != "detector") | DETECTOR_NAMES | {"kafka"}
+
+
+def load_config_file(path: str) -> dict[str, Any]:
+    """The settings of a TOML file (flat keys named like the settings); errors name file and line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such configuration file") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path}: is a directory, not a configuration file") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column \d+\)$", str(exc))
+        line = m.group(1) if m else "1"
+        what = str(exc)[: m.start()].rstrip() if m else str(exc)
+        raise ConfigError(f"{path}:{line}: not valid TOML: {what}") from exc
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        line = _line_of(text, key)
+        if key not in SETTING_NAMES:
+            raise ConfigError(f"{path}:{line}: unknown setting {key!r} (names as in `spikedetect worker --help`, "
+                              "with _: window_ms = 60000)")  # fmt: skip
+        if not isinstance(value, str | int | float | bool):
+            raise ConfigError(f"{path}:{line}: {key} must be a string, number or boolean, got {value!r}")
+        out["bootstrap" if key == "kafka" else key] = value
+    return out
+
+
+def _line_of(text: str, key: str) -> int:
+    for n, line in enumerate(text.splitlines(), 1):
+        if re.match(r"\s*[\"']?" + re.escape(key) + r"[\"']?\s*[=.\]]", line) or line.strip() == f"[{key}]":
+            return n
+    return 1
+
+
+def detector_values(env: Mapping[str, str] | None, config_file: str | None,
+                    overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The detector settings given by the file, the environment and the flags (None: not given),
+    as raw values for :meth:`DetectorConfig.from_mapping`, and where each came from."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for name, value in (load_config_file(config_file) if config_file else {}).items():
+        if name in DETECTOR_NAMES:
+            values[name], origin[name] = value, f"--config {config_file}"
+    for key, raw in env.items():
+        name = key[len(PREFIX):].lower() if key.startswith(PREFIX) else ""
+        if name in DETECTOR_NAMES:
+            values[name], origin[name] = raw, f"env {key}"
+    for name, value in overrides.items():
+        if value is not None and name in DETECTOR_NAMES:
+            values[name], origin[name] = value, "flag"
+    return values, origin
 
 
 def _convert(kind: Any, raw: Any, name: str) -> Any:

@@ -70,4 +70,4 @@ def test_bad_truth_file_is_a_clean_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something/else"}')
     res = CliRunner().invoke(main, ["evaluate", "--incidents", str(incidents), "--truth", str(bad)])
-    assert res.exit_code == 1 and "not a ground truth file" in res.output
+    assert res.exit_code == 2 and "not a ground truth file" in res.output

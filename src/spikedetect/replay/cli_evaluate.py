@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import gzip
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import click
 import orjson
 from rich.console import Console
 from rich.table import Table
 
 from spikedetect.replay.evaluate import LEVELS, EvaluationResult, evaluate
+from spikedetect.replay.faults import EXIT_PARTIAL, Fault, echo_error, guarded
+from spikedetect.replay.jsonl import read_jsonl
+from spikedetect.replay.outputs import check_paths, write_atomic
 from spikedetect.replay.truth import load_truth
 
-
-def read_jsonl(path: str) -> Iterator[dict[str, Any]]:
-    """Objects of a JSONL file ('.gz' ok, '-' is stdin); blank and non-object lines are skipped."""
-    if path == "-":
-        stream = sys.stdin.buffer
-    elif path.endswith(".gz"):
-        stream = gzip.open(path, "rb")  # noqa: SIM115 - closed below
-    else:
-        stream = open(path, "rb")  # noqa: SIM115 - closed below
-    try:
-        for line in stream:
-            if line.strip():
-                obj = orjson.loads(line)
-                if isinstance(obj, dict):
-                    yield obj
-    finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
+__all__ = ["evaluate_command", "read_jsonl", "render"]
 
 
 def _pct(x: float | None) -> str:
@@ -118,9 +98,11 @@ def render(result: EvaluationResult, console: Console) -> None:
     metavar="FILE",
     help="Ground truth JSON from `spikedetect simulate --truth`.",
 )
-@click.option("--json", "json_path", metavar="FILE", help="Also write the result as JSON to this file.")
+@click.option("--json", "json_path", metavar="FILE", show_default="none",
+              help="Also write the result as JSON to this file (through a temporary file).")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="What to print on stdout.")  # fmt: skip
+@guarded
 def evaluate_command(incidents_path: str, truth_path: str, json_path: str | None, fmt: str) -> None:
     """Score detected incidents against the ground truth of a simulated stream.
 
@@ -130,16 +112,23 @@ def evaluate_command(incidents_path: str, truth_path: str, json_path: str | None
     \b
     Example:
       spikedetect evaluate --incidents incidents.jsonl --truth truth.json --json score.json
+
+    \b
+    Exit codes: 0 done; 1 the incidents file ended early (a truncated .gz, a cut last line):
+    scored up to there; 2 an unusable input (one line "spikedetect: error: FILE:LINE: ...").
     """
-    try:
-        truth = load_truth(truth_path)
-        result = evaluate(read_jsonl(incidents_path), truth)
-    except (OSError, ValueError, KeyError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    check_paths({"--incidents": incidents_path, "--truth": truth_path}, {"--json": json_path})
+    truth = load_truth(truth_path)
+    faults: list[Fault] = []
+    result = evaluate(read_jsonl(incidents_path, faults, incidents=True), truth)
     data = orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
     if json_path:
-        Path(json_path).write_bytes(data)
+        write_atomic(json_path, data)
     if fmt == "json":
         click.echo(data.decode(), nl=False)
     else:
         render(result, Console())
+    if faults:
+        for fault in faults:
+            echo_error(f"{fault}; the events before it were scored")
+        raise click.exceptions.Exit(EXIT_PARTIAL)

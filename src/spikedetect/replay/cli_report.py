@@ -3,43 +3,39 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
-from spikedetect.options import DETECTOR_FIELDS, detector_config, detector_options
-from spikedetect.replay.cli_evaluate import read_jsonl
+from spikedetect.options import config_option, describe_detector, detector_options, resolve_detector
+from spikedetect.replay.faults import EXIT_PARTIAL, Fault, echo_error, echo_warning, guarded
+from spikedetect.replay.jsonl import read_jsonl
+from spikedetect.replay.outputs import check_paths, write_atomic
+from spikedetect.replay.progress import Progress
 from spikedetect.replay.report import build_report
 from spikedetect.replay.report_html import render_html
 from spikedetect.replay.truth import load_truth
 
 
-@click.command("report", context_settings={"max_content_width": 110})
+@click.command("report", context_settings={"max_content_width": 110, "show_default": True})
 @click.option("--events", "events_path", required=True, metavar="FILE",
-              help="the report events the incidents came from (JSONL, .gz ok, '-': stdin)")  # fmt: skip
+              help="The report events the incidents came from (JSONL, .gz ok, '-': stdin).")  # fmt: skip
 @click.option("--incidents", "incidents_path", required=True, metavar="FILE",
-              help="incident events JSONL (from replay or the live incidents topic)")  # fmt: skip
-@click.option(
-    "--truth", "truth_path", default=None, metavar="FILE", help="ground truth JSON (simulated streams)"
-)
-@click.option("--out", "out_path", default="report.html", show_default=True, help="the HTML file to write")
-@click.option("--title", default="spikedetect report", show_default=True)
-@click.option(
-    "--max-incidents",
-    default=200,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="incidents charted (the rest are listed)",
-)
-@click.option(
-    "--max-points",
-    default=400,
-    show_default=True,
-    type=click.IntRange(min=10),
-    help="points per chart (longer spans are bucketed)",
-)
+              help="Incident events JSONL (from replay or the live incidents topic; .gz ok).")  # fmt: skip
+@click.option("--truth", "truth_path", default=None, metavar="FILE", show_default="none",
+              help="Ground truth JSON (simulated streams): incidents coloured matched, trap or unmatched.")  # fmt: skip
+@click.option("--out", "out_path", default="report.html",
+              help="The HTML file to write ('-': stdout), through a temporary file.")  # fmt: skip
+@click.option("--title", default="spikedetect report", help="The page title.")
+@click.option("--max-incidents", default=200, type=click.IntRange(min=0),
+              help="Incidents charted (the rest are listed).")  # fmt: skip
+@click.option("--max-points", default=400, type=click.IntRange(min=10),
+              help="Points per chart (longer spans are bucketed).")  # fmt: skip
+@click.option("--progress/--no-progress", default=None, show_default="on a terminal",
+              help="Progress bar on stderr: %, events, rate and time left.")  # fmt: skip
+@config_option
 @detector_options
+@guarded
 def report(
     events_path: str,
     incidents_path: str,
@@ -48,6 +44,8 @@ def report(
     title: str,
     max_incidents: int,
     max_points: int,
+    progress: bool | None,
+    config_file: str | None,
     **values: Any,
 ) -> None:
     """Write one HTML file: a timeline of all incidents (and truth outages and traps), and per
@@ -60,23 +58,33 @@ def report(
     \b
     Example:
       spikedetect report --events reports.jsonl.gz --incidents incidents.jsonl --truth truth.json --out report.html
+
+    \b
+    Exit codes: 0 done; 1 an input ended early (a truncated .gz, a cut last line): the report
+    covers what was read; 2 an unusable input (one line "spikedetect: error: FILE:LINE: ...").
     """
-    config = detector_config({k: values[k] for k in DETECTOR_FIELDS})
-    try:
-        incidents = list(read_jsonl(incidents_path))
-        truth = load_truth(truth_path) if truth_path else None
+    check_paths({"--events": events_path, "--incidents": incidents_path, "--truth": truth_path,
+                 "--config": config_file}, {"--out": out_path})  # fmt: skip
+    if events_path == "-" and incidents_path == "-":
+        raise click.UsageError("--events and --incidents cannot both be stdin")
+    config, origin, _ = resolve_detector(values, config_file)
+    click.echo(describe_detector(config, origin), err=True)
+    faults: list[Fault] = []
+    incidents = list(read_jsonl(incidents_path, faults, incidents=True))
+    truth = load_truth(truth_path) if truth_path else None
+    show = sys.stderr.isatty() if progress is None else progress
+    with Progress(show, "report", "events") as update:
         data = build_report(events_path, incidents, config, truth, max_incidents=max_incidents,
-                            max_points=max_points, title=title)  # fmt: skip
-    except (OSError, ValueError, KeyError) as exc:
-        raise click.ClickException(str(exc)) from exc
+                            max_points=max_points, title=title, progress=update, faults=faults)  # fmt: skip
     others = [h for h in data["config"]["incident_params_hashes"] if h != config.params_hash]
     if others:
-        click.echo(f"warning: incidents were made with params_hash {', '.join(others)}, the report replays with "
-                   f"{config.params_hash}: pass the same detector options", err=True)  # fmt: skip
+        echo_warning(f"incidents were made with params_hash {', '.join(others)}, the report replays with "
+                     f"{config.params_hash}: pass the same detector options")  # fmt: skip
     page = render_html(data)
-    if out_path == "-":
-        sys.stdout.write(page)
-    else:
-        Path(out_path).write_text(page, encoding="utf-8")
+    write_atomic(out_path, page.encode("utf-8"))
     click.echo(f"wrote {out_path} ({len(page.encode()) / 1024:,.0f} KiB, {len(data['incidents'])} incidents, "
                f"{data['charted']} charted)", err=True)  # fmt: skip
+    if faults:
+        for fault in faults:
+            echo_error(f"{fault}; the report covers what came before it")
+        raise click.exceptions.Exit(EXIT_PARTIAL)

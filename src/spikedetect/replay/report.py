@@ -27,8 +27,10 @@ import numpy as np
 from spikedetect.core import ClosedKeys, DetectorConfig, Scorer
 from spikedetect.core.timefmt import parse_ts_ms
 from spikedetect.replay.evaluate import evaluate
+from spikedetect.replay.faults import Fault
+from spikedetect.replay.progress import Update
 from spikedetect.replay.runner import Replay
-from spikedetect.replay.sources import iter_batches, open_binary
+from spikedetect.replay.sources import BatchReader, count_bytes, open_binary
 from spikedetect.replay.truth import GroundTruth
 
 PAD_BEFORE_WINDOWS = 60
@@ -178,8 +180,11 @@ def build_report(
     max_incidents: int = 200,
     max_points: int = 400,
     title: str = "spikedetect report",
+    progress: Update | None = None,
+    faults: list[Fault] | None = None,
 ) -> dict[str, Any]:
-    """Replay ``events_path`` and return the report's data (JSON-able)."""
+    """Replay ``events_path`` and return the report's data (JSON-able); a read fault ends the events
+    early and is added to ``faults``; ``progress(bytes read, bytes total, events)`` after each batch."""
     incidents = latest_incidents(incident_events)
     w = config.window_ms
     charted = incidents[:max_incidents]
@@ -192,9 +197,15 @@ def build_report(
     collector = SeriesCollector(runner.detector.scorer, [s for main, kids in slots for s in (main, *kids)])
     runner.detector.scorer.on_window = collector
     with open_binary(events_path) as stream:
-        for batch in iter_batches(stream):
-            runner.feed(batch)
+        reader = BatchReader(stream, "<stdin>" if events_path == "-" else events_path)
+        total = count_bytes(events_path)
+        for batch in reader:
+            runner.feed(batch, line_numbers=reader.line_numbers)
+            if progress is not None:
+                progress(reader.position(), total, runner.summary.events)
     runner.finish()
+    if reader.fault is not None and faults is not None:
+        faults.append(reader.fault)
     start = collector.first_ws if collector.first_ws is not None else 0
     end = (collector.last_ws + w) if collector.last_ws is not None else start + w
     tags = _matches(incidents, truth)

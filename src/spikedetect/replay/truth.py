@@ -117,49 +117,98 @@ class GroundTruth:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GroundTruth:
+        """Build and validate; a ValueError names the item and field that is wrong."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"not a ground truth file: a JSON {type(data).__name__}, want an object")
         if data.get("format") != TRUTH_FORMAT:
             raise ValueError(
                 f"not a ground truth file: format is {data.get('format')!r}, want {TRUTH_FORMAT!r}"
             )
-        return cls(
-            seed=int(data.get("seed", 0)),
-            start_ms=_ms(data["start"]),
-            end_ms=_ms(data["end"]),
-            window_ms=int(data.get("window_ms", 60_000)),
+        truth = cls(
+            seed=_int(data, "seed", 0),
+            start_ms=_ms(_req(data, "start")),
+            end_ms=_ms(_req(data, "end")),
+            window_ms=_int(data, "window_ms", 60_000),
             scenario=str(data.get("scenario", "")),
-            scale=float(data.get("scale", 1.0)),
-            peak_scale=float(data.get("peak_scale", 1.0)),
-            services=tuple(data.get("services", ())),
-            outages=tuple(
-                OutageTruth(
-                    id=o["id"],
-                    kind=o["kind"],
-                    service=o["service"],
-                    start_ms=_ms(o["start"]),
-                    end_ms=_ms(o["end"]),
-                    regions=tuple(o["regions"]),
-                    must_detect=tuple(o["must_detect"]),
-                    large=bool(o.get("large", False)),
-                    peak_excess_per_min=float(o.get("peak_excess_per_min", 0.0)),
-                    description=str(o.get("description", "")),
-                )
-                for o in data.get("outages", ())
-            ),
-            traps=tuple(
-                TrapTruth(
-                    id=t["id"],
-                    kind=t["kind"],
-                    service=t["service"],
-                    start_ms=_ms(t["start"]),
-                    end_ms=_ms(t["end"]),
-                    regions=tuple(t["regions"]),
-                    keys=tuple(t["keys"]),
-                    description=str(t.get("description", "")),
-                )
-                for t in data.get("traps", ())
-            ),
-            stats=data.get("stats"),
+            scale=_float(data, "scale", 1.0),
+            peak_scale=_float(data, "peak_scale", 1.0),
+            services=_strs(data, "services"),
+            outages=tuple(_item(f"outages[{i}]", o, _outage) for i, o in enumerate(_list(data, "outages"))),
+            traps=tuple(_item(f"traps[{i}]", t, _trap) for i, t in enumerate(_list(data, "traps"))),
+            stats=data.get("stats") if isinstance(data.get("stats"), Mapping) else None,
         )
+        if truth.window_ms <= 0:
+            raise ValueError(f"window_ms must be a positive number of milliseconds, got {truth.window_ms}")
+        if truth.end_ms <= truth.start_ms:
+            raise ValueError("end must be after start")
+        return truth
+
+
+def _outage(o: Mapping[str, Any]) -> OutageTruth:
+    return OutageTruth(id=_str(o, "id"), kind=_str(o, "kind"), service=_str(o, "service"),
+                       start_ms=_ms(_req(o, "start")), end_ms=_ms(_req(o, "end")), regions=_strs(o, "regions"),
+                       must_detect=_strs(o, "must_detect", required=True), large=bool(o.get("large", False)),
+                       peak_excess_per_min=_float(o, "peak_excess_per_min", 0.0),
+                       description=str(o.get("description", "")))  # fmt: skip
+
+
+def _trap(t: Mapping[str, Any]) -> TrapTruth:
+    return TrapTruth(id=_str(t, "id"), kind=_str(t, "kind"), service=_str(t, "service"),
+                     start_ms=_ms(_req(t, "start")), end_ms=_ms(_req(t, "end")), regions=_strs(t, "regions"),
+                     keys=_strs(t, "keys"), description=str(t.get("description", "")))  # fmt: skip
+
+
+def _item(where: str, value: Any, build: Any) -> Any:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: not an object")
+    try:
+        item = build(value)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+    if item.end_ms < item.start_ms:
+        raise ValueError(f"{where}: end is before start")
+    return item
+
+
+def _req(d: Mapping[str, Any], key: str) -> Any:
+    if key not in d:
+        raise ValueError(f"missing {key!r}")
+    return d[key]
+
+
+def _str(d: Mapping[str, Any], key: str) -> str:
+    value = _req(d, key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string, got {value!r}"[:120])
+    return value
+
+
+def _strs(d: Mapping[str, Any], key: str, required: bool = False) -> tuple[str, ...]:
+    value = _req(d, key) if required else d.get(key, ())
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{key} must be a list of strings, got {value!r}"[:120])
+    return tuple(value)
+
+
+def _list(d: Mapping[str, Any], key: str) -> list[Any]:
+    value = d.get(key, [])
+    if not isinstance(value, list):
+        raise ValueError(f"{key} must be a list, got {value!r}"[:120])
+    return value
+
+
+def _int(d: Mapping[str, Any], key: str, default: int) -> int:
+    value = d.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{key} must be a whole number, got {value!r}"[:120])
+    return value
+
+
+def _float(d: Mapping[str, Any], key: str, default: float) -> float:
+    value = d.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ValueError(f"{key} must be a number, got {value!r}"[:120])
+    return float(value)
 
 
 def _item_dict(item: OutageTruth | TrapTruth) -> dict[str, Any]:
@@ -176,9 +225,11 @@ def _item_dict(item: OutageTruth | TrapTruth) -> dict[str, Any]:
 
 
 def _ms(value: Any) -> int:
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
-    ms = parse_ts_ms(str(value))
+    if not isinstance(value, str):
+        raise ValueError(f"not an RFC 3339 time: {value!r}"[:120])
+    ms = parse_ts_ms(value)
     if ms is None:
         raise ValueError(f"not an RFC 3339 time: {value!r}")
     return ms
@@ -199,5 +250,19 @@ def write_truth(truth: GroundTruth, path: str | Path) -> None:
 
 
 def load_truth(path: str | Path) -> GroundTruth:
-    """Read a truth JSON file written by :func:`write_truth` (or by hand, same format)."""
-    return load_truth_text(Path(path).read_bytes())
+    """Read a truth JSON file written by :func:`write_truth` (or by hand, same format).
+
+    Raises :class:`~spikedetect.replay.faults.InputError` (file and line) when it cannot be used.
+    """
+    from spikedetect.replay.faults import InputError
+
+    name = str(path)
+    raw = Path(path).read_bytes()
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(name, exc.lineno, f"not JSON ({exc.msg} at column {exc.colno})") from exc
+    try:
+        return GroundTruth.from_dict(data)
+    except ValueError as exc:
+        raise InputError(name, 0, f"not a usable ground truth: {exc}") from exc

@@ -23,6 +23,7 @@ import orjson
 
 from spikedetect.core import DetectorConfig
 from spikedetect.kafka_local import broker_answers
+from spikedetect.options import option
 from spikedetect.replay.evaluate import evaluate
 from spikedetect.replay.runner import Replay
 from spikedetect.replay.sources import iter_batches, open_binary
@@ -38,11 +39,12 @@ def data_path(name: str) -> Path:
 
 
 @click.command()
-@click.option("--offline", is_flag=True, help="replay offline even when Kafka answers")
-@click.option("--bootstrap", default=None, help="Kafka bootstrap servers [env SPIKEDETECT_KAFKA]")
-@click.option("--out", "out_dir", default="demo-out", show_default=True, help="where results are written")
-@click.option("--exit", "exit_after", is_flag=True, help="live mode: stop the worker once the sample is done")
-@click.option("--web-port", default=6066, show_default=True, help="live mode: dashboard port")
+@option("--offline", is_flag=True, help="replay offline even when Kafka answers")
+@option("--bootstrap", default=None, show_default="$SPIKEDETECT_KAFKA or 127.0.0.1:9092",
+              help="Kafka bootstrap servers [env SPIKEDETECT_KAFKA]")
+@option("--out", "out_dir", default="demo-out", show_default=True, help="where results are written")
+@option("--exit", "exit_after", is_flag=True, help="live mode: stop the worker once the sample is done")
+@option("--web-port", default=6066, show_default=True, help="live mode: dashboard port")
 def demo(offline: bool, bootstrap: str | None, out_dir: str, exit_after: bool, web_port: int) -> None:
     """Detect the outages in the bundled sample (live on Kafka when it answers, else offline)."""
     out = Path(out_dir)

@@ -43,6 +43,21 @@ DETECTOR_HELP = {
 }
 
 
+class Option(click.Option):
+    """A click option whose text default (``show_default="two windows"``) shows without parentheses."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        record = super().get_help_record(ctx)
+        if record is not None and isinstance(self.show_default, str):
+            record = (record[0], record[1].replace(f"default: ({self.show_default})", f"default: {self.show_default}"))
+        return record
+
+
+def option(*decls: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``click.option`` with :class:`Option`."""
+    return click.option(*decls, cls=Option, **kwargs)
+
+
 def option_type(f: dataclasses.Field[Any]) -> Any:
     return {"int": int, "float": float, "bool": bool}.get(str(f.type), str)
 
@@ -61,15 +76,15 @@ def detector_options(func: Callable[..., Any], *, env_hint: bool = True) -> Call
         text = DETECTOR_HELP.get(f.name, f.name.replace("_", " "))
         if env_hint:
             text += f" [env SPIKEDETECT_{f.name.upper()}]"
-        func = click.option("--" + f.name.replace("_", "-"), f.name, type=option_type(f), default=None,
+        func = option("--" + f.name.replace("_", "-"), f.name, type=option_type(f), default=None,
                             show_default=default_text(f), help=text)(func)  # fmt: skip
     return func
 
 
 def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--config FILE``: settings in TOML (the same names as the flags, with _)."""
-    return click.option(
-        "--config", "config_file", default=None, metavar="FILE.toml", envvar="SPIKEDETECT_CONFIG",
+    return option(
+        "--config", "config_file", default=None, metavar="FILE.toml", envvar="SPIKEDETECT_CONFIG", show_default="none",
         help="Settings file (TOML, keys named like the settings: window_ms = 60000); the environment and "
              "flags win over it. [env SPIKEDETECT_CONFIG]",
     )(func)  # fmt: skip

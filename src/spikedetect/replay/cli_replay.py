@@ -16,6 +16,7 @@ from spikedetect.options import (
     config_option,
     describe_detector,
     detector_options,
+    option,
     resolve_detector,
     sanity_warnings,
 )
@@ -81,41 +82,41 @@ def _input(source: str | None, topic: str | None, series: str | None, kw: dict[s
 
 @click.command(context_settings={"max_content_width": 110, "show_default": True})
 @click.argument("source", type=click.Path(allow_dash=True), required=False)
-@click.option("--topic", default=None, help="Read this Kafka topic instead of a file (no consumer group).")
-@click.option(
+@option("--topic", default=None, show_default="none", help="Read this Kafka topic instead of a file (no consumer group).")
+@option(
     "--bootstrap",
     default=lambda: os.environ.get("SPIKEDETECT_KAFKA", DEFAULT_BOOTSTRAP),
     show_default="$SPIKEDETECT_KAFKA or 127.0.0.1:9092",
     help="Kafka bootstrap servers.",
 )
-@click.option("--since", default=None, show_default="the start",
+@option("--since", default=None, show_default="the start",
               help="Topic: first record time, RFC 3339 (UTC if no offset) or epoch ms.")  # fmt: skip
-@click.option("--until", default=None, show_default="the end offsets when reading starts",
+@option("--until", default=None, show_default="the end offsets when reading starts",
               help="Topic: stop before this record time.")  # fmt: skip
-@click.option("--from-offset", type=click.IntRange(min=0), default=None, show_default="the first",
+@option("--from-offset", type=click.IntRange(min=0), default=None, show_default="the first",
               help="Topic: start offset, every partition.")  # fmt: skip
-@click.option("--to-offset", type=click.IntRange(min=0), default=None, show_default="the end",
+@option("--to-offset", type=click.IntRange(min=0), default=None, show_default="the end",
               help="Topic: stop before this offset, every partition.")  # fmt: skip
-@click.option("--series", default=None, metavar="FILE.csv",
+@option("--series", default=None, metavar="FILE.csv", show_default="none",
               help="A timestamp,value CSV of window totals of one key ('-': stdin); timestamps RFC 3339, "
                    "epoch seconds or epoch milliseconds.")  # fmt: skip
-@click.option("--service", default=None, show_default="series", help="Series: the service name.")
-@click.option("--region", default=None, show_default="*", help="Series: the region key.")
-@click.option("--out", "out_path", default="-", help="Incident events JSONL (.gz: gzip; -: stdout); written "
+@option("--service", default=None, show_default="series", help="Series: the service name.")
+@option("--region", default=None, show_default="*", help="Series: the region key.")
+@option("--out", "out_path", default="-", help="Incident events JSONL (.gz: gzip; -: stdout); written "
               "to a temporary file and renamed at the end.")  # fmt: skip
-@click.option("--dlq", "dlq_path", default=None, show_default="none",
+@option("--dlq", "dlq_path", default=None, show_default="none",
               help="Dead letters JSONL: every rejected and late line with its reason and line number.")  # fmt: skip
-@click.option("--summary-json", default=None, show_default="none", help="Write the summary as JSON here.")
-@click.option("--max-reject-rate", type=click.FloatRange(0, 1), default=0.5,
+@option("--summary-json", default=None, show_default="none", help="Write the summary as JSON here.")
+@option("--max-reject-rate", type=click.FloatRange(0, 1), default=0.5,
               help="Fail (exit 2) when more than this share of the input was rejected or late.")  # fmt: skip
-@click.option("--progress/--no-progress", default=None, show_default="on a terminal",
+@option("--progress/--no-progress", default=None, show_default="on a terminal",
               help="Progress bar on stderr: %, events, rate and time left.")  # fmt: skip
-@click.option("--batch", "batch_size", default=20_000, type=click.IntRange(min=1), help="Lines per batch.")
-@click.option("--truth", "truth_path", default=None, show_default="none",
+@option("--batch", "batch_size", default=20_000, type=click.IntRange(min=1), help="Lines per batch.")
+@option("--truth", "truth_path", default=None, show_default="none",
               help="Ground truth JSON: evaluate the incidents against it.")  # fmt: skip
-@click.option("--sweep", multiple=True, metavar="NAME=V1,V2", show_default="none",
+@option("--sweep", multiple=True, metavar="NAME=V1,V2", show_default="none",
               help="Replay once per combination of these settings (repeatable; needs --truth).")  # fmt: skip
-@click.option("--sweep-json", "sweep_json_path", default=None, metavar="FILE", show_default="none",
+@option("--sweep-json", "sweep_json_path", default=None, metavar="FILE", show_default="none",
               help="Write the sweep results as JSON.")  # fmt: skip
 @config_option
 @detector_options

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from spikedetect.options import config_option, describe_detector, detector_options, resolve_detector
+from spikedetect.options import config_option, describe_detector, detector_options, option, resolve_detector
 from spikedetect.replay.faults import EXIT_PARTIAL, Fault, echo_error, echo_warning, guarded
 from spikedetect.replay.jsonl import read_jsonl
 from spikedetect.replay.outputs import check_paths, write_atomic
@@ -18,20 +18,20 @@ from spikedetect.replay.truth import load_truth
 
 
 @click.command("report", context_settings={"max_content_width": 110, "show_default": True})
-@click.option("--events", "events_path", required=True, metavar="FILE",
+@option("--events", "events_path", required=True, metavar="FILE",
               help="The report events the incidents came from (JSONL, .gz ok, '-': stdin).")  # fmt: skip
-@click.option("--incidents", "incidents_path", required=True, metavar="FILE",
+@option("--incidents", "incidents_path", required=True, metavar="FILE",
               help="Incident events JSONL (from replay or the live incidents topic; .gz ok).")  # fmt: skip
-@click.option("--truth", "truth_path", default=None, metavar="FILE", show_default="none",
+@option("--truth", "truth_path", default=None, metavar="FILE", show_default="none",
               help="Ground truth JSON (simulated streams): incidents coloured matched, trap or unmatched.")  # fmt: skip
-@click.option("--out", "out_path", default="report.html",
+@option("--out", "out_path", default="report.html",
               help="The HTML file to write ('-': stdout), through a temporary file.")  # fmt: skip
-@click.option("--title", default="spikedetect report", help="The page title.")
-@click.option("--max-incidents", default=200, type=click.IntRange(min=0),
+@option("--title", default="spikedetect report", help="The page title.")
+@option("--max-incidents", default=200, type=click.IntRange(min=0),
               help="Incidents charted (the rest are listed).")  # fmt: skip
-@click.option("--max-points", default=400, type=click.IntRange(min=10),
+@option("--max-points", default=400, type=click.IntRange(min=10),
               help="Points per chart (longer spans are bucketed).")  # fmt: skip
-@click.option("--progress/--no-progress", default=None, show_default="on a terminal",
+@option("--progress/--no-progress", default=None, show_default="on a terminal",
               help="Progress bar on stderr: %, events, rate and time left.")  # fmt: skip
 @config_option
 @detector_options

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import gzip
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -13,32 +11,30 @@ from typing import IO
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from spikedetect.core.timefmt import format_ts_ms, parse_time_arg
+from spikedetect.options import option
+from spikedetect.replay.faults import guarded
+from spikedetect.replay.outputs import AtomicOutput, check_paths, write_atomic
 from spikedetect.replay.scenarios import CATALOGUE
 from spikedetect.replay.simulate import Batch, Simulation, SimulationConfig
 from spikedetect.replay.suite import SCENARIOS
 from spikedetect.replay.traffic import DEFAULT_START_MS
-from spikedetect.replay.truth import write_truth
+from spikedetect.replay.truth import dumps_truth
 
 _SCENARIO_HELP = (
     f"{' | '.join(SCENARIOS)} or a kind ({', '.join(CATALOGUE)}), or several, comma-separated. "
     "suite = every outage and trap on days 2-3 (all on day 2 for --days 2); quiet = traps only; "
     "none = normal traffic only."
 )
-
-
-def open_output(path: str, stack: ExitStack) -> IO[bytes]:
-    """``-`` is stdout; a ``.gz`` suffix writes gzip with a fixed header, so equal input gives equal bytes."""
-    if path == "-":
-        return sys.stdout.buffer
-    raw = stack.enter_context(open(path, "wb"))  # noqa: SIM115 - closed by the stack
-    if path.endswith(".gz"):
-        gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
-        stack.callback(gz.close)  # runs before the raw file closes: the stack unwinds in reverse
-        return gz  # type: ignore[return-value]
-    return raw
 
 
 def _write_file(batches: Iterator[Batch], out: IO[bytes], on_batch: Callable[[Batch], None]) -> None:
@@ -86,49 +82,50 @@ async def _send_kafka(
 
 
 @click.command()
-@click.option("--out", "out_path", metavar="FILE", help="Write JSONL here ('.gz' suffix: gzip; '-': stdout).")
-@click.option("--truth", "truth_path", metavar="FILE", help="Write the ground truth JSON here.")
-@click.option("--topic", help="Send to this Kafka topic instead of a file (value: JSON, key: region).")
-@click.option(
+@option("--out", "out_path", metavar="FILE", show_default="none", help="Write JSONL here ('.gz' suffix: gzip; '-': stdout).")
+@option("--truth", "truth_path", metavar="FILE", show_default="none", help="Write the ground truth JSON here.")
+@option("--topic", show_default="none", help="Send to this Kafka topic instead of a file (value: JSON, key: region).")
+@option(
     "--bootstrap",
     default=lambda: os.environ.get("SPIKEDETECT_KAFKA", "127.0.0.1:9092"),
     show_default="$SPIKEDETECT_KAFKA or 127.0.0.1:9092",
     help="Kafka bootstrap servers for --topic.",
 )
-@click.option("--scenario", default="suite", show_default=True, help=_SCENARIO_HELP)
-@click.option("--seed", default=1, show_default=True, help="Random seed: the same seed gives the same bytes.")
-@click.option(
+@option("--scenario", default="suite", show_default=True, help=_SCENARIO_HELP)
+@option("--seed", default=1, show_default=True, help="Random seed: the same seed gives the same bytes.")
+@option(
     "--days", default=3.0, show_default=True, help="Length of the stream in days (day 1 is clean history)."
 )
-@click.option(
+@option(
     "--start",
     default=format_ts_ms(DEFAULT_START_MS),
     show_default=True,
     help="Stream start (RFC 3339, whole minute).",
 )
-@click.option(
+@option(
     "--scale",
     default=1.0,
     show_default=True,
     help="Normal volume multiplier (1: instagram peaks near 100 reports/min).",
 )
-@click.option(
+@option(
     "--peak-scale",
     default=1.0,
     show_default=True,
     help="Outage size multiplier (1: the widespread outage peaks near 12,000/min).",
 )
-@click.option(
+@option(
     "--duplicate-rate",
     default=0.01,
     show_default=True,
     help="Share of reports re-sent (same event_id and ts).",
 )
-@click.option(
+@option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar on stderr [default: when stderr is a terminal].",
 )
+@guarded
 def simulate(
     out_path: str | None, truth_path: str | None, topic: str | None, bootstrap: str, scenario: str, seed: int,
     days: float, start: str, scale: float, peak_scale: float, duplicate_rate: float, progress: bool | None,
@@ -143,6 +140,7 @@ def simulate(
     """
     if (out_path is None) == (topic is None):
         raise click.UsageError("give exactly one of --out FILE and --topic NAME")
+    check_paths({}, {"--out": out_path, "--truth": truth_path})
     try:
         config = SimulationConfig(
             seed=seed, start_ms=parse_time_arg(start), days=days, scale=scale, peak_scale=peak_scale,
@@ -156,8 +154,8 @@ def simulate(
     t0 = time.monotonic()
     with ExitStack() as stack:
         bar = Progress(
-            TextColumn("[bold]simulate[/]"), BarColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-            console=console, disable=not show, transient=False,
+            TextColumn("[bold]simulate[/]"), BarColumn(), TaskProgressColumn(), TextColumn("{task.description}"),
+            TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=console, disable=not show, transient=False,
         )  # fmt: skip
         stack.enter_context(bar)
         task = bar.add_task("", total=config.end_ms - config.start_ms)
@@ -166,17 +164,19 @@ def simulate(
             bar.update(
                 task,
                 completed=batch.until_ms - config.start_ms,
-                description=f"{format_ts_ms(batch.until_ms)[:16]}  {sim.stats.events:,} events",
+                description=f"{format_ts_ms(batch.until_ms)[:16]}  {sim.stats.events:,} events "
+                f"{sim.stats.events / max(time.monotonic() - t0, 1e-9):,.0f}/s",
             )
 
         if topic is not None:
             asyncio.run(_send_kafka(sim.batches(), topic, bootstrap, on_batch))
         else:
             assert out_path is not None
-            _write_file(sim.batches(), open_output(out_path, stack), on_batch)
+            out = stack.enter_context(AtomicOutput(out_path))  # renamed into place when the block ends
+            _write_file(sim.batches(), out.stream, on_batch)
     elapsed = time.monotonic() - t0
     if truth_path:
-        write_truth(sim.truth.with_stats(sim.stats.to_dict()), truth_path)
+        write_atomic(truth_path, dumps_truth(sim.truth.with_stats(sim.stats.to_dict())))
     where = f"topic {topic} at {bootstrap}" if topic else out_path
     click.echo(
         f"{sim.stats.events:,} events ({sim.stats.duplicates:,} re-sends), {len(sim.truth.outages)} outages, "

@@ -12,47 +12,68 @@ import click
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import ConfigError
+from spikedetect.options import DETECTOR_HELP, config_option, default_text, option
 from spikedetect.stream.settings import PREFIX, Settings
 
 _HELP = {
-    "bootstrap": "Kafka bootstrap servers (host:port[,host:port]); env SPIKEDETECT_KAFKA too",
-    "app_id": "Faust app id: consumer groups and internal topic names derive from it",
-    "input_topic": "topic of report events",
-    "incidents_topic": "topic incident events are published to",
-    "dlq_topic": "dead-letter topic for rejected and late reports",
-    "partials_topic": "internal topic between the stages (default <app-id>-partials)",
-    "partials_partitions": "partitions of the internal topic and state table (parallelism of owners)",
-    "topic_partitions": "partitions for input/output topics created when missing",
-    "store": "table store: memory:// or rocksdb:// (needs the rocksdb extra)",
-    "idle_ms": "after this much wall-clock quiet a caught-up input partition advances its watermark",
-    "idle_rate": "event-time ms the watermark of an idle partition advances per wall-clock ms",
-    "security_protocol": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
-    "sasl_mechanism": "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
-    "sasl_password": "SASL password (prefer the environment variable)",
-    "ssl_cafile": "CA bundle for TLS", "ssl_certfile": "client certificate", "ssl_keyfile": "client key",
+    "bootstrap": "Kafka bootstrap servers (host:port[,host:port]).",
+    "app_id": "Faust app id: consumer groups and internal topic names derive from it.",
+    "input_topic": "Topic of report events.",
+    "incidents_topic": "Topic incident events are published to.",
+    "dlq_topic": "Dead-letter topic for rejected and late reports.",
+    "windows_topic": "Optional topic of per-window counts and scores of every reported key (empty: off).",
+    "partials_topic": "Internal topic between the two stages.",
+    "partials_partitions": "Partitions of the internal topic and state table (parallelism of the owners).",
+    "topic_partitions": "Partitions for input/output topics this worker creates when missing.",
+    "replication_factor": "Replication factor of the topics this worker creates.",
+    "store": "Faust table store: memory:// or rocksdb:// (needs the rocksdb extra).",
+    "datadir": "Directory of the Faust table store and worker state.",
+    "idle_ms": "After this much wall-clock quiet a caught-up input partition advances its watermark (ms).",
+    "idle_rate": "Event-time ms the watermark of an idle partition advances per wall-clock ms.",
+    "commit_interval_ms": "How often input offsets are committed (ms).",
+    "session_timeout_ms": "How long a dead worker holds its partitions before a rebalance (ms).",
+    "batch_max_records": "Most records one input fetch hands to the counters.",
+    "web_host": "Address the dashboard, HTTP API and /metrics listen on.",
+    "web_port": "Port of the dashboard, HTTP API and /metrics.",
+    "web_enabled": "Serve the dashboard, HTTP API and /metrics.",
+    "log_level": "Log level: debug, info, warning or error.",
+    "summary_interval_s": "Seconds between the summary log lines (counts, lag, open incidents).",
+    "security_protocol": "Kafka security: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+    "sasl_mechanism": "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+    "sasl_username": "SASL user name.",
+    "sasl_password": "SASL password (prefer the environment variable; never logged).",
+    "ssl_cafile": "CA bundle for TLS (empty: the system's).",
+    "ssl_certfile": "Client certificate for mutual TLS.",
+    "ssl_keyfile": "Client key for mutual TLS.",
 }
+_DERIVED_DEFAULTS = {"partials_topic": "<app-id>-partials", "datadir": "./<app-id>-data"}
 
 
 def settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """A click option for every Settings and DetectorConfig field (None = leave as configured)."""
+    """A click option for every Settings and DetectorConfig field (None = leave as configured), with its
+    description, its default and its environment variable; and ``--config FILE``."""
     names = [f for f in dataclasses.fields(Settings) if f.name != "detector"]
     names += list(dataclasses.fields(DetectorConfig))
     for f in reversed(names):
         kind = {"int": int, "float": float, "bool": bool}.get(str(f.type), str)
         env = PREFIX + ("KAFKA" if f.name == "bootstrap" else f.name.upper())
-        help_text = _HELP.get(f.name, f.name.replace("_", " ")) + f" [env {env}]"
+        text = _HELP.get(f.name) or DETECTOR_HELP.get(f.name) or f.name.replace("_", " ")
+        help_text = text + f" [env {env}]"
+        shown = _DERIVED_DEFAULTS.get(f.name) or ("***" if f.name == "sasl_password" else default_text(f))
         opt = "--" + f.name.replace("_", "-")
         if kind is bool:
-            func = click.option(opt + "/--no-" + f.name.replace("_", "-"), f.name, default=None,
-                                help=help_text)(func)
+            func = option(opt + "/--no-" + f.name.replace("_", "-"), f.name, default=None,
+                                show_default=shown, help=help_text)(func)  # fmt: skip
         else:
-            func = click.option(opt, f.name, type=kind, default=None, help=help_text)(func)
-    return func
+            func = option(opt, f.name, type=kind, default=None, show_default=shown, help=help_text)(func)
+    return config_option(func)
 
 
 def build_settings(values: dict[str, Any]) -> Settings:
+    """Settings from ``--config`` (``config_file``), the environment and the flags, as replay reads them."""
+    config_file = values.pop("config_file", None)
     try:
-        return Settings.from_env(**{k: v for k, v in values.items() if v is not None})
+        return Settings.from_env(config_file=config_file, **{k: v for k, v in values.items() if v is not None})
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
 
@@ -62,7 +83,9 @@ def build_settings(values: dict[str, Any]) -> Settings:
 def worker(**values: Any) -> None:
     """Run the live pipeline: read reports, publish incidents (a Faust worker).
 
-    Every option can also be set by its environment variable; options win.
+    Every option can also be set by its environment variable or in a --config TOML file
+    (keys named like the options, with _); options win over the environment, which wins over
+    the file. `spikedetect replay` reads the detector settings the same way.
     """
     from spikedetect.stream.app import make_app
     from spikedetect.stream.logs import setup_logging
@@ -87,12 +110,13 @@ def worker(**values: Any) -> None:
 
 @click.command()
 @click.argument("source", type=click.Path(allow_dash=True))
-@click.option("--topic", default=None, help="target topic [default: the input topic setting]")
-@click.option("--bootstrap", default=None, help="Kafka bootstrap servers [env SPIKEDETECT_KAFKA]")
-@click.option("--rate", type=float, default=None, help="messages per second (default: as fast as possible)")
-@click.option("--key", "key_field", type=click.Choice(["region", "event_id", "none"]), default="region",
+@option("--topic", default=None, help="target topic [default: the input topic setting]")
+@option("--bootstrap", default=None, show_default="$SPIKEDETECT_KAFKA or 127.0.0.1:9092",
+              help="Kafka bootstrap servers [env SPIKEDETECT_KAFKA]")
+@option("--rate", type=float, default=None, help="messages per second (default: as fast as possible)")
+@option("--key", "key_field", type=click.Choice(["region", "event_id", "none"]), default="region",
               show_default=True, help="message key")
-@click.option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal)")
+@option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal)")
 def produce(source: str, topic: str | None, bootstrap: str | None, rate: float | None, key_field: str,
             progress: bool | None) -> None:
     """Send a JSONL file of report events (plain or .gz, - for stdin) to the input topic."""
@@ -105,12 +129,14 @@ def produce(source: str, topic: str | None, bootstrap: str | None, rate: float |
 
 
 @click.command()
-@click.option("--topic", default=None, help="incident topic [default: the incidents topic setting]")
-@click.option("--bootstrap", default=None, help="Kafka bootstrap servers [env SPIKEDETECT_KAFKA]")
-@click.option("--from-beginning", is_flag=True, help="start at the oldest event instead of new ones")
-@click.option("--json", "as_json", is_flag=True, help="print the raw JSON events")
-@click.option("--max-events", type=int, default=None, help="stop after this many events")
-@click.option("--timeout", type=float, default=None, help="stop after this many seconds without events")
+@option("--topic", default=None, help="incident topic [default: the incidents topic setting]")
+@option("--bootstrap", default=None, show_default="$SPIKEDETECT_KAFKA or 127.0.0.1:9092",
+              help="Kafka bootstrap servers [env SPIKEDETECT_KAFKA]")
+@option("--from-beginning", is_flag=True, help="start at the oldest event instead of new ones")
+@option("--json", "as_json", is_flag=True, help="print the raw JSON events")
+@option("--max-events", type=int, default=None, show_default="no limit", help="stop after this many events")
+@option("--timeout", type=float, default=None, show_default="wait forever",
+              help="stop after this many seconds without events")
 def tail(topic: str | None, bootstrap: str | None, from_beginning: bool, as_json: bool,
          max_events: int | None, timeout: float | None) -> None:
     """Follow the incident topic: one readable line per event (or --json)."""

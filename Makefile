@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-minimum lint typecheck kafka-start kafka-stop clean
+.PHONY: venv demo test test-minimum lint typecheck kafka-start kafka-stop clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,10 @@ venv: $(BIN)/.installed
 demo: $(BIN)/.installed
 	$(BIN)/spikedetect demo
 
+# scripts/test-deps installs chromium (and Java/Maven when no broker answers) with apt-get when
+# it can, or says in one line what is missing and how to get it
 test: $(BIN)/.installed
+	scripts/test-deps
 	$(BIN)/pytest
 
 # the declared lower bounds, pinned (constraints/minimum.txt), in a venv of their own

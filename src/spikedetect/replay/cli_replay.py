@@ -46,7 +46,7 @@ def print_summary(summary: ReplaySummary, err: bool = True) -> None:
         err=err,
     )
     if s.rejected_by_reason:
-        reasons = sorted(s.rejected_by_reason.items(), key=lambda kv: -kv[1])
+        reasons = sorted(s.rejected_by_reason.items(), key=lambda kv: (-kv[1], s.first_line_by_reason.get(kv[0], 0)))
         click.echo("rejected by reason: " + ", ".join(
             f"{r} {n:,}" + (f" (first at line {s.first_line_by_reason[r]:,})" if r in s.first_line_by_reason else "")
             for r, n in reasons), err=err)  # fmt: skip

@@ -96,18 +96,14 @@ def resolve_detector(values: Mapping[str, Any], config_file: str | None,
     """The detector of a run: file < environment < flags, as the worker reads it; ``fill`` may add
     values that were not given anywhere (a series' window). Returns the config, the origin of
     every setting that is not a default, and the raw values given (for ``--sweep``)."""
-    from spikedetect.stream.settings import detector_values
+    from spikedetect.stream.settings import build_detector, detector_values
 
     given, origin = detector_values(None, config_file, {k: values.get(k) for k in DETECTOR_FIELDS})
     if fill is not None:
         filled = fill(dict(given))
         origin.update({k: "inferred" for k in filled if k not in given})
         given = filled
-    try:
-        return DetectorConfig.from_mapping(given), origin, given
-    except ConfigError as exc:
-        blame = next((o for k, o in origin.items() if str(exc).startswith(k)), None)
-        raise ConfigError(f"{exc}" + (f" (set by {blame})" if blame else "")) from exc
+    return build_detector(given, origin), origin, given
 
 
 def detector_config(values: dict[str, Any]) -> DetectorConfig:

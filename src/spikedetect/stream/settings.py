@@ -99,7 +99,7 @@ class Settings:
         values: dict[str, Any] = {}
         for name, value in (load_config_file(config_file) if config_file else {}).items():
             if name in own:
-                values[name] = _convert(own[name].type, value, name)
+                values[name] = _convert(own[name].type, value, f"{name} (--config {config_file})")
         for key, raw in env.items():
             if not key.startswith(PREFIX):
                 continue
@@ -108,7 +108,7 @@ class Settings:
                 name = "bootstrap"
             if name in own:
                 values[name] = _convert(own[name].type, raw, name)
-        det_values, _ = detector_values(env, config_file, {k: v for k, v in overrides.items() if k not in own})
+        det_values, origin = detector_values(env, config_file, {k: v for k, v in overrides.items() if k not in own})
         for name, value in overrides.items():
             if value is None:
                 continue
@@ -116,7 +116,7 @@ class Settings:
                 values[name] = _convert(own[name].type, value, name) if isinstance(value, str) else value
             elif name not in DETECTOR_NAMES:
                 raise ConfigError(f"unknown setting {name!r}")
-        return cls(detector=DetectorConfig.from_mapping(det_values), **values)
+        return cls(detector=build_detector(det_values, origin), **values)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -210,6 +210,15 @@ def detector_values(env: Mapping[str, str] | None, config_file: str | None,
         if value is not None and name in DETECTOR_NAMES:
             values[name], origin[name] = value, "flag"
     return values, origin
+
+
+def build_detector(values: Mapping[str, Any], origin: Mapping[str, str]) -> DetectorConfig:
+    """``DetectorConfig.from_mapping``; an error names where the wrong setting came from."""
+    try:
+        return DetectorConfig.from_mapping(values)
+    except ConfigError as exc:
+        blame = next((o for k, o in origin.items() if str(exc).startswith(k)), None)
+        raise ConfigError(f"{exc}" + (f" (set by {blame})" if blame else "")) from exc
 
 
 def _convert(kind: Any, raw: Any, name: str) -> Any:

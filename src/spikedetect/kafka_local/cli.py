@@ -9,8 +9,9 @@ import time
 import click
 
 from spikedetect.kafka_local.launcher import DEFAULT_PORT, KafkaLaunchError, LocalKafka
+from spikedetect.options import option
 
-_port = click.option(
+_port = option(
     "--port",
     type=int,
     default=lambda: int(os.environ.get("SPIKEDETECT_KAFKA_PORT", DEFAULT_PORT)),

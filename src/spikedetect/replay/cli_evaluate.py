@@ -7,6 +7,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from spikedetect.options import option
 from spikedetect.replay.evaluate import LEVELS, EvaluationResult, evaluate
 from spikedetect.replay.faults import EXIT_PARTIAL, Fault, echo_error, guarded
 from spikedetect.replay.jsonl import read_jsonl
@@ -98,7 +99,7 @@ def render(result: EvaluationResult, console: Console) -> None:
     metavar="FILE",
     help="Ground truth JSON from `spikedetect simulate --truth`.",
 )
-@click.option("--json", "json_path", metavar="FILE", show_default="none",
+@option("--json", "json_path", metavar="FILE", show_default="none",
               help="Also write the result as JSON to this file (through a temporary file).")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="What to print on stdout.")  # fmt: skip

@@ -115,7 +115,7 @@ def worker(**values: Any) -> None:
               help="Kafka bootstrap servers [env SPIKEDETECT_KAFKA]")
 @option("--rate", type=float, default=None, help="messages per second (default: as fast as possible)")
 @option("--key", "key_field", type=click.Choice(["region", "event_id", "none"]), default="region",
-              show_default=True, help="message key")
+              show_default=True, help="message key: the report's region (keeps a region on one partition), its event_id, or none")
 @option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal)")
 def produce(source: str, topic: str | None, bootstrap: str | None, rate: float | None, key_field: str,
             progress: bool | None) -> None:

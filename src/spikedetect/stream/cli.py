@@ -120,12 +120,18 @@ def worker(**values: Any) -> None:
 def produce(source: str, topic: str | None, bootstrap: str | None, rate: float | None, key_field: str,
             progress: bool | None) -> None:
     """Send a JSONL file of report events (plain or .gz, - for stdin) to the input topic."""
+    from spikedetect.replay.faults import EXIT_PARTIAL, Fault, echo_error
     from spikedetect.stream.tools import produce_file
 
     settings = build_settings({"bootstrap": bootstrap})
-    n = asyncio.run(produce_file(settings, source, topic or settings.input_topic, rate=rate,
-                                 key_field=key_field, progress=sys.stderr.isatty() if progress is None else progress))
+    faults: list[Fault] = []
+    n = asyncio.run(produce_file(settings, source, topic or settings.input_topic, rate=rate, key_field=key_field,
+                                 progress=sys.stderr.isatty() if progress is None else progress, faults=faults))
     click.echo(f"produced {n} messages", err=True)
+    for fault in faults:
+        echo_error(f"{fault}; the messages before it were sent")
+    if faults:
+        raise click.exceptions.Exit(EXIT_PARTIAL)
 
 
 @click.command()

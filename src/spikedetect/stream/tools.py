@@ -9,27 +9,27 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from spikedetect.replay.sources import count_bytes, iter_batches, open_binary
+from spikedetect.replay.faults import Fault
+from spikedetect.replay.progress import Progress
+from spikedetect.replay.sources import BatchReader, count_bytes, open_binary
 from spikedetect.stream.settings import Settings
 
 
 async def produce_file(settings: Settings, source: str, topic: str, *, rate: float | None = None,
-                       key_field: str = "region", progress: bool = False) -> int:
-    """Send every line of a JSONL file to ``topic``; returns the number of messages sent."""
-    from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
-
+                       key_field: str = "region", progress: bool = False,
+                       faults: list[Fault] | None = None) -> int:
+    """Send every line of a JSONL file to ``topic``; returns the number of messages sent. A truncated or
+    corrupt ``.gz`` ends the input early: what was read is sent and the fault added to ``faults``."""
     producer = AIOKafkaProducer(**settings.kafka_kwargs(), enable_idempotence=True, acks="all",
                                 linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     sent = 0
     started = time.monotonic()
     total = count_bytes(source)
-    bar = Progress(TextColumn("produce"), BarColumn(), TextColumn("{task.fields[n]} msgs"),
-                   TransferSpeedColumn(), disable=not progress)
     try:
-        with bar, open_binary(source) as stream:
-            task = bar.add_task("produce", total=total, n=0)
-            for batch in iter_batches(stream, 5000):
+        with Progress(progress, "produce", "msgs") as update, open_binary(source) as stream:
+            reader = BatchReader(stream, "<stdin>" if source == "-" else source, 5000)
+            for batch in reader:
                 for line in batch:
                     key = _key(line, key_field)
                     await producer.send(topic, line, key=key)
@@ -38,8 +38,10 @@ async def produce_file(settings: Settings, source: str, topic: str, *, rate: flo
                         ahead = sent / rate - (time.monotonic() - started)
                         if ahead > 0.01:
                             await asyncio.sleep(ahead)
-                bar.update(task, advance=sum(len(x) + 1 for x in batch), n=sent)
+                update(reader.position(), total, sent)
             await producer.flush()
+        if reader.fault is not None and faults is not None:
+            faults.append(reader.fault)
     finally:
         await producer.stop()
     return sent

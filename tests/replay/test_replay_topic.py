@@ -177,5 +177,5 @@ def test_a_missing_topic_is_a_clear_error(kafka_bootstrap: str, topic_name: str)
     res = CliRunner().invoke(
         main, ["replay", "--topic", topic_name + "-absent", "--bootstrap", kafka_bootstrap]
     )
-    assert res.exit_code == 1
-    assert "does not exist" in res.output
+    assert res.exit_code == 2
+    assert "does not exist" in res.output and "\nspikedetect: error: topic " in res.output

@@ -172,8 +172,12 @@ def replay(
         truth = load_truth(truth_path) if truth_path else None
         kept: list[dict[str, Any]] = []
         summary = _run(inp, config, out_path, dlq_path, show, kept if truth else None)
-    except (SeriesError, SweepError) as exc:
+    except (SeriesError, SweepError, ValueError) as exc:  # ValueError: a topic that does not exist
         fail(str(exc))
+    except Exception as exc:
+        if topic is not None and type(exc).__module__.startswith("aiokafka"):
+            fail(f"topic {topic} at {kw['bootstrap']}: {type(exc).__name__}: {exc}")
+        raise
     print_summary(summary)
     if summary_json:
         write_atomic(summary_json, orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")

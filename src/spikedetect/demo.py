@@ -25,8 +25,9 @@ from spikedetect.core import DetectorConfig
 from spikedetect.kafka_local import broker_answers
 from spikedetect.options import option
 from spikedetect.replay.evaluate import evaluate
+from spikedetect.replay.progress import Progress
 from spikedetect.replay.runner import Replay
-from spikedetect.replay.sources import iter_batches, open_binary
+from spikedetect.replay.sources import BatchReader, count_bytes, open_binary
 from spikedetect.replay.truth import load_truth
 from spikedetect.stream.tools import format_incident
 
@@ -74,9 +75,12 @@ def _offline(out: Path) -> list[dict]:
             click.echo(format_incident(e.to_dict()))
 
         runner = Replay(DetectorConfig(), on_incident=write)
-        with open_binary(data_path(SAMPLE)) as stream:
-            for batch in iter_batches(stream):
+        path = data_path(SAMPLE)
+        with open_binary(path) as stream, Progress(sys.stderr.isatty(), "replay", "events") as update:
+            reader = BatchReader(stream, str(path))
+            for batch in reader:
                 runner.feed(batch)
+                update(reader.position(), count_bytes(path), runner.summary.events)
         runner.finish()
     s = runner.summary
     click.echo(f"replayed {s.events:,} reports in {s.seconds:.1f}s: {s.incidents_opened} incidents", err=True)

@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from spikedetect.options import config_option, describe_detector, detector_options, option, resolve_detector
+from spikedetect.options import (
+    config_option,
+    describe_detector,
+    detector_options,
+    option,
+    resolve_detector,
+    sanity_warnings,
+)
 from spikedetect.replay.faults import EXIT_PARTIAL, Fault, echo_error, echo_warning, guarded
 from spikedetect.replay.jsonl import read_jsonl
 from spikedetect.replay.outputs import check_paths, write_atomic
@@ -69,6 +76,8 @@ def report(
         raise click.UsageError("--events and --incidents cannot both be stdin")
     config, origin, _ = resolve_detector(values, config_file)
     click.echo(describe_detector(config, origin), err=True)
+    for warning in sanity_warnings(config):
+        echo_warning(warning)
     faults: list[Fault] = []
     incidents = list(read_jsonl(incidents_path, faults, incidents=True))
     truth = load_truth(truth_path) if truth_path else None

@@ -12,7 +12,7 @@ import click
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import ConfigError
-from spikedetect.options import DETECTOR_HELP, config_option, default_text, option
+from spikedetect.options import DETECTOR_HELP, config_option, default_text, option, sanity_warnings
 from spikedetect.stream.settings import PREFIX, Settings
 
 _HELP = {
@@ -91,6 +91,8 @@ def worker(**values: Any) -> None:
     from spikedetect.stream.logs import setup_logging
 
     settings = build_settings(values)
+    for warning in sanity_warnings(settings.detector):
+        click.echo(f"spikedetect: warning: {warning}", err=True)
     setup_logging(settings.log_level)
     app = make_app(settings)
     from faust.worker import Worker

@@ -56,6 +56,8 @@ def latest_incidents(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
         iid = ev.get("incident_id")
         if not iid or ev.get("schema", "spikedetect.incident/v1") != "spikedetect.incident/v1":
             continue
+        if not ev.get("service") or not ev.get("region"):  # incomplete (as evaluate skips it)
+            continue
         seq = ev.get("seq", 0)
         if iid not in latest or seq >= latest[iid].get("seq", 0):
             latest[iid] = ev

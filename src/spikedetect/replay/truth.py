@@ -265,4 +265,5 @@ def load_truth(path: str | Path) -> GroundTruth:
     try:
         return GroundTruth.from_dict(data)
     except ValueError as exc:
-        raise InputError(name, 0, f"not a usable ground truth: {exc}") from exc
+        why = str(exc)
+        raise InputError(name, 0, why if why.startswith("not a ground truth") else f"not a usable ground truth: {why}") from exc

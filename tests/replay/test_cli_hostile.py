@@ -11,6 +11,8 @@ import gzip
 import hashlib
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -316,3 +318,15 @@ def test_listed_tracebacks_are_exit_2(data: dict[str, Path], tmp_path: Path) -> 
         assert res.exit_code in (0, 2) and "internal error" not in res.output, (change, res.output)
         if res.exit_code == 2:
             assert str(t) in one_error_line(res)
+
+
+def test_a_reader_that_stops_early_is_not_an_error() -> None:
+    """``simulate --out - | head``: exit 1 quietly, no traceback and no error line."""
+    proc = subprocess.Popen([sys.executable, "-m", "spikedetect", "simulate", "--days", "2", "--out", "-",
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1 and orjson.loads(first)["service"]
+    assert "Traceback" not in err and "error" not in err, err

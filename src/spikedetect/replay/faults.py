@@ -4,7 +4,8 @@ Exit codes of ``replay``, ``evaluate``, ``report`` and ``simulate``:
 
 * 0 - done;
 * 1 - done with what could be read: the input was cut short (a truncated ``.gz``, a CRC
-  error, a last line cut mid-way); outputs hold everything before the fault;
+  error, a last line cut mid-way); outputs hold everything before the fault; or stdout was
+  closed by its reader (``| head``), quietly;
 * 2 - unusable input or arguments: one line ``spikedetect: error: FILE:LINE: what is wrong``
   on stderr, no traceback (also when too much of the input was rejected or late,
   ``--max-reject-rate``);
@@ -16,8 +17,10 @@ Exit codes of ``replay``, ``evaluate``, ``report`` and ``simulate``:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +83,10 @@ def guarded(func: F) -> F:
             return func(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:  # `... --out - | head`: the reader stopped; leave quietly
+            with contextlib.suppress(OSError, ValueError):  # later flushes at exit must not fail again
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(EXIT_PARTIAL) from None
         except InputError as exc:
             fail(str(exc))
         except ConfigError as exc:

@@ -25,7 +25,8 @@ json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63), st
 json_any = st.recursive(json_leaf, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c,
                                                                                           max_size=3), max_leaves=8)
 times = st.one_of(st.sampled_from([START, "2026-11-24T01:00:00Z", "2026-11-26T00:00:00.000Z", "garbage", ""]),
-                  st.integers(-(10**15), 10**15), json_any)  # fmt: skip
+                  st.integers(-(10**15), 10**15), st.integers(-(2**63), 2**63), st.floats(-1e300, 1e300),
+                  json_any)  # fmt: skip
 
 
 def _mutate(base: dict[str, Any], data: st.DataObject, pool: st.SearchStrategy[Any]) -> dict[str, Any]:

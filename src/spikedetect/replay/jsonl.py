@@ -32,8 +32,16 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }  # fmt: skip
 
 
+MIN_MS, MAX_MS = -62_135_596_800_000, 253_402_300_799_999  # years 1 to 9999
+TIME_FIELDS = ("opened_at", "detected_at", "closed_at", "peak_at")
+
+
 def check_incident(obj: dict[str, Any]) -> str | None:
     """Why an incident event cannot be used, or None."""
+    for name in TIME_FIELDS:
+        value = obj.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and not MIN_MS <= value <= MAX_MS:
+            return f"{name} {value!r} is not a time (epoch ms of the years 1 to 9999)"
     for name, kinds in _TYPES.items():
         if name in obj and (not isinstance(obj[name], kinds) or isinstance(obj[name], bool)):
             want = " or ".join("null" if k is type(None) else {"str": "a string", "int": "a number",

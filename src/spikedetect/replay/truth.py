@@ -226,6 +226,8 @@ def _item_dict(item: OutageTruth | TrapTruth) -> dict[str, Any]:
 
 def _ms(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
+        if not -62_135_596_800_000 <= value <= 253_402_300_799_999:
+            raise ValueError(f"{value} is not a time (epoch ms of the years 1 to 9999)")
         return value
     if not isinstance(value, str):
         raise ValueError(f"not an RFC 3339 time: {value!r}"[:120])

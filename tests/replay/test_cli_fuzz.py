@@ -1,4 +1,5 @@
-"""Hypothesis: random truth and incident files never make ``evaluate`` or ``report`` crash.
+"""Hypothesis: random truth and incident files never make ``evaluate`` or ``report`` crash, nor random
+CSVs ``replay --series``.
 
 Each run ends with exit 0 (usable) or 2 (one ``spikedetect: error:`` line), never a traceback
 or an internal error (exit 3).
@@ -98,3 +99,17 @@ def test_evaluate_and_report_exit_0_or_2_on_random_files(truth: bytes, incidents
                 "--json", str(d / "score.json")])  # fmt: skip
         _check(["report", "--events", str(d / "events.jsonl"), "--incidents", str(d / "inc.jsonl"),
                 "--truth", str(d / "truth.json"), "--out", str(d / "r.html"), "--no-progress"])  # fmt: skip
+
+
+cells = st.one_of(st.integers(-(2**70), 2**70).map(str), st.floats().map(repr), st.text(max_size=8),
+                  st.sampled_from(["2026-11-24T00:00:00Z", "2026-11-24T00:01:00", "9999-12-31T23:59:59Z", "1e308",
+                                   "nan", "-inf", "", "\ufeff", '"', "1795478400", "1795478460000"]))  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.tuples(cells, cells), max_size=12), header=st.sampled_from(["timestamp,value", "\ufefftimestamp,value", "value,timestamp", "x,y"]))
+def test_replay_series_exits_0_or_2_on_random_csv(rows: list[tuple[str, str]], header: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.csv"
+        path.write_text(header + "\n" + "".join(f"{a},{b}\n" for a, b in rows), encoding="utf-8", errors="surrogatepass")
+        _check(["replay", "--series", str(path), "--out", str(Path(tmp) / "o.jsonl"), "--max-incident-ms", "600000"])

@@ -64,6 +64,7 @@ class SeriesData:
 
 
 MAX_VALUE = 1e12
+MAX_TS_MS = 253_402_300_799_999  # the end of the year 9999
 # an epoch number under the first bound is seconds, under the next milliseconds, ...
 _EPOCH_UNITS = ((1e11, 1000.0, "epoch seconds"), (1e14, 1.0, "epoch milliseconds"),
                 (1e17, 1e-3, "epoch microseconds"), (math.inf, 1e-6, "epoch nanoseconds"))  # fmt: skip
@@ -82,7 +83,8 @@ def _parse_time(text: str) -> tuple[int, str] | None:
         if not math.isfinite(number) or number < 0:
             return None
         unit, name = next((u, n) for bound, u, n in _EPOCH_UNITS if number < bound)
-        return round(number * unit), name
+        ms = round(number * unit)
+        return (ms, name) if ms <= MAX_TS_MS else None
     try:
         return parse_time_arg(text), "RFC 3339"
     except (ValueError, OverflowError):

@@ -100,7 +100,7 @@ def render(result: EvaluationResult, console: Console) -> None:
     help="Ground truth JSON from `spikedetect simulate --truth`.",
 )
 @option("--json", "json_path", metavar="FILE", show_default="none",
-              help="Also write the result as JSON to this file (through a temporary file).")  # fmt: skip
+        help="Also write the result as JSON to this file (through a temporary file).")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="What to print on stdout.")  # fmt: skip
 @guarded

@@ -90,34 +90,34 @@ def _input(source: str | None, topic: str | None, series: str | None, kw: dict[s
     help="Kafka bootstrap servers.",
 )
 @option("--since", default=None, show_default="the start",
-              help="Topic: first record time, RFC 3339 (UTC if no offset) or epoch ms.")  # fmt: skip
+        help="Topic: first record time, RFC 3339 (UTC if no offset) or epoch ms.")  # fmt: skip
 @option("--until", default=None, show_default="the end offsets when reading starts",
-              help="Topic: stop before this record time.")  # fmt: skip
+        help="Topic: stop before this record time.")  # fmt: skip
 @option("--from-offset", type=click.IntRange(min=0), default=None, show_default="the first",
-              help="Topic: start offset, every partition.")  # fmt: skip
+        help="Topic: start offset, every partition.")  # fmt: skip
 @option("--to-offset", type=click.IntRange(min=0), default=None, show_default="the end",
-              help="Topic: stop before this offset, every partition.")  # fmt: skip
+        help="Topic: stop before this offset, every partition.")  # fmt: skip
 @option("--series", default=None, metavar="FILE.csv", show_default="none",
-              help="A timestamp,value CSV of window totals of one key ('-': stdin); timestamps RFC 3339, "
-                   "epoch seconds or epoch milliseconds.")  # fmt: skip
+        help="A timestamp,value CSV of window totals of one key ('-': stdin); timestamps RFC 3339, "
+             "epoch seconds or epoch milliseconds.")  # fmt: skip
 @option("--service", default=None, show_default="series", help="Series: the service name.")
 @option("--region", default=None, show_default="*", help="Series: the region key.")
 @option("--out", "out_path", default="-", help="Incident events JSONL (.gz: gzip; -: stdout); written "
-              "to a temporary file and renamed at the end.")  # fmt: skip
+        "to a temporary file and renamed at the end.")  # fmt: skip
 @option("--dlq", "dlq_path", default=None, show_default="none",
-              help="Dead letters JSONL: every rejected and late line with its reason and line number.")  # fmt: skip
+        help="Dead letters JSONL: every rejected and late line with its reason and line number.")  # fmt: skip
 @option("--summary-json", default=None, show_default="none", help="Write the summary as JSON here.")
 @option("--max-reject-rate", type=click.FloatRange(0, 1), default=0.5,
-              help="Fail (exit 2) when more than this share of the input was rejected or late.")  # fmt: skip
+        help="Fail (exit 2) when more than this share of the input was rejected or late.")  # fmt: skip
 @option("--progress/--no-progress", default=None, show_default="on a terminal",
-              help="Progress bar on stderr: %, events, rate and time left.")  # fmt: skip
+        help="Progress bar on stderr: %, events, rate and time left.")  # fmt: skip
 @option("--batch", "batch_size", default=20_000, type=click.IntRange(min=1), help="Lines per batch.")
 @option("--truth", "truth_path", default=None, show_default="none",
-              help="Ground truth JSON: evaluate the incidents against it.")  # fmt: skip
+        help="Ground truth JSON: evaluate the incidents against it.")  # fmt: skip
 @option("--sweep", multiple=True, metavar="NAME=V1,V2", show_default="none",
-              help="Replay once per combination of these settings (repeatable; needs --truth).")  # fmt: skip
+        help="Replay once per combination of these settings (repeatable; needs --truth).")  # fmt: skip
 @option("--sweep-json", "sweep_json_path", default=None, metavar="FILE", show_default="none",
-              help="Write the sweep results as JSON.")  # fmt: skip
+        help="Write the sweep results as JSON.")  # fmt: skip
 @config_option
 @detector_options
 @guarded

@@ -26,20 +26,20 @@ from spikedetect.replay.truth import load_truth
 
 @click.command("report", context_settings={"max_content_width": 110, "show_default": True})
 @option("--events", "events_path", required=True, metavar="FILE",
-              help="The report events the incidents came from (JSONL, .gz ok, '-': stdin).")  # fmt: skip
+        help="The report events the incidents came from (JSONL, .gz ok, '-': stdin).")  # fmt: skip
 @option("--incidents", "incidents_path", required=True, metavar="FILE",
-              help="Incident events JSONL (from replay or the live incidents topic; .gz ok).")  # fmt: skip
+        help="Incident events JSONL (from replay or the live incidents topic; .gz ok).")  # fmt: skip
 @option("--truth", "truth_path", default=None, metavar="FILE", show_default="none",
-              help="Ground truth JSON (simulated streams): incidents coloured matched, trap or unmatched.")  # fmt: skip
+        help="Ground truth JSON (simulated streams): incidents coloured matched, trap or unmatched.")  # fmt: skip
 @option("--out", "out_path", default="report.html",
-              help="The HTML file to write ('-': stdout), through a temporary file.")  # fmt: skip
+        help="The HTML file to write ('-': stdout), through a temporary file.")  # fmt: skip
 @option("--title", default="spikedetect report", help="The page title.")
 @option("--max-incidents", default=200, type=click.IntRange(min=0),
-              help="Incidents charted (the rest are listed).")  # fmt: skip
+        help="Incidents charted (the rest are listed).")  # fmt: skip
 @option("--max-points", default=400, type=click.IntRange(min=10),
-              help="Points per chart (longer spans are bucketed).")  # fmt: skip
+        help="Points per chart (longer spans are bucketed).")  # fmt: skip
 @option("--progress/--no-progress", default=None, show_default="on a terminal",
-              help="Progress bar on stderr: %, events, rate and time left.")  # fmt: skip
+        help="Progress bar on stderr: %, events, rate and time left.")  # fmt: skip
 @config_option
 @detector_options
 @guarded

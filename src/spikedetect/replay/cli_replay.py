@@ -12,6 +12,7 @@ import orjson
 from rich.console import Console
 
 from spikedetect.core import IncidentEvent
+from spikedetect.core.outage_events import OutageEvent
 from spikedetect.core.timefmt import parse_time_arg
 from spikedetect.options import DETECTOR_FIELDS, detector_config, detector_options
 from spikedetect.replay.inputs import FileInput, Input, SeriesInput, TopicInput
@@ -44,6 +45,7 @@ def print_summary(summary: ReplaySummary, err: bool = True) -> None:
     click.echo(
         f"events {s.events:,}  accepted {s.accepted:,}  rejected {s.rejected:,}  late {s.late:,}  "
         f"duplicates {s.duplicates:,}  incidents opened {s.incidents_opened}  closed {s.incidents_closed}  "
+        f"(regions opened {s.region_incidents_opened})  "
         f"windows {s.windows_closed:,}  keys {s.keys:,}  {s.seconds:.1f}s  {s.events_per_s:,.0f} events/s",
         err=err,
     )
@@ -107,7 +109,10 @@ def _input(source: str | None, topic: str | None, series: str | None, kw: dict[s
 )
 @click.option("--service", default=None, help="series: the service name [series]")
 @click.option("--region", default=None, help="series: the region key [*]")
-@click.option("--out", "out_path", default="-", show_default=True, help="incident events JSONL (.gz ok)")
+@click.option("--out", "out_path", default="-", show_default=True,
+              help="outage incident events (spikedetect.incident/v2) JSONL (.gz ok)")
+@click.option("--regions-out", "regions_path", default=None, metavar="FILE",
+              help="also write the per-region incident events (spikedetect.incident/v1, with group_id) here")
 @click.option("--dlq", "dlq_path", default=None, help="dead letters JSONL: rejected and late reports")
 @click.option("--summary-json", default=None, help="write the summary as JSON here")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal)")
@@ -130,6 +135,7 @@ def replay(
     topic: str | None,
     series: str | None,
     out_path: str,
+    regions_path: str | None,
     dlq_path: str | None,
     summary_json: str | None,
     progress: bool | None,
@@ -156,7 +162,7 @@ def replay(
         config = detector_config(values)
         truth = load_truth(truth_path) if truth_path else None
         kept: list[dict[str, Any]] = []
-        summary = _run(inp, config, out_path, dlq_path, show, kept if truth else None)
+        summary = _run(inp, config, out_path, dlq_path, show, kept if truth else None, regions_path)
     except (SeriesError, SweepError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     print_summary(summary)
@@ -176,14 +182,20 @@ def _run(
     dlq_path: str | None,
     show: bool,
     kept: list[dict[str, Any]] | None,
+    regions_path: str | None = None,
 ) -> ReplaySummary:
     out = _open_out(out_path)
     dlq = _open_out(dlq_path) if dlq_path else None
+    regions = _open_out(regions_path) if regions_path else None
 
-    def write(event: IncidentEvent) -> None:
+    def write(event: OutageEvent) -> None:
         out.write(event.to_json() + b"\n")
         if kept is not None:
             kept.append(event.to_dict())
+
+    def write_region(event: IncidentEvent) -> None:
+        assert regions is not None
+        regions.write(event.to_json() + b"\n")
 
     def dead(line: bytes) -> None:
         if dlq is not None:
@@ -191,7 +203,8 @@ def _run(
 
     try:
         return inp.run(
-            config, on_incident=write, on_dead_letter=dead if dlq is not None else None, progress=show
+            config, on_incident=write, on_dead_letter=dead if dlq is not None else None, progress=show,
+            on_region=write_region if regions is not None else None,
         )
     finally:
         out.flush()
@@ -199,6 +212,8 @@ def _run(
             out.close()
         if dlq is not None:
             dlq.close()
+        if regions is not None and regions is not sys.stdout.buffer:
+            regions.close()
 
 
 def _sweep(

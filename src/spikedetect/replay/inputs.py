@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from spikedetect.core import DetectorConfig, IncidentEvent
-from spikedetect.replay.runner import Replay, ReplaySummary
+from spikedetect.core import DetectorConfig
+from spikedetect.replay.runner import OnOutage, OnRegion, Replay, ReplaySummary
 from spikedetect.replay.series import SeriesData, infer_window_ms, read_series, replay_series
 from spikedetect.replay.sources import count_bytes, iter_batches, open_binary
 from spikedetect.replay.topic_source import (
@@ -26,7 +26,7 @@ from spikedetect.replay.topic_source import (
     replay_topic,
 )
 
-OnIncident = Callable[[IncidentEvent], None]
+OnIncident = OnOutage
 OnDead = Callable[[bytes], None]
 
 
@@ -76,8 +76,10 @@ class FileInput:
         on_incident: OnIncident | None = None,
         on_dead_letter: OnDead | None = None,
         progress: bool = False,
+        on_region: OnRegion | None = None,
     ) -> ReplaySummary:
-        runner = Replay(config, on_incident=on_incident, on_dead_letter=on_dead_letter, source_name=self.path)
+        runner = Replay(config, on_incident=on_incident, on_dead_letter=on_dead_letter, source_name=self.path,
+                        on_region=on_region)
         if self.path == "-":
             if self._cached is None:
                 with open_binary("-") as stream:
@@ -115,8 +117,9 @@ class TopicInput:
         on_incident: OnIncident | None = None,
         on_dead_letter: OnDead | None = None,
         progress: bool = False,
+        on_region: OnRegion | None = None,
     ) -> ReplaySummary:
-        callbacks = {"on_incident": on_incident, "on_dead_letter": on_dead_letter}
+        callbacks = {"on_incident": on_incident, "on_dead_letter": on_dead_letter, "on_region": on_region}
         if self.keep_in_memory:
             if self._loaded is None:
                 self._loaded = load_topic(self.range)
@@ -164,6 +167,7 @@ class SeriesInput:
         on_incident: OnIncident | None = None,
         on_dead_letter: OnDead | None = None,
         progress: bool = False,
+        on_region: OnRegion | None = None,
     ) -> ReplaySummary:
         from spikedetect.replay.runner import dead_letter_line
 
@@ -171,7 +175,8 @@ class SeriesInput:
             for line, reason, raw in self.data.rejects:
                 on_dead_letter(dead_letter_line(raw.encode(), reason, {"source": self.path, "line": line}))
         return replay_series(
-            self.data, config, service=self.service, region=self.region, on_incident=on_incident
+            self.data, config, service=self.service, region=self.region, on_incident=on_incident,
+            on_region=on_region,
         )
 
 

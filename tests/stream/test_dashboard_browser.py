@@ -98,12 +98,13 @@ def test_dashboard_shows_the_outage_and_refreshes(worker: tuple[LiveRun, int, Pa
 
             rows = page.locator("#open-table tbody tr")
             table = page.locator("#open-table").inner_text()
-            assert rows.count() >= 2 and "instagram" in table and "US/CA/Los Angeles" in table
+            # outages first: one row per outage (instagram's at global, the hostile service's)
+            assert rows.count() >= 2 and "instagram" in table and "US/CA/Los Angeles" not in table
             assert HOSTILE in table, "the hostile service name is shown as text"
             assert page.locator("#open-table img, #closed-table img, #detail img").count() == 0
             assert page.evaluate("window.__pwned") is None
             first = rows.first.locator("td").all_inner_texts()
-            assert first[1] == "global (*)" and first[7] and first[8], first  # top categories, sources
+            assert first[1].startswith("global (*)") and "regions" in first[1] and first[7] and first[8], first
             assert page.locator("#regions text.label").first.text_content() == "US"
             points = page.locator("#chart polyline.observed").get_attribute("points") or ""
             assert len(points.split()) >= 60, "at least an hour of windows in the chart"
@@ -117,8 +118,11 @@ def test_dashboard_shows_the_outage_and_refreshes(worker: tuple[LiveRun, int, Pa
                 time.sleep(0.5)
             assert page.locator("#updated").inner_text() != before, "the page did not refresh itself"
 
-            # choosing another incident redraws the detail
-            city = page.locator("#open-table tbody tr", has_text="US/CA/Los Angeles").first
+            # an outage expands into its regions; choosing one redraws the detail with its series
+            rows.filter(has_text="instagram").filter(has_text="global (*)").first.locator("button.toggle").click()
+            page.wait_for_selector("#open-table tbody tr.member", timeout=30_000)
+            assert "US/CA/Los Angeles" in page.locator("#open-table").inner_text()
+            city = page.locator("#open-table tbody tr.member", has_text="US/CA/Los Angeles").first
             city.click()
             _wait_text(page, "#detail-title", "US/CA/Los Angeles", 30)
             page.wait_for_selector("#chart polyline.observed", timeout=30_000)

@@ -112,11 +112,13 @@ def produce(source: str, topic: str | None, bootstrap: str | None, rate: float |
 @click.option("--json", "as_json", is_flag=True, help="print the raw JSON events")
 @click.option("--max-events", type=int, default=None, help="stop after this many events")
 @click.option("--timeout", type=float, default=None, help="stop after this many seconds without events")
+@click.option("--regions", is_flag=True, help="list every affected region of an outage, one line each")
 def tail(topic: str | None, bootstrap: str | None, from_beginning: bool, as_json: bool,
-         max_events: int | None, timeout: float | None) -> None:
-    """Follow the incident topic: one readable line per event (or --json)."""
+         max_events: int | None, timeout: float | None, regions: bool) -> None:
+    """Follow the incident topic: one readable line per event, outages with their affected
+    regions (all of them with --regions), or --json."""
     from spikedetect.stream.tools import tail_incidents
 
     settings = build_settings({"bootstrap": bootstrap})
     asyncio.run(tail_incidents(settings, topic or settings.incidents_topic, from_beginning=from_beginning,
-                               as_json=as_json, max_events=max_events, timeout_s=timeout))
+                               as_json=as_json, max_events=max_events, timeout_s=timeout, regions=regions))

@@ -188,8 +188,9 @@ class LiveView:
                 continue
             if (service is not None and last["service"] != service) or (
                 region is not None and last["region"] != region
+                and not any(m.get("region") == region for m in last.get("regions") or [])
             ):
-                continue
+                continue  # an outage matches a region filter by its root or any member region
             if (
                 since_ms is not None
                 and not is_open

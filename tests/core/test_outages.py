@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 import pytest
@@ -121,8 +122,8 @@ def test_updates_are_rate_limited_to_one_per_five_minutes_of_event_time() -> Non
     events += [ev("updated", "US", 0, m, 100 + m, 10) for m in range(3, 60)]  # a new peak every window
     events += [ev("closed", "US", 0, 65, 160, 10, closed_min=60)]
     es = run(events)
-    times = [int(e.updated_at[14:16]) + 60 * (int(e.updated_at[11:13]) - 0) for e in es if e.type == "updated"]
-    assert all(b - a >= 5 for a, b in zip(times, times[1:], strict=False))
+    times = [int(e.updated_at[14:16]) + 60 * int(e.updated_at[11:13]) for e in es if e.type == "updated"]
+    assert len(times) >= 5 and all(b - a >= 5 for a, b in itertools.pairwise(times))
     assert len(es) <= 2 + 60 / 5
     assert es[-1].peak_count == 160
 

@@ -64,7 +64,7 @@ def _seasonal(seed: int) -> tuple[EvaluationResult, list[dict[str, Any]]]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_suite_meets_the_issue_bounds(seed: int) -> None:
-    result, events = _seasonal(seed)
+    result, _ = _seasonal(seed)
     assert {o.kind for o in result.outages} == OUTAGE_KINDS
     assert {t.kind for t in result.traps} == TRAP_KINDS
     missed = [o.id for o in result.outages if not o.detected]

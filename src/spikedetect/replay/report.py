@@ -82,7 +82,7 @@ def latest_incidents(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
                 rid = m.get("incident_id")
                 if rid and rid not in latest and m.get("region"):
                     regions.append({**m, "schema": V1, "service": ev.get("service"), "group_id": iid,
-                                    "kind": "region", "child_regions": []})
+                                    "kind": "region", "child_regions": [], "detector": ev.get("detector")})
         else:
             inc["kind"] = "region"
             regions.append(inc)

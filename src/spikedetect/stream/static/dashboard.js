@@ -232,7 +232,7 @@
       const tr = document.createElement("tr");
       cell(tr, e.seq, true);
       cell(tr, e.type);
-      cell(tr, fmtTime(e.detected_at));
+      cell(tr, fmtTime(e.updated_at || e.detected_at));
       cell(tr, fmtNum(e.observed, 0), true);
       cell(tr, fmtNum(e.expected), true);
       cell(tr, fmtNum(e.score), true);

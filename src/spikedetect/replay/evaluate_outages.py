@@ -166,9 +166,4 @@ def score_groups(outages: list[OutageIncident], truth: GroundTruth) -> GroupSumm
     return out
 
 
-def describe(g: GroupScore) -> str:
-    return (f"{g.id}: {len(g.incidents)} incident(s), delay {g.delay_s}s, covered {g.regions_covered:.0%}, "
-            f"events {g.events}/{g.event_budget:.1f}")
-
-
-__all__ = ["GroupScore", "GroupSummary", "OutageIncident", "describe", "score_groups", "split_outages"]
+__all__ = ["GroupScore", "GroupSummary", "OutageIncident", "score_groups", "split_outages"]

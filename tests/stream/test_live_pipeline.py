@@ -76,6 +76,7 @@ def test_two_workers_give_the_same_incidents_as_one(run: LiveRun, stream_file: t
     run.produce_file(path)
     got = run.wait_for_incidents(len(want))
     assert got == want
+    assert_regions_equal_replay(run, path)
     assert counts_when_complete(run, want_counts) == want_counts
     logs = [p.read_text() for p in run.logs]
     assert all("ingest assigned partitions" in text for text in logs), "both workers took input partitions"

@@ -83,7 +83,8 @@ def _offline(out: Path) -> list[dict]:
                 update(reader.position(), count_bytes(path), runner.summary.events)
         runner.finish()
     s = runner.summary
-    click.echo(f"replayed {s.events:,} reports in {s.seconds:.1f}s: {s.incidents_opened} incidents", err=True)
+    click.echo(f"replayed {s.events:,} reports in {s.seconds:.1f}s: {s.incidents_opened} outage incidents "
+               f"({s.region_incidents_opened} region incidents)", err=True)
     return events
 
 

@@ -64,11 +64,16 @@ def incident_files(draw: st.DrawFn) -> bytes:
     data = draw(st.data())
     lines = []
     for _ in range(draw(st.integers(0, 4))):
-        ev = _mutate({"schema": "spikedetect.incident/v1", "type": "opened", "incident_id": "inc-1", "seq": 1,
-                      "service": "ig", "region": "US/CA", "opened_at": "2026-11-24T00:12:00Z",
-                      "detected_at": "2026-11-24T00:13:00Z", "closed_at": None,
-                      "children": [{"region": "US/CA/Los Angeles"}], "detector": {"params_hash": "x"}},
-                     data, st.one_of(times, json_any))  # fmt: skip
+        v1 = {"schema": "spikedetect.incident/v1", "type": "opened", "incident_id": "inc-1", "seq": 1,
+              "service": "ig", "region": "US/CA", "opened_at": "2026-11-24T00:12:00Z",
+              "detected_at": "2026-11-24T00:13:00Z", "closed_at": None,
+              "children": [{"region": "US/CA/Los Angeles"}], "detector": {"params_hash": "x"}}  # fmt: skip
+        member = _mutate({"region": "US/CA", "level": "state", "opened_at": "2026-11-24T00:12:00Z",
+                          "detected_at": "2026-11-24T00:13:00Z", "closed_at": None, "observed": 9,
+                          "expected": 1.5, "peak_count": 9}, data, st.one_of(times, json_any))  # fmt: skip
+        v2 = {**v1, "schema": "spikedetect.incident/v2", "incident_id": "out-1", "level": "state",
+              "regions": [member], "countries": ["US"]}  # an outage incident (v2) with one member region
+        ev = _mutate(draw(st.sampled_from([v1, v2])), data, st.one_of(times, json_any))
         kind = draw(st.sampled_from(["event", "event", "event", "any", "junk"]))
         line = orjson.dumps(ev) if kind == "event" else orjson.dumps(draw(json_any)) if kind == "any" else \
             draw(st.binary(max_size=30)).replace(b"\n", b" ")  # fmt: skip

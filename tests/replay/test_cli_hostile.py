@@ -80,7 +80,7 @@ def test_truncated_gzip_is_processed_up_to_the_fault(data: dict[str, Path], tmp_
     lines = gzip.decompress(data["reports"].read_bytes()).split(b"\n")
     assert 0.5 * len(lines) < whole < len(lines)
     incidents = jsonl(tmp_path / "inc.jsonl")
-    assert incidents and all(e["schema"] == "spikedetect.incident/v1" for e in incidents)
+    assert incidents and all(e["schema"] == "spikedetect.incident/v2" for e in incidents)
     assert jsonl(tmp_path / "dlq.jsonl") == []
     assert digest(cut) == before and "Aborted" not in res.output
 

@@ -178,3 +178,35 @@ def test_an_oracle_scores_perfectly_on_the_simulated_suite() -> None:
         events += incident(f"{t.id}-trap", t.service, t.keys[-1], t.start_ms, closed=t.end_ms)
     r = evaluate(events, truth)
     assert r.trap_alarms == len(truth.traps) and r.false_alarms_per_day == pytest.approx(len(truth.traps) / 3)
+
+
+def test_outage_incidents_are_scored_as_groups_and_a_shared_global_member_ties_nothing() -> None:
+    """Two simultaneous city outages; the global key joined the Paris one: each true outage
+    overlaps exactly one outage incident, and the members score as region incidents."""
+    from spikedetect.replay.truth import GroundTruth, OutageTruth
+
+    h = 3_600_000
+    truth = GroundTruth(seed=1, start_ms=0, end_ms=24 * h, outages=(
+        OutageTruth("fr", "twin_cities", "wa", 4 * h, 5 * h, ("FR/IDF/Paris",), ("FR/IDF/Paris",)),
+        OutageTruth("in", "twin_cities", "wa", 4 * h, 5 * h, ("IN/TG/Hyderabad",), ("IN/TG/Hyderabad",)),
+    ))  # fmt: skip
+
+    def member(region: str, rid: str) -> dict[str, object]:
+        return {"region": region, "incident_id": rid, "opened_at": 4 * h, "detected_at": 4 * h + 120_000,
+                "closed_at": 5 * h}
+
+    def outage(oid: str, seq: int, *members: dict[str, object]) -> dict[str, object]:
+        return {"schema": "spikedetect.incident/v2", "type": "closed" if seq > 1 else "opened",
+                "incident_id": oid, "seq": seq, "service": "wa", "region": members[0]["region"],
+                "regions": list(members)}
+
+    events = [outage("out-fr", 1, member("FR/IDF/Paris", "i1")),
+              outage("out-fr", 2, member("FR/IDF/Paris", "i1"), member("*", "i3")),
+              outage("out-in", 1, member("IN/TG/Hyderabad", "i2")),
+              outage("out-in", 2, member("IN/TG/Hyderabad", "i2"))]
+    result = evaluate(events, truth)
+    assert result.groups is not None
+    assert {g.id: g.incidents for g in result.groups.scores} == {"fr": ["out-fr"], "in": ["out-in"]}
+    assert all(g.events == 2 and g.delay_s == 120 and g.regions_covered == 1.0 for g in result.groups.scores)
+    assert result.groups.one_incident == 2 and result.groups.unmatched_incidents == 0
+    assert result.recall == 1.0 and result.incidents == 3  # the members, as region incidents

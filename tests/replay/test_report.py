@@ -13,6 +13,7 @@ from tests.stream.streams import T0_MS, outage_stream
 
 from spikedetect.cli import main
 from spikedetect.core import DetectorConfig, IncidentEvent
+from spikedetect.core.outage_events import OutageEvent
 from spikedetect.replay.report import build_report, latest_incidents
 from spikedetect.replay.report_html import render_html
 from spikedetect.replay.runner import Replay
@@ -27,8 +28,8 @@ def make_inputs(d: Path) -> tuple[Path, Path, Path]:
     """Reports (1.5 days, one US outage), the incident events replay made of them, and the truth."""
     reports, incidents, truth_path = d / "reports.jsonl", d / "incidents.jsonl", d / "truth.json"
     outage_stream(reports, seed=3, days=1.5, spike_start_min=SPIKE_MIN, spike_minutes=SPIKE_LEN)
-    events: list[IncidentEvent] = []
-    r = Replay(DetectorConfig(), on_incident=events.append)
+    events: list[OutageEvent | IncidentEvent] = []
+    r = Replay(DetectorConfig(), on_incident=events.append, on_region=events.append)  # both streams
     with open_binary(reports) as f:
         for batch in iter_batches(f):
             r.feed(batch)
@@ -88,12 +89,32 @@ def test_every_incident_gets_a_series_with_a_band_around_expected(data: dict[str
 
 
 def test_children_series_are_the_child_regions_the_events_listed(data: dict[str, Any]) -> None:
-    us = next(i for i in data["incidents"] if i["region"] == "US")
+    us = next(i for i in data["incidents"] if i["region"] == "US" and i["kind"] == "region")
     listed = [c["region"] for c in us["children"]]
     assert listed and {c["region"] for c in us["child_series"]} >= set(listed)
     assert all(len(c["obs"]) <= 120 for c in us["child_series"])
     ca = next(c for c in us["child_series"] if c["region"] == "US/CA")
     assert max(v for v in ca["obs"] if v is not None) > 50  # LA x40 during the outage
+
+
+def test_outages_come_first_each_with_a_chart_and_their_regions_after(
+        inputs: tuple[Path, Path, Path], data: dict[str, Any]) -> None:
+    kinds = [i["kind"] for i in data["incidents"]]
+    assert kinds[0] == "outage" and "region" in kinds
+    assert kinds == sorted(kinds)  # "outage" < "region": every outage before any region
+    outages = [i for i in data["incidents"] if i["kind"] == "outage"]
+    ids = {o["incident_id"] for o in outages}
+    assert all(i["group_id"] in ids for i in data["incidents"] if i["kind"] == "region")
+    members = {m["region"] for o in outages for m in o["regions"]}
+    assert {"US", *US} <= members
+    # a chart budget smaller than the region count still charts every outage first
+    reports, incidents, _ = inputs
+    events = [orjson.loads(x) for x in incidents.read_bytes().splitlines()]
+    small = build_report(str(reports), events, DetectorConfig(), max_incidents=len(outages))
+    assert all("series" in i for i in small["incidents"] if i["kind"] == "outage")
+    assert not any("series" in i for i in small["incidents"] if i["kind"] == "region")
+    page = render_html(data)
+    assert page.index('id="index"') < page.index('id="timeline"') < page.index('id="incidents"')
 
 
 def test_truth_marks_matches_and_goes_into_the_timeline(data: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ import pytest
 from spikedetect.core import DetectorConfig
 from spikedetect.replay import EvaluationResult, Simulation, SimulationConfig, evaluate
 from spikedetect.replay.runner import Replay
+from spikedetect.replay.truth import GroundTruth
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -28,20 +29,31 @@ OUTAGE_KINDS = {"widespread", "single_city", "night", "slow_ramp", "flapping", "
 TRAP_KINDS = {"daily_peak", "one_window_burst", "new_region", "producer_gap"}
 
 
+REGIONS: dict[tuple[int, str, str], list[dict[str, Any]]] = {}  # (seed, scenario, detector) -> region events
+TRUTH: dict[tuple[int, str], GroundTruth] = {}
+
+
 @functools.cache
 def run_suite(
     seed: int, detectors: tuple[str, ...] = ("seasonal",), scenario: str = "suite", days: float = 3.0
 ) -> dict[str, tuple[EvaluationResult, list[dict[str, Any]]]]:
-    """Generate the stream once and replay it with each detector (defaults otherwise)."""
+    """Generate the stream once and replay it with each detector (defaults otherwise).
+
+    The events returned are the main stream (outage incidents, v2); the region events (v1,
+    with group_id) are kept in REGIONS."""
     sim = Simulation(SimulationConfig(seed=seed, days=days, scale=1.0, peak_scale=0.25, scenario=scenario))
     events: dict[str, list[dict[str, Any]]] = {d: [] for d in detectors}
-    runners = [Replay(DetectorConfig(detector=d), on_incident=lambda e, into=events[d]: into.append(e.to_dict()))
+    for d in detectors:
+        REGIONS[(seed, scenario, d)] = []
+    runners = [Replay(DetectorConfig(detector=d), on_incident=lambda e, into=events[d]: into.append(e.to_dict()),
+                      on_region=lambda e, into=REGIONS[(seed, scenario, d)]: into.append(e.to_dict()))
                for d in detectors]  # fmt: skip
     for batch in sim.batches():
         for r in runners:
             r.feed(batch.lines)
     for r in runners:
         r.finish()
+    TRUTH[(seed, scenario)] = sim.truth
     return {d: (evaluate(events[d], sim.truth), events[d]) for d in detectors}
 
 
@@ -52,7 +64,7 @@ def _seasonal(seed: int) -> tuple[EvaluationResult, list[dict[str, Any]]]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_suite_meets_the_issue_bounds(seed: int) -> None:
-    result, events = _seasonal(seed)
+    result, _ = _seasonal(seed)
     assert {o.kind for o in result.outages} == OUTAGE_KINDS
     assert {t.kind for t in result.traps} == TRAP_KINDS
     missed = [o.id for o in result.outages if not o.detected]
@@ -61,12 +73,55 @@ def test_suite_meets_the_issue_bounds(seed: int) -> None:
     assert result.false_alarms_per_day <= 1.0, result.unmatched
     assert result.median_detection_delay_windows is not None
     assert result.median_detection_delay_windows <= 3.0
-    region_of = {e["incident_id"]: e["region"] for e in events}
+    region_of = {e["incident_id"]: e["region"] for e in REGIONS[(seed, "suite", "seasonal")]}
     flapping = [o for o in result.outages if o.kind == "flapping"]
     for o in flapping:
         assert o.fragments == 1
         per_key = Counter(region_of[iid] for iid in o.incidents)
         assert set(per_key.values()) == {1}, per_key  # one incident on every key it touched
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_each_outage_is_one_incident_within_its_event_budget(seed: int) -> None:
+    """Issue 15: one outage, one incident on the main stream; the widespread one lists every
+    affected country and city; at most 2 + minutes / 5 events per outage."""
+    result, events = _seasonal(seed)
+    assert result.groups is not None and {e["schema"] for e in events} == {"spikedetect.incident/v2"}
+    for g in result.groups.scores:
+        assert len(g.incidents) == 1, (g.id, g.incidents)
+        assert g.events <= g.event_budget, (g.id, g.events, g.event_budget)
+    wide = next(o for o in TRUTH[(seed, "suite")].outages if o.kind == "widespread")
+    [iid] = next(g for g in result.groups.scores if g.id == wide.id).incidents
+    last = max((e for e in events if e["incident_id"] == iid), key=lambda e: e["seq"])
+    listed = {m["region"] for m in last["regions"]}
+    # every country and city with a region incident during the outage is a member
+    found = {e["region"] for e in REGIONS[(seed, "suite", "seasonal")] if e["group_id"] == iid}
+    assert found == listed and last["region"] == "*"
+    countries = {r.split("/")[0] for r in wide.regions}
+    assert countries == set(last["countries"])
+    cities = {r for r in wide.regions if r in found}
+    assert cities and all(r in listed for r in cities)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_region_stream_keeps_every_region_found(seed: int) -> None:
+    """The v1 region events are the detector's own, only with group_id added: key-level
+    scores of the region stream and of the outage stream's members are the same."""
+    result, _ = _seasonal(seed)
+    regions = REGIONS[(seed, "suite", "seasonal")]
+    assert regions and all(e["group_id"] for e in regions)
+    by_regions = evaluate(regions, TRUTH[(seed, "suite")])
+    assert by_regions.key_recall == result.key_recall and by_regions.recall == result.recall
+    assert [o.keys_found for o in by_regions.outages] == [o.keys_found for o in result.outages]
+
+
+def test_two_simultaneous_city_outages_in_different_countries_are_two_incidents() -> None:
+    result, events = run_suite(1, ("seasonal",), "twin_cities", 2.0)["seasonal"]
+    assert result.groups is not None and len(result.groups.scores) == 2
+    incidents = [g.incidents for g in result.groups.scores]
+    assert all(len(i) == 1 for i in incidents) and incidents[0] != incidents[1]
+    roots = {e["region"].split("/")[0] for e in events}
+    assert roots == {"IN", "GB"}
 
 
 def test_the_quiet_scenario_opens_nothing() -> None:

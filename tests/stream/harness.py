@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from spikedetect.core import Detector, DetectorConfig, IncidentEvent
+from spikedetect.core.outages import OutageGrouper
 from spikedetect.replay.sources import iter_batches, open_binary
 
 
@@ -77,6 +78,7 @@ class LiveRun:
             "incidents": f"{a}-incidents",
             "dlq": f"{a}-dlq",
             "windows": f"{a}-windows",
+            "regions": f"{a}-regions",
         }
 
     def env(self, web_port: int | None = None) -> dict[str, str]:
@@ -90,6 +92,7 @@ class LiveRun:
                 "SPIKEDETECT_INCIDENTS_TOPIC": t["incidents"],
                 "SPIKEDETECT_DLQ_TOPIC": t["dlq"],
                 "SPIKEDETECT_WINDOWS_TOPIC": t["windows"],
+                "SPIKEDETECT_REGIONS_TOPIC": t["regions"],
                 "SPIKEDETECT_PARTIALS_PARTITIONS": str(self.partials_partitions),
                 "SPIKEDETECT_TOPIC_PARTITIONS": str(self.input_partitions),
                 "SPIKEDETECT_IDLE_MS": "1500",
@@ -340,10 +343,11 @@ class LiveRun:
                 raise AssertionError(f"worker exited with {proc.returncode}\n{self.log_tail()}")
 
     # -- results --------------------------------------------------------------------------
-    def incidents(self) -> list[bytes]:
-        """Incident events deduplicated on (incident_id, seq), sorted by them."""
+    def incidents(self, topic: str = "incidents") -> list[bytes]:
+        """Incident events (outages; ``topic="regions"``: region incidents) deduplicated on
+        (incident_id, seq), sorted by them."""
         seen: dict[tuple[str, int], bytes] = {}
-        for rec in self.read("incidents"):
+        for rec in self.read(topic):
             e = orjson.loads(rec.value)
             key = (e["incident_id"], e["seq"])
             assert seen.get(key, rec.value) == rec.value, f"two different events share {key}"
@@ -501,21 +505,23 @@ def replay_lines(
     lines: list[bytes],
     tmp_dir: Path,
     config: DetectorConfig | None = None,
+    regions: list[bytes] | None = None,
 ) -> tuple[list[bytes], dict[tuple[str, str, int], float]]:
     """:func:`replay_file` of an in-memory list of lines (written to ``tmp_dir`` first)."""
     path = tmp_dir / f"replay-{uuid.uuid4().hex[:8]}.jsonl"
     path.write_bytes(b"".join(line + b"\n" for line in lines))
     try:
-        return replay_file(path, config)
+        return replay_file(path, config, regions)
     finally:
         with contextlib.suppress(OSError):
             path.unlink()
 
 
 def replay_file(
-    path: Path, config: DetectorConfig | None = None
+    path: Path, config: DetectorConfig | None = None, regions: list[bytes] | None = None
 ) -> tuple[list[bytes], dict[tuple[str, str, int], float]]:
-    """Offline result for a file: incident events sorted by (incident_id, seq), and window counts."""
+    """Offline result for a file: outage incident events sorted by (incident_id, seq), and window
+    counts; the region incident events (with group_id), sorted the same way, go to ``regions``."""
     det = Detector(config or DetectorConfig())
     counts: dict[tuple[str, str, int], float] = {}
 
@@ -530,7 +536,10 @@ def replay_file(
         for batch in iter_batches(f):
             events += det.feed_batch(batch).incidents
     events += det.flush()
-    return [e.to_json() for e in sorted(events, key=lambda e: (e.incident_id, e.seq))], counts
+    outages, region_events = OutageGrouper().feed(events)
+    if regions is not None:
+        regions.extend(e.to_json() for e in sorted(region_events, key=lambda e: (e.incident_id, e.seq)))
+    return [e.to_json() for e in sorted(outages, key=lambda e: (e.incident_id, e.seq))], counts
 
 
 def count_diff(got: dict[Any, float], want: dict[Any, float], limit: int = 12) -> str:

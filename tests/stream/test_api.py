@@ -173,7 +173,8 @@ def pair(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             for port in ports:
                 closed = http(port, f"/incidents?state=closed&service={CLOSED_SVC}").json["incidents"]
                 opened = http(port, f"/incidents?state=open&service={OPEN_SVC}").json["incidents"]
-                if not closed or not opened or not any(i["region"] == "*" for i in opened):
+                # the open outage has reached the global key among its regions
+                if not closed or not opened or not any(m["region"] == "*" for i in opened for m in i["regions"]):
                     return False
             series = http(ports[0], f"/series/{OPEN_SVC}/%2A").json
             return bool(series.get("windows")) and series["windows"][-1]["observed"] > 100
@@ -270,6 +271,10 @@ def test_incident_list_and_filters(pair: Pair) -> None:
     assert {(i["service"], i["region"]) for i in us} == {(CLOSED_SVC, "US"), (OPEN_SVC, "US")}
     both = http(port_b, f"/incidents?region=US&service={OPEN_SVC}&state=open").json["incidents"]
     assert [(i["service"], i["region"]) for i in both] == [(OPEN_SVC, "US")]
+    # an outage is found by any of its regions, and lists them
+    city = http(port_a, f"/incidents?region={quote('US/CA/Los Angeles', safe='')}").json["incidents"]
+    assert {i["incident_id"] for i in city} == {i["incident_id"] for i in us}
+    assert all("US/CA/Los Angeles" in {m["region"] for m in i["regions"]} for i in city)
     assert http(port_a, "/incidents?limit=1").json["count"] == 1
 
     last_close = max(parse_ts_ms(i["closed_at"]) or 0 for i in closed)

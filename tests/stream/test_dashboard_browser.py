@@ -89,8 +89,9 @@ def test_dashboard_shows_the_outage_and_refreshes(worker: tuple[LiveRun, int, Pa
             except PlaywrightTimeout:
                 run.assert_alive()
                 raise AssertionError(f"no open incident on the dashboard\n{run.log_tail()}") from None
-            # the widest incident (global) is selected: chart from /series, children from the event
-            _wait_text(page, "#detail-title", "global (*)", 60)
+            # the widest outage is selected (both services' outages are rooted at US: the US cities
+            # explain the global excess): chart from /series, its regions from the event
+            _wait_text(page, "#detail-title", " · US · ", 60)
             page.wait_for_selector("#chart polyline.observed", timeout=60_000)
             page.wait_for_selector("#regions rect.bar-reports", timeout=60_000)
             _wait_text(page, "#status", "ready", 60)
@@ -98,13 +99,15 @@ def test_dashboard_shows_the_outage_and_refreshes(worker: tuple[LiveRun, int, Pa
 
             rows = page.locator("#open-table tbody tr")
             table = page.locator("#open-table").inner_text()
-            assert rows.count() >= 2 and "instagram" in table and "US/CA/Los Angeles" in table
+            # outages first: one row per outage (instagram's and the hostile service's, both rooted at US)
+            assert rows.count() >= 2 and "instagram" in table and "US/CA/Los Angeles" not in table
             assert HOSTILE in table, "the hostile service name is shown as text"
             assert page.locator("#open-table img, #closed-table img, #detail img").count() == 0
             assert page.evaluate("window.__pwned") is None
             first = rows.first.locator("td").all_inner_texts()
-            assert first[1] == "global (*)" and first[7] and first[8], first  # top categories, sources
-            assert page.locator("#regions text.label").first.text_content() == "US"
+            assert first[1].startswith("US ") and "regions" in first[1] and first[7] and first[8], first
+            labels = page.locator("#regions text.label").all_text_contents()  # the other members, by excess
+            assert labels[0] == "global (*)" and any(x.startswith("US/") for x in labels), labels
             points = page.locator("#chart polyline.observed").get_attribute("points") or ""
             assert len(points.split()) >= 60, "at least an hour of windows in the chart"
             assert page.locator("#chart rect.incident").count() == 1
@@ -117,13 +120,16 @@ def test_dashboard_shows_the_outage_and_refreshes(worker: tuple[LiveRun, int, Pa
                 time.sleep(0.5)
             assert page.locator("#updated").inner_text() != before, "the page did not refresh itself"
 
-            # choosing another incident redraws the detail
-            city = page.locator("#open-table tbody tr", has_text="US/CA/Los Angeles").first
+            # an outage expands into its regions; choosing one redraws the detail with its series
+            rows.filter(has_text="instagram").first.locator("button.toggle").click()
+            page.wait_for_selector("#open-table tbody tr.member", timeout=30_000)
+            assert "US/CA/Los Angeles" in page.locator("#open-table").inner_text()
+            city = page.locator("#open-table tbody tr.member", has_text="US/CA/Los Angeles").first
             city.click()
             _wait_text(page, "#detail-title", "US/CA/Los Angeles", 30)
             page.wait_for_selector("#chart polyline.observed", timeout=30_000)
-            rows.filter(has_text="instagram").filter(has_text="global (*)").first.click()
-            _wait_text(page, "#detail-title", "instagram · global (*)", 30)
+            page.locator("#open-table tbody tr:not(.member)", has_text="instagram").first.click()
+            _wait_text(page, "#detail-title", "instagram · US · open", 30)
             page.wait_for_selector("#regions rect.bar-reports", timeout=30_000)
             page.wait_for_selector("#chart polyline.observed", timeout=30_000)
 

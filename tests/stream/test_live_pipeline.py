@@ -27,13 +27,27 @@ def counts_when_complete(run: LiveRun, want: dict, timeout_s: float = 60.0) -> d
     return got
 
 
+REGIONS: dict[Path, list[bytes]] = {}  # stream file -> its region incident events, replayed
+
+
 @pytest.fixture(scope="module")
 def stream_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[bytes], dict]:
     path = tmp_path_factory.mktemp("streams") / "outage.jsonl"
     outage_stream(path, seed=7, days=2.0, spike_start_min=1800, spike_minutes=45)
-    incidents, counts = replay_file(path)
+    regions: list[bytes] = []
+    incidents, counts = replay_file(path, regions=regions)
     assert any(orjson.loads(e)["type"] == "closed" for e in incidents), "the stream must hold a full incident"
+    assert {orjson.loads(e)["schema"] for e in incidents} == {"spikedetect.incident/v2"}
+    groups = {orjson.loads(e)["group_id"] for e in regions}
+    assert groups == {orjson.loads(e)["incident_id"] for e in incidents}, "every region event names its outage"
+    assert len(regions) > len(incidents)
+    REGIONS[path] = regions
     return path, incidents, counts
+
+
+def assert_regions_equal_replay(run: LiveRun, path: Path) -> None:
+    """The optional region topic carries exactly the replay's region events (with group_id)."""
+    assert run.incidents("regions") == REGIONS[path]
 
 
 @pytest.fixture
@@ -50,6 +64,7 @@ def test_live_incidents_equal_offline_replay(run: LiveRun, stream_file: tuple) -
     run.start_worker()
     got = run.wait_for_incidents(len(want))
     assert got == want
+    assert_regions_equal_replay(run, path)
     assert counts_when_complete(run, want_counts) == want_counts
 
 
@@ -61,6 +76,7 @@ def test_two_workers_give_the_same_incidents_as_one(run: LiveRun, stream_file: t
     run.produce_file(path)
     got = run.wait_for_incidents(len(want))
     assert got == want
+    assert_regions_equal_replay(run, path)
     assert counts_when_complete(run, want_counts) == want_counts
     logs = [p.read_text() for p in run.logs]
     assert all("ingest assigned partitions" in text for text in logs), "both workers took input partitions"
@@ -76,6 +92,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(run: LiveRun, stream_fil
     run.start_worker()
     got = run.wait_for_incidents(len(want), timeout_s=240)
     assert got == want
+    assert_regions_equal_replay(run, path)
     assert counts_when_complete(run, want_counts) == want_counts
 
 

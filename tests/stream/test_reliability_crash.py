@@ -49,12 +49,17 @@ def closed_ids(events: list[bytes]) -> set[str]:
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[bytes], list[bytes], dict]:
-    """Two days of the "widespread" scenario at a small scale: ~50k reports, ~40 incidents."""
+    """Two days of the "widespread" scenario at a small scale: ~50k reports, ~40 region incidents
+    (kept in REGIONS) grouped into a few outage incidents."""
     cfg = SimulationConfig(seed=5, days=2, scale=0.02, peak_scale=0.05, scenario="widespread")
     lines = list(generate(cfg))
-    want, want_counts = replay_lines(lines, tmp_path_factory.mktemp("soak"))
-    assert len(closed_ids(want)) >= 10, "the scenario must open and close incidents"
+    want, want_counts = replay_lines(lines, tmp_path_factory.mktemp("soak"), regions=REGIONS)
+    assert len(closed_ids(REGIONS)) >= 10, "the scenario must open and close region incidents"
+    assert closed_ids(want), "and close an outage incident"
     return lines, want, want_counts
+
+
+REGIONS: list[bytes] = []  # the region incident events of the uninterrupted run
 
 
 def test_sigkill_soak_while_producing_equals_an_uninterrupted_run(
@@ -98,6 +103,8 @@ def test_sigkill_soak_while_producing_equals_an_uninterrupted_run(
     assert not run.crashes(), "\n".join(run.crashes()[:10])
     assert got == want, f"incident streams differ: {incident_diff(got, want)}\n{report}"
     assert closed_ids(got) == closed_ids(want), "an incident the clean run closed is left open"
+    regions = run.incidents("regions")
+    assert regions == REGIONS, f"region streams differ: {incident_diff(regions, REGIONS)}\n{report}"
     assert counts == want_counts, f"window counts differ: {count_diff(counts, want_counts)}\n{report}"
     # the kills were not all harmless: later workers found state that earlier ones had written
     recovered = sum("recovered" in p.read_text(errors="replace") for p in run.logs[1:])

@@ -106,6 +106,7 @@ class IncidentEvent:
     baseline: str
     detector: dict[str, str]
     schema: str = SCHEMA
+    group_id: str | None = None  # the outage incident (spikedetect.incident/v2) it belongs to
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +119,7 @@ class IncidentEvent:
             "excess_reports": self.excess_reports, "categories": self.categories,
             "sources": self.sources, "children": self.children, "baseline": self.baseline,
             "detector": self.detector,
+            **({"group_id": self.group_id} if self.group_id is not None else {}),
         }
 
     def to_json(self) -> bytes:

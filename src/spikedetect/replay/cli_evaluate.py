@@ -9,6 +9,7 @@ from rich.table import Table
 
 from spikedetect.options import option
 from spikedetect.replay.evaluate import LEVELS, EvaluationResult, evaluate
+from spikedetect.replay.evaluate_outages import GroupSummary
 from spikedetect.replay.faults import EXIT_PARTIAL, Fault, echo_error, guarded
 from spikedetect.replay.jsonl import read_jsonl
 from spikedetect.replay.outputs import check_paths, write_atomic
@@ -73,6 +74,8 @@ def render(result: EvaluationResult, console: Console) -> None:
     for t in result.traps:
         traps.add_row(t.id, t.service, t.start[:16], t.end[:16], f"[red]{t.alarms}[/]" if t.alarms else "0")
     console.print(traps)
+    if result.groups is not None:
+        render_groups(result.groups, console)
 
     if result.unmatched:
         false = Table(
@@ -85,13 +88,28 @@ def render(result: EvaluationResult, console: Console) -> None:
         console.print(false)
     if result.skipped_events:
         console.print(
-            f"[yellow]{result.skipped_events} events skipped (not spikedetect.incident/v1 or incomplete)[/]"
+            f"[yellow]{result.skipped_events} events skipped (not spikedetect.incident/v1 or /v2, or incomplete)[/]"
         )
+
+
+def render_groups(g: GroupSummary, console: Console) -> None:
+    """Outage incidents (spikedetect.incident/v2) scored as groups."""
+    table = Table(title=f"Outage incidents as groups: {g.found}/{g.outages} found, {g.one_incident} as exactly one "
+                        f"incident, {g.over_budget} over the event budget, {g.unmatched_incidents} of "
+                        f"{g.incidents} unmatched", title_justify="left")
+    for col in ("id", "service", "found", "incidents", "delay (s)", "regions covered", "keys listed", "events"):
+        table.add_column(col, justify="left" if col in ("id", "service") else "right", no_wrap=col == "id")
+    for o in g.scores:
+        table.add_row(o.id, o.service, "[green]yes[/]" if o.found else "[red]no[/]",
+                      str(len(o.incidents)) if len(o.incidents) <= 1 else f"[yellow]{len(o.incidents)}[/]",
+                      _num(o.delay_s, digits=0), _pct(o.regions_covered), f"{o.keys_listed}/{o.affected_keys}",
+                      f"{o.events} / {o.event_budget:.0f}")
+    console.print(table)
 
 
 @click.command("evaluate")
 @click.option("--incidents", "incidents_path", required=True, metavar="FILE",
-              help="JSONL of spikedetect.incident/v1 events ('.gz' ok, '-': stdin).")  # fmt: skip
+              help="JSONL of spikedetect.incident/v2 (outages) or /v1 (regions) events ('.gz' ok, '-': stdin).")  # fmt: skip
 @click.option(
     "--truth",
     "truth_path",
@@ -108,7 +126,8 @@ def evaluate_command(incidents_path: str, truth_path: str, json_path: str | None
     """Score detected incidents against the ground truth of a simulated stream.
 
     Reports recall (outages detected, must-detect keys found, per region level), precision,
-    false alarms per day, alarms on traps, detection and close delays. See docs/evaluation.md.
+    false alarms per day, alarms on traps, detection and close delays; outage incidents (v2)
+    also as groups: found, incidents per outage, delay, regions covered. See docs/evaluation.md.
 
     \b
     Example:

@@ -11,6 +11,7 @@ import orjson
 from rich.console import Console
 
 from spikedetect.core import IncidentEvent
+from spikedetect.core.outage_events import OutageEvent
 from spikedetect.core.timefmt import parse_time_arg
 from spikedetect.options import (
     config_option,
@@ -42,6 +43,7 @@ def print_summary(summary: ReplaySummary, err: bool = True) -> None:
     click.echo(
         f"events {s.events:,}  accepted {s.accepted:,}  rejected {s.rejected:,}  late {s.late:,}  "
         f"duplicates {s.duplicates:,}  incidents opened {s.incidents_opened}  closed {s.incidents_closed}  "
+        f"(regions opened {s.region_incidents_opened})  "
         f"windows {s.windows_closed:,}  keys {s.keys:,}  {s.seconds:.1f}s  {s.events_per_s:,.0f} events/s",
         err=err,
     )
@@ -102,8 +104,10 @@ def _input(source: str | None, topic: str | None, series: str | None, kw: dict[s
              "epoch seconds or epoch milliseconds.")  # fmt: skip
 @option("--service", default=None, show_default="series", help="Series: the service name.")
 @option("--region", default=None, show_default="*", help="Series: the region key.")
-@option("--out", "out_path", default="-", help="Incident events JSONL (.gz: gzip; -: stdout); written "
-        "to a temporary file and renamed at the end.")  # fmt: skip
+@option("--out", "out_path", default="-", help="Outage incident events (spikedetect.incident/v2) JSONL "
+        "(.gz: gzip; -: stdout); written to a temporary file and renamed at the end.")  # fmt: skip
+@option("--regions-out", "regions_path", default=None, metavar="FILE", show_default="none",
+        help="Also write the per-region incident events (spikedetect.incident/v1, with group_id) here.")  # fmt: skip
 @option("--dlq", "dlq_path", default=None, show_default="none",
         help="Dead letters JSONL: every rejected and late line with its reason and line number.")  # fmt: skip
 @option("--summary-json", default=None, show_default="none", help="Write the summary as JSON here.")
@@ -126,6 +130,7 @@ def replay(
     topic: str | None,
     series: str | None,
     out_path: str,
+    regions_path: str | None,
     dlq_path: str | None,
     summary_json: str | None,
     progress: bool | None,
@@ -155,7 +160,7 @@ def replay(
     kw["sweep"] = sweep
     inp = _input(source, topic, series, kw)
     check_paths({"SOURCE": source, "--series": series, "--truth": truth_path, "--config": config_file},
-                {"--out": None if sweep else out_path, "--dlq": dlq_path, "--summary-json": summary_json,
+                {"--out": None if sweep else out_path, "--regions-out": regions_path, "--dlq": dlq_path, "--summary-json": summary_json,
                  "--sweep-json": sweep_json_path})  # fmt: skip
     show = sys.stderr.isatty() if progress is None else progress
     try:
@@ -171,7 +176,7 @@ def replay(
             return
         truth = load_truth(truth_path) if truth_path else None
         kept: list[dict[str, Any]] = []
-        summary = _run(inp, config, out_path, dlq_path, show, kept if truth else None)
+        summary = _run(inp, config, out_path, dlq_path, show, kept if truth else None, regions_path)
     except (SeriesError, SweepError, ValueError) as exc:  # ValueError: a topic that does not exist
         fail(str(exc))
     except Exception as exc:
@@ -213,15 +218,21 @@ def _run(
     dlq_path: str | None,
     show: bool,
     kept: list[dict[str, Any]] | None,
+    regions_path: str | None = None,
 ) -> ReplaySummary:
     """Replay into the outputs; they are renamed into place only when the run returns."""
     out = AtomicOutput(out_path)
     dlq = AtomicOutput(dlq_path) if dlq_path else None
+    regions = AtomicOutput(regions_path) if regions_path else None
 
-    def write(event: IncidentEvent) -> None:
+    def write(event: OutageEvent) -> None:
         out.write(event.to_json() + b"\n")
         if kept is not None:
             kept.append(event.to_dict())
+
+    def write_region(event: IncidentEvent) -> None:
+        assert regions is not None
+        regions.write(event.to_json() + b"\n")
 
     def dead(line: bytes) -> None:
         if dlq is not None:
@@ -229,16 +240,21 @@ def _run(
 
     try:
         summary = inp.run(
-            config, on_incident=write, on_dead_letter=dead if dlq is not None else None, progress=show
+            config, on_incident=write, on_dead_letter=dead if dlq is not None else None, progress=show,
+            on_region=write_region if regions is not None else None,
         )
     except BaseException:
         out.abort()
         if dlq is not None:
             dlq.abort()
+        if regions is not None:
+            regions.abort()
         raise
     out.commit()
     if dlq is not None:
         dlq.commit()
+    if regions is not None:
+        regions.commit()
     return summary
 
 

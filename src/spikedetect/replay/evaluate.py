@@ -1,4 +1,7 @@
-"""Score incident events (``spikedetect.incident/v1``) against a simulation's ground truth.
+"""Score incident events (``spikedetect.incident/v1`` or ``/v2``) against a simulation's ground truth.
+
+Outage incidents (v2) are scored twice: their member regions as region incidents (the
+rules below), and as groups (:mod:`~spikedetect.replay.evaluate_outages`, in ``groups``).
 
 Rules (also in docs/evaluation.md):
 
@@ -39,6 +42,7 @@ from typing import Any
 
 from spikedetect.core.regions import depth
 from spikedetect.core.timefmt import format_ts_ms, parse_ts_ms
+from spikedetect.replay.evaluate_outages import GroupSummary, score_groups, split_outages
 from spikedetect.replay.truth import GroundTruth, OutageTruth, TrapTruth
 
 INCIDENT_SCHEMA = "spikedetect.incident/v1"
@@ -182,6 +186,7 @@ class EvaluationResult:
     traps: list[TrapScore] = field(default_factory=list)
     unmatched: list[dict[str, Any]] = field(default_factory=list)
     skipped_events: int = 0
+    groups: GroupSummary | None = None  # outage incidents (v2 input) scored as groups
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -243,8 +248,9 @@ def _median(values: list[float]) -> float | None:
 
 
 def evaluate(incidents: Iterable[Mapping[str, Any]], truth: GroundTruth) -> EvaluationResult:
-    """Score incident events (dicts of ``spikedetect.incident/v1``) against ``truth``."""
-    found, skipped = collect_incidents(incidents)
+    """Score incident events (dicts of ``spikedetect.incident/v1`` or ``/v2``) against ``truth``."""
+    region_events, outages = split_outages(incidents)
+    found, skipped = collect_incidents(region_events)
     matched_ids: set[str] = set()
     outage_scores = []
     for outage in truth.outages:
@@ -297,4 +303,5 @@ def evaluate(incidents: Iterable[Mapping[str, Any]], truth: GroundTruth) -> Eval
             for i in sorted(unmatched, key=lambda i: (i.opened_at_ms, i.incident_id))
         ],
         skipped_events=skipped,
+        groups=score_groups(outages, truth) if outages else None,
     )

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from spikedetect.core import DetectorConfig, IncidentEvent
+from spikedetect.core import DetectorConfig
 from spikedetect.replay.faults import Fault, InputError
 from spikedetect.replay.progress import Progress
-from spikedetect.replay.runner import Replay, ReplaySummary
+from spikedetect.replay.runner import OnOutage, OnRegion, Replay, ReplaySummary
 from spikedetect.replay.series import SeriesData, SeriesError, infer_window_ms, read_series, replay_series
 from spikedetect.replay.sources import BatchReader, count_bytes, open_binary
 from spikedetect.replay.topic_source import (
@@ -28,7 +28,7 @@ from spikedetect.replay.topic_source import (
     replay_topic,
 )
 
-OnIncident = Callable[[IncidentEvent], None]
+OnIncident = OnOutage
 OnDead = Callable[[bytes], None]
 
 
@@ -50,10 +50,12 @@ class FileInput:
         on_incident: OnIncident | None = None,
         on_dead_letter: OnDead | None = None,
         progress: bool = False,
+        on_region: OnRegion | None = None,
     ) -> ReplaySummary:
         """Replay the file; a read fault ends the input early and is listed in ``summary.faults``."""
         name = "<stdin>" if self.path == "-" else self.path
-        runner = Replay(config, on_incident=on_incident, on_dead_letter=on_dead_letter, source_name=self.path)
+        runner = Replay(config, on_incident=on_incident, on_dead_letter=on_dead_letter, source_name=self.path,
+                        on_region=on_region)
         if self.path == "-":
             if self._cached is None:
                 with open_binary("-") as stream:
@@ -96,8 +98,9 @@ class TopicInput:
         on_incident: OnIncident | None = None,
         on_dead_letter: OnDead | None = None,
         progress: bool = False,
+        on_region: OnRegion | None = None,
     ) -> ReplaySummary:
-        callbacks = {"on_incident": on_incident, "on_dead_letter": on_dead_letter}
+        callbacks = {"on_incident": on_incident, "on_dead_letter": on_dead_letter, "on_region": on_region}
         if self.keep_in_memory:
             if self._loaded is None:
                 self._loaded = load_topic(self.range)
@@ -158,6 +161,7 @@ class SeriesInput:
         on_incident: OnIncident | None = None,
         on_dead_letter: OnDead | None = None,
         progress: bool = False,
+        on_region: OnRegion | None = None,
     ) -> ReplaySummary:
         from spikedetect.replay.runner import dead_letter_line
 
@@ -165,7 +169,8 @@ class SeriesInput:
             for line, reason, raw in self.data.rejects:
                 on_dead_letter(dead_letter_line(raw.encode(), reason, {"source": self.path, "line": line}))
         return replay_series(
-            self.data, config, service=self.service, region=self.region, on_incident=on_incident
+            self.data, config, service=self.service, region=self.region, on_incident=on_incident,
+            on_region=on_region,
         )
 
 

@@ -29,6 +29,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "incident_id": (str,), "service": (str,), "region": (str,), "type": (str,), "schema": (str,),
     "seq": (int, float), "opened_at": (str, int, float), "detected_at": (str, int, float, type(None)),
     "closed_at": (str, int, float, type(None)), "children": (list, type(None)), "detector": (dict, type(None)),
+    "regions": (list, type(None)),
 }  # fmt: skip
 
 
@@ -49,9 +50,12 @@ def check_incident(obj: dict[str, Any]) -> str | None:
                                                                   "dict": "an object"}[k.__name__]
                                for k in kinds)  # fmt: skip
             return f"{name} must be {want}, got {orjson.dumps(obj[name]).decode()[:60]}"
-    for child in obj.get("children") or []:
-        if not isinstance(child, dict) or not isinstance(child.get("region", ""), str):
-            return f"children must be objects with a string region, got {orjson.dumps(child).decode()[:60]}"
+    for field in ("children", "regions"):
+        for child in obj.get(field) or []:
+            if not isinstance(child, dict) or not isinstance(child.get("region", ""), str):
+                return f"{field} must be objects with a string region, got {orjson.dumps(child).decode()[:60]}"
+            if field == "regions" and (why := check_incident({k: v for k, v in child.items() if k != "regions"})):
+                return f"regions: {why}"
     return None
 
 

@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from spikedetect.core import DetectorConfig, IncidentEvent, Scorer, WindowCounter
+from spikedetect.core import DetectorConfig, Scorer, WindowCounter
 from spikedetect.core.scorer import WindowHook
-from spikedetect.replay.runner import ReplaySummary, dead_letter_line
+from spikedetect.replay.runner import IncidentSink, OnOutage, OnRegion, ReplaySummary, dead_letter_line
 
 
 class MultiSourceReplay:
@@ -39,16 +39,17 @@ class MultiSourceReplay:
         config: DetectorConfig,
         sources: Iterable[Any],
         *,
-        on_incident: Callable[[IncidentEvent], None] | None = None,
+        on_incident: OnOutage | None = None,
         on_dead_letter: Callable[[bytes], None] | None = None,
         on_window: WindowHook | None = None,
+        on_region: OnRegion | None = None,
     ) -> None:
         self.config = config
         self.counters: dict[Any, WindowCounter] = {s: WindowCounter(config) for s in sources}
         self.scorer = Scorer(config, sources=list(self.counters))
         self.scorer.on_window = on_window
         self.summary = ReplaySummary()
-        self.on_incident = on_incident
+        self._emit = IncidentSink(self.summary, on_incident, on_region)
         self.on_dead_letter = on_dead_letter
         self.ended: set[Any] = set()
         self._started = time.perf_counter()
@@ -112,15 +113,6 @@ class MultiSourceReplay:
             self.scorer.add_partial(source, window)
         self.scorer.set_watermark(source, counter.watermark_ms, idle=idle)
         self._emit(self.scorer.close_ready())
-
-    def _emit(self, events: list[IncidentEvent]) -> None:
-        s = self.summary
-        for e in events:
-            s.incident_events += 1
-            s.incidents_opened += e.type == "opened"
-            s.incidents_closed += e.type == "closed"
-            if self.on_incident is not None:
-                self.on_incident(e)
 
 
 __all__ = ["MultiSourceReplay"]

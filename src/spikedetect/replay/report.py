@@ -36,6 +36,8 @@ from spikedetect.replay.truth import GroundTruth
 PAD_BEFORE_WINDOWS = 60
 PAD_AFTER_WINDOWS = 30
 CHILD_POINTS = 120
+MAX_CHILD_SERIES = 12  # member regions charted under an outage
+V1, V2 = "spikedetect.incident/v1", "spikedetect.incident/v2"
 
 
 def _ms(value: Any) -> int | None:
@@ -48,13 +50,18 @@ def _ms(value: Any) -> int | None:
 
 def latest_incidents(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One dict per incident (its latest event by ``seq``), with ``detected_at`` from its first
-    event and ``child_regions``: every child region any of its events listed. Sorted by opening."""
+    event and ``child_regions``: every child region any of its events listed.
+
+    Outage incidents (``spikedetect.incident/v2``) come first (``kind: "outage"``, their
+    members as ``child_regions``), then region incidents (``kind: "region"``, with the
+    ``group_id`` of their outage): the v1 events given, and every member of an outage that
+    no v1 event describes. Each part is sorted by opening."""
     latest: dict[str, Mapping[str, Any]] = {}
     first: dict[str, Mapping[str, Any]] = {}
     children: dict[str, list[str]] = {}
     for ev in events:
         iid = ev.get("incident_id")
-        if not iid or ev.get("schema", "spikedetect.incident/v1") != "spikedetect.incident/v1":
+        if not iid or ev.get("schema", V1) not in (V1, V2):
             continue
         if not ev.get("service") or not ev.get("region"):  # incomplete (as evaluate skips it)
             continue
@@ -64,17 +71,30 @@ def latest_incidents(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
         if iid not in first or seq < first[iid].get("seq", 0):
             first[iid] = ev
         known = children.setdefault(iid, [])
-        known += [
-            c["region"] for c in ev.get("children") or [] if c.get("region") and c["region"] not in known
-        ]
-    out = []
+        listed = ev.get("regions") if ev.get("schema") == V2 else ev.get("children")
+        known += [c["region"] for c in listed or [] if c.get("region") and c["region"] not in known]
+    outages, regions = [], []
     for iid, ev in latest.items():
         inc = dict(ev)
         inc["detected_at"] = first[iid].get("detected_at", ev.get("detected_at"))
         inc["child_regions"] = children[iid]
-        out.append(inc)
-    out.sort(key=lambda e: (_ms(e.get("opened_at")) or 0, e.get("service", ""), e.get("region", "")))
-    return out
+        if ev.get("schema") == V2:
+            inc["kind"] = "outage"
+            inc["child_regions"] = [r for r in children[iid] if r != ev.get("region")][:MAX_CHILD_SERIES]
+            outages.append(inc)
+            for m in ev.get("regions") or []:
+                rid = m.get("incident_id")
+                if rid and rid not in latest and m.get("region"):
+                    regions.append({**m, "schema": V1, "service": ev.get("service"), "group_id": iid,
+                                    "kind": "region", "child_regions": [], "detector": ev.get("detector")})
+        else:
+            inc["kind"] = "region"
+            regions.append(inc)
+
+    def order(e: dict[str, Any]) -> tuple[int, str, str]:
+        return (_ms(e.get("opened_at")) or 0, e.get("service", ""), e.get("region", ""))
+
+    return sorted(outages, key=order) + sorted(regions, key=order)
 
 
 @dataclass
@@ -170,6 +190,8 @@ def _matches(incidents: list[dict[str, Any]], truth: GroundTruth | None) -> dict
     tag = {iid: "trap:" + t.id for t in res.traps for iid in t.incidents}
     for o in res.outages:
         tag.update({iid: o.id for iid in o.incidents})
+    for g in res.groups.scores if res.groups is not None else []:
+        tag.update({iid: g.id for iid in g.incidents})
     return {inc["incident_id"]: tag.get(inc["incident_id"], "unmatched") for inc in incidents}
 
 
@@ -233,6 +255,10 @@ def build_report(
                 "sources",
                 "children",
                 "baseline",
+                "kind",
+                "group_id",
+                "countries",
+                "regions",
             )
         }
         closed = _ms(inc.get("closed_at"))

@@ -196,7 +196,9 @@ function overview(parent) {
 function incidentCard(parent, inc) {
   const sec = h("section", {class: "incident", id: inc.incident_id}, parent);
   const head = h("header", {}, sec);
-  h("h3", {}, head, `${inc.service} · ${inc.region}`);
+  h("h3", {}, head, (inc.kind === "outage" ? "Outage: " : "") + `${inc.service} · ${inc.region}`);
+  if (inc.group_id) { const p = h("span", {class: "muted small"}, head, "part of outage ");
+    h("a", {href: "#" + inc.group_id}, p, inc.group_id); }
   h("span", {class: "muted"}, head, `${inc.level} · opened ${fmt(inc.opened_ms)} · ` +
     (inc.closed_at ? `closed ${fmt(inc.until_ms)} (${inc.close_reason})` : "still open"));
   if (inc.match) h("span", {class: "tag " + matchClass(inc.match)}, head, inc.match);
@@ -218,7 +220,23 @@ function incidentCard(parent, inc) {
   const cols = h("div", {class: "cols"}, sec);
   bars(cols, "categories", inc.categories);
   bars(cols, "sources", inc.sources);
-  if ((inc.children || []).length) {
+  if (inc.kind === "outage" && (inc.regions || []).length) {
+    h("div", {class: "small muted", style: "margin-top:8px"}, sec,
+      `${inc.regions.length} affected regions in ${(inc.countries || []).join(", ")}`);
+    const table = h("table", {class: "children"}, sec);
+    const tr = h("tr", {}, table);
+    for (const c of ["region", "level", "opened", "closed", "peak", "observed vs expected"]) h("th", {}, tr, c);
+    const series = new Map((inc.child_series || []).map(c => [c.region, c]));
+    for (const m of inc.regions) {
+      const row = h("tr", {}, table);
+      const cell0 = h("td", {}, row); h("a", {href: "#" + m.incident_id}, cell0, m.region);
+      h("td", {}, row, m.level); h("td", {}, row, fmt(Date.parse(m.opened_at), false));
+      h("td", {}, row, m.closed_at ? fmt(Date.parse(m.closed_at), false) : "open"); h("td", {}, row, num(m.peak_count));
+      const cell = h("td", {class: "spark"}, row);
+      if (series.has(m.region)) chart(cell, series.get(m.region), {height: 40, margin: {l: 0, r: 0, t: 2, b: 2}, cls: "spark",
+        spans: [{from: inc.opened_ms, to: inc.until_ms, cls: "span", title: "incident"}]});
+    }
+  } else if ((inc.children || []).length) {
     h("div", {class: "small muted", style: "margin-top:8px"}, sec, "affected child regions (whole incident)");
     const table = h("table", {class: "children"}, sec);
     const tr = h("tr", {}, table);
@@ -234,6 +252,16 @@ function incidentCard(parent, inc) {
   }
 }
 const root = document.getElementById("incidents");
+const index = document.getElementById("index");
+const outs = data.incidents.filter(i => i.kind === "outage");
+if (outs.length) {
+  const ul = h("ul", {class: "small"}, index);
+  for (const o of outs) {
+    const li = h("li", {}, ul);
+    h("a", {href: "#" + o.incident_id}, li, `${o.service} · ${o.region}`);
+    li.append(` · ${fmt(o.opened_ms)} · ${(o.regions || []).length} regions` + (o.match ? ` · ${o.match}` : ""));
+  }
+} else h("p", {class: "muted small"}, index, "No outage incidents (a v1 region stream: see the incidents below).");
 overview(document.getElementById("timeline"));
 for (const inc of data.incidents) incidentCard(root, inc);
 if (!data.incidents.length) h("p", {class: "muted"}, root, "No incidents.");
@@ -264,6 +292,8 @@ def render_html(data: dict[str, Any]) -> str:
 <h1>{title}</h1>
 <div class="muted">{html.escape(_range_text(data))} · window {data["window_ms"] // 1000}s · all times UTC</div>
 <div class="facts">{fact_html}</div>
+<h2>Outages</h2>
+<div id="index"></div>
 <h2>Timeline</h2>
 <div id="timeline"></div>
 <h2>Incidents</h2>

@@ -9,6 +9,10 @@ that holds data.
 >>> r.feed([b'{"ts": 1795651200000, "service": "ig", "region": "US", "category": "feed"}', b"oops"])
 >>> r.finish(); r.summary.events, r.summary.accepted, r.summary.rejected
 (2, 1, 1)
+
+Region incidents (``spikedetect.incident/v1``) are grouped into outage incidents
+(``spikedetect.incident/v2``, :mod:`spikedetect.core.outages`): ``on_incident`` gets the
+outage events, ``on_region`` the region events, each with its ``group_id``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ from typing import Any
 import orjson
 
 from spikedetect.core import Detector, DetectorConfig, IncidentEvent
+from spikedetect.core.outage_events import OutageEvent
+from spikedetect.core.outages import OutageGrouper
+
+OnOutage = Callable[[OutageEvent], None]
+OnRegion = Callable[[IncidentEvent], None]
 
 
 @dataclass
@@ -31,9 +40,11 @@ class ReplaySummary:
     rejected: int = 0
     late: int = 0
     duplicates: int = 0
-    incidents_opened: int = 0
+    incidents_opened: int = 0  # outage incidents (spikedetect.incident/v2)
     incidents_closed: int = 0
     incident_events: int = 0
+    region_incidents_opened: int = 0  # region incidents (spikedetect.incident/v1)
+    region_events: int = 0
     windows_closed: int = 0
     keys: int = 0
     seconds: float = 0.0
@@ -63,14 +74,43 @@ def dead_letter_line(raw: bytes, reason: str, where: dict[str, Any]) -> bytes:
     return orjson.dumps({"reason": reason, **where, **value})
 
 
+class IncidentSink:
+    """Groups a driver's region events into outages, counts both streams and hands them out."""
+
+    def __init__(self, summary: ReplaySummary, on_incident: OnOutage | None = None,
+                 on_region: OnRegion | None = None) -> None:
+        self.summary = summary
+        self.grouper = OutageGrouper()
+        self.on_incident = on_incident
+        self.on_region = on_region
+
+    def __call__(self, events: list[IncidentEvent]) -> None:
+        if not events:
+            return
+        outages, regions = self.grouper.feed(events)
+        s = self.summary
+        for r in regions:
+            s.region_events += 1
+            s.region_incidents_opened += r.type == "opened"
+            if self.on_region is not None:
+                self.on_region(r)
+        for e in outages:
+            s.incident_events += 1
+            s.incidents_opened += e.type == "opened"
+            s.incidents_closed += e.type == "closed"
+            if self.on_incident is not None:
+                self.on_incident(e)
+
+
 class Replay:
     """Drive one Detector over batches; incidents and dead letters go to callbacks."""
 
-    def __init__(self, config: DetectorConfig, *, on_incident: Callable[[IncidentEvent], None] | None = None,
-                 on_dead_letter: Callable[[bytes], None] | None = None, source_name: str = "-") -> None:
+    def __init__(self, config: DetectorConfig, *, on_incident: OnOutage | None = None,
+                 on_dead_letter: Callable[[bytes], None] | None = None, source_name: str = "-",
+                 on_region: OnRegion | None = None) -> None:
         self.detector = Detector(config)
         self.summary = ReplaySummary()
-        self.on_incident = on_incident
+        self._emit = IncidentSink(self.summary, on_incident, on_region)
         self.on_dead_letter = on_dead_letter
         self.source_name = source_name
         self.last_reject_line = 0
@@ -102,12 +142,3 @@ class Replay:
         s.rejected = st["rejected"]
         s.windows_closed, s.keys = st["windows_closed"], st["keys"]
         s.seconds = time.perf_counter() - self._started
-
-    def _emit(self, events: list[IncidentEvent]) -> None:
-        s = self.summary
-        for e in events:
-            s.incident_events += 1
-            s.incidents_opened += e.type == "opened"
-            s.incidents_closed += e.type == "closed"
-            if self.on_incident is not None:
-                self.on_incident(e)

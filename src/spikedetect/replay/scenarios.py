@@ -18,6 +18,7 @@ so they scale with ``--scale``; ``widespread`` has an absolute size scaled by ``
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -177,6 +178,17 @@ def single_city(ctx: Context, at_ms: int, id: str) -> Scenario:
                    20, "whatsapp down in Hyderabad, 25x for 45 min")  # fmt: skip
 
 
+def twin_cities(ctx: Context, at_ms: int, id: str) -> Scenario:
+    """whatsapp down at the same time in Hyderabad (IN) and London (GB), 25x for 45 minutes:
+    two independent outages, which must stay two incidents."""
+    out = _outage(ctx, "single_city", f"{id}-in", "whatsapp", "IN/TG/Hyderabad", 25, at_ms, [0, 2, 42, 45],
+                  [0, 1, 1, 0], 20, "whatsapp down in Hyderabad, 25x for 45 min (with London)")
+    out.extend(_outage(ctx, "single_city", f"{id}-gb", "whatsapp", "GB/ENG/London", 25, at_ms, [0, 2, 42, 45],
+                       [0, 1, 1, 0], 20, "whatsapp down in London, 25x for 45 min (with Hyderabad)"))
+    out.outages = [dataclasses.replace(o, kind="twin_cities") for o in out.outages]
+    return out
+
+
 def night(ctx: Context, at_ms: int, id: str) -> Scenario:
     """facebook in Brazil at 3:30am local, 8x the low night level for 40 minutes."""
     return _outage(ctx, "night", id, "facebook", "BR", 8, at_ms, [0, 3, 36, 40], [0, 1, 1, 0],
@@ -264,6 +276,6 @@ def producer_gap(ctx: Context, at_ms: int, id: str) -> Scenario:
 
 CATALOGUE: dict[str, Callable[[Context, int, str], Scenario]] = {
     f.__name__: f
-    for f in (widespread, single_city, night, slow_ramp, flapping, sharp_spike,
+    for f in (widespread, single_city, twin_cities, night, slow_ramp, flapping, sharp_spike,
               daily_peak, one_window_burst, new_region, producer_gap)
 }  # fmt: skip

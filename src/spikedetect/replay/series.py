@@ -33,14 +33,14 @@ import itertools
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from spikedetect.core import ClosedWindow, DetectorConfig, IncidentEvent, Scorer
+from spikedetect.core import ClosedWindow, DetectorConfig, Scorer
 from spikedetect.core.scorer import WindowHook
 from spikedetect.core.timefmt import parse_time_arg
-from spikedetect.replay.runner import ReplaySummary
+from spikedetect.replay.runner import IncidentSink, OnOutage, OnRegion, ReplaySummary
 
 CATEGORY = "value"  # the category and source a series' counts are filed under
 SOURCE = "series"
@@ -201,8 +201,9 @@ def replay_series(
     *,
     service: str = "series",
     region: str = "*",
-    on_incident: Callable[[IncidentEvent], None] | None = None,
+    on_incident: OnOutage | None = None,
     on_window: WindowHook | None = None,
+    on_region: OnRegion | None = None,
 ) -> ReplaySummary:
     """Score the series one window at a time (the watermark moves with the rows)."""
     started = time.perf_counter()
@@ -214,16 +215,12 @@ def replay_series(
     for line, reason, _ in data.rejects:
         summary.rejected_by_reason[reason] = summary.rejected_by_reason.get(reason, 0) + 1
         summary.first_line_by_reason.setdefault(reason, line)
+    sink = IncidentSink(summary, on_incident, on_region)
     w = config.window_ms
     for ws, value in to_windows(data.rows, w):
         scorer.add_partial(0, ClosedWindow(ws, {service: {(region, CATEGORY, SOURCE): value}}))  # type: ignore[dict-item]
         scorer.set_watermark(0, ws + w)
-        for event in scorer.close_ready():
-            summary.incident_events += 1
-            summary.incidents_opened += event.type == "opened"
-            summary.incidents_closed += event.type == "closed"
-            if on_incident is not None:
-                on_incident(event)
+        sink(scorer.close_ready())
     summary.windows_closed = scorer.stats.windows_closed
     summary.keys = scorer.keyspace.size
     summary.seconds = time.perf_counter() - started

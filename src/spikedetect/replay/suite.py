@@ -32,6 +32,7 @@ SCENARIOS = {
 # kind -> (day of a 3-day run, UTC time of day); daily_peak searches its day for the peak.
 SUITE_LAYOUT: dict[str, tuple[int, str]] = {
     "single_city": (2, "04:30"),  # whatsapp Hyderabad, 10:00 IST
+    "twin_cities": (2, "12:00"),  # whatsapp Hyderabad 17:30 IST + London 12:00 (not in "suite": ask for it)
     "slow_ramp": (2, "10:00"),  # facebook GB, late morning
     "one_window_burst": (2, "14:37"),  # facebook Bengaluru, 20:07 IST
     "daily_peak": (2, "00:00"),  # instagram global evening peak (~15:30 UTC)

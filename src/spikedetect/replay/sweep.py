@@ -17,14 +17,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from spikedetect.core import ConfigError, DetectorConfig, IncidentEvent
+from spikedetect.core import ConfigError, DetectorConfig
+from spikedetect.core.outage_events import OutageEvent
 from spikedetect.options import DETECTOR_FIELDS
 from spikedetect.replay.evaluate import EvaluationResult, evaluate
 from spikedetect.replay.runner import ReplaySummary
 from spikedetect.replay.truth import GroundTruth
 
 Axes = list[tuple[str, list[str]]]
-RunOnce = Callable[[DetectorConfig, Callable[[IncidentEvent], None]], ReplaySummary]
+RunOnce = Callable[[DetectorConfig, Callable[[OutageEvent], None]], ReplaySummary]
 METRICS = ("recall", "key_recall", "precision", "false_alarms_per_day", "trap_alarms",
            "median_detection_delay_windows", "median_close_delay_s")  # fmt: skip
 
@@ -123,8 +124,8 @@ def run_sweep(
     return rows
 
 
-def _collector(into: list[dict[str, Any]]) -> Callable[[IncidentEvent], None]:
-    def collect(event: IncidentEvent) -> None:
+def _collector(into: list[dict[str, Any]]) -> Callable[[OutageEvent], None]:
+    def collect(event: OutageEvent) -> None:
         into.append(event.to_dict())
 
     return collect

@@ -44,8 +44,8 @@ class Runtime:
         self.router: Any = None  # api.KeyRouter, set when the views are registered
 
     def open_incidents(self) -> int:
-        """Incidents open at this worker's owners."""
-        return sum(len(o.scorer.open_incidents()) for o in list(self.owners.values()))
+        """Outage incidents (the main stream) open at this worker's owners."""
+        return sum(len(o.grouper.open_outages()) for o in list(self.owners.values()))
 
     def update_gauges(self) -> None:
         """Keys and open incidents change only when an owner closes windows: set them then."""

@@ -19,7 +19,8 @@ _HELP = {
     "bootstrap": "Kafka bootstrap servers (host:port[,host:port]).",
     "app_id": "Faust app id: consumer groups and internal topic names derive from it.",
     "input_topic": "Topic of report events.",
-    "incidents_topic": "Topic incident events are published to.",
+    "incidents_topic": "Topic the outage incident events (spikedetect.incident/v2) are published to.",
+    "regions_topic": "Optional topic of the per-region incident events (v1, with group_id); off when empty.",
     "dlq_topic": "Dead-letter topic for rejected and late reports.",
     "windows_topic": "Optional topic of per-window counts and scores of every reported key (empty: off).",
     "partials_topic": "Internal topic between the two stages.",
@@ -145,11 +146,13 @@ def produce(source: str, topic: str | None, bootstrap: str | None, rate: float |
 @option("--max-events", type=int, default=None, show_default="no limit", help="stop after this many events")
 @option("--timeout", type=float, default=None, show_default="wait forever",
               help="stop after this many seconds without events")
+@option("--regions", is_flag=True, help="List every affected region of an outage, one line each.")
 def tail(topic: str | None, bootstrap: str | None, from_beginning: bool, as_json: bool,
-         max_events: int | None, timeout: float | None) -> None:
-    """Follow the incident topic: one readable line per event (or --json)."""
+         max_events: int | None, timeout: float | None, regions: bool) -> None:
+    """Follow the incident topic: one readable line per event, outages with their affected
+    regions (all of them with --regions), or --json."""
     from spikedetect.stream.tools import tail_incidents
 
     settings = build_settings({"bootstrap": bootstrap})
     asyncio.run(tail_incidents(settings, topic or settings.incidents_topic, from_beginning=from_beginning,
-                               as_json=as_json, max_events=max_events, timeout_s=timeout))
+                               as_json=as_json, max_events=max_events, timeout_s=timeout, regions=regions))

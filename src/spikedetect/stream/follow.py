@@ -119,6 +119,6 @@ class IncidentFollower(Service):  # type: ignore[misc]
             log.warning("ignoring a non-JSON message on the incidents topic")
             return
         if not isinstance(event, dict) or any(k not in event for k in REQUIRED):
-            log.warning("ignoring a message that is not a spikedetect.incident/v1 event")
+            log.warning("ignoring a message that is not a spikedetect.incident/v2 (or v1) event")
             return
         self.live.on_incident(event)

@@ -81,6 +81,7 @@ def wanted_topics(s: Settings) -> dict[str, int]:
         s.input_topic: s.topic_partitions, s.incidents_topic: s.topic_partitions,
         s.dlq_topic: s.topic_partitions, s.partials_topic: s.partials_partitions,
         **({s.windows_topic: s.topic_partitions} if s.windows_topic else {}),
+        **({s.regions_topic: s.topic_partitions} if s.regions_topic else {}),
     }
 
 

@@ -35,6 +35,7 @@ import numpy as np
 from spikedetect.core.detectors import BASELINE_SOURCES
 from spikedetect.core.expand import LeafCounts, breakdown, fold
 from spikedetect.core.incidents import IncidentEvent
+from spikedetect.core.outage_events import OutageEvent
 from spikedetect.core.scorer import ClosedKeys
 from spikedetect.core.timefmt import format_ts_ms, parse_ts_ms
 
@@ -127,16 +128,16 @@ class LiveView:
         self.clock_ms: int | None = None
 
     # -- feeds ---------------------------------------------------------------------
-    def on_incident(self, event: IncidentEvent | dict[str, Any]) -> None:
+    def on_incident(self, event: OutageEvent | IncidentEvent | dict[str, Any]) -> None:
         """Record an incident event (a repeat of a known ``(incident_id, seq)`` is ignored)."""
-        e = event.to_dict() if isinstance(event, IncidentEvent) else event
+        e = event.to_dict() if isinstance(event, OutageEvent | IncidentEvent) else event
         events = self.incidents.get(e["incident_id"])
         if events is None:
             events = self.incidents[e["incident_id"]] = []
         elif any(old["seq"] == e["seq"] for old in events):
             return  # re-emitted after recovery, or seen both from the publisher and the topic
         events.append(e)
-        self._advance(_ms(e["detected_at"]))
+        self._advance(_ms(e.get("updated_at") or e["detected_at"]))
         events.sort(key=lambda ev: ev["seq"])
         self.incidents.move_to_end(e["incident_id"])
         while len(self.incidents) > self.max_incidents:
@@ -187,8 +188,9 @@ class LiveView:
                 continue
             if (service is not None and last["service"] != service) or (
                 region is not None and last["region"] != region
+                and not any(m.get("region") == region for m in last.get("regions") or [])
             ):
-                continue
+                continue  # an outage matches a region filter by its root or any member region
             if (
                 since_ms is not None
                 and not is_open

@@ -42,7 +42,7 @@ class Metrics:
         self.incidents = Counter(
             "spikedetect_incident_events", "Incident events published", ["type"], registry=r
         )
-        self.open_incidents = Gauge("spikedetect_open_incidents", "Incidents currently open", registry=r)
+        self.open_incidents = Gauge("spikedetect_open_incidents", "Outage incidents currently open", registry=r)
         self.lag = Gauge("spikedetect_consumer_lag", "Input messages not yet read", ["partition"], registry=r)
         self.watermark_delay = Gauge(
             "spikedetect_watermark_delay_seconds",
@@ -62,7 +62,7 @@ class Metrics:
         """Recompute the gauges of this worker's owners (at scrape time, so a partition that moved
         away or an owner that stopped closing windows shows at once, not at its next message)."""
         owners = list(owners)
-        self.open_incidents.set(sum(len(o.scorer.open_incidents()) for o in owners))
+        self.open_incidents.set(sum(len(o.grouper.open_outages()) for o in owners))
         self.keys.set(sum(o.scorer.keyspace.size for o in owners))
         marks = [wm for wm in (o.scorer.closing_watermark() for o in owners) if wm is not None]
         if marks:

@@ -5,15 +5,20 @@ routed there by key). Its state lives in one Faust table, so every write of a
 partition lands, in order, in one changelog partition:
 
 * ``<q>|k|<service>|<region>`` -> the key's baseline row, incident tracker, last window applied
+* ``<q>|g|<service>`` -> the service's outage grouper state (open outages, last window applied)
 * ``<q>|p|<ws>|<source>|<service>|<chunk>`` -> a partial as received (until its window closes)
 * ``<q>|m|<source>`` -> that source's latest mark
 * ``<q>|meta`` -> the first window not yet closed
 
-Closing a window: publish its incident events and wait for the broker's ack, then write
-every key, then the meta record, then delete the window's partials. A crash at any
-point of that sequence leaves a changelog prefix from which the next owner re-closes
-the window only for keys that had not applied it, re-emitting identical events
-(same ``incident_id`` and ``seq``) that consumers deduplicate.
+Closing a window: group its region incident events into outage events
+(:mod:`spikedetect.core.outages`), publish both and wait for the broker's ack, then write
+the grouper state of every service that had events, then every key, then the meta record,
+then delete the window's partials. A crash at any point of that sequence leaves a
+changelog prefix from which the next owner re-closes the window only for keys that had not
+applied it, re-emitting identical region events (same ``incident_id``, ``seq`` and
+``group_id``); the grouper re-emits the window's outage events identically unless its
+state had been written, in which case they had been acknowledged already. Consumers
+deduplicate on ``(incident_id, seq)``.
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ import orjson
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import StateError
 from spikedetect.core.incidents import IncidentEvent
+from spikedetect.core.outage_events import OutageEvent
+from spikedetect.core.outages import OutageGrouper
 from spikedetect.core.scorer import ClosedKeys, Scorer
-from spikedetect.core.state import import_key, key_record_bytes
+from spikedetect.core.state import dumps, import_key, key_record_bytes
 from spikedetect.core.timefmt import format_ts_ms
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.wire import WireError, decode
@@ -50,12 +57,13 @@ DeadLetter = tuple[bytes, list[tuple[str, bytes]]]
 class Outbox:
     """What closing windows produced, published (and acknowledged) before state is written."""
 
-    events: list[IncidentEvent] = field(default_factory=list)
+    events: list[OutageEvent] = field(default_factory=list)  # the main stream
     dead: list[DeadLetter] = field(default_factory=list)
     windows: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, spikedetect.window/v1)
+    regions: list[IncidentEvent] = field(default_factory=list)  # region incidents, with group_id
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.dead or self.windows)
+        return bool(self.events or self.dead or self.windows or self.regions)
 
 
 Publish = Callable[[Outbox], Any]
@@ -87,6 +95,7 @@ class PartitionOwner:
         self.metrics = metrics
         self.scorer = Scorer(config, sources=())
         self.scorer.on_window = self._on_window
+        self.grouper = OutageGrouper()
         self._observer = on_window
         self._emit_windows = emit_windows
         self._outbox = Outbox()
@@ -113,6 +122,8 @@ class PartitionOwner:
                 if kind == "k":
                     _, _, svc, region = key.split("|", 3)
                     import_key(s, (svc, region), orjson.loads(value))
+                elif kind == "g":
+                    self.grouper.import_service(key.split("|", 2)[2], orjson.loads(value))
                 elif key == f"{prefix}meta":  # before the marks: "meta" starts with "m" too
                     meta = orjson.loads(value)
                     int(meta.get("n_src", 0))
@@ -209,7 +220,9 @@ class PartitionOwner:
         out = self._outbox
         until = self._closable()
         if until is not None:
-            out.events.extend(s.close_ready(until))
+            outages, regions = self.grouper.feed(s.close_ready(until))
+            out.events.extend(outages)
+            out.regions.extend(regions)
         out.dead.extend(_late_record(self.q, lp) for lp in s.late)
         late_reports = sum(lp.reports for lp in s.late)
         s.late.clear()
@@ -220,6 +233,10 @@ class PartitionOwner:
         if s.next_ws == before and not closed:
             return
         t = self.table
+        g = self.grouper
+        for svc in sorted(g.touched):  # before the keys: see the module docstring
+            t[f"{self.q}|g|{svc}"] = dumps(g.export_service(svc))
+        g.touched.clear()
         for sk in s.keyspace.keys:
             t[f"{self.q}|k|{sk[0]}|{sk[1]}"] = key_record_bytes(s, sk)  # exact-size bytes
         for sk in s.retired:

@@ -1,4 +1,5 @@
-"""Publishing incident events (idempotent producer, delivery awaited) and owner dead letters."""
+"""Publishing outage incident events, the optional region events (idempotent producer, delivery
+awaited) and owner dead letters."""
 
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ class Publisher(Service):  # type: ignore[misc]
         s = self.settings
         send = self.producer.send
         futures = [await send(s.incidents_topic, e.to_json(), key=e.kafka_key) for e in out.events]
+        if s.regions_topic:
+            futures += [await send(s.regions_topic, r.to_json(), key=r.kafka_key) for r in out.regions]
         futures += [await send(s.dlq_topic, body, headers=headers) for body, headers in out.dead]
         if s.windows_topic:
             futures += [await send(s.windows_topic, value, key=key) for key, value in out.windows]
@@ -50,7 +53,8 @@ class Publisher(Service):  # type: ignore[misc]
         for e in out.events:
             self.metrics.incidents.labels(e.type).inc()
             self.live.on_incident(e)
-            log.info("incident %s id=%s seq=%d service=%s region=%s observed=%g expected=%g score=%g "
-                     "peak=%g opened_at=%s detected_at=%s%s", e.type, e.incident_id, e.seq, e.service, e.region,
-                     e.observed, e.expected, e.score, e.peak_count, e.opened_at, e.detected_at,
+            log.info("incident %s id=%s seq=%d service=%s region=%s regions=%d countries=%s observed=%g "
+                     "expected=%g score=%g peak=%g opened_at=%s detected_at=%s at=%s%s", e.type, e.incident_id,
+                     e.seq, e.service, e.region, len(e.regions), ",".join(e.countries), e.observed, e.expected,
+                     e.score, e.peak_count, e.opened_at, e.detected_at, e.updated_at,
                      f" closed_at={e.closed_at}" if e.closed_at else "")

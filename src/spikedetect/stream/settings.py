@@ -41,7 +41,8 @@ class Settings:
     bootstrap: str = "127.0.0.1:9092"
     app_id: str = "spikedetect"
     input_topic: str = "reports"
-    incidents_topic: str = "incidents"
+    incidents_topic: str = "incidents"  # outage incidents (spikedetect.incident/v2)
+    regions_topic: str = ""  # optional: the per-region incidents (spikedetect.incident/v1, with group_id)
     dlq_topic: str = "reports-dlq"
     windows_topic: str = ""  # optional: per closed window, the counts and scores of every reported key
     partials_topic: str = ""  # default "<app_id>-partials"

@@ -57,23 +57,38 @@ def _key(line: bytes, key_field: str) -> bytes | None:
     return str(value).encode() if value is not None else None
 
 
-def format_incident(event: dict[str, Any]) -> str:
-    """One readable line for an incident event."""
+def format_incident(event: dict[str, Any], regions: bool = False) -> str:
+    """One readable line for an incident event; an outage (v2) adds its affected regions: a count
+    and the first few, or (``regions``) one indented line per member region."""
     cats = ", ".join(f"{k} {v:.0%}" for k, v in sorted(event.get("categories", {}).items(),
                                                            key=lambda kv: -kv[1])[:3])
     srcs = ", ".join(f"{k} {v:.0%}" for k, v in sorted(event.get("sources", {}).items(),
                                                            key=lambda kv: -kv[1])[:2])
-    head = (f"{event['detected_at']} {event['type'].upper():8} {event['service']} {event['region']} "
+    head = (f"{event.get('updated_at') or event['detected_at']} {event['type'].upper():8} {event['service']} {event['region']} "
             f"[{event['level']}] observed {event['observed']:g} vs expected {event['expected']:g} "
             f"(score {event['score']:g}) peak {event['peak_count']:g}")
     tail = f" since {event['opened_at']}"
     if event.get("closed_at"):
         tail += f" until {event['closed_at']}"
-    return f"{head}{tail}; {cats}; {srcs}; id {event['incident_id']}#{event['seq']}"
+    line = f"{head}{tail}; {cats}; {srcs}; id {event['incident_id']}#{event['seq']}"
+    members = event.get("regions")
+    if not isinstance(members, list):
+        return line
+    countries = ",".join(event.get("countries") or [])
+    line += f"\n    {len(members)} regions in {countries or 'global'}"
+    if not regions:
+        names = [m["region"] for m in members[:6]]
+        return line + ": " + ", ".join(names) + (" ..." if len(members) > 6 else "")
+    for m in members:
+        state = f"closed {m['closed_at']}" if m.get("closed_at") else "affected"
+        line += (f"\n    - {m['region']} [{m['level']}] opened {m['opened_at']} detected {m['detected_at']} "
+                 f"{state}; observed {m['observed']:g} vs expected {m['expected']:g}, peak {m['peak_count']:g}")
+    return line
 
 
 async def tail_incidents(settings: Settings, topic: str, *, from_beginning: bool = False, as_json: bool = False,
-                         max_events: int | None = None, timeout_s: float | None = None) -> int:
+                         max_events: int | None = None, timeout_s: float | None = None,
+                         regions: bool = False) -> int:
     consumer = AIOKafkaConsumer(topic, **settings.kafka_kwargs(), group_id=None,
                                 auto_offset_reset="earliest" if from_beginning else "latest")
     await consumer.start()
@@ -92,7 +107,7 @@ async def tail_incidents(settings: Settings, topic: str, *, from_beginning: bool
                         print(rec.value.decode(), flush=True)
                     else:
                         try:
-                            print(format_incident(orjson.loads(rec.value)), flush=True)
+                            print(format_incident(orjson.loads(rec.value), regions), flush=True)
                         except (orjson.JSONDecodeError, KeyError, TypeError):
                             print(f"(unreadable event) {rec.value[:200]!r}", flush=True)
     finally:

@@ -1,4 +1,5 @@
-// spikedetect dashboard: open incidents, a chart of the selected one, its region breakdown.
+// spikedetect dashboard: open outage incidents (each expandable into its regions), a chart of the
+// selected one, its region breakdown.
 // Plain DOM and SVG; every value from the API is written with textContent or as a
 // numeric attribute, never parsed as HTML.
 "use strict";
@@ -9,6 +10,8 @@
   const BEFORE_WINDOWS = 30; // chart context before the incident opened
   const AFTER_WINDOWS = 15; // and after it closed
   let selected = null; // incident_id
+  let selectedMember = null; // region incident_id of an outage's member, when one is shown
+  const expanded = new Set(); // outage ids whose member regions are listed
   let userPicked = false;
 
   const $ = (id) => document.getElementById(id);
@@ -94,15 +97,62 @@
     tr.appendChild(el("td", text, kind === true ? "num" : kind || ""));
   }
 
+  function markSelected() {
+    for (const row of document.querySelectorAll("table.incidents tbody tr")) {
+      const id = row.dataset.memberId || row.dataset.incidentId;
+      row.className = (row.dataset.memberId ? "member " : "") +
+        (id === (selectedMember || selected) ? "selected" : "");
+    }
+  }
+
+  function memberRows(tbody, inc) {
+    const members = (inc.regions || []).slice().sort((a, b) => depth(a.region) - depth(b.region) ||
+      (b.peak_count || 0) - (a.peak_count || 0) || (a.region < b.region ? -1 : 1));
+    for (const m of members) {
+      const tr = document.createElement("tr");
+      tr.dataset.memberId = m.incident_id;
+      tr.className = "member" + (m.incident_id === selectedMember ? " selected" : "");
+      cell(tr, "\u21b3", "muted");
+      cell(tr, regionName(m.region));
+      cell(tr, fmtTime(m.opened_at));
+      cell(tr, m.closed_at ? fmtDuration(ms(m.closed_at) - ms(m.opened_at)) : "affected", true);
+      cell(tr, fmtNum(m.peak_count, 0), true);
+      cell(tr, fmtNum(m.expected), true);
+      cell(tr, ""); cell(tr, m.level || ""); cell(tr, "");
+      tr.addEventListener("click", () => {
+        selected = inc.incident_id;
+        selectedMember = m.incident_id;
+        userPicked = true;
+        markSelected();
+        renderMember(inc, m).catch(showError);
+      });
+      tbody.appendChild(tr);
+    }
+  }
+
   function renderIncidents(tbody, emptyNote, items) {
     clear(tbody);
     emptyNote.hidden = items.length > 0;
     for (const inc of items) {
       const tr = document.createElement("tr");
       tr.dataset.incidentId = inc.incident_id;
-      if (inc.incident_id === selected) tr.className = "selected";
+      if (inc.incident_id === selected && !selectedMember) tr.className = "selected";
       cell(tr, inc.service, "wrap");
-      cell(tr, regionName(inc.region));
+      const regionCell = el("td", regionName(inc.region), "");
+      const n = (inc.regions || []).length;
+      if (n > 1) {
+        const open = expanded.has(inc.incident_id);
+        const toggle = el("button", (open ? "\u25be " : "\u25b8 ") + n + " regions", "toggle");
+        toggle.type = "button";
+        toggle.addEventListener("click", (ev) => {
+          ev.stopPropagation();
+          if (expanded.has(inc.incident_id)) expanded.delete(inc.incident_id); else expanded.add(inc.incident_id);
+          renderIncidents(tbody, emptyNote, items);
+        });
+        regionCell.appendChild(document.createTextNode(" "));
+        regionCell.appendChild(toggle);
+      }
+      tr.appendChild(regionCell);
       cell(tr, fmtTime(inc.opened_at));
       cell(tr, fmtDuration(inc.duration_ms), true);
       cell(tr, fmtNum(inc.peak_count, 0), true);
@@ -112,13 +162,13 @@
       cell(tr, topShares(inc.sources, 3), "wrap");
       tr.addEventListener("click", () => {
         selected = inc.incident_id;
+        selectedMember = null;
         userPicked = true;
-        for (const row of document.querySelectorAll("table.incidents tbody tr")) {
-          row.className = row.dataset.incidentId === selected ? "selected" : "";
-        }
+        markSelected();
         renderDetail(selected).catch(showError);
       });
       tbody.appendChild(tr);
+      if (n > 1 && expanded.has(inc.incident_id)) memberRows(tbody, inc);
     }
   }
 
@@ -182,7 +232,7 @@
       const tr = document.createElement("tr");
       cell(tr, e.seq, true);
       cell(tr, e.type);
-      cell(tr, fmtTime(e.detected_at));
+      cell(tr, fmtTime(e.updated_at || e.detected_at));
       cell(tr, fmtNum(e.observed, 0), true);
       cell(tr, fmtNum(e.expected), true);
       cell(tr, fmtNum(e.score), true);
@@ -194,7 +244,7 @@
 
   async function renderDetail(id) {
     const inc = await getJSON("/incidents/" + encodeURIComponent(id));
-    if (selected !== id) return;
+    if (selected !== id || selectedMember) return;
     $("detail").hidden = false;
     $("detail-title").textContent = inc.service + " · " + regionName(inc.region) + " · " + inc.state;
     $("detail-meta").textContent = "opened " + fmtTime(inc.opened_at) +
@@ -203,14 +253,42 @@
       " at " + fmtTime(inc.peak_at) + ", " + fmtNum(inc.total_reports, 0) + " reports (" +
       fmtNum(inc.excess_reports, 0) + " above expected), baseline " + inc.baseline;
     renderEvents($("events-table").querySelector("tbody"), inc.history || []);
-    const hasChildren = (inc.children || []).length > 0;
+    // an outage (v2): its member regions by peak excess; a region incident (v1): its children
+    const bars = inc.regions
+      ? inc.regions.filter((m) => m.region !== inc.region)
+          .sort((a, b) => ((b.peak_count || 0) - (b.expected || 0)) - ((a.peak_count || 0) - (a.expected || 0)))
+          .map((m) => ({ region: m.region, reports: m.peak_count, expected: m.expected }))
+      : inc.children || [];
+    const hasChildren = bars.length > 0;
     $("regions").style.display = hasChildren ? "" : "none";
-    drawRegions($("regions"), inc.children);
-    $("regions-note").textContent = hasChildren ? "" : "No child regions (a leaf region).";
+    drawRegions($("regions"), bars);
+    $("regions-note").textContent = hasChildren
+      ? (inc.regions ? inc.regions.length + " affected regions in " + (inc.countries || []).join(", ") +
+         " (peak window each; expand the row to list them all)" : "")
+      : "No other affected region.";
+    await drawSeries(id, inc.service, inc.region, inc.window_ms || 60000, inc.opened_at, inc.closed_at,
+                     inc.active_until);
+  }
 
-    const windowMs = inc.window_ms || 60000;
-    const opened = ms(inc.opened_at);
-    const closed = inc.closed_at ? ms(inc.closed_at) : null;
+  async function renderMember(outage, m) {
+    const id = m.incident_id;
+    $("detail").hidden = false;
+    $("detail-title").textContent = outage.service + " · " + regionName(m.region) + " · " +
+      (m.closed_at ? "closed" : "open") + " (a region of the outage at " + regionName(outage.region) + ")";
+    $("detail-meta").textContent = "opened " + fmtTime(m.opened_at) + ", detected " + fmtTime(m.detected_at) +
+      (m.closed_at ? ", closed " + fmtTime(m.closed_at) : "") + ", peak " + fmtNum(m.peak_count, 0) +
+      ", latest " + fmtNum(m.observed, 0) + " vs expected " + fmtNum(m.expected);
+    renderEvents($("events-table").querySelector("tbody"), []);
+    $("regions").style.display = "none";
+    $("regions-note").textContent = "Region " + m.region + " of outage " + outage.incident_id + ".";
+    await drawSeries(id, outage.service, m.region, outage.window_ms || 60000, m.opened_at, m.closed_at,
+                     outage.active_until);
+  }
+
+  async function drawSeries(id, service, region, windowMs, openedAt, closedAt, activeUntil) {
+    const opened = ms(openedAt);
+    const closed = closedAt ? ms(closedAt) : null;
+    const inc = { service: service, region: region, active_until: activeUntil };
     const params = new URLSearchParams();
     if (opened !== null) params.set("since", String(opened - BEFORE_WINDOWS * windowMs));
     if (closed !== null) params.set("until", String(closed + AFTER_WINDOWS * windowMs));
@@ -225,7 +303,7 @@
       note = e.status === 404 ? "No recent windows for this key (older than the retained history)."
                               : "Series unavailable: " + e.message;
     }
-    if (selected !== id) return;
+    if ((selectedMember || selected) !== id) return;
     drawChart($("chart"), windows, windowMs, opened, closed === null ? ms(inc.active_until) : closed);
     $("chart-note").textContent = note || windows.length + " windows";
   }
@@ -259,6 +337,7 @@
       const all = open.incidents.concat(closed.incidents);
       if (!userPicked || !all.some((i) => i.incident_id === selected)) {
         selected = all.length ? all[0].incident_id : null;
+        selectedMember = null;
         userPicked = false;
       }
       renderIncidents($("open-table").querySelector("tbody"), $("open-empty"), open.incidents);

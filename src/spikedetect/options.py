@@ -16,6 +16,7 @@ DETECTOR_FIELDS = [f.name for f in dataclasses.fields(DetectorConfig)]
 _HELP = {
     "window_ms": "tumbling window length",
     "lateness_ms": "allowed lateness (default two windows)",
+    "watermark_quorum": "reports that must agree before a source's event time advances (1 = newest report)",
     "detector": "baseline model: seasonal or ewma, optionally name:key=value,...",
     "open_threshold": "score (-log10 tail probability) that counts a window as anomalous",
     "open_windows": "consecutive anomalous windows that open an incident",

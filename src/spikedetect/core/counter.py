@@ -86,6 +86,8 @@ class WindowCounter:
         self.floor_wm_ms: int | None = None  # set by advance_to (idle input)
         self._evidence: list[int] = []  # min-heap: the quorum newest evidence times of the current block
         self._evidence_n = 0
+        self._evidence_total = 0  # evidence reports ever: held reports expire by this count
+        self.confirm_within = 4 * config.watermark_quorum  # evidence reports a held report may wait
         self.held = HeldReports(MAX_HELD)
         self._dead: list[tuple[Any, bytes, str]] = []  # (origin, raw, reason) rejected after their batch
         self._counts: dict[int, dict[Key, int]] = {}
@@ -135,17 +137,21 @@ class WindowCounter:
         out, self._dead = self._dead, []
         return out
 
-    def finish(self) -> None:
-        """End of input: count the held reports that continue the stream (each within the
-        lateness plus one window of the newest counted one: the last reports of a source are
-        the ones no quorum can confirm), dead-letter the rest as ``ts_skewed`` (see
-        :meth:`take_dead`), and move the watermark past every window that holds data."""
+    def settle(self) -> None:
+        """No more input for now (its end, or idleness): count the held reports that continue
+        the stream - each within the lateness plus one window of the newest counted one; the
+        last reports of a source are the ones no quorum can confirm - and dead-letter the rest
+        as ``ts_skewed`` (see :meth:`take_dead`)."""
         step = self.lateness_ms + self.hold_ms
         newest = self.max_ts_ms if self.frontier_ms is not None else None
         for h in self.held.pop_continuing(newest, step):
             self._count_held(h)
         for h in self.held.clear():
             self._expire(h, "ts_skewed")
+
+    def finish(self) -> None:
+        """End of input: :meth:`settle`, then move the watermark past every window that holds data."""
+        self.settle()
         if self.max_ts_ms is not None:
             w = self.window_ms
             end = self.max_ts_ms - self.max_ts_ms % w + w
@@ -173,9 +179,10 @@ class WindowCounter:
             for h in self.held.pop_until(upto_ms):
                 self._count_held(h)
 
-    def _hold(self, raw: bytes, ts: int, ws: int, key: Key, origin: Any, position: int | None) -> str | None:
+    def _hold(self, raw: bytes, ts: int, ws: int, key: Key, origin: Any, position: int | None,
+              deadline: int) -> str | None:
         """Keep a report that is ahead of the frontier; a reason when it cannot be kept."""
-        held, evicted = self.held.add(ts, ws, key, raw, origin)
+        held, evicted = self.held.add(ts, ws, key, raw, origin, deadline)
         if not held:
             return "ts_skewed"
         if evicted is not None:
@@ -235,6 +242,8 @@ class WindowCounter:
         hold_at = self._hold_at()
         held = self.held
         block = EVIDENCE_BLOCK
+        ev_total = self._evidence_total
+        confirm = self.confirm_within
         ev_min = evidence[0] if len(evidence) == quorum else no_floor
         cur_ws = None
         cur: dict[Key, int] = {}
@@ -292,7 +301,8 @@ class WindowCounter:
                     if eid in got_ids:
                         duplicates += 1
                         continue
-                reason = self._hold(raw, ts, ws, key, (position, i) if origin is None else origin(i), position)
+                reason = self._hold(raw, ts, ws, key, (position, i) if origin is None else origin(i), position,
+                                    ev_total + confirm)
                 if reason is not None:
                     rejects.append((i, reason))
                     continue
@@ -355,11 +365,16 @@ class WindowCounter:
                             max_ts = self.max_ts_ms
                             cur_ws = None  # a release may have created the current window's dicts
                 evidence_n += 1
+                ev_total += 1
+                if held.items and held.arrivals[0].deadline <= ev_total:  # not confirmed in time: skewed
+                    for h in held.pop_expired(ev_total):
+                        self._expire(h, "ts_skewed")
                 if evidence_n >= block:
                     evidence.clear()
                     evidence_n = 0
                     ev_min = no_floor
         self._evidence_n = evidence_n
+        self._evidence_total = ev_total
         self.max_ts_ms = max_ts
         self.frontier_ms = None if frontier == no_floor else frontier
         st = self.stats
@@ -462,8 +477,9 @@ class WindowCounter:
             "max_ts_ms": self.max_ts_ms,
             "floor_wm_ms": self.floor_wm_ms,
             "frontier_ms": self.frontier_ms,
-            "evidence": [self._evidence_n, sorted(self._evidence)],
-            "held": [[h.ts_ms, h.ws_ms, list(h.key), base64.b64encode(h.raw).decode()] for h in self.held.items],
+            "evidence": [self._evidence_n, sorted(self._evidence), self._evidence_total],
+            "held": [[h.ts_ms, h.ws_ms, list(h.key), base64.b64encode(h.raw).decode(), h.deadline]
+                     for h in self.held.items],
             "counts": [[ws, [[*k, n] for k, n in c.items()]] for ws, c in self._counts.items()],
             "ids": [[ws, sorted(s)] for ws, s in self._ids.items()],
             "regions": {s: sorted(r) for s, r in self._regions.items()},
@@ -475,12 +491,12 @@ class WindowCounter:
         self.max_ts_ms = snap["max_ts_ms"]
         self.floor_wm_ms = snap["floor_wm_ms"]
         self.frontier_ms = snap.get("frontier_ms", self.max_ts_ms)
-        self._evidence_n, evidence = snap.get("evidence", [0, []])
+        self._evidence_n, evidence, self._evidence_total = snap.get("evidence", [0, [], 0])
         self._evidence = list(evidence)
         heapq.heapify(self._evidence)
         self.held = HeldReports(MAX_HELD)
-        for ts, ws, key, raw in snap.get("held", []):
-            self.held.add(ts, ws, (key[0], key[1], key[2], key[3]), base64.b64decode(raw), None)
+        for ts, ws, key, raw, deadline in sorted(snap.get("held", []), key=lambda h: h[4]):  # arrival order
+            self.held.add(ts, ws, (key[0], key[1], key[2], key[3]), base64.b64decode(raw), None, deadline)
         self._counts = {ws: {(a, b, c, d): n for a, b, c, d, n in rows} for ws, rows in snap["counts"]}
         self._ids = {ws: set(ids) for ws, ids in snap["ids"]}
         self._first_pos = {}

@@ -21,12 +21,16 @@ make every report of the next 48 minutes late - but the newest time that many re
   (live).
 
 Reports more than ``hold_ms`` (one window) ahead of the frontier are *held*: kept aside, with
-their raw bytes, in a bounded :class:`HeldReports` buffer, and counted into their window once
-the frontier (or an idle watermark) comes within ``hold_ms`` of them - so they are counted
-before their window can close and never close windows themselves. At the end of input the
-held reports that continue the stream (each within the lateness plus one window of the newest
-counted one) are counted; the rest are dead-lettered as ``ts_skewed``, as is the
-furthest-ahead report when the buffer is full.
+their raw bytes, in a bounded :class:`HeldReports` buffer. A held report is counted into its
+window once the frontier (or an idle watermark) comes within ``hold_ms`` of it - so before its
+window can close; it never closes windows itself. It must be confirmed that way within the next
+``4 * quorum`` evidence reports of its source (a genuine jump in event time is confirmed by the
+reports that follow it); otherwise it was skewed and is dead-lettered as ``ts_skewed``. When
+the input ends (replay) or goes idle (live), held reports that continue the stream - each within
+the lateness plus one window of the newest counted one, as the last reports of a source can have
+no quorum after them - are counted, the rest are ``ts_skewed``; so is the furthest-ahead report
+when the buffer is full. A report less than one window ahead is indistinguishable from a valid
+one and is counted in its window (it still cannot move the frontier alone).
 
 >>> robust_frontier([100, 101, 102, 5_000, 103], quorum=3)  # 5_000 alone moves nothing
 102
@@ -37,6 +41,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,7 +68,8 @@ def robust_frontier(times: Iterable[int], quorum: int, block: int = EVIDENCE_BLO
 
 @dataclass(order=True)
 class Held:
-    """A report counted later: its event time, window, key and event id, raw bytes and origin."""
+    """A report waiting for confirmation: event time, window, key, raw bytes, origin, and the
+    count of evidence reports by which the frontier must have come within reach of it."""
 
     ts_ms: int
     seq: int
@@ -71,55 +77,78 @@ class Held:
     key: tuple[str, str, str, str] = field(compare=False)
     raw: bytes = field(compare=False)
     origin: Any = field(compare=False, default=None)
+    deadline: int = field(compare=False, default=0)
+    done: bool = field(compare=False, default=False)
 
 
 class HeldReports:
-    """Reports ahead of the frontier, oldest first, at most ``limit`` of them."""
+    """Reports ahead of the frontier, by event time (to release) and by arrival (to expire),
+    at most ``limit`` of them."""
 
     def __init__(self, limit: int = MAX_HELD) -> None:
         self.limit = limit
-        self.items: list[Held] = []
+        self.items: list[Held] = []  # sorted by (ts_ms, seq)
+        self.arrivals: deque[Held] = deque()  # by arrival = by deadline; released ones are skipped
         self._seq = itertools.count()
 
     def __len__(self) -> int:
         return len(self.items)
 
     def add(self, ts_ms: int, ws_ms: int, key: tuple[str, str, str, str], raw: bytes,
-            origin: Any) -> tuple[bool, Held | None]:
+            origin: Any, deadline: int) -> tuple[bool, Held | None]:
         """Hold a report. Returns (held, evicted): when full, the furthest-ahead report goes -
         the new one itself (held False) when nothing held is further ahead."""
-        item = Held(ts_ms, next(self._seq), ws_ms, key, raw, origin)
+        item = Held(ts_ms, next(self._seq), ws_ms, key, raw, origin, deadline)
         evicted = None
         if len(self.items) >= self.limit:
             if self.items[-1].ts_ms <= ts_ms:
                 return False, None
             evicted = self.items.pop()
+            evicted.done = True
         bisect.insort(self.items, item)
+        self.arrivals.append(item)
         return True, evicted
+
+    def _take(self, out: list[Held]) -> list[Held]:
+        for h in out:
+            h.done = True
+        while self.arrivals and self.arrivals[0].done:
+            self.arrivals.popleft()
+        return out
 
     def pop_until(self, ts_ms: int) -> list[Held]:
         """Remove and return the held reports with event time at or before ``ts_ms``, oldest first."""
-        i = 0
-        items = self.items
-        while i < len(items) and items[i].ts_ms <= ts_ms:
-            i += 1
-        out, self.items = items[:i], items[i:]
-        return out
+        i = bisect.bisect_right([h.ts_ms for h in self.items], ts_ms) if self.items else 0
+        out, self.items = self.items[:i], self.items[i:]
+        return self._take(out)
+
+    def pop_expired(self, evidence_total: int) -> list[Held]:
+        """Remove and return the held reports whose deadline has passed, in arrival order."""
+        out = []
+        arrivals = self.arrivals
+        while arrivals and (arrivals[0].done or arrivals[0].deadline <= evidence_total):
+            h = arrivals.popleft()
+            if not h.done:
+                out.append(h)
+        if out:
+            gone = {id(h) for h in out}
+            self.items = [h for h in self.items if id(h) not in gone]
+        return self._take(out)
 
     def pop_continuing(self, newest_ms: int | None, step_ms: int) -> list[Held]:
         """End of input: the held reports that continue the stream, each within ``step_ms`` of
         the newest counted one (``newest_ms``; None: nothing was counted, so all of them)."""
         if newest_ms is None:
             out, self.items = self.items, []
-            return out
+            return self._take(out)
         i = 0
         items = self.items
         while i < len(items) and items[i].ts_ms <= newest_ms + step_ms:
             newest_ms = max(newest_ms, items[i].ts_ms)
             i += 1
         out, self.items = items[:i], items[i:]
-        return out
+        return self._take(out)
 
     def clear(self) -> list[Held]:
         out, self.items = self.items, []
-        return out
+        return self._take(out)

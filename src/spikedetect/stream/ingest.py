@@ -365,6 +365,8 @@ class IngestService(Service):  # type: ignore[misc]
                 continue  # end unknown yet, not quiet, or quiet only because it is behind
             was_idle = st.idle
             st.idle = True
+            if not was_idle:
+                c.settle()  # held reports no quorum confirmed: counted if they continue the stream, else ts_skewed
             anchor = c.anchor_ms()
             if anchor is not None:
                 c.advance_to(anchor - c.lateness_ms + int(quiet_ms * s.idle_rate))

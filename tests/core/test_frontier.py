@@ -260,3 +260,15 @@ def test_a_whole_source_ahead_only_moves_its_own_frontier() -> None:
         rb = b.feed_batch([rep(times[i] + 10 * MIN, i) for i in chunk])  # a producer 10 min ahead
         assert ra.rejects == [] and rb.rejects == []
     assert a.frontier_ms is not None and b.frontier_ms == a.frontier_ms + 10 * MIN
+
+
+def test_a_dead_lettered_held_report_does_not_pin_the_resume_position() -> None:
+    c = WindowCounter(CFG)
+    c.feed_batch([rep(t, i) for i, t in enumerate(steady(20))], position=100)
+    c.feed_batch([orjson.dumps({"ts": BASE + 30 * MIN, "service": "ig", "region": "US", "category": "x"})],
+                 position=200)  # held, no event_id
+    c.feed_batch([rep(t, 50 + i) for i, t in enumerate(steady(40, start=BASE + 10_000))], position=300)
+    assert [why for _, _, why in c.take_dead()] == ["ts_skewed"]  # not confirmed in time
+    c.advance_to(BASE + 40 * MIN)
+    c.take_closed()
+    assert c.resume_position() is None  # nothing open: the committed offset may move on

@@ -440,7 +440,8 @@ class WindowCounter:
             out.append(ClosedWindow(ws, by_service))
         for ws in [ws for ws in self._ids if ws + self.window_ms <= wm and ws not in self._counts]:
             del self._ids[ws]  # ids of held reports that were dead-lettered
-            self._first_pos.pop(ws, None)
+        for ws in [ws for ws in self._first_pos if ws + self.window_ms <= wm and ws not in self._counts]:
+            del self._first_pos[ws]  # positions of held reports that were dead-lettered
         return out
 
     def open_windows(self) -> list[int]:

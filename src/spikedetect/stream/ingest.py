@@ -286,8 +286,9 @@ class IngestService(Service):  # type: ignore[misc]
         """Send closed windows' partials, then a mark if the watermark crossed a window."""
         assert self.producer is not None
         s = self.settings
-        dead = st.counter.take_dead()  # held reports evicted from a full hold buffer (ts_skewed)
+        dead = st.counter.take_dead()  # held reports never confirmed (ts_skewed): accepted when they came
         if dead:
+            self.totals.accepted -= len(dead)
             await self._dead_letter(TopicPartition(s.input_topic, st.partition),
                                     [(rec, reason) for rec, _, reason in dead])
         closed = st.counter.take_closed()

@@ -272,3 +272,13 @@ def test_a_dead_lettered_held_report_does_not_pin_the_resume_position() -> None:
     c.advance_to(BASE + 40 * MIN)
     c.take_closed()
     assert c.resume_position() is None  # nothing open: the committed offset may move on
+
+
+def test_reports_far_behind_the_first_frontier_are_late_not_counted_years_back() -> None:
+    ancient = orjson.dumps({"ts": BASE - 400 * 86_400_000, "service": "ig", "region": "US", "category": "x"})
+    c, counts, reasons = run([rep(BASE, 0), ancient, *[rep(t, 1 + i) for i, t in enumerate(steady(30))]])
+    assert reasons == {1: "late"} and c.stats.late == 1
+    assert min(ws for ws, _ in counts) == BASE
+    # a source that never reaches the quorum: the median report stands in for the frontier
+    c, counts, reasons = run([rep(BASE, 0), ancient, rep(BASE + 1000, 2), rep(BASE + 50 * MIN, 3)])
+    assert reasons == {1: "late", 3: "ts_skewed"} and sum(counts.values()) == 2

@@ -143,7 +143,12 @@ class WindowCounter:
         last reports of a source are the ones no quorum can confirm - and dead-letter the rest
         as ``ts_skewed`` (see :meth:`take_dead`)."""
         step = self.lateness_ms + self.hold_ms
-        newest = self.max_ts_ms if self.frontier_ms is not None else None
+        newest = self.max_ts_ms
+        if self.frontier_ms is None and len(self.held):
+            # fewer than quorum reports ever: the median one stands in for the frontier
+            mid = sorted(h.ts_ms for h in self.held.items)[(len(self.held) - 1) // 2]
+            self._release(mid, late_wm_ms=mid - self.lateness_ms)
+            newest = mid if newest is None else max(newest, mid)
         for h in self.held.pop_continuing(newest, step):
             self._count_held(h)
         for h in self.held.clear():
@@ -172,12 +177,20 @@ class WindowCounter:
     def _expire(self, h: Held, reason: str) -> None:
         self._dead.append((h.origin, h.raw, reason))
         self.stats.accepted -= 1
-        self.stats.rejected += 1
+        if reason == "late":
+            self.stats.late += 1
+        else:
+            self.stats.rejected += 1
 
-    def _release(self, upto_ms: int) -> None:
+    def _release(self, upto_ms: int, late_wm_ms: int | None = None) -> None:
+        """Count the held reports up to ``upto_ms``. ``late_wm_ms``: the watermark the source's
+        first frontier sets - reports held before it whose window it closes are ``late``."""
         if len(self.held) and self.held.items[0].ts_ms <= upto_ms:
             for h in self.held.pop_until(upto_ms):
-                self._count_held(h)
+                if late_wm_ms is not None and h.ws_ms + self.window_ms <= late_wm_ms:
+                    self._expire(h, "late")
+                else:
+                    self._count_held(h)
 
     def _hold(self, raw: bytes, ts: int, ws: int, key: Key, origin: Any, position: int | None,
               deadline: int) -> str | None:
@@ -230,7 +243,7 @@ class WindowCounter:
         slow = self._slow_path
         counts = self._counts
         ids = self._ids
-        heap_push, heap_replace = heapq.heappush, heapq.heapreplace
+        heap_push, heap_replace, heap_pop = heapq.heappush, heapq.heapreplace, heapq.heappop
         evidence = self._evidence
         evidence_n = self._evidence_n
         min_ts, max_ts_ok = MIN_TS_MS, MAX_TS_MS
@@ -351,8 +364,12 @@ class WindowCounter:
                     else:
                         heap_push(evidence, ts)
                         if len(evidence) == quorum:
-                            ev_min = evidence[0]
+                            if frontier == no_floor and max(evidence) - evidence[0] > skew_ms:
+                                heap_pop(evidence)  # a first frontier is not dragged back by a stale clock
+                            else:
+                                ev_min = evidence[0]
                     if ev_min > frontier:
+                        first = frontier == no_floor
                         frontier = ev_min
                         limit = frontier + skew_ms
                         wm = frontier - lateness_ms
@@ -361,7 +378,7 @@ class WindowCounter:
                         hold_at = wm + lateness_ms + hold_ms
                         if len(held) and held.items[0].ts_ms <= hold_at:
                             self.frontier_ms, self.max_ts_ms = frontier, max_ts
-                            self._release(hold_at)
+                            self._release(hold_at, wm if first else None)
                             max_ts = self.max_ts_ms
                             cur_ws = None  # a release may have created the current window's dicts
                 evidence_n += 1

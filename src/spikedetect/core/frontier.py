@@ -50,13 +50,19 @@ EVIDENCE_BLOCK = 256
 MAX_HELD = 4096
 
 
-def robust_frontier(times: Iterable[int], quorum: int, block: int = EVIDENCE_BLOCK) -> int | None:
-    """The frontier after evidence ``times`` in arrival order (reference form of the counter's rule)."""
+def robust_frontier(times: Iterable[int], quorum: int, block: int = EVIDENCE_BLOCK,
+                    max_future_skew_ms: int = 3_600_000) -> int | None:
+    """The frontier after evidence ``times`` in arrival order (reference form of the counter's rule).
+
+    The first frontier is not formed from a quorum spanning more than ``max_future_skew_ms``:
+    its oldest report (a clock that is behind) is dropped and the next one awaited."""
     best: int | None = None
     heap: list[int] = []
     for n, ts in enumerate(times, 1):
         if len(heap) < quorum:
             heapq.heappush(heap, ts)
+            if best is None and len(heap) == quorum and max(heap) - heap[0] > max_future_skew_ms:
+                heapq.heappop(heap)
         elif ts > heap[0]:
             heapq.heapreplace(heap, ts)
         if len(heap) == quorum and (best is None or heap[0] > best):

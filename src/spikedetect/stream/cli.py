@@ -26,6 +26,7 @@ _HELP = {
     "store": "table store: memory:// or rocksdb:// (needs the rocksdb extra)",
     "idle_ms": "after this much wall-clock quiet a caught-up input partition advances its watermark",
     "idle_rate": "event-time ms the watermark of an idle partition advances per wall-clock ms",
+    "watermark_quorum": "reports that must agree before a partition's event time advances (1: the newest report)",
     "idle_empty_ms": "how long a partition that never delivered a report waits to be idle (0: 3 x idle-ms)",
     "security_protocol": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
     "sasl_mechanism": "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",

@@ -321,6 +321,9 @@ class WindowCounter:
                     continue
                 if eid is not None:
                     got_ids.add(eid)  # type: ignore[union-attr]
+                if ts >= self._generation_end:  # key budgets follow the newest accepted time, as before
+                    self._new_generation(ts)
+                    self._regions[key[0]] = {key[1]}
             else:
                 if ws != cur_ws:
                     if wm is not None and ws + window_ms <= wm:

@@ -282,3 +282,11 @@ def test_reports_far_behind_the_first_frontier_are_late_not_counted_years_back()
     # a source that never reaches the quorum: the median report stands in for the frontier
     c, counts, reasons = run([rep(BASE, 0), ancient, rep(BASE + 1000, 2), rep(BASE + 50 * MIN, 3)])
     assert reasons == {1: "late", 3: "ts_skewed"} and sum(counts.values()) == 2
+
+
+def test_a_sparse_source_keeps_its_tail() -> None:
+    """One report a minute: the frontier trails by ~7 minutes, and the last reports of the input
+    can have no quorum after them; the end rule follows the source's own pace."""
+    times = steady(300, step_ms=60_000, jitter_ms=20_000, seed=3)
+    c, counts, reasons = run([rep(t, i) for i, t in enumerate(times)])
+    assert reasons == {} and sum(counts.values()) == 300

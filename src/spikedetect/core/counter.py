@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import heapq
+import itertools
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -139,10 +140,17 @@ class WindowCounter:
 
     def settle(self) -> None:
         """No more input for now (its end, or idleness): count the held reports that continue
-        the stream - each within the lateness plus one window of the newest counted one; the
-        last reports of a source are the ones no quorum can confirm - and dead-letter the rest
-        as ``ts_skewed`` (see :meth:`take_dead`)."""
+        the stream - each within the lateness plus one window of the newest counted one, or
+        within twice the time a quorum of the source's recent reports took to arrive if that is
+        longer (a sparse source); the last reports of a source are the ones no quorum can
+        confirm - and dead-letter the rest as ``ts_skewed`` (see :meth:`take_dead`)."""
         step = self.lateness_ms + self.hold_ms
+        ev = sorted(self._evidence)
+        if self.frontier_ms is not None and len(ev) == self.quorum >= 4:
+            # a sparse source's tail spans longer: twice what a quorum takes to arrive, from the
+            # median gap between its newest reports (robust to a few skewed ones)
+            gaps = sorted(b - a for a, b in itertools.pairwise(ev))
+            step = max(step, 2 * self.quorum * gaps[len(gaps) // 2])
         newest = self.max_ts_ms
         if self.frontier_ms is None and len(self.held):
             # fewer than quorum reports ever: the median one stands in for the frontier

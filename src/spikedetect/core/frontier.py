@@ -27,8 +27,9 @@ window can close; it never closes windows itself. It must be confirmed that way 
 ``4 * quorum`` evidence reports of its source (a genuine jump in event time is confirmed by the
 reports that follow it); otherwise it was skewed and is dead-lettered as ``ts_skewed``. When
 the input ends (replay) or goes idle (live), held reports that continue the stream - each within
-the lateness plus one window of the newest counted one, as the last reports of a source can have
-no quorum after them - are counted, the rest are ``ts_skewed``; so is the furthest-ahead report
+the lateness plus one window of the newest counted one (or twice the time a quorum of the
+source's newest reports took to arrive, for a sparse source), as the last reports of a source
+can have no quorum after them - are counted, the rest are ``ts_skewed``; so is the furthest-ahead report
 when the buffer is full. A report less than one window ahead is indistinguishable from a valid
 one and is counted in its window (it still cannot move the frontier alone).
 

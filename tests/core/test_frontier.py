@@ -288,5 +288,17 @@ def test_a_sparse_source_keeps_its_tail() -> None:
     """One report every 3-4 minutes: the frontier trails by ~25 minutes, and the last reports of the input
     can have no quorum after them; the end rule follows the source's own pace."""
     times = steady(300, step_ms=200_000, jitter_ms=20_000, seed=3)
-    c, counts, reasons = run([rep(t, i) for i, t in enumerate(times)])
+    _, counts, reasons = run([rep(t, i) for i, t in enumerate(times)])
     assert reasons == {} and sum(counts.values()) == 300
+
+
+def test_a_clock_hours_behind_gives_late_reports_and_changes_nothing_else() -> None:
+    times = steady(600)
+    clean = [rep(t, i) for i, t in enumerate(times)]
+    _, want, _ = run(clean)
+    behind = list(clean)
+    for k, pos in enumerate((100, 250, 400, 550)):
+        behind.insert(pos + k, rep(times[pos] - 3 * HOUR, 10_000 + k))
+    c, got, reasons = run(behind)
+    assert sorted(reasons.values()) == ["late"] * 4 and c.stats.late == 4
+    assert got == want

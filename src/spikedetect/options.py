@@ -21,7 +21,8 @@ DETECTOR_FIELDS = [f.name for f in dataclasses.fields(DetectorConfig)]
 DETECTOR_HELP = {
     "window_ms": "Length of the event-time tumbling windows reports are counted in (ms).",
     "lateness_ms": "Allowed lateness (ms): a report older than the newest minus this is late (-1: two windows).",
-    "max_future_skew_ms": "Reports further than this in the future of the newest report are rejected (ms).",
+    "max_future_skew_ms": "Reports further than this ahead of the source's event-time frontier are rejected (ms).",
+    "watermark_quorum": "Reports that must agree before a source's event time advances (1: the newest report alone).",
     "max_value_bytes": "Reports longer than this many bytes are rejected.",
     "max_region_depth": "Deepest region level counted (1 country .. 4 city-level).",
     "max_keys_per_service": "Most keys (regions) one service may have; reports for new keys beyond it are rejected.",

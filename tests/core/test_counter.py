@@ -1,6 +1,9 @@
 """WindowCounter: lateness, deduplication, key limits, future skew, closing, state - and two
 properties: every input is accounted for exactly once, and window counts equal a brute-force
-recount over the events a simple model of lateness and deduplication accepts."""
+recount over the events a simple model of lateness and deduplication accepts.
+
+These tests pin the counting mechanics with the plain watermark (``watermark_quorum=1``: the
+newest event time minus the lateness); the robust frontier is tested in test_frontier.py."""
 
 from __future__ import annotations
 
@@ -64,7 +67,7 @@ def reasons(res: Any) -> list[str | None]:
     ],
 )
 def test_late_is_judged_by_window_end_against_watermark(event_offset_ms: int, late: bool) -> None:
-    c = WindowCounter(DetectorConfig(window_ms=MIN, lateness_ms=2 * MIN))
+    c = WindowCounter(DetectorConfig(watermark_quorum=1, window_ms=MIN, lateness_ms=2 * MIN))
     assert c.feed_batch([report(BASE + 600_000)]).accepted == 1
     assert c.watermark_ms == BASE + 480_000
     res = c.feed_batch([report(BASE + event_offset_ms)])
@@ -74,14 +77,14 @@ def test_late_is_judged_by_window_end_against_watermark(event_offset_ms: int, la
 
 
 def test_late_with_zero_lateness() -> None:
-    c = WindowCounter(DetectorConfig(window_ms=MIN, lateness_ms=0))
+    c = WindowCounter(DetectorConfig(watermark_quorum=1, window_ms=MIN, lateness_ms=0))
     c.feed_batch([report(BASE + MIN)])  # watermark BASE + MIN closes the window [BASE, BASE + MIN)
     assert c.feed_batch([report(BASE + MIN - 1)]).rejects == [(0, "late")]
     assert c.feed_batch([report(BASE + MIN)]).accepted == 1
 
 
 def test_replaying_skips_late_silently() -> None:
-    c = WindowCounter(DetectorConfig(window_ms=MIN, lateness_ms=0))
+    c = WindowCounter(DetectorConfig(watermark_quorum=1, window_ms=MIN, lateness_ms=0))
     c.feed_batch([report(BASE + 5 * MIN)])
     res = c.feed_batch([report(BASE), report(BASE + 5 * MIN)], replaying=True)
     assert res.rejects == [] and res.accepted == 1
@@ -89,7 +92,7 @@ def test_replaying_skips_late_silently() -> None:
 
 
 def test_advance_to_moves_watermark_without_events_and_never_back() -> None:
-    c = WindowCounter(DetectorConfig(window_ms=MIN, lateness_ms=2 * MIN))
+    c = WindowCounter(DetectorConfig(watermark_quorum=1, window_ms=MIN, lateness_ms=2 * MIN))
     assert c.watermark_ms is None
     c.advance_to(BASE + 10 * MIN)
     assert c.watermark_ms == BASE + 10 * MIN
@@ -103,7 +106,7 @@ def test_advance_to_moves_watermark_without_events_and_never_back() -> None:
 
 
 def test_late_event_does_not_move_watermark() -> None:
-    c = WindowCounter(DetectorConfig(window_ms=MIN, lateness_ms=0))
+    c = WindowCounter(DetectorConfig(watermark_quorum=1, window_ms=MIN, lateness_ms=0))
     c.feed_batch([report(BASE + 5 * MIN)])
     c.feed_batch([report(BASE)])
     assert c.max_ts_ms == BASE + 5 * MIN
@@ -113,7 +116,7 @@ def test_late_event_does_not_move_watermark() -> None:
 
 
 def test_duplicates_are_per_window_event_id() -> None:
-    c = WindowCounter(DetectorConfig(window_ms=MIN))
+    c = WindowCounter(DetectorConfig(watermark_quorum=1, window_ms=MIN))
     res = c.feed_batch(
         [
             report(BASE, event_id="a"),
@@ -133,7 +136,7 @@ def test_duplicates_are_per_window_event_id() -> None:
 
 
 def test_duplicate_does_not_move_watermark() -> None:
-    c = WindowCounter(DetectorConfig(window_ms=MIN, lateness_ms=0))
+    c = WindowCounter(DetectorConfig(watermark_quorum=1, window_ms=MIN, lateness_ms=0))
     c.feed_batch([report(BASE, event_id="a")])
     c.feed_batch([report(BASE + MIN - 1, event_id="a")])
     assert c.max_ts_ms == BASE
@@ -143,7 +146,7 @@ def test_duplicate_does_not_move_watermark() -> None:
 
 
 def test_too_many_keys_per_service() -> None:
-    cfg = DetectorConfig(window_ms=MIN, max_keys_per_service=2, retire_after_ms=3_600_000)
+    cfg = DetectorConfig(watermark_quorum=1, window_ms=MIN, max_keys_per_service=2, retire_after_ms=3_600_000)
     c = WindowCounter(cfg)
     res = c.feed_batch(
         [
@@ -172,7 +175,7 @@ def test_too_many_keys_per_service() -> None:
 
 def test_too_far_future_relative_to_newest_accepted() -> None:
     skew = 3_600_000
-    c = WindowCounter(DetectorConfig(window_ms=MIN, max_future_skew_ms=skew))
+    c = WindowCounter(DetectorConfig(watermark_quorum=1, window_ms=MIN, max_future_skew_ms=skew))
     assert c.feed_batch([report(BASE)]).accepted == 1  # the first event has nothing to compare with
     res = c.feed_batch([report(BASE + skew + 1), report(BASE + skew), report(BASE + 2 * skew)])
     # the second moved the newest accepted time, so the third is now exactly at the limit
@@ -182,7 +185,7 @@ def test_too_far_future_relative_to_newest_accepted() -> None:
 
 def test_too_far_future_relative_to_record_time() -> None:
     skew = 3_600_000
-    cfg = DetectorConfig(window_ms=MIN, max_future_skew_ms=skew)
+    cfg = DetectorConfig(watermark_quorum=1, window_ms=MIN, max_future_skew_ms=skew)
     # a fresh counter has no newest time: the record time is the reference
     assert reasons(WindowCounter(cfg).feed_batch([report(BASE + skew + 1)], [BASE])) == ["ts_too_far_future"]
     assert reasons(WindowCounter(cfg).feed_batch([report(BASE + skew)], [BASE])) == [None]
@@ -195,7 +198,7 @@ def test_too_far_future_relative_to_record_time() -> None:
 
 def test_record_time_ahead_of_stream_widens_the_limit() -> None:
     skew = 3_600_000
-    c = WindowCounter(DetectorConfig(window_ms=MIN, max_future_skew_ms=skew))
+    c = WindowCounter(DetectorConfig(watermark_quorum=1, window_ms=MIN, max_future_skew_ms=skew))
     c.feed_batch([report(BASE)])
     res = c.feed_batch([report(BASE + 2 * skew)], fallback_ts_ms=[BASE + skew])
     assert res.accepted == 1
@@ -205,7 +208,7 @@ def test_record_time_ahead_of_stream_widens_the_limit() -> None:
 
 
 def test_take_closed_returns_closed_windows_oldest_first_once() -> None:
-    c = WindowCounter(DetectorConfig(window_ms=MIN, lateness_ms=MIN))
+    c = WindowCounter(DetectorConfig(watermark_quorum=1, window_ms=MIN, lateness_ms=MIN))
     c.feed_batch(
         [report(BASE, "GB"), report(BASE + MIN + 1, "US", service="fb"), report(BASE + 2 * MIN, "US")]
     )
@@ -223,7 +226,7 @@ def test_take_closed_returns_closed_windows_oldest_first_once() -> None:
 
 
 def test_resume_position_is_oldest_open_window() -> None:
-    c = WindowCounter(DetectorConfig(window_ms=MIN, lateness_ms=MIN))
+    c = WindowCounter(DetectorConfig(watermark_quorum=1, window_ms=MIN, lateness_ms=MIN))
     c.feed_batch([report(BASE)], position=100)
     c.feed_batch([report(BASE + 1), report(BASE + MIN)], position=200)
     assert c.resume_position() == 100
@@ -237,7 +240,7 @@ def test_resume_position_is_oldest_open_window() -> None:
 
 
 def test_snapshot_restore_continues_identically() -> None:
-    cfg = DetectorConfig(window_ms=MIN, max_keys_per_service=3)
+    cfg = DetectorConfig(watermark_quorum=1, window_ms=MIN, max_keys_per_service=3)
     first = [
         report(BASE + i * 7_000, r, event_id=f"e{i % 4}") for i, r in enumerate(["US", "GB", "US/CA"] * 5)
     ]
@@ -347,7 +350,7 @@ def model(seq: list[Any]) -> tuple[Counter[tuple[str, str, int]], dict[str, int]
     return totals_, tally
 
 
-CFG = DetectorConfig(window_ms=W, lateness_ms=LATENESS)
+CFG = DetectorConfig(watermark_quorum=1, window_ms=W, lateness_ms=LATENESS)
 
 
 @settings(max_examples=100, deadline=None)

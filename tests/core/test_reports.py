@@ -204,7 +204,7 @@ ACCEPTS: list[tuple[str, bytes, Report]] = [
     ),
 ]
 
-COUNTER_ONLY = {"late", "too_many_keys", "ts_too_far_future"}  # need stream context: tested below
+COUNTER_ONLY = {"late", "too_many_keys", "ts_too_far_future", "ts_skewed"}  # need stream context: below, test_frontier.py
 PATHS = ["validator", "counter_cold", "counter_warm"]
 
 

@@ -37,7 +37,7 @@ def _single(lines: list[bytes], config: DetectorConfig) -> list[bytes]:
 
 
 def test_a_report_is_late_only_relative_to_its_own_source() -> None:
-    cfg = DetectorConfig()  # lateness two windows
+    cfg = DetectorConfig(watermark_quorum=1)  # lateness two windows; one report moves event time
     ahead = [_msg(T0_MS + 30 * 60_000)]
     behind = [_msg(T0_MS + 60_000)]  # 29 min older than the other source's newest report
     multi = MultiSourceReplay(cfg, sources=[0, 1])
@@ -53,7 +53,7 @@ def test_a_report_is_late_only_relative_to_its_own_source() -> None:
 
 def test_late_within_one_source_is_still_late_and_dead_lettered() -> None:
     dead: list[bytes] = []
-    multi = MultiSourceReplay(DetectorConfig(), sources=["p0"], on_dead_letter=dead.append)
+    multi = MultiSourceReplay(DetectorConfig(watermark_quorum=1), sources=["p0"], on_dead_letter=dead.append)
     where = [{"partition": 0, "offset": 7}, {"partition": 0, "offset": 8}]
     multi.feed("p0", [_msg(T0_MS + 30 * 60_000), _msg(T0_MS)], where=where)
     multi.finish()

@@ -75,6 +75,7 @@ class DetectorConfig:
     window_ms: int = 60_000
     lateness_ms: int = -1  # -1: two windows
     max_future_skew_ms: int = 3_600_000
+    watermark_quorum: int = 8  # reports that must agree before event time advances (core/frontier.py)
     # input limits
     max_value_bytes: int = 8192
     max_region_depth: int = 4
@@ -102,7 +103,7 @@ class DetectorConfig:
         if self.lateness_ms == -1:
             object.__setattr__(self, "lateness_ms", 2 * self.window_ms)
         _non_negative_int(self, "lateness_ms")
-        for name in ("max_future_skew_ms", "max_value_bytes", "max_keys_per_service", "max_breakdown",
+        for name in ("max_future_skew_ms", "watermark_quorum", "max_value_bytes", "max_keys_per_service", "max_breakdown",
                      "retire_after_ms", "open_windows", "close_windows", "update_every_windows",
                      "max_incident_ms", "relearn_ms", "top_children"):
             _positive_int(self, name)
@@ -124,7 +125,11 @@ class DetectorConfig:
     @property
     def params_hash(self) -> str:
         """A short stable hash of everything that changes detection: attach it to outputs."""
-        blob = orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS)
+        values = self.to_dict()
+        for name, default in _HASHED_WHEN_CHANGED.items():  # so hashes of earlier outputs stay valid
+            if values[name] == default:
+                del values[name]
+        blob = orjson.dumps(values, option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(blob).hexdigest()[:12]
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,6 +163,10 @@ class DetectorConfig:
 
     def replace(self, **changes: Any) -> DetectorConfig:
         return dataclasses.replace(self, **changes)
+
+
+# Settings added after outputs carried a params_hash: they enter the hash only when changed.
+_HASHED_WHEN_CHANGED: dict[str, Any] = {"watermark_quorum": 8}
 
 
 def _positive_int(cfg: DetectorConfig, name: str) -> None:

@@ -14,7 +14,7 @@ split across Kafka partitions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,9 +50,11 @@ class Detector:
         raw = event if isinstance(event, bytes | bytearray) else orjson.dumps(event)
         return self.feed_batch([bytes(raw)])
 
-    def feed_batch(self, values: Sequence[bytes], fallback_ts_ms: Sequence[int | None] | None = None) -> Output:
-        """A batch of raw messages; windows the watermark closes are scored at the end."""
-        res = self.counter.feed_batch(values, fallback_ts_ms)
+    def feed_batch(self, values: Sequence[bytes], fallback_ts_ms: Sequence[int | None] | None = None,
+                   origin: Callable[[int], Any] | None = None) -> Output:
+        """A batch of raw messages; windows the watermark closes are scored at the end.
+        ``origin(i)`` names message i if it is dead-lettered later (:meth:`take_dead`)."""
+        res = self.counter.feed_batch(values, fallback_ts_ms, origin=origin)
         out = Output(rejects=res.rejects, accepted=res.accepted, duplicates=res.duplicates)
         out.incidents = self._close()
         return out
@@ -63,12 +65,14 @@ class Detector:
         return self._close()
 
     def flush(self) -> list[IncidentEvent]:
-        """End of input: close every window that holds data."""
-        if self.counter.max_ts_ms is None:
-            return []
-        w = self.config.window_ms
-        last_ws = self.counter.max_ts_ms - self.counter.max_ts_ms % w
-        return self.advance_to(last_ws + w)
+        """End of input: count the held reports that continue the stream, close every window
+        that holds data. Held reports no other report confirmed are then in :meth:`take_dead`."""
+        self.counter.finish()
+        return self._close()
+
+    def take_dead(self) -> list[tuple[Any, bytes, str]]:
+        """Reports rejected after their batch: (origin, raw bytes, reason), e.g. ``ts_skewed``."""
+        return self.counter.take_dead()
 
     def _close(self) -> list[IncidentEvent]:
         for window in self.counter.take_closed():

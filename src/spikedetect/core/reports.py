@@ -33,7 +33,7 @@ REASONS: dict[str, str] = {
     "bad_ts_type": "ts is neither an RFC 3339 string nor an integer of epoch milliseconds",
     "bad_ts_format": "ts is a string but not RFC 3339 with an offset",
     "ts_out_of_range": "ts is before 2000 or after 2100",
-    "ts_too_far_future": "ts is further ahead of the newest accepted time than max_future_skew_ms",
+    "ts_too_far_future": "ts is further ahead of the event-time frontier (or the record time) than max_future_skew_ms",
     "missing_service": "no service",
     "bad_service": "service is not a string of 1-64 printable characters without '|'",
     "missing_region": "no region",
@@ -45,6 +45,8 @@ REASONS: dict[str, str] = {
     "bad_event_id": "event_id is not a string of 1-128 printable characters or an integer",
     "too_many_keys": "the service already has max_keys_per_service regions",
     "late": "the report's window was already closed by the watermark",
+    "ts_skewed": "ts is ahead of the source's event-time frontier and no other reports confirmed it before "
+                 "the input ended (or the hold buffer was full)",
 }
 
 

@@ -68,15 +68,26 @@ class MultiSourceReplay:
         """
         counter = self.counters[source]
         base = self.summary.events
-        res = counter.feed_batch(values, fallback_ts_ms)
+
+        def origin(i: int) -> dict[str, Any]:
+            return where[i] if where is not None else {"source": str(source), "line": base + i + 1}
+
+        res = counter.feed_batch(values, fallback_ts_ms, origin=origin)
         self.summary.events += len(values)
         for i, reason in res.rejects:
-            by = self.summary.rejected_by_reason
-            by[reason] = by.get(reason, 0) + 1
-            if self.on_dead_letter is not None:
-                origin = where[i] if where is not None else {"source": str(source), "line": base + i + 1}
-                self.on_dead_letter(dead_letter_line(values[i], reason, origin))
+            self._dead_letter(values[i], reason, origin(i))
+        self._drain_dead(counter)
         self._forward(source, idle=False)
+
+    def _dead_letter(self, raw: bytes, reason: str, origin: dict[str, Any]) -> None:
+        by = self.summary.rejected_by_reason
+        by[reason] = by.get(reason, 0) + 1
+        if self.on_dead_letter is not None:
+            self.on_dead_letter(dead_letter_line(raw, reason, origin))
+
+    def _drain_dead(self, counter: WindowCounter) -> None:
+        for origin, raw, reason in counter.take_dead():
+            self._dead_letter(raw, reason, origin)
 
     def end_source(self, source: Any) -> None:
         """No more input from ``source``: close its windows (like ``Detector.flush``) and let
@@ -85,9 +96,8 @@ class MultiSourceReplay:
             return
         self.ended.add(source)
         counter = self.counters[source]
-        if counter.max_ts_ms is not None:
-            w = self.config.window_ms
-            counter.advance_to(counter.max_ts_ms - counter.max_ts_ms % w + w)
+        counter.finish()
+        self._drain_dead(counter)
         self._forward(source, idle=True)
 
     def finish(self) -> None:

@@ -120,22 +120,38 @@ class Replay:
              where: Iterable[dict[str, Any]] | None = None, line_numbers: Sequence[int] | None = None) -> None:
         s = self.summary
         base = s.events
-        out = self.detector.feed_batch(values, fallback_ts_ms)
+        places = list(where) if where is not None else None
+
+        def origin(i: int) -> dict[str, Any]:
+            if places:
+                return places[i]
+            return {"source": self.source_name, "line": line_numbers[i] if line_numbers is not None else base + i + 1}
+
+        out = self.detector.feed_batch(values, fallback_ts_ms, origin)
         s.events += len(values)
-        if out.rejects:
-            places = list(where) if where is not None else None
-            for i, reason in out.rejects:
-                s.rejected_by_reason[reason] = s.rejected_by_reason.get(reason, 0) + 1
-                line = line_numbers[i] if line_numbers is not None else base + i + 1
-                s.first_line_by_reason.setdefault(reason, line)
-                self.last_reject_line = line
-                if self.on_dead_letter is not None:
-                    origin = places[i] if places else {"source": self.source_name, "line": line}
-                    self.on_dead_letter(dead_letter_line(values[i], reason, origin))
+        for i, reason in out.rejects:
+            self._dead_letter(values[i], reason, origin(i))
+        self._drain_dead()
         self._emit(out.incidents)
+
+    def _dead_letter(self, raw: bytes, reason: str, origin: dict[str, Any]) -> None:
+        by = self.summary.rejected_by_reason
+        by[reason] = by.get(reason, 0) + 1
+        line = origin.get("line")
+        if isinstance(line, int):
+            self.summary.first_line_by_reason.setdefault(reason, line)
+            self.last_reject_line = max(self.last_reject_line, line)
+        if self.on_dead_letter is not None:
+            self.on_dead_letter(dead_letter_line(raw, reason, origin))
+
+    def _drain_dead(self) -> None:
+        """Held reports rejected after their batch (``ts_skewed``)."""
+        for origin, raw, reason in self.detector.take_dead():
+            self._dead_letter(raw, reason, origin)
 
     def finish(self) -> None:
         self._emit(self.detector.flush())
+        self._drain_dead()
         st = self.detector.stats
         s = self.summary
         s.accepted, s.late, s.duplicates = st["accepted"], st["late"], st["duplicates"]

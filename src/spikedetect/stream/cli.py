@@ -31,6 +31,7 @@ _HELP = {
     "datadir": "Directory of the Faust table store and worker state.",
     "idle_ms": "After this much wall-clock quiet a caught-up input partition advances its watermark (ms).",
     "idle_rate": "Event-time ms the watermark of an idle partition advances per wall-clock ms.",
+    "idle_empty_ms": "How long a partition that never delivered a report waits before it is idle (ms; 0: 3 x idle-ms).",
     "commit_interval_ms": "How often input offsets are committed (ms).",
     "session_timeout_ms": "How long a dead worker holds its partitions before a rebalance (ms).",
     "batch_max_records": "Most records one input fetch hands to the counters.",

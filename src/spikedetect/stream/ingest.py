@@ -198,8 +198,8 @@ class IngestService(Service):  # type: ignore[misc]
             if meta is not None and meta.offset >= 0 and meta.metadata:
                 try:
                     data = orjson.loads(meta.metadata)
-                    st.counter.restore_checkpoint({"max_ts_ms": data.get("max_ts_ms"),
-                                                   "floor_wm_ms": data.get("floor_wm_ms")})
+                    st.counter.restore_checkpoint({k: data[k] for k in ("max_ts_ms", "floor_wm_ms", "frontier_ms")
+                                                   if k in data})
                     st.replay_until = int(data["o"])
                     st.next_offset = int(data["o"])
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
@@ -244,11 +244,13 @@ class IngestService(Service):  # type: ignore[misc]
         split = bisect.bisect_left(offsets, st.replay_until) if st.replay_until > offsets[0] else 0
         counter = st.counter
         if split:
-            res = counter.feed_batch(values[:split], stamps[:split], position=offsets[0], replaying=True)
-            await self._dead_letter(tp, records, res.rejects, 0)
+            res = counter.feed_batch(values[:split], stamps[:split], position=offsets[0], replaying=True,
+                                     origin=records.__getitem__)
+            await self._dead_letter(tp, [(records[i], reason) for i, reason in res.rejects])
         if split < len(records):
-            res = counter.feed_batch(values[split:], stamps[split:], position=offsets[split])
-            await self._dead_letter(tp, records, res.rejects, split)
+            res = counter.feed_batch(values[split:], stamps[split:], position=offsets[split],
+                                     origin=lambda i: records[split + i])
+            await self._dead_letter(tp, [(records[split + i], reason) for i, reason in res.rejects])
             m = self.metrics
             m.accepted.inc(res.accepted)
             m.duplicate.inc(res.duplicates)
@@ -258,11 +260,10 @@ class IngestService(Service):  # type: ignore[misc]
         st.dirty = True
         await self._forward(st, force_mark=was_idle)
 
-    async def _dead_letter(self, tp: TopicPartition, records: Sequence[Any], rejects: list[tuple[int, str]],
-                           base: int) -> None:
+    async def _dead_letter(self, tp: TopicPartition, rejected: list[tuple[Any, str]]) -> None:
+        """Send (record, reason) pairs to the dead-letter topic and count them."""
         assert self.producer is not None
-        for i, reason in rejects:
-            rec = records[base + i]
+        for rec, reason in rejected:
             headers = [
                 ("spikedetect.reason", reason.encode()),
                 ("spikedetect.topic", tp.topic.encode()),
@@ -286,6 +287,11 @@ class IngestService(Service):  # type: ignore[misc]
         """Send closed windows' partials, then a mark if the watermark crossed a window."""
         assert self.producer is not None
         s = self.settings
+        dead = st.counter.take_dead()  # held reports never confirmed (ts_skewed): accepted when they came
+        if dead:
+            self.totals.accepted -= len(dead)
+            await self._dead_letter(TopicPartition(s.input_topic, st.partition),
+                                    [(rec, reason) for rec, _, reason in dead])
         closed = st.counter.take_closed()
         for window in closed:
             for service, blob in encode_partials(st.partition, window):
@@ -296,7 +302,9 @@ class IngestService(Service):  # type: ignore[misc]
         now = time.monotonic()
         heartbeat_s = 1.0 if st.idle else 5.0  # idle: owners wait on time, so tell them often
         if closed or force_mark or mark_ws != st.last_mark_ws or now - st.last_mark_at > heartbeat_s:
-            blob = encode_mark(st.partition, wm, self.n_sources, idle=st.idle)
+            # the oldest window this source still holds: owners close nothing from it on, even
+            # when every source is idle, until its partials have been sent (before a later mark)
+            blob = encode_mark(st.partition, wm, self.n_sources, idle=st.idle, open_ws=st.counter.oldest_open_ms())
             for q in range(self.n_owners):
                 await self.producer.send(s.partials_topic, blob, partition=q)
             st.last_mark_ws, st.last_mark_at = mark_ws, now
@@ -345,17 +353,25 @@ class IngestService(Service):  # type: ignore[misc]
             if high is not None and st.next_offset >= 0:
                 self.metrics.lag.labels(str(st.partition)).set(max(0, high - st.next_offset))
             quiet_ms = (now - st.last_arrival) * 1000
+            c = st.counter
+            # A partition that has delivered nothing since its assignment (and had no checkpoint)
+            # waits longer: a producer's first reports can reach it after the others' (see
+            # docs/operations.md, "Idle input").
+            never = c.watermark_ms is None and c.anchor_ms() is None
+            wait_ms = s.idle_empty_wait_ms if never else s.idle_ms
             # Idle means quiet *and* caught up. Until a fetch has answered since the assignment
             # the end offset is unknown (None): a restarted worker whose first fetch is slow (table
             # recovery, a busy machine) must not take the wait for idleness - that would push the
             # watermark ahead by the wall clock and skip the records it is about to re-read.
-            if high is None or quiet_ms < s.idle_ms or high > max(st.next_offset, 0):
+            if high is None or quiet_ms < wait_ms or high > max(st.next_offset, 0):
                 continue  # end unknown yet, not quiet, or quiet only because it is behind
             was_idle = st.idle
             st.idle = True
-            c = st.counter
-            if c.max_ts_ms is not None:
-                c.advance_to(c.max_ts_ms - c.lateness_ms + int(quiet_ms * s.idle_rate))
+            if not was_idle:
+                c.settle()  # held reports no quorum confirmed: counted if they continue the stream, else ts_skewed
+            anchor = c.anchor_ms()
+            if anchor is not None:
+                c.advance_to(anchor - c.lateness_ms + int(quiet_ms * s.idle_rate))
                 st.dirty = True
             await self._forward(st, force_mark=not was_idle)
 

@@ -102,6 +102,7 @@ class PartitionOwner:
         # Faust queues every table write in the app's producer buffer (None for a plain dict)
         self._writes = getattr(getattr(getattr(table, "app", None), "producer", None), "buffer", None)
         self.partial_keys: dict[int, set[str]] = {}
+        self.open_ws: dict[int, int] = {}  # per source: the oldest window it still holds (latest mark)
         self.stale: list[str] = []
         self._rebuild()
 
@@ -134,7 +135,10 @@ class PartitionOwner:
                     wm = mark["wm"]
                     if not (wm is None or type(wm) is int):
                         raise TypeError(f"wm is {wm!r}")
-                    s.set_watermark(int(key.rsplit("|", 1)[1]), wm, idle=bool(mark["idle"]))
+                    src = int(key.rsplit("|", 1)[1])
+                    s.set_watermark(src, wm, idle=bool(mark["idle"]))
+                    if mark.get("open") is not None:
+                        self.open_ws[src] = int(mark["open"])
                 elif kind == "p":
                     partials.append((key, value))
             except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
@@ -160,11 +164,15 @@ class PartitionOwner:
         """The watermark to close up to. While some source is idle - excluded because it has
         nothing to send - only a watermark that has stood for ``idle_grace`` of wall time is
         used, so a source that was idle a moment ago and is now reading new data (another
-        worker's fetch is a few hundred ms behind) gets to report before windows close."""
+        worker's fetch is a few hundred ms behind) gets to report before windows close.
+        Never past the oldest window a source still holds (its marks say which): an idle
+        source's counts for it are still to come."""
         s = self.scorer
         wm = s.closing_watermark()
         if wm is None:
             return None
+        if self.open_ws:
+            wm = min(wm, min(self.open_ws.values()))
         now = time.monotonic()
         hist = self._wm_history
         if not hist or hist[-1][1] != wm:
@@ -209,7 +217,12 @@ class PartitionOwner:
                 s.expect_sources(range(msg.n_sources))
                 t[f"{self.q}|meta"] = orjson.dumps({"next_ws": s.next_ws, "n_src": len(s.watermarks)})
             s.set_watermark(msg.source, msg.wm_ms, idle=msg.idle)
-            t[f"{self.q}|m|{msg.source}"] = orjson.dumps({"wm": s.watermarks[msg.source], "idle": msg.idle})
+            if msg.open_ws is None:
+                self.open_ws.pop(msg.source, None)
+            else:
+                self.open_ws[msg.source] = msg.open_ws
+            t[f"{self.q}|m|{msg.source}"] = orjson.dumps({"wm": s.watermarks[msg.source], "idle": msg.idle,
+                                                          "open": msg.open_ws})
         await self._close(publish)
 
     async def _close(self, publish: Publish) -> None:
@@ -228,6 +241,9 @@ class PartitionOwner:
         s.late.clear()
         if out:
             await publish(out)
+        # counted with the dead letters, whether or not a window closes now (a late partial
+        # arrives after its window closed, so it usually closes none)
+        self.metrics.late_partials.inc(late_reports)
         self._outbox = Outbox()
         closed = s.stats.windows_closed - windows_before
         if s.next_ws == before and not closed:
@@ -253,7 +269,6 @@ class PartitionOwner:
         if closed:
             m.scoring_seconds.observe((time.perf_counter() - t0) / closed)
         m.keys_scored.inc(closed * s.keyspace.size)
-        m.late_partials.inc(late_reports)
         wm = s.closing_watermark()
         if wm is not None:
             m.watermark_delay.set(max(0.0, time.time() - wm / 1000.0))

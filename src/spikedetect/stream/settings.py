@@ -53,6 +53,7 @@ class Settings:
     datadir: str = ""  # default "./<app_id>-data"
     idle_ms: int = 10_000
     idle_rate: float = 1.0  # event-time ms the watermark advances per wall-clock ms when idle
+    idle_empty_ms: int = 0  # idleness of a partition that never delivered a report; 0: 3 x idle_ms
     commit_interval_ms: int = 1_000
     session_timeout_ms: int = 10_000  # how long a dead worker holds its partitions
     batch_max_records: int = 20_000
@@ -87,6 +88,8 @@ class Settings:
                      "commit_interval_ms", "batch_max_records"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        if self.idle_empty_ms < 0:
+            raise ConfigError("idle_empty_ms must not be negative")
         if self.idle_rate <= 0:
             raise ConfigError("idle_rate must be positive")
 
@@ -118,6 +121,11 @@ class Settings:
             elif name not in DETECTOR_NAMES:
                 raise ConfigError(f"unknown setting {name!r}")
         return cls(detector=build_detector(det_values, origin), **values)
+
+    @property
+    def idle_empty_wait_ms(self) -> int:
+        """How long a partition that has delivered nothing since its assignment waits to be idle."""
+        return self.idle_empty_ms or 3 * self.idle_ms
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

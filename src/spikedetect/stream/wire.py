@@ -3,7 +3,8 @@
 Stage 1 (one counter per input partition, the *source*) sends, per closed window and
 service, the leaf counts it saw - split into chunks so no message grows past Kafka's
 size limit - keyed by service, so every window of a service meets at one owner.
-After the partials of a window it sends a *mark* with its watermark to every
+After the partials of a window it sends a *mark* with its watermark - and the oldest window
+it still holds, so no owner closes that window before its partials arrive - to every
 partition of the partials topic. Both are idempotent at the owner: a partial
 replaces the same (source, window, service, chunk), a mark only moves forward.
 
@@ -36,6 +37,7 @@ class WireMessage:
     wm_ms: int | None = None
     idle: bool = False
     n_sources: int = 0
+    open_ws: int | None = None  # marks: the oldest window the source still holds (None: none)
 
     def window(self) -> ClosedWindow:
         counts: dict[LeafKey, float] = {(r, c, s): n for r, c, s, n in self.rows}
@@ -52,8 +54,9 @@ def encode_partials(source: int, window: ClosedWindow) -> Iterator[tuple[str, by
                                          "c": i, "rows": chunk})
 
 
-def encode_mark(source: int, wm_ms: int | None, n_sources: int, *, idle: bool = False) -> bytes:
-    return orjson.dumps({"t": "m", "src": source, "wm": wm_ms, "idle": idle, "n_src": n_sources})
+def encode_mark(source: int, wm_ms: int | None, n_sources: int, *, idle: bool = False,
+                open_ws: int | None = None) -> bytes:
+    return orjson.dumps({"t": "m", "src": source, "wm": wm_ms, "idle": idle, "n_src": n_sources, "open": open_ws})
 
 
 class WireError(ValueError):
@@ -69,8 +72,10 @@ def decode(blob: bytes) -> WireMessage:
                                chunk=int(obj["c"]), rows=rows)
         if obj["t"] == "m":
             wm = obj["wm"]
+            open_ws = obj.get("open")
             return WireMessage("mark", int(obj["src"]), wm_ms=None if wm is None else int(wm),
-                               idle=bool(obj["idle"]), n_sources=int(obj["n_src"]))
+                               idle=bool(obj["idle"]), n_sources=int(obj["n_src"]),
+                               open_ws=None if open_ws is None else int(open_ws))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise WireError(f"not a spikedetect.partial/v1 message: {exc}") from exc
     raise WireError(f"unknown message type {obj.get('t')!r}")

@@ -94,6 +94,7 @@ class DetectorConfig:
     elevated_learn_weight: float = 0.1  # how much a window above close_threshold still teaches
     update_every_windows: int = 5
     max_incident_ms: int = 12 * 3_600_000
+    level_shift_ms: int = 3 * 3_600_000  # an incident still raised after this closes as a level shift
     relearn_ms: int = 6 * 3_600_000  # after a max_incident_ms close the key learns, and cannot open, this long
     top_children: int = 5
 
@@ -104,7 +105,7 @@ class DetectorConfig:
         _non_negative_int(self, "lateness_ms")
         for name in ("max_future_skew_ms", "max_value_bytes", "max_keys_per_service", "max_breakdown",
                      "retire_after_ms", "open_windows", "close_windows", "update_every_windows",
-                     "max_incident_ms", "relearn_ms", "top_children"):
+                     "max_incident_ms", "level_shift_ms", "relearn_ms", "top_children"):
             _positive_int(self, name)
         if not 1 <= self.max_region_depth <= 4:
             raise ConfigError(f"max_region_depth must be 1..4, got {self.max_region_depth}")

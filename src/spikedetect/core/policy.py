@@ -47,14 +47,32 @@ class IncidentPolicy:
         self.detector = {"name": config.detector.name, "params_hash": config.params_hash}
 
     def signals(self, observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
-                score: npt.NDArray[np.float64]) -> npt.NDArray[np.int8]:
-        """Vectorised signal per key: calm / elevated / anomalous / extreme."""
+                score: npt.NDArray[np.float64],
+                horizons: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
+                | None = None,
+                tracked: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int8]:
+        """Vectorised signal per key: calm / elevated / anomalous / extreme.
+
+        ``score`` is the one-window score; ``horizons`` are (score, excess, observed/expected)
+        of the sums over several windows (shape (H, n), see :mod:`~spikedetect.core.evidence`).
+        They apply to keys not ``tracked`` (no incident in progress): sustained excess can
+        open an incident, but only the current window keeps one open, so it closes on time.
+        Every path needs the same evidence: a score over ``open_threshold``, at least
+        ``min_excess`` reports over expectation and ``1 + min_excess_ratio`` times it."""
         c = self.config
         excess = observed - expected
         big_enough = (excess >= c.min_excess) & (observed >= expected * (1.0 + c.min_excess_ratio))
         sig = np.where(score >= c.close_threshold, ELEVATED, CALM)
         sig = np.where(excess < 0.5 * c.min_excess, CALM, sig)
         sig = np.where(big_enough & (score >= c.open_threshold), ANOMALOUS, sig)
+        if horizons is not None:
+            h_score, h_excess, h_ratio = horizons
+            free = np.ones(len(score), dtype=bool) if tracked is None else ~tracked
+            h_big = (h_excess >= c.min_excess) & (h_ratio >= 1.0 + c.min_excess_ratio)
+            h_anom = (h_big & (h_score >= c.open_threshold)).any(axis=0) & free
+            h_elev = ((h_score >= c.close_threshold) & (h_excess >= 0.5 * c.min_excess)).any(axis=0) & free
+            sig = np.where(h_elev & (sig < ELEVATED), ELEVATED, sig)
+            sig = np.where(h_anom & (sig < ANOMALOUS), ANOMALOUS, sig)
         sig = np.where(big_enough & (score >= c.extreme_threshold), EXTREME, sig)
         return sig.astype(np.int8)
 
@@ -102,6 +120,10 @@ class IncidentPolicy:
             if t.streak >= c.close_windows:
                 events.append(self._emit(t, "closed", service, key, view, reason="recovered"))
                 return None, events
+        if t.state == "open" and t.phase == "open" and signal != 0 and ws + w - t.first_ws >= c.level_shift_ms:
+            # still raised after this long: the key's level has changed; its baseline adopts it
+            events.append(self._emit(t, "closed", service, key, view, reason="level_shift"))
+            return None, events
         if ws + w - t.first_ws >= c.max_incident_ms:
             events.append(self._emit(t, "closed", service, key, view, reason="max_duration"))
             return None, events

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from spikedetect.core import evidence
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow, LeafKey
 from spikedetect.core.detectors import BASELINE_SOURCES, make_baseline
@@ -180,8 +181,19 @@ class Scorer:
         exp = baseline.expect(all_rows, ws)
         self._parent_prior(exp)
         expected, phi, source = exp.mean, exp.phi, exp.source
-        score = surprise(observed, expected, phi)
-        signal = self.policy.signals(observed, expected, score)
+        raw1 = surprise(observed, expected, phi)
+        # evidence over several windows, and each key's calibration of its scores
+        cols = baseline.cols
+        pos = evidence.slot(ws, self.window_ms)
+        evidence.record(cols, n, pos, observed, expected, expected * phi)
+        raw_h, excess_h, ratio_h = evidence.horizon_scores(cols, n, pos)
+        cal = evidence.calibration(cols, n)
+        score1 = raw1 * cal[0]
+        score_h = raw_h * cal[1:]
+        tracked = np.zeros(n, dtype=bool)
+        tracked[[ks.index[sk] for sk in self.trackers]] = True
+        signal = self.policy.signals(observed, expected, score1, (score_h, excess_h, ratio_h), tracked)
+        score = np.where(tracked, score1, np.maximum(score1, score_h.max(axis=0)))
         # A key with no history of its own (floor baseline) or relearning after an incident
         # hit max_incident_ms cannot open one: its windows teach the baseline instead.
         muted = (source == FLOOR) | (ks.mute_until[:n] > ws)
@@ -192,6 +204,7 @@ class Scorer:
         step_rows = set(np.flatnonzero((signal >= ANOMALOUS) & ~done).tolist())
         step_rows.update(r for r in (ks.index[sk] for sk in self.trackers) if not done[r])
         events: list[IncidentEvent] = []
+        ended: list[int] = []  # rows whose incident closed: their accumulated evidence resets
         not_quiet = np.zeros(n, dtype=bool)
         if step_rows:
             wanted: dict[str, set[str]] = {}
@@ -215,9 +228,19 @@ class Scorer:
                 tracker, evs = self.policy.step(before, sk[0], sk[1], int(signal[r]), view)
                 if tracker is not None:
                     self.trackers[sk] = tracker
-                elif evs and evs[-1].close_reason == "max_duration":
-                    ks.mute_until[r] = ws + self.config.relearn_ms
+                elif evs and evs[-1].type == "closed":
+                    ended.append(r)
+                    if evs[-1].close_reason == "max_duration":
+                        ks.mute_until[r] = ws + self.config.relearn_ms
+                    elif evs[-1].close_reason == "level_shift" and before is not None:
+                        ratio = before.recent_obs / max(before.recent_exp, 1e-9)
+                        baseline.rebase(np.array([r]), np.array([float(np.clip(ratio, 1.0, 100.0))]))
                 events.extend(evs)
+        evidence.reset(cols, np.array(ended, dtype=np.intp))
+        # calibration learns from keys that were quiet before this window (raw scores)
+        cal_rows = np.flatnonzero(~tracked & ~done)
+        if len(cal_rows):
+            evidence.learn_calibration(cols, cal_rows, np.vstack([raw1[None, :], raw_h])[:, cal_rows])
         # learn: windows that were normal, for keys that were and stay quiet. Calm windows
         # teach fully, elevated ones only a little (a slow ramp must not become the baseline),
         # anomalous ones not at all; keys without a baseline of their own learn everything.

@@ -1,0 +1,118 @@
+"""Evidence that adds up across windows, and per-key calibration of scores.
+
+One window's negative-binomial tail finds big spikes; a small key at 5x its low level for
+a quarter of an hour never gives one window that stands out. So each key also keeps its
+last :data:`RING` windows (observed count, expected count, expected variance) in a ring,
+and every closed window is scored on the sums over several horizons (:data:`HORIZONS`):
+the sum of counts is again (approximately) negative binomial, with the summed mean and
+variance. The largest single-window excess inside a horizon is left out of its sum, so
+one burst never counts twice (the one-window path judges it); only excess spread over
+several windows accumulates. A key's ring is cleared when its incident closes (the reset
+rule), so the windows of an outage cannot open a second incident.
+
+Calibration: a model's tail is only as good as its noise model, and real streams have
+heavier tails than any count model (bursts, retweets, a crawler). Each key learns, per
+horizon, the 99th percentile of its own raw scores on quiet windows (an exponentially
+weighted quantile in the log domain: one float per horizon, vectorised). Where that
+percentile sits above :data:`CAL_NOMINAL` (the model underestimates the tail at least
+10x), the key's scores on that horizon are scaled down by ``CAL_NOMINAL / q99``, so a
+score keeps about the same false-alarm rate on every key. Keys whose noise the model
+describes well are left untouched.
+
+Everything is numpy over all keys at once (see docs/architecture.md for why not River here).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from spikedetect.core.negbin import surprise
+
+FloatArray = npt.NDArray[np.float64]
+
+HORIZONS = (1, 3, 10, 30)  # windows summed; 1 is the classic one-window score
+RING = 30
+CAL_P = 0.99  # calibrated quantile of quiet-window scores
+CAL_NOMINAL = 3.0  # scores are scaled down only where the learned q99 exceeds this
+CAL_RATE = 0.05  # log-domain step of the quantile once warm
+CAL_INITIAL = 2.0  # -log10(1 - CAL_P): the q99 of a well-specified model
+
+# per-row state: ring of (observed, expected, variance), q99 per horizon and its count
+EVIDENCE_COLUMNS: dict[str, tuple[tuple[int, ...], str, float]] = {
+    "ring_x": ((RING,), "float32", 0.0),
+    "ring_m": ((RING,), "float32", 0.0),
+    "ring_v": ((RING,), "float32", 0.0),
+    "cal_q": ((len(HORIZONS),), "float32", CAL_INITIAL),
+    "cal_n": ((), "float32", 0.0),
+}
+
+
+def slot(ws_ms: int, window_ms: int) -> int:
+    """Ring position of a window (the same for every key)."""
+    return (ws_ms // window_ms) % RING
+
+
+def record(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, observed: FloatArray,
+           mean: FloatArray, var: FloatArray) -> None:
+    """Write this window into every row's ring (all ``n`` rows, in order)."""
+    cols["ring_x"][:n, pos] = observed
+    cols["ring_m"][:n, pos] = mean
+    cols["ring_v"][:n, pos] = var
+
+
+def reset(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp]) -> None:
+    """Forget accumulated excess for ``rows`` (their ring keeps expectations, not counts)."""
+    if len(rows):
+        cols["ring_x"][rows] = cols["ring_m"][rows]
+
+
+def horizon_sums(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int,
+                 horizons: tuple[int, ...] = HORIZONS[1:]) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Trimmed sums over each horizon: (observed, mean, variance), shape (len(horizons), n).
+
+    The largest one-window excess in the horizon is removed from the observed sum (that
+    window counts as expected), which keeps the sums monotone in every count."""
+    order = (pos - np.arange(max(horizons))) % RING  # newest first
+    x = cols["ring_x"][:n][:, order].astype(np.float64)
+    m = cols["ring_m"][:n][:, order].astype(np.float64)
+    v = cols["ring_v"][:n][:, order].astype(np.float64)
+    cx, cm, cv = np.cumsum(x, axis=1), np.cumsum(m, axis=1), np.cumsum(v, axis=1)
+    top = np.maximum.accumulate(np.maximum(x - m, 0.0), axis=1)
+    idx = np.array(horizons) - 1
+    return (cx[:, idx] - top[:, idx]).T, cm[:, idx].T, cv[:, idx].T
+
+
+def horizon_scores(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int
+                   ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Raw scores, trimmed excess and observed/expected ratio per horizon > 1, shape (H-1, n)."""
+    sx, sm, sv = horizon_sums(cols, n, pos)
+    mean = np.maximum(sm, 1e-9)
+    phi = np.maximum(sv / mean, 1.0)
+    raw = surprise(sx.ravel(), mean.ravel(), phi.ravel()).reshape(sx.shape)
+    return raw, sx - sm, sx / mean
+
+
+def calibration(cols: dict[str, npt.NDArray[np.float32]], n: int) -> FloatArray:
+    """Per row and horizon, the factor (<= 1) applied to raw scores; shape (H, n)."""
+    q = cols["cal_q"][:n].astype(np.float64).T
+    out: FloatArray = np.minimum(1.0, CAL_NOMINAL / np.maximum(q, 1e-9))
+    return out
+
+
+def learn_calibration(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp],
+                      raw: FloatArray) -> None:
+    """Move each row's q99 estimates towards its raw scores ``raw`` (shape (H, len(rows))).
+
+    Log-domain stochastic quantile: up by ``rate * p`` when exceeded, down by
+    ``rate * (1 - p)`` otherwise; the rate starts at 1/count so a new key converges fast."""
+    if len(rows) == 0:
+        return
+    count = cols["cal_n"][rows].astype(np.float64) + 1.0
+    rate = np.clip(4.0 / count, CAL_RATE, 0.5)
+    q = cols["cal_q"][rows].astype(np.float64).T  # (H, k)
+    above = raw > q
+    step = np.where(above, CAL_P, -(1.0 - CAL_P)) * rate
+    q = np.clip(q * np.exp(step), 0.5, 300.0)
+    cols["cal_q"][rows] = q.T
+    cols["cal_n"][rows] = np.minimum(count, 1e6)

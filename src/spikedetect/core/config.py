@@ -87,6 +87,7 @@ class DetectorConfig:
     open_threshold: float = 6.0
     open_windows: int = 2
     extreme_threshold: float = 60.0
+    extreme_ratio: float = 10.0  # or twice open_threshold at this many times the expected count
     close_threshold: float = 3.0
     close_windows: int = 5
     min_excess: float = 8.0
@@ -109,7 +110,7 @@ class DetectorConfig:
             _positive_int(self, name)
         if not 1 <= self.max_region_depth <= 4:
             raise ConfigError(f"max_region_depth must be 1..4, got {self.max_region_depth}")
-        for name in ("open_threshold", "extreme_threshold", "close_threshold", "min_excess", "min_excess_ratio",
+        for name in ("open_threshold", "extreme_threshold", "extreme_ratio", "close_threshold", "min_excess", "min_excess_ratio",
                      "elevated_learn_weight"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or value != value or value < 0:

@@ -33,8 +33,7 @@ FloatArray = npt.NDArray[np.float64]
 
 HORIZONS = (1, 3, 10, 30)  # windows summed; 1 is the classic one-window score
 RING = 30
-CAL_P = 0.99  # calibrated quantile of quiet-window scores
-CAL_NOMINAL = 3.0  # scores are scaled down only where the learned q99 exceeds this
+CAL_P, CAL_P3 = 0.99, 0.999  # calibrated quantiles of quiet-window scores
 CAL_RATE = 0.05  # log-domain step of the quantile once warm
 CAL_INITIAL = 2.0  # -log10(1 - CAL_P): the q99 of a well-specified model
 
@@ -44,6 +43,7 @@ EVIDENCE_COLUMNS: dict[str, tuple[tuple[int, ...], str, float]] = {
     "ring_m": ((RING,), "float32", 0.0),
     "ring_v": ((RING,), "float32", 0.0),
     "cal_q": ((len(HORIZONS),), "float32", CAL_INITIAL),
+    "cal_q3": ((len(HORIZONS),), "float32", CAL_INITIAL + 1.0),
     "cal_n": ((), "float32", 0.0),
 }
 
@@ -93,10 +93,19 @@ def horizon_scores(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int
     return raw, sx - sm, sx / mean
 
 
-def calibration(cols: dict[str, npt.NDArray[np.float32]], n: int) -> FloatArray:
-    """Per row and horizon, the factor (<= 1) applied to raw scores; shape (H, n)."""
-    q = cols["cal_q"][:n].astype(np.float64).T
-    out: FloatArray = np.minimum(1.0, CAL_NOMINAL / np.maximum(q, 1e-9))
+def calibrate(cols: dict[str, npt.NDArray[np.float32]], n: int, raw: FloatArray) -> FloatArray:
+    """Calibrated scores, shape (H, n): raw scores mapped through each key's own tail.
+
+    The key's learned quantiles ``q99`` and ``q999`` of quiet-window scores stand for the
+    tail probabilities 1e-2 and 1e-3; above ``q99`` every further ``q999 - q99`` of raw score
+    is one more decade of rarity (a log-linear tail through both points). The result never
+    exceeds the raw score: a key whose noise the model describes (``q99`` near 2, ``q999``
+    near 3) keeps its model scores."""
+    q99 = cols["cal_q"][:n].astype(np.float64).T
+    q999 = cols["cal_q3"][:n].astype(np.float64).T
+    span = np.maximum(q999 - q99, 0.25)
+    mapped = CAL_INITIAL + (raw - q99) / span
+    out: FloatArray = np.minimum(raw, np.maximum(mapped, 0.0))
     return out
 
 
@@ -110,9 +119,8 @@ def learn_calibration(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArra
         return
     count = cols["cal_n"][rows].astype(np.float64) + 1.0
     rate = np.clip(4.0 / count, CAL_RATE, 0.5)
-    q = cols["cal_q"][rows].astype(np.float64).T  # (H, k)
-    above = raw > q
-    step = np.where(above, CAL_P, -(1.0 - CAL_P)) * rate
-    q = np.clip(q * np.exp(step), 0.5, 300.0)
-    cols["cal_q"][rows] = q.T
+    for col, p in (("cal_q", CAL_P), ("cal_q3", CAL_P3)):
+        q = cols[col][rows].astype(np.float64).T  # (H, k)
+        step = np.where(raw > q, p, -(1.0 - p)) * rate
+        cols[col][rows] = np.clip(q * np.exp(step), 0.5, 300.0).T
     cols["cal_n"][rows] = np.minimum(count, 1e6)

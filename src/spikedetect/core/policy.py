@@ -73,7 +73,10 @@ class IncidentPolicy:
             h_elev = ((h_score >= c.close_threshold) & (h_excess >= 0.5 * c.min_excess)).any(axis=0) & free
             sig = np.where(h_elev & (sig < ELEVATED), ELEVATED, sig)
             sig = np.where(h_anom & (sig < ANOMALOUS), ANOMALOUS, sig)
-        sig = np.where(big_enough & (score >= c.extreme_threshold), EXTREME, sig)
+        # one window alone opens an incident when it is beyond doubt: an extreme score, or a
+        # clear score at many times the expected count (a 3x burst on a busy key is neither)
+        sharp = (score >= 2.0 * c.open_threshold) & (observed >= expected * c.extreme_ratio)
+        sig = np.where(big_enough & ((score >= c.extreme_threshold) | sharp), EXTREME, sig)
         return sig.astype(np.int8)
 
     def incident_id(self, service: str, key: str, first_ws: int) -> str:

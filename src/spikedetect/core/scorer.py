@@ -187,11 +187,11 @@ class Scorer:
         pos = evidence.slot(ws, self.window_ms)
         evidence.record(cols, n, pos, observed, expected, expected * phi)
         raw_h, excess_h, ratio_h = evidence.horizon_scores(cols, n, pos)
-        cal = evidence.calibration(cols, n)
-        score1 = raw1 * cal[0]
-        score_h = raw_h * cal[1:]
+        raw = np.vstack([raw1[None, :], raw_h])
+        cal = evidence.calibrate(cols, n, raw)
+        score1, score_h = cal[0], cal[1:]
         tracked = np.zeros(n, dtype=bool)
-        tracked[[ks.index[sk] for sk in self.trackers]] = True
+        tracked[[ks.index[sk] for sk, t in self.trackers.items() if t.state == "open"]] = True
         signal = self.policy.signals(observed, expected, score1, (score_h, excess_h, ratio_h), tracked)
         score = np.where(tracked, score1, np.maximum(score1, score_h.max(axis=0)))
         # A key with no history of its own (floor baseline) or relearning after an incident
@@ -237,10 +237,10 @@ class Scorer:
                         baseline.rebase(np.array([r]), np.array([float(np.clip(ratio, 1.0, 100.0))]))
                 events.extend(evs)
         evidence.reset(cols, np.array(ended, dtype=np.intp))
-        # calibration learns from keys that were quiet before this window (raw scores)
+        # calibration learns from keys without an open incident (raw scores)
         cal_rows = np.flatnonzero(~tracked & ~done)
         if len(cal_rows):
-            evidence.learn_calibration(cols, cal_rows, np.vstack([raw1[None, :], raw_h])[:, cal_rows])
+            evidence.learn_calibration(cols, cal_rows, raw[:, cal_rows])
         # learn: windows that were normal, for keys that were and stay quiet. Calm windows
         # teach fully, elevated ones only a little (a slow ramp must not become the baseline),
         # anomalous ones not at all; keys without a baseline of their own learn everything.

@@ -148,7 +148,6 @@ class SeasonalBaseline(Baseline):
         if len(rows) == 0:
             return
         wt = np.ones(len(rows)) if weight is None else np.asarray(weight, dtype=np.float64)
-        p = self.params
         c = self.cols
         x = observed.astype(np.float64)
         lo, hi, w_hi = self._slots(ws_ms)

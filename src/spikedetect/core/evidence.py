@@ -33,6 +33,7 @@ FloatArray = npt.NDArray[np.float64]
 
 HORIZONS = (1, 3, 10, 30)  # windows summed; 1 is the classic one-window score
 RING = 30
+MEAN_FLOOR = 0.02  # smallest expected count per window in the sums
 CAL_P, CAL_P3 = 0.99, 0.999  # calibrated quantiles of quiet-window scores
 CAL_RATE = 0.05  # log-domain step of the quantile once warm
 CAL_INITIAL = 2.0  # -log10(1 - CAL_P): the q99 of a well-specified model
@@ -42,6 +43,9 @@ EVIDENCE_COLUMNS: dict[str, tuple[tuple[int, ...], str, float]] = {
     "ring_x": ((RING,), "float32", 0.0),
     "ring_m": ((RING,), "float32", 0.0),
     "ring_v": ((RING,), "float32", 0.0),
+    "sum_x": ((len(HORIZONS) - 1,), "float64", 0.0),  # running sums over each horizon > 1
+    "sum_m": ((len(HORIZONS) - 1,), "float64", 0.0),
+    "sum_v": ((len(HORIZONS) - 1,), "float64", 0.0),
     "cal_q": ((len(HORIZONS),), "float32", CAL_INITIAL),
     "cal_q3": ((len(HORIZONS),), "float32", CAL_INITIAL + 1.0),
     "cal_n": ((), "float32", 0.0),
@@ -53,44 +57,79 @@ def slot(ws_ms: int, window_ms: int) -> int:
     return (ws_ms // window_ms) % RING
 
 
+def _live(n: int, live: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.intp] | slice:
+    return slice(0, n) if live is None or live.all() else np.flatnonzero(live)
+
+
 def record(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, observed: FloatArray,
-           mean: FloatArray, var: FloatArray) -> None:
-    """Write this window into every row's ring (all ``n`` rows, in order)."""
-    cols["ring_x"][:n, pos] = observed
-    cols["ring_m"][:n, pos] = mean
-    cols["ring_v"][:n, pos] = var
+           mean: FloatArray, var: FloatArray, live: npt.NDArray[np.bool_] | None = None) -> None:
+    """Write this window into the rings of the ``live`` rows (default all ``n``) and move their
+    running sums over every horizon by it (the window leaving each horizon goes out)."""
+    rows = _live(n, live)
+    new = {"x": observed[rows], "m": mean[rows], "v": var[rows]}
+    for name, value in new.items():
+        ring = cols["ring_" + name]
+        sums = cols["sum_" + name]
+        for k, h in enumerate(HORIZONS[1:]):
+            sums[rows, k] += value - ring[rows, (pos - h) % RING]
+        ring[rows, pos] = value
+    if pos == 0:  # once per lap, recompute the running sums exactly (no float drift)
+        _resum(cols, np.arange(n))
+
+
+def _resum(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp]) -> None:
+    for name in ("x", "m", "v"):
+        ring = cols["ring_" + name][rows].astype(np.float64)
+        for k, h in enumerate(HORIZONS[1:]):
+            # the newest h windows end at the ring position just written; a lap starts at 0
+            cols["sum_" + name][rows, k] = ring[:, (np.arange(h) * -1) % RING].sum(axis=1)
 
 
 def reset(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp]) -> None:
     """Forget accumulated excess for ``rows`` (their ring keeps expectations, not counts)."""
     if len(rows):
         cols["ring_x"][rows] = cols["ring_m"][rows]
+        cols["sum_x"][rows] = cols["sum_m"][rows]
 
 
-def horizon_sums(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int,
-                 horizons: tuple[int, ...] = HORIZONS[1:]) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Trimmed sums over each horizon: (observed, mean, variance), shape (len(horizons), n).
+def _trimmed(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp], pos: int
+             ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Exact trimmed sums for ``rows`` from their rings: (observed, mean, variance), (H-1, k).
 
     The largest one-window excess in the horizon is removed from the observed sum (that
     window counts as expected), which keeps the sums monotone in every count."""
+    horizons = HORIZONS[1:]
     order = (pos - np.arange(max(horizons))) % RING  # newest first
-    x = cols["ring_x"][:n][:, order].astype(np.float64)
-    m = cols["ring_m"][:n][:, order].astype(np.float64)
-    v = cols["ring_v"][:n][:, order].astype(np.float64)
+    x = cols["ring_x"][rows][:, order].astype(np.float64)
+    m = cols["ring_m"][rows][:, order].astype(np.float64)
+    v = cols["ring_v"][rows][:, order].astype(np.float64)
     cx, cm, cv = np.cumsum(x, axis=1), np.cumsum(m, axis=1), np.cumsum(v, axis=1)
     top = np.maximum.accumulate(np.maximum(x - m, 0.0), axis=1)
     idx = np.array(horizons) - 1
     return (cx[:, idx] - top[:, idx]).T, cm[:, idx].T, cv[:, idx].T
 
 
-def horizon_scores(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int
-                   ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Raw scores, trimmed excess and observed/expected ratio per horizon > 1, shape (H-1, n)."""
-    sx, sm, sv = horizon_sums(cols, n, pos)
-    mean = np.maximum(sm, 1e-9)
-    phi = np.maximum(sv / mean, 1.0)
-    raw = surprise(sx.ravel(), mean.ravel(), phi.ravel()).reshape(sx.shape)
-    return raw, sx - sm, sx / mean
+def horizon_scores(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, min_excess: float
+                   ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Raw scores, trimmed excess, observed/expected ratio and expected sum per horizon > 1,
+    each of shape (H-1, n).
+
+    Only rows whose running (untrimmed) excess reaches ``min_excess`` on some horizon are
+    scored from their rings; the others score 0 there (their trimmed excess is smaller still)."""
+    sx = cols["sum_x"][:n].T.astype(np.float64)
+    sm = cols["sum_m"][:n].T.astype(np.float64)
+    excess = sx - sm
+    ratio = sx / np.maximum(sm, 1e-9)
+    raw = np.zeros_like(sx)
+    cand = np.flatnonzero((excess >= min_excess).any(axis=0))
+    if len(cand):
+        tx, tm, tv = _trimmed(cols, cand, pos)
+        mean = np.maximum(tm, 1e-9)
+        phi = np.maximum(tv / mean, 1.0)
+        raw[:, cand] = surprise(tx.ravel(), mean.ravel(), phi.ravel()).reshape(tx.shape)
+        excess[:, cand] = tx - tm
+        ratio[:, cand] = tx / mean
+    return raw, excess, ratio, sm
 
 
 def calibrate(cols: dict[str, npt.NDArray[np.float32]], n: int, raw: FloatArray) -> FloatArray:

@@ -17,6 +17,7 @@ from spikedetect.core.regions import level_name
 from spikedetect.core.timefmt import format_ts_ms
 
 CALM, ELEVATED, ANOMALOUS, EXTREME = range(4)
+KEEP_OPEN_EXPECTED = 30.0  # reports a horizon must expect to judge whether an incident goes on
 SIGNAL_NAMES = ("calm", "elevated", "anomalous", "extreme")
 
 
@@ -32,6 +33,7 @@ class WindowView:
     categories: dict[str, float]
     sources: dict[str, float]
     children: dict[str, tuple[float, float]]  # child key -> (reports, expected)
+    window_score: float | None = None  # this window's own score (None: ``score``)
 
 
 def _num(x: float, digits: int = 3) -> float:
@@ -45,18 +47,20 @@ class IncidentPolicy:
         self.config = config
         self.window_ms = config.window_ms
         self.detector = {"name": config.detector.name, "params_hash": config.params_hash}
+        self.horizon_signal = ANOMALOUS
 
     def signals(self, observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
                 score: npt.NDArray[np.float64],
-                horizons: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
-                | None = None,
+                horizons: tuple[npt.NDArray[np.float64], ...] | None = None,
                 tracked: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int8]:
         """Vectorised signal per key: calm / elevated / anomalous / extreme.
 
-        ``score`` is the one-window score; ``horizons`` are (score, excess, observed/expected)
-        of the sums over several windows (shape (H, n), see :mod:`~spikedetect.core.evidence`).
-        They apply to keys not ``tracked`` (no incident in progress): sustained excess can
-        open an incident, but only the current window keeps one open, so it closes on time.
+        ``score`` is the one-window score; ``horizons`` are (score, excess, observed/expected,
+        expected sum) of the sums over several windows (shape (H, n), see
+        :mod:`~spikedetect.core.evidence`).
+        Sustained excess can open an incident for keys not ``tracked`` (no incident open); an
+        open incident is kept open by the shorter horizons (the last 10 windows) only, so it
+        closes soon after the reports return to normal.
         Every path needs the same evidence: a score over ``open_threshold``, at least
         ``min_excess`` reports over expectation and ``1 + min_excess_ratio`` times it."""
         c = self.config
@@ -66,18 +70,30 @@ class IncidentPolicy:
         sig = np.where(excess < 0.5 * c.min_excess, CALM, sig)
         sig = np.where(big_enough & (score >= c.open_threshold), ANOMALOUS, sig)
         if horizons is not None:
-            h_score, h_excess, h_ratio = horizons
+            h_score, h_excess, h_ratio, h_expected = horizons
             free = np.ones(len(score), dtype=bool) if tracked is None else ~tracked
             h_big = (h_excess >= c.min_excess) & (h_ratio >= 1.0 + c.min_excess_ratio)
             h_anom = (h_big & (h_score >= c.open_threshold)).any(axis=0) & free
-            h_elev = ((h_score >= c.close_threshold) & (h_excess >= 0.5 * c.min_excess)).any(axis=0) & free
+            h_raised = (h_score >= c.close_threshold) & (h_excess >= 0.5 * c.min_excess)
+            # an open incident stays open while the last few windows (not only this one) are raised,
+            # so a small key's outage is not closed by a few windows of 1 or 2 reports
+            keep = self.keep_open_horizon(h_expected)
+            h_elev = np.where(free, h_raised.any(axis=0), np.take_along_axis(h_raised, keep[None, :], 0)[0])
             sig = np.where(h_elev & (sig < ELEVATED), ELEVATED, sig)
-            sig = np.where(h_anom & (sig < ANOMALOUS), ANOMALOUS, sig)
+            sig = np.where(h_anom & (sig < ANOMALOUS), self.horizon_signal, sig)
         # one window alone opens an incident when it is beyond doubt: an extreme score, or a
         # clear score at many times the expected count (a 3x burst on a busy key is neither)
         sharp = (score >= 2.0 * c.open_threshold) & (observed >= expected * c.extreme_ratio)
         sig = np.where(big_enough & ((score >= c.extreme_threshold) | sharp), EXTREME, sig)
         return sig.astype(np.int8)
+
+    @staticmethod
+    def keep_open_horizon(expected: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+        """Per key, the index of the shortest horizon expecting at least KEEP_OPEN_EXPECTED
+        reports (the longest when none does), shape (n,)."""
+        enough = expected >= KEEP_OPEN_EXPECTED
+        first = np.argmax(enough, axis=0)
+        return np.where(enough.any(axis=0), first, len(expected) - 1).astype(np.intp)
 
     def incident_id(self, service: str, key: str, first_ws: int) -> str:
         blob = f"{service}|{key}|{first_ws}|{self.detector['params_hash']}".encode()
@@ -101,7 +117,8 @@ class IncidentPolicy:
         t = tracker
         t.accumulate(ws, w, view.observed, view.expected, view.categories, view.sources, view.children,
                      c.max_breakdown)
-        if signal != 0:
+        own = view.score if view.window_score is None else view.window_score
+        if signal != 0 and own >= c.close_threshold:  # evidence of earlier windows alone does not extend it
             t.last_active_end = ws + w
         if action in ("start", "start_open", "advance", "open") and phase in ("quiet", "pending"):
             t.streak += 1

@@ -185,22 +185,28 @@ class Scorer:
         # evidence over several windows, and each key's calibration of its scores
         cols = baseline.cols
         pos = evidence.slot(ws, self.window_ms)
-        evidence.record(cols, n, pos, observed, expected, expected * phi)
-        raw_h, excess_h, ratio_h = evidence.horizon_scores(cols, n, pos)
+        done = ks.closed_ws[:n] >= ws  # rows that already applied this window (state restored mid-write)
+        # sums use the model's own estimate of a learned key (no floor: ten windows of 0.1 are
+        # 1 report, not 5), with a small floor of their own
+        own = exp.aux.get("own")
+        sum_mean = expected if own is None else np.where(source == LEARNED, np.maximum(own, evidence.MEAN_FLOOR), expected)
+        evidence.record(cols, n, pos, observed, sum_mean, sum_mean * phi, ~done)
+        raw_h, excess_h, ratio_h, expected_h = evidence.horizon_scores(cols, n, pos, 0.5 * self.config.min_excess)
         raw = np.vstack([raw1[None, :], raw_h])
         cal = evidence.calibrate(cols, n, raw)
         score1, score_h = cal[0], cal[1:]
         tracked = np.zeros(n, dtype=bool)
         tracked[[ks.index[sk] for sk, t in self.trackers.items() if t.state == "open"]] = True
-        signal = self.policy.signals(observed, expected, score1, (score_h, excess_h, ratio_h), tracked)
-        score = np.where(tracked, score1, np.maximum(score1, score_h.max(axis=0)))
+        signal = self.policy.signals(observed, expected, score1, (score_h, excess_h, ratio_h, expected_h), tracked)
+        keep = self.policy.keep_open_horizon(expected_h)
+        score = np.maximum(score1, np.where(tracked, np.take_along_axis(score_h, keep[None, :], 0)[0],
+                                            score_h.max(axis=0)))
         # A key with no history of its own (floor baseline) or relearning after an incident
         # hit max_incident_ms cannot open one: its windows teach the baseline instead.
         muted = (source == FLOOR) | (ks.mute_until[:n] > ws)
         signal = np.where(muted & (signal >= ANOMALOUS), ELEVATED, signal).astype(np.int8)
         # keys whose incident state may change: tracked ones and new anomalies
         # rows that already applied this window (state restored from a crash mid-write) sit out
-        done = ks.closed_ws[:n] >= ws
         step_rows = set(np.flatnonzero((signal >= ANOMALOUS) & ~done).tolist())
         step_rows.update(r for r in (ks.index[sk] for sk in self.trackers) if not done[r])
         events: list[IncidentEvent] = []
@@ -222,7 +228,8 @@ class Scorer:
                         children[child] = (cn, float(expected[crow]) if crow is not None else 0.0)
                 view = WindowView(ws, float(observed[r]), float(expected[r]), float(score[r]),
                                   BASELINE_SOURCES[source[r]],
-                                  b.categories if b else {}, b.sources if b else {}, children)
+                                  b.categories if b else {}, b.sources if b else {}, children,
+                                  float(score1[r]))
                 before = self.trackers.pop(sk, None)
                 not_quiet[r] = True
                 tracker, evs = self.policy.step(before, sk[0], sk[1], int(signal[r]), view)

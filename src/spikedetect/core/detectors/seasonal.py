@@ -137,7 +137,9 @@ class SeasonalBaseline(Baseline):
         mean = np.maximum(mean, floor)
         phi = c["phi"][rows].astype(np.float64) + c["alpha"][rows].astype(np.float64) * mean
         phi = np.where(warm, phi, phi * p["cold_phi_factor"])
-        return Expectation(mean, phi, source, {"tod": tod, "warm": warm, "factor": factor})
+        # the model's own estimate without the floor, for sums over many windows
+        own = np.where(warm, tod * factor, level)
+        return Expectation(mean, phi, source, {"tod": tod, "warm": warm, "factor": factor, "own": own})
 
     def shares(self, rows: IntArray) -> FloatArray:
         c = self.cols

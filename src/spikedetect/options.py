@@ -24,6 +24,9 @@ _HELP = {
     "close_windows": "consecutive calm windows that close an incident",
     "min_excess": "reports above expected a window needs to be anomalous",
     "min_excess_ratio": "observed must exceed expected by this factor too (1.0 = double)",
+    "extreme_ratio": "one window at this many times expected (and twice open-threshold) opens an incident",
+    "level_shift_ms": "an incident still raised this long closes as a level shift; the baseline adopts it",
+    "value_scale": "units per input value (1 = counts; --series picks one for non-integer values)",
 }
 
 

@@ -98,6 +98,9 @@ class DetectorConfig:
     level_shift_ms: int = 3 * 3_600_000  # an incident still raised after this closes as a level shift
     relearn_ms: int = 6 * 3_600_000  # after a max_incident_ms close the key learns, and cannot open, this long
     top_children: int = 5
+    # input values: 1.0 = counts of reports; another value = a continuous measurement scored as
+    # value_scale units per input unit (relative noise dominates), reported back in input units
+    value_scale: float = 1.0
 
     def __post_init__(self) -> None:
         _positive_int(self, "window_ms")
@@ -116,6 +119,9 @@ class DetectorConfig:
             if not isinstance(value, int | float) or value != value or value < 0:
                 raise ConfigError(f"{name} must be a non-negative number, got {value!r}")
             object.__setattr__(self, name, float(value))
+        if not isinstance(self.value_scale, int | float) or not 0 < self.value_scale < float("inf"):
+            raise ConfigError(f"value_scale must be a positive number, got {self.value_scale!r}")
+        object.__setattr__(self, "value_scale", float(self.value_scale))
         if self.close_threshold > self.open_threshold:
             raise ConfigError("close_threshold must not exceed open_threshold")
         if self.extreme_threshold < self.open_threshold:

@@ -46,7 +46,9 @@ class IncidentPolicy:
     def __init__(self, config: DetectorConfig) -> None:
         self.config = config
         self.window_ms = config.window_ms
-        self.detector = {"name": config.detector.name, "params_hash": config.params_hash}
+        self.detector = {"name": config.detector.name, "params_hash": config.params_hash,
+                         "model": "counts" if config.value_scale == 1.0 else "continuous"}
+        self.unit = 1.0 / config.value_scale  # events report values in input units
         self.horizon_signal = ANOMALOUS
 
     def signals(self, observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
@@ -156,12 +158,13 @@ class IncidentPolicy:
         t.last_emit_ws = view.ws_ms
         t.emitted_peak = max(t.emitted_peak, t.peak_count)
         c = self.config
-        total = t.total or 1.0
+        u = self.unit
+        total = (t.total * u) or 1.0  # categories and sources are kept in input units
         cats = fold(t.categories, c.max_breakdown)
         srcs = fold(t.sources, c.max_breakdown)
         ranked = sorted(t.children.items(), key=lambda kv: (-(kv[1][0] - kv[1][1]), kv[0]))
         children = [
-            {"region": child, "reports": _num(n), "expected": _num(e), "excess": _num(n - e)}
+            {"region": child, "reports": _num(n * u), "expected": _num(e * u), "excess": _num((n - e) * u)}
             for child, (n, e) in ranked[: c.top_children]
         ]
         return IncidentEvent(
@@ -176,13 +179,13 @@ class IncidentPolicy:
             detected_at=format_ts_ms(view.ws_ms + self.window_ms),
             closed_at=format_ts_ms(t.last_active_end) if kind == "closed" else None,
             close_reason=reason,
-            observed=_num(view.observed),
-            expected=_num(view.expected),
+            observed=_num(view.observed * u),
+            expected=_num(view.expected * u),
             score=_num(view.score),
-            peak_count=_num(t.peak_count),
+            peak_count=_num(t.peak_count * u),
             peak_at=format_ts_ms(t.peak_ws),
-            total_reports=_num(t.total),
-            excess_reports=_num(t.total - t.expected_total),
+            total_reports=_num(t.total * u),
+            excess_reports=_num((t.total - t.expected_total) * u),
             categories={k: round(v / total, 4) for k, v in sorted(cats.items())},
             sources={k: round(v / total, 4) for k, v in sorted(srcs.items())},
             children=children,

@@ -174,6 +174,8 @@ class Scorer:
                 mine = [part[svc] for part in parts if svc in part]
                 per_service[svc] = mine[0] if len(mine) == 1 else merge(mine)
         observed = self._observe(per_service, ws)
+        if self.config.value_scale != 1.0:
+            observed = observed * self.config.value_scale
         ks = self.keyspace
         n = ks.size
         baseline = ks.baseline
@@ -225,7 +227,8 @@ class Scorer:
                 if b is not None:
                     for child, cn in b.children.items():
                         crow = ks.index.get((sk[0], child))
-                        children[child] = (cn, float(expected[crow]) if crow is not None else 0.0)
+                        children[child] = (cn * self.config.value_scale,
+                                           float(expected[crow]) if crow is not None else 0.0)
                 view = WindowView(ws, float(observed[r]), float(expected[r]), float(score[r]),
                                   BASELINE_SOURCES[source[r]],
                                   b.categories if b else {}, b.sources if b else {}, children,

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from spikedetect.core import DetectorConfig, IncidentEvent
 from spikedetect.replay.runner import Replay, ReplaySummary
-from spikedetect.replay.series import SeriesData, infer_window_ms, read_series, replay_series
+from spikedetect.replay.series import SeriesData, choose_value_scale, infer_window_ms, read_series, replay_series
 from spikedetect.replay.sources import count_bytes, iter_batches, open_binary
 from spikedetect.replay.topic_source import (
     Bounds,
@@ -152,9 +152,12 @@ class SeriesInput:
         return self._data
 
     def prepare(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Fill in the window from the rows' spacing unless it was given."""
+        """Fill in the window from the rows' spacing and the value model from the values,
+        unless they were given."""
         if values.get("window_ms") is None:
-            return {**values, "window_ms": infer_window_ms(self.data.rows)}
+            values = {**values, "window_ms": infer_window_ms(self.data.rows)}
+        if values.get("value_scale") is None:
+            values = {**values, "value_scale": choose_value_scale(self.data.rows)}
         return values
 
     def run(

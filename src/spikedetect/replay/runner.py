@@ -37,6 +37,7 @@ class ReplaySummary:
     windows_closed: int = 0
     keys: int = 0
     seconds: float = 0.0
+    model: str = ""  # how values were scored (series: counts or continuous)
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
     @property

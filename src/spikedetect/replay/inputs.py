@@ -15,7 +15,13 @@ from typing import Any, cast
 
 from spikedetect.core import DetectorConfig, IncidentEvent
 from spikedetect.replay.runner import Replay, ReplaySummary
-from spikedetect.replay.series import SeriesData, choose_value_scale, infer_window_ms, read_series, replay_series
+from spikedetect.replay.series import (
+    SeriesData,
+    choose_value_scale,
+    infer_window_ms,
+    read_series,
+    replay_series,
+)
 from spikedetect.replay.sources import count_bytes, iter_batches, open_binary
 from spikedetect.replay.topic_source import (
     Bounds,

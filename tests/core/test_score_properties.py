@@ -6,8 +6,8 @@ the documented false-alarm rate (docs/architecture.md: about 10^-s of windows, a
 from __future__ import annotations
 
 import copy
-import itertools
 import functools
+import itertools
 
 import numpy as np
 import pytest

@@ -114,14 +114,17 @@ def horizon_scores(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, m
     """Raw scores, trimmed excess, observed/expected ratio and expected sum per horizon > 1,
     each of shape (H-1, n).
 
-    Only rows whose running (untrimmed) excess reaches ``min_excess`` on some horizon are
-    scored from their rings; the others score 0 there (their trimmed excess is smaller still)."""
-    sx = cols["sum_x"][:n].T.astype(np.float64)
-    sm = cols["sum_m"][:n].T.astype(np.float64)
+    Only rows whose running (untrimmed) excess reaches ``min_excess`` and two standard
+    deviations on some horizon are scored from their rings; the others score 0 there (their
+    trimmed excess is smaller still, and two standard deviations of a count's sum are at a
+    tail probability far above 10^-3 - a score under ``close_threshold`` - for any negative
+    binomial the model uses)."""
+    sx = cols["sum_x"][:n].T
+    sm = cols["sum_m"][:n].T
     excess = sx - sm
     ratio = sx / np.maximum(sm, 1e-9)
     raw = np.zeros_like(sx)
-    cand = np.flatnonzero((excess >= min_excess).any(axis=0))
+    cand = np.flatnonzero(((excess >= min_excess) & (excess * excess >= 4.0 * cols["sum_v"][:n].T)).any(axis=0))
     if len(cand):
         tx, tm, tv = _trimmed(cols, cand, pos)
         mean = np.maximum(tm, 1e-9)
@@ -148,18 +151,18 @@ def calibrate(cols: dict[str, npt.NDArray[np.float32]], n: int, raw: FloatArray)
     return out
 
 
-def learn_calibration(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp],
+def learn_calibration(cols: dict[str, npt.NDArray[np.float32]], n: int, learn: npt.NDArray[np.bool_],
                       raw: FloatArray) -> None:
-    """Move each row's q99 estimates towards its raw scores ``raw`` (shape (H, len(rows))).
+    """Move the quantile estimates of the rows where ``learn`` is set towards their raw scores
+    ``raw`` (shape (H, n)).
 
     Log-domain stochastic quantile: up by ``rate * p`` when exceeded, down by
-    ``rate * (1 - p)`` otherwise; the rate starts at 1/count so a new key converges fast."""
-    if len(rows) == 0:
-        return
-    count = cols["cal_n"][rows].astype(np.float64) + 1.0
-    rate = np.clip(4.0 / count, CAL_RATE, 0.5)
+    ``rate * (1 - p)`` otherwise; the rate starts at 4/count so a new key converges fast."""
+    count = cols["cal_n"][:n] + learn
+    rate = np.where(learn, np.clip(4.0 / np.maximum(count, 1.0), CAL_RATE, 0.5), 0.0)
     for col, p in (("cal_q", CAL_P), ("cal_q3", CAL_P3)):
-        q = cols[col][rows].astype(np.float64).T  # (H, k)
-        step = np.where(raw > q, p, -(1.0 - p)) * rate
-        cols[col][rows] = np.clip(q * np.exp(step), 0.5, 300.0).T
-    cols["cal_n"][rows] = np.minimum(count, 1e6)
+        q = cols[col][:n].T  # (H, n) view
+        step = np.where(raw > q, p, p - 1.0) * rate
+        q *= np.exp(step)
+        np.clip(q, 0.5, 300.0, out=q)
+    cols["cal_n"][:n] = np.minimum(count, 1e6)

@@ -248,9 +248,7 @@ class Scorer:
                 events.extend(evs)
         evidence.reset(cols, np.array(ended, dtype=np.intp))
         # calibration learns from keys without an open incident (raw scores)
-        cal_rows = np.flatnonzero(~tracked & ~done)
-        if len(cal_rows):
-            evidence.learn_calibration(cols, cal_rows, raw[:, cal_rows])
+        evidence.learn_calibration(cols, n, ~tracked & ~done, raw)
         # learn: windows that were normal, for keys that were and stay quiet. Calm windows
         # teach fully, elevated ones only a little (a slow ramp must not become the baseline),
         # anomalous ones not at all; keys without a baseline of their own learn everything.

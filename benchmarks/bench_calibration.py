@@ -25,8 +25,8 @@ def numpy_bank(keys: int, windows: int, scores: np.ndarray) -> float:
     bank = SeasonalBaseline(60_000)
     for _ in range(keys):
         bank.add_row()
-    rows = np.arange(keys)
-    t, _ = timed(lambda: [evidence.learn_calibration(bank.cols, rows, scores[w]) for w in range(windows)])
+    learn = np.ones(keys, dtype=bool)
+    t, _ = timed(lambda: [evidence.learn_calibration(bank.cols, keys, learn, scores[w]) for w in range(windows)])
     return t / (keys * windows)
 
 

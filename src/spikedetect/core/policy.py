@@ -53,13 +53,14 @@ class IncidentPolicy:
 
     def signals(self, observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
                 score: npt.NDArray[np.float64],
-                horizons: tuple[npt.NDArray[np.float64], ...] | None = None,
+                horizons: tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64],
+                                npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
                 tracked: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int8]:
         """Vectorised signal per key: calm / elevated / anomalous / extreme.
 
-        ``score`` is the one-window score; ``horizons`` are (score, excess, observed/expected,
-        expected sum) of the sums over several windows (shape (H, n), see
-        :mod:`~spikedetect.core.evidence`).
+        ``score`` is the one-window score; ``horizons`` are the rows with evidence over several
+        windows and, for them, (score, excess, observed/expected, expected sum) of the sums
+        (shape (H, len(rows)), see :mod:`~spikedetect.core.evidence`).
         Sustained excess can open an incident for keys not ``tracked`` (no incident open); an
         open incident is kept open by the shorter horizons (the last 10 windows) only, so it
         closes soon after the reports return to normal.
@@ -71,9 +72,9 @@ class IncidentPolicy:
         sig = np.where(score >= c.close_threshold, ELEVATED, CALM)
         sig = np.where(excess < 0.5 * c.min_excess, CALM, sig)
         sig = np.where(big_enough & (score >= c.open_threshold), ANOMALOUS, sig)
-        if horizons is not None:
-            h_score, h_excess, h_ratio, h_expected = horizons
-            free = np.ones(len(score), dtype=bool) if tracked is None else ~tracked
+        if horizons is not None and len(horizons[0]):
+            rows, h_score, h_excess, h_ratio, h_expected = horizons
+            free = np.ones(len(rows), dtype=bool) if tracked is None else ~tracked[rows]
             h_big = (h_excess >= c.min_excess) & (h_ratio >= 1.0 + c.min_excess_ratio)
             h_anom = (h_big & (h_score >= c.open_threshold)).any(axis=0) & free
             h_raised = (h_score >= c.close_threshold) & (h_excess >= 0.5 * c.min_excess)
@@ -81,8 +82,9 @@ class IncidentPolicy:
             # so a small key's outage is not closed by a few windows of 1 or 2 reports
             keep = self.keep_open_horizon(h_expected)
             h_elev = np.where(free, h_raised.any(axis=0), np.take_along_axis(h_raised, keep[None, :], 0)[0])
-            sig = np.where(h_elev & (sig < ELEVATED), ELEVATED, sig)
-            sig = np.where(h_anom & (sig < ANOMALOUS), self.horizon_signal, sig)
+            part = sig[rows]
+            part = np.where(h_elev & (part < ELEVATED), ELEVATED, part)
+            sig[rows] = np.where(h_anom & (part < ANOMALOUS), self.horizon_signal, part)
         # one window alone opens an incident when it is beyond doubt: an extreme score, or a
         # clear score at many times the expected count (a 3x burst on a busy key is neither)
         sharp = (score >= 2.0 * c.open_threshold) & (observed >= expected * c.extreme_ratio)

@@ -193,16 +193,23 @@ class Scorer:
         own = exp.aux.get("own")
         sum_mean = expected if own is None else np.where(source == LEARNED, np.maximum(own, evidence.MEAN_FLOOR), expected)
         evidence.record(cols, n, pos, observed, sum_mean, sum_mean * phi, ~done)
-        raw_h, excess_h, ratio_h, expected_h = evidence.horizon_scores(cols, n, pos, 0.5 * self.config.min_excess)
-        raw = np.vstack([raw1[None, :], raw_h])
+        cand, raw_c, excess_c, ratio_c, expected_c = evidence.horizon_scores(
+            cols, n, pos, 0.5 * self.config.min_excess)
+        raw = np.zeros((len(evidence.HORIZONS), n))
+        raw[0] = raw1
+        raw[1:, cand] = raw_c
         cal = evidence.calibrate(cols, n, raw)
         score1, score_h = cal[0], cal[1:]
         tracked = np.zeros(n, dtype=bool)
         tracked[[ks.index[sk] for sk, t in self.trackers.items() if t.state == "open"]] = True
-        signal = self.policy.signals(observed, expected, score1, (score_h, excess_h, ratio_h, expected_h), tracked)
-        keep = self.policy.keep_open_horizon(expected_h)
-        score = np.maximum(score1, np.where(tracked, np.take_along_axis(score_h, keep[None, :], 0)[0],
-                                            score_h.max(axis=0)))
+        score_c = score_h[:, cand]
+        signal = self.policy.signals(observed, expected, score1, (cand, score_c, excess_c, ratio_c, expected_c),
+                                     tracked)
+        score = score1.copy()
+        if len(cand):
+            keep = self.policy.keep_open_horizon(expected_c)
+            score[cand] = np.maximum(score1[cand], np.where(
+                tracked[cand], np.take_along_axis(score_c, keep[None, :], 0)[0], score_c.max(axis=0)))
         # A key with no history of its own (floor baseline) or relearning after an incident
         # hit max_incident_ms cannot open one: its windows teach the baseline instead.
         muted = (source == FLOOR) | (ks.mute_until[:n] > ws)

@@ -54,7 +54,8 @@ def main() -> None:
         scores: list[float] = []
         times: list[int] = []
 
-        def hook(ws: int, ck: ClosedKeys) -> None:
+        def hook(ws: int, ck: ClosedKeys, raws: list[float] = raws, scores: list[float] = scores,
+                 times: list[int] = times) -> None:
             raws.append(last_raw[0])
             scores.append(float(ck.score[0]))
             times.append(ws)

@@ -115,7 +115,7 @@ def sustained(seeds: list[int], console: Console, smoke: bool) -> list[dict[str,
         out.append({"scenario": name, "found": found, "delays_min": delays,
                     "incidents": sum(o.incidents for o in runs), "closed_within_h": max(closes) if closes else None,
                     "close_reasons": reasons})
-    console.print(table)
+    Console(width=max(console.width, 150)).print(table)  # wide enough for the scenario names
     return out
 
 

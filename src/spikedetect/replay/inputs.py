@@ -17,14 +17,7 @@ from spikedetect.core import DetectorConfig
 from spikedetect.replay.faults import Fault, InputError
 from spikedetect.replay.progress import Progress
 from spikedetect.replay.runner import OnOutage, OnRegion, Replay, ReplaySummary
-from spikedetect.replay.series import (
-    SeriesData,
-    SeriesError,
-    choose_value_scale,
-    infer_window_ms,
-    read_series,
-    replay_series,
-)
+from spikedetect.replay.series import SeriesData, SeriesError, infer_window_ms, read_series, replay_series
 from spikedetect.replay.sources import BatchReader, count_bytes, open_binary
 from spikedetect.replay.topic_source import (
     Bounds,
@@ -153,15 +146,12 @@ class SeriesInput:
         return self._data
 
     def prepare(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Fill in the window from the rows' spacing and the value model from the values,
-        unless they were given."""
+        """Fill in the window from the rows' spacing unless it was given."""
         if values.get("window_ms") is None:
             try:
-                values = {**values, "window_ms": infer_window_ms(self.data.rows)}
+                return {**values, "window_ms": infer_window_ms(self.data.rows)}
             except SeriesError as exc:
                 raise InputError("<stdin>" if self.path == "-" else self.path, exc.line, str(exc)) from exc
-        if values.get("value_scale") is None:
-            values = {**values, "value_scale": choose_value_scale(self.data.rows)}
         return values
 
     def run(

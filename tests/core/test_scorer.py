@@ -84,6 +84,25 @@ def test_window_closes_only_when_every_source_passed_it() -> None:
     assert s.next_ws == T0 + 3 * W and s.stats.windows_closed == 3
 
 
+def test_the_first_window_waits_for_older_windows_other_sources_still_hold() -> None:
+    """Live, an owner's first partial was source 1's for T0 + 3W while the watermark stood
+    before T0 + W: the first window was taken to be T0 + 3W at once, and source 2's T0 and
+    source 3's T0 + W partials, which came later, were late. The first window is fixed only
+    once it can close."""
+    s = Scorer(CFG, sources=("a", "b"))
+    rec = Recorder(s)
+    s.set_watermark("a", T0 + W // 2)
+    s.set_watermark("b", T0 + W // 2)
+    s.add_partial("a", cw(T0 + 3 * W, {"US": 1}))
+    assert s.close_ready() == [] and s.next_ws is None
+    s.add_partial("b", cw(T0, {"US": 2}))  # an older window, still open: not late
+    s.set_watermark("a", T0 + 4 * W)
+    s.set_watermark("b", T0 + 4 * W)
+    s.close_ready()
+    assert s.stats.late_partials == 0 and s.late == []
+    assert rec.observed(T0)[("ig", "US")] == 2 and rec.observed(T0 + 3 * W)[("ig", "US")] == 1
+
+
 def test_source_order_does_not_matter() -> None:
     got = []
     for order in (("a", "b"), ("b", "a")):

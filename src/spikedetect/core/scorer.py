@@ -148,7 +148,10 @@ class Scorer:
         if wm is None:
             return []
         if self.next_ws is None:
-            if not self.pending:
+            # The first window: the oldest pending one, but only once it can close. Set earlier,
+            # it would skip the older windows other sources have yet to send (live, the first
+            # partial an owner got was a later window's: the first two windows went late).
+            if not self.pending or min(self.pending) + self.window_ms > wm:
                 return []
             self.next_ws = min(self.pending)
         events: list[IncidentEvent] = []

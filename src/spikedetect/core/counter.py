@@ -394,7 +394,9 @@ class WindowCounter:
                             cur_ws = None  # a release may have created the current window's dicts
                 evidence_n += 1
                 ev_total += 1
-                if held.items and held.arrivals[0].deadline <= ev_total:  # not confirmed in time: skewed
+                # not confirmed in time: skewed. Not before a first frontier: until then every report
+                # is held, and one far ahead can delay the first quorum past valid reports' deadlines
+                if held.items and held.arrivals[0].deadline <= ev_total and frontier != no_floor:
                     for h in held.pop_expired(ev_total):
                         self._expire(h, "ts_skewed")
                 if evidence_n >= block:

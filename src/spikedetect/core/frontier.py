@@ -25,7 +25,9 @@ their raw bytes, in a bounded :class:`HeldReports` buffer. A held report is coun
 window once the frontier (or an idle watermark) comes within ``hold_ms`` of it - so before its
 window can close; it never closes windows itself. It must be confirmed that way within the next
 ``4 * quorum`` evidence reports of its source (a genuine jump in event time is confirmed by the
-reports that follow it); otherwise it was skewed and is dead-lettered as ``ts_skewed``. When
+reports that follow it); otherwise it was skewed and is dead-lettered as ``ts_skewed``. Before
+the source's first frontier every report is held and none expires: a report far ahead can delay
+the first quorum (which may not span more than ``max_future_skew_ms``) by many reports. When
 the input ends (replay) or goes idle (live), held reports that continue the stream - each within
 the lateness plus one window of the newest counted one (or twice the time a quorum of the
 source's newest reports took to arrive, for a sparse source), as the last reports of a source

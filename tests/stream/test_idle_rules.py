@@ -20,9 +20,9 @@ from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow, WindowCounter
 from spikedetect.stream.ingest import SourceState
 from spikedetect.stream.metrics import Metrics
-from spikedetect.stream.owner import Outbox, PartitionOwner
+from spikedetect.stream.owner import IDLE_CONFIRMATIONS, Outbox, PartitionOwner
 from spikedetect.stream.wire import decode, encode_mark, encode_partials
-from tests.stream.test_reliability_ingest import SETTINGS, service
+from tests.stream.test_reliability_ingest import SETTINGS, idle_ticks, service
 
 BASE = 1_795_651_200_000
 MIN = 60_000
@@ -35,11 +35,12 @@ def partials(source: int, ws: int, n: int) -> list[bytes]:
 
 
 class Owner:
-    def __init__(self) -> None:
+    def __init__(self, idle_confirmations: int = 0) -> None:
         self.metrics = Metrics()
         self.closed: dict[int, float] = {}
         self.sent: list[Outbox] = []
-        self.owner = PartitionOwner(0, CFG, {}, self.metrics, on_window=self._window)
+        self.owner = PartitionOwner(0, CFG, {}, self.metrics, on_window=self._window,
+                                    idle_confirmations=idle_confirmations)
 
     def _window(self, ws: int, closed: Any) -> None:
         self.closed[ws] = float(closed.observed[closed.keys.index(("ig", "*"))])
@@ -75,6 +76,33 @@ async def test_an_idle_source_that_still_holds_a_window_keeps_it_open() -> None:
     assert o.dead() == [] and o.late_metric() == 0
 
 
+async def test_an_owner_closes_past_an_idle_source_only_after_it_confirms_idleness_again() -> None:
+    """Live, the overload run lost one service's first window (a late_partial): input
+    partition 2 had delivered nothing yet and was idle, the event loop was busy for seconds
+    while its first records arrived, and the owner closed window BASE on the other partitions'
+    watermark without it. Now the owner waits for IDLE_CONFIRMATIONS idle marks of each idle
+    source after the watermark moved (each rests on a fresh fetch answer); a source whose
+    records turn up meanwhile ends its idleness with their partials first."""
+    o = Owner(idle_confirmations=IDLE_CONFIRMATIONS)
+    await o.send(encode_mark(1, None, 2, idle=True))  # source 1: nothing delivered yet
+    await o.send(*partials(0, BASE, 5))
+    await o.send(encode_mark(0, BASE + 2 * MIN, 2, open_ws=None))
+    for _ in range(IDLE_CONFIRMATIONS - 1):  # still idle, but not yet enough answers since
+        await o.send(encode_mark(1, None, 2, idle=True))
+    assert o.closed == {}
+    await o.send(*partials(1, BASE, 3))  # its records were on the way: not late
+    await o.send(encode_mark(1, BASE + 2 * MIN, 2, open_ws=None))
+    assert o.closed[BASE] == 8.0 and o.dead() == []
+    # and a source that stays idle lets the window close once it has confirmed enough times
+    o = Owner(idle_confirmations=IDLE_CONFIRMATIONS)
+    await o.send(encode_mark(1, None, 2, idle=True))
+    await o.send(*partials(0, BASE, 5))
+    await o.send(encode_mark(0, BASE + 2 * MIN, 2, open_ws=None))
+    for _ in range(IDLE_CONFIRMATIONS):
+        await o.send(encode_mark(1, None, 2, idle=True))
+    assert o.closed[BASE] == 5.0
+
+
 async def test_the_late_partial_metric_counts_what_is_dead_lettered() -> None:
     o = Owner()
     await o.send(encode_mark(2, None, 3, idle=True))  # source 2 has never delivered anything
@@ -98,10 +126,10 @@ async def test_a_partition_that_never_delivered_waits_longer_to_be_idle() -> Non
     delivered.counter.feed_batch([orjson.dumps({"ts": BASE + i * 1000, "service": "ig", "region": "US",
                                                 "category": "x"}) for i in range(20)])
     delivered.last_arrival = fresh.last_arrival
-    await svc._idle_tick()
+    await idle_ticks(svc)
     assert delivered.idle and not fresh.idle
     fresh.last_arrival = time.monotonic() - 3.1 * SETTINGS.idle_ms / 1000
-    await svc._idle_tick()
+    await idle_ticks(svc)
     assert fresh.idle
     assert SETTINGS.idle_empty_wait_ms == 3 * SETTINGS.idle_ms
     assert SETTINGS.replace(idle_empty_ms=500).idle_empty_wait_ms == 500
@@ -125,7 +153,7 @@ async def test_going_idle_settles_held_reports_and_the_mark_names_the_open_windo
         dead.extend(rejected)
 
     svc._dead_letter = dead_letter  # type: ignore[method-assign]
-    await svc._idle_tick()
+    await idle_ticks(svc)
     assert st.idle and len(c.held) == 0
     assert dead == [(0, "ts_skewed")]
     marks = [decode(v) for topic, v in svc.producer.sent if decode(v).kind == "mark" and decode(v).source == 1]  # type: ignore[union-attr]

@@ -9,14 +9,20 @@ soaks found on the real broker are reproduced exactly and fast.
   fetch took longer than idle_ms (table recovery on a busy machine) declared its partitions
   idle, pushed their watermarks ahead by the wall clock, and then skipped - as replays of
   closed windows - the records it re-read: reports silently missing, incidents lost.
+* A stale end offset after a busy spell: the overload run lost the first window of one
+  service. The owners held the event loop for seconds, the first fetch answer read after
+  that predated the producer's records, and the partition was taken for idle; the owners
+  closed its first window without it. Going idle now takes a second, later fetch answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 from typing import Any
 
+import orjson
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 
@@ -47,6 +53,8 @@ class Consumer:
     ) -> None:
         self.svc, self.failures, self.revoke, self.high = svc, failures, revoke, high
         self.commits: list[dict[TopicPartition, Any]] = []
+        self.polls = 0
+        self.stalled_at_ms: int | None = None
 
     async def commit(self, offsets: dict[TopicPartition, Any]) -> None:
         await asyncio.sleep(0)
@@ -64,6 +72,22 @@ class Consumer:
 
     def highwater(self, tp: TopicPartition) -> int | None:
         return self.high  # None: no fetch has answered since the assignment
+
+    def last_poll_timestamp(self, tp: TopicPartition) -> int | None:
+        """The wall time (ms) of the last fetch answer: a fetcher answering all along gives a
+        newer one at each look; ``stalled_at_ms`` freezes it (an event loop too busy to read)."""
+        if self.high is None:
+            return None
+        if self.stalled_at_ms is not None:
+            return self.stalled_at_ms
+        self.polls += 1
+        return int(time.time() * 1000) + self.polls
+
+
+async def idle_ticks(svc: IngestService) -> None:
+    """Two looks at the partitions: going idle takes a second fetch answer to confirm."""
+    await svc._idle_tick()
+    await svc._idle_tick()
 
 
 def service(**consumer: Any) -> tuple[IngestService, Consumer]:
@@ -123,8 +147,42 @@ async def test_a_caught_up_quiet_partition_does_go_idle() -> None:
     svc, _ = service(high=10)
     st = restored_source(svc, quiet_s=30.0)
     wm = st.counter.watermark_ms
-    await svc._idle_tick()
+    await idle_ticks(svc)
     assert st.idle and st.counter.watermark_ms is not None and wm is not None and st.counter.watermark_ms > wm
+
+
+async def test_a_stale_fetch_answer_does_not_make_a_partition_idle() -> None:
+    """The end offset is only as fresh as the last fetch answer read. Live, an event loop busy
+    closing windows read one old answer (end = what was already read) after a long pause, the
+    partition was taken for idle, and the owners closed its first window without its counts.
+    Until a later answer confirms, a quiet-looking partition stays active."""
+    svc, fake = service(high=10)
+    st = restored_source(svc, quiet_s=30.0)
+    fake.stalled_at_ms = int(time.time() * 1000)  # one answer read now, none after it
+    wm = st.counter.watermark_ms
+    for _ in range(5):
+        await svc._idle_tick()
+    assert not st.idle and st.counter.watermark_ms == wm
+    fake.stalled_at_ms = None  # the fetcher answers again: still nothing new, so idle
+    await idle_ticks(svc)
+    assert st.idle and st.counter.watermark_ms != wm
+
+
+async def test_records_after_a_first_answer_restart_the_confirmation() -> None:
+    """A first caught-up answer, then a record: the next quiet spell needs two answers of its own."""
+    svc, fake = service(high=10)
+    st = restored_source(svc, quiet_s=30.0)
+    await svc._idle_tick()
+    assert not st.idle and st.confirm_poll_ms is not None
+    report = orjson.dumps({"ts": 1_795_651_260_000, "service": "ig", "region": "US", "category": "x"})
+    record = SimpleNamespace(offset=10, value=report, timestamp=1_795_651_260_000, key=None)
+    await svc._process(TopicPartition("reports", 0), st, [record])
+    fake.high, st.last_arrival = 11, time.monotonic() - 30.0
+    assert st.confirm_poll_ms is None
+    await svc._idle_tick()
+    assert not st.idle
+    await svc._idle_tick()
+    assert st.idle
 
 
 async def test_a_revoked_partition_stops_reporting_its_lag() -> None:

@@ -23,7 +23,12 @@ from spikedetect.stream.follow import IncidentFollower
 from spikedetect.stream.ingest import IngestService
 from spikedetect.stream.live import LiveView
 from spikedetect.stream.metrics import Metrics
-from spikedetect.stream.owner import PartitionOwner, SkipGuard, make_commits_wait_for_table_writes
+from spikedetect.stream.owner import (
+    IDLE_CONFIRMATIONS,
+    PartitionOwner,
+    SkipGuard,
+    make_commits_wait_for_table_writes,
+)
 from spikedetect.stream.publisher import Publisher
 from spikedetect.stream.settings import Settings
 
@@ -149,7 +154,8 @@ def make_app(settings: Settings) -> faust.App:
                 po = rt.owners[q] = PartitionOwner(q, settings.detector, state, rt.metrics,
                                                    on_window=rt.live.hook(q),
                                                    emit_windows=bool(settings.windows_topic),
-                                                   idle_grace_ms=settings.idle_ms)
+                                                   idle_grace_ms=settings.idle_ms,
+                                                   idle_confirmations=IDLE_CONFIRMATIONS)
                 rt.update_gauges()  # rebuilt from the recovered table
             while rt.publisher is None:
                 # Faust creates app services only after table recovery (and after the web

@@ -66,6 +66,9 @@ class SourceState:
     last_mark_at: float = 0.0
     idle: bool = False
     dirty: bool = False
+    # the wall time (ms) of the first fetch answer that found this partition caught up after
+    # it had been quiet long enough; idleness waits for a later answer to confirm it
+    confirm_poll_ms: int | None = None
 
     def checkpoint(self) -> tuple[int, str] | None:
         if self.next_offset < 0:
@@ -237,6 +240,7 @@ class IngestService(Service):  # type: ignore[misc]
         self.metrics.consumed.inc(len(records))
         self.totals.consumed += len(records)
         st.last_arrival = time.monotonic()
+        st.confirm_poll_ms = None
         was_idle, st.idle = st.idle, False
         offsets = [r.offset for r in records]
         values = [r.value if r.value is not None else b"" for r in records]
@@ -364,7 +368,10 @@ class IngestService(Service):  # type: ignore[misc]
             # recovery, a busy machine) must not take the wait for idleness - that would push the
             # watermark ahead by the wall clock and skip the records it is about to re-read.
             if high is None or quiet_ms < wait_ms or high > max(st.next_offset, 0):
+                st.confirm_poll_ms = None
                 continue  # end unknown yet, not quiet, or quiet only because it is behind
+            if not st.idle and not self._confirmed_quiet(st, tp, quiet_ms, wait_ms):
+                continue
             was_idle = st.idle
             st.idle = True
             if not was_idle:
@@ -374,6 +381,34 @@ class IngestService(Service):  # type: ignore[misc]
                 c.advance_to(anchor - c.lateness_ms + int(quiet_ms * s.idle_rate))
                 st.dirty = True
             await self._forward(st, force_mark=not was_idle)
+
+    def _confirmed_quiet(self, st: SourceState, tp: TopicPartition, quiet_ms: float, wait_ms: int) -> bool:
+        """Whether two fetch answers, both received after the partition had been quiet for
+        ``wait_ms``, found it caught up. The end offset is only as fresh as the last fetch
+        answer: while the event loop is busy (closing windows for many keys can hold it for
+        seconds) no answer is read, and the first one read afterwards may have waited in the
+        socket since before a producer sent more. The fetcher sends its next request only
+        after reading an answer, so a later answer reflects the log after the quiet time.
+        Without this, a partition whose first records came during such a pause was taken for
+        idle, and the owners closed its first window without its counts.
+
+        An idle partition stays idle - its watermark follows the wall clock and it sends an
+        idle mark - only on a fetch answer newer than the one its previous tick used, so each
+        idle mark rests on a fresh answer (owners count them: PartitionOwner._note_mark)."""
+        assert self.consumer is not None
+        poll_ms = self.consumer.last_poll_timestamp(tp)
+        if st.idle:
+            if poll_ms is None or (st.confirm_poll_ms is not None and poll_ms <= st.confirm_poll_ms):
+                return False
+            st.confirm_poll_ms = poll_ms
+            return True
+        quiet_since_ms = time.time() * 1000 - quiet_ms
+        if poll_ms is None or poll_ms < quiet_since_ms + wait_ms:
+            st.confirm_poll_ms = None
+            return False
+        if st.confirm_poll_ms is None:
+            st.confirm_poll_ms = poll_ms
+        return poll_ms > st.confirm_poll_ms
 
     async def commit(self, *, force: bool = False, only: set[int] | None = None) -> None:
         """Checkpoint every source: flush what was sent, then commit resume offset + metadata."""

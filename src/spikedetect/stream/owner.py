@@ -53,6 +53,11 @@ MAX_PENDING_WRITES = 10_000
 DeadLetter = tuple[bytes, list[tuple[str, bytes]]]
 
 
+# idle marks of a source an owner waits for after the watermark moved before it closes past it
+# (see PartitionOwner._note_mark): the third rests on a fetch requested after the move
+IDLE_CONFIRMATIONS = 3
+
+
 @dataclass
 class Outbox:
     """What closing windows produced, published (and acknowledged) before state is written."""
@@ -86,10 +91,14 @@ def window_summaries(closed: ClosedKeys) -> list[tuple[bytes, bytes]]:
 class PartitionOwner:
     def __init__(self, partition: int, config: DetectorConfig, table: MutableMapping[str, bytes],
                  metrics: Metrics, on_window: Callable[[int, ClosedKeys], None] | None = None,
-                 emit_windows: bool = False, idle_grace_ms: int = 0) -> None:
+                 emit_windows: bool = False, idle_grace_ms: int = 0, idle_confirmations: int = 0) -> None:
         self.q = partition
         self.idle_grace_s = idle_grace_ms / 1000.0
         self._wm_history: deque[tuple[float, int]] = deque()
+        # per idle source: the closing watermark as it stood when each of its latest
+        # ``idle_confirmations`` idle marks arrived (see _closable)
+        self.idle_confirmations = idle_confirmations
+        self._idle_marks: dict[int, deque[int | None]] = {}
         self.config = config
         self.table = table
         self.metrics = metrics
@@ -168,11 +177,15 @@ class PartitionOwner:
         Never past the oldest window a source still holds (its marks say which): an idle
         source's counts for it are still to come."""
         s = self.scorer
-        wm = s.closing_watermark()
+        wm = self._candidate()
         if wm is None:
             return None
-        if self.open_ws:
-            wm = min(wm, min(self.open_ws.values()))
+        if self.idle_confirmations:
+            for src in s.idle_sources:
+                marks = self._idle_marks.get(src)
+                if marks is None or len(marks) < self.idle_confirmations or marks[0] is None:
+                    return None
+                wm = min(wm, marks[0])
         now = time.monotonic()
         hist = self._wm_history
         if not hist or hist[-1][1] != wm:
@@ -186,6 +199,32 @@ class PartitionOwner:
         if hist[0][0] > now - self.idle_grace_s:
             return None
         return min(hist[0][1], wm)
+
+    def _candidate(self) -> int | None:
+        """The scorer's closing watermark, never past the oldest window a source still holds."""
+        wm = self.scorer.closing_watermark()
+        if wm is not None and self.open_ws:
+            wm = min(wm, min(self.open_ws.values()))
+        return wm
+
+    def _note_mark(self, source: int, idle: bool) -> None:
+        """Remember where the closing watermark stood when an idle source said so again.
+
+        An idle source is left out of the closing watermark, but wall time alone does not show
+        that it is still idle: while the event loop is busy no fetch is read, and a partition
+        whose first records came meanwhile looks idle for seconds. Its ingest sends an idle mark
+        only on a fetch answer newer than the previous mark's, so the ``idle_confirmations``-th
+        idle mark after the watermark reached W rests on an answer requested after W's records
+        were read: records in that partition older than W would have ended its idleness."""
+        if not self.idle_confirmations:
+            return
+        if not idle:
+            self._idle_marks.pop(source, None)
+            return
+        marks = self._idle_marks.get(source)
+        if marks is None:
+            marks = self._idle_marks[source] = deque(maxlen=self.idle_confirmations)
+        marks.append(self._candidate())
 
     def _on_window(self, ws_ms: int, closed: ClosedKeys) -> None:
         if self._observer is not None:
@@ -216,6 +255,7 @@ class PartitionOwner:
             if msg.n_sources > len(s.watermarks):
                 s.expect_sources(range(msg.n_sources))
                 t[f"{self.q}|meta"] = orjson.dumps({"next_ws": s.next_ws, "n_src": len(s.watermarks)})
+            self._note_mark(msg.source, msg.idle)
             s.set_watermark(msg.source, msg.wm_ms, idle=msg.idle)
             if msg.open_ws is None:
                 self.open_ws.pop(msg.source, None)

@@ -21,6 +21,7 @@ from benchmarks.common import save
 from spikedetect.core import DETECTORS, Detector, DetectorConfig
 from spikedetect.replay.evaluate import evaluate
 from spikedetect.replay.simulate import Simulation, SimulationConfig
+from spikedetect.replay.sustained import Outcome, run_all
 
 
 def run(lines: list[bytes], detector: str) -> list[dict]:
@@ -88,8 +89,34 @@ def main() -> None:
             shown = f"{value:.3f}" if isinstance(value, float) else str(value)
             table.add_row(key, shown)
         console.print(table)
+    summary["sustained"] = sustained(seeds, console, args.smoke)
     if not args.smoke:
         print("saved", save("quality", {"args": vars(args), "results": summary}))
+
+
+def sustained(seeds: list[int], console: Console, smoke: bool) -> list[dict[str, object]]:
+    """The minute-count scenarios of issue 14 (replay/sustained.py), default detector, per seed."""
+    table = Table(title=f"sustained scenarios, seasonal (seeds {','.join(map(str, seeds))})", title_justify="left")
+    for col in ("scenario", "found", "delays (min)", "incidents", "max per key", "closed within (h)", "close reasons"):
+        table.add_column(col)
+    rows: dict[str, list[Outcome]] = {}
+    for seed in seeds:
+        for o in run_all(seed, only=1 if smoke else None):
+            rows.setdefault(o.name, []).append(o)
+    out = []
+    for name, runs in rows.items():
+        delays = [o.delay_min for o in runs if o.delay_min is not None]
+        found = f"{sum(o.found for o in runs)}/{len(runs)}" if runs[0].outage else "-"
+        closes = [o.closed_within_h for o in runs if o.closed_within_h is not None]
+        reasons = sorted({r for o in runs for r in o.notes})
+        table.add_row(name, found, ",".join(f"{d:g}" for d in delays) or "-", str(sum(o.incidents for o in runs)),
+                      str(max(o.incidents_per_key_max for o in runs)), f"{max(closes):.1f}" if closes else "-",
+                      ",".join(reasons) or "-")
+        out.append({"scenario": name, "found": found, "delays_min": delays,
+                    "incidents": sum(o.incidents for o in runs), "closed_within_h": max(closes) if closes else None,
+                    "close_reasons": reasons})
+    Console(width=max(console.width, 150)).print(table)  # wide enough for the scenario names
+    return out
 
 
 if __name__ == "__main__":

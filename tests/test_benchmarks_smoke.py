@@ -24,7 +24,9 @@ EXPECTED = {
                rf"jsonl\.gz\s+{NUMBER} events: read\+decode {NUMBER}/s, replay {NUMBER}/s"],
     "memory": [rf"{NUMBER} keys: RSS {NUMBER} MiB \(\+{NUMBER} B/key\), state {NUMBER} B/key, "
                rf"changelog {NUMBER} MiB/window"],
-    "quality": [r"detector seasonal", r"detector ewma", r"outages_detected", r"false_alarms_per_day"],
+    "quality": [r"detector seasonal", r"detector ewma", r"outages_detected", r"false_alarms_per_day",
+                r"sustained scenarios", r"small_city"],
+    "calibration": [rf"per key and window: numpy {NUMBER} us, River stats.Quantile x8 {NUMBER} us"],
     "live": [rf"raw_aiokafka\s+steady\s+{NUMBER} ev/s", rf"faust_floor\s+steady\s+{NUMBER} ev/s",
              rf"spikedetect\s+steady\s+{NUMBER} ev/s .* ratio to raw aiokafka {NUMBER}"],
     "latency": [rf"window_summary\s+n=\s*[1-9]\d*\s+p50={NUMBER}\s+p99={NUMBER}",

@@ -20,6 +20,7 @@ from spikedetect.core.detector import Detector
 from spikedetect.core.detectors import DETECTORS, Baseline, Expectation, make_baseline
 from spikedetect.core.detectors.base import FLOOR, LEARNED
 from spikedetect.core.errors import ConfigError, StateError
+from spikedetect.core.evidence import EVIDENCE_COLUMNS
 from spikedetect.core.windows import DAY_MS
 
 W = 60_000
@@ -250,7 +251,7 @@ def test_import_rejects_malformed_state_and_changes_nothing(name: str) -> None:
     donor = fresh(name)  # a state unlike every row of bank, in every column
     train(donor, 300, seed=11)
     good = orjson.loads(orjson.dumps(donor.export_row(2)))
-    assert all(good[k] != bank.export_row(3)[k] for k in good)
+    assert all(good[k] != bank.export_row(3)[k] for k in good if k not in EVIDENCE_COLUMNS)
     cases = malformed_states(name, good)
     assert len(cases) > 10
     for label, state in cases:
@@ -295,6 +296,18 @@ def test_unknown_detector_and_parameters(name: str) -> None:
 def test_parameters_out_of_range(spec: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         make_baseline(DetectorSpec.parse(spec), W)
+
+
+def test_evidence_columns_are_checked_but_may_be_missing(name: str) -> None:
+    """State written before the evidence ring existed loads with a fresh ring; a bad one is refused."""
+    bank = trained(name)
+    good = orjson.loads(orjson.dumps(bank.export_row(2)))
+    old = {k: v for k, v in good.items() if k not in EVIDENCE_COLUMNS}
+    bank.import_row(3, old)
+    assert bank.export_row(3) == {**good, **{k: fresh(name).export_row(0)[k] for k in EVIDENCE_COLUMNS}}
+    for col in EVIDENCE_COLUMNS:
+        with pytest.raises(StateError):
+            bank.import_row(3, {**good, col: "abc"})
 
 
 def test_key_state_is_small(name: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -189,3 +189,23 @@ def test_the_lifecycle_is_a_table() -> None:
         outage_next("closed", "change")
     with pytest.raises(IllegalTransition):
         outage_next(None, "change")
+
+
+def test_countries_that_trip_before_the_global_key_are_merged_when_it_opens() -> None:
+    """A widespread outage trips two countries in one window and the global key a window later,
+    far beyond what they explain: one outage goes on, the other closes as merged into it."""
+    events = [
+        ev("opened", "DE", 0, 2, 40), ev("opened", "GB/ENG", 0, 2, 30),
+        ev("opened", "*", 1, 3, 900, 40), ev("opened", "US", 1, 3, 500, 20),
+        ev("closed", "DE", 0, 30, 40, closed_min=28), ev("closed", "GB/ENG", 0, 30, 30, closed_min=28),
+        ev("closed", "US", 1, 30, 500, 20, closed_min=28), ev("closed", "*", 1, 31, 900, 40, closed_min=29),
+    ]
+    out, regions = OutageGrouper().feed(events)
+    groups = by_incident(out)
+    assert len(groups) == 2
+    [merged] = [es for es in groups.values() if es[-1].close_reason == "merged"]
+    [main] = [es for es in groups.values() if es[-1].close_reason != "merged"]
+    assert [e.type for e in merged] == ["opened", "closed"] and merged[-1].merged_into == main[0].incident_id
+    assert main[-1].type == "closed" and main[-1].region == "*"
+    assert {m["region"] for m in main[-1].regions} == {"*", "DE", "GB/ENG", "US"}
+    assert {r.group_id for r in regions if r.type == "closed"} == {main[0].incident_id}

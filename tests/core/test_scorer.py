@@ -13,6 +13,7 @@ import pytest
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow
 from spikedetect.core.errors import StateError
+from spikedetect.core.evidence import EVIDENCE_COLUMNS
 from spikedetect.core.incidents import IncidentEvent, Tracker
 from spikedetect.core.regions import depth, parent_key
 from spikedetect.core.scorer import ClosedKeys, LatePartial, Scorer
@@ -260,21 +261,40 @@ def test_score_before_learn() -> None:
     assert (first.expected == s.keyspace.baseline.floor_mean).all() and first.observed.max() > 1
 
 
+def _model(s: Scorer, key: tuple[str, str]) -> bytes:
+    """A key's baseline model state, without the evidence ring and score calibration (which
+    record every window by design)."""
+    state = export_key(s, key)["b"]
+    return orjson.dumps({k: v for k, v in state.items() if k not in EVIDENCE_COLUMNS})
+
+
 def test_anomalous_windows_do_not_teach_the_baseline() -> None:
     s = Scorer(CFG)
     for i in range(200):
         step(s, 0, T0 + i * W, {"US": 5, "GB": 5})
     keys = [("ig", "US"), ("ig", "GB"), ("ig", "*")]
-    before = {k: orjson.dumps(export_key(s, k)["b"]) for k in keys}
+    before = {k: _model(s, k) for k in keys}
     events = step(s, 0, T0 + 200 * W, {"US": 500, "GB": 5})
     assert {e.region for e in events if e.type == "opened"} == {"US", "*"}
-    after = {k: orjson.dumps(export_key(s, k)["b"]) for k in keys}
+    after = {k: _model(s, k) for k in keys}
     assert after[("ig", "US")] == before[("ig", "US")]
     assert after[("ig", "*")] == before[("ig", "*")]
     assert after[("ig", "GB")] != before[("ig", "GB")]  # the quiet key did learn
     # nor do the windows of the open incident, even calm ones
     step(s, 0, T0 + 201 * W, {"US": 5, "GB": 5})
-    assert orjson.dumps(export_key(s, ("ig", "US"))["b"]) == before[("ig", "US")]
+    assert _model(s, ("ig", "US")) == before[("ig", "US")]
+
+
+def test_calibration_does_not_learn_from_open_incidents() -> None:
+    s = Scorer(CFG)
+    for i in range(200):
+        step(s, 0, T0 + i * W, {"US": 5, "GB": 5})
+    step(s, 0, T0 + 200 * W, {"US": 500, "GB": 5})
+    row = s.keyspace.index[("ig", "US")]
+    cal = s.keyspace.baseline.cols["cal_q"][row].copy()
+    for i in range(201, 204):
+        step(s, 0, T0 + i * W, {"US": 500, "GB": 5})
+    assert s.open_incidents() and (s.keyspace.baseline.cols["cal_q"][row] == cal).all()
 
 
 # -- retirement ---------------------------------------------------------------------------------------------

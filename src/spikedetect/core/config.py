@@ -88,6 +88,7 @@ class DetectorConfig:
     open_threshold: float = 6.0
     open_windows: int = 2
     extreme_threshold: float = 60.0
+    extreme_ratio: float = 10.0  # or twice open_threshold at this many times the expected count
     close_threshold: float = 3.0
     close_windows: int = 5
     min_excess: float = 8.0
@@ -95,8 +96,12 @@ class DetectorConfig:
     elevated_learn_weight: float = 0.1  # how much a window above close_threshold still teaches
     update_every_windows: int = 5
     max_incident_ms: int = 12 * 3_600_000
+    level_shift_ms: int = 3 * 3_600_000  # an incident still raised after this closes as a level shift
     relearn_ms: int = 6 * 3_600_000  # after a max_incident_ms close the key learns, and cannot open, this long
     top_children: int = 5
+    # input values: 1.0 = counts of reports; another value = a continuous measurement scored as
+    # value_scale units per input unit (relative noise dominates), reported back in input units
+    value_scale: float = 1.0
 
     def __post_init__(self) -> None:
         _positive_int(self, "window_ms")
@@ -105,16 +110,19 @@ class DetectorConfig:
         _non_negative_int(self, "lateness_ms")
         for name in ("max_future_skew_ms", "watermark_quorum", "max_value_bytes", "max_keys_per_service", "max_breakdown",
                      "retire_after_ms", "open_windows", "close_windows", "update_every_windows",
-                     "max_incident_ms", "relearn_ms", "top_children"):
+                     "max_incident_ms", "level_shift_ms", "relearn_ms", "top_children"):
             _positive_int(self, name)
         if not 1 <= self.max_region_depth <= 4:
             raise ConfigError(f"max_region_depth must be 1..4, got {self.max_region_depth}")
-        for name in ("open_threshold", "extreme_threshold", "close_threshold", "min_excess", "min_excess_ratio",
+        for name in ("open_threshold", "extreme_threshold", "extreme_ratio", "close_threshold", "min_excess", "min_excess_ratio",
                      "elevated_learn_weight"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or value != value or value < 0:
                 raise ConfigError(f"{name} must be a non-negative number, got {value!r}")
             object.__setattr__(self, name, float(value))
+        if not isinstance(self.value_scale, int | float) or not 0 < self.value_scale < float("inf"):
+            raise ConfigError(f"value_scale must be a positive number, got {self.value_scale!r}")
+        object.__setattr__(self, "value_scale", float(self.value_scale))
         if self.close_threshold > self.open_threshold:
             raise ConfigError("close_threshold must not exceed open_threshold")
         if self.extreme_threshold < self.open_threshold:

@@ -147,6 +147,8 @@ class Tracker:
     emitted_peak: float = 0.0
     total: float = 0.0
     expected_total: float = 0.0
+    recent_obs: float = 0.0  # EW sums (half-life ~30 windows) of reports and expectation
+    recent_exp: float = 0.0
     categories: dict[str, float] = field(default_factory=dict)
     sources: dict[str, float] = field(default_factory=dict)
     children: dict[str, list[float]] = field(default_factory=dict)  # child -> [reports, expected]
@@ -156,6 +158,8 @@ class Tracker:
                    children: dict[str, tuple[float, float]], max_breakdown: int) -> None:
         self.total += observed
         self.expected_total += expected
+        self.recent_obs += (observed - self.recent_obs) / 43.0
+        self.recent_exp += (expected - self.recent_exp) / 43.0
         if observed > self.peak_count:
             self.peak_count, self.peak_ws = observed, ws
         for name, n in categories.items():
@@ -185,7 +189,7 @@ class Tracker:
         if type(t.incident_id) is not str or any(type(v) is not int for v in ints):
             raise TypeError("tracker ids and window times must be a string and integers")
         sums = [*t.categories.values(), *t.sources.values(), *(x for c in t.children.values() for x in c)]
-        numbers = [t.peak_count, t.emitted_peak, t.total, t.expected_total, *sums]
+        numbers = [t.peak_count, t.emitted_peak, t.total, t.expected_total, t.recent_obs, t.recent_exp, *sums]
         if (any(type(v) not in (int, float) or not math.isfinite(v) for v in numbers)
                 or any(type(k) is not str for d in (t.categories, t.sources, t.children) for k in d)
                 or any(type(c) is not list or len(c) != 2 for c in t.children.values())):

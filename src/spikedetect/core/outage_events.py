@@ -161,6 +161,7 @@ class OutageEvent:
     regions: list[dict[str, Any]]
     baseline: str
     detector: dict[str, str]
+    merged_into: str | None = None  # set on the last event of an outage merged into another
     schema: str = SCHEMA_V2
 
     def to_dict(self) -> dict[str, Any]:

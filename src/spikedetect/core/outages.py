@@ -11,7 +11,12 @@ order the scorer emits them - window by window - and publishes one outage incide
   single-city outages in different countries stay two incidents, a city outage that spreads
   to its country stays one.
 * The global key itself, opening while outages are open, joins the one with the largest
-  member peak (the outage that explains it) - it never merges outages already published.
+  member peak (the outage that explains it). When the open outages together explain less
+  than ``explain_share`` of the global key's peak excess (the outage is wider than what has
+  opened so far), every other open outage of the service is **merged** into it: its members move over, and it publishes a last ``closed`` event with
+  ``close_reason: "merged"`` and ``merged_into`` naming the outage that goes on (several
+  countries can trip in the window before the global key does; once it does, they are one
+  outage).
 * The **root** is the highest member, moved down a single chain while a lone member child
   explains at least ``explain_share`` of its parent's peak excess (peak minus expected): a
   state incident that is a near-copy of its one city gives the city as root. After the outage opened, the root only
@@ -55,6 +60,7 @@ OUTAGE_TRANSITIONS: dict[tuple[str | None, str], tuple[str, str | None]] = {
     ("open", "root_moved"): ("open", "updated"),
     ("open", "country_joined"): ("open", "updated"),
     ("open", "all_closed"): ("closed", "closed"),
+    ("open", "merged"): ("closed", "closed"),
 }
 
 
@@ -139,6 +145,7 @@ class OutageGrouper:
         self.touched.add(svc)
         fresh: list[Outage] = []
         opening: list[IncidentEvent] = []
+        merged: list[OutageEvent] = []
         for e in batch:
             owner = next((o for o in st.open if e.incident_id in o.members), None)
             if owner is not None:
@@ -154,7 +161,9 @@ class OutageGrouper:
                 fresh.append(o)
             o.members[e.incident_id] = Member.from_event(e)
             o.dirty = True
-        out: list[OutageEvent] = []
+            if e.region == GLOBAL:
+                merged.extend(self._merge_into(st, o, at, t))
+        out: list[OutageEvent] = merged
         for o in list(st.open):
             if any(o is f for f in fresh):
                 o.root = self._root(o)
@@ -185,6 +194,28 @@ class OutageGrouper:
         o.state, o.seq, o.last_emit_ms, o.dirty = state, o.seq + 1, t, False
         o.countries = o.member_countries()
         return outage_event(o, kind, at)
+
+    def _merge_into(self, st: ServiceOutages, o: Outage, at: str, t: int) -> list[OutageEvent]:
+        """Every other open outage of the service joins ``o`` (its global key just opened);
+        a published one closes with ``close_reason: "merged"``."""
+        out: list[OutageEvent] = []
+        others = [x for x in st.open if x is not o and x.open_members()]
+        glob = next(m for m in o.members.values() if m.region == GLOBAL and m.is_open)
+        below = [m for x in [o, *others] for m in x.members.values() if m.region != GLOBAL]
+        explained = sum(_peak_excess(m) for m in below if not any(is_under(m.region, n.region) for n in below))
+        if explained >= self.explain_share * _peak_excess(glob):
+            return out  # the open outages explain the global key: they stay apart (twin cities)
+        for other in others:
+            if other.state is not None:  # published: tell its consumers where it went
+                state, kind = outage_next(other.state, "merged")
+                assert kind is not None
+                other.state, other.seq, other.last_emit_ms = state, other.seq + 1, t
+                ev = outage_event(other, kind, at)
+                out.append(replace(ev, closed_at=at, close_reason="merged", merged_into=o.incident_id))
+            o.members.update(other.members)
+            o.dirty = True
+            st.open.remove(other)
+        return out
 
     def _choose(self, st: ServiceOutages, region: str) -> Outage | None:
         """The open outage a newly opened region incident joins (None: it starts a new one)."""

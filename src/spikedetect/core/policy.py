@@ -17,6 +17,7 @@ from spikedetect.core.regions import level_name
 from spikedetect.core.timefmt import format_ts_ms
 
 CALM, ELEVATED, ANOMALOUS, EXTREME = range(4)
+KEEP_OPEN_EXPECTED = 30.0  # reports a horizon must expect to judge whether an incident goes on
 SIGNAL_NAMES = ("calm", "elevated", "anomalous", "extreme")
 
 
@@ -32,6 +33,7 @@ class WindowView:
     categories: dict[str, float]
     sources: dict[str, float]
     children: dict[str, tuple[float, float]]  # child key -> (reports, expected)
+    window_score: float | None = None  # this window's own score (None: ``score``)
 
 
 def _num(x: float, digits: int = 3) -> float:
@@ -44,19 +46,58 @@ class IncidentPolicy:
     def __init__(self, config: DetectorConfig) -> None:
         self.config = config
         self.window_ms = config.window_ms
-        self.detector = {"name": config.detector.name, "params_hash": config.params_hash}
+        self.detector = {"name": config.detector.name, "params_hash": config.params_hash,
+                         "model": "counts" if config.value_scale == 1.0 else "continuous"}
+        self.unit = 1.0 / config.value_scale  # events report values in input units
+        self.horizon_signal = ANOMALOUS
 
     def signals(self, observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
-                score: npt.NDArray[np.float64]) -> npt.NDArray[np.int8]:
-        """Vectorised signal per key: calm / elevated / anomalous / extreme."""
+                score: npt.NDArray[np.float64],
+                horizons: tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64],
+                                npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
+                tracked: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int8]:
+        """Vectorised signal per key: calm / elevated / anomalous / extreme.
+
+        ``score`` is the one-window score; ``horizons`` are the rows with evidence over several
+        windows and, for them, (score, excess, observed/expected, expected sum) of the sums
+        (shape (H, len(rows)), see :mod:`~spikedetect.core.evidence`).
+        Sustained excess can open an incident for keys not ``tracked`` (no incident open); an
+        open incident is kept open by the shorter horizons (the last 10 windows) only, so it
+        closes soon after the reports return to normal.
+        Every path needs the same evidence: a score over ``open_threshold``, at least
+        ``min_excess`` reports over expectation and ``1 + min_excess_ratio`` times it."""
         c = self.config
         excess = observed - expected
         big_enough = (excess >= c.min_excess) & (observed >= expected * (1.0 + c.min_excess_ratio))
         sig = np.where(score >= c.close_threshold, ELEVATED, CALM)
         sig = np.where(excess < 0.5 * c.min_excess, CALM, sig)
         sig = np.where(big_enough & (score >= c.open_threshold), ANOMALOUS, sig)
-        sig = np.where(big_enough & (score >= c.extreme_threshold), EXTREME, sig)
+        if horizons is not None and len(horizons[0]):
+            rows, h_score, h_excess, h_ratio, h_expected = horizons
+            free = np.ones(len(rows), dtype=bool) if tracked is None else ~tracked[rows]
+            h_big = (h_excess >= c.min_excess) & (h_ratio >= 1.0 + c.min_excess_ratio)
+            h_anom = (h_big & (h_score >= c.open_threshold)).any(axis=0) & free
+            h_raised = (h_score >= c.close_threshold) & (h_excess >= 0.5 * c.min_excess)
+            # an open incident stays open while the last few windows (not only this one) are raised,
+            # so a small key's outage is not closed by a few windows of 1 or 2 reports
+            keep = self.keep_open_horizon(h_expected)
+            h_elev = np.where(free, h_raised.any(axis=0), np.take_along_axis(h_raised, keep[None, :], 0)[0])
+            part = sig[rows]
+            part = np.where(h_elev & (part < ELEVATED), ELEVATED, part)
+            sig[rows] = np.where(h_anom & (part < ANOMALOUS), self.horizon_signal, part)
+        # one window alone opens an incident when it is beyond doubt: an extreme score, or a
+        # clear score at many times the expected count (a 3x burst on a busy key is neither)
+        sharp = (score >= 2.0 * c.open_threshold) & (observed >= expected * c.extreme_ratio)
+        sig = np.where(big_enough & ((score >= c.extreme_threshold) | sharp), EXTREME, sig)
         return sig.astype(np.int8)
+
+    @staticmethod
+    def keep_open_horizon(expected: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+        """Per key, the index of the shortest horizon expecting at least KEEP_OPEN_EXPECTED
+        reports (the longest when none does), shape (n,)."""
+        enough = expected >= KEEP_OPEN_EXPECTED
+        first = np.argmax(enough, axis=0)
+        return np.where(enough.any(axis=0), first, len(expected) - 1).astype(np.intp)
 
     def incident_id(self, service: str, key: str, first_ws: int) -> str:
         blob = f"{service}|{key}|{first_ws}|{self.detector['params_hash']}".encode()
@@ -80,7 +121,8 @@ class IncidentPolicy:
         t = tracker
         t.accumulate(ws, w, view.observed, view.expected, view.categories, view.sources, view.children,
                      c.max_breakdown)
-        if signal != 0:
+        own = view.score if view.window_score is None else view.window_score
+        if signal != 0 and own >= c.close_threshold:  # evidence of earlier windows alone does not extend it
             t.last_active_end = ws + w
         if action in ("start", "start_open", "advance", "open") and phase in ("quiet", "pending"):
             t.streak += 1
@@ -102,6 +144,10 @@ class IncidentPolicy:
             if t.streak >= c.close_windows:
                 events.append(self._emit(t, "closed", service, key, view, reason="recovered"))
                 return None, events
+        if t.state == "open" and t.phase == "open" and signal != 0 and ws + w - t.first_ws >= c.level_shift_ms:
+            # still raised after this long: the key's level has changed; its baseline adopts it
+            events.append(self._emit(t, "closed", service, key, view, reason="level_shift"))
+            return None, events
         if ws + w - t.first_ws >= c.max_incident_ms:
             events.append(self._emit(t, "closed", service, key, view, reason="max_duration"))
             return None, events
@@ -114,12 +160,13 @@ class IncidentPolicy:
         t.last_emit_ws = view.ws_ms
         t.emitted_peak = max(t.emitted_peak, t.peak_count)
         c = self.config
-        total = t.total or 1.0
+        u = self.unit
+        total = (t.total * u) or 1.0  # categories and sources are kept in input units
         cats = fold(t.categories, c.max_breakdown)
         srcs = fold(t.sources, c.max_breakdown)
         ranked = sorted(t.children.items(), key=lambda kv: (-(kv[1][0] - kv[1][1]), kv[0]))
         children = [
-            {"region": child, "reports": _num(n), "expected": _num(e), "excess": _num(n - e)}
+            {"region": child, "reports": _num(n * u), "expected": _num(e * u), "excess": _num((n - e) * u)}
             for child, (n, e) in ranked[: c.top_children]
         ]
         return IncidentEvent(
@@ -134,13 +181,13 @@ class IncidentPolicy:
             detected_at=format_ts_ms(view.ws_ms + self.window_ms),
             closed_at=format_ts_ms(t.last_active_end) if kind == "closed" else None,
             close_reason=reason,
-            observed=_num(view.observed),
-            expected=_num(view.expected),
+            observed=_num(view.observed * u),
+            expected=_num(view.expected * u),
             score=_num(view.score),
-            peak_count=_num(t.peak_count),
+            peak_count=_num(t.peak_count * u),
             peak_at=format_ts_ms(t.peak_ws),
-            total_reports=_num(t.total),
-            excess_reports=_num(t.total - t.expected_total),
+            total_reports=_num(t.total * u),
+            excess_reports=_num((t.total - t.expected_total) * u),
             categories={k: round(v / total, 4) for k, v in sorted(cats.items())},
             sources={k: round(v / total, 4) for k, v in sorted(srcs.items())},
             children=children,

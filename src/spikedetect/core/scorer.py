@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from spikedetect.core import evidence
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow, LeafKey
 from spikedetect.core.detectors import BASELINE_SOURCES, make_baseline
@@ -176,6 +177,8 @@ class Scorer:
                 mine = [part[svc] for part in parts if svc in part]
                 per_service[svc] = mine[0] if len(mine) == 1 else merge(mine)
         observed = self._observe(per_service, ws)
+        if self.config.value_scale != 1.0:
+            observed = observed * self.config.value_scale
         ks = self.keyspace
         n = ks.size
         baseline = ks.baseline
@@ -183,18 +186,43 @@ class Scorer:
         exp = baseline.expect(all_rows, ws)
         self._parent_prior(exp)
         expected, phi, source = exp.mean, exp.phi, exp.source
-        score = surprise(observed, expected, phi)
-        signal = self.policy.signals(observed, expected, score)
+        raw1 = surprise(observed, expected, phi)
+        # evidence over several windows, and each key's calibration of its scores
+        cols = baseline.cols
+        pos = evidence.slot(ws, self.window_ms)
+        done = ks.closed_ws[:n] >= ws  # rows that already applied this window (state restored mid-write)
+        # sums use the model's own estimate of a learned key (no floor: ten windows of 0.1 are
+        # 1 report, not 5), with a small floor of their own
+        own = exp.aux.get("own")
+        sum_mean = expected if own is None else np.where(source == LEARNED, np.maximum(own, evidence.MEAN_FLOOR), expected)
+        evidence.record(cols, n, pos, observed, sum_mean, sum_mean * phi, ~done)
+        cand, raw_c, excess_c, ratio_c, expected_c = evidence.horizon_scores(
+            cols, n, pos, 0.5 * self.config.min_excess)
+        raw = np.zeros((len(evidence.HORIZONS), n))
+        raw[0] = raw1
+        raw[1:, cand] = raw_c
+        cal = evidence.calibrate(cols, n, raw)
+        score1, score_h = cal[0], cal[1:]
+        tracked = np.zeros(n, dtype=bool)
+        tracked[[ks.index[sk] for sk, t in self.trackers.items() if t.state == "open"]] = True
+        score_c = score_h[:, cand]
+        signal = self.policy.signals(observed, expected, score1, (cand, score_c, excess_c, ratio_c, expected_c),
+                                     tracked)
+        score = score1.copy()
+        if len(cand):
+            keep = self.policy.keep_open_horizon(expected_c)
+            score[cand] = np.maximum(score1[cand], np.where(
+                tracked[cand], np.take_along_axis(score_c, keep[None, :], 0)[0], score_c.max(axis=0)))
         # A key with no history of its own (floor baseline) or relearning after an incident
         # hit max_incident_ms cannot open one: its windows teach the baseline instead.
         muted = (source == FLOOR) | (ks.mute_until[:n] > ws)
         signal = np.where(muted & (signal >= ANOMALOUS), ELEVATED, signal).astype(np.int8)
         # keys whose incident state may change: tracked ones and new anomalies
         # rows that already applied this window (state restored from a crash mid-write) sit out
-        done = ks.closed_ws[:n] >= ws
         step_rows = set(np.flatnonzero((signal >= ANOMALOUS) & ~done).tolist())
         step_rows.update(r for r in (ks.index[sk] for sk in self.trackers) if not done[r])
         events: list[IncidentEvent] = []
+        ended: list[int] = []  # rows whose incident closed: their accumulated evidence resets
         not_quiet = np.zeros(n, dtype=bool)
         if step_rows:
             wanted: dict[str, set[str]] = {}
@@ -209,18 +237,28 @@ class Scorer:
                 if b is not None:
                     for child, cn in b.children.items():
                         crow = ks.index.get((sk[0], child))
-                        children[child] = (cn, float(expected[crow]) if crow is not None else 0.0)
+                        children[child] = (cn * self.config.value_scale,
+                                           float(expected[crow]) if crow is not None else 0.0)
                 view = WindowView(ws, float(observed[r]), float(expected[r]), float(score[r]),
                                   BASELINE_SOURCES[source[r]],
-                                  b.categories if b else {}, b.sources if b else {}, children)
+                                  b.categories if b else {}, b.sources if b else {}, children,
+                                  float(score1[r]))
                 before = self.trackers.pop(sk, None)
                 not_quiet[r] = True
                 tracker, evs = self.policy.step(before, sk[0], sk[1], int(signal[r]), view)
                 if tracker is not None:
                     self.trackers[sk] = tracker
-                elif evs and evs[-1].close_reason == "max_duration":
-                    ks.mute_until[r] = ws + self.config.relearn_ms
+                elif evs and evs[-1].type == "closed":
+                    ended.append(r)
+                    if evs[-1].close_reason == "max_duration":
+                        ks.mute_until[r] = ws + self.config.relearn_ms
+                    elif evs[-1].close_reason == "level_shift" and before is not None:
+                        ratio = before.recent_obs / max(before.recent_exp, 1e-9)
+                        baseline.rebase(np.array([r]), np.array([float(np.clip(ratio, 1.0, 100.0))]))
                 events.extend(evs)
+        evidence.reset(cols, np.array(ended, dtype=np.intp))
+        # calibration learns from keys without an open incident (raw scores)
+        evidence.learn_calibration(cols, n, ~tracked & ~done, raw)
         # learn: windows that were normal, for keys that were and stay quiet. Calm windows
         # teach fully, elevated ones only a little (a slow ramp must not become the baseline),
         # anomalous ones not at all; keys without a baseline of their own learn everything.

@@ -44,7 +44,8 @@ def print_summary(summary: ReplaySummary, err: bool = True) -> None:
         f"events {s.events:,}  accepted {s.accepted:,}  rejected {s.rejected:,}  late {s.late:,}  "
         f"duplicates {s.duplicates:,}  incidents opened {s.incidents_opened}  closed {s.incidents_closed}  "
         f"(regions opened {s.region_incidents_opened})  "
-        f"windows {s.windows_closed:,}  keys {s.keys:,}  {s.seconds:.1f}s  {s.events_per_s:,.0f} events/s",
+        f"windows {s.windows_closed:,}  keys {s.keys:,}  {s.seconds:.1f}s  {s.events_per_s:,.0f} events/s"
+        + (f"  model {s.model}" if s.model else ""),
         err=err,
     )
     if s.rejected_by_reason:

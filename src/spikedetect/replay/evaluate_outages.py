@@ -56,6 +56,7 @@ class OutageIncident:
     region: str
     members: list[dict[str, Any]]
     events: int
+    merged_into: str | None = None  # it was merged into this outage incident (counted as part of it)
 
     def detected_at_ms(self) -> int | None:
         times = [t for m in self.members if (t := _ms(m.get("detected_at"))) is not None]
@@ -82,8 +83,11 @@ def split_outages(events: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, A
     regions: list[dict[str, Any]] = []
     for iid, (_, ev) in latest.items():
         members = [dict(m) for m in ev.get("regions") or [] if isinstance(m, Mapping) and m.get("region")]
+        into = ev.get("merged_into")
         outages.append(OutageIncident(iid, str(ev.get("service", "")), str(ev.get("region", "")), members,
-                                      counts[iid]))
+                                      counts[iid], into if isinstance(into, str) else None))
+        if into is not None and into in latest:
+            continue  # its members went on in the outage it merged into: listed there
         for i, m in enumerate(members):
             regions.append({"schema": V1, "type": "opened", "seq": 1, "service": ev.get("service"),
                             "incident_id": m.get("incident_id") or f"{iid}#{i}", "region": m["region"],
@@ -142,6 +146,9 @@ def score_groups(outages: list[OutageIncident], truth: GroundTruth) -> GroupSumm
     for o in truth.outages:
         lo, hi = o.start_ms - BEFORE_WINDOWS * truth.window_ms, o.end_ms + AFTER_MS
         hits = [inc for inc in outages if inc.service == o.service and _overlaps(inc, o, lo, hi)]
+        # a merged incident is part of the one it merged into (its events count, it is not another page)
+        merged_to = {inc.merged_into for inc in hits if inc.merged_into is not None}
+        hits += [inc for inc in outages if inc.incident_id in merged_to and inc not in hits]
         matched.update(inc.incident_id for inc in hits)
         listed = {m["region"] for inc in hits for m in inc.members}
         must = list(o.must_detect)
@@ -149,7 +156,7 @@ def score_groups(outages: list[OutageIncident], truth: GroundTruth) -> GroupSumm
         minutes = (o.end_ms - o.start_ms) / 60_000
         out.scores.append(GroupScore(
             id=o.id, kind=o.kind, service=o.service, minutes=round(minutes, 2), found=bool(hits),
-            incidents=sorted(inc.incident_id for inc in hits),
+            incidents=sorted(inc.incident_id for inc in hits if inc.merged_into is None),
             delay_s=(min(detected) - o.start_ms) / 1000 if detected else None,
             regions_covered=sum(k in listed for k in must) / len(must) if must else 0.0,
             keys_listed=len(listed & o.affected_keys()), affected_keys=len(o.affected_keys()),

@@ -17,7 +17,14 @@ from spikedetect.core import DetectorConfig
 from spikedetect.replay.faults import Fault, InputError
 from spikedetect.replay.progress import Progress
 from spikedetect.replay.runner import OnOutage, OnRegion, Replay, ReplaySummary
-from spikedetect.replay.series import SeriesData, SeriesError, infer_window_ms, read_series, replay_series
+from spikedetect.replay.series import (
+    SeriesData,
+    SeriesError,
+    choose_value_scale,
+    infer_window_ms,
+    read_series,
+    replay_series,
+)
 from spikedetect.replay.sources import BatchReader, count_bytes, open_binary
 from spikedetect.replay.topic_source import (
     Bounds,
@@ -146,12 +153,15 @@ class SeriesInput:
         return self._data
 
     def prepare(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Fill in the window from the rows' spacing unless it was given."""
+        """Fill in the window from the rows' spacing and the value model from the values,
+        unless they were given."""
         if values.get("window_ms") is None:
             try:
-                return {**values, "window_ms": infer_window_ms(self.data.rows)}
+                values = {**values, "window_ms": infer_window_ms(self.data.rows)}
             except SeriesError as exc:
                 raise InputError("<stdin>" if self.path == "-" else self.path, exc.line, str(exc)) from exc
+        if values.get("value_scale") is None:
+            values = {**values, "value_scale": choose_value_scale(self.data.rows)}
         return values
 
     def run(

@@ -48,6 +48,7 @@ class ReplaySummary:
     windows_closed: int = 0
     keys: int = 0
     seconds: float = 0.0
+    model: str = ""  # how values were scored (series: counts or continuous)
     rejected_by_reason: dict[str, int] = field(default_factory=dict)  # "late" included
     first_line_by_reason: dict[str, int] = field(default_factory=dict)  # input line of the first one
     faults: list[str] = field(default_factory=list)  # where the input ended early ("FILE:LINE: why")

@@ -195,6 +195,35 @@ def to_windows(rows: Iterable[tuple[int, float]], window_ms: int) -> list[tuple[
     return sorted(totals.items())
 
 
+# -- model choice (kept apart from the CSV parsing above) ---------------------------------------
+
+CONTINUOUS_UNITS = 1000.0  # a continuous series' median value is scored as about this many units
+
+
+def choose_value_scale(rows: list[tuple[int, float]]) -> float:
+    """1.0 when every value is a whole number (counts, the main target); otherwise a power of
+    ten that makes the median positive value about :data:`CONTINUOUS_UNITS` units, so the
+    count noise is negligible and the learned relative noise (variance ``alpha * mean**2``,
+    gamma-like) describes the series.
+
+    >>> choose_value_scale([(0, 3.0), (1, 0.0), (2, 12.0)]), choose_value_scale([(0, 0.25), (1, 0.5)])
+    (1.0, 10000.0)
+    """
+    values = [v for _, v in rows]
+    if all(float(v).is_integer() for v in values):
+        return 1.0
+    positive = sorted(v for v in values if v > 0)
+    median = positive[len(positive) // 2] if positive else 1.0
+    return float(10.0 ** math.ceil(math.log10(CONTINUOUS_UNITS / median)))
+
+
+def model_name(config: DetectorConfig) -> str:
+    """How the series' values are scored, for the summary."""
+    if config.value_scale == 1.0:
+        return "counts (negative binomial)"
+    return f"continuous (values x {config.value_scale:g}, relative noise)"
+
+
 def replay_series(
     data: SeriesData,
     config: DetectorConfig,
@@ -210,7 +239,8 @@ def replay_series(
     scorer = Scorer(config, sources=(0,))
     scorer.on_window = on_window
     summary = ReplaySummary(
-        events=len(data.rows) + len(data.rejects), accepted=len(data.rows), rejected=len(data.rejects)
+        events=len(data.rows) + len(data.rejects), accepted=len(data.rows), rejected=len(data.rejects),
+        model=model_name(config),
     )
     for line, reason, _ in data.rejects:
         summary.rejected_by_reason[reason] = summary.rejected_by_reason.get(reason, 0) + 1
@@ -227,4 +257,5 @@ def replay_series(
     return summary
 
 
-__all__ = ["SeriesData", "SeriesError", "infer_window_ms", "read_series", "replay_series", "to_windows"]
+__all__ = ["SeriesData", "SeriesError", "choose_value_scale", "infer_window_ms", "model_name", "read_series",
+           "replay_series", "to_windows"]

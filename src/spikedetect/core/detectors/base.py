@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikedetect.core.errors import ConfigError, StateError
+from spikedetect.core.evidence import EVIDENCE_COLUMNS
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -73,9 +74,11 @@ class Baseline(ABC):
         self.params = values
         self.validate_params()
         self.size = 0
+        # the model's own columns, then the evidence ring and calibration every model shares
+        self.columns: dict[str, tuple[tuple[int, ...], str, float]] = {**self.COLUMNS, **EVIDENCE_COLUMNS}
         self.cols: dict[str, npt.NDArray[Any]] = {
             col: np.full((16, *shape), self.initial(col), dtype=dtype)
-            for col, (shape, dtype, _) in self.COLUMNS.items()
+            for col, (shape, dtype, _) in self.columns.items()
         }
         self._grow_extra(16)
 
@@ -87,14 +90,14 @@ class Baseline(ABC):
         """Append a fresh row (cold model) and return its index."""
         cap = len(next(iter(self.cols.values()))) if self.cols else 0
         if self.size >= cap:
-            for col, (shape, dtype, _) in self.COLUMNS.items():
+            for col, (shape, dtype, _) in self.columns.items():
                 grown = np.full((max(16, cap * 2), *shape), self.initial(col), dtype=dtype)
                 grown[:cap] = self.cols[col]
                 self.cols[col] = grown
             self._grow_extra(max(16, cap * 2))
         row = self.size
         self.size += 1
-        for col in self.COLUMNS:
+        for col in self.columns:
             self.cols[col][row] = self.initial(col)
         self._reset_extra(row)
         return row
@@ -122,7 +125,7 @@ class Baseline(ABC):
 
     def initial(self, col: str) -> float:
         """Initial value of a column for a fresh row (parameters may change it)."""
-        return self.COLUMNS[col][2]
+        return self.columns[col][2]
 
     def rows_index(self, rows: IntArray) -> IntArray | slice:
         """``rows`` as a slice when it is every row in order (numpy views instead of copies)."""
@@ -152,7 +155,10 @@ class Baseline(ABC):
         if not isinstance(state, Mapping):
             raise StateError(f"baseline state is a {type(state).__name__}, not a mapping")
         values: dict[str, npt.NDArray[Any]] = {}
-        for col, (shape, dtype, _) in self.COLUMNS.items():
+        for col, (shape, dtype, _) in self.columns.items():
+            if col not in state and col in EVIDENCE_COLUMNS:  # state written before they existed
+                values[col] = np.full(shape, self.initial(col), dtype=dtype)
+                continue
             if col not in state:
                 raise StateError(f"baseline state lacks {col!r}")
             raw = state[col]
@@ -196,6 +202,10 @@ class Baseline(ABC):
         ``weight`` (0..1 per row, default 1) scales how much each window teaches; 1 means
         a calm window, which alone also teaches the noise level (overdispersion).
         """
+
+    def rebase(self, rows: IntArray, ratio: FloatArray) -> None:  # noqa: B027 - optional hook
+        """Adopt a permanent level shift: expectations of ``rows`` become ``ratio`` times higher
+        (models without a slow profile need nothing: they follow the level anyway)."""
 
     def warm(self, rows: IntArray) -> BoolArray:
         """True where the model has learned enough to trust its own expectation."""

@@ -8,7 +8,10 @@ months") as an online model per key:
   (so the expectation is smooth across the day);
 * a day-of-week factor (weekends differ), learned as a ratio of weighted sums;
 * a fast-moving level (EW mean over ~10 windows) used while the profile is still cold;
-* overdispersion ``phi`` (variance / mean) learned from Pearson residuals, robustly clipped.
+* noise: variance ``phi * mean + alpha * mean**2`` - a Poisson-like part for small counts
+  (``phi``, clumping) and a relative part for large ones (``alpha``: 5 % noise on 20,000
+  is far more than Poisson's). Both are learned from residuals clipped at 3 standard
+  deviations of the current model, so one burst moves them by little, not for days.
 
 A cold key borrows its parent's expectation scaled by its learned share of the parent,
 or falls back to a conservative floor, and reports which it used.
@@ -60,6 +63,8 @@ class SeasonalBaseline(Baseline):
         "level": ((), "float64", 0.0),           # fast EW level (cold-start fallback)
         "level_n": ((), "float32", 0.0),
         "phi": ((), "float32", 2.0),
+        "alpha": ((), "float32", 0.0),          # relative variance: var = phi mu + alpha mu^2
+        "disp_n": ((), "float32", 0.0),         # windows that taught the noise model
         "share": ((), "float64", 0.0),           # EW share of the parent's reports
         "share_w": ((), "float32", 0.0),
     }
@@ -73,6 +78,8 @@ class SeasonalBaseline(Baseline):
         "phi_prior": 2.0,
         "phi_half_life_windows": 1440.0,
         "phi_max": 50.0,
+        "alpha_max": 4.0,
+        "clip_sd": 3.0,
         "cold_phi_factor": 2.0,
     }
 
@@ -128,9 +135,11 @@ class SeasonalBaseline(Baseline):
         mean = np.where(warm, tod * factor, np.where(level_ok, level, np.maximum(level, floor)))
         source = np.where(warm, LEARNED, np.where(level_ok, WARMING, FLOOR)).astype(np.int8)
         mean = np.maximum(mean, floor)
-        phi = c["phi"][rows].astype(np.float64)
+        phi = c["phi"][rows].astype(np.float64) + c["alpha"][rows].astype(np.float64) * mean
         phi = np.where(warm, phi, phi * p["cold_phi_factor"])
-        return Expectation(mean, phi, source, {"tod": tod, "warm": warm, "factor": factor})
+        # the model's own estimate without the floor, for sums over many windows
+        own = np.where(warm, tod * factor, level)
+        return Expectation(mean, phi, source, {"tod": tod, "warm": warm, "factor": factor, "own": own})
 
     def shares(self, rows: IntArray) -> FloatArray:
         c = self.cols
@@ -141,20 +150,13 @@ class SeasonalBaseline(Baseline):
         if len(rows) == 0:
             return
         wt = np.ones(len(rows)) if weight is None else np.asarray(weight, dtype=np.float64)
-        p = self.params
         c = self.cols
         x = observed.astype(np.float64)
         lo, hi, w_hi = self._slots(ws_ms)
         d = self._dow(ws_ms)
         tod, warm, factor = expected.aux["tod"], expected.aux["warm"], expected.aux["factor"]
         idx = self.rows_index(rows)  # a slice (views) when every row learns
-        # overdispersion from this window's residual against what was expected (score before learn)
-        mu = np.maximum(expected.mean, p["floor_mean"])
-        resid2 = np.minimum((x - mu) ** 2 / mu, 16.0)  # robust: one wild window moves it little
-        trusted = (expected.source != FLOOR) & (wt >= 1.0)
-        phi = c["phi"][idx].astype(np.float64)
-        phi = np.where(trusted, phi + self._a_phi * (resid2 - phi), phi)
-        c["phi"][idx] = np.clip(phi, 1.0, p["phi_max"])
+        self._learn_noise(idx, x, expected, wt)
         # fast level: cumulative mean at first, then EW
         n = c["level_n"][idx] + wt
         a_level = np.maximum(1.0 / np.maximum(n, 1.0), self._a_level) * wt
@@ -185,6 +187,38 @@ class SeasonalBaseline(Baseline):
             a = np.maximum(1.0 / sw, self._a_level / 10.0) * wt[has_parent]
             c["share"][pr] += a * (x[has_parent] / parent_observed[has_parent] - c["share"][pr])
             c["share_w"][pr] = np.minimum(sw, 1e6)
+
+    def _learn_noise(self, idx: IntArray | slice, x: FloatArray, expected: Expectation, wt: FloatArray) -> None:
+        """Overdispersion from this window's residual against what was expected (score before
+        learn). The squared residual is clipped at ``clip_sd`` standard deviations of the current
+        model; the variance beyond Poisson is split between ``phi`` and ``alpha`` in proportion
+        to their current shares at this mean (seeded so either can grow from zero)."""
+        p, c = self.params, self.cols
+        mu = np.maximum(expected.mean, p["floor_mean"])
+        phi = c["phi"][idx].astype(np.float64)
+        alpha = c["alpha"][idx].astype(np.float64)
+        var = phi * mu + alpha * mu * mu
+        r2 = np.minimum((x - mu) ** 2, p["clip_sd"] ** 2 * var)
+        extra = r2 - mu
+        part_phi = np.maximum(phi - 1.0, 0.1) * mu
+        part_alpha = np.maximum(alpha, 0.002) * mu * mu
+        share = part_alpha / (part_phi + part_alpha)
+        phi_obs = 1.0 + extra * (1.0 - share) / mu
+        alpha_obs = extra * share / (mu * mu)
+        trusted = (expected.source != FLOOR) & (wt >= 1.0)
+        n = c["disp_n"][idx] + trusted
+        a = np.where(trusted, np.maximum(1.0 / np.maximum(n, 1.0), self._a_phi), 0.0)
+        c["phi"][idx] = np.clip(phi + a * (phi_obs - phi), 1.0, p["phi_max"])
+        c["alpha"][idx] = np.clip(alpha + a * (alpha_obs - alpha), 0.0, p["alpha_max"])
+        c["disp_n"][idx] = np.minimum(n, 1e6)
+
+    def rebase(self, rows: IntArray, ratio: FloatArray) -> None:
+        """Adopt a new level (a permanent shift): scale the profile and the fast level by
+        ``ratio`` and make the profile's slots quick to learn again."""
+        c = self.cols
+        c["prof"][rows] *= ratio[:, None]
+        c["level"][rows] *= ratio
+        c["prof_w"][rows] = np.minimum(c["prof_w"][rows], self.params["warm_slot_weight"])
 
     def warm(self, rows: IntArray) -> BoolArray:
         return np.asarray(self.cols["prof_w"][rows].min(axis=1) >= self.params["warm_slot_weight"])

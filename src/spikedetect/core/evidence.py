@@ -1,0 +1,165 @@
+"""Evidence that adds up across windows, and per-key calibration of scores.
+
+One window's negative-binomial tail finds big spikes; a small key at 5x its low level for
+a quarter of an hour never gives one window that stands out. So each key also keeps its
+last :data:`RING` windows (observed count, expected count, expected variance) in a ring,
+and every closed window is scored on the sums over several horizons (:data:`HORIZONS`):
+the sum of counts is again (approximately) negative binomial, with the summed mean and
+variance. The largest single-window excess inside a horizon is left out of its sum, so
+one burst never counts twice (the one-window path judges it); only excess spread over
+several windows accumulates. A key's ring is cleared when its incident closes (the reset
+rule), so the windows of an outage cannot open a second incident.
+
+Calibration: a model's tail is only as good as its noise model, and real streams have
+heavier tails than any count model (bursts, retweets, a crawler). Each key learns, per
+horizon, the 99th percentile of its own raw scores on quiet windows (an exponentially
+weighted quantile in the log domain: one float per horizon, vectorised). Where that
+percentile sits above :data:`CAL_NOMINAL` (the model underestimates the tail at least
+10x), the key's scores on that horizon are scaled down by ``CAL_NOMINAL / q99``, so a
+score keeps about the same false-alarm rate on every key. Keys whose noise the model
+describes well are left untouched.
+
+Everything is numpy over all keys at once (see docs/architecture.md for why not River here).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from spikedetect.core.negbin import surprise
+
+FloatArray = npt.NDArray[np.float64]
+
+HORIZONS = (1, 3, 10, 30)  # windows summed; 1 is the classic one-window score
+RING = 30
+MEAN_FLOOR = 0.02  # smallest expected count per window in the sums
+CAL_P, CAL_P3 = 0.99, 0.999  # calibrated quantiles of quiet-window scores
+CAL_RATE = 0.05  # log-domain step of the quantile once warm
+CAL_INITIAL = 2.0  # -log10(1 - CAL_P): the q99 of a well-specified model
+
+# per-row state: ring of (observed, expected, variance), q99 per horizon and its count
+EVIDENCE_COLUMNS: dict[str, tuple[tuple[int, ...], str, float]] = {
+    "ring_x": ((RING,), "float32", 0.0),
+    "ring_m": ((RING,), "float32", 0.0),
+    "ring_v": ((RING,), "float32", 0.0),
+    "sum_x": ((len(HORIZONS) - 1,), "float64", 0.0),  # running sums over each horizon > 1
+    "sum_m": ((len(HORIZONS) - 1,), "float64", 0.0),
+    "sum_v": ((len(HORIZONS) - 1,), "float64", 0.0),
+    "cal_q": ((len(HORIZONS),), "float32", CAL_INITIAL),
+    "cal_q3": ((len(HORIZONS),), "float32", CAL_INITIAL + 1.0),
+    "cal_n": ((), "float32", 0.0),
+}
+
+
+def slot(ws_ms: int, window_ms: int) -> int:
+    """Ring position of a window (the same for every key)."""
+    return (ws_ms // window_ms) % RING
+
+
+def _live(n: int, live: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.intp] | slice:
+    return slice(0, n) if live is None or live.all() else np.flatnonzero(live)
+
+
+def record(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, observed: FloatArray,
+           mean: FloatArray, var: FloatArray, live: npt.NDArray[np.bool_] | None = None) -> None:
+    """Write this window into the rings of the ``live`` rows (default all ``n``) and move their
+    running sums over every horizon by it (the window leaving each horizon goes out)."""
+    rows = _live(n, live)
+    new = {"x": observed[rows], "m": mean[rows], "v": var[rows]}
+    for name, value in new.items():
+        ring = cols["ring_" + name]
+        sums = cols["sum_" + name]
+        for k, h in enumerate(HORIZONS[1:]):
+            sums[rows, k] += value - ring[rows, (pos - h) % RING]
+        ring[rows, pos] = value
+    if pos == 0:  # once per lap, recompute the running sums exactly (no float drift)
+        _resum(cols, np.arange(n))
+
+
+def _resum(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp]) -> None:
+    for name in ("x", "m", "v"):
+        ring = cols["ring_" + name][rows].astype(np.float64)
+        for k, h in enumerate(HORIZONS[1:]):
+            # the newest h windows end at the ring position just written; a lap starts at 0
+            cols["sum_" + name][rows, k] = ring[:, (np.arange(h) * -1) % RING].sum(axis=1)
+
+
+def reset(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp]) -> None:
+    """Forget accumulated excess for ``rows`` (their ring keeps expectations, not counts)."""
+    if len(rows):
+        cols["ring_x"][rows] = cols["ring_m"][rows]
+        cols["sum_x"][rows] = cols["sum_m"][rows]
+
+
+def _trimmed(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp], pos: int
+             ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Exact trimmed sums for ``rows`` from their rings: (observed, mean, variance), (H-1, k).
+
+    The largest one-window excess in the horizon is removed from the observed sum (that
+    window counts as expected), which keeps the sums monotone in every count."""
+    horizons = HORIZONS[1:]
+    order = (pos - np.arange(max(horizons))) % RING  # newest first
+    x = cols["ring_x"][rows][:, order].astype(np.float64)
+    m = cols["ring_m"][rows][:, order].astype(np.float64)
+    v = cols["ring_v"][rows][:, order].astype(np.float64)
+    cx, cm, cv = np.cumsum(x, axis=1), np.cumsum(m, axis=1), np.cumsum(v, axis=1)
+    top = np.maximum.accumulate(np.maximum(x - m, 0.0), axis=1)
+    idx = np.array(horizons) - 1
+    return (cx[:, idx] - top[:, idx]).T, cm[:, idx].T, cv[:, idx].T
+
+
+def horizon_scores(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, min_excess: float
+                   ) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The candidate rows, and for them raw scores, trimmed excess, observed/expected ratio and
+    expected sum per horizon > 1, each of shape (H-1, len(rows)).
+
+    Only rows whose running (untrimmed) excess reaches ``min_excess`` and two standard
+    deviations on some horizon are scored from their rings; the others score 0 there (their
+    trimmed excess is smaller still, and two standard deviations of a count's sum are at a
+    tail probability far above 10^-3 - a score under ``close_threshold`` - for any negative
+    binomial the model uses)."""
+    excess = cols["sum_x"][:n] - cols["sum_m"][:n]  # (n, H-1)
+    cand = np.flatnonzero(((excess >= min_excess) & (excess * excess >= 4.0 * cols["sum_v"][:n])).any(axis=1))
+    if len(cand) == 0:
+        empty = np.zeros((len(HORIZONS) - 1, 0))
+        return cand, empty, empty, empty, empty
+    tx, tm, tv = _trimmed(cols, cand, pos)
+    mean = np.maximum(tm, 1e-9)
+    phi = np.maximum(tv / mean, 1.0)
+    raw: FloatArray = surprise(tx.ravel(), mean.ravel(), phi.ravel()).reshape(tx.shape)
+    expected_sums: FloatArray = cols["sum_m"][cand].T.astype(np.float64)
+    return cand, raw, tx - tm, tx / mean, expected_sums
+
+
+def calibrate(cols: dict[str, npt.NDArray[np.float32]], n: int, raw: FloatArray) -> FloatArray:
+    """Calibrated scores, shape (H, n): raw scores mapped through each key's own tail.
+
+    The key's learned quantiles ``q99`` and ``q999`` of quiet-window scores stand for the
+    tail probabilities 1e-2 and 1e-3; above ``q99`` every further ``q999 - q99`` of raw score
+    is one more decade of rarity (a log-linear tail through both points). The result never
+    exceeds the raw score: a key whose noise the model describes (``q99`` near 2, ``q999``
+    near 3) keeps its model scores."""
+    q99 = cols["cal_q"][:n].astype(np.float64).T
+    q999 = cols["cal_q3"][:n].astype(np.float64).T
+    span = np.maximum(q999 - q99, 0.25)
+    mapped = CAL_INITIAL + (raw - q99) / span
+    out: FloatArray = np.minimum(raw, np.maximum(mapped, 0.0))
+    return out
+
+
+def learn_calibration(cols: dict[str, npt.NDArray[np.float32]], n: int, learn: npt.NDArray[np.bool_],
+                      raw: FloatArray) -> None:
+    """Move the quantile estimates of the rows where ``learn`` is set towards their raw scores
+    ``raw`` (shape (H, n)).
+
+    Log-domain stochastic quantile: up by ``rate * p`` when exceeded, down by
+    ``rate * (1 - p)`` otherwise; the rate starts at 4/count so a new key converges fast."""
+    count = cols["cal_n"][:n] + learn
+    rate = np.where(learn, np.clip(4.0 / np.maximum(count, 1.0), CAL_RATE, 0.5), 0.0)
+    for col, p in (("cal_q", CAL_P), ("cal_q3", CAL_P3)):
+        q = cols[col][:n].T  # (H, n) view
+        step = np.where(raw > q, p, p - 1.0) * rate
+        q *= np.exp(step)
+        np.clip(q, 0.5, 300.0, out=q)
+    cols["cal_n"][:n] = np.minimum(count, 1e6)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 import orjson
@@ -26,6 +26,9 @@ from multidict import MultiMapping
 from yarl import URL
 
 from spikedetect.core.timefmt import format_ts_ms, parse_time_arg
+
+if TYPE_CHECKING:  # runtime.py imports this module (for KeyRouter)
+    from spikedetect.stream.runtime import Runtime
 
 log = logging.getLogger("spikedetect.api")
 
@@ -185,7 +188,7 @@ class KeyRouter:
 
 
 # -- views -----------------------------------------------------------------------------------------
-def register_api(app: Any, rt: Any) -> None:
+def register_api(app: Any, rt: Runtime) -> None:
     """Add the API views to the app's web server."""
     router = KeyRouter(app, rt.settings.partials_topic, rt.settings.partials_partitions)
     rt.router = router

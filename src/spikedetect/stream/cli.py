@@ -99,7 +99,7 @@ def worker(**values: Any) -> None:
     app = make_app(settings)
     from faust.worker import Worker
 
-    from spikedetect.stream.ingest import prepare_topics
+    from spikedetect.stream.topics import prepare_topics
 
     # before Faust subscribes (see prepare_topics); a loop of its own, closed again, and never
     # set as the current one - asyncio.run would leave Faust's worker without a current loop

@@ -192,7 +192,11 @@ def register_api(app: Any, rt: Runtime) -> None:
     """Add the API views to the app's web server."""
     router = KeyRouter(app, rt.settings.partials_topic, rt.settings.partials_partitions)
     rt.router = router
+    _incident_views(app, rt)
+    _series_view(app, rt, router)
 
+
+def _incident_views(app: Any, rt: Runtime) -> None:
     @app.page("/incidents")
     class Incidents(ReadOnlyView):
         """Current and recent incidents, most recently active first."""
@@ -228,6 +232,8 @@ def register_api(app: Any, rt: Runtime) -> None:
                 return error(self, 404, f"no incident {incident_id!r}")
             return json_response(self, found)
 
+
+def _series_view(app: Any, rt: Runtime, router: KeyRouter) -> None:
     @app.page("/series/{service}/{region:.+}")
     class Series(ReadOnlyView):
         """Recent closed windows of one key, answered by (or forwarded to) its owner."""

@@ -114,6 +114,11 @@ class PartitionOwner:
                 raise StateError(f"owner {self.q}: unreadable state record {key!r}: {exc}") from exc
         s.expect_sources(range(int(meta.get("n_src", 0))))
         s.next_ws = meta.get("next_ws")
+        self._restore_partials(partials)
+
+    def _restore_partials(self, partials: list[tuple[str, bytes]]) -> None:
+        """Partials of windows still open go back into the scorer; older ones are stale."""
+        s = self.scorer
         for key, value in partials:
             try:
                 msg = decode(value)

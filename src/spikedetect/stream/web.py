@@ -99,8 +99,14 @@ async def readiness(app: Any, rt: Runtime, probe: BrokerProbe) -> tuple[bool, di
 
 def register_views(app: Any, rt: Runtime) -> None:
     """Add every view of the worker to the app's web server."""
+    _probe_views(app, rt)
+    _dashboard_views(app)
+    register_api(app, rt)
+
+
+def _probe_views(app: Any, rt: Runtime) -> None:
+    """Liveness, readiness and metrics."""
     probe = BrokerProbe(rt)
-    assets = static_files()
 
     @app.page("/health")
     class Health(ReadOnlyView):
@@ -126,6 +132,11 @@ def register_views(app: Any, rt: Runtime) -> None:
                 rt.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
             )
 
+
+def _dashboard_views(app: Any) -> None:
+    """The dashboard page and its static files (package data), with a strict CSP."""
+    assets = static_files()
+
     def asset(view: web.View, name: str) -> web.Response:
         found = assets.get(name)
         if found is None:
@@ -150,5 +161,3 @@ def register_views(app: Any, rt: Runtime) -> None:
     class Static(ReadOnlyView):
         async def get(self, request: web.Request, name: str) -> web.Response:
             return asset(self, name)
-
-    register_api(app, rt)

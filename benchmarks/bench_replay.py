@@ -20,8 +20,8 @@ import orjson
 
 from benchmarks.common import median, save, simulated_file, timed
 from spikedetect.core import Detector, DetectorConfig
+from spikedetect.files.sources import iter_batches, open_binary
 from spikedetect.replay.runner import Replay
-from spikedetect.replay.sources import iter_batches, open_binary
 
 
 def read_decode(path: Path) -> int:

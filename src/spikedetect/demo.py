@@ -22,12 +22,12 @@ import click
 import orjson
 
 from spikedetect.core import DetectorConfig
+from spikedetect.files.progress import Progress
+from spikedetect.files.sources import BatchReader, count_bytes, open_binary
 from spikedetect.kafka_local import broker_answers
 from spikedetect.options import option
 from spikedetect.replay.evaluate import evaluate
-from spikedetect.replay.progress import Progress
 from spikedetect.replay.runner import Replay
-from spikedetect.replay.sources import BatchReader, count_bytes, open_binary
 from spikedetect.replay.truth import load_truth
 from spikedetect.stream.tools import format_incident
 

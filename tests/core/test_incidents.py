@@ -13,19 +13,21 @@ from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import IllegalTransition
 from spikedetect.core.incidents import (
     LIFECYCLE,
-    PHASES,
-    SIGNALS,
+    TABLE,
+    Action,
     IncidentEvent,
+    IncidentMachine,
+    Phase,
+    Signal,
     Tracker,
+    action_for,
     lifecycle_next,
-    phase_next,
 )
 from spikedetect.core.policy import (
     ANOMALOUS,
     CALM,
     ELEVATED,
     EXTREME,
-    SIGNAL_NAMES,
     IncidentPolicy,
     WindowView,
 )
@@ -33,7 +35,6 @@ from spikedetect.core.timefmt import format_ts_ms
 
 W = 60_000
 T0 = 1_795_651_200_000  # 2026-11-26T00:00:00Z
-PHASE_NAMES = ("quiet", "pending", "open", "cooling")
 K, M, U = 3, 4, 3  # open_windows, close_windows, update_every_windows
 CFG = DetectorConfig(
     window_ms=W, open_windows=K, close_windows=M, update_every_windows=U, max_incident_ms=100 * W
@@ -84,25 +85,47 @@ A, X, E, C = ANOMALOUS, EXTREME, ELEVATED, CALM
 # -- the tables ---------------------------------------------------------------------------------------
 
 
-def test_signal_names_agree() -> None:
-    assert SIGNALS == SIGNAL_NAMES
-    assert [SIGNAL_NAMES[s] for s in (CALM, ELEVATED, ANOMALOUS, EXTREME)] == [
-        "calm",
-        "elevated",
-        "anomalous",
-        "extreme",
-    ]
+def test_signal_ints_are_the_enum() -> None:
+    assert [CALM, ELEVATED, ANOMALOUS, EXTREME] == [Signal.CALM, Signal.ELEVATED, Signal.ANOMALOUS, Signal.EXTREME]
+    assert [type(s) for s in (CALM, ELEVATED, ANOMALOUS, EXTREME)] == [int] * 4  # plain ints for numpy
+    assert [str(p) for p in Phase] == ["quiet", "pending", "open", "cooling"]  # serialised as before
 
 
 def test_phase_table_is_total() -> None:
-    assert set(PHASES) == set(itertools.product(PHASE_NAMES, SIGNALS))
-    for (phase, signal), (nxt, action) in PHASES.items():
-        assert nxt in PHASE_NAMES
-        assert phase_next(phase, signal) == (nxt, action)
+    assert set(TABLE) == set(itertools.product(Phase, Signal))
+    for (phase, signal), action in TABLE.items():
+        assert action_for(phase, int(signal)) is action
     with pytest.raises(IllegalTransition):
-        phase_next("closed", "calm")
+        action_for("closed", CALM)  # type: ignore[arg-type]
     with pytest.raises(IllegalTransition):
-        phase_next("open", "loud")
+        action_for(Phase.OPEN, 7)
+
+
+def test_every_action_has_a_handler() -> None:
+    machine = IncidentMachine(CFG)
+    assert set(machine.handlers) == set(Action)
+    assert [a for a, h in machine.handlers.items() if h is None] == [Action.IGNORE, Action.ABANDON]
+
+
+def test_illegal_step_raises_and_changes_nothing() -> None:
+    policy = IncidentPolicy(CFG)
+    tracker, _ = run([A])
+    assert tracker is not None
+    before = copy.deepcopy(tracker.to_dict())
+    with pytest.raises(IllegalTransition):
+        policy.step(tracker, "ig", "US", 9, view(1, A))
+    assert tracker.to_dict() == before
+
+
+def test_tracker_round_trip_keeps_phase_strings() -> None:
+    tracker, _ = run([X, C])
+    assert tracker is not None and tracker.phase is Phase.COOLING
+    d = tracker.to_dict()
+    assert type(d["phase"]) is str and d["phase"] == "cooling"
+    back = Tracker.from_dict(copy.deepcopy(d))
+    assert back.phase is Phase.COOLING and back.to_dict() == d
+    with pytest.raises(ValueError):
+        Tracker.from_dict({**d, "phase": "closing"})
 
 
 def test_lifecycle_is_opened_updated_star_closed() -> None:

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from spikedetect.cli import main
 from spikedetect.core import Detector, DetectorConfig
+from spikedetect.files.sources import iter_batches, open_binary
 from spikedetect.replay.evaluate import evaluate
-from spikedetect.replay.sources import iter_batches, open_binary
 from spikedetect.replay.truth import load_truth
 
 DATA = resources.files("spikedetect") / "data"

@@ -29,7 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from spikedetect.core import Detector, DetectorConfig, IncidentEvent
 from spikedetect.core.outages import OutageGrouper
-from spikedetect.replay.sources import iter_batches, open_binary
+from spikedetect.files.sources import iter_batches, open_binary
 
 
 def free_port() -> int:

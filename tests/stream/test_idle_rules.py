@@ -20,7 +20,8 @@ from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow, WindowCounter
 from spikedetect.stream.ingest import SourceState
 from spikedetect.stream.metrics import Metrics
-from spikedetect.stream.owner import IDLE_CONFIRMATIONS, Outbox, PartitionOwner
+from spikedetect.stream.outbox import Outbox
+from spikedetect.stream.owner import IDLE_CONFIRMATIONS, PartitionOwner
 from spikedetect.stream.wire import decode, encode_mark, encode_partials
 from tests.stream.test_reliability_ingest import SETTINGS, idle_ticks, service
 

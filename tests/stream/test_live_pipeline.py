@@ -157,8 +157,8 @@ def test_worker_topics_exist_before_faust_subscribes(kafka_bootstrap: str) -> No
     from aiokafka.admin import AIOKafkaAdminClient
 
     from spikedetect.stream.app import make_app
-    from spikedetect.stream.ingest import prepare_topics, wanted_topics
     from spikedetect.stream.settings import Settings
+    from spikedetect.stream.topics import prepare_topics, wanted_topics
 
     app_id = f"sd-prep-{uuid.uuid4().hex[:8]}"
     s = Settings(bootstrap=kafka_bootstrap, app_id=app_id, input_topic=f"{app_id}-reports",

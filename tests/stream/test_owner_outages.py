@@ -16,7 +16,8 @@ import pytest
 
 from spikedetect.core import DetectorConfig, WindowCounter
 from spikedetect.stream.metrics import Metrics
-from spikedetect.stream.owner import Outbox, PartitionOwner
+from spikedetect.stream.outbox import Outbox
+from spikedetect.stream.owner import PartitionOwner
 from spikedetect.stream.wire import encode_mark, encode_partials
 from tests.stream.streams import outage_stream
 

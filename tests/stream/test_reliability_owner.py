@@ -21,7 +21,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.transport.producer import ProducerBuffer
 
-from spikedetect.stream.owner import SkipGuard, make_commits_wait_for_table_writes
+from spikedetect.stream.faust_fixes import make_commits_wait_for_table_writes
+from spikedetect.stream.skipguard import SkipGuard
 
 
 class SlowChannel:

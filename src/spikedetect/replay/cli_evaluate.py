@@ -7,10 +7,10 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from spikedetect.files.faults import EXIT_PARTIAL, Fault, echo_error, guarded
 from spikedetect.options import option
 from spikedetect.replay.evaluate import LEVELS, EvaluationResult, evaluate
 from spikedetect.replay.evaluate_outages import GroupSummary
-from spikedetect.replay.faults import EXIT_PARTIAL, Fault, echo_error, guarded
 from spikedetect.replay.jsonl import read_jsonl
 from spikedetect.replay.outputs import check_paths, write_atomic
 from spikedetect.replay.truth import load_truth

@@ -13,6 +13,7 @@ from rich.console import Console
 from spikedetect.core import IncidentEvent
 from spikedetect.core.outage_events import OutageEvent
 from spikedetect.core.timefmt import parse_time_arg
+from spikedetect.files.faults import EXIT_PARTIAL, echo_error, echo_warning, fail, guarded
 from spikedetect.options import (
     config_option,
     describe_detector,
@@ -21,7 +22,6 @@ from spikedetect.options import (
     resolve_detector,
     sanity_warnings,
 )
-from spikedetect.replay.faults import EXIT_PARTIAL, echo_error, echo_warning, fail, guarded
 from spikedetect.replay.inputs import FileInput, Input, SeriesInput, TopicInput
 from spikedetect.replay.outputs import AtomicOutput, check_paths, write_atomic
 from spikedetect.replay.runner import ReplaySummary

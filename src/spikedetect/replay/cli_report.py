@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from spikedetect.files.faults import EXIT_PARTIAL, Fault, echo_error, echo_warning, guarded
+from spikedetect.files.progress import Progress
 from spikedetect.options import (
     config_option,
     describe_detector,
@@ -15,10 +17,8 @@ from spikedetect.options import (
     resolve_detector,
     sanity_warnings,
 )
-from spikedetect.replay.faults import EXIT_PARTIAL, Fault, echo_error, echo_warning, guarded
 from spikedetect.replay.jsonl import read_jsonl
 from spikedetect.replay.outputs import check_paths, write_atomic
-from spikedetect.replay.progress import Progress
 from spikedetect.replay.report import build_report
 from spikedetect.replay.report_html import render_html
 from spikedetect.replay.truth import load_truth

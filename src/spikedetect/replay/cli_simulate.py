@@ -21,8 +21,8 @@ from rich.progress import (
 )
 
 from spikedetect.core.timefmt import format_ts_ms, parse_time_arg
+from spikedetect.files.faults import guarded
 from spikedetect.options import option
-from spikedetect.replay.faults import guarded
 from spikedetect.replay.outputs import AtomicOutput, check_paths, write_atomic
 from spikedetect.replay.scenarios import CATALOGUE
 from spikedetect.replay.simulate import Batch, Simulation, SimulationConfig

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spikedetect.core import DetectorConfig
-from spikedetect.replay.faults import Fault, InputError
-from spikedetect.replay.progress import Progress
+from spikedetect.files.faults import Fault, InputError
+from spikedetect.files.progress import Progress
+from spikedetect.files.sources import BatchReader, count_bytes, open_binary
 from spikedetect.replay.runner import OnOutage, OnRegion, Replay, ReplaySummary
 from spikedetect.replay.series import (
     SeriesData,
@@ -25,7 +26,6 @@ from spikedetect.replay.series import (
     read_series,
     replay_series,
 )
-from spikedetect.replay.sources import BatchReader, count_bytes, open_binary
 from spikedetect.replay.topic_source import (
     Bounds,
     TopicBatch,

@@ -1,7 +1,7 @@
 """Reading incident events (JSONL) for ``evaluate`` and ``report``: line numbers, faults, field types.
 
 A line that is not JSON, not an object, or an incident event whose fields have the wrong
-type is an :class:`~spikedetect.replay.faults.InputError` naming the file and line (exit 2).
+type is an :class:`~spikedetect.files.faults.InputError` naming the file and line (exit 2).
 A last line cut short (no newline, not JSON) and a truncated or corrupt ``.gz`` are faults:
 reading stops there, the fault is added to ``faults`` and the command ends with exit 1.
 
@@ -21,8 +21,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from spikedetect.replay.faults import Fault, InputError
-from spikedetect.replay.sources import BatchReader, open_binary
+from spikedetect.files.faults import Fault, InputError
+from spikedetect.files.sources import BatchReader, open_binary
 
 # field -> allowed types (None allowed where listed); checked when present
 _TYPES: dict[str, tuple[type, ...]] = {

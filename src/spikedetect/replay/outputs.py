@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from spikedetect.replay.faults import InputError
+from spikedetect.files.faults import InputError
 
 
 def _identity(path: str) -> tuple[int, int] | str:

@@ -26,11 +26,11 @@ import numpy as np
 
 from spikedetect.core import ClosedKeys, DetectorConfig, Scorer
 from spikedetect.core.timefmt import parse_ts_ms
+from spikedetect.files.faults import Fault
+from spikedetect.files.progress import Update
+from spikedetect.files.sources import BatchReader, count_bytes, open_binary
 from spikedetect.replay.evaluate import evaluate
-from spikedetect.replay.faults import Fault
-from spikedetect.replay.progress import Update
 from spikedetect.replay.runner import Replay
-from spikedetect.replay.sources import BatchReader, count_bytes, open_binary
 from spikedetect.replay.truth import GroundTruth
 
 PAD_BEFORE_WINDOWS = 60

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from spikedetect.core import DetectorConfig
 from spikedetect.replay.multisource import MultiSourceReplay
+from spikedetect.stream.faust_fixes import fetch_all_metadata
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
@@ -64,7 +65,7 @@ def consumer_for(bootstrap: str) -> AIOKafkaConsumer:
 
 async def resolve_bounds(consumer: AIOKafkaConsumer, rng: TopicRange) -> Bounds:
     """Start and end offset of every partition, fixed now."""
-    cluster = await consumer._client.fetch_all_metadata()  # the consumer subscribes to nothing
+    cluster = await fetch_all_metadata(consumer)  # the consumer subscribes to nothing
     parts = cluster.partitions_for_topic(rng.topic)
     if not parts:
         raise ValueError(f"topic {rng.topic!r} does not exist or has no partitions")

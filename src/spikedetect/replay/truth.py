@@ -254,9 +254,9 @@ def write_truth(truth: GroundTruth, path: str | Path) -> None:
 def load_truth(path: str | Path) -> GroundTruth:
     """Read a truth JSON file written by :func:`write_truth` (or by hand, same format).
 
-    Raises :class:`~spikedetect.replay.faults.InputError` (file and line) when it cannot be used.
+    Raises :class:`~spikedetect.files.faults.InputError` (file and line) when it cannot be used.
     """
-    from spikedetect.replay.faults import InputError
+    from spikedetect.files.faults import InputError
 
     name = str(path)
     raw = Path(path).read_bytes()

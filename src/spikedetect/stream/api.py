@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 import orjson
@@ -26,6 +26,9 @@ from multidict import MultiMapping
 from yarl import URL
 
 from spikedetect.core.timefmt import format_ts_ms, parse_time_arg
+
+if TYPE_CHECKING:  # runtime.py imports this module (for KeyRouter)
+    from spikedetect.stream.runtime import Runtime
 
 log = logging.getLogger("spikedetect.api")
 
@@ -185,11 +188,15 @@ class KeyRouter:
 
 
 # -- views -----------------------------------------------------------------------------------------
-def register_api(app: Any, rt: Any) -> None:
+def register_api(app: Any, rt: Runtime) -> None:
     """Add the API views to the app's web server."""
     router = KeyRouter(app, rt.settings.partials_topic, rt.settings.partials_partitions)
     rt.router = router
+    _incident_views(app, rt)
+    _series_view(app, rt, router)
 
+
+def _incident_views(app: Any, rt: Runtime) -> None:
     @app.page("/incidents")
     class Incidents(ReadOnlyView):
         """Current and recent incidents, most recently active first."""
@@ -225,6 +232,8 @@ def register_api(app: Any, rt: Any) -> None:
                 return error(self, 404, f"no incident {incident_id!r}")
             return json_response(self, found)
 
+
+def _series_view(app: Any, rt: Runtime, router: KeyRouter) -> None:
     @app.page("/series/{service}/{region:.+}")
     class Series(ReadOnlyView):
         """Recent closed windows of one key, answered by (or forwarded to) its owner."""

@@ -18,44 +18,19 @@ import socket
 from typing import Any
 
 import faust
+from faust.types import TableT, TopicT
 
+from spikedetect.stream.faust_fixes import make_commits_wait_for_table_writes
 from spikedetect.stream.follow import IncidentFollower
 from spikedetect.stream.ingest import IngestService
-from spikedetect.stream.live import LiveView
-from spikedetect.stream.metrics import Metrics
-from spikedetect.stream.owner import (
-    IDLE_CONFIRMATIONS,
-    PartitionOwner,
-    SkipGuard,
-    make_commits_wait_for_table_writes,
-)
+from spikedetect.stream.owner import IDLE_CONFIRMATIONS, PartitionOwner
 from spikedetect.stream.publisher import Publisher
+from spikedetect.stream.runtime import Runtime
 from spikedetect.stream.settings import Settings
+from spikedetect.stream.skipguard import SkipGuard
+from spikedetect.stream.web import register_views
 
 log = logging.getLogger("spikedetect.app")
-
-
-class Runtime:
-    """What the agent, services and web views of one app share."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.metrics = Metrics()
-        self.live = LiveView(settings.detector.window_ms)
-        self.owners: dict[int, PartitionOwner] = {}
-        self.ingest: IngestService | None = None
-        self.publisher: Publisher | None = None
-        self.follower: IncidentFollower | None = None
-        self.router: Any = None  # api.KeyRouter, set when the views are registered
-
-    def open_incidents(self) -> int:
-        """Outage incidents (the main stream) open at this worker's owners."""
-        return sum(len(o.grouper.open_outages()) for o in list(self.owners.values()))
-
-    def update_gauges(self) -> None:
-        """Keys and open incidents change only when an owner closes windows: set them then."""
-        self.metrics.keys.set(sum(o.scorer.keyspace.size for o in list(self.owners.values())))
-        self.metrics.open_incidents.set(self.open_incidents())
 
 
 def _credentials(settings: Settings) -> Any:
@@ -76,14 +51,10 @@ def _canonical_url(settings: Settings) -> str:
     return f"http://{host}:{settings.web_port}"
 
 
-def make_app(settings: Settings) -> faust.App:
-    """Build the worker's Faust app from settings."""
-    make_commits_wait_for_table_writes()  # before any producer exists: see owner.py
-    rt = Runtime(settings)
-    brokers = ";".join(f"kafka://{b.strip()}" for b in settings.bootstrap.split(","))
-    app = faust.App(
-        settings.app_id,
-        broker=brokers,
+def app_config(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of ``faust.App`` for these settings."""
+    return dict(
+        broker=";".join(f"kafka://{b.strip()}" for b in settings.bootstrap.split(",")),
         broker_credentials=_credentials(settings),
         store=settings.store,
         datadir=settings.datadir,
@@ -112,8 +83,14 @@ def make_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=max(1.0, settings.session_timeout_ms / 3000),
     )
-    app.spikedetect = rt  # type: ignore[attr-defined]
 
+
+def make_app(settings: Settings) -> faust.App:
+    """Build the worker's Faust app from settings."""
+    make_commits_wait_for_table_writes()  # before any producer exists: see faust_fixes.py
+    rt = Runtime(settings)
+    app = faust.App(settings.app_id, **app_config(settings))
+    app.spikedetect = rt  # type: ignore[attr-defined]
     partials = app.topic(settings.partials_topic, key_type=bytes, value_type=bytes,
                          key_serializer="raw", value_serializer="raw",
                          partitions=settings.partials_partitions, internal=True)
@@ -122,6 +99,17 @@ def make_app(settings: Settings) -> faust.App:
     state = app.Table("state", partitions=settings.partials_partitions, value_type=bytes,
                       schema=faust.Schema(key_type=str, value_type=bytes, key_serializer="raw",
                                           value_serializer="raw"))
+    _add_services(app, rt)
+    guard = SkipGuard(settings.kafka_kwargs(), settings.app_id, settings.partials_topic)
+    _add_owner_agent(app, rt, partials, state, guard)
+    _add_rebalance_handlers(app, rt, guard)
+    register_views(app, rt)
+    return app
+
+
+def _add_services(app: faust.App, rt: Runtime) -> None:
+    """The ingest stage, the publisher and (with the web server) the incident follower."""
+    settings = rt.settings
 
     class Ingest(IngestService):
         def __init__(self, **kwargs: Any) -> None:
@@ -143,7 +131,11 @@ def make_app(settings: Settings) -> faust.App:
     if settings.web_enabled:
         app.service(Follow)
 
-    guard = SkipGuard(settings.kafka_kwargs(), settings.app_id, settings.partials_topic)
+
+def _add_owner_agent(app: faust.App, rt: Runtime, partials: TopicT, state: TableT[str, bytes],
+                     guard: SkipGuard) -> None:
+    """Stage 2: the agent "owner", one PartitionOwner per partials partition."""
+    settings = rt.settings
 
     @app.agent(partials, name="owner")
     async def owner(stream: Any) -> None:
@@ -168,6 +160,11 @@ def make_app(settings: Settings) -> faust.App:
             if po.scorer.stats.windows_closed != closed:  # not per message: scans every tracker
                 rt.update_gauges()
 
+
+def _add_rebalance_handlers(app: faust.App, rt: Runtime, guard: SkipGuard) -> None:
+    """Owners are rebuilt from the recovered table after a rebalance; the guard learns offsets."""
+    topic = rt.settings.partials_topic
+
     @app.on_before_shutdown.connect
     async def _shutdown(app_: Any, **kwargs: Any) -> None:
         await guard.close()
@@ -175,24 +172,19 @@ def make_app(settings: Settings) -> faust.App:
     @app.on_partitions_revoked.connect
     async def _revoked(app_: Any, revoked: Any, **kwargs: Any) -> None:
         for tp in revoked:
-            if tp.topic == settings.partials_topic:
+            if tp.topic == topic:
                 rt.owners.pop(tp.partition, None)
 
     @app.on_partitions_assigned.connect
     async def _assigned(app_: Any, assigned: Any, **kwargs: Any) -> None:
         # owners are rebuilt from the recovered table on their first message
         for tp in assigned:
-            if tp.topic == settings.partials_topic:
+            if tp.topic == topic:
                 rt.owners.pop(tp.partition, None)
-        kept = {tp.partition for tp in assigned if tp.topic == settings.partials_topic}
+        kept = {tp.partition for tp in assigned if tp.topic == topic}
         await guard.assigned(sorted(kept))
         for q in set(rt.live.partitions) - kept:
             rt.live.drop_partition(q)  # window history of partitions that moved elsewhere
-
-    from spikedetect.stream.web import register_views
-
-    register_views(app, rt)
-    return app
 
 
 def _default_app() -> faust.App:
@@ -210,3 +202,6 @@ def __getattr__(name: str) -> Any:
         app = _default_app()
         return app
     raise AttributeError(name)
+
+
+__all__ = ["Runtime", "app_config", "make_app"]

@@ -99,7 +99,7 @@ def worker(**values: Any) -> None:
     app = make_app(settings)
     from faust.worker import Worker
 
-    from spikedetect.stream.ingest import prepare_topics
+    from spikedetect.stream.topics import prepare_topics
 
     # before Faust subscribes (see prepare_topics); a loop of its own, closed again, and never
     # set as the current one - asyncio.run would leave Faust's worker without a current loop
@@ -124,7 +124,7 @@ def worker(**values: Any) -> None:
 def produce(source: str, topic: str | None, bootstrap: str | None, rate: float | None, key_field: str,
             progress: bool | None) -> None:
     """Send a JSONL file of report events (plain or .gz, - for stdin) to the input topic."""
-    from spikedetect.replay.faults import EXIT_PARTIAL, Fault, echo_error
+    from spikedetect.files.faults import EXIT_PARTIAL, Fault, echo_error
     from spikedetect.stream.tools import produce_file
 
     settings = build_settings({"bootstrap": bootstrap})

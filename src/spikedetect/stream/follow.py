@@ -19,6 +19,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
+from spikedetect.stream.faust_fixes import fetch_all_metadata
 from spikedetect.stream.live import LiveView
 from spikedetect.stream.settings import Settings
 
@@ -60,7 +61,7 @@ class IncidentFollower(Service):  # type: ignore[misc]
         assert c is not None
         topic = self.settings.incidents_topic
         while not self.should_stop:
-            cluster = await c._client.fetch_all_metadata()  # what consumer.topics() does
+            cluster = await fetch_all_metadata(c)  # what consumer.topics() does
             parts = cluster.partitions_for_topic(topic)
             if parts:
                 break

@@ -29,14 +29,16 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
 from spikedetect.core.counter import WindowCounter
+from spikedetect.stream.faust_fixes import force_metadata_update
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.settings import Settings
+from spikedetect.stream.topics import ensure_topics, prepare_topics, wanted_topics
 from spikedetect.stream.wire import encode_mark, encode_partials
 
 log = logging.getLogger("spikedetect.ingest")
@@ -76,43 +78,6 @@ class SourceState:
         resume = self.counter.resume_position()
         meta = {"o": self.next_offset, **self.counter.checkpoint()}
         return (self.next_offset if resume is None else resume), orjson.dumps(meta).decode()
-
-
-def wanted_topics(s: Settings) -> dict[str, int]:
-    """The worker's own topics and their partition counts (Faust adds its changelogs)."""
-    return {
-        s.input_topic: s.topic_partitions, s.incidents_topic: s.topic_partitions,
-        s.dlq_topic: s.topic_partitions, s.partials_topic: s.partials_partitions,
-        **({s.windows_topic: s.topic_partitions} if s.windows_topic else {}),
-        **({s.regions_topic: s.topic_partitions} if s.regions_topic else {}),
-    }
-
-
-async def prepare_topics(s: Settings) -> None:
-    """Create the worker's topics before Faust subscribes to the partials topic.
-
-    Faust's group assignment ignores a subscribed topic that is not yet in the consumer's
-    metadata, and the metadata is refreshed only every ``metadata_max_age_ms``: on a fresh
-    cluster the owners could sit without partitions for minutes. ``spikedetect worker``
-    calls this first; ``make_app`` also shortens the consumer's metadata age as a backstop.
-    """
-    admin = AIOKafkaAdminClient(**s.kafka_kwargs())
-    await admin.start()
-    try:
-        await ensure_topics(admin, wanted_topics(s), s.replication_factor)
-    finally:
-        await admin.close()
-
-
-async def ensure_topics(admin: AIOKafkaAdminClient, wanted: dict[str, int], replication: int) -> None:
-    """Create the topics that do not exist yet (existing ones are left as they are)."""
-    existing = set(await admin.list_topics())
-    missing = [NewTopic(name, partitions, replication) for name, partitions in wanted.items()
-               if name not in existing]
-    if missing:
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(missing)
-        log.info("created topics %s", ", ".join(t.name for t in missing))
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -166,7 +131,7 @@ class IngestService(Service):  # type: ignore[misc]
         await self.consumer.start()
         parts = self.consumer.partitions_for_topic(s.input_topic) or set()
         if not parts:
-            await self.consumer._client.force_metadata_update()
+            await force_metadata_update(self.consumer)
             parts = self.consumer.partitions_for_topic(s.input_topic) or set()
         self.n_sources = len(parts)
         self.n_owners = len(await self.producer.partitions_for(s.partials_topic))
@@ -432,3 +397,7 @@ class IngestService(Service):  # type: ignore[misc]
             st = self.sources.get(tp.partition)
             if st is not None:  # None: revoked by a rebalance while this commit was under way
                 st.dirty = False
+
+
+# re-exported: topic administration lived here before stream/topics.py
+__all__ = ["IngestService", "SourceState", "Totals", "ensure_topics", "prepare_topics", "wanted_topics"]

@@ -23,26 +23,24 @@ deduplicate on ``(incident_id, seq)``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import orjson
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import StateError
-from spikedetect.core.incidents import IncidentEvent
-from spikedetect.core.outage_events import OutageEvent
 from spikedetect.core.outages import OutageGrouper
 from spikedetect.core.scorer import ClosedKeys, Scorer
 from spikedetect.core.state import dumps, import_key, key_record_bytes
-from spikedetect.core.timefmt import format_ts_ms
+from spikedetect.stream.faust_fixes import make_commits_wait_for_table_writes, table_write_buffer
 from spikedetect.stream.metrics import Metrics
+from spikedetect.stream.outbox import DeadLetter, Outbox, Publish, window_summaries
+from spikedetect.stream.outbox import late_record as _late_record
+from spikedetect.stream.skipguard import SkipGuard
 from spikedetect.stream.wire import WireError, decode
 
 log = logging.getLogger("spikedetect.owner")
@@ -50,45 +48,14 @@ log = logging.getLogger("spikedetect.owner")
 # Table writes that may wait in Faust's producer buffer before an owner stops to let them out.
 MAX_PENDING_WRITES = 10_000
 
-DeadLetter = tuple[bytes, list[tuple[str, bytes]]]
-
-
 # idle marks of a source an owner waits for after the watermark moved before it closes past it
 # (see PartitionOwner._note_mark): the third rests on a fetch requested after the move
 IDLE_CONFIRMATIONS = 3
 
 
-@dataclass
-class Outbox:
-    """What closing windows produced, published (and acknowledged) before state is written."""
-
-    events: list[OutageEvent] = field(default_factory=list)  # the main stream
-    dead: list[DeadLetter] = field(default_factory=list)
-    windows: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, spikedetect.window/v1)
-    regions: list[IncidentEvent] = field(default_factory=list)  # region incidents, with group_id
-
-    def __bool__(self) -> bool:
-        return bool(self.events or self.dead or self.windows or self.regions)
-
-
-Publish = Callable[[Outbox], Any]
-
-
-def window_summaries(closed: ClosedKeys) -> list[tuple[bytes, bytes]]:
-    """``spikedetect.window/v1`` messages: per service, every key with reports in the window."""
-    by_service: dict[str, dict[str, list[float]]] = {}
-    for i in np.flatnonzero(closed.observed > 0).tolist():
-        svc, region = closed.keys[i]
-        by_service.setdefault(svc, {})[region] = [float(closed.observed[i]), round(float(closed.expected[i]), 3),
-                                                  round(float(closed.score[i]), 3)]
-    start = format_ts_ms(closed.ws_ms)
-    return [(f"{svc}|{closed.ws_ms}".encode(),
-             orjson.dumps({"schema": "spikedetect.window/v1", "service": svc, "window_start": start,
-                           "ws_ms": closed.ws_ms, "keys": keys}, option=orjson.OPT_SORT_KEYS))
-            for svc, keys in sorted(by_service.items())]
-
-
 class PartitionOwner:
+    """The scorer, outage grouper and table state of one partials partition (see the module)."""
+
     def __init__(self, partition: int, config: DetectorConfig, table: MutableMapping[str, bytes],
                  metrics: Metrics, on_window: Callable[[int, ClosedKeys], None] | None = None,
                  emit_windows: bool = False, idle_grace_ms: int = 0, idle_confirmations: int = 0) -> None:
@@ -109,7 +76,7 @@ class PartitionOwner:
         self._emit_windows = emit_windows
         self._outbox = Outbox()
         # Faust queues every table write in the app's producer buffer (None for a plain dict)
-        self._writes = getattr(getattr(getattr(table, "app", None), "producer", None), "buffer", None)
+        self._writes = table_write_buffer(table)
         self.partial_keys: dict[int, set[str]] = {}
         self.open_ws: dict[int, int] = {}  # per source: the oldest window it still holds (latest mark)
         self.stale: list[str] = []
@@ -155,6 +122,11 @@ class PartitionOwner:
                 raise StateError(f"owner {self.q}: unreadable state record {key!r}: {exc}") from exc
         s.expect_sources(range(int(meta.get("n_src", 0))))
         s.next_ws = meta.get("next_ws")
+        self._restore_partials(partials)
+
+    def _restore_partials(self, partials: list[tuple[str, bytes]]) -> None:
+        """Partials of windows still open go back into the scorer; older ones are stale."""
+        s = self.scorer
         for key, value in partials:
             try:
                 msg = decode(value)
@@ -332,132 +304,6 @@ class PartitionOwner:
             return
 
 
-class SkipGuard:
-    """Makes the owner agent see every offset of its partials partitions, in order.
-
-    After a rebalance Faust's stream can start a partition past its committed offset (its
-    fetcher reads before the seek to the committed offsets lands), and Faust then counts the
-    offsets it jumped over as acknowledged "gaps": the partials in them would be lost for good
-    (the SIGKILL soak lost thousands of window counts this way). Before each event the agent
-    asks :meth:`missed` for what came before it and was never delivered: from the committed
-    offset for the first event of a new owner, from the last event otherwise. Those messages
-    are read here, directly, and handled first; handling is idempotent, so reading a message
-    twice is harmless. The committed offsets are read when partitions are assigned, before
-    Faust fetches anything (and before it can commit its "gaps").
-    """
-
-    def __init__(self, kafka_kwargs: dict[str, Any], group: str, topic: str, timeout_s: float = 120.0) -> None:
-        self.kafka_kwargs, self.group, self.topic, self.timeout_s = kafka_kwargs, group, topic, timeout_s
-        self.next_offset: dict[int, int] = {}
-        self._consumer: Any = None
-        self._admin: Any = None
-
-    async def assigned(self, partitions: list[int]) -> None:
-        """Partitions assigned to this worker: each starts where the group committed it."""
-        for q in partitions:
-            self.next_offset.pop(q, None)
-            try:
-                self.next_offset[q] = await self._start_offset(q)
-            except Exception:  # then the first event asks again
-                log.warning("owner %s: could not read the committed offset yet", q, exc_info=True)
-
-    async def missed(self, q: int, offset: int) -> list[bytes]:
-        """The values of offsets before ``offset`` that the stream skipped (usually none)."""
-        expected = self.next_offset.get(q)
-        if expected is None:
-            expected = await self._start_offset(q)
-        self.next_offset[q] = max(expected, offset + 1)
-        if offset <= expected:
-            return []
-        log.warning("owner %s: the stream skipped offsets %d..%d; reading them directly", q, expected, offset - 1)
-        return await self._read(q, expected, offset)
-
-    async def _start_offset(self, q: int) -> int:
-        from aiokafka import TopicPartition
-        from aiokafka.admin import AIOKafkaAdminClient
-
-        tp = TopicPartition(self.topic, q)
-        if self._admin is None:
-            self._admin = AIOKafkaAdminClient(**self.kafka_kwargs)
-            await self._admin.start()
-        committed = (await self._admin.list_consumer_group_offsets(self.group, partitions=[tp])).get(tp)
-        if committed is not None and committed.offset >= 0:
-            return int(committed.offset)
-        reader = await self._reader()
-        return int((await reader.beginning_offsets([tp]))[tp])  # no commit yet: "earliest"
-
-    async def _reader(self) -> Any:
-        """A group-less consumer (created on first use) that reads committed records only."""
-        if self._consumer is None:
-            from aiokafka import AIOKafkaConsumer
-
-            self._consumer = AIOKafkaConsumer(**self.kafka_kwargs, group_id=None, enable_auto_commit=False,
-                                              isolation_level="read_committed")
-            await self._consumer.start()
-        return self._consumer
-
-    async def _read(self, q: int, start: int, end: int) -> list[bytes]:
-        from aiokafka import TopicPartition
-
-        tp = TopicPartition(self.topic, q)
-        c = await self._reader()
-        c.assign([tp])
-        c.seek(tp, start)
-        out: list[bytes] = []
-        deadline = time.monotonic() + self.timeout_s
-        nxt = start
-        while nxt < end:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {self.topic}[{q}] offsets {nxt}..{end - 1}")
-            for rec in (await c.getmany(tp, timeout_ms=1000)).get(tp, []):
-                if nxt <= rec.offset < end and rec.value is not None:
-                    out.append(rec.value)
-                nxt = max(nxt, rec.offset + 1)
-        return out
-
-    async def close(self) -> None:
-        for client in (self._consumer, self._admin):
-            if client is not None:
-                await (client.stop() if hasattr(client, "stop") else client.close())
-
-
-def make_commits_wait_for_table_writes() -> None:
-    """Make Faust's producer flush wait until every queued table write has gone out.
-
-    Before committing the offsets of processed events, Faust flushes its producer buffer -
-    but ``ProducerBuffer.flush`` returns as soon as one message takes longer than 0.1 s to be
-    handed to the Kafka client (a full batch waiting for the broker), leaving table writes
-    queued while the offsets of the events that made them are committed. A crash then loses
-    those writes for good: the next owner neither finds them in the changelog nor re-reads
-    the events (the SIGKILL soak lost pending partials this way). Patched once per process:
-    flush until the queue is empty and no message is being handed over.
-    """
-    from faust.transport.producer import ProducerBuffer
-
-    if getattr(ProducerBuffer, "_waits_for_every_write", False):
-        return
-    send_pending = ProducerBuffer._send_pending
-
-    async def _send_pending(self: Any, fut: Any) -> None:
-        self._handing_over = getattr(self, "_handing_over", 0) + 1
-        try:
-            await send_pending(self, fut)
-        finally:
-            self._handing_over -= 1
-
-    async def flush(self: Any) -> None:
-        while self.size or getattr(self, "_handing_over", 0):
-            if self.size:
-                await self.flush_atmost(None)  # raises when the producer is not running
-            else:
-                await asyncio.sleep(0.002)
-
-    ProducerBuffer._send_pending = _send_pending  # type: ignore[method-assign]
-    ProducerBuffer.flush = flush  # type: ignore[method-assign]
-    ProducerBuffer._waits_for_every_write = True  # type: ignore[attr-defined]
-
-
-def _late_record(q: int, lp: Any) -> DeadLetter:
-    body = {"reason": "late_partial", "owner_partition": q, "source_partition": lp.source,
-            "ws_ms": lp.ws_ms, "reports": lp.reports}
-    return orjson.dumps(body), [("spikedetect.reason", b"late_partial")]
+# re-exported: they lived here before stream/outbox.py, skipguard.py and faust_fixes.py
+__all__ = ["MAX_PENDING_WRITES", "DeadLetter", "Outbox", "PartitionOwner", "Publish", "SkipGuard",
+           "make_commits_wait_for_table_writes", "window_summaries"]

@@ -12,7 +12,7 @@ from mode import Service
 
 from spikedetect.stream.live import LiveView
 from spikedetect.stream.metrics import Metrics
-from spikedetect.stream.owner import Outbox
+from spikedetect.stream.outbox import Outbox
 from spikedetect.stream.settings import Settings
 
 log = logging.getLogger("spikedetect.incidents")

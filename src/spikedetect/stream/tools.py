@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from spikedetect.replay.faults import Fault
-from spikedetect.replay.progress import Progress
-from spikedetect.replay.sources import BatchReader, count_bytes, open_binary
+from spikedetect.files.faults import Fault
+from spikedetect.files.progress import Progress
+from spikedetect.files.sources import BatchReader, count_bytes, open_binary
 from spikedetect.stream.settings import Settings
 
 

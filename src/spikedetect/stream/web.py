@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaError
 from faust import web
 
 from spikedetect.stream.api import ReadOnlyView, error, json_response, register_api
+from spikedetect.stream.runtime import Runtime
 
 STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 CSP = (
@@ -42,7 +43,7 @@ def static_files() -> dict[str, tuple[bytes, str]]:
 class BrokerProbe:
     """Whether the broker answers a metadata request (cached for ``ttl_s``)."""
 
-    def __init__(self, rt: Any, ttl_s: float = 2.0, timeout_s: float = 3.0) -> None:
+    def __init__(self, rt: Runtime, ttl_s: float = 2.0, timeout_s: float = 3.0) -> None:
         self.rt = rt
         self.ttl_s = ttl_s
         self.timeout_s = timeout_s
@@ -67,7 +68,7 @@ class BrokerProbe:
             return self._result
 
 
-async def readiness(app: Any, rt: Any, probe: BrokerProbe) -> tuple[bool, dict[str, Any]]:
+async def readiness(app: Any, rt: Runtime, probe: BrokerProbe) -> tuple[bool, dict[str, Any]]:
     """Run the readiness checks; (ready, checks with ``ok`` and ``detail`` each)."""
     recovery = app.tables.recovery
     recovered = recovery.completed.is_set() and not app.in_recovery and not app.rebalancing
@@ -96,10 +97,16 @@ async def readiness(app: Any, rt: Any, probe: BrokerProbe) -> tuple[bool, dict[s
     return all(c["ok"] for c in checks.values()), checks
 
 
-def register_views(app: Any, rt: Any) -> None:
+def register_views(app: Any, rt: Runtime) -> None:
     """Add every view of the worker to the app's web server."""
+    _probe_views(app, rt)
+    _dashboard_views(app)
+    register_api(app, rt)
+
+
+def _probe_views(app: Any, rt: Runtime) -> None:
+    """Liveness, readiness and metrics."""
     probe = BrokerProbe(rt)
-    assets = static_files()
 
     @app.page("/health")
     class Health(ReadOnlyView):
@@ -125,6 +132,11 @@ def register_views(app: Any, rt: Any) -> None:
                 rt.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
             )
 
+
+def _dashboard_views(app: Any) -> None:
+    """The dashboard page and its static files (package data), with a strict CSP."""
+    assets = static_files()
+
     def asset(view: web.View, name: str) -> web.Response:
         found = assets.get(name)
         if found is None:
@@ -149,5 +161,3 @@ def register_views(app: Any, rt: Any) -> None:
     class Static(ReadOnlyView):
         async def get(self, request: web.Request, name: str) -> web.Response:
             return asset(self, name)
-
-    register_api(app, rt)

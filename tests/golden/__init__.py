@@ -1,0 +1,1 @@
+"""Golden files: the exact bytes ``spikedetect replay`` writes on fixed inputs (see make.py)."""

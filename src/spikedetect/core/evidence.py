@@ -109,26 +109,36 @@ def _trimmed(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp
     return (cx[:, idx] - top[:, idx]).T, cm[:, idx].T, cv[:, idx].T
 
 
-def horizon_scores(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, min_excess: float
-                   ) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray, FloatArray, FloatArray]:
-    """The candidate rows, and for them raw scores, trimmed excess, observed/expected ratio and
-    expected sum per horizon > 1, each of shape (H-1, len(rows)).
+def horizon_sums(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, min_excess: float
+                 ) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The candidate rows, and for them the trimmed sums to score: (rows, observed, expected,
+    mean to score against, overdispersion, untrimmed expected sum), each of shape
+    (H-1, len(rows)) after the rows.
 
     Only rows whose running (untrimmed) excess reaches ``min_excess`` and two standard
     deviations on some horizon are scored from their rings; the others score 0 there (their
     trimmed excess is smaller still, and two standard deviations of a count's sum are at a
     tail probability far above 10^-3 - a score under ``close_threshold`` - for any negative
-    binomial the model uses)."""
+    binomial the model uses). The scorer scores these sums in the same call as the one-window
+    counts (one :func:`~spikedetect.core.negbin.surprise` per closed window)."""
     excess = cols["sum_x"][:n] - cols["sum_m"][:n]  # (n, H-1)
     cand = np.flatnonzero(((excess >= min_excess) & (excess * excess >= 4.0 * cols["sum_v"][:n])).any(axis=1))
     if len(cand) == 0:
         empty = np.zeros((len(HORIZONS) - 1, 0))
-        return cand, empty, empty, empty, empty
+        return cand, empty, empty, empty, empty, empty
     tx, tm, tv = _trimmed(cols, cand, pos)
     mean = np.maximum(tm, 1e-9)
     phi = np.maximum(tv / mean, 1.0)
-    raw: FloatArray = surprise(tx.ravel(), mean.ravel(), phi.ravel()).reshape(tx.shape)
     expected_sums: FloatArray = cols["sum_m"][cand].T.astype(np.float64)
+    return cand, tx, tm, mean, phi, expected_sums
+
+
+def horizon_scores(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, min_excess: float
+                   ) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The candidate rows, and for them raw scores, trimmed excess, observed/expected ratio and
+    expected sum per horizon > 1, each of shape (H-1, len(rows)) (see :func:`horizon_sums`)."""
+    cand, tx, tm, mean, phi, expected_sums = horizon_sums(cols, n, pos, min_excess)
+    raw: FloatArray = surprise(tx.ravel(), mean.ravel(), phi.ravel()).reshape(tx.shape)
     return cand, raw, tx - tm, tx / mean, expected_sums
 
 

@@ -70,9 +70,10 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
     r = np.where(poisson, 1.0, mm / np.maximum(pm - 1.0, 1e-4))
     q = np.where(poisson, 0.0, mm / (mm + r))  # NB "success" odds
     # log pmf at x
-    log_pmf_nb = (lgamma(xm + r) - lgamma(xm + 1.0) - lgamma(r)
+    lg_x1 = lgamma(xm + 1.0)
+    log_pmf_nb = (lgamma(xm + r) - lg_x1 - lgamma(r)
                   + r * np.log1p(-q) + xm * np.log(np.where(poisson, 0.5, q)))
-    log_pmf_po = xm * np.log(mm) - mm - lgamma(xm + 1.0)
+    log_pmf_po = xm * np.log(mm) - mm - lg_x1
     log_pmf = np.where(poisson, log_pmf_po, log_pmf_nb)
     # sum of pmf(x + j) / pmf(x) for j >= 0, with a geometric remainder after _TERMS terms.
     # pmf(k + 1) / pmf(k) = (a k + b) / (k + 1): NB a = q, b = r q; Poisson a = 0, b = mean.
@@ -87,11 +88,14 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
     for _ in range(_TERMS // 8):
         ka, ta, sa, aa, ba = k[active], term[active], ratio_sum[active], a[active], b[active]
         ra = ta
-        for _ in range(8):
-            ra = (aa * ka + ba) / (ka + 1.0)
-            ta = ta * ra
-            sa = sa + ta
-            ka = ka + 1.0
+        for _ in range(8):  # in place where the arrays are this loop's own copies
+            k1 = ka + 1.0
+            ra = aa * ka
+            ra += ba
+            ra /= k1
+            ta *= ra
+            sa += ta
+            ka = k1
         k[active], term[active], ratio_sum[active], ratio[active] = ka, ta, sa, ra
         active = active[ta >= 1e-10 * sa]
         if len(active) == 0:

@@ -183,7 +183,6 @@ class Scorer:
         exp = baseline.expect(all_rows, ws)
         self._parent_prior(exp)
         expected, phi, source = exp.mean, exp.phi, exp.source
-        raw1 = surprise(observed, expected, phi)
         # evidence over several windows, and each key's calibration of its scores
         cols = baseline.cols
         pos = evidence.slot(ws, self.window_ms)
@@ -193,11 +192,17 @@ class Scorer:
         own = exp.aux.get("own")
         sum_mean = expected if own is None else np.where(source == LEARNED, np.maximum(own, evidence.MEAN_FLOOR), expected)
         evidence.record(cols, n, pos, observed, sum_mean, sum_mean * phi, ~done)
-        cand, raw_c, excess_c, ratio_c, expected_c = evidence.horizon_scores(
-            cols, n, pos, 0.5 * self.config.min_excess)
+        cand, tx, tm, mean_h, phi_h, expected_c = evidence.horizon_sums(cols, n, pos, 0.5 * self.config.min_excess)
+        # one surprise call for this window's counts and the candidates' sums (elementwise)
         raw = np.zeros((len(evidence.HORIZONS), n))
-        raw[0] = raw1
-        raw[1:, cand] = raw_c
+        if len(cand):
+            both = surprise(np.concatenate((observed, tx.ravel())), np.concatenate((expected, mean_h.ravel())),
+                            np.concatenate((phi, phi_h.ravel())))
+            raw[0] = both[:n]
+            raw[1:, cand] = both[n:].reshape(tx.shape)
+        else:
+            raw[0] = surprise(observed, expected, phi)
+        excess_c, ratio_c = tx - tm, tx / mean_h
         cal = evidence.calibrate(cols, n, raw)
         score1, score_h = cal[0], cal[1:]
         tracked = np.zeros(n, dtype=bool)

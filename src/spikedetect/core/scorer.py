@@ -203,7 +203,7 @@ class Scorer:
         else:
             raw[0] = surprise(observed, expected, phi)
         excess_c, ratio_c = tx - tm, tx / mean_h
-        cal = evidence.calibrate(cols, n, raw)
+        cal = evidence.calibrate(cols, n, raw, cand)
         score1, score_h = cal[0], cal[1:]
         tracked = np.zeros(n, dtype=bool)
         tracked[[ks.index[sk] for sk, t in self.trackers.items() if t.state == "open"]] = True

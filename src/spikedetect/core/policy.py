@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikedetect.core.config import DetectorConfig
+from spikedetect.core.evidence import HORIZONS
 from spikedetect.core.expand import fold
 from spikedetect.core.incidents import IncidentEvent, Tracker, lifecycle_next, phase_next
 from spikedetect.core.regions import level_name
@@ -18,6 +19,10 @@ from spikedetect.core.timefmt import format_ts_ms
 
 CALM, ELEVATED, ANOMALOUS, EXTREME = range(4)
 KEEP_OPEN_EXPECTED = 30.0  # reports a horizon must expect to judge whether an incident goes on
+# A sharp incident (reports at >= KEEP_SHORT_RATIO times expected so far) is judged on the shortest
+# horizon over which its excess adds up to KEEP_OPEN_EXCESS * min_excess reports
+KEEP_SHORT_RATIO = 5.0
+KEEP_OPEN_EXCESS = 2.0
 SIGNAL_NAMES = ("calm", "elevated", "anomalous", "extreme")
 
 
@@ -55,7 +60,8 @@ class IncidentPolicy:
                 score: npt.NDArray[np.float64],
                 horizons: tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64],
                                 npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
-                tracked: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int8]:
+                tracked: npt.NDArray[np.bool_] | None = None,
+                keep: npt.NDArray[np.intp] | None = None) -> npt.NDArray[np.int8]:
         """Vectorised signal per key: calm / elevated / anomalous / extreme.
 
         ``score`` is the one-window score; ``horizons`` are the rows with evidence over several
@@ -65,7 +71,9 @@ class IncidentPolicy:
         open incident is kept open by the shorter horizons (the last 10 windows) only, so it
         closes soon after the reports return to normal.
         Every path needs the same evidence: a score over ``open_threshold``, at least
-        ``min_excess`` reports over expectation and ``1 + min_excess_ratio`` times it."""
+        ``min_excess`` reports over expectation and ``1 + min_excess_ratio`` times it.
+        ``keep``: per horizon row, the horizon that judges an open incident (default
+        :meth:`keep_open_horizon` of the expected sums)."""
         c = self.config
         excess = observed - expected
         big_enough = (excess >= c.min_excess) & (observed >= expected * (1.0 + c.min_excess_ratio))
@@ -80,7 +88,7 @@ class IncidentPolicy:
             h_raised = (h_score >= c.close_threshold) & (h_excess >= 0.5 * c.min_excess)
             # an open incident stays open while the last few windows (not only this one) are raised,
             # so a small key's outage is not closed by a few windows of 1 or 2 reports
-            keep = self.keep_open_horizon(h_expected)
+            keep = self.keep_open_horizon(h_expected) if keep is None else keep
             h_elev = np.where(free, h_raised.any(axis=0), np.take_along_axis(h_raised, keep[None, :], 0)[0])
             part = sig[rows]
             part = np.where(h_elev & (part < ELEVATED), ELEVATED, part)
@@ -91,11 +99,20 @@ class IncidentPolicy:
         sig = np.where(big_enough & ((score >= c.extreme_threshold) | sharp), EXTREME, sig)
         return sig.astype(np.int8)
 
-    @staticmethod
-    def keep_open_horizon(expected: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+    def keep_open_horizon(self, expected: npt.NDArray[np.float64],
+                          excess_rate: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.intp]:
         """Per key, the index of the shortest horizon expecting at least KEEP_OPEN_EXPECTED
-        reports (the longest when none does), shape (n,)."""
+        reports, or over which a sharp open incident's excess per window (``excess_rate``, 0 for
+        the others, see :data:`KEEP_SHORT_RATIO`) adds up to ``KEEP_OPEN_EXCESS * min_excess``
+        reports (the longest when none does), shape (n,).
+
+        A horizon longer than needed keeps a short spike in the sum long after the reports are
+        back to normal, and the close comes that much later; a mild incident (a level shift at
+        2-3x on a small key) keeps the long horizon, or its noisy windows would close it early."""
         enough = expected >= KEEP_OPEN_EXPECTED
+        if excess_rate is not None:
+            windows = np.array(HORIZONS[1:], dtype=np.float64)[:, None]
+            enough = enough | (excess_rate[None, :] * windows >= KEEP_OPEN_EXCESS * self.config.min_excess)
         first = np.argmax(enough, axis=0)
         return np.where(enough.any(axis=0), first, len(expected) - 1).astype(np.intp)
 
@@ -122,7 +139,9 @@ class IncidentPolicy:
         t.accumulate(ws, w, view.observed, view.expected, view.categories, view.sources, view.children,
                      c.max_breakdown)
         own = view.score if view.window_score is None else view.window_score
-        if signal != 0 and own >= c.close_threshold:  # evidence of earlier windows alone does not extend it
+        if signal != 0 and (own >= c.close_threshold or not t.last_active_end):
+            # evidence of earlier windows alone does not extend it, but an incident opened on
+            # evidence over several windows is active from its first window on (never 1970)
             t.last_active_end = ws + w
         if action in ("start", "start_open", "advance", "open") and phase in ("quiet", "pending"):
             t.streak += 1

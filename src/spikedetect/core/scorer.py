@@ -28,7 +28,7 @@ from spikedetect.core.expand import breakdown, merge
 from spikedetect.core.incidents import IncidentEvent, Tracker
 from spikedetect.core.keyspace import Keyspace, ServiceKey
 from spikedetect.core.negbin import surprise
-from spikedetect.core.policy import ANOMALOUS, CALM, ELEVATED, IncidentPolicy, WindowView
+from spikedetect.core.policy import ANOMALOUS, CALM, ELEVATED, KEEP_SHORT_RATIO, IncidentPolicy, WindowView
 
 WindowHook = Callable[[int, "ClosedKeys"], None]
 
@@ -208,11 +208,11 @@ class Scorer:
         tracked = np.zeros(n, dtype=bool)
         tracked[[ks.index[sk] for sk, t in self.trackers.items() if t.state == "open"]] = True
         score_c = score_h[:, cand]
+        keep = self.policy.keep_open_horizon(expected_c, self._excess_rates(cand, tracked, ws))
         signal = self.policy.signals(observed, expected, score1, (cand, score_c, excess_c, ratio_c, expected_c),
-                                     tracked)
+                                     tracked, keep)
         score = score1.copy()
         if len(cand):
-            keep = self.policy.keep_open_horizon(expected_c)
             score[cand] = np.maximum(score1[cand], np.where(
                 tracked[cand], np.take_along_axis(score_c, keep[None, :], 0)[0], score_c.max(axis=0)))
         # A key with no history of its own (floor baseline) or relearning after an incident
@@ -280,6 +280,17 @@ class Scorer:
         if (ws // self.window_ms) % self._retire_every == 0:
             self._retire(ws)
         return events
+
+    def _excess_rates(self, rows: npt.NDArray[np.intp], tracked: npt.NDArray[np.bool_], ws: int) -> FloatArray:
+        """Per row, the excess reports per window of its open incident so far when the incident
+        is sharp (:data:`~spikedetect.core.policy.KEEP_SHORT_RATIO`), else 0."""
+        rate = np.zeros(len(rows))
+        keys = self.keyspace.keys
+        for j in np.flatnonzero(tracked[rows]).tolist():
+            t = self.trackers[keys[int(rows[j])]]
+            if t.total >= KEEP_SHORT_RATIO * t.expected_total:
+                rate[j] = (t.total - t.expected_total) / max(1, (ws - t.first_ws) // self.window_ms)
+        return rate
 
     def _observe(self, per_service: dict[str, dict[LeafKey, float]], ws: int) -> FloatArray:
         """Reports per key in this window: each region's own reports, then summed up the tree

@@ -40,9 +40,9 @@ def main() -> None:
     last_raw = [0.0]
     calibrate = evidence.calibrate
 
-    def spy(cols: Any, n: int, raw: np.ndarray) -> np.ndarray:
+    def spy(cols: Any, n: int, raw: np.ndarray, *rest: Any) -> np.ndarray:
         last_raw[0] = float(raw[0, 0])
-        return calibrate(cols, n, raw)
+        return calibrate(cols, n, raw, *rest)
 
     evidence.calibrate = spy  # type: ignore[assignment]
     results = {}

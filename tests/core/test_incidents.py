@@ -364,3 +364,17 @@ def test_event_json_is_stable_and_complete() -> None:
         # group_id is set only on the region stream, once the outage grouper has placed the event
         assert set(d) == {f for f in IncidentEvent.__dataclass_fields__} - {"group_id"}
         assert dataclasses.replace(ev, group_id="out-1").to_dict() == {**d, "group_id": "out-1"}
+
+
+def test_incident_opened_on_evidence_of_several_windows_closes_at_its_own_windows_not_1970() -> None:
+    """An incident opened by the horizon path can have no window whose own score reaches
+    ``close_threshold``; its ``closed_at`` is still the end of its last raised window."""
+    policy = IncidentPolicy(CFG)
+    tracker = None
+    events: list[IncidentEvent] = []
+    for i, sig in enumerate([ANOMALOUS] * K + [CALM] * M):
+        v = dataclasses.replace(view(i, sig), window_score=0.5)  # the window alone: nothing
+        tracker, evs = policy.step(tracker, "ig", "US", sig, v)
+        events += evs
+    assert [e.type for e in events] == ["opened", "closed"]
+    assert events[-1].closed_at == format_ts_ms(T0 + W)

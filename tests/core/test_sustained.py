@@ -95,3 +95,17 @@ def test_one_window_burst_on_a_busy_key_opens_nothing() -> None:
 
 def test_daily_peak_thirty_minutes_early_opens_nothing() -> None:
     assert opened(replay(early_peak)) == []
+
+
+@pytest.mark.parametrize("seed", [1, 3, 5])
+def test_short_sharp_spike_closes_soon_after_it_ends(seed: int) -> None:
+    """A ten-minute spike at 20x on a mid-size city: the incident closes within
+    ``close_windows`` + 3 windows after the reports are back to normal, not when the spike has
+    left the 30-window evidence sum (13 minutes after the end before this bound)."""
+    at = EVENT_DAY + 11 * HOUR
+    events = replay(with_outage(MID, at, 10, lambda m: np.full_like(m, 20.0)), seed)
+    mine = [e for e in events if e["region"] == MID and e["type"] != "updated"]
+    assert [e["type"] for e in mine] == ["opened", "closed"], mine
+    end = at + 10 * 60_000
+    assert parse_ts_ms(str(mine[1]["detected_at"])) - end <= (5 + 3) * 60_000
+    assert parse_ts_ms(str(mine[1]["closed_at"])) >= parse_ts_ms(str(mine[0]["opened_at"]))

@@ -27,12 +27,11 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from spikedetect.core.negbin import surprise
-
 FloatArray = npt.NDArray[np.float64]
 
 HORIZONS = (1, 3, 10, 30)  # windows summed; 1 is the classic one-window score
 RING = 30
+_LONG = np.array(HORIZONS[1:])  # the horizons kept as running sums
 MEAN_FLOOR = 0.02  # smallest expected count per window in the sums
 CAL_P, CAL_P3 = 0.99, 0.999  # calibrated quantiles of quiet-window scores
 CAL_RATE = 0.05  # log-domain step of the quantile once warm
@@ -66,12 +65,10 @@ def record(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, observed:
     """Write this window into the rings of the ``live`` rows (default all ``n``) and move their
     running sums over every horizon by it (the window leaving each horizon goes out)."""
     rows = _live(n, live)
-    new = {"x": observed[rows], "m": mean[rows], "v": var[rows]}
-    for name, value in new.items():
+    leaving = (pos - _LONG) % RING  # ring positions of the windows leaving each horizon
+    for name, value in (("x", observed[rows]), ("m", mean[rows]), ("v", var[rows])):
         ring = cols["ring_" + name]
-        sums = cols["sum_" + name]
-        for k, h in enumerate(HORIZONS[1:]):
-            sums[rows, k] += value - ring[rows, (pos - h) % RING]
+        cols["sum_" + name][rows] += value[:, None] - ring[rows][:, leaving]
         ring[rows, pos] = value
     if pos == 0:  # once per lap, recompute the running sums exactly (no float drift)
         _resum(cols, np.arange(n))
@@ -109,40 +106,52 @@ def _trimmed(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp
     return (cx[:, idx] - top[:, idx]).T, cm[:, idx].T, cv[:, idx].T
 
 
-def horizon_scores(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, min_excess: float
-                   ) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray, FloatArray, FloatArray]:
-    """The candidate rows, and for them raw scores, trimmed excess, observed/expected ratio and
-    expected sum per horizon > 1, each of shape (H-1, len(rows)).
+def horizon_sums(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, min_excess: float
+                 ) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The candidate rows, and for them the trimmed sums to score: (rows, observed, expected,
+    mean to score against, overdispersion, untrimmed expected sum), each of shape
+    (H-1, len(rows)) after the rows.
 
     Only rows whose running (untrimmed) excess reaches ``min_excess`` and two standard
     deviations on some horizon are scored from their rings; the others score 0 there (their
     trimmed excess is smaller still, and two standard deviations of a count's sum are at a
     tail probability far above 10^-3 - a score under ``close_threshold`` - for any negative
-    binomial the model uses)."""
+    binomial the model uses). The scorer scores these sums in the same call as the one-window
+    counts (one :func:`~spikedetect.core.negbin.surprise` per closed window)."""
     excess = cols["sum_x"][:n] - cols["sum_m"][:n]  # (n, H-1)
     cand = np.flatnonzero(((excess >= min_excess) & (excess * excess >= 4.0 * cols["sum_v"][:n])).any(axis=1))
     if len(cand) == 0:
         empty = np.zeros((len(HORIZONS) - 1, 0))
-        return cand, empty, empty, empty, empty
+        return cand, empty, empty, empty, empty, empty
     tx, tm, tv = _trimmed(cols, cand, pos)
     mean = np.maximum(tm, 1e-9)
     phi = np.maximum(tv / mean, 1.0)
-    raw: FloatArray = surprise(tx.ravel(), mean.ravel(), phi.ravel()).reshape(tx.shape)
     expected_sums: FloatArray = cols["sum_m"][cand].T.astype(np.float64)
-    return cand, raw, tx - tm, tx / mean, expected_sums
+    return cand, tx, tm, mean, phi, expected_sums
 
 
-def calibrate(cols: dict[str, npt.NDArray[np.float32]], n: int, raw: FloatArray) -> FloatArray:
+def calibrate(cols: dict[str, npt.NDArray[np.float32]], n: int, raw: FloatArray,
+              rows: npt.NDArray[np.intp] | None = None) -> FloatArray:
     """Calibrated scores, shape (H, n): raw scores mapped through each key's own tail.
 
     The key's learned quantiles ``q99`` and ``q999`` of quiet-window scores stand for the
     tail probabilities 1e-2 and 1e-3; above ``q99`` every further ``q999 - q99`` of raw score
     is one more decade of rarity (a log-linear tail through both points). The result never
     exceeds the raw score: a key whose noise the model describes (``q99`` near 2, ``q999``
-    near 3) keeps its model scores."""
-    q99 = cols["cal_q"][:n].astype(np.float64).T
-    q999 = cols["cal_q3"][:n].astype(np.float64).T
-    span = np.maximum(q999 - q99, 0.25)
+    near 3) keeps its model scores. ``rows``: the only rows with raw scores above 0 on the
+    horizons > 1 (a raw 0 stays 0), so only they are mapped there."""
+    if rows is None:
+        return _mapped(raw, cols["cal_q"][:n].T, cols["cal_q3"][:n].T)
+    out = np.zeros_like(raw)
+    out[0] = _mapped(raw[0], cols["cal_q"][:n, 0], cols["cal_q3"][:n, 0])
+    if len(rows):
+        out[1:, rows] = _mapped(raw[1:, rows], cols["cal_q"][rows, 1:].T, cols["cal_q3"][rows, 1:].T)
+    return out
+
+
+def _mapped(raw: FloatArray, q99_32: npt.NDArray[np.float32], q999_32: npt.NDArray[np.float32]) -> FloatArray:
+    q99 = q99_32.astype(np.float64)
+    span = np.maximum(q999_32.astype(np.float64) - q99, 0.25)
     mapped = CAL_INITIAL + (raw - q99) / span
     out: FloatArray = np.minimum(raw, np.maximum(mapped, 0.0))
     return out
@@ -156,10 +165,10 @@ def learn_calibration(cols: dict[str, npt.NDArray[np.float32]], n: int, learn: n
     Log-domain stochastic quantile: up by ``rate * p`` when exceeded, down by
     ``rate * (1 - p)`` otherwise; the rate starts at 4/count so a new key converges fast."""
     count = cols["cal_n"][:n] + learn
-    rate = np.where(learn, np.clip(4.0 / np.maximum(count, 1.0), CAL_RATE, 0.5), 0.0)
+    rate = np.where(learn, np.clip(4.0 / np.maximum(count, 1.0), CAL_RATE, 0.5), 0.0).astype(np.float64)
     for col, p in (("cal_q", CAL_P), ("cal_q3", CAL_P3)):
         q = cols[col][:n].T  # (H, n) view
-        step = np.where(raw > q, p, p - 1.0) * rate
-        q *= np.exp(step)
+        # each row steps by one of two factors (up or down): exp of n values, not H * n
+        q *= np.where(raw > q, np.exp(p * rate), np.exp((p - 1.0) * rate))
         np.clip(q, 0.5, 300.0, out=q)
     cols["cal_n"][:n] = np.minimum(count, 1e6)

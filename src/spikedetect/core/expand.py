@@ -64,18 +64,21 @@ class Breakdown:
 def breakdown(leaf: LeafCounts, wanted: set[str]) -> dict[str, Breakdown]:
     """Category, source and child-region counts for the keys in ``wanted`` only."""
     out: dict[str, Breakdown] = {}
+    # per region (once per call): its wanted keys, leaf first, each with its child on the path
+    paths: dict[str, tuple[tuple[str, str | None], ...]] = {}
     for (region, category, source), n in leaf.items():
-        chain = keys_of(region)
-        for i, key in enumerate(chain):
-            if key not in wanted:
-                continue
+        path = paths.get(region)
+        if path is None:
+            chain = keys_of(region)
+            path = paths[region] = tuple((key, chain[i - 1] if i > 0 else None)
+                                         for i, key in enumerate(chain) if key in wanted)
+        for key, child in path:
             b = out.get(key)
             if b is None:
                 b = out[key] = Breakdown()
             b.categories[category] = b.categories.get(category, 0) + n
             b.sources[source] = b.sources.get(source, 0) + n
-            if i > 0:
-                child = chain[i - 1]
+            if child is not None:
                 b.children[child] = b.children.get(child, 0) + n
     return out
 

@@ -226,8 +226,9 @@ class IncidentMachine:
         t = tracker if tracker is not None else Tracker(phase=Phase.PENDING, first_ws=view.ws_ms)
         t.accumulate(view.ws_ms, view, self.config.max_breakdown)
         own = view.score if view.window_score is None else view.window_score
-        if signal != Signal.CALM and own >= self.config.close_threshold:
-            t.last_active_end = view.ws_ms + self.window_ms  # evidence of earlier windows alone does not extend it
+        if signal != Signal.CALM and (own >= self.config.close_threshold or not t.last_active_end):
+            # earlier windows' evidence alone does not extend it; opened on it, it is active from its first window
+            t.last_active_end = view.ws_ms + self.window_ms
         return handler(t, service, key, view)
 
     def _count(self, t: Tracker, service: str, key: str, view: WindowView) -> Outcome:

@@ -23,6 +23,7 @@ FloatArray = npt.NDArray[np.float64]
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _LN10 = math.log(10.0)
 _TERMS = 48  # tail terms summed explicitly before a geometric remainder
+_STEPS = np.arange(8.0)[:, None]  # tail terms summed per pass
 MAX_SCORE = 300.0  # scores are capped here (P below 1e-300 is "certain")
 
 
@@ -70,9 +71,13 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
     r = np.where(poisson, 1.0, mm / np.maximum(pm - 1.0, 1e-4))
     q = np.where(poisson, 0.0, mm / (mm + r))  # NB "success" odds
     # log pmf at x
-    log_pmf_nb = (lgamma(xm + r) - lgamma(xm + 1.0) - lgamma(r)
+    # the three log-gammas in one call (elementwise: the same values as three calls)
+    size = xm.size
+    lg = lgamma(np.concatenate((np.ravel(xm + 1.0), np.ravel(xm + r), np.ravel(r))))
+    lg_x1, lg_xr, lg_r = (lg[i * size:(i + 1) * size].reshape(xm.shape) for i in range(3))
+    log_pmf_nb = (lg_xr - lg_x1 - lg_r
                   + r * np.log1p(-q) + xm * np.log(np.where(poisson, 0.5, q)))
-    log_pmf_po = xm * np.log(mm) - mm - lgamma(xm + 1.0)
+    log_pmf_po = xm * np.log(mm) - mm - lg_x1
     log_pmf = np.where(poisson, log_pmf_po, log_pmf_nb)
     # sum of pmf(x + j) / pmf(x) for j >= 0, with a geometric remainder after _TERMS terms.
     # pmf(k + 1) / pmf(k) = (a k + b) / (k + 1): NB a = q, b = r q; Poisson a = 0, b = mean.
@@ -84,14 +89,27 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
     k = xm.copy()
     ratio = np.zeros_like(xm)
     active = np.arange(len(xm))
+    stepwise = len(xm) > 0 and float(xm.max()) >= 2.0**52  # k + j no longer exact
     for _ in range(_TERMS // 8):
         ka, ta, sa, aa, ba = k[active], term[active], ratio_sum[active], a[active], b[active]
-        ra = ta
-        for _ in range(8):
-            ra = (aa * ka + ba) / (ka + 1.0)
-            ta = ta * ra
-            sa = sa + ta
-            ka = ka + 1.0
+        if stepwise:
+            ra = ta
+            for _ in range(8):
+                ra = (aa * ka + ba) / (ka + 1.0)
+                ta = ta * ra
+                sa = sa + ta
+                ka = ka + 1.0
+        else:
+            # the 8 ratios as one (8, rows) array (k + j is exact for whole numbers), then the
+            # terms and their sum one step after the other (the same rounding as before)
+            kj = ka + _STEPS
+            rj = kj * aa
+            rj += ba
+            rj /= kj + 1.0
+            for j in range(8):
+                ta *= rj[j]
+                sa += ta
+            ra, ka = rj[-1], kj[-1] + 1.0
         k[active], term[active], ratio_sum[active], ratio[active] = ka, ta, sa, ra
         active = active[ta >= 1e-10 * sa]
         if len(active) == 0:

@@ -11,10 +11,15 @@ import numpy as np
 import numpy.typing as npt
 
 from spikedetect.core.config import DetectorConfig
+from spikedetect.core.evidence import HORIZONS
 from spikedetect.core.incidents import IncidentMachine, Signal, WindowView
 
 CALM, ELEVATED, ANOMALOUS, EXTREME = (int(s) for s in Signal)  # plain ints for numpy
 KEEP_OPEN_EXPECTED = 30.0  # reports a horizon must expect to judge whether an incident goes on
+# A sharp incident (reports at >= KEEP_SHORT_RATIO times expected so far) is judged on the shortest
+# horizon over which its excess adds up to KEEP_OPEN_EXCESS * min_excess reports
+KEEP_SHORT_RATIO = 5.0
+KEEP_OPEN_EXCESS = 2.0
 
 
 class IncidentPolicy(IncidentMachine):
@@ -28,7 +33,8 @@ class IncidentPolicy(IncidentMachine):
                 score: npt.NDArray[np.float64],
                 horizons: tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64],
                                 npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
-                tracked: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int8]:
+                tracked: npt.NDArray[np.bool_] | None = None,
+                keep: npt.NDArray[np.intp] | None = None) -> npt.NDArray[np.int8]:
         """Vectorised signal per key: calm / elevated / anomalous / extreme.
 
         ``score`` is the one-window score; ``horizons`` are the rows with evidence over several
@@ -38,7 +44,9 @@ class IncidentPolicy(IncidentMachine):
         open incident is kept open by the shorter horizons (the last 10 windows) only, so it
         closes soon after the reports return to normal.
         Every path needs the same evidence: a score over ``open_threshold``, at least
-        ``min_excess`` reports over expectation and ``1 + min_excess_ratio`` times it."""
+        ``min_excess`` reports over expectation and ``1 + min_excess_ratio`` times it.
+        ``keep``: per horizon row, the horizon that judges an open incident (default
+        :meth:`keep_open_horizon` of the expected sums)."""
         c = self.config
         excess = observed - expected
         big_enough = (excess >= c.min_excess) & (observed >= expected * (1.0 + c.min_excess_ratio))
@@ -53,7 +61,7 @@ class IncidentPolicy(IncidentMachine):
             h_raised = (h_score >= c.close_threshold) & (h_excess >= 0.5 * c.min_excess)
             # an open incident stays open while the last few windows (not only this one) are raised,
             # so a small key's outage is not closed by a few windows of 1 or 2 reports
-            keep = self.keep_open_horizon(h_expected)
+            keep = self.keep_open_horizon(h_expected) if keep is None else keep
             h_elev = np.where(free, h_raised.any(axis=0), np.take_along_axis(h_raised, keep[None, :], 0)[0])
             part = sig[rows]
             part = np.where(h_elev & (part < ELEVATED), ELEVATED, part)
@@ -64,11 +72,20 @@ class IncidentPolicy(IncidentMachine):
         sig = np.where(big_enough & ((score >= c.extreme_threshold) | sharp), EXTREME, sig)
         return sig.astype(np.int8)
 
-    @staticmethod
-    def keep_open_horizon(expected: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+    def keep_open_horizon(self, expected: npt.NDArray[np.float64],
+                          excess_rate: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.intp]:
         """Per key, the index of the shortest horizon expecting at least KEEP_OPEN_EXPECTED
-        reports (the longest when none does), shape (n,)."""
+        reports, or over which a sharp open incident's excess per window (``excess_rate``, 0 for
+        the others, see :data:`KEEP_SHORT_RATIO`) adds up to ``KEEP_OPEN_EXCESS * min_excess``
+        reports (the longest when none does), shape (n,).
+
+        A horizon longer than needed keeps a short spike in the sum long after the reports are
+        back to normal, and the close comes that much later; a mild incident (a level shift at
+        2-3x on a small key) keeps the long horizon, or its noisy windows would close it early."""
         enough = expected >= KEEP_OPEN_EXPECTED
+        if excess_rate is not None:
+            windows = np.array(HORIZONS[1:], dtype=np.float64)[:, None]
+            enough = enough | (excess_rate[None, :] * windows >= KEEP_OPEN_EXCESS * self.config.min_excess)
         first = np.argmax(enough, axis=0)
         return np.where(enough.any(axis=0), first, len(expected) - 1).astype(np.intp)
 

@@ -28,7 +28,7 @@ from spikedetect.core.expand import breakdown, merge
 from spikedetect.core.incidents import IncidentEvent, Tracker
 from spikedetect.core.keyspace import Keyspace, ServiceKey
 from spikedetect.core.negbin import surprise
-from spikedetect.core.policy import ANOMALOUS, CALM, ELEVATED, IncidentPolicy, WindowView
+from spikedetect.core.policy import ANOMALOUS, CALM, ELEVATED, KEEP_SHORT_RATIO, IncidentPolicy, WindowView
 
 WindowHook = Callable[[int, "ClosedKeys"], None]
 
@@ -186,7 +186,6 @@ class Scorer:
         exp = baseline.expect(all_rows, ws)
         self._parent_prior(exp)
         expected, phi, source = exp.mean, exp.phi, exp.source
-        raw1 = surprise(observed, expected, phi)
         # evidence over several windows, and each key's calibration of its scores
         cols = baseline.cols
         pos = evidence.slot(ws, self.window_ms)
@@ -196,21 +195,27 @@ class Scorer:
         own = exp.aux.get("own")
         sum_mean = expected if own is None else np.where(source == LEARNED, np.maximum(own, evidence.MEAN_FLOOR), expected)
         evidence.record(cols, n, pos, observed, sum_mean, sum_mean * phi, ~done)
-        cand, raw_c, excess_c, ratio_c, expected_c = evidence.horizon_scores(
-            cols, n, pos, 0.5 * self.config.min_excess)
+        cand, tx, tm, mean_h, phi_h, expected_c = evidence.horizon_sums(cols, n, pos, 0.5 * self.config.min_excess)
+        # one surprise call for this window's counts and the candidates' sums (elementwise)
         raw = np.zeros((len(evidence.HORIZONS), n))
-        raw[0] = raw1
-        raw[1:, cand] = raw_c
-        cal = evidence.calibrate(cols, n, raw)
+        if len(cand):
+            both = surprise(np.concatenate((observed, tx.ravel())), np.concatenate((expected, mean_h.ravel())),
+                            np.concatenate((phi, phi_h.ravel())))
+            raw[0] = both[:n]
+            raw[1:, cand] = both[n:].reshape(tx.shape)
+        else:
+            raw[0] = surprise(observed, expected, phi)
+        excess_c, ratio_c = tx - tm, tx / mean_h
+        cal = evidence.calibrate(cols, n, raw, cand)
         score1, score_h = cal[0], cal[1:]
         tracked = np.zeros(n, dtype=bool)
         tracked[[ks.index[sk] for sk, t in self.trackers.items() if t.state == "open"]] = True
         score_c = score_h[:, cand]
+        keep = self.policy.keep_open_horizon(expected_c, self._excess_rates(cand, tracked, ws))
         signal = self.policy.signals(observed, expected, score1, (cand, score_c, excess_c, ratio_c, expected_c),
-                                     tracked)
+                                     tracked, keep)
         score = score1.copy()
         if len(cand):
-            keep = self.policy.keep_open_horizon(expected_c)
             score[cand] = np.maximum(score1[cand], np.where(
                 tracked[cand], np.take_along_axis(score_c, keep[None, :], 0)[0], score_c.max(axis=0)))
         # A key with no history of its own (floor baseline) or relearning after an incident
@@ -278,6 +283,17 @@ class Scorer:
         if (ws // self.window_ms) % self._retire_every == 0:
             self._retire(ws)
         return events
+
+    def _excess_rates(self, rows: npt.NDArray[np.intp], tracked: npt.NDArray[np.bool_], ws: int) -> FloatArray:
+        """Per row, the excess reports per window of its open incident so far when the incident
+        is sharp (:data:`~spikedetect.core.policy.KEEP_SHORT_RATIO`), else 0."""
+        rate = np.zeros(len(rows))
+        keys = self.keyspace.keys
+        for j in np.flatnonzero(tracked[rows]).tolist():
+            t = self.trackers[keys[int(rows[j])]]
+            if t.total >= KEEP_SHORT_RATIO * t.expected_total:
+                rate[j] = (t.total - t.expected_total) / max(1, (ws - t.first_ws) // self.window_ms)
+        return rate
 
     def _observe(self, per_service: dict[str, dict[LeafKey, float]], ws: int) -> FloatArray:
         """Reports per key in this window: each region's own reports, then summed up the tree

@@ -1,0 +1,66 @@
+"""Cost of closing windows: process CPU time inside ``Scorer.close_ready`` while the core
+replays a simulated day, against the whole replay's CPU time in the same run.
+
+    python -m benchmarks.bench_close [--days 1] [--repeats 3] [--smoke]
+
+The input is the default ``suite`` scenario (seed 1, ~1,800 keys, 1,440 windows a day), fed in
+batches of 20,000 reports to a :class:`~spikedetect.core.Detector`. Reported: medians over
+--repeats of the CPU seconds spent closing windows (merge, score, evidence, calibration,
+incident steps, learning) and of the whole replay (counting included), the closing share, and
+the cost per closed window. CPU time, not wall time, so other processes on a shared machine
+disturb it less (they still do, through caches and shared cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from benchmarks.common import median, save
+from spikedetect.core import Detector, DetectorConfig
+from spikedetect.core.scorer import Scorer
+from spikedetect.replay.simulate import Simulation, SimulationConfig
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--days", type=float, default=1.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args()
+    if args.smoke:
+        args.days, args.repeats = 0.05, 1
+    lines = list(Simulation(SimulationConfig(seed=1, days=args.days, scenario="suite")).lines())
+    spent = [0.0]
+    close_ready = Scorer.close_ready
+
+    def timed_close(self: Scorer, until_ms: int | None = None) -> list:  # type: ignore[type-arg]
+        t = time.process_time()
+        try:
+            return close_ready(self, until_ms)
+        finally:
+            spent[0] += time.process_time() - t
+
+    Scorer.close_ready = timed_close  # type: ignore[method-assign]
+    total, closing, windows = [], [], 0
+    for _ in range(args.repeats):
+        spent[0] = 0.0
+        t = time.process_time()
+        det = Detector(DetectorConfig())
+        for i in range(0, len(lines), 20_000):
+            det.feed_batch(lines[i:i + 20_000])
+        det.flush()
+        total.append(time.process_time() - t)
+        closing.append(spent[0])
+        windows = det.scorer.stats.windows_closed
+    t_all, t_close = median(total), median(closing)
+    print(f"{len(lines):,} reports, {windows:,} windows, {det.scorer.keyspace.size:,} keys: replay {t_all:.2f} s CPU, "
+          f"closing {t_close:.2f} s CPU ({t_close / t_all:.0%}), {t_close / max(windows, 1) * 1e3:.2f} ms per window "
+          f"(median of {args.repeats})")
+    if not args.smoke:
+        print("saved", save("close", {"args": vars(args), "replay_cpu_s": total, "close_cpu_s": closing,
+                                      "windows": windows}))
+
+
+if __name__ == "__main__":
+    main()

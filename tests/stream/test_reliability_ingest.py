@@ -168,6 +168,27 @@ async def test_a_stale_fetch_answer_does_not_make_a_partition_idle() -> None:
     assert st.idle and st.counter.watermark_ms != wm
 
 
+async def test_an_idle_partition_moves_and_marks_only_on_fresh_fetch_answers() -> None:
+    """Owners count an idle source's marks as confirmations (three since the watermark moved),
+    so each must rest on a fetch answer newer than the previous mark's: with the fetcher
+    stalled, an idle partition neither advances its wall-clock watermark nor sends marks."""
+    svc, fake = service(high=10)
+    svc.n_owners = 1
+    st = restored_source(svc, quiet_s=30.0)
+    await idle_ticks(svc)
+    assert st.idle
+    fake.stalled_at_ms = st.confirm_poll_ms  # no answer after the one the last tick used
+    wm, sent = st.counter.watermark_ms, len(svc.producer.sent)  # type: ignore[attr-defined]
+    st.last_mark_at = 0.0  # a heartbeat is due
+    st.last_arrival -= 5.0  # and 5 s more of quiet would move the watermark
+    for _ in range(5):
+        await svc._idle_tick()
+    assert st.counter.watermark_ms == wm and len(svc.producer.sent) == sent  # type: ignore[attr-defined]
+    fake.stalled_at_ms = None
+    await svc._idle_tick()
+    assert st.counter.watermark_ms != wm and len(svc.producer.sent) > sent  # type: ignore[attr-defined]
+
+
 async def test_records_after_a_first_answer_restart_the_confirmation() -> None:
     """A first caught-up answer, then a record: the next quiet spell needs two answers of its own."""
     svc, fake = service(high=10)

@@ -24,7 +24,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -38,46 +37,13 @@ from spikedetect.core.counter import WindowCounter
 from spikedetect.stream.faust_fixes import force_metadata_update
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.settings import Settings
+from spikedetect.stream.source_state import SourceState, Totals, idle_now
 from spikedetect.stream.topics import ensure_topics, prepare_topics, wanted_topics
 from spikedetect.stream.wire import encode_mark, encode_partials
 
 log = logging.getLogger("spikedetect.ingest")
 
-
-@dataclass
-class Totals:
-    """What the ingest stage did since it started (re-reads after a restart included)."""
-
-    consumed: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    late: int = 0
-    rejected: int = 0
-
-
-@dataclass
-class SourceState:
-    """One input partition owned by this worker."""
-
-    partition: int
-    counter: WindowCounter
-    replay_until: int = -1  # offsets below this were processed before the restart
-    next_offset: int = -1
-    last_arrival: float = field(default_factory=time.monotonic)
-    last_mark_ws: int | None = None
-    last_mark_at: float = 0.0
-    idle: bool = False
-    dirty: bool = False
-    # the wall time (ms) of the first fetch answer that found this partition caught up after
-    # it had been quiet long enough; idleness waits for a later answer to confirm it
-    confirm_poll_ms: int | None = None
-
-    def checkpoint(self) -> tuple[int, str] | None:
-        if self.next_offset < 0:
-            return None
-        resume = self.counter.resume_position()
-        meta = {"o": self.next_offset, **self.counter.checkpoint()}
-        return (self.next_offset if resume is None else resume), orjson.dumps(meta).decode()
+__all__ = ["IngestService", "SourceState", "Totals"]
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -328,14 +294,8 @@ class IngestService(Service):  # type: ignore[misc]
             # docs/operations.md, "Idle input").
             never = c.watermark_ms is None and c.anchor_ms() is None
             wait_ms = s.idle_empty_wait_ms if never else s.idle_ms
-            # Idle means quiet *and* caught up. Until a fetch has answered since the assignment
-            # the end offset is unknown (None): a restarted worker whose first fetch is slow (table
-            # recovery, a busy machine) must not take the wait for idleness - that would push the
-            # watermark ahead by the wall clock and skip the records it is about to re-read.
-            if high is None or quiet_ms < wait_ms or high > max(st.next_offset, 0):
-                st.confirm_poll_ms = None
-                continue  # end unknown yet, not quiet, or quiet only because it is behind
-            if not st.idle and not self._confirmed_quiet(st, tp, quiet_ms, wait_ms):
+            if not idle_now(st, high=high, poll_ms=self.consumer.last_poll_timestamp(tp), quiet_ms=quiet_ms,
+                            wait_ms=wait_ms, wall_now_ms=time.time() * 1000):
                 continue
             was_idle = st.idle
             st.idle = True
@@ -346,34 +306,6 @@ class IngestService(Service):  # type: ignore[misc]
                 c.advance_to(anchor - c.lateness_ms + int(quiet_ms * s.idle_rate))
                 st.dirty = True
             await self._forward(st, force_mark=not was_idle)
-
-    def _confirmed_quiet(self, st: SourceState, tp: TopicPartition, quiet_ms: float, wait_ms: int) -> bool:
-        """Whether two fetch answers, both received after the partition had been quiet for
-        ``wait_ms``, found it caught up. The end offset is only as fresh as the last fetch
-        answer: while the event loop is busy (closing windows for many keys can hold it for
-        seconds) no answer is read, and the first one read afterwards may have waited in the
-        socket since before a producer sent more. The fetcher sends its next request only
-        after reading an answer, so a later answer reflects the log after the quiet time.
-        Without this, a partition whose first records came during such a pause was taken for
-        idle, and the owners closed its first window without its counts.
-
-        An idle partition stays idle - its watermark follows the wall clock and it sends an
-        idle mark - only on a fetch answer newer than the one its previous tick used, so each
-        idle mark rests on a fresh answer (owners count them: PartitionOwner._note_mark)."""
-        assert self.consumer is not None
-        poll_ms = self.consumer.last_poll_timestamp(tp)
-        if st.idle:
-            if poll_ms is None or (st.confirm_poll_ms is not None and poll_ms <= st.confirm_poll_ms):
-                return False
-            st.confirm_poll_ms = poll_ms
-            return True
-        quiet_since_ms = time.time() * 1000 - quiet_ms
-        if poll_ms is None or poll_ms < quiet_since_ms + wait_ms:
-            st.confirm_poll_ms = None
-            return False
-        if st.confirm_poll_ms is None:
-            st.confirm_poll_ms = poll_ms
-        return poll_ms > st.confirm_poll_ms
 
     async def commit(self, *, force: bool = False, only: set[int] | None = None) -> None:
         """Checkpoint every source: flush what was sent, then commit resume offset + metadata."""

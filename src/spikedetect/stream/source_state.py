@@ -1,0 +1,95 @@
+"""The state of one input partition in the ingest stage, and the rule that makes it idle.
+
+Idle means quiet *and* caught up, and both as fetch answers show them. Until a fetch has
+answered since the assignment the end offset is unknown: a restarted worker whose first fetch
+is slow (table recovery, a busy machine) must not take the wait for idleness - that would
+push the watermark ahead by the wall clock and skip the records it is about to re-read.
+
+The end offset is only as fresh as the last fetch answer read. While the event loop is busy
+(owners closing windows for many keys can hold it for seconds) no answer is read, and the
+first one read afterwards may have waited in the socket since before a producer sent more.
+The fetcher sends its next request only after reading an answer, so a *later* answer reflects
+the log after the quiet time. A partition therefore goes idle on the second caught-up answer
+received after it had been quiet for ``wait_ms``, and stays idle - its watermark follows the
+wall clock, it sends idle marks - only on answers newer than the one its previous tick used,
+so each idle mark rests on a fresh answer (owners count them: ``PartitionOwner._note_mark``).
+See docs/operations.md, "Idle input".
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import orjson
+
+from spikedetect.core.counter import WindowCounter
+
+
+@dataclass
+class Totals:
+    """What the ingest stage did since it started (re-reads after a restart included)."""
+
+    consumed: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    late: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class SourceState:
+    """One input partition owned by this worker."""
+
+    partition: int
+    counter: WindowCounter
+    replay_until: int = -1  # offsets below this were processed before the restart
+    next_offset: int = -1
+    last_arrival: float = field(default_factory=time.monotonic)
+    last_mark_ws: int | None = None
+    last_mark_at: float = 0.0
+    idle: bool = False
+    dirty: bool = False
+    # the wall time (ms) of the first fetch answer that found this partition caught up after
+    # it had been quiet long enough; idleness waits for a later answer to confirm it
+    confirm_poll_ms: int | None = None
+
+    def checkpoint(self) -> tuple[int, str] | None:
+        if self.next_offset < 0:
+            return None
+        resume = self.counter.resume_position()
+        meta = {"o": self.next_offset, **self.counter.checkpoint()}
+        return (self.next_offset if resume is None else resume), orjson.dumps(meta).decode()
+
+
+def idle_now(st: SourceState, *, high: int | None, poll_ms: int | None, quiet_ms: float, wait_ms: int,
+             wall_now_ms: float) -> bool:
+    """Whether the partition is idle at this look (see the module docstring); keeps its
+    confirmation state in ``st.confirm_poll_ms``.
+
+    ``high``: its end offset from the last fetch answer (None: none yet); ``poll_ms``: the wall
+    time of that answer; ``quiet_ms``: time since its last records; ``wait_ms``: the quiet time
+    that makes it idle.
+
+    >>> from spikedetect.core.config import DetectorConfig
+    >>> st = SourceState(0, WindowCounter(DetectorConfig()), next_offset=10)
+    >>> look = dict(high=10, quiet_ms=5_000, wait_ms=1_000, wall_now_ms=100_000)
+    >>> [idle_now(st, poll_ms=99_000, **look) for _ in range(2)]  # the same answer twice: not yet
+    [False, False]
+    >>> idle_now(st, poll_ms=99_500, **look)  # a later answer confirms
+    True
+    """
+    if high is None or quiet_ms < wait_ms or high > max(st.next_offset, 0):
+        st.confirm_poll_ms = None
+        return False  # end unknown yet, not quiet, or quiet only because it is behind
+    if st.idle:
+        if poll_ms is None or (st.confirm_poll_ms is not None and poll_ms <= st.confirm_poll_ms):
+            return False
+        st.confirm_poll_ms = poll_ms
+        return True
+    if poll_ms is None or poll_ms < wall_now_ms - quiet_ms + wait_ms:
+        st.confirm_poll_ms = None  # no answer since the quiet time was long enough
+        return False
+    if st.confirm_poll_ms is None:
+        st.confirm_poll_ms = poll_ms
+    return poll_ms > st.confirm_poll_ms

@@ -10,7 +10,6 @@ Either way it ends with the evaluation against the sample's ground truth.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -90,6 +89,7 @@ def _offline(out: Path) -> list[dict]:
 
 
 def _live(bootstrap: str, out: Path, exit_after: bool, web_port: int) -> list[dict]:
+    import asyncio
 
     from spikedetect.stream.settings import Settings
     from spikedetect.stream.tools import produce_file
@@ -111,7 +111,7 @@ def _live(bootstrap: str, out: Path, exit_after: bool, web_port: int) -> list[di
         time.sleep(5)
         n = asyncio.run(produce_file(settings, str(data_path(SAMPLE)), settings.input_topic))
         click.echo(f"produced {n:,} sample reports to {settings.input_topic}", err=True)
-        events = asyncio.run(_follow(settings, out, worker, web_port))
+        events = asyncio.run(_follow(settings, out, worker))
         if not exit_after:
             click.echo("sample done; the worker keeps running - Ctrl-C to stop", err=True)
             worker.wait()
@@ -127,28 +127,8 @@ def _live(bootstrap: str, out: Path, exit_after: bool, web_port: int) -> list[di
                 worker.kill()
 
 
-QUIET_S = 45.0  # the demo ends once the worker has published nothing and closed no window this long
-
-
-def _windows_closed(web_port: int) -> float | None:
-    """The worker's ``spikedetect_windows_closed_total`` (None while its web server is not up)."""
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=2) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("spikedetect_windows_closed_total "):
-            return float(line.split()[1])
-    return None
-
-
-async def _follow(settings, out: Path, worker: subprocess.Popen, web_port: int) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
-    """Print incident events until the worker has been quiet for a while after the sample:
-    no incident event and no window closed for QUIET_S (a busy machine closes the sample's
-    windows slowly, and the demo must not stop while the worker is still at it)."""
+async def _follow(settings, out: Path, worker: subprocess.Popen) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
+    """Print incident events until the worker has been quiet for a while after the sample."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(settings.incidents_topic, **settings.kafka_kwargs(), group_id=None,
@@ -156,13 +136,9 @@ async def _follow(settings, out: Path, worker: subprocess.Popen, web_port: int) 
     await consumer.start()
     events: list[dict] = []
     last = time.monotonic()
-    closed = None
     try:
         with (out / "incidents.jsonl").open("wb") as f:
-            while time.monotonic() - last < QUIET_S and worker.poll() is None:
-                now_closed = await asyncio.to_thread(_windows_closed, web_port)
-                if now_closed is not None and now_closed != closed:
-                    closed, last = now_closed, time.monotonic()
+            while time.monotonic() - last < 45 and worker.poll() is None:
                 batch = await consumer.getmany(timeout_ms=1000)
                 for records in batch.values():
                     for rec in records:

@@ -30,7 +30,10 @@ from spikedetect.core.counter import WindowCounter
 from spikedetect.stream.ingest import IngestService, SourceState
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.settings import Settings
+from spikedetect.stream.wire import decode
 
+BASE = 1_795_651_200_000
+MIN = 60_000
 SETTINGS = Settings(input_topic="reports", commit_interval_ms=50, summary_interval_s=0, idle_ms=1000)
 
 
@@ -204,6 +207,43 @@ async def test_records_after_a_first_answer_restart_the_confirmation() -> None:
     assert not st.idle
     await svc._idle_tick()
     assert st.idle
+
+
+async def test_a_restarted_partition_is_behind_until_it_has_re_read_its_open_windows() -> None:
+    """Found by the SIGKILL soak, at the end of the input: the killed worker had read up to
+    offset 10 (the end), but its last windows were still open, so it committed 6 - where they
+    start - with the metadata ``o=10``. The restarted worker took the recorded position for its
+    own: end offset 10, nothing new, quiet - it went idle before the records 6..9 came back,
+    pushed the watermark past their windows by the wall clock, and then skipped them as
+    replays of closed windows. The owners closed the last windows without them."""
+    svc, _ = service(high=60)
+    svc.n_owners = 1
+    ts = [BASE + i * 10_000 for i in range(60)]  # offsets 0..59, six reports a window
+    reports = [orjson.dumps({"ts": t, "service": "ig", "region": "US", "category": "x"}) for t in ts]
+    killed = SourceState(0, WindowCounter(SETTINGS.detector))
+    for offset, report in enumerate(reports):
+        killed.counter.feed_batch([report], [ts[offset]], position=offset)
+    killed.counter.take_closed()
+    killed.next_offset = 60
+    committed, meta = killed.checkpoint()  # type: ignore[misc]
+    assert 0 < committed < 60 and orjson.loads(meta)["o"] == 60
+    open_ws = killed.counter.open_windows()
+    st = svc.sources[0] = SourceState(0, WindowCounter(SETTINGS.detector))
+    st.restore(committed, meta)
+    st.last_arrival = time.monotonic() - 30.0  # the re-read records are slow to come back
+    wm = st.counter.watermark_ms
+    for _ in range(4):
+        await svc._idle_tick()
+    assert not st.idle and st.counter.watermark_ms == wm, "idle before re-reading what it must re-read"
+    assert orjson.loads(st.checkpoint()[1])["o"] == 60  # type: ignore[index]
+    records = [SimpleNamespace(offset=o, value=reports[o], timestamp=ts[o], key=None) for o in range(committed, 60)]
+    await svc._process(TopicPartition("reports", 0), st, records)
+    st.last_arrival = time.monotonic() - 600.0  # long enough for the idle watermark to pass them all
+    await idle_ticks(svc)
+    assert st.idle
+    sent = [decode(v) for topic, v in svc.producer.sent]  # type: ignore[attr-defined]
+    rebuilt = {m.ws_ms: sum(row[3] for row in m.rows) for m in sent if m.kind == "partial"}
+    assert rebuilt == {ws: 6 for ws in open_ws}
 
 
 async def test_a_revoked_partition_stops_reporting_its_lag() -> None:

@@ -131,11 +131,7 @@ class IngestService(Service):  # type: ignore[misc]
             meta = committed.get(tp)
             if meta is not None and meta.offset >= 0 and meta.metadata:
                 try:
-                    data = orjson.loads(meta.metadata)
-                    st.counter.restore_checkpoint({k: data[k] for k in ("max_ts_ms", "floor_wm_ms", "frontier_ms")
-                                                   if k in data})
-                    st.replay_until = int(data["o"])
-                    st.next_offset = int(data["o"])
+                    st.restore(meta.offset, meta.metadata)
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                     log.warning("ignoring unreadable checkpoint of partition %s", tp.partition)
             self.sources[tp.partition] = st

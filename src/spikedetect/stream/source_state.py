@@ -44,7 +44,7 @@ class SourceState:
     partition: int
     counter: WindowCounter
     replay_until: int = -1  # offsets below this were processed before the restart
-    next_offset: int = -1
+    next_offset: int = -1  # the next offset to read here (after a restart: the committed resume offset)
     last_arrival: float = field(default_factory=time.monotonic)
     last_mark_ws: int | None = None
     last_mark_at: float = 0.0
@@ -54,11 +54,26 @@ class SourceState:
     # it had been quiet long enough; idleness waits for a later answer to confirm it
     confirm_poll_ms: int | None = None
 
+    def restore(self, committed_offset: int, metadata: str) -> None:
+        """Resume from a checkpoint: the counter's watermark as it was, re-reading from the
+        committed offset. Records below the recorded position ``o`` were processed before
+        (:attr:`replay_until`); until they have been re-read the partition is behind, however
+        quiet it looks - re-reading rebuilds the windows that were still open.
+
+        Raises ``ValueError`` (or ``KeyError``/``TypeError``) on an unreadable checkpoint."""
+        data = orjson.loads(metadata)
+        processed = int(data["o"])  # validated before anything changes
+        self.counter.restore_checkpoint({k: data[k] for k in ("max_ts_ms", "floor_wm_ms", "frontier_ms")
+                                         if k in data})
+        self.replay_until = processed
+        self.next_offset = committed_offset
+
     def checkpoint(self) -> tuple[int, str] | None:
+        """(resume offset, metadata) to commit; None before anything was read or restored."""
         if self.next_offset < 0:
             return None
         resume = self.counter.resume_position()
-        meta = {"o": self.next_offset, **self.counter.checkpoint()}
+        meta = {"o": max(self.next_offset, self.replay_until), **self.counter.checkpoint()}
         return (self.next_offset if resume is None else resume), orjson.dumps(meta).decode()
 
 

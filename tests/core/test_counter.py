@@ -232,7 +232,7 @@ def test_resume_position_is_oldest_open_window() -> None:
     assert c.resume_position() == 100
     c.feed_batch([report(BASE + 2 * MIN)], position=300)  # closes [BASE, BASE + MIN)
     c.take_closed()
-    assert c.resume_position() == 200
+    assert c.resume_position() == 201  # [BASE + MIN, ...) starts with message 1 of the batch at 200
     ckpt = c.checkpoint()
     fresh = WindowCounter(c.config)
     fresh.restore_checkpoint(ckpt)

@@ -227,7 +227,8 @@ class WindowCounter:
         ``fallback_ts_ms[i]`` is message i's Kafka record time: its event time when it has
         no ``ts``, the reference for the future-skew check, and a report whose ``ts`` leads it
         by more than ``record_lead_ms`` is no evidence for the frontier. ``position`` (e.g. the
-        batch's first offset) is remembered per window touched, so a driver can resume
+        batch's first offset: message i is at ``position + i`` or later) is remembered per window
+        touched, as the smallest such position, so a driver can resume
         from :meth:`resume_position` after a crash. ``replaying=True`` is for re-reading
         input that was processed before a restart: reports in windows that are already
         closed are skipped silently (they were counted or dead-lettered then). ``origin(i)``
@@ -322,7 +323,8 @@ class WindowCounter:
                     if eid in got_ids:
                         duplicates += 1
                         continue
-                reason = self._hold(raw, ts, ws, key, (position, i) if origin is None else origin(i), position,
+                reason = self._hold(raw, ts, ws, key, (position, i) if origin is None else origin(i),
+                                    None if position is None else position + i,
                                     ev_total + confirm)
                 if reason is not None:
                     rejects.append((i, reason))
@@ -343,7 +345,7 @@ class WindowCounter:
                     if got is None:
                         got = counts[ws] = {}
                         if position is not None:
-                            self._first_pos.setdefault(ws, position)
+                            self._first_pos.setdefault(ws, position + i)
                     cur = got
                     got_ids = ids.get(ws)
                     if got_ids is None:

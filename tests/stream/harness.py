@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -336,6 +337,29 @@ class LiveRun:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the worker did not log {text!r} within {timeout_s}s\n{self.log_tail()}")
             time.sleep(0.1)
+
+    def metric(self, name: str, web_port: int) -> float | None:
+        """A Prometheus metric of the worker serving ``web_port`` (summed over its labels);
+        None while the worker's web server is not up yet or does not report it."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=2.0) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return None
+        values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith((name + " ", name + "{"))]
+        return sum(values) if values else None
+
+    def wait_for_metric(self, name: str, at_least: float, web_port: int, timeout_s: float) -> bool:
+        """Wait until the newest worker's ``name`` reaches ``at_least``; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.assert_alive()
+            value = self.metric(name, web_port)
+            if value is not None and value >= at_least:
+                return True
+            time.sleep(0.2)
+        return False
 
     def assert_alive(self) -> None:
         for proc in self.workers:

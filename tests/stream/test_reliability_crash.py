@@ -22,18 +22,19 @@ import orjson
 import pytest
 
 from spikedetect.replay.simulate import SimulationConfig, generate
-from tests.stream.harness import LiveRun, count_diff, incident_diff, replay_lines
+from tests.stream.harness import LiveRun, count_diff, free_port, incident_diff, replay_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]
 
 SEED = int(os.environ.get("SPIKEDETECT_SOAK_SEED", "20261127"))
 KILLS = 6
+RUNNING_WAIT_S = 30.0  # at most this long for a restarted worker to close its first window
 STARTUP_S = 8.0  # about how long a restarted worker takes to get its partitions (session timeout 6 s)
 
 
 def kill_plan(rng: random.Random, kills: int) -> list[tuple[str, float]]:
     """Where each kill lands: ("startup", s after the process started) - during imports, group
-    join or table recovery - or ("running", s after its ingest got partitions)."""
+    join or table recovery - or ("running", s after it got partitions and closed a window)."""
     phases = ["startup"] * (kills // 3) + ["running"] * (kills - kills // 3)
     rng.shuffle(phases)
     return [
@@ -78,21 +79,28 @@ def test_sigkill_soak_while_producing_equals_an_uninterrupted_run(
         # production spans about the first two thirds of the kills; the rest hit the catch-up
         expected_s = sum(d + (STARTUP_S if phase == "running" else 0.0) for phase, d in plan)
         producer = run.produce_in_background(lines, rate_per_s=len(lines) / (0.65 * expected_s))
-        worker = run.start_worker()
+        port = free_port()
+        worker = run.start_worker(web_port=port)
         for i, (phase, delay) in enumerate(plan):
+            closing = ""
             if phase == "running":
+                # running: consuming and closing windows (owner state written to the table), so
+                # that the next worker has state to recover; on a busy machine that can take
+                # longer than the first seconds after the partitions are assigned
                 run.wait_for_log("ingest assigned partitions")
+                closed = run.wait_for_metric("spikedetect_windows_closed_total", 1, port, timeout_s=RUNNING_WAIT_S)
+                closing = "" if closed else f" (no window closed within {RUNNING_WAIT_S}s)"
             time.sleep(delay)
             run.assert_alive()
             log_lines = run.logs[-1].read_text(errors="replace").splitlines()
             kills.append(
-                f"kill {i + 1}: pid {worker.pid}, {delay}s after {phase}, "
+                f"kill {i + 1}: pid {worker.pid}, {delay}s after {phase}{closing}, "
                 f"{producer.sent}/{len(lines)} produced, last log line: "
                 f"{log_lines[-1][:140] if log_lines else '(none)'}"
             )
             print(kills[-1])
             run.kill(worker)
-            worker = run.start_worker()
+            worker = run.start_worker(web_port=port)
         producer.finish()
         got = run.wait_for_incidents(len(want), timeout_s=300, settle_s=6)
         counts = run.wait_for_windows(want_counts)

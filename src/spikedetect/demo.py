@@ -15,8 +15,10 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
@@ -30,6 +32,9 @@ from spikedetect.replay.evaluate import evaluate
 from spikedetect.replay.runner import Replay
 from spikedetect.replay.truth import load_truth
 from spikedetect.stream.tools import format_incident
+
+if TYPE_CHECKING:
+    from spikedetect.stream.settings import Settings
 
 SAMPLE = "sample-reports.jsonl.gz"
 TRUTH = "sample-truth.json"
@@ -66,8 +71,8 @@ def demo(offline: bool, bootstrap: str | None, out_dir: str, exit_after: bool, w
     click.echo(f"incident events: {out / 'incidents.jsonl'}", err=True)
 
 
-def _offline(out: Path) -> list[dict]:
-    events: list[dict] = []
+def _offline(out: Path) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
     with (out / "incidents.jsonl").open("wb") as f:
         def write(e):  # type: ignore[no-untyped-def]
             f.write(e.to_json() + b"\n")
@@ -88,7 +93,7 @@ def _offline(out: Path) -> list[dict]:
     return events
 
 
-def _live(bootstrap: str, out: Path, exit_after: bool, web_port: int) -> list[dict]:
+def _live(bootstrap: str, out: Path, exit_after: bool, web_port: int) -> list[dict[str, Any]]:
     import asyncio
 
     from spikedetect.stream.settings import Settings
@@ -111,7 +116,7 @@ def _live(bootstrap: str, out: Path, exit_after: bool, web_port: int) -> list[di
         time.sleep(5)
         n = asyncio.run(produce_file(settings, str(data_path(SAMPLE)), settings.input_topic))
         click.echo(f"produced {n:,} sample reports to {settings.input_topic}", err=True)
-        events = asyncio.run(_follow(settings, out, worker))
+        events = asyncio.run(_follow(settings, out, worker, n, web_port))
         if not exit_after:
             click.echo("sample done; the worker keeps running - Ctrl-C to stop", err=True)
             worker.wait()
@@ -127,18 +132,41 @@ def _live(bootstrap: str, out: Path, exit_after: bool, web_port: int) -> list[di
                 worker.kill()
 
 
-async def _follow(settings, out: Path, worker: subprocess.Popen) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
-    """Print incident events until the worker has been quiet for a while after the sample."""
-    from aiokafka import AIOKafkaConsumer
+QUIET_S = 45.0  # the demo ends this long after the last incident event, once the sample is read
+FOLLOW_MAX_S = 900.0  # and in any case after this long
 
-    consumer = AIOKafkaConsumer(settings.incidents_topic, **settings.kafka_kwargs(), group_id=None,
-                                auto_offset_reset="earliest")
+
+def _consumed(web_port: int) -> float:
+    """Reports the worker has read so far (its /metrics); 0 while it is not serving yet."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=2.0) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("spikedetect_events_consumed_total"))
+
+
+async def _follow(settings: Settings, out: Path, worker: subprocess.Popen[bytes], produced: int,
+                  web_port: int) -> list[dict[str, Any]]:
+    """Print incident events until the worker has read the whole sample and then been quiet
+    for ``QUIET_S`` (on a busy machine its start alone can take longer than that)."""
+    from spikedetect import kafka_clients
+
+    consumer = kafka_clients.consumer(settings.connection(), settings.incidents_topic, group_id=None,
+                                      auto_offset_reset="earliest")
     await consumer.start()
-    events: list[dict] = []
-    last = time.monotonic()
+    events: list[dict[str, Any]] = []
+    started = last = time.monotonic()
+    read_all = False
     try:
         with (out / "incidents.jsonl").open("wb") as f:
-            while time.monotonic() - last < 45 and worker.poll() is None:
+            while worker.poll() is None and time.monotonic() - started < FOLLOW_MAX_S:
+                if not read_all:
+                    read_all = _consumed(web_port) >= produced
+                    last = time.monotonic()  # the quiet time counts from when the sample is read
+                elif time.monotonic() - last >= QUIET_S:
+                    break
                 batch = await consumer.getmany(timeout_ms=1000)
                 for records in batch.values():
                     for rec in records:

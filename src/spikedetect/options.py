@@ -15,6 +15,7 @@ import click
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import ConfigError
+from spikedetect.kafka_clients import KafkaConnection
 
 DETECTOR_FIELDS = [f.name for f in dataclasses.fields(DetectorConfig)]
 
@@ -108,6 +109,17 @@ def resolve_detector(values: Mapping[str, Any], config_file: str | None,
         origin.update({k: "inferred" for k in filled if k not in given})
         given = filled
     return build_detector(given, origin), origin, given
+
+
+def kafka_connection(bootstrap: str, config_file: str | None) -> KafkaConnection:
+    """The worker's Kafka connection (``--config FILE``, then ``SPIKEDETECT_*``: TLS, SASL) to
+    ``bootstrap``: what ``replay --topic`` and ``simulate --topic`` connect with."""
+    from spikedetect.stream.settings import Settings
+
+    try:
+        return Settings.from_env(config_file=config_file, bootstrap=bootstrap).connection()
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def detector_config(values: dict[str, Any]) -> DetectorConfig:

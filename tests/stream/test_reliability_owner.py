@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.transport.producer import ProducerBuffer
 
+from spikedetect.kafka_clients import KafkaConnection
 from spikedetect.stream.faust_fixes import make_commits_wait_for_table_writes
 from spikedetect.stream.skipguard import SkipGuard
 
@@ -89,7 +90,7 @@ async def test_skip_guard_reads_what_the_stream_jumped_over(kafka_bootstrap: str
     finally:
         await committer.stop()
 
-    guard = SkipGuard({"bootstrap_servers": kafka_bootstrap}, group, topic_name)
+    guard = SkipGuard(KafkaConnection(kafka_bootstrap), group, topic_name)
     fresh = SkipGuard({"bootstrap_servers": kafka_bootstrap}, f"{group}-new", topic_name)
     try:
         await guard.assigned([0])

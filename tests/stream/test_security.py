@@ -14,13 +14,17 @@ import ssl
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import faust
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from click.testing import CliRunner
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
+from spikedetect import kafka_clients
+from spikedetect.cli import main
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow
 from spikedetect.core.errors import StateError
@@ -90,19 +94,21 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {"ca": str(d / "ca.pem"), "cert": str(d / "client.pem"), "key": str(d / "client.key")}
 
 
+def sasl_ssl_env(tls: dict[str, str], mechanism: str = "SCRAM-SHA-512") -> dict[str, str]:
+    return {
+        "SPIKEDETECT_KAFKA": "broker-1.example:9093,broker-2.example:9093",
+        "SPIKEDETECT_SECURITY_PROTOCOL": "SASL_SSL",
+        "SPIKEDETECT_SASL_MECHANISM": mechanism,
+        "SPIKEDETECT_SASL_USERNAME": "spikedetect",
+        "SPIKEDETECT_SASL_PASSWORD": SECRET,
+        "SPIKEDETECT_SSL_CAFILE": tls["ca"],
+        "SPIKEDETECT_SSL_CERTFILE": tls["cert"],
+        "SPIKEDETECT_SSL_KEYFILE": tls["key"],
+    }
+
+
 def sasl_ssl_settings(tls: dict[str, str], mechanism: str = "SCRAM-SHA-512") -> Settings:
-    return Settings.from_env(
-        {
-            "SPIKEDETECT_KAFKA": "broker-1.example:9093,broker-2.example:9093",
-            "SPIKEDETECT_SECURITY_PROTOCOL": "SASL_SSL",
-            "SPIKEDETECT_SASL_MECHANISM": mechanism,
-            "SPIKEDETECT_SASL_USERNAME": "spikedetect",
-            "SPIKEDETECT_SASL_PASSWORD": SECRET,
-            "SPIKEDETECT_SSL_CAFILE": tls["ca"],
-            "SPIKEDETECT_SSL_CERTFILE": tls["cert"],
-            "SPIKEDETECT_SSL_KEYFILE": tls["key"],
-        }
-    )
+    return Settings.from_env(sasl_ssl_env(tls, mechanism))
 
 
 # -- SASL_SSL configuration -----------------------------------------------------------------
@@ -125,6 +131,42 @@ def test_kafka_kwargs_carry_sasl_ssl_to_aiokafka(tls_files: dict[str, str], mech
         AIOKafkaConsumer(**kw, group_id="g")
 
     asyncio.run(construct())
+
+
+class _Captured(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "command", [["replay", "--topic", "reports"], ["simulate", "--topic", "reports", "--days", "0.01"]]
+)
+def test_replay_and_simulate_connect_with_the_workers_sasl_ssl(
+    tls_files: dict[str, str], monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """A cluster the worker can use can be replayed and fed: ``replay --topic`` and
+    ``simulate --topic`` read the worker's SPIKEDETECT_* security settings and build their
+    Kafka client with them (spikedetect.kafka_clients), not from a bare bootstrap string."""
+    seen: list[dict[str, Any]] = []
+
+    def capture(*args: Any, **kwargs: Any) -> None:
+        seen.append(kwargs)
+        raise _Captured("no network in this test")
+
+    monkeypatch.setattr(kafka_clients, "AIOKafkaConsumer", capture)
+    monkeypatch.setattr(kafka_clients, "AIOKafkaProducer", capture)
+    res = CliRunner().invoke(main, [*command, "--bootstrap", "broker-3.example:9093"], env=sasl_ssl_env(tls_files))
+    assert len(seen) == 1, res.output
+    kw = seen[0]
+    assert kw["bootstrap_servers"] == "broker-3.example:9093"  # the flag wins over SPIKEDETECT_KAFKA
+    assert kw["security_protocol"] == "SASL_SSL" and kw["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert kw["sasl_plain_username"] == "spikedetect" and kw["sasl_plain_password"] == SECRET
+    assert isinstance(kw["ssl_context"], ssl.SSLContext) and kw["ssl_context"].verify_mode == ssl.CERT_REQUIRED
+    assert SECRET not in res.output
+
+
+def test_offline_commands_refuse_a_bad_security_setting_in_one_line() -> None:
+    res = CliRunner().invoke(main, ["replay", "--topic", "reports"], env={"SPIKEDETECT_SECURITY_PROTOCOL": "TLS"})
+    assert res.exit_code == 2 and "security_protocol 'TLS'" in res.output and "Traceback" not in res.output
 
 
 def test_ssl_without_sasl_and_plaintext(tls_files: dict[str, str]) -> None:

@@ -18,6 +18,7 @@ from spikedetect.options import (
     config_option,
     describe_detector,
     detector_options,
+    kafka_connection,
     option,
     resolve_detector,
     sanity_warnings,
@@ -62,7 +63,8 @@ def _time(value: str | None, name: str) -> int | None:
         raise click.BadParameter(str(exc), param_hint=name) from exc
 
 
-def _input(source: str | None, topic: str | None, series: str | None, kw: dict[str, Any]) -> Input:
+def _input(source: str | None, topic: str | None, series: str | None, kw: dict[str, Any],
+           config_file: str | None = None) -> Input:
     given = [x for x in (source, topic, series) if x is not None]
     if len(given) != 1:
         raise click.UsageError(
@@ -74,8 +76,8 @@ def _input(source: str | None, topic: str | None, series: str | None, kw: dict[s
     if series is None and (kw["service"] is not None or kw["region"] is not None):
         raise click.UsageError("--service and --region go with --series")
     if topic is not None:
-        rng = TopicRange(topic, kw["bootstrap"], _time(kw["since"], "--since"), _time(kw["until"], "--until"),
-                         kw["from_offset"], kw["to_offset"])  # fmt: skip
+        rng = TopicRange(topic, kafka_connection(kw["bootstrap"], config_file), _time(kw["since"], "--since"),
+                         _time(kw["until"], "--until"), kw["from_offset"], kw["to_offset"])  # fmt: skip
         return TopicInput(rng, keep_in_memory=bool(kw["sweep"]))
     if series is not None:
         return SeriesInput(series, kw["service"] or "series", kw["region"] or "*")
@@ -159,7 +161,7 @@ def replay(
     --max-reject-rate of the input rejected or late (one line "spikedetect: error: FILE:LINE: ...").
     """
     kw["sweep"] = sweep
-    inp = _input(source, topic, series, kw)
+    inp = _input(source, topic, series, kw, config_file)
     check_paths({"SOURCE": source, "--series": series, "--truth": truth_path, "--config": config_file},
                 {"--out": None if sweep else out_path, "--regions-out": regions_path, "--dlq": dlq_path, "--summary-json": summary_json,
                  "--sweep-json": sweep_json_path})  # fmt: skip

@@ -22,7 +22,8 @@ from rich.progress import (
 
 from spikedetect.core.timefmt import format_ts_ms, parse_time_arg
 from spikedetect.files.faults import guarded
-from spikedetect.options import option
+from spikedetect.kafka_clients import KafkaConnection
+from spikedetect.options import config_option, kafka_connection, option
 from spikedetect.replay.outputs import AtomicOutput, check_paths, write_atomic
 from spikedetect.replay.scenarios import CATALOGUE
 from spikedetect.replay.simulate import Batch, Simulation, SimulationConfig
@@ -45,14 +46,15 @@ def _write_file(batches: Iterator[Batch], out: IO[bytes], on_batch: Callable[[Ba
 
 
 async def _send_kafka(
-    batches: Iterator[Batch], topic: str, bootstrap: str, on_batch: Callable[[Batch], None]
+    batches: Iterator[Batch], topic: str, conn: KafkaConnection, on_batch: Callable[[Batch], None]
 ) -> None:
     """Send in record batches per partition (far faster than one send() per line); the key is
     the region, placed by the default (murmur2) partitioner like a keyed send()."""
-    from aiokafka import AIOKafkaProducer  # only when sending
     from aiokafka.partitioner import DefaultPartitioner
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, max_batch_size=1024 * 1024)
+    from spikedetect import kafka_clients  # only when sending
+
+    producer = kafka_clients.producer(conn, linger_ms=0, max_batch_size=1024 * 1024)
     await producer.start()
     try:
         partitions = sorted(await producer.partitions_for(topic))
@@ -125,10 +127,12 @@ async def _send_kafka(
     default=None,
     help="Progress bar on stderr [default: when stderr is a terminal].",
 )
+@config_option
 @guarded
 def simulate(
     out_path: str | None, truth_path: str | None, topic: str | None, bootstrap: str, scenario: str, seed: int,
     days: float, start: str, scale: float, peak_scale: float, duplicate_rate: float, progress: bool | None,
+    config_file: str | None,
 ) -> None:  # fmt: skip
     """Generate a realistic, seeded report stream with injected outages, traps and ground truth.
 
@@ -141,6 +145,7 @@ def simulate(
     if (out_path is None) == (topic is None):
         raise click.UsageError("give exactly one of --out FILE and --topic NAME")
     check_paths({}, {"--out": out_path, "--truth": truth_path})
+    conn = kafka_connection(bootstrap, config_file) if topic is not None else None
     try:
         config = SimulationConfig(
             seed=seed, start_ms=parse_time_arg(start), days=days, scale=scale, peak_scale=peak_scale,
@@ -168,8 +173,8 @@ def simulate(
                 f"{sim.stats.events / max(time.monotonic() - t0, 1e-9):,.0f}/s",
             )
 
-        if topic is not None:
-            asyncio.run(_send_kafka(sim.batches(), topic, bootstrap, on_batch))
+        if topic is not None and conn is not None:
+            asyncio.run(_send_kafka(sim.batches(), topic, conn, on_batch))
         else:
             assert out_path is not None
             out = stack.enter_context(AtomicOutput(out_path))  # renamed into place when the block ends

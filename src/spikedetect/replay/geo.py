@@ -213,7 +213,7 @@ class Population:
                 for leaf in self.leaves
             ]
         )
-        return raw / raw.sum()
+        return np.asarray(raw / raw.sum())
 
     def leaves_under(self, key: str) -> list[int]:
         """Indexes of the leaves whose region is ``key`` or below it (``"*"``: all)."""

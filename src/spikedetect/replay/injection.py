@@ -131,7 +131,7 @@ class Injection:
             return out
         for i in range(len(self.regions)):
             out[:, i] = np.interp(mid, self.knots_ms[i], self.levels[i], left=0.0, right=0.0)
-        return out * self.peak_per_min[None, :]
+        return np.asarray(out * self.peak_per_min[None, :])
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,7 +155,7 @@ class NewRegion:
         offsets = np.array([leaf.utc_offset_min for leaf in self.leaves])
         out = seasonal_factor(minutes + MINUTE_MS // 2, offsets) * self.mean_per_min[None, :]
         out[minutes < self.since_ms] = 0.0
-        return out
+        return np.asarray(out)
 
 
 @dataclass(frozen=True)

@@ -104,9 +104,20 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
+def _detected_ms(event: dict[str, Any]) -> int:
+    ts = parse_ts_ms(str(event["detected_at"]))
+    if ts is None:
+        raise ValueError(f"detected_at {event['detected_at']!r} is not an RFC 3339 time")
+    return ts
+
+
+def _constant(multiple: float) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda minutes: np.full_like(minutes, multiple)
+
+
 def _delay(events: list[dict[str, Any]], region: str, at: int) -> float | None:
     got = opened(events, region)
-    return (parse_ts_ms(str(got[0]["detected_at"])) - at) / W if got else None
+    return (_detected_ms(got[0]) - at) / W if got else None
 
 
 def run_all(seed: int = 3, only: int | None = None) -> list[Outcome]:
@@ -116,7 +127,7 @@ def run_all(seed: int = 3, only: int | None = None) -> list[Outcome]:
     cases = ((20, 30, 2), (20, 60, 10), (50, 30, 23), (30, 45, 5))
     for multiple, minutes, hour in cases[:only]:
         at = EVENT_DAY + hour * HOUR
-        ev = replay(with_outage(SMALL, at, minutes, lambda m, k=multiple: np.full_like(m, float(k))), seed)
+        ev = replay(with_outage(SMALL, at, minutes, _constant(float(multiple))), seed)
         d = _delay(ev, SMALL, at)
         out.append(Outcome(f"small_city {multiple}x {minutes}min {hour:02d}:00", True, d is not None, d,
                            len(opened(ev))))
@@ -132,7 +143,7 @@ def run_all(seed: int = 3, only: int | None = None) -> list[Outcome]:
         per_key: dict[str, int] = {}
         for e in opened(ev):
             per_key[e["region"]] = per_key.get(e["region"], 0) + 1
-        closes = [parse_ts_ms(str(e["detected_at"])) - at for e in ev if e["type"] == "closed"]
+        closes = [_detected_ms(e) - at for e in ev if e["type"] == "closed"]
         out.append(Outcome(f"level_shift x{factor:g}", False, bool(per_key), None, len(opened(ev)),
                            max(per_key.values(), default=0), max(closes, default=0) / HOUR,
                            sorted({str(e["close_reason"]) for e in ev if e["type"] == "closed"})))

@@ -17,7 +17,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from spikedetect import kafka_clients
 from spikedetect.core import DetectorConfig
+from spikedetect.kafka_clients import KafkaConnection
 from spikedetect.replay.multisource import MultiSourceReplay
 from spikedetect.stream.faust_fixes import fetch_all_metadata
 
@@ -34,7 +36,7 @@ class TopicRange:
     """
 
     topic: str
-    bootstrap: str = DEFAULT_BOOTSTRAP
+    bootstrap: str | KafkaConnection = DEFAULT_BOOTSTRAP  # a connection: TLS/SASL as the worker has it
     since_ms: int | None = None
     until_ms: int | None = None
     from_offset: int | None = None
@@ -54,10 +56,11 @@ class TopicBatch:
 Bounds = dict[int, tuple[int, int]]  # partition -> [start, end) offsets
 
 
-def consumer_for(bootstrap: str) -> AIOKafkaConsumer:
+def consumer_for(kafka: str | KafkaConnection) -> AIOKafkaConsumer:
     """A consumer that belongs to no group and never commits (what replay reads with)."""
-    return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+    conn = kafka if isinstance(kafka, KafkaConnection) else KafkaConnection(kafka)
+    return kafka_clients.consumer(
+        conn, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
         isolation_level="read_committed", max_partition_fetch_bytes=4 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
     )  # fmt: skip

@@ -43,14 +43,14 @@ _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 def daily_factor(local_minute_of_day: np.ndarray) -> np.ndarray:
     """The daily cycle at local minutes since midnight (mean 1 over a day)."""
     knots = np.arange(25) * 60
-    return np.interp(np.asarray(local_minute_of_day) % 1440, knots, np.append(_HOURLY, _HOURLY[0]))
+    return np.asarray(np.interp(np.asarray(local_minute_of_day) % 1440, knots, np.append(_HOURLY, _HOURLY[0])))
 
 
 def seasonal_factor(utc_ms: np.ndarray, offsets_min: np.ndarray) -> np.ndarray:
     """Daily x weekly factor, shape ``(len(utc_ms), len(offsets_min))``, in each offset's local time."""
     local_min = np.asarray(utc_ms, dtype=np.int64)[:, None] // MINUTE_MS + np.asarray(offsets_min)[None, :]
     day = local_min // 1440
-    return daily_factor(local_min % 1440) * _WEEKLY[(day + _EPOCH_WEEKDAY) % 7]
+    return np.asarray(daily_factor(local_min % 1440) * _WEEKLY[(day + _EPOCH_WEEKDAY) % 7])
 
 
 class Traffic:
@@ -89,14 +89,14 @@ class Traffic:
     def expected(self, minute_ms: np.ndarray) -> np.ndarray:
         """Expected count per minute and cell, shape ``(len(minute_ms), n_cells)``."""
         factor = self.leaf_factor(minute_ms)
-        return factor[:, self.cell_leaf] * self.cell_mean[None, :]
+        return np.asarray(factor[:, self.cell_leaf] * self.cell_mean[None, :])
 
     def expected_leaves(self, service: str, leaves: list[int], minute_ms: np.ndarray) -> np.ndarray:
         """Expected count per minute of the given leaves of one service, ``(len(minute_ms), len(leaves))``."""
         s = self.services.index(service)
         n = len(self.population.leaves)
         mean = self.cell_mean[s * n + np.asarray(leaves, dtype=np.int64)]
-        return self.leaf_factor(minute_ms)[:, leaves] * mean[None, :]
+        return np.asarray(self.leaf_factor(minute_ms)[:, leaves] * mean[None, :])
 
     def expected_key(self, service: str, key: str, minute_ms: np.ndarray | int) -> np.ndarray:
         """Expected count per minute of a region key (``"*"``, a country, state or city)."""
@@ -104,7 +104,7 @@ class Traffic:
         leaves = self.population.leaves_under(key)
         if not leaves:
             return np.zeros(len(minutes))
-        return self.expected_leaves(service, leaves, minutes).sum(axis=1)
+        return np.asarray(self.expected_leaves(service, leaves, minutes).sum(axis=1))
 
     def peak_minute(self, service: str, key: str, day_start_ms: int) -> int:
         """The minute (epoch ms) of the day starting at ``day_start_ms`` where ``key`` peaks."""

@@ -36,7 +36,7 @@ log = logging.getLogger("spikedetect.app")
 def _credentials(settings: Settings) -> Any:
     if settings.security_protocol == "PLAINTEXT":
         return None
-    ctx = settings.ssl_context()
+    ctx = settings.connection().ssl_context()
     if settings.security_protocol.startswith("SASL"):
         return faust.SASLCredentials(username=settings.sasl_username, password=settings.sasl_password,
                                      ssl_context=ctx, mechanism=settings.sasl_mechanism)
@@ -100,7 +100,7 @@ def make_app(settings: Settings) -> faust.App:
                       schema=faust.Schema(key_type=str, value_type=bytes, key_serializer="raw",
                                           value_serializer="raw"))
     _add_services(app, rt)
-    guard = SkipGuard(settings.kafka_kwargs(), settings.app_id, settings.partials_topic)
+    guard = SkipGuard(settings.connection(), settings.app_id, settings.partials_topic)
     _add_owner_agent(app, rt, partials, state, guard)
     _add_rebalance_handlers(app, rt, guard)
     register_views(app, rt)
@@ -164,18 +164,20 @@ def _add_owner_agent(app: faust.App, rt: Runtime, partials: TopicT, state: Table
 def _add_rebalance_handlers(app: faust.App, rt: Runtime, guard: SkipGuard) -> None:
     """Owners are rebuilt from the recovered table after a rebalance; the guard learns offsets."""
     topic = rt.settings.partials_topic
+    # (the ignores: Faust types signal receivers as taking no arguments after the sender but
+    # ``signal``; it passes the revoked/assigned sets positionally)
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def _shutdown(app_: Any, **kwargs: Any) -> None:
         await guard.close()
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(app_: Any, revoked: Any, **kwargs: Any) -> None:
         for tp in revoked:
             if tp.topic == topic:
                 rt.owners.pop(tp.partition, None)
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(app_: Any, assigned: Any, **kwargs: Any) -> None:
         # owners are rebuilt from the recovered table on their first message
         for tp in assigned:
@@ -193,6 +195,9 @@ def _default_app() -> faust.App:
     settings = Settings.from_env()
     setup_logging(settings.log_level)
     return make_app(settings)
+
+
+app: faust.App  # built on first access (below), not at import
 
 
 def __getattr__(name: str) -> Any:

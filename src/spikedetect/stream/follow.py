@@ -19,6 +19,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
+from spikedetect import kafka_clients
 from spikedetect.stream.faust_fixes import fetch_all_metadata
 from spikedetect.stream.live import LiveView
 from spikedetect.stream.settings import Settings
@@ -28,7 +29,7 @@ log = logging.getLogger("spikedetect.follow")
 REQUIRED = ("incident_id", "seq", "type", "service", "region", "opened_at", "detected_at")
 
 
-class IncidentFollower(Service):  # type: ignore[misc]
+class IncidentFollower(Service):
     """Reads the incidents topic from ``lookback_ms`` ago, then follows it."""
 
     def __init__(
@@ -43,8 +44,8 @@ class IncidentFollower(Service):  # type: ignore[misc]
         self._catch_up: dict[TopicPartition, int] = {}
 
     async def on_start(self) -> None:
-        self.consumer = AIOKafkaConsumer(
-            **self.settings.kafka_kwargs(),
+        self.consumer = kafka_clients.consumer(
+            self.settings.connection(),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -80,7 +81,7 @@ class IncidentFollower(Service):  # type: ignore[misc]
         self._catch_up = {tp: end for tp, end in ends.items() if end > 0}
         return tps
 
-    @Service.task  # type: ignore[untyped-decorator]
+    @Service.task
     async def _follow(self) -> None:
         c = self.consumer
         assert c is not None

@@ -33,6 +33,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
+from spikedetect import kafka_clients
 from spikedetect.core.counter import WindowCounter
 from spikedetect.stream.faust_fixes import force_metadata_update
 from spikedetect.stream.metrics import Metrics
@@ -57,7 +58,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.ingest.on_assigned(list(assigned))
 
 
-class IngestService(Service):  # type: ignore[misc]
+class IngestService(Service):
     """Consumes the input topic in group ``<app_id>-ingest`` and feeds the owners."""
 
     def __init__(self, settings: Settings, metrics: Metrics, *,
@@ -79,15 +80,15 @@ class IngestService(Service):  # type: ignore[misc]
 
     async def on_start(self) -> None:
         s = self.settings
-        kw = s.kafka_kwargs()
-        self.admin = AIOKafkaAdminClient(**kw)
+        conn = s.connection()
+        self.admin = kafka_clients.admin(conn)
         await self.admin.start()
         await ensure_topics(self.admin, wanted_topics(s), s.replication_factor)
-        self.producer = AIOKafkaProducer(**kw, enable_idempotence=True, acks="all", linger_ms=20,
-                                         max_batch_size=256 * 1024, max_request_size=4 * 1024 * 1024)
+        self.producer = kafka_clients.producer(conn, enable_idempotence=True, acks="all", linger_ms=20,
+                                               max_batch_size=256 * 1024, max_request_size=4 * 1024 * 1024)
         await self.producer.start()
-        self.consumer = AIOKafkaConsumer(
-            **kw, group_id=f"{s.app_id}-ingest", enable_auto_commit=False, auto_offset_reset="earliest",
+        self.consumer = kafka_clients.consumer(
+            conn, group_id=f"{s.app_id}-ingest", enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
             isolation_level="read_committed", session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=max(1000, s.session_timeout_ms // 3),
@@ -138,7 +139,7 @@ class IngestService(Service):  # type: ignore[misc]
         log.info("ingest assigned partitions %s", sorted(tp.partition for tp in assigned))
 
     # -- the loop ------------------------------------------------------------------------
-    @Service.task  # type: ignore[untyped-decorator]
+    @Service.task
     async def _consume(self) -> None:
         assert self.consumer is not None
         while not self.should_stop:
@@ -240,7 +241,7 @@ class IngestService(Service):  # type: ignore[misc]
                 await self.producer.send(s.partials_topic, blob, partition=q)
             st.last_mark_ws, st.last_mark_at = mark_ws, now
 
-    @Service.task  # type: ignore[untyped-decorator]
+    @Service.task
     async def _summaries(self) -> None:
         interval_s = self.settings.summary_interval_s
         if interval_s <= 0:
@@ -322,9 +323,9 @@ class IngestService(Service):  # type: ignore[misc]
         await self.producer.flush()
         await self.consumer.commit(offsets)
         for tp in offsets:
-            st = self.sources.get(tp.partition)
-            if st is not None:  # None: revoked by a rebalance while this commit was under way
-                st.dirty = False
+            done = self.sources.get(tp.partition)
+            if done is not None:  # None: revoked by a rebalance while this commit was under way
+                done.dirty = False
 
 
 # re-exported: topic administration lived here before stream/topics.py

@@ -7,8 +7,12 @@ import sys
 import time
 
 
+def _utc(secs: float | None = None) -> time.struct_time:
+    return time.gmtime(secs)
+
+
 class _Formatter(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(_utc)
 
     def format(self, record: logging.LogRecord) -> str:
         ts = self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z"

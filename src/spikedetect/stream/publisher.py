@@ -10,6 +10,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from mode import Service
 
+from spikedetect import kafka_clients
 from spikedetect.stream.live import LiveView
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.outbox import Outbox
@@ -18,7 +19,7 @@ from spikedetect.stream.settings import Settings
 log = logging.getLogger("spikedetect.incidents")
 
 
-class Publisher(Service):  # type: ignore[misc]
+class Publisher(Service):
     def __init__(self, settings: Settings, metrics: Metrics, live: LiveView, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
@@ -28,8 +29,8 @@ class Publisher(Service):  # type: ignore[misc]
         self._ready = asyncio.Event()
 
     async def on_start(self) -> None:
-        self.producer = AIOKafkaProducer(**self.settings.kafka_kwargs(), enable_idempotence=True, acks="all",
-                                         linger_ms=5)
+        self.producer = kafka_clients.producer(self.settings.connection(), enable_idempotence=True, acks="all",
+                                               linger_ms=5)
         await self.producer.start()
         self._ready.set()
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -32,6 +31,7 @@ from typing import Any
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import ConfigError
+from spikedetect.kafka_clients import KafkaConnection
 
 PREFIX = "SPIKEDETECT_"
 
@@ -77,11 +77,7 @@ class Settings:
             object.__setattr__(self, "partials_topic", f"{self.app_id}-partials")
         if not self.datadir:
             object.__setattr__(self, "datadir", f"./{self.app_id}-data")
-        if self.security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
-            raise ConfigError(f"security_protocol {self.security_protocol!r} is not one of "
-                              "PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
-        if self.sasl_mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
-            raise ConfigError(f"sasl_mechanism {self.sasl_mechanism!r} is not PLAIN or SCRAM-SHA-256/512")
+        self.connection()  # validates the Kafka connection settings
         if not self.store.startswith(("memory://", "rocksdb://")):
             raise ConfigError("store must be memory:// or rocksdb://")
         for name in ("partials_partitions", "topic_partitions", "replication_factor", "idle_ms",
@@ -131,24 +127,14 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     # -- Kafka client arguments ----------------------------------------------------------
-    def ssl_context(self) -> ssl.SSLContext | None:
-        if self.security_protocol not in ("SSL", "SASL_SSL"):
-            return None
-        ctx = ssl.create_default_context(cafile=self.ssl_cafile or None)
-        if self.ssl_certfile:
-            ctx.load_cert_chain(self.ssl_certfile, self.ssl_keyfile or None)
-        return ctx
+    def connection(self) -> KafkaConnection:
+        """The Kafka connection every client of the worker uses (spikedetect.kafka_clients)."""
+        return KafkaConnection(self.bootstrap, self.security_protocol, self.sasl_mechanism, self.sasl_username,
+                               self.sasl_password, self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile)
 
     def kafka_kwargs(self) -> dict[str, Any]:
         """Connection arguments for aiokafka clients (producers, consumers, admin)."""
-        kw: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "security_protocol": self.security_protocol}
-        ctx = self.ssl_context()
-        if ctx is not None:
-            kw["ssl_context"] = ctx
-        if self.security_protocol.startswith("SASL"):
-            kw.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
-                      sasl_plain_password=self.sasl_password)
-        return kw
+        return self.connection().kwargs()
 
     def describe(self) -> dict[str, Any]:
         """Settings for logs and ``--help`` output: secrets are masked."""

@@ -6,6 +6,9 @@ import logging
 import time
 from typing import Any
 
+from spikedetect import kafka_clients
+from spikedetect.kafka_clients import KafkaConnection
+
 log = logging.getLogger("spikedetect.owner")
 
 
@@ -23,8 +26,8 @@ class SkipGuard:
     Faust fetches anything (and before it can commit its "gaps").
     """
 
-    def __init__(self, kafka_kwargs: dict[str, Any], group: str, topic: str, timeout_s: float = 120.0) -> None:
-        self.kafka_kwargs, self.group, self.topic, self.timeout_s = kafka_kwargs, group, topic, timeout_s
+    def __init__(self, connection: KafkaConnection, group: str, topic: str, timeout_s: float = 120.0) -> None:
+        self.connection, self.group, self.topic, self.timeout_s = connection, group, topic, timeout_s
         self.next_offset: dict[int, int] = {}
         self._consumer: Any = None
         self._admin: Any = None
@@ -51,11 +54,10 @@ class SkipGuard:
 
     async def _start_offset(self, q: int) -> int:
         from aiokafka import TopicPartition
-        from aiokafka.admin import AIOKafkaAdminClient
 
         tp = TopicPartition(self.topic, q)
         if self._admin is None:
-            self._admin = AIOKafkaAdminClient(**self.kafka_kwargs)
+            self._admin = kafka_clients.admin(self.connection)
             await self._admin.start()
         committed = (await self._admin.list_consumer_group_offsets(self.group, partitions=[tp])).get(tp)
         if committed is not None and committed.offset >= 0:
@@ -66,10 +68,8 @@ class SkipGuard:
     async def _reader(self) -> Any:
         """A group-less consumer (created on first use) that reads committed records only."""
         if self._consumer is None:
-            from aiokafka import AIOKafkaConsumer
-
-            self._consumer = AIOKafkaConsumer(**self.kafka_kwargs, group_id=None, enable_auto_commit=False,
-                                              isolation_level="read_committed")
+            self._consumer = kafka_clients.consumer(self.connection, group_id=None, enable_auto_commit=False,
+                                                    isolation_level="read_committed")
             await self._consumer.start()
         return self._consumer
 

@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from spikedetect import kafka_clients
 from spikedetect.files.faults import Fault
 from spikedetect.files.progress import Progress
 from spikedetect.files.sources import BatchReader, count_bytes, open_binary
@@ -20,8 +20,8 @@ async def produce_file(settings: Settings, source: str, topic: str, *, rate: flo
                        faults: list[Fault] | None = None) -> int:
     """Send every line of a JSONL file to ``topic``; returns the number of messages sent. A truncated or
     corrupt ``.gz`` ends the input early: what was read is sent and the fault added to ``faults``."""
-    producer = AIOKafkaProducer(**settings.kafka_kwargs(), enable_idempotence=True, acks="all",
-                                linger_ms=20, max_batch_size=512 * 1024)
+    producer = kafka_clients.producer(settings.connection(), enable_idempotence=True, acks="all",
+                                      linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     sent = 0
     started = time.monotonic()
@@ -89,8 +89,8 @@ def format_incident(event: dict[str, Any], regions: bool = False) -> str:
 async def tail_incidents(settings: Settings, topic: str, *, from_beginning: bool = False, as_json: bool = False,
                          max_events: int | None = None, timeout_s: float | None = None,
                          regions: bool = False) -> int:
-    consumer = AIOKafkaConsumer(topic, **settings.kafka_kwargs(), group_id=None,
-                                auto_offset_reset="earliest" if from_beginning else "latest")
+    consumer = kafka_clients.consumer(settings.connection(), topic, group_id=None,
+                                      auto_offset_reset="earliest" if from_beginning else "latest")
     await consumer.start()
     seen = 0
     last = time.monotonic()

@@ -8,6 +8,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from spikedetect import kafka_clients
 from spikedetect.stream.settings import Settings
 
 log = logging.getLogger("spikedetect.ingest")
@@ -31,7 +32,7 @@ async def prepare_topics(s: Settings) -> None:
     cluster the owners could sit without partitions for minutes. ``spikedetect worker``
     calls this first; ``make_app`` also shortens the consumer's metadata age as a backstop.
     """
-    admin = AIOKafkaAdminClient(**s.kafka_kwargs())
+    admin = kafka_clients.admin(s.connection())
     await admin.start()
     try:
         await ensure_topics(admin, wanted_topics(s), s.replication_factor)

@@ -179,6 +179,11 @@ def test_key_cardinality_attack_is_capped_dead_lettered_and_counted(
             "SPIKEDETECT_MAX_KEYS_PER_SERVICE": str(MAX_KEYS),
             "SPIKEDETECT_MAX_REGION_DEPTH": str(MAX_DEPTH),
             "SPIKEDETECT_SUMMARY_INTERVAL_S": "2",
+            # the records are sent one by one: a stall of the sending test process on a busy
+            # machine longer than the harness's 1.5 s would make every partition idle and push
+            # its watermark ~50 min ahead (idle_rate 2000), so later records would be late - by
+            # design, and not what this test is about (a CI run lost 10 reports that way)
+            "SPIKEDETECT_IDLE_MS": "5000",
         },
     )
     run.create_input()

@@ -39,6 +39,20 @@ def parse_ts_ms(value: str) -> int | None:
     return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
 
 
+def time_field_ms(value: object) -> int | None:
+    """A time field of an event as epoch ms: a number as is, a string as RFC 3339, None as None
+    (and None for a string that is not a time).
+
+    >>> time_field_ms(1_795_662_855_000), time_field_ms("2026-11-26T03:14:15Z"), time_field_ms(None)
+    (1795662855000, 1795662855000, None)
+    """
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    return parse_ts_ms(str(value))
+
+
 def format_ts_ms(ts_ms: int) -> str:
     """Format epoch ms as RFC 3339 UTC with milliseconds and a ``Z``."""
     dt = _EPOCH + timedelta(milliseconds=ts_ms)

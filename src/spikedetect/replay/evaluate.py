@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from spikedetect.core.regions import depth
-from spikedetect.core.timefmt import format_ts_ms, parse_ts_ms
+from spikedetect.core.timefmt import format_ts_ms, time_field_ms
 from spikedetect.replay.evaluate_outages import GroupSummary, score_groups, split_outages
 from spikedetect.replay.truth import GroundTruth, OutageTruth, TrapTruth
 
@@ -75,14 +75,6 @@ class Incident:
         return self.opened_at_ms, end
 
 
-def _ms(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    return parse_ts_ms(str(value))
-
-
 def collect_incidents(events: Iterable[Mapping[str, Any]]) -> tuple[list[Incident], int]:
     """Group incident events by id; returns the incidents (first-seen order) and how many events were skipped."""
     latest: dict[str, tuple[tuple[float, int], Mapping[str, Any]]] = {}
@@ -91,7 +83,7 @@ def collect_incidents(events: Iterable[Mapping[str, Any]]) -> tuple[list[Inciden
     skipped = 0
     for n, ev in enumerate(events):
         iid, schema = ev.get("incident_id"), ev.get("schema", INCIDENT_SCHEMA)
-        opened, detected = _ms(ev.get("opened_at")), _ms(ev.get("detected_at"))
+        opened, detected = time_field_ms(ev.get("opened_at")), time_field_ms(ev.get("detected_at"))
         if (
             schema != INCIDENT_SCHEMA
             or not iid
@@ -115,9 +107,9 @@ def collect_incidents(events: Iterable[Mapping[str, Any]]) -> tuple[list[Inciden
                 incident_id=str(iid),
                 service=str(ev["service"]),
                 region=str(ev["region"]),
-                opened_at_ms=_ms(ev["opened_at"]) or 0,
+                opened_at_ms=time_field_ms(ev["opened_at"]) or 0,
                 detected_at_ms=first[iid][2],
-                closed_at_ms=_ms(ev.get("closed_at")),
+                closed_at_ms=time_field_ms(ev.get("closed_at")),
                 events=counts[iid],
             )
         )

@@ -31,20 +31,12 @@ from typing import Any
 
 from spikedetect.core.outage_events import SCHEMA_V2
 from spikedetect.core.regions import GLOBAL
-from spikedetect.core.timefmt import parse_ts_ms
+from spikedetect.core.timefmt import time_field_ms
 from spikedetect.replay.truth import GroundTruth, OutageTruth
 
 V1 = "spikedetect.incident/v1"
 BEFORE_WINDOWS = 2
 AFTER_MS = 30 * 60_000
-
-
-def _ms(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    return parse_ts_ms(str(value))
 
 
 @dataclass
@@ -59,7 +51,7 @@ class OutageIncident:
     merged_into: str | None = None  # it was merged into this outage incident (counted as part of it)
 
     def detected_at_ms(self) -> int | None:
-        times = [t for m in self.members if (t := _ms(m.get("detected_at"))) is not None]
+        times = [t for m in self.members if (t := time_field_ms(m.get("detected_at"))) is not None]
         return min(times) if times else None
 
 
@@ -133,7 +125,7 @@ def _overlaps(inc: OutageIncident, outage: OutageTruth, lo: int, hi: int) -> boo
     for m in inc.members:
         if m["region"] == GLOBAL and not only_global:
             continue
-        opened = _ms(m.get("opened_at"))
+        opened = time_field_ms(m.get("opened_at"))
         if m["region"] in keys and opened is not None and lo <= opened <= hi:
             return True
     return False

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from spikedetect.core import ClosedKeys, DetectorConfig, Scorer
-from spikedetect.core.timefmt import parse_ts_ms
+from spikedetect.core.timefmt import time_field_ms
 from spikedetect.files.faults import Fault
 from spikedetect.files.progress import Update
 from spikedetect.files.sources import BatchReader, count_bytes, open_binary
@@ -38,14 +38,6 @@ PAD_AFTER_WINDOWS = 30
 CHILD_POINTS = 120
 MAX_CHILD_SERIES = 12  # member regions charted under an outage
 V1, V2 = "spikedetect.incident/v1", "spikedetect.incident/v2"
-
-
-def _ms(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float):
-        return int(value)
-    return parse_ts_ms(str(value))
 
 
 def latest_incidents(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -92,7 +84,7 @@ def latest_incidents(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
             regions.append(inc)
 
     def order(e: dict[str, Any]) -> tuple[int, str, str]:
-        return (_ms(e.get("opened_at")) or 0, e.get("service", ""), e.get("region", ""))
+        return (time_field_ms(e.get("opened_at")) or 0, e.get("service", ""), e.get("region", ""))
 
     return sorted(outages, key=order) + sorted(regions, key=order)
 
@@ -173,9 +165,9 @@ class SeriesCollector:
 
 def chart_span(inc: Mapping[str, Any], window_ms: int) -> tuple[int, int | None]:
     """Chart start and end in ms (window-aligned; end None for an incident still open)."""
-    opened = _ms(inc.get("opened_at")) or 0
-    closed = _ms(inc.get("closed_at"))
-    length = (closed if closed is not None else _ms(inc.get("detected_at")) or opened) - opened
+    opened = time_field_ms(inc.get("opened_at")) or 0
+    closed = time_field_ms(inc.get("closed_at"))
+    length = (closed if closed is not None else time_field_ms(inc.get("detected_at")) or opened) - opened
     lo = opened - max(PAD_BEFORE_WINDOWS * window_ms, length)
     if closed is None:
         return lo - lo % window_ms, None
@@ -261,8 +253,8 @@ def build_report(
                 "regions",
             )
         }
-        closed = _ms(inc.get("closed_at"))
-        item.update(opened_ms=_ms(inc.get("opened_at")), until_ms=closed if closed is not None else end,
+        closed = time_field_ms(inc.get("closed_at"))
+        item.update(opened_ms=time_field_ms(inc.get("opened_at")), until_ms=closed if closed is not None else end,
                     match=tags.get(inc["incident_id"]))  # fmt: skip
         if n < len(slots):
             main, kids = slots[n]

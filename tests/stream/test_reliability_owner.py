@@ -91,7 +91,7 @@ async def test_skip_guard_reads_what_the_stream_jumped_over(kafka_bootstrap: str
         await committer.stop()
 
     guard = SkipGuard(KafkaConnection(kafka_bootstrap), group, topic_name)
-    fresh = SkipGuard({"bootstrap_servers": kafka_bootstrap}, f"{group}-new", topic_name)
+    fresh = SkipGuard(KafkaConnection(kafka_bootstrap), f"{group}-new", topic_name)
     try:
         await guard.assigned([0])
         assert guard.next_offset == {0: 3}

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 from river import stats
 
+from spikedetect.core import river_compat
 from spikedetect.core.detectors.base import (
     FLOOR,
     WARMING,
@@ -96,22 +97,21 @@ class EwmaBaseline(Baseline):
 
     def export_row(self, row: int) -> dict[str, Any]:
         out = super().export_row(row)
-        out["mean"] = base64.b64encode(self._means[row]._ewmean.__getstate__()).decode()
-        out["var"] = base64.b64encode(self._vars[row]._ewvar.__getstate__()).decode()
+        out["mean"] = base64.b64encode(river_compat.get_state(self._means[row])).decode()
+        out["var"] = base64.b64encode(river_compat.get_state(self._vars[row])).decode()
         return out
 
     def import_row(self, row: int, state: Mapping[str, Any]) -> None:
         m, v = self._new_stats()  # checked before the columns are written: a rejected state changes nothing
-        for obj, attr, field in ((m, "_ewmean", "mean"), (v, "_ewvar", "var")):
-            inner = getattr(obj, attr)
-            expected_len = len(inner.__getstate__())
+        for obj, field in ((m, "mean"), (v, "var")):
+            expected_len = river_compat.state_size(obj)
             try:
                 blob = base64.b64decode(state[field], validate=True)
             except (KeyError, ValueError, TypeError) as exc:
                 raise StateError(f"ewma state lacks a valid {field!r}") from exc
             if len(blob) != expected_len:
                 raise StateError(f"ewma {field!r} state has {len(blob)} bytes, expected {expected_len}")
-            inner.__setstate__(blob)
+            river_compat.set_state(obj, blob)
             if not np.isfinite(obj.get()):
                 raise StateError(f"ewma {field!r} state is not finite")
         super().import_row(row, state)

@@ -39,7 +39,7 @@ from spikedetect.stream.faust_fixes import force_metadata_update
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.settings import Settings
 from spikedetect.stream.source_state import SourceState, Totals, idle_now
-from spikedetect.stream.topics import ensure_topics, prepare_topics, wanted_topics
+from spikedetect.stream.topics import ensure_topics, wanted_topics
 from spikedetect.stream.wire import encode_mark, encode_partials
 
 log = logging.getLogger("spikedetect.ingest")
@@ -255,8 +255,6 @@ class IngestService(Service):
         """One ``key=value`` line: what happened since the previous call, and the lag now."""
         now = time.monotonic()
         then, last = self._summarised
-        t = self.totals
-        elapsed_s = max(now - then, 1e-6)
         lag = 0
         if self.consumer is not None:
             for st in self.sources.values():
@@ -267,12 +265,9 @@ class IngestService(Service):
             open_incidents = str(self.open_incidents()) if self.open_incidents is not None else "na"
         except Exception:  # noqa: BLE001 - a summary must never stop ingestion
             open_incidents = "na"
-        self._summarised = (now, Totals(**vars(t)))
-        return (f"summary interval_s={elapsed_s:.1f} events_per_s={(t.consumed - last.consumed) / elapsed_s:.1f} "
-                f"consumed={t.consumed - last.consumed} accepted={t.accepted - last.accepted} lag={lag} "
-                f"late={t.late - last.late} rejected={t.rejected - last.rejected} "
-                f"duplicates={t.duplicates - last.duplicates} open_incidents={open_incidents} "
-                f"partitions={len(self.sources)}")
+        self._summarised = (now, Totals(**vars(self.totals)))
+        return self.totals.summary_since(last, now - then, lag=lag, open_incidents=open_incidents,
+                                         partitions=len(self.sources))
 
     async def _idle_tick(self) -> None:
         """Advance the watermark of partitions that have been quiet for ``idle_ms``."""
@@ -327,6 +322,3 @@ class IngestService(Service):
             if done is not None:  # None: revoked by a rebalance while this commit was under way
                 done.dirty = False
 
-
-# re-exported: topic administration lived here before stream/topics.py
-__all__ = ["IngestService", "SourceState", "Totals", "ensure_topics", "prepare_topics", "wanted_topics"]

@@ -36,6 +36,21 @@ class Totals:
     late: int = 0
     rejected: int = 0
 
+    def summary_since(self, last: Totals, elapsed_s: float, *, lag: int, open_incidents: str,
+                      partitions: int) -> str:
+        """The ``summary`` log line: what happened since ``last``, ``elapsed_s`` ago.
+
+        >>> Totals(consumed=120, accepted=100).summary_since(Totals(), 60.0, lag=0, open_incidents="2",
+        ...                                                  partitions=4)[:60]
+        'summary interval_s=60.0 events_per_s=2.0 consumed=120 accept'
+        """
+        elapsed_s = max(elapsed_s, 1e-6)
+        return (f"summary interval_s={elapsed_s:.1f} events_per_s={(self.consumed - last.consumed) / elapsed_s:.1f} "
+                f"consumed={self.consumed - last.consumed} accepted={self.accepted - last.accepted} lag={lag} "
+                f"late={self.late - last.late} rejected={self.rejected - last.rejected} "
+                f"duplicates={self.duplicates - last.duplicates} open_incidents={open_incidents} "
+                f"partitions={partitions}")
+
 
 @dataclass
 class SourceState:

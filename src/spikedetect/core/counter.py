@@ -22,6 +22,7 @@ import itertools
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import orjson
@@ -40,8 +41,6 @@ _FIELDS = operator.itemgetter("service", "region", "category", "source")
 # lookup validates and converts the tail of an RFC 3339 UTC timestamp.
 _SECONDS_MS: dict[str, int] = {f":{s:02d}.{ms:03d}Z": s * 1000 + ms for s in range(60) for ms in range(1000)}
 _COMBO_CACHE_SIZE = 500_000
-if _kernel is not None:
-    _kernel.configure(_FIELDS, _SECONDS_MS, _COMBO_CACHE_SIZE, EVIDENCE_BLOCK, MIN_TS_MS, MAX_TS_MS)
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,8 @@ class WindowCounter:
 
     def __init__(self, config: DetectorConfig, *, pure: bool = False) -> None:
         self.config = config
-        self.kernel = None if pure else _kernel
+        self.kernel: ModuleType | None = None
+        self.use_kernel(None if pure else _kernel)
         self.window_ms = config.window_ms
         self.lateness_ms = config.lateness_ms
         self.quorum = config.watermark_quorum
@@ -108,6 +108,13 @@ class WindowCounter:
         self._regions: dict[str, set[str]] = {}
         self._generation_end = -(2**62)
         self.stats = CounterStats()
+
+    def use_kernel(self, kernel: ModuleType | None) -> None:
+        """Count with this compiled kernel (:func:`spikedetect.kernel.load_compiled`), or in
+        pure Python (None). Both paths share this object's state, so switching is safe."""
+        if kernel is not None:
+            kernel.configure(_FIELDS, _SECONDS_MS, _COMBO_CACHE_SIZE, EVIDENCE_BLOCK, MIN_TS_MS, MAX_TS_MS)
+        self.kernel = kernel
 
     # -- watermark -----------------------------------------------------------
     @property

@@ -16,9 +16,13 @@ from types import ModuleType
 PURE_ENV = "SPIKEDETECT_PURE"
 
 
-def _load() -> ModuleType | None:
-    if os.environ.get(PURE_ENV, "") not in ("", "0"):
-        return None
+def pure_forced() -> bool:
+    """``SPIKEDETECT_PURE`` set to anything but ``0``: count in pure Python."""
+    return os.environ.get(PURE_ENV, "") not in ("", "0")
+
+
+def load_compiled() -> ModuleType | None:
+    """The compiled counting kernel whatever ``SPIKEDETECT_PURE`` says, or None if not built."""
     try:
         from spikedetect.kernel import _count
     except ImportError as exc:
@@ -29,4 +33,4 @@ def _load() -> ModuleType | None:
     return _count
 
 
-count: ModuleType | None = _load()
+count: ModuleType | None = None if pure_forced() else load_compiled()

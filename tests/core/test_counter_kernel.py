@@ -130,7 +130,7 @@ def line(draw: st.DrawFn, ref_ms: int) -> bytes:
                                                     '"\\n"', '"ö"', "012", "-"]))))
             elif op == "escape_key" and fields:
                 j = draw(st.integers(0, len(fields) - 1))
-                fields[j] = (fields[j][0][:-1] + "\\u%04x" % ord(fields[j][0][-1]), fields[j][1])
+                fields[j] = (fields[j][0][:-1] + f"\\u{ord(fields[j][0][-1]):04x}", fields[j][1])
             elif op == "int_value" and fields:
                 j = draw(st.integers(0, len(fields) - 1))
                 fields[j] = (fields[j][0], "7")

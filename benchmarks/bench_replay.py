@@ -1,14 +1,15 @@
 """Replay throughput: events/s through `spikedetect replay`'s core loop, from JSONL and gzip,
 against reading + orjson-decoding the same file in the same run.
 
-    python -m benchmarks.bench_replay [--days 3] [--repeats 5] [--kinds jsonl,jsonl.gz] [--smoke]
+    python -m benchmarks.bench_replay [--days 3] [--repeats 5] [--kinds jsonl,jsonl.gz] [--count-only] [--smoke]
 
 Baseline (same run, same file): read in 4 MiB blocks, split lines, orjson.loads every line.
 Measured: the Replay driver (files -> batches -> Detector -> region incidents -> outage
 grouping -> outage incidents), excluding output writing, counting with the compiled kernel
 (spikedetect.kernel) when it is built, and the same replay with the pure-Python counter; with
 --detector-only also the loop on the Detector alone (region incidents only, what replay did
-before outages were grouped). Medians over --repeats, alternating the baseline and the replays.
+before outages were grouped), and with --count-only counting alone (WindowCounter, compiled and
+pure, no scoring). Medians over --repeats, alternating the baseline and the replays.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import orjson
 from benchmarks.common import median, save, simulated_file, timed
 from spikedetect import kernel
 from spikedetect.core import Detector, DetectorConfig
+from spikedetect.core.counter import WindowCounter
 from spikedetect.files.sources import iter_batches, open_binary
 from spikedetect.replay.runner import Replay
 
@@ -48,6 +50,19 @@ def replay(path: Path, config: DetectorConfig, *, pure: bool = False) -> int:
     return r.summary.incidents_opened
 
 
+def count_only(path: Path, config: DetectorConfig, *, pure: bool = False) -> int:
+    """Counting alone (WindowCounter: decode, validate, dedupe, windows, closed windows handed
+    out), no scoring: what the compiled kernel replaces."""
+    c = WindowCounter(config, pure=pure)
+    windows = 0
+    with open_binary(path) as f:
+        for batch in iter_batches(f):
+            c.feed_batch(batch)
+            windows += len(c.take_closed())
+    c.finish()
+    return windows + len(c.take_closed())
+
+
 def detector_only(path: Path, config: DetectorConfig) -> int:
     d = Detector(config)
     opened = 0
@@ -65,6 +80,7 @@ def main() -> None:
     ap.add_argument("--kinds", default="jsonl,jsonl.gz", help="input formats, comma-separated")
     ap.add_argument("--no-pure", action="store_true", help="skip the pure-Python counter's replay")
     ap.add_argument("--detector-only", action="store_true", help="also time the Detector alone")
+    ap.add_argument("--count-only", action="store_true", help="also time counting alone (compiled and pure)")
     ap.add_argument("--smoke", action="store_true", help="tiny run (CI keeps the script alive)")
     args = ap.parse_args()
     if args.smoke:
@@ -82,17 +98,24 @@ def main() -> None:
                 times["replay_pure"] = []
             if args.detector_only:
                 times["detector_only"] = []
+            if args.count_only:
+                times["count"] = []
+                if compiled:
+                    times["count_pure"] = []
             opened: dict[str, int] = {}
             runs = {"read_decode": lambda p=path: read_decode(p), "replay": lambda p=path: replay(p, config),
                     "replay_pure": lambda p=path: replay(p, config, pure=True),
-                    "detector_only": lambda p=path: detector_only(p, config)}
+                    "detector_only": lambda p=path: detector_only(p, config),
+                    "count": lambda p=path: count_only(p, config),
+                    "count_pure": lambda p=path: count_only(p, config, pure=True)}
             for _ in range(args.repeats):
                 for name, spent in times.items():
                     t, got = timed(runs[name])
                     spent.append(t)
                     opened[name] = got
-            if len({v for k, v in opened.items() if k.startswith("replay")}) > 1:
-                raise SystemExit(f"compiled and pure replays opened different incidents: {opened}")
+            for prefix in ("replay", "count"):
+                if len({v for k, v in opened.items() if k.startswith(prefix)}) > 1:
+                    raise SystemExit(f"compiled and pure runs differ: {opened}")
             b = median(times["read_decode"])
             res: dict[str, object] = {"events": n, "counting": "compiled" if compiled else "pure",
                                       "incidents_opened": opened["replay"]}

@@ -155,11 +155,13 @@ CONFIGS = [
 ]
 
 
-def run(counter: WindowCounter, batches: list[tuple[list[bytes], list[int | None] | None]]) -> list[Any]:
+def run(counter: WindowCounter, batches: list[tuple[list[bytes], list[int | None] | None]],
+        named: bool = False) -> list[Any]:
     """Everything observable, batch by batch: results, closed windows, dead letters, state."""
     out: list[Any] = []
     for i, (values, fallbacks) in enumerate(batches):
-        res = counter.feed_batch(values, fallbacks, position=100 * i, replaying=i == 3)
+        origin = (lambda j, i=i: ("batch", i, j)) if named else None
+        res = counter.feed_batch(values, fallbacks, position=100 * i, replaying=i == 3, origin=origin)
         out.append((res.accepted, res.duplicates, res.rejects, counter.watermark_ms, counter.resume_position()))
         out.append([(w.ws_ms, w.counts) for w in counter.take_closed()])
         out.append(counter.take_dead())
@@ -173,8 +175,9 @@ def run(counter: WindowCounter, batches: list[tuple[list[bytes], list[int | None
 
 @needs_kernel
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.data(), st.sampled_from(range(len(CONFIGS))), st.booleans())
-def test_compiled_and_pure_counters_agree(data: st.DataObject, config_index: int, with_fallbacks: bool) -> None:
+@given(st.data(), st.sampled_from(range(len(CONFIGS))), st.booleans(), st.booleans())
+def test_compiled_and_pure_counters_agree(data: st.DataObject, config_index: int, with_fallbacks: bool,
+                                          named: bool) -> None:
     batches: list[tuple[list[bytes], list[int | None] | None]] = []
     ref = BASE
     for _ in range(data.draw(st.integers(1, 5))):
@@ -188,7 +191,7 @@ def test_compiled_and_pure_counters_agree(data: st.DataObject, config_index: int
     pure = WindowCounter(CONFIGS[config_index], pure=True)
     compiled = WindowCounter(CONFIGS[config_index], pure=True)
     compiled.use_kernel(KERNEL)
-    assert run(compiled, batches) == run(pure, batches)
+    assert run(compiled, batches, named) == run(pure, batches, named)
 
 
 @needs_kernel

@@ -95,22 +95,30 @@ def ts_value(draw: st.DrawFn, ref_ms: int) -> str:
 
 @st.composite
 def line(draw: st.DrawFn, ref_ms: int) -> bytes:
-    kind = draw(st.sampled_from(["ok"] * 10 + ["hostile"] * 8 + ["raw"]))
+    kind = draw(st.sampled_from(["ok"] * 8 + ["near"] * 6 + ["hostile"] * 5 + ["raw"]))
+    # "near": a line of cached keys with exactly one hostile field, so the scanner meets it
+    near = draw(st.sampled_from(["ts", "eid", "service", "region", "category", "source"])) if kind == "near" else ""
+    plain = kind in ("ok", "near")
 
-    def pick(values: list[str], common: int) -> str:
-        # hostile lines mostly reuse cached keys, so the scanner (not the fallback) meets them
-        pool = values[:common] if kind == "ok" or draw(st.integers(0, 4)) else values
+    def pick(name: str, values: list[str], common: int) -> str:
+        if near == name:
+            return _q(draw(st.sampled_from(values[common:])))
+        # hostile lines mostly reuse cached keys too
+        pool = values[:common] if plain or draw(st.integers(0, 4)) else values
         return _q(draw(st.sampled_from(pool)))
 
+    good_ts = _q(iso(ref_ms + draw(st.integers(-5 * MIN, 3 * MIN))))
     fields: list[tuple[str, str]] = [
-        ("ts", draw(ts_value(ref_ms)) if kind != "ok" else _q(iso(ref_ms + draw(st.integers(-5 * MIN, 3 * MIN))))),
-        ("service", pick(SERVICES, 2)),
-        ("region", pick(REGIONS, 3)),
-        ("category", pick(CATEGORIES, 2)),
-        ("source", pick(SOURCES, 2)),
+        ("ts", good_ts if plain and near != "ts" else draw(ts_value(ref_ms))),
+        ("service", pick("service", SERVICES, 2)),
+        ("region", pick("region", REGIONS, 3)),
+        ("category", pick("category", CATEGORIES, 2)),
+        ("source", pick("source", SOURCES, 2)),
     ]
-    if draw(st.booleans()):
-        fields.append(("event_id", _q(draw(st.sampled_from(EIDS[:3] if kind == "ok" else EIDS)))))
+    if near == "eid":
+        fields.append(("event_id", _q(draw(st.sampled_from(EIDS[3:])))))
+    elif draw(st.booleans()):
+        fields.append(("event_id", _q(draw(st.sampled_from(EIDS[:3] if plain else EIDS)))))
     if draw(st.integers(0, 3)) == 0:
         fields.insert(draw(st.integers(0, len(fields))), ("extra", draw(st.sampled_from(['"v"', "12", "-3"]))))
     if kind == "raw":

@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 
 .PHONY: venv demo test test-minimum lint typecheck kafka-start kafka-stop clean
 
-$(BIN)/.installed: pyproject.toml
+# setup.py builds the optional compiled counting kernel (Cython); a changed .pyx reinstalls
+$(BIN)/.installed: pyproject.toml setup.py src/spikedetect/kernel/_count.pyx
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
@@ -40,4 +41,5 @@ kafka-stop: $(BIN)/.installed
 	$(BIN)/spikedetect kafka stop
 
 clean:
-	rm -rf $(VENV) .venv-min build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-min build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache \
+		src/spikedetect/kernel/_count.c src/spikedetect/kernel/*.so

@@ -1,13 +1,15 @@
 """Replay throughput: events/s through `spikedetect replay`'s core loop, from JSONL and gzip,
 against reading + orjson-decoding the same file in the same run.
 
-    python -m benchmarks.bench_replay [--days 3] [--repeats 5] [--smoke]
+    python -m benchmarks.bench_replay [--days 3] [--repeats 5] [--kinds jsonl,jsonl.gz] [--count-only] [--smoke]
 
 Baseline (same run, same file): read in 4 MiB blocks, split lines, orjson.loads every line.
 Measured: the Replay driver (files -> batches -> Detector -> region incidents -> outage
-grouping -> outage incidents), excluding output writing; and, to show what grouping costs,
-the same loop on the Detector alone (region incidents only, what replay did before outages
-were grouped). Medians over --repeats, alternating baseline and the two replays.
+grouping -> outage incidents), excluding output writing, counting with the compiled kernel
+(spikedetect.kernel) when it is built, and the same replay with the pure-Python counter; with
+--detector-only also the loop on the Detector alone (region incidents only, what replay did
+before outages were grouped), and with --count-only counting alone (WindowCounter, compiled and
+pure, no scoring). Medians over --repeats, alternating the baseline and the replays.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pathlib import Path
 import orjson
 
 from benchmarks.common import median, save, simulated_file, timed
+from spikedetect import kernel
 from spikedetect.core import Detector, DetectorConfig
+from spikedetect.core.counter import WindowCounter
 from spikedetect.files.sources import iter_batches, open_binary
 from spikedetect.replay.runner import Replay
 
@@ -35,13 +39,28 @@ def read_decode(path: Path) -> int:
     return n
 
 
-def replay(path: Path, config: DetectorConfig) -> int:
+def replay(path: Path, config: DetectorConfig, *, pure: bool = False) -> int:
     r = Replay(config)
+    if pure:
+        r.detector.counter.use_kernel(None)
     with open_binary(path) as f:
         for batch in iter_batches(f):
             r.feed(batch)
     r.finish()
     return r.summary.incidents_opened
+
+
+def count_only(path: Path, config: DetectorConfig, *, pure: bool = False) -> int:
+    """Counting alone (WindowCounter: decode, validate, dedupe, windows, closed windows handed
+    out), no scoring: what the compiled kernel replaces."""
+    c = WindowCounter(config, pure=pure)
+    windows = 0
+    with open_binary(path) as f:
+        for batch in iter_batches(f):
+            c.feed_batch(batch)
+            windows += len(c.take_closed())
+    c.finish()
+    return windows + len(c.take_closed())
 
 
 def detector_only(path: Path, config: DetectorConfig) -> int:
@@ -58,33 +77,60 @@ def main() -> None:
     ap.add_argument("--days", type=float, default=3.0)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--detector", default="seasonal")
+    ap.add_argument("--kinds", default="jsonl,jsonl.gz", help="input formats, comma-separated")
+    ap.add_argument("--no-pure", action="store_true", help="skip the pure-Python counter's replay")
+    ap.add_argument("--detector-only", action="store_true", help="also time the Detector alone")
+    ap.add_argument("--count-only", action="store_true", help="also time counting alone (compiled and pure)")
     ap.add_argument("--smoke", action="store_true", help="tiny run (CI keeps the script alive)")
     args = ap.parse_args()
     if args.smoke:
         args.days, args.repeats = 0.05, 1
     config = DetectorConfig(detector=args.detector)
+    compiled = kernel.count is not None
+    print(f"counting kernel: {'compiled' if compiled else 'pure Python (not built, or SPIKEDETECT_PURE set)'}")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in ("jsonl", "jsonl.gz"):
+        for kind in args.kinds.split(","):
             path = Path(tmp) / f"suite.{kind}"
             n = simulated_file(path, days=args.days)
-            base, run, ungrouped = [], [], []
-            incidents = regions = 0
+            times: dict[str, list[float]] = {"read_decode": [], "replay": []}
+            if compiled and not args.no_pure:
+                times["replay_pure"] = []
+            if args.detector_only:
+                times["detector_only"] = []
+            if args.count_only:
+                times["count"] = []
+                if compiled:
+                    times["count_pure"] = []
+            opened: dict[str, int] = {}
+            runs = {"read_decode": lambda p=path: read_decode(p), "replay": lambda p=path: replay(p, config),
+                    "replay_pure": lambda p=path: replay(p, config, pure=True),
+                    "detector_only": lambda p=path: detector_only(p, config),
+                    "count": lambda p=path: count_only(p, config),
+                    "count_pure": lambda p=path: count_only(p, config, pure=True)}
             for _ in range(args.repeats):
-                t, _ = timed(lambda p=path: read_decode(p))
-                base.append(t)
-                t, incidents = timed(lambda p=path: replay(p, config))
-                run.append(t)
-                t, regions = timed(lambda p=path: detector_only(p, config))
-                ungrouped.append(t)
-            b, r, u = median(base), median(run), median(ungrouped)
-            results[kind] = {"events": n, "read_decode_events_per_s": n / b, "replay_events_per_s": n / r,
-                             "ratio_to_read_decode": b / r, "incidents_opened": incidents,
-                             "region_incidents_opened": regions, "detector_only_events_per_s": n / u,
-                             "replay_seconds": run, "read_decode_seconds": base, "detector_only_seconds": ungrouped}
-            print(f"{kind:9s} {n:,} events: read+decode {n / b:,.0f}/s, replay {n / r:,.0f}/s, "
-                  f"ratio {b / r:.2f}; detector alone {n / u:,.0f}/s, replay/detector time {r / u:.3f} "
-                  f"({incidents} outage / {regions} region incidents; median of {args.repeats})")
+                for name, spent in times.items():
+                    t, got = timed(runs[name])
+                    spent.append(t)
+                    opened[name] = got
+            for prefix in ("replay", "count"):
+                if len({v for k, v in opened.items() if k.startswith(prefix)}) > 1:
+                    raise SystemExit(f"compiled and pure runs differ: {opened}")
+            b = median(times["read_decode"])
+            res: dict[str, object] = {"events": n, "counting": "compiled" if compiled else "pure",
+                                      "incidents_opened": opened["replay"]}
+            line = f"{kind:9s} {n:,} events: read+decode {n / b:,.0f}/s"
+            for name, spent in times.items():
+                m = median(spent)
+                res[f"{name}_events_per_s"] = n / m
+                res[f"{name}_seconds"] = spent
+                if name != "read_decode":
+                    res[f"{name}_ratio_to_read_decode"] = b / m
+                    line += f", {name} {n / m:,.0f}/s (ratio {b / m:.2f})"
+            if "detector_only" in opened:
+                res["region_incidents_opened"] = opened["detector_only"]
+            results[kind] = res
+            print(f"{line}; {opened['replay']} outage incidents; median of {args.repeats}")
     if not args.smoke:
         print("saved", save(f"replay-{args.detector}", {"args": vars(args), "results": results}))
 

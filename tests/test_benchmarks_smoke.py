@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NUMBER = r"[\d,.]+"
 # what each smoke run must print: the measured figure and, where there is one, its baseline
 EXPECTED = {
-    "replay": [rf"jsonl\s+{NUMBER} events: read\+decode {NUMBER}/s, replay {NUMBER}/s, ratio {NUMBER}",
+    "replay": [rf"jsonl\s+{NUMBER} events: read\+decode {NUMBER}/s, replay {NUMBER}/s \(ratio {NUMBER}\)",
                rf"jsonl\.gz\s+{NUMBER} events: read\+decode {NUMBER}/s, replay {NUMBER}/s"],
     "memory": [rf"{NUMBER} keys: RSS {NUMBER} MiB \(\+{NUMBER} B/key\), state {NUMBER} B/key, "
                rf"changelog {NUMBER} MiB/window"],

@@ -22,6 +22,7 @@ import itertools
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import orjson
@@ -30,6 +31,7 @@ from spikedetect.core.config import DetectorConfig
 from spikedetect.core.frontier import EVIDENCE_BLOCK, MAX_HELD, Held, HeldReports
 from spikedetect.core.reports import ReportValidator
 from spikedetect.core.timefmt import MAX_TS_MS, MIN_TS_MS
+from spikedetect.kernel import count as _kernel
 
 LeafKey = tuple[str, str, str]  # (region, category, source)
 Key = tuple[str, str, str, str]  # (service, region, category, source)
@@ -71,10 +73,15 @@ class CounterStats:
 
 
 class WindowCounter:
-    """Per-source window counts with a watermark: the robust frontier minus the allowed lateness."""
+    """Per-source window counts with a watermark: the robust frontier minus the allowed lateness.
 
-    def __init__(self, config: DetectorConfig) -> None:
+    ``pure=True`` counts in Python even when the compiled kernel (:mod:`spikedetect.kernel`)
+    is built; both give identical results (tests/core/test_counter_kernel.py)."""
+
+    def __init__(self, config: DetectorConfig, *, pure: bool = False) -> None:
         self.config = config
+        self.kernel: ModuleType | None = None
+        self.use_kernel(None if pure else _kernel)
         self.window_ms = config.window_ms
         self.lateness_ms = config.lateness_ms
         self.quorum = config.watermark_quorum
@@ -97,9 +104,17 @@ class WindowCounter:
         # Admitted (service, region, category, source) by their raw field values, and the
         # regions each service used in the current generation (at most max_keys_per_service).
         self._combos: dict[tuple[Any, ...], Key] = {}
+        self._raw_combos: dict[bytes, Key] = {}  # the same, by raw bytes (the compiled kernel's cache)
         self._regions: dict[str, set[str]] = {}
         self._generation_end = -(2**62)
         self.stats = CounterStats()
+
+    def use_kernel(self, kernel: ModuleType | None) -> None:
+        """Count with this compiled kernel (:func:`spikedetect.kernel.load_compiled`), or in
+        pure Python (None). Both paths share this object's state, so switching is safe."""
+        if kernel is not None:
+            kernel.configure(_FIELDS, _SECONDS_MS, _COMBO_CACHE_SIZE, EVIDENCE_BLOCK, MIN_TS_MS, MAX_TS_MS)
+        self.kernel = kernel
 
     # -- watermark -----------------------------------------------------------
     @property
@@ -235,6 +250,9 @@ class WindowCounter:
         names message i in a later dead letter (:meth:`take_dead`); default ``(position, i)``.
         """
         result = BatchResult()
+        if self.kernel is not None:
+            self.kernel.feed_batch(self, values, fallback_ts_ms, position, replaying, origin, result)
+            return result
         accepted = duplicates = 0
         rejects = result.rejects
         window_ms = self.window_ms
@@ -451,6 +469,7 @@ class WindowCounter:
         self._generation_end = (ts_ms // span + 1) * span
         self._regions.clear()
         self._combos.clear()
+        self._raw_combos.clear()
 
     # -- closing -----------------------------------------------------------------
     def take_closed(self) -> list[ClosedWindow]:
@@ -535,5 +554,6 @@ class WindowCounter:
         self._first_pos = {}
         self._regions = {s: set(r) for s, r in snap["regions"].items()}
         self._combos = {}
+        self._raw_combos.clear()
         self._generation_end = snap["generation_end"]
         self.stats = CounterStats(**snap["stats"])

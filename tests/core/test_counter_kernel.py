@@ -1,0 +1,227 @@
+"""The compiled counting kernel (spikedetect/kernel/_count.pyx) against the pure-Python counter,
+its reference: the same lines - valid, hostile, duplicated, late, skewed - give identical
+counts, rejects with identical reasons, dead letters, statistics and state.
+
+The kernel is loaded whatever SPIKEDETECT_PURE says, so these tests compare both paths in
+every run; they skip only where the extension was not built (no C compiler at install time),
+and test_kernel_is_built_where_a_compiler_is fails if a build that should have worked did not.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spikedetect.core.config import DetectorConfig
+from spikedetect.core.counter import WindowCounter
+from spikedetect.kernel import load_compiled
+
+KERNEL = load_compiled()
+needs_kernel = pytest.mark.skipif(KERNEL is None, reason="the compiled kernel is not built (no C compiler)")
+
+BASE = 1_795_651_200_000  # 2026-11-26T00:00:00Z
+MIN = 60_000
+
+
+def test_kernel_is_built_where_a_compiler_is() -> None:
+    has_compiler = shutil.which(sysconfig.get_config_var("CC").split()[0] or "cc") is not None
+    has_headers = (Path(sysconfig.get_paths()["include"]) / "Python.h").exists()
+    if has_compiler and has_headers:
+        assert KERNEL is not None, "a C compiler and Python.h are here, but the kernel was not built"
+
+
+def iso(ts_ms: int, *, millis: bool = True) -> str:
+    from spikedetect.core.timefmt import format_ts_ms
+
+    text = format_ts_ms(ts_ms)
+    return text if millis else text[:19] + "Z"
+
+
+# -- hostile lines, built as text so escapes, duplicates and whitespace survive -------------------
+
+SERVICES = ["ig", "fb", "wa", "b|ad", " ig", "", "svc\\u0041"]
+REGIONS = ["US/CA", "DE/BY/München", "us/CA", "JP/13/東京", "GB", "US//x", "US/*", "X1/a", "US/CA/LA/a/b",
+           "FR/IDF/Paris\\u00e9"]
+CATEGORIES = ["login", "Feed", " feed ", "x" * 33, "direct_messages"]
+SOURCES = ["app", "web", "APP", ""]
+EIDS = ["e1", "e2", "e3", "", "e\\u0001", "ü1", "x" * 129]
+
+
+def _q(text: str) -> str:
+    return '"' + text + '"'
+
+
+@st.composite
+def ts_value(draw: st.DrawFn, ref_ms: int) -> str:
+    off = draw(st.sampled_from([0, 1, 999, -MIN, -3 * MIN, -10 * MIN, MIN, 2 * MIN, 30 * MIN,
+                                2 * 3_600_000, 90 * MIN]))
+    off += draw(st.integers(0, MIN))
+    ts = ref_ms + off
+    kind = draw(st.sampled_from(["iso", "iso", "iso", "int", "int", "iso20", "float", "offset", "lower",
+                                 "bad", "feb30", "leap", "neg", "big", "null", "early"]))
+    if kind == "iso":
+        return _q(iso(ts))
+    if kind == "iso20":
+        return _q(iso(ts, millis=False))
+    if kind == "int":
+        return str(ts)
+    if kind == "float":
+        return f"{ts}.0"
+    if kind == "offset":
+        return _q(iso(ts)[:-1] + "+00:00")
+    if kind == "lower":
+        return _q(iso(ts).replace("T", "t"))
+    if kind == "bad":
+        return _q(iso(ts)[:-1])
+    if kind == "feb30":
+        return _q("2028-02-30T10:00:00.000Z")
+    if kind == "leap":
+        return _q(iso(ts)[:17] + "60.000Z")
+    if kind == "neg":
+        return "-" + str(ts)
+    if kind == "big":
+        return "1" * 25
+    if kind == "early":
+        return _q("1999-12-31T23:59:59.999Z")
+    return "null"
+
+
+@st.composite
+def line(draw: st.DrawFn, ref_ms: int) -> bytes:
+    kind = draw(st.sampled_from(["ok"] * 8 + ["near"] * 6 + ["hostile"] * 5 + ["raw"]))
+    # "near": a line of cached keys with exactly one hostile field, so the scanner meets it
+    near = draw(st.sampled_from(["ts", "eid", "service", "region", "category", "source"])) if kind == "near" else ""
+    plain = kind in ("ok", "near")
+
+    def pick(name: str, values: list[str], common: int) -> str:
+        if near == name:
+            return _q(draw(st.sampled_from(values[common:])))
+        # hostile lines mostly reuse cached keys too
+        pool = values[:common] if plain or draw(st.integers(0, 4)) else values
+        return _q(draw(st.sampled_from(pool)))
+
+    good_ts = _q(iso(ref_ms + draw(st.integers(-5 * MIN, 3 * MIN))))
+    fields: list[tuple[str, str]] = [
+        ("ts", good_ts if plain and near != "ts" else draw(ts_value(ref_ms))),
+        ("service", pick("service", SERVICES, 2)),
+        ("region", pick("region", REGIONS, 3)),
+        ("category", pick("category", CATEGORIES, 2)),
+        ("source", pick("source", SOURCES, 2)),
+    ]
+    if near == "eid":
+        fields.append(("event_id", _q(draw(st.sampled_from(EIDS[3:])))))
+    elif draw(st.booleans()):
+        fields.append(("event_id", _q(draw(st.sampled_from(EIDS[:3] if plain else EIDS)))))
+    if draw(st.integers(0, 3)) == 0:
+        fields.insert(draw(st.integers(0, len(fields))), ("extra", draw(st.sampled_from(['"v"', "12", "-3"]))))
+    if kind == "raw":
+        return draw(st.sampled_from([b"", b"nope", b"[1,2]", b'"x"', b"{", b'{"ts":1}', b"\xef\xbb\xbf{}",
+                                     b'{"service":"\xff"}', b"NaN", b"{}", b'{"a":1}' + b" " * 9000]))
+    if kind == "hostile":
+        for _ in range(draw(st.integers(0, 2))):
+            op = draw(st.sampled_from(["drop", "dup", "extra", "escape_key", "int_value", "eid_int", "null"]))
+            if op == "drop" and fields:
+                fields.pop(draw(st.integers(0, len(fields) - 1)))
+            elif op == "dup" and fields:
+                name, _ = fields[draw(st.integers(0, len(fields) - 1))]
+                fields.append((name, _q(draw(st.sampled_from(SERVICES + REGIONS)))))
+            elif op == "extra":
+                fields.insert(draw(st.integers(0, len(fields))), (draw(st.sampled_from(["x", "ü", "t\\u0073"])),
+                              draw(st.sampled_from(['"v"', "12", "1.5", "[1]", '{"a":1}', "true", "null",
+                                                    '"\\n"', '"ö"', "012", "-"]))))
+            elif op == "escape_key" and fields:
+                j = draw(st.integers(0, len(fields) - 1))
+                fields[j] = (fields[j][0][:-1] + f"\\u{ord(fields[j][0][-1]):04x}", fields[j][1])
+            elif op == "int_value" and fields:
+                j = draw(st.integers(0, len(fields) - 1))
+                fields[j] = (fields[j][0], "7")
+            elif op == "eid_int":
+                fields.append(("event_id", str(draw(st.integers(-5, 5)))))
+            elif op == "null" and fields:
+                j = draw(st.integers(0, len(fields) - 1))
+                fields[j] = (fields[j][0], "null")
+    sep = draw(st.sampled_from([",", ", ", " ,\t", ",\n"]))
+    colon = draw(st.sampled_from([":", ": ", " : "]))
+    text = "{" + sep.join(_q(k) + colon + v for k, v in fields) + "}"
+    text = draw(st.sampled_from(["", " ", "\t"])) + text + draw(st.sampled_from(["", " ", "\r", " x"]))
+    if kind == "hostile" and draw(st.integers(0, 9)) == 0:
+        text = text[: draw(st.integers(0, len(text)))]
+    return text.encode()
+
+
+CONFIGS = [
+    DetectorConfig(watermark_quorum=1, window_ms=MIN, lateness_ms=0),
+    DetectorConfig(watermark_quorum=4, window_ms=MIN, lateness_ms=MIN, max_keys_per_service=3),
+    DetectorConfig(window_ms=MIN, max_future_skew_ms=30 * MIN, retire_after_ms=5 * MIN),
+]
+
+
+def run(counter: WindowCounter, batches: list[tuple[list[bytes], list[int | None] | None]],
+        named: bool = False) -> list[Any]:
+    """Everything observable, batch by batch: results, closed windows, dead letters, state."""
+    out: list[Any] = []
+    for i, (values, fallbacks) in enumerate(batches):
+        origin = (lambda j, i=i: ("batch", i, j)) if named else None
+        res = counter.feed_batch(values, fallbacks, position=100 * i, replaying=i == 3, origin=origin)
+        out.append((res.accepted, res.duplicates, res.rejects, counter.watermark_ms, counter.resume_position()))
+        out.append([(w.ws_ms, w.counts) for w in counter.take_closed()])
+        out.append(counter.take_dead())
+    counter.finish()
+    out.append([(w.ws_ms, w.counts) for w in counter.take_closed()])
+    out.append(counter.take_dead())
+    snap = counter.snapshot()
+    out.append(snap)
+    return out
+
+
+@needs_kernel
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data(), st.sampled_from(range(len(CONFIGS))), st.booleans(), st.booleans())
+def test_compiled_and_pure_counters_agree(data: st.DataObject, config_index: int, with_fallbacks: bool,
+                                          named: bool) -> None:
+    batches: list[tuple[list[bytes], list[int | None] | None]] = []
+    ref = BASE
+    for _ in range(data.draw(st.integers(1, 5))):
+        values = data.draw(st.lists(line(ref), min_size=5, max_size=60))
+        fallbacks = None
+        if with_fallbacks:
+            fallbacks = [data.draw(st.one_of(st.none(), st.integers(ref - 10 * MIN, ref + 10 * MIN)))
+                         for _ in values]
+        batches.append((values, fallbacks))
+        ref += data.draw(st.sampled_from([0, MIN, 4 * MIN, 20 * MIN]))
+    pure = WindowCounter(CONFIGS[config_index], pure=True)
+    compiled = WindowCounter(CONFIGS[config_index], pure=True)
+    compiled.use_kernel(KERNEL)
+    assert run(compiled, batches, named) == run(pure, batches, named)
+
+
+@needs_kernel
+def test_compiled_counter_takes_its_fast_path_on_simple_lines() -> None:
+    """The scanner reads a simulator-like line (so the differential test compares the fast path,
+    not two copies of the fallback), and leaves unusual ones to the Python validator."""
+    assert KERNEL is not None
+    ts = BASE + 12_345
+    simple = orjson.dumps({"ts": iso(ts), "service": "ig", "region": "DE/BY/München", "category": "feed",
+                           "source": "app", "event_id": "abc"})
+    assert KERNEL.scan_ts(simple) == ts
+    assert KERNEL.scan_ts(simple.replace(b'"' + iso(ts).encode() + b'"', str(ts).encode())) == ts
+    assert KERNEL.cache_key(simple) == "ig\0DE/BY/München\0feed\0app".encode()
+    for unusual in [simple.replace(b"abc", b"a\\u0062c"), simple.replace(b"abc", b"\xc3\xbc"),
+                    simple.replace(b"}", b',"ts":1}'), simple.replace(b"}", b',"x":1.5}'),
+                    simple.replace(b"}", b',"x":{}}'), simple.replace(b'"app"', b"7"), simple[:-1],
+                    simple.replace(b".345Z", b".345z"), simple.replace(b"}", b"} x")]:
+        assert KERNEL.scan_ts(unusual) is None, unusual
+    c = WindowCounter(DetectorConfig(watermark_quorum=1, window_ms=MIN), pure=True)
+    c.use_kernel(KERNEL)
+    c.feed_batch([simple])  # opens the key generation, which empties the caches
+    c.feed_batch([simple.replace(b"abc", b"abd")])  # admitted by the validator, cached by raw bytes
+    assert c._raw_combos == {"ig\0DE/BY/München\0feed\0app".encode(): ("ig", "DE/BY/München", "feed", "app")}
+    c.feed_batch([simple.replace(b"abc", b"abe"), simple])  # the cached fast path: a count and a duplicate
+    assert (c.stats.accepted, c.stats.duplicates) == (3, 1)

@@ -388,8 +388,8 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                 if eid in got_ids:
                     duplicates += 1
                     continue
-            reason = self._hold(raw, ts, ws, key, (position, i) if not has_origin else origin(i), position,
-                                ev_total + confirm)
+            reason = self._hold(raw, ts, ws, key, (position, i) if not has_origin else origin(i),
+                                None if position is None else position + i, ev_total + confirm)
             if reason is not None:
                 rejects.append((i, reason))
                 continue
@@ -410,7 +410,7 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                 if got is None:
                     got = counts[ws] = {}
                     if position is not None:
-                        self._first_pos.setdefault(ws, position)
+                        self._first_pos.setdefault(ws, position + i)
                 cur = got
                 got_ids = ids.get(ws)
                 if got_ids is None:

@@ -67,6 +67,7 @@ def snapshot_scorer(scorer: Scorer) -> dict[str, Any]:
         ],
         "next_ws": scorer.next_ws,
         "stats": dict(scorer.stats.__dict__),
+        **({"signals": scorer.signals.to_dict()} if scorer.signals is not None else {}),
     }
 
 
@@ -87,6 +88,11 @@ def restore_scorer(config: DetectorConfig, snap: dict[str, Any]) -> Scorer:
             scorer.add_partial(src, ClosedWindow(ws, counts), _hashable(part_id))
     scorer.next_ws = snap["next_ws"]
     scorer.stats = ScorerStats(**snap["stats"])
+    if scorer.signals is not None and "signals" in snap:
+        try:
+            scorer.signals.load(snap["signals"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(f"bad signal state: {exc}") from exc
     return scorer
 
 

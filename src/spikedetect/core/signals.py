@@ -1,0 +1,54 @@
+"""The signals beside the count detector: composition shifts and ingest gaps (issue 18).
+
+:class:`Signals` is the scorer's one hook: after a window's counts are scored and learned,
+it hands the window to :class:`~spikedetect.core.composition.CompositionDetector` and
+:class:`~spikedetect.core.ingest_gap.IngestGapDetector` and keeps their events
+(:class:`~spikedetect.core.signal_events.SignalEvent`) until the driver takes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from spikedetect.core.composition import CompositionDetector, LeafCounts
+from spikedetect.core.config import DetectorConfig
+from spikedetect.core.ingest_gap import IngestGapDetector
+from spikedetect.core.keyspace import Keyspace
+from spikedetect.core.regions import GLOBAL
+from spikedetect.core.signal_events import SignalEvent
+
+
+class Signals:
+    """Both signal detectors of one scorer, and the events they produced since the last take."""
+
+    def __init__(self, config: DetectorConfig) -> None:
+        detector = {"name": config.detector.name, "params_hash": config.params_hash}
+        self.composition = CompositionDetector(config.window_ms, detector)
+        self.gaps = IngestGapDetector(config.window_ms, detector)
+        self.events: list[SignalEvent] = []
+
+    def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], ks: Keyspace,
+                     observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
+                     phi: npt.NDArray[np.float64], learned: npt.NDArray[np.bool_],
+                     blocked: npt.NDArray[np.bool_]) -> None:
+        """One closed window, after the count detector scored it (``blocked``: keys whose total
+        is not normal - an open count incident or an anomalous window)."""
+        self.events.extend(self.composition.close_window(ws, per_service, ks.keys, expected, blocked))
+        services = [svc for svc, key in ks.keys if key == GLOBAL]
+        self.events.extend(self.gaps.close_window(ws, per_service, ks.index, observed, expected, phi, learned,
+                                                  services))
+
+    def take(self) -> list[SignalEvent]:
+        out, self.events = self.events, []
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"composition": self.composition.to_dict(), "gaps": self.gaps.to_dict()}
+
+    def load(self, data: Mapping[str, Any]) -> None:
+        self.composition.load(data["composition"])
+        self.gaps.load(data["gaps"])

@@ -12,11 +12,13 @@ with at least ``MIN_EXCESS`` reports over expectation, twice the expected count 
 score) open a member. Keys whose total is not normal (an open count incident, or an
 anomalous window) neither open nor learn: that is an outage, reported as one.
 
-Score before learn: windows of an open member never teach the shares, windows with a
-category score of ``ELEVATED_SCORE`` teach a tenth. A member closes after ``CLOSE_WINDOWS``
+Score before learn: windows of an open member, and windows where a category qualifies, never
+teach the shares; the others teach fully, so the normal drift of a mix over the day is followed
+(shares learn over an hour at least, ``MAX_RATE``: slower than the 10-window evidence). A member closes after ``CLOSE_WINDOWS``
 windows in which none of its risen categories scores ``CLOSE_SCORE`` (with 1.5x its expected
 count) on the window or the short sum; after ``LEVEL_SHIFT_WINDOWS`` it closes as
-``level_shift`` and the key adopts the new shares. Members of one service are grouped into
+``level_shift`` and the key adopts the new shares. ``closed_at`` is the end of the last window
+whose own count of a risen category was raised (twice expected, two reports over it). Members of one service are grouped into
 one incident while any is open (the root is the highest member), like outages.
 
 State per key is bounded: at most ``MAX_CATEGORIES`` categories (the smallest share is
@@ -43,14 +45,12 @@ ServiceKey = tuple[str, str]
 LeafCounts = Mapping[tuple[str, str, str], float]
 
 MIN_EXPECTED = 3.0  # reports a key must expect in a window to be judged (small keys are not)
-WARM_REPORTS = 300.0  # reports learned before a key is judged
-LEARN_REPORTS = 300.0  # learning weight of a window: 1 - exp(-n / LEARN_REPORTS), at most MAX_RATE
-MAX_RATE = 0.1
-ELEVATED_WEIGHT = 0.1
+WARM_REPORTS = 2000.0  # reports learned before a key is judged
+LEARN_REPORTS = 1000.0  # learning weight of a window: 1 - exp(-n / LEARN_REPORTS), at most MAX_RATE
+MAX_RATE = 1 / 60  # shares learn over an hour at least: slower than the 10-window evidence
 P_FLOOR = 0.005  # the smallest expected share (a new category is not infinitely surprising)
 DECAY = (0.6, 0.9)  # leaky sums: ~2.5 and ~10 windows
-OPEN_SCORE = 8.0
-ELEVATED_SCORE = 3.0
+OPEN_SCORE = 7.0
 CLOSE_SCORE = 3.0
 CLOSE_RATIO = 1.5
 MIN_EXCESS = 8.0
@@ -74,6 +74,7 @@ class Member:
     obs: dict[str, float] = field(default_factory=dict)  # reports per category since it opened
     exp: dict[str, float] = field(default_factory=dict)  # expected reports per category
     last_raised_ws: int = 0
+    last_own_ws: int = 0  # the last window whose own count of a risen category was raised
     calm: int = 0
     score: float = 0.0
 
@@ -129,128 +130,220 @@ def category_counts(leaf: LeafCounts, wanted: set[str]) -> dict[str, dict[str, f
 
 
 class CompositionDetector:
-    """Learns category shares per busy key and publishes composition incidents; pure."""
+    """Learns category shares per busy key and publishes composition incidents; pure.
+
+    Keys' shares and leaky sums are rows of numpy arrays (one column per category seen, at most
+    ``MAX_CATEGORIES``; later ones share the last column, ``"~more"``), so a window is a few
+    vector operations; only keys with an open member or a new one go through Python."""
 
     def __init__(self, window_ms: int, detector: Mapping[str, str]) -> None:
         self.window_ms = window_ms
         self.detector = dict(detector)
-        self.keys: dict[ServiceKey, KeyState] = {}
+        self.cats: dict[str, int] = {}
+        self.rows: dict[ServiceKey, int] = {}
+        self.row_keys: list[ServiceKey] = []
+        self.shares = np.zeros((16, MAX_CATEGORIES))
+        self.acc = np.zeros((16, MAX_CATEGORIES, 4))  # S short, E short, S long, E long
+        self.learned = np.zeros(16)
+        self.hits = np.zeros(16, dtype=np.int64)
+        self.members: dict[ServiceKey, Member] = {}
         self.groups: dict[str, Group] = {}
+        self._paths: dict[tuple[str, str], list[int]] = {}  # (service, region) -> rows on its path
+
+    @property
+    def keys(self) -> dict[ServiceKey, KeyState]:
+        """Every key's state as plain data (tests, snapshots)."""
+        return {sk: self._key_state(sk) for sk in self.row_keys}
+
+    def _col(self, cat: str) -> int:
+        col = self.cats.get(cat)
+        if col is None:
+            col = len(self.cats) if len(self.cats) < MAX_CATEGORIES - 1 else MAX_CATEGORIES - 1
+            if col < MAX_CATEGORIES - 1:
+                self.cats[cat] = col
+            else:
+                self.cats.setdefault("~more", col)
+        return col
+
+    def _row(self, sk: ServiceKey) -> int:
+        got = self.rows.get(sk)
+        if got is not None:
+            return got
+        r = len(self.row_keys)
+        if r >= len(self.learned):
+            grow = 2 * len(self.learned)
+            self.shares = np.concatenate([self.shares, np.zeros_like(self.shares)])
+            self.acc = np.concatenate([self.acc, np.zeros_like(self.acc)])
+            self.learned = np.resize(self.learned, grow)
+            self.hits = np.resize(self.hits, grow)
+        self.shares[r], self.acc[r], self.learned[r], self.hits[r] = 0.0, 0.0, 0.0, 0
+        self.rows[sk] = r
+        self.row_keys.append(sk)
+        self._paths.clear()
+        return r
+
+    def _remove(self, sk: ServiceKey) -> None:
+        r = self.rows.pop(sk)
+        self._paths.clear()
+        last = len(self.row_keys) - 1
+        if r != last:
+            moved = self.row_keys[last]
+            self.shares[r], self.acc[r] = self.shares[last], self.acc[last]
+            self.learned[r], self.hits[r] = self.learned[last], self.hits[last]
+            self.row_keys[r] = moved
+            self.rows[moved] = r
+        self.row_keys.pop()
+        if sk in self.members:
+            self.members.pop(sk)
+            g = self.groups.get(sk[0])
+            if g is not None and sk[1] in g.members:
+                g.members[sk[1]]["closed_at"] = g.members[sk[1]]["detected_at"]
+                g.members[sk[1]]["close_reason"] = "recovered"
 
     def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], keys: Sequence[ServiceKey],
-                     expected: npt.NDArray[np.float64], blocked: npt.NDArray[np.bool_]) -> list[SignalEvent]:
+                     index: Mapping[ServiceKey, int], expected: npt.NDArray[np.float64],
+                     blocked: npt.NDArray[np.bool_]) -> list[SignalEvent]:
         """Score, step and learn one closed window. ``blocked``: keys whose total is not normal."""
-        busy = np.flatnonzero(expected[: len(keys)] >= MIN_EXPECTED).tolist()
-        rows: dict[ServiceKey, int] = {keys[r]: r for r in busy}
-        if len(rows) < len(busy) + len(self.keys):
-            index = {sk: i for i, sk in enumerate(keys)}
-            for sk in [sk for sk in self.keys if sk not in rows]:
-                if sk in index:
-                    rows[sk] = index[sk]
-                else:
-                    self._drop(sk)  # the key was retired
-        wanted: dict[str, set[str]] = {}
-        for svc, key in rows:
-            wanted.setdefault(svc, set()).add(key)
-        counts = {svc: category_counts(per_service.get(svc, {}), w) for svc, w in wanted.items()}
-        order = sorted(rows, key=lambda sk: (sk[0], depth(sk[1]), sk[1]))
-        judged: list[tuple[ServiceKey, KeyState, dict[str, float], float, list[str]]] = []
-        for sk in order:
-            st = self.keys.setdefault(sk, KeyState())
-            x = counts[sk[0]].get(sk[1], {})
-            n = sum(x.values())
-            cats = sorted(set(st.shares) | set(x))
-            for c in cats:
-                p = max(st.shares.get(c, 0.0), P_FLOOR)
-                a = st.acc.setdefault(c, [0.0, 0.0, 0.0, 0.0])
-                xc = x.get(c, 0.0)
-                a[0], a[1] = DECAY[0] * a[0] + xc, DECAY[0] * a[1] + n * p
-                a[2], a[3] = DECAY[1] * a[2] + xc, DECAY[1] * a[3] + n * p
-            judged.append((sk, st, x, n, cats))
-        scores = self._scores(judged)
+        for sk in [sk for sk in self.row_keys if sk not in index]:
+            self._remove(sk)  # the key was retired
+        for r in np.flatnonzero(expected[: len(keys)] >= MIN_EXPECTED).tolist():
+            self._row(keys[r])
+        m = len(self.row_keys)
+        if m == 0:
+            return []
+        x = self._counts(per_service, m)
+        n = x.sum(axis=1)
+        k = x.shape[1]  # categories seen so far
+        shares, acc = self.shares[:m, :k], self.acc[:m, :k]
+        p = np.maximum(shares, P_FLOOR)
+        e1 = n[:, None] * p
+        acc[:, :, 0] = DECAY[0] * acc[:, :, 0] + x
+        acc[:, :, 1] = DECAY[0] * acc[:, :, 1] + e1
+        acc[:, :, 2] = DECAY[1] * acc[:, :, 2] + x
+        acc[:, :, 3] = DECAY[1] * acc[:, :, 3] + e1
+        used = (shares > 0) | (x > 0)
+        obs = np.stack([x, acc[:, :, 0], acc[:, :, 2]])
+        mean = np.stack([e1, acc[:, :, 1], acc[:, :, 3]])
+        total = np.stack([n[:, None] * np.ones_like(p), acc[:, :, 1] / p, acc[:, :, 3] / p])
+        raw = np.zeros(obs.shape)
+        # only clear excesses are scored (below them no score reaches ELEVATED_SCORE's use)
+        cand = used[None] & (obs >= mean + 1.5) & (obs >= 1.2 * mean)
+        if cand.any():
+            raw[cand] = -log_sf(obs[cand], mean[cand], np.ones(int(cand.sum()))) / _LN10
+        score = raw.max(axis=0) * used  # (m, C)
+        excess = obs - mean
+        horizon_ok = ((raw >= OPEN_SCORE) & (excess >= MIN_EXCESS) & (obs >= MIN_RATIO * mean)
+                      & (excess >= MIN_SHARE_RISE * np.maximum(total, 1e-9)))
+        qual = horizon_ok.any(axis=0) & used  # (m, C)
+        block = np.zeros(m, dtype=bool)
+        krow = np.array([index[sk] for sk in self.row_keys], dtype=np.intp)
+        block = blocked[krow]
+        warm = self.learned[:m] >= WARM_REPORTS
+        has_member = np.array([sk in self.members for sk in self.row_keys], dtype=bool) if self.members else \
+            np.zeros(m, dtype=bool)
+        rising = qual.any(axis=1) & warm & ~block & ~has_member
+        hits = self.hits[:m]
+        hits[:] = np.where(rising, hits + 1, 0)
+        strong = (qual & (score >= 2 * OPEN_SCORE)).any(axis=1)
+        opening = rising & ((hits >= 2) | strong) & (n > 0)
+        names = self._names()[:k]
         events: list[SignalEvent] = []
         touched: set[str] = set()
-        for (sk, st, x, n, cats), sc in zip(judged, scores, strict=True):
-            warm = st.learned >= WARM_REPORTS
-            block = bool(blocked[rows[sk]])
-            top = max(sc.values(), default=0.0)
-            if st.member is not None:
-                touched.add(sk[0])
-                self._step_member(sk, st, x, n, cats, sc, ws)
-            elif warm and not block:
-                rising = [c for c in cats if self._qualifies(st, c, x, n, sc[c])]
-                st.hits = st.hits + 1 if rising else 0
-                strong = any(sc[c] >= 2 * OPEN_SCORE for c in rising)
-                if rising and (st.hits >= 2 or strong) and n > 0:
-                    first = ws - (st.hits - 1) * self.window_ms if st.hits >= 2 else ws
-                    st.member = Member(first, ws, sorted(rising, key=lambda c: (-sc[c], c)), score=top)
-                    self._account(st, x, n, cats)
-                    self._join(sk, st, ws)
-                    touched.add(sk[0])
+        for r in np.flatnonzero(has_member | opening).tolist():
+            sk = self.row_keys[r]
+            sc = {names[c]: float(score[r, c]) for c in np.flatnonzero(used[r]).tolist()}
+            xr = {names[c]: float(x[r, c]) for c in np.flatnonzero(x[r]).tolist()}
+            touched.add(sk[0])
+            if sk in self.members:
+                self._step_member(sk, r, xr, float(n[r]), sc, ws)
             else:
-                st.hits = 0
-            if block:  # an outage's mix is the outage's: its evidence never carries over
-                for a in st.acc.values():
-                    a[0], a[2] = a[1], a[3]
-            if st.member is None and not block and n > 0:
-                weight = 1.0 if top < ELEVATED_SCORE else ELEVATED_WEIGHT if top < OPEN_SCORE else 0.0
-                self._learn(st, x, n, weight)
+                rose = [names[c] for c in np.flatnonzero(qual[r]).tolist()]
+                first = ws - (int(hits[r]) - 1) * self.window_ms if hits[r] >= 2 else ws
+                self.members[sk] = Member(first, ws, sorted(rose, key=lambda c: (-sc[c], c)),
+                                          score=max(sc.values(), default=0.0))
+                self._account(sk, r, xr, float(n[r]))
+                self._join(sk, ws)
+        # an outage's mix is the outage's: its evidence never carries over
+        if block.any():
+            acc[block, :, 0], acc[block, :, 2] = acc[block, :, 1], acc[block, :, 3]
+        # learn: keys without a member, with a normal total and reports; elevated windows a tenth
+        member_now = np.array([sk in self.members for sk in self.row_keys], dtype=bool) if self.members else \
+            np.zeros(m, dtype=bool)
+        # a window where some category qualifies does not teach; others teach fully (a share that
+        # drifts over the day is followed, and a lag cannot freeze the shares as a 'tenth' would)
+        weight = np.where(qual.any(axis=1) & warm, 0.0, 1.0)
+        weight[member_now | block | (n <= 0) | has_member] = 0.0
+        self._learn(x, n, weight)
         for svc in sorted(touched):
             events.extend(self._emit_group(svc, ws))
         return events
 
-    # -- scoring ----------------------------------------------------------------------
-    def _scores(self, judged: list[tuple[ServiceKey, KeyState, dict[str, float], float, list[str]]]
-                ) -> list[dict[str, float]]:
-        """Per judged key, each category's best score over the window and both leaky sums."""
-        obs: list[float] = []
-        mean: list[float] = []
-        for _, st, x, n, cats in judged:
-            for c in cats:
-                a = st.acc[c]
-                obs += [x.get(c, 0.0), a[0], a[2]]
-                mean += [n * max(st.shares.get(c, 0.0), P_FLOOR), a[1], a[3]]
-        if not obs:
-            return [{} for _ in judged]
-        raw = -log_sf(np.array(obs), np.array(mean), np.ones(len(obs))) / _LN10
-        best = raw.reshape(-1, 3).max(axis=1).tolist()
-        out: list[dict[str, float]] = []
-        i = 0
-        for _, _, _, _, cats in judged:
-            out.append(dict(zip(cats, best[i:i + len(cats)], strict=True)))
-            i += len(cats)
-        return out
+    def _counts(self, per_service: Mapping[str, LeafCounts], m: int) -> npt.NDArray[np.float64]:
+        """Reports per tracked key (row) and category (column) in this window."""
+        rr: list[int] = []
+        cc: list[int] = []
+        vv: list[float] = []
+        rows, paths = self.rows, self._paths
+        for svc in sorted({svc for svc, _ in self.row_keys}):
+            by_rc: dict[tuple[str, str], float] = {}
+            for (region, cat, _), cnt in per_service.get(svc, {}).items():
+                by_rc[(region, cat)] = by_rc.get((region, cat), 0.0) + cnt
+            for (region, cat), cnt in by_rc.items():
+                path = paths.get((svc, region))
+                if path is None:
+                    path = paths[(svc, region)] = [rows[(svc, key)] for key in keys_of(region) if (svc, key) in rows]
+                if path:
+                    col = self._col(cat)
+                    rr.extend(path)
+                    cc.extend([col] * len(path))
+                    vv.extend([cnt] * len(path))
+        x = np.zeros((m, max(len(self.cats), 1)))
+        if rr:
+            np.add.at(x, (np.array(rr), np.array(cc)), np.array(vv))
+        return x
 
-    @staticmethod
-    def _qualifies(st: KeyState, c: str, x: Mapping[str, float], n: float, score: float) -> bool:
-        if score < OPEN_SCORE:
-            return False
-        a = st.acc[c]
-        p = max(st.shares.get(c, 0.0), P_FLOOR)
-        horizons = ((x.get(c, 0.0), n * p, n), (a[0], a[1], a[1] / p), (a[2], a[3], a[3] / p))
-        return any(s - e >= MIN_EXCESS and s >= MIN_RATIO * e and total > 0 and (s - e) / total >= MIN_SHARE_RISE
-                   for s, e, total in horizons)
+    def _names(self) -> list[str]:
+        names = [""] * MAX_CATEGORIES
+        for cat, col in self.cats.items():
+            names[col] = cat
+        return names
+
+    def _learn(self, x: npt.NDArray[np.float64], n: npt.NDArray[np.float64], weight: npt.NDArray[np.float64]) -> None:
+        m = len(n)
+        learned = self.learned[:m]
+        sel = weight > 0
+        if not sel.any():
+            return
+        nn = np.where(sel, n, 1.0)
+        rate = np.where(learned < WARM_REPORTS, nn / (learned + nn),
+                        np.minimum(MAX_RATE, 1.0 - np.exp(-nn / LEARN_REPORTS)) * weight)
+        rate = np.where(sel, rate, 0.0)
+        k = x.shape[1]
+        self.shares[:m, :k] += rate[:, None] * (x / nn[:, None] - self.shares[:m, :k])
+        self.learned[:m] = np.minimum(learned + n * weight, 1e9)
 
     # -- members ---------------------------------------------------------------------
-    def _account(self, st: KeyState, x: Mapping[str, float], n: float, cats: list[str]) -> None:
-        m = st.member
-        assert m is not None
-        for c in cats:
-            m.obs[c] = m.obs.get(c, 0.0) + x.get(c, 0.0)
-            m.exp[c] = m.exp.get(c, 0.0) + n * st.shares.get(c, 0.0)
+    def _account(self, sk: ServiceKey, r: int, x: Mapping[str, float], n: float) -> None:
+        m = self.members[sk]
+        for c, col in self.cats.items():
+            share = float(self.shares[r, col])
+            if share > 0 or c in x:
+                m.obs[c] = m.obs.get(c, 0.0) + x.get(c, 0.0)
+                m.exp[c] = m.exp.get(c, 0.0) + n * share
 
-    def _step_member(self, sk: ServiceKey, st: KeyState, x: Mapping[str, float], n: float, cats: list[str],
-                     sc: Mapping[str, float], ws: int) -> None:
-        m = st.member
-        assert m is not None
-        self._account(st, x, n, cats)
+    def _step_member(self, sk: ServiceKey, r: int, x: Mapping[str, float], n: float, sc: Mapping[str, float],
+                     ws: int) -> None:
+        m = self.members[sk]
+        self._account(sk, r, x, n)
         raised = False
         for c in m.rose:
-            a = st.acc.get(c, [0.0, 0.0, 0.0, 0.0])
-            p = max(st.shares.get(c, 0.0), P_FLOOR)
-            one = (x.get(c, 0.0), n * p)
-            if sc.get(c, 0.0) >= CLOSE_SCORE and any(s >= CLOSE_RATIO * e and s > e for s, e in (one, (a[0], a[1]))):
+            col = self.cats[c]
+            p = max(float(self.shares[r, col]), P_FLOOR)
+            pairs = ((x.get(c, 0.0), n * p), (float(self.acc[r, col, 0]), float(self.acc[r, col, 1])))
+            if sc.get(c, 0.0) >= CLOSE_SCORE and any(o >= CLOSE_RATIO * e and o > e for o, e in pairs):
                 raised = True
+            if x.get(c, 0.0) >= max(MIN_RATIO * n * p, n * p + 2.0):  # this window on its own
+                m.last_own_ws = ws
         m.score = max(m.score, max(sc.values(), default=0.0))
         if raised:
             m.last_raised_ws, m.calm = ws, 0
@@ -260,23 +353,23 @@ class CompositionDetector:
         if (ws - m.opened_ws) // self.window_ms >= LEVEL_SHIFT_WINDOWS:
             reason = "level_shift"
             total = sum(m.obs.values())
-            if total > 0:
-                st.shares = {c: v / total for c, v in m.obs.items() if v > 0}
+            if total > 0:  # the key adopts the shares it has had since the shift began
+                self.shares[r] = 0.0
+                for c, v in m.obs.items():
+                    self.shares[r, self.cats[c]] = v / total
         elif m.calm >= CLOSE_WINDOWS:
             reason = "recovered"
-        group = self.groups[sk[0]]
-        summary = group.members[sk[1]]
-        summary.update(self._summary(st, ws))
+        summary = self.groups[sk[0]].members[sk[1]]
+        summary.update(self._summary(m))
         if reason is not None:
-            summary["closed_at"] = format_ts_ms(max(m.last_raised_ws, m.detected_ws) + self.window_ms)
+            summary["closed_at"] = format_ts_ms(max(m.last_own_ws, m.opened_ws) + self.window_ms)
             summary["close_reason"] = reason
-            st.member, st.hits = None, 0
-            for a in st.acc.values():  # the shift's evidence is forgotten with it
-                a[0], a[2] = a[1], a[3]
+            del self.members[sk]
+            self.hits[r] = 0
+            self.acc[r, :, 0], self.acc[r, :, 2] = self.acc[r, :, 1], self.acc[r, :, 3]  # its evidence is spent
 
-    def _summary(self, st: KeyState, ws: int) -> dict[str, Any]:
-        m = st.member
-        assert m is not None
+    @staticmethod
+    def _summary(m: Member) -> dict[str, Any]:
         total = sum(m.obs.values())
         exp_total = sum(m.exp.values()) or 1.0
         obs_share = {c: v / total for c, v in m.obs.items()} if total else {}
@@ -289,9 +382,8 @@ class CompositionDetector:
                 "expected_categories": {c: round(v, 4) for c, v in sorted(exp_share.items()) if round(v, 4) > 0},
                 "rose": rose or list(m.rose), "fell": fell}
 
-    def _join(self, sk: ServiceKey, st: KeyState, ws: int) -> None:
-        m = st.member
-        assert m is not None
+    def _join(self, sk: ServiceKey, ws: int) -> None:
+        m = self.members[sk]
         svc, key = sk
         g = self.groups.get(svc)
         if g is None:
@@ -299,7 +391,7 @@ class CompositionDetector:
                                                    self.detector.get("params_hash", "")), root=key)
         g.members[key] = {"region": key, "level": level_name(key), "opened_at": format_ts_ms(m.opened_ws),
                           "detected_at": format_ts_ms(ws + self.window_ms), "closed_at": None,
-                          "close_reason": None, **self._summary(st, ws)}
+                          "close_reason": None, **self._summary(m)}
         g.dirty = True
 
     def _emit_group(self, svc: str, ws: int) -> list[SignalEvent]:
@@ -335,41 +427,38 @@ class CompositionDetector:
             del self.groups[svc]
         return [ev]
 
-    # -- learning ---------------------------------------------------------------------
-    @staticmethod
-    def _learn(st: KeyState, x: Mapping[str, float], n: float, weight: float) -> None:
-        if weight <= 0:
-            return
-        if st.learned < WARM_REPORTS:
-            rate = n / (st.learned + n)
-        else:
-            rate = min(MAX_RATE, 1.0 - math.exp(-n / LEARN_REPORTS)) * weight
-        for c in set(st.shares) | set(x):
-            st.shares[c] = (1.0 - rate) * st.shares.get(c, 0.0) + rate * x.get(c, 0.0) / n
-        st.learned = min(st.learned + n * weight, 1e9)
-        if len(st.shares) > MAX_CATEGORIES:
-            for c in sorted(st.shares, key=lambda c: (st.shares[c], c))[: len(st.shares) - MAX_CATEGORIES]:
-                del st.shares[c]
-                st.acc.pop(c, None)
-        for c in [c for c in st.acc if c not in st.shares]:
-            del st.acc[c]
-
-    def _drop(self, sk: ServiceKey) -> None:
-        st = self.keys.pop(sk)
-        g = self.groups.get(sk[0])
-        if st.member is not None and g is not None and sk[1] in g.members:
-            g.members[sk[1]]["closed_at"] = g.members[sk[1]]["detected_at"]
-            g.members[sk[1]]["close_reason"] = "recovered"
-
     # -- state -----------------------------------------------------------------------
+    def _key_state(self, sk: ServiceKey) -> KeyState:
+        r = self.rows[sk]
+        cols = [(c, col) for c, col in self.cats.items()
+                if self.shares[r, col] > 0 or self.acc[r, col].any()]
+        return KeyState({c: float(self.shares[r, col]) for c, col in cols},
+                        {c: self.acc[r, col].tolist() for c, col in cols},
+                        float(self.learned[r]), int(self.hits[r]), self.members.get(sk))
+
     def export_key(self, sk: ServiceKey) -> dict[str, Any] | None:
-        st = self.keys.get(sk)
-        return None if st is None else st.to_dict()
+        """One key's state as plain JSON data (None: the key is not tracked)."""
+        return self._key_state(sk).to_dict() if sk in self.rows else None
+
+    def import_key(self, sk: ServiceKey, d: Mapping[str, Any]) -> None:
+        st = KeyState.from_dict(d)
+        r = self._row(sk)
+        self.shares[r], self.acc[r] = 0.0, 0.0
+        for c, share in st.shares.items():
+            self.shares[r, self._col(c)] = share
+        for c, a in st.acc.items():
+            self.acc[r, self._col(c)] = a
+        self.learned[r], self.hits[r] = st.learned, st.hits
+        if st.member is not None:
+            self.members[sk] = st.member
+        else:
+            self.members.pop(sk, None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"keys": [[svc, key, st.to_dict()] for (svc, key), st in self.keys.items()],
-                "groups": {svc: dict(g.__dict__) for svc, g in self.groups.items()}}
+        return {"keys": [[svc, key, self._key_state((svc, key)).to_dict()] for svc, key in self.row_keys],
+                "groups": {svc: dict(g.__dict__) for svc, g in sorted(self.groups.items())}}
 
     def load(self, d: Mapping[str, Any]) -> None:
-        self.keys = {(str(svc), str(key)): KeyState.from_dict(st) for svc, key, st in d["keys"]}
+        for svc, key, st in d["keys"]:
+            self.import_key((str(svc), str(key)), st)
         self.groups = {str(svc): Group(**g) for svc, g in d["groups"].items()}

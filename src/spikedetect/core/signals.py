@@ -18,7 +18,6 @@ from spikedetect.core.composition import CompositionDetector, LeafCounts
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.ingest_gap import IngestGapDetector
 from spikedetect.core.keyspace import Keyspace
-from spikedetect.core.regions import GLOBAL
 from spikedetect.core.signal_events import SignalEvent
 
 
@@ -37,8 +36,8 @@ class Signals:
                      blocked: npt.NDArray[np.bool_]) -> None:
         """One closed window, after the count detector scored it (``blocked``: keys whose total
         is not normal - an open count incident or an anomalous window)."""
-        self.events.extend(self.composition.close_window(ws, per_service, ks.keys, expected, blocked))
-        services = [svc for svc, key in ks.keys if key == GLOBAL]
+        self.events.extend(self.composition.close_window(ws, per_service, ks.keys, ks.index, expected, blocked))
+        services = list(per_service)  # with the services the gap detector knows already
         self.events.extend(self.gaps.close_window(ws, per_service, ks.index, observed, expected, phi, learned,
                                                   services))
 

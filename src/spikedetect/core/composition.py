@@ -5,8 +5,9 @@ window), each category's expected share is learned (EWMA, weighted by reports; a
 judged only once it has learned ``WARM_REPORTS``). Each closed window, every category's count
 is scored against ``n * share`` conditioned on the key's total ``n``: ``-log10`` of the
 Poisson upper tail (conservative against the binomial), on this window and on two leaky sums
-(decay 0.6 and 0.9: about 2.5 and 10 windows), so a shift accumulates across windows as the
-count detector's horizons do. A category *qualifies* when a score reaches ``OPEN_SCORE``
+(decay 0.6 and 0.9: about 2.5 and 10 windows), and a CUSUM of the log-likelihood ratio of a
+share ``CUSUM_RATIO`` times the expected one (in log10 units), so a shift accumulates across
+windows as the count detector's horizons do. The CUSUM qualifies with a leaky sum's excess. A category *qualifies* when a score reaches ``OPEN_SCORE``
 with at least ``MIN_EXCESS`` reports over expectation, twice the expected count and a share
 ``MIN_SHARE_RISE`` above its expected one; two qualifying windows in a row (one at twice the
 score) open a member. Keys whose total is not normal (an open count incident, or an
@@ -53,6 +54,8 @@ DECAY = (0.6, 0.9)  # leaky sums: ~2.5 and ~10 windows
 OPEN_SCORE = 7.0
 CLOSE_SCORE = 3.0
 CLOSE_RATIO = 1.5
+CUSUM_RATIO = 3.0  # the CUSUM looks for a share this many times the expected one
+_LN_RATIO = math.log(CUSUM_RATIO)
 MIN_EXCESS = 8.0
 MIN_RATIO = 2.0
 MIN_SHARE_RISE = 0.05
@@ -82,7 +85,7 @@ class Member:
 @dataclass
 class KeyState:
     shares: dict[str, float] = field(default_factory=dict)
-    acc: dict[str, list[float]] = field(default_factory=dict)  # category -> [S short, E short, S long, E long]
+    acc: dict[str, list[float]] = field(default_factory=dict)  # category -> [S, E short; S, E long; CUSUM]
     learned: float = 0.0
     hits: int = 0
     member: Member | None = None
@@ -143,7 +146,7 @@ class CompositionDetector:
         self.rows: dict[ServiceKey, int] = {}
         self.row_keys: list[ServiceKey] = []
         self.shares = np.zeros((16, MAX_CATEGORIES))
-        self.acc = np.zeros((16, MAX_CATEGORIES, 4))  # S short, E short, S long, E long
+        self.acc = np.zeros((16, MAX_CATEGORIES, 5))  # S short, E short, S long, E long, CUSUM
         self.learned = np.zeros(16)
         self.hits = np.zeros(16, dtype=np.int64)
         self.members: dict[ServiceKey, Member] = {}
@@ -221,6 +224,10 @@ class CompositionDetector:
         acc[:, :, 1] = DECAY[0] * acc[:, :, 1] + e1
         acc[:, :, 2] = DECAY[1] * acc[:, :, 2] + x
         acc[:, :, 3] = DECAY[1] * acc[:, :, 3] + e1
+        # CUSUM of the log-likelihood ratio "share x CUSUM_RATIO" vs "share": a step accumulates
+        # from its first window on, without the old windows a leaky sum still holds
+        acc[:, :, 4] = np.maximum(0.0, acc[:, :, 4] + x * _LN_RATIO - e1 * (CUSUM_RATIO - 1.0))
+        cusum = acc[:, :, 4] / _LN10
         used = (shares > 0) | (x > 0)
         obs = np.stack([x, acc[:, :, 0], acc[:, :, 2]])
         mean = np.stack([e1, acc[:, :, 1], acc[:, :, 3]])
@@ -234,7 +241,11 @@ class CompositionDetector:
         excess = obs - mean
         horizon_ok = ((raw >= OPEN_SCORE) & (excess >= MIN_EXCESS) & (obs >= MIN_RATIO * mean)
                       & (excess >= MIN_SHARE_RISE * np.maximum(total, 1e-9)))
-        qual = horizon_ok.any(axis=0) & used  # (m, C)
+        long_ok = ((excess[1:] >= MIN_EXCESS) & (obs[1:] >= CLOSE_RATIO * mean[1:])
+                   & (excess[1:] >= MIN_SHARE_RISE * np.maximum(total[1:], 1e-9))).any(axis=0)
+        qual = (horizon_ok.any(axis=0) | ((cusum >= OPEN_SCORE) & long_ok)) & used  # (m, C)
+        shifting = ((raw >= CLOSE_SCORE) & (obs >= CLOSE_RATIO * mean) & (excess >= MIN_EXCESS / 2)).any(axis=0) \
+            | (cusum >= CLOSE_SCORE)
         block = np.zeros(m, dtype=bool)
         krow = np.array([index[sk] for sk in self.row_keys], dtype=np.intp)
         block = blocked[krow]
@@ -265,13 +276,13 @@ class CompositionDetector:
                 self._join(sk, ws)
         # an outage's mix is the outage's: its evidence never carries over
         if block.any():
-            acc[block, :, 0], acc[block, :, 2] = acc[block, :, 1], acc[block, :, 3]
+            acc[block, :, 0], acc[block, :, 2], acc[block, :, 4] = acc[block, :, 1], acc[block, :, 3], 0.0
         # learn: keys without a member, with a normal total and reports; elevated windows a tenth
         member_now = np.array([sk in self.members for sk in self.row_keys], dtype=bool) if self.members else \
             np.zeros(m, dtype=bool)
         # a window where some category qualifies does not teach; others teach fully (a share that
         # drifts over the day is followed, and a lag cannot freeze the shares as a 'tenth' would)
-        weight = np.where(qual.any(axis=1) & warm, 0.0, 1.0)
+        weight = np.where((qual | shifting).any(axis=1) & warm, 0.0, 1.0)
         weight[member_now | block | (n <= 0) | has_member] = 0.0
         self._learn(x, n, weight)
         for svc in sorted(touched):
@@ -366,7 +377,7 @@ class CompositionDetector:
             summary["close_reason"] = reason
             del self.members[sk]
             self.hits[r] = 0
-            self.acc[r, :, 0], self.acc[r, :, 2] = self.acc[r, :, 1], self.acc[r, :, 3]  # its evidence is spent
+            self.acc[r, :, 0], self.acc[r, :, 2], self.acc[r, :, 4] = self.acc[r, :, 1], self.acc[r, :, 3], 0.0
 
     @staticmethod
     def _summary(m: Member) -> dict[str, Any]:

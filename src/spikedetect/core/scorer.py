@@ -280,7 +280,7 @@ class Scorer:
         ks.closed_ws[:n] = np.maximum(ks.closed_ws[:n], ws)
         if self.signals is not None:
             self.signals.close_window(ws, per_service, ks, observed, expected, phi, source == LEARNED,
-                                      tracked | not_quiet | (signal >= ANOMALOUS))
+                                      tracked | not_quiet | (signal >= ANOMALOUS), tracked)
         if self.on_window is not None:
             self.on_window(ws, ClosedKeys(ws, list(ks.keys), observed, expected, score, source, per_service))
         st = self.stats

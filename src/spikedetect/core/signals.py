@@ -33,18 +33,19 @@ class Signals:
     def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], ks: Keyspace,
                      observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
                      phi: npt.NDArray[np.float64], learned: npt.NDArray[np.bool_],
-                     blocked: npt.NDArray[np.bool_]) -> None:
+                     blocked: npt.NDArray[np.bool_], incident: npt.NDArray[np.bool_]) -> None:
         """One closed window, after the count detector scored it (``blocked``: keys whose total
-        is not normal - an open count incident or an anomalous window). A key above a blocked
-        one is blocked too: a city outage shifts its country's and the world's mix, and that
-        shift is the outage's."""
-        blocked = blocked.copy()
+        is not normal - an open count incident or an anomalous window). A key above one with an
+        open count ``incident`` is blocked too: a city outage shifts its country's and the world's
+        mix, and that shift is the outage's."""
+        under = incident.copy()
         parent = ks.parent[: ks.size]
         for _ in range(int(ks.depth[: ks.size].max(initial=0))):
-            up = parent[blocked & (parent >= 0)]
-            if len(up) == 0 or blocked[up].all():
+            up = parent[under & (parent >= 0)]
+            if len(up) == 0 or under[up].all():
                 break
-            blocked[up] = True
+            under[up] = True
+        blocked = blocked | under
         self.events.extend(self.composition.close_window(ws, per_service, ks.keys, ks.index, expected, blocked))
         services = list(per_service)  # with the services the gap detector knows already
         self.events.extend(self.gaps.close_window(ws, per_service, ks.index, observed, expected, phi, learned,

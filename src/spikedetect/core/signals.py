@@ -20,6 +20,8 @@ from spikedetect.core.ingest_gap import IngestGapDetector
 from spikedetect.core.keyspace import Keyspace
 from spikedetect.core.signal_events import SignalEvent
 
+COOLDOWN_MS = 90 * 60_000
+
 
 class Signals:
     """Both signal detectors of one scorer, and the events they produced since the last take."""
@@ -29,6 +31,7 @@ class Signals:
         self.composition = CompositionDetector(config.window_ms, detector)
         self.gaps = IngestGapDetector(config.window_ms, detector)
         self.events: list[SignalEvent] = []
+        self.cooling: dict[tuple[str, str], int] = {}  # key -> last window with a count incident on or under it
 
     def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], ks: Keyspace,
                      observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
@@ -45,6 +48,14 @@ class Signals:
             if len(up) == 0 or under[up].all():
                 break
             under[up] = True
+        # and for COOLDOWN_MS after: an outage's tail keeps its mix while its count is normal again
+        keys = ks.keys
+        for r in np.flatnonzero(under).tolist():
+            self.cooling[keys[r]] = ws
+        for sk in [sk for sk, at in self.cooling.items() if ws - at >= COOLDOWN_MS or sk not in ks.index]:
+            del self.cooling[sk]
+        if self.cooling:
+            under[[ks.index[sk] for sk in self.cooling]] = True
         blocked = blocked | under
         self.events.extend(self.composition.close_window(ws, per_service, ks.keys, ks.index, expected, blocked))
         services = list(per_service)  # with the services the gap detector knows already
@@ -56,8 +67,10 @@ class Signals:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"composition": self.composition.to_dict(), "gaps": self.gaps.to_dict()}
+        return {"composition": self.composition.to_dict(), "gaps": self.gaps.to_dict(),
+                "cooling": [[svc, key, at] for (svc, key), at in sorted(self.cooling.items())]}
 
     def load(self, data: Mapping[str, Any]) -> None:
         self.composition.load(data["composition"])
         self.gaps.load(data["gaps"])
+        self.cooling = {(str(svc), str(key)): int(at) for svc, key, at in data.get("cooling", [])}

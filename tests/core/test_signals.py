@@ -199,3 +199,64 @@ def test_no_gap_without_a_stopped_producer(name: str, rates: dict[str, float], l
 @pytest.mark.parametrize(("mu", "phi", "want"), [(3.0, 1.0, 3.0), (3.0, 2.0, 3.0 * np.log(2.0)), (0.0, 5.0, 0.0)])
 def test_zero_probability_of_a_window(mu: float, phi: float, want: float) -> None:
     assert zero_log_prob(mu, phi) == pytest.approx(want)
+
+
+# -- through the scorer: events, and state restored mid-incident --------------------------
+def _scorer_windows(n: int, seed: int = 5):
+    """(ws, leaf counts) for 'ig': 60/min over two cities; login's share of Mumbai jumps to 60%
+    for 30 min on day 2, and the web producer stops for 20 min later that day."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        ws = i * W
+        leaf: dict[tuple[str, str, str], float] = {}
+        for city, rate in (("US/CA/LA", 25.0), ("IN/MH/Mumbai", 35.0)):
+            mix = NORMAL if not (city.startswith("IN") and 2000 <= i < 2030) else shifted(NORMAL, 2, 0.60)
+            for src, share in SOURCES.items():
+                if src == "web" and 2300 <= i < 2320:
+                    continue
+                for c, k in zip(CATS, rng.multinomial(rng.poisson(rate * share), mix), strict=True):
+                    if k:
+                        leaf[(city, c, src)] = leaf.get((city, c, src), 0.0) + float(k)
+        yield ws, leaf
+
+
+def _drive(scorer, windows) -> list[bytes]:
+    from spikedetect.core.counter import ClosedWindow
+
+    out: list[bytes] = []
+    for ws, leaf in windows:
+        scorer.add_partial(0, ClosedWindow(ws, {"ig": leaf}))
+        scorer.set_watermark(0, ws + W)
+        scorer.close_ready()
+        out += [e.to_json() for e in scorer.signals.take()]
+    return out
+
+
+def test_the_scorer_publishes_both_signals_and_a_restored_scorer_continues_identically() -> None:
+    from spikedetect.core.config import DetectorConfig
+    from spikedetect.core.scorer import Scorer
+    from spikedetect.core.state import export_key, import_key, restore_scorer, snapshot_scorer
+
+    cfg = DetectorConfig(window_ms=W)
+    windows = list(_scorer_windows(2500))
+    whole = _drive(Scorer(cfg), windows)
+    kinds = [(orjson.loads(e)["kind"], orjson.loads(e)["type"]) for e in whole]
+    assert ("composition", "opened") in kinds and ("composition", "closed") in kinds
+    assert [k for k in kinds if k[0] == "ingest_gap"] == [("ingest_gap", "opened"), ("ingest_gap", "closed")]
+    gap = orjson.loads(next(e for e in whole if b'"ingest_gap"' in e))
+    assert gap["sources"] == ["web"]
+    comp_open = orjson.loads(next(e for e in whole if b'"composition"' in e))
+    assert comp_open["rose"][0] == "login" and comp_open["region"] in ("*", "IN")
+    for cut in (2010, 2305):  # mid shift, mid gap
+        first = Scorer(cfg)
+        head = _drive(first, windows[:cut])
+        # a whole snapshot (replay, Detector.restore) ...
+        again = restore_scorer(cfg, orjson.loads(orjson.dumps(snapshot_scorer(first))))
+        assert head + _drive(again, windows[cut:]) == whole
+        # ... and the live owner's records: one per key, plus the signals record
+        owner = Scorer(cfg, sources=())
+        for sk in first.keyspace.keys:
+            import_key(owner, sk, orjson.loads(orjson.dumps(export_key(first, sk))))
+        owner.signals.load(orjson.loads(orjson.dumps(first.signals.to_dict())))
+        owner.watermarks, owner.next_ws = dict(first.watermarks), first.next_ws
+        assert head + _drive(owner, windows[cut:]) == whole

@@ -465,11 +465,11 @@ class CompositionDetector:
         else:
             self.members.pop(sk, None)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"keys": [[svc, key, self._key_state((svc, key)).to_dict()] for svc, key in self.row_keys],
-                "groups": {svc: dict(g.__dict__) for svc, g in sorted(self.groups.items())}}
+    def to_dict(self, with_keys: bool = True) -> dict[str, Any]:
+        keys = [[svc, key, self._key_state((svc, key)).to_dict()] for svc, key in self.row_keys] if with_keys else []
+        return {"keys": keys, "groups": {svc: dict(g.__dict__) for svc, g in sorted(self.groups.items())}}
 
     def load(self, d: Mapping[str, Any]) -> None:
-        for svc, key, st in d["keys"]:
+        for svc, key, st in d.get("keys", []):
             self.import_key((str(svc), str(key)), st)
         self.groups = {str(svc): Group(**g) for svc, g in d["groups"].items()}

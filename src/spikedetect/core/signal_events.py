@@ -9,12 +9,13 @@ means ``"outage"``, so their bytes stay as they were); the two signals of issue 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
 
-from spikedetect.core.outage_events import SCHEMA_V2
+from spikedetect.core.outage_events import SCHEMA_V2, OutageEvent
 
 SignalKind = Literal["composition", "ingest_gap"]
 SignalType = Literal["opened", "updated", "closed"]
@@ -77,3 +78,12 @@ class SignalEvent:
     @property
     def kafka_key(self) -> bytes:
         return f"{self.service}|{self.incident_id}".encode()
+
+
+def merge_v2(outages: Sequence[OutageEvent], signals: Sequence[SignalEvent]) -> list[OutageEvent | SignalEvent]:
+    """The main stream's order: window by window (``updated_at``), outage events first. The same
+    on every path (replay, live), however windows are batched."""
+    if not signals:
+        return list(outages)
+    both: list[OutageEvent | SignalEvent] = [*outages, *signals]
+    return sorted(both, key=lambda e: e.updated_at)

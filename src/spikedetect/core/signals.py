@@ -31,6 +31,7 @@ class Signals:
         self.composition = CompositionDetector(config.window_ms, detector)
         self.gaps = IngestGapDetector(config.window_ms, detector)
         self.events: list[SignalEvent] = []
+        self.applied_ws: int | None = None  # the last window applied (a re-close after a crash skips it)
         self.cooling: dict[tuple[str, str], int] = {}  # key -> last window with a count incident on or under it
 
     def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], ks: Keyspace,
@@ -41,6 +42,9 @@ class Signals:
         is not normal - an open count incident or an anomalous window). A key above one with an
         open count ``incident`` is blocked too: a city outage shifts its country's and the world's
         mix, and that shift is the outage's."""
+        if self.applied_ws is not None and ws <= self.applied_ws:
+            return  # applied before a crash: its events were published then
+        self.applied_ws = ws
         under = incident.copy()
         parent = ks.parent[: ks.size]
         for _ in range(int(ks.depth[: ks.size].max(initial=0))):
@@ -67,10 +71,15 @@ class Signals:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"composition": self.composition.to_dict(), "gaps": self.gaps.to_dict(),
-                "cooling": [[svc, key, at] for (svc, key), at in sorted(self.cooling.items())]}
+        """Everything but the per-key category shares, which travel in each key's record
+        (:func:`spikedetect.core.state.export_key`)."""
+        return {"composition": self.composition.to_dict(with_keys=False), "gaps": self.gaps.to_dict(),
+                "cooling": [[svc, key, at] for (svc, key), at in sorted(self.cooling.items())],
+                "applied_ws": self.applied_ws}
 
     def load(self, data: Mapping[str, Any]) -> None:
         self.composition.load(data["composition"])
         self.gaps.load(data["gaps"])
         self.cooling = {(str(svc), str(key)): int(at) for svc, key, at in data.get("cooling", [])}
+        applied = data.get("applied_ws")
+        self.applied_ws = None if applied is None else int(applied)

@@ -26,13 +26,17 @@ def export_key(scorer: Scorer, sk: ServiceKey) -> dict[str, Any]:
     ks = scorer.keyspace
     row = ks.index[sk]
     tracker = scorer.trackers.get(sk)
-    return {
+    out = {
         "b": ks.baseline.export_row(row),
         "t": tracker.to_dict() if tracker is not None else None,
         "seen": int(ks.last_seen[row]),
         "closed": int(ks.closed_ws[row]),
         "mute": int(ks.mute_until[row]),
     }
+    shares = scorer.signals.composition.export_key(sk) if scorer.signals is not None else None
+    if shares is not None:  # a busy key's category shares (composition shifts, issue 18)
+        out["c"] = shares
+    return out
 
 
 def import_key(scorer: Scorer, sk: ServiceKey, record: dict[str, Any]) -> None:
@@ -48,6 +52,8 @@ def import_key(scorer: Scorer, sk: ServiceKey, record: dict[str, Any]) -> None:
             scorer.trackers[sk] = Tracker.from_dict(record["t"])
         else:
             scorer.trackers.pop(sk, None)
+        if record.get("c") is not None and scorer.signals is not None:
+            scorer.signals.composition.import_key(sk, record["c"])
     except (KeyError, TypeError, ValueError) as exc:
         raise StateError(f"bad key record for {sk}: {exc}") from exc
 

@@ -28,8 +28,7 @@ import orjson
 from spikedetect.core import Detector, DetectorConfig, IncidentEvent
 from spikedetect.core.outage_events import OutageEvent
 from spikedetect.core.outages import OutageGrouper
-from spikedetect.core.signal_events import SignalEvent
-from spikedetect.core.timefmt import parse_ts_ms
+from spikedetect.core.signal_events import SignalEvent, merge_v2
 
 V2Event = OutageEvent | SignalEvent  # the main stream: outages, composition shifts, ingest gaps
 OnOutage = Callable[[V2Event], None]
@@ -77,15 +76,6 @@ def dead_letter_line(raw: bytes, reason: str, where: dict[str, Any]) -> bytes:
     except UnicodeDecodeError:
         value = {"value_b64": base64.b64encode(raw).decode()}
     return orjson.dumps({"reason": reason, **where, **value})
-
-
-def merge_v2(outages: Sequence[OutageEvent], signals: Sequence[SignalEvent]) -> list[V2Event]:
-    """The main stream's order: window by window (``updated_at``), outage events first. The
-    same on every path, however windows are batched."""
-    if not signals:
-        return list(outages)
-    both: list[V2Event] = [*outages, *signals]
-    return sorted(both, key=lambda e: parse_ts_ms(e.updated_at) or 0)
 
 
 class IncidentSink:

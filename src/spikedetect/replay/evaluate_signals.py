@@ -10,6 +10,9 @@ Rules (also in docs/evaluation.md):
   found when a matching incident lists it (composition: a member region; ingest gap: ``"*"``),
   with that member's detection delay; a gap's ``sources`` must be the silent ones.
 * A trap of kind ``producer_gap`` expects one ingest gap of its service (every source).
+* A composition incident that matches no signal but opened within a true outage's span (as
+  above) on one of its affected keys is ``explained``: the outage's own mix, often seen before
+  its counts rise (a slow ramp). It is neither matched nor false.
 * An unmatched signal incident overlapping a trap's span on one of its keys is a trap alarm;
   every unmatched one is a false signal.
 """
@@ -63,6 +66,7 @@ class SignalScore:
 class SignalSummary:
     expected: list[SignalScore] = field(default_factory=list)
     unmatched: list[dict[str, Any]] = field(default_factory=list)
+    explained: list[dict[str, Any]] = field(default_factory=list)  # composition shifts of a true outage's mix
     trap_alarms: int = 0
     false_signals: int = 0
 
@@ -124,6 +128,15 @@ def score_signals(events: Iterable[Mapping[str, Any]], truth: GroundTruth) -> Si
             [k for k in want.keys if k in delay], delay, [i.incident_id for i in mine],
             sum(i.events for i in mine), sources_ok))
     rest = [i for i in incidents if i.incident_id not in matched]
+    for i in list(rest):
+        for o in truth.outages:  # an outage's own mix, seen before (or beside) its counts: not false
+            lo, hi = o.start_ms - BEFORE_WINDOWS * truth.window_ms, o.end_ms + AFTER_MS
+            if (i.kind == "composition" and i.service == o.service and lo <= i.opened_at_ms <= hi
+                    and set(i.members) & o.affected_keys()):
+                summary.explained.append({"incident_id": i.incident_id, "outage": o.id, "regions": sorted(i.members),
+                                          "delay_s": (min(i.members.values()) - o.start_ms) / 1000})
+                rest.remove(i)
+                break
     for i in rest:
         end = i.closed_at_ms if i.closed_at_ms is not None else truth.end_ms
         hit = [t.id for t in truth.traps if t.service == i.service and set(i.members) & set(t.keys)

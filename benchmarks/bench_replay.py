@@ -7,7 +7,7 @@ Baseline (same run, same file): read in 4 MiB blocks, split lines, orjson.loads 
 Measured: the Replay driver (files -> batches -> Detector -> region incidents -> outage
 grouping -> outage incidents), excluding output writing; and, to show what grouping costs,
 the same loop on the Detector alone (region incidents only, what replay did before outages
-were grouped). Medians over --repeats, alternating baseline and the two replays.
+were grouped), and the replay without the composition / ingest-gap signals (issue 18). Medians over --repeats, alternating baseline and the two replays.
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ def read_decode(path: Path) -> int:
     return n
 
 
-def replay(path: Path, config: DetectorConfig) -> int:
+def replay(path: Path, config: DetectorConfig, signals: bool = True) -> int:
     r = Replay(config)
+    if not signals:  # the count detector alone: what replay did before issue 18
+        r.detector.scorer.signals = None
     with open_binary(path) as f:
         for batch in iter_batches(f):
             r.feed(batch)
@@ -68,7 +70,7 @@ def main() -> None:
         for kind in ("jsonl", "jsonl.gz"):
             path = Path(tmp) / f"suite.{kind}"
             n = simulated_file(path, days=args.days)
-            base, run, ungrouped = [], [], []
+            base, run, ungrouped, bare = [], [], [], []
             incidents = regions = 0
             for _ in range(args.repeats):
                 t, _ = timed(lambda p=path: read_decode(p))
@@ -77,14 +79,18 @@ def main() -> None:
                 run.append(t)
                 t, regions = timed(lambda p=path: detector_only(p, config))
                 ungrouped.append(t)
-            b, r, u = median(base), median(run), median(ungrouped)
+                t, _ = timed(lambda p=path: replay(p, config, signals=False))
+                bare.append(t)
+            b, r, u, v = median(base), median(run), median(ungrouped), median(bare)
             results[kind] = {"events": n, "read_decode_events_per_s": n / b, "replay_events_per_s": n / r,
                              "ratio_to_read_decode": b / r, "incidents_opened": incidents,
                              "region_incidents_opened": regions, "detector_only_events_per_s": n / u,
-                             "replay_seconds": run, "read_decode_seconds": base, "detector_only_seconds": ungrouped}
+                             "replay_seconds": run, "read_decode_seconds": base, "detector_only_seconds": ungrouped,
+                             "replay_without_signals_events_per_s": n / v, "replay_without_signals_seconds": bare}
             print(f"{kind:9s} {n:,} events: read+decode {n / b:,.0f}/s, replay {n / r:,.0f}/s, "
                   f"ratio {b / r:.2f}; detector alone {n / u:,.0f}/s, replay/detector time {r / u:.3f} "
-                  f"({incidents} outage / {regions} region incidents; median of {args.repeats})")
+                  f"({incidents} outage / {regions} region incidents; median of {args.repeats}); without the "
+                  f"composition / ingest-gap signals {n / v:,.0f}/s, replay/that time {r / v:.3f}")
     if not args.smoke:
         print("saved", save(f"replay-{args.detector}", {"args": vars(args), "results": results}))
 

@@ -204,14 +204,16 @@ function incidentCard(parent, inc) {
     (inc.closed_at ? `closed ${fmt(inc.until_ms)} (${inc.close_reason})` : "still open"));
   if (inc.match) h("span", {class: "tag " + matchClass(inc.match)}, head, inc.match);
   const facts = h("div", {class: "facts small"}, sec);
-  const facts_of = {
-    composition: [["rose", (inc.rose || []).join(", ")], ["fell", (inc.fell || []).join(", ")],
-                  ["reports", num(inc.total_reports)], ["detected", fmt(Date.parse(inc.detected_at))]],
-    ingest_gap: [["silent sources", (inc.sources || []).join(", ")], ["missing windows", num(inc.missing_windows)],
-                 ["expected reports", num(inc.expected_reports)], ["detected", fmt(Date.parse(inc.detected_at))]],
-  }[inc.kind] || [["peak", num(inc.peak_count) + " at " + fmt(Date.parse(inc.peak_at), false)],
-                        ["reports", num(inc.total_reports)], ["excess", num(inc.excess_reports)],
-                        ["baseline", inc.baseline], ["detected", fmt(Date.parse(inc.detected_at))]];
+  const list = (x) => Array.isArray(x) ? x.join(", ") : "";
+  const facts_of = inc.kind === "composition"
+    ? [["rose", list(inc.rose)], ["fell", list(inc.fell)], ["reports", num(inc.total_reports)],
+       ["detected", fmt(Date.parse(inc.detected_at))]]
+    : inc.kind === "ingest_gap"
+    ? [["silent sources", list(inc.sources)], ["missing windows", num(inc.missing_windows)],
+       ["expected reports", num(inc.expected_reports)], ["detected", fmt(Date.parse(inc.detected_at))]]
+    : [["peak", num(inc.peak_count) + " at " + fmt(Date.parse(inc.peak_at), false)],
+       ["reports", num(inc.total_reports)], ["excess", num(inc.excess_reports)],
+       ["baseline", inc.baseline], ["detected", fmt(Date.parse(inc.detected_at))]];
   for (const [k, v] of facts_of) {
     const s = h("span", {}, facts, k + " "); h("b", {}, s, v);
   }

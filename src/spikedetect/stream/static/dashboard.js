@@ -139,7 +139,8 @@
       if (inc.incident_id === selected && !selectedMember) tr.className = "selected";
       cell(tr, inc.service, "wrap");
       // composition shifts and ingest gaps (issue 18) say so before the region
-      const what = {composition: "composition shift: ", ingest_gap: "ingest gap (" + (inc.sources || []).join(", ") + "): "}[inc.kind] || "";
+      const what = inc.kind === "composition" ? "composition shift: "
+        : inc.kind === "ingest_gap" ? "ingest gap (" + (Array.isArray(inc.sources) ? inc.sources.join(", ") : "") + "): " : "";
       const regionCell = el("td", what + regionName(inc.region), "");
       const n = (inc.regions || []).length;
       if (n > 1) {

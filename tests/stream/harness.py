@@ -126,7 +126,22 @@ class LiveRun:
         key: Callable[[bytes], bytes | None] | None = None,
         timestamps: Iterable[int | None] | None = None,
     ) -> int:
-        return asyncio.run(self._produce(list(values), key, None if timestamps is None else list(timestamps)))
+        values = list(values)
+        self._note_end(values)
+        return asyncio.run(self._produce(values, key, None if timestamps is None else list(timestamps)))
+
+    def _note_end(self, values: list[bytes]) -> None:
+        """Remember where the input's last window ends (see :meth:`incidents`)."""
+        last: int | None = None
+        for v in values[-2000:]:
+            try:
+                t = parse_ts_ms(orjson.loads(v).get("ts", ""))
+            except (orjson.JSONDecodeError, AttributeError, TypeError):
+                continue
+            if t is not None and (last is None or t > last):
+                last = t
+        if last is not None:
+            self.input_end_ms = max(self.input_end_ms or 0, last - last % 60_000 + 60_000)
 
     def _input_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -187,6 +202,7 @@ class LiveRun:
     ) -> BackgroundProducer:
         """Start a thread that sends ``values`` (at ``rate_per_s``, or as fast as it can), keyed by
         ``key`` (default: the region, like :meth:`produce_file`)."""
+        self._note_end(values)
         producer = BackgroundProducer(
             self.bootstrap,
             self.topics["input"],
@@ -250,10 +266,6 @@ class LiveRun:
     def produce_file(self, path: Path) -> int:
         with open_binary(path) as f:
             lines = [line for batch in iter_batches(f) for line in batch]
-        ends = [parse_ts_ms(orjson.loads(line).get("ts", "")) for line in lines[-2000:]]
-        last = max((t for t in ends if t is not None), default=None)
-        if last is not None:  # the input's last window ends here
-            self.input_end_ms = max(self.input_end_ms or 0, last - last % 60_000 + 60_000)
         return self.produce(lines, key=_region_key)
 
     def read(self, topic: str, timeout_s: float = 3.0) -> list[Record]:

@@ -363,15 +363,15 @@ class LiveRun:
     # -- results --------------------------------------------------------------------------
     def incidents(self, topic: str = "incidents") -> list[bytes]:
         """Incident events (outages; ``topic="regions"``: region incidents) deduplicated on
-        (incident_id, seq), sorted by them. An ingest gap that began when the produced input
-        ended is left out: live, the idle rule closes the empty windows after the input's end
-        and the silence is a gap; a replay ends with its input (docs/events.md)."""
+        (incident_id, seq), sorted by them. An ingest gap detected after the produced input
+        ended is left out: live, the idle rule closes empty windows after the input's end and the
+        silence is a gap; a replay ends with its input (docs/events.md)."""
         seen: dict[tuple[str, int], bytes] = {}
         for rec in self.read(topic):
             e = orjson.loads(rec.value)
-            opened = parse_ts_ms(e.get("opened_at") or "")
-            if (e.get("kind") == "ingest_gap" and self.input_end_ms is not None and opened is not None
-                    and opened >= self.input_end_ms):
+            detected = parse_ts_ms(e.get("detected_at") or "")
+            if (e.get("kind") == "ingest_gap" and self.input_end_ms is not None and detected is not None
+                    and detected > self.input_end_ms):
                 continue
             key = (e["incident_id"], e["seq"])
             assert seen.get(key, rec.value) == rec.value, f"two different events share {key}"

@@ -131,16 +131,19 @@ class LiveRun:
         return asyncio.run(self._produce(values, key, None if timestamps is None else list(timestamps)))
 
     def _note_end(self, values: list[bytes]) -> None:
-        """Remember where the input's last window ends (see :meth:`incidents`)."""
-        last: int | None = None
+        """Remember where the input's last window ends (see :meth:`incidents`): a robust newest
+        event time of the last reports (a few skewed clocks far ahead do not move it)."""
+        stamps: list[int] = []
         for v in values[-2000:]:
             try:
                 t = parse_ts_ms(orjson.loads(v).get("ts", ""))
             except (orjson.JSONDecodeError, AttributeError, TypeError):
                 continue
-            if t is not None and (last is None or t > last):
-                last = t
-        if last is not None:
+            if t is not None:
+                stamps.append(t)
+        if stamps:
+            stamps.sort()
+            last = stamps[max(0, len(stamps) - 1 - len(stamps) // 20 - 8)]
             self.input_end_ms = max(self.input_end_ms or 0, last - last % 60_000 + 60_000)
 
     def _input_producer(self) -> AIOKafkaProducer:

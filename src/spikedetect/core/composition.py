@@ -115,23 +115,6 @@ class Group:
     members: dict[str, dict[str, Any]] = field(default_factory=dict)  # region -> summary
 
 
-def category_counts(leaf: LeafCounts, wanted: set[str]) -> dict[str, dict[str, float]]:
-    """Reports per category for each key in ``wanted`` (one pass over the leaf counts)."""
-    by_rc: dict[tuple[str, str], float] = {}
-    for (region, cat, _), n in leaf.items():
-        by_rc[(region, cat)] = by_rc.get((region, cat), 0.0) + n
-    out: dict[str, dict[str, float]] = {}
-    paths: dict[str, list[str]] = {}
-    for (region, cat), n in by_rc.items():
-        path = paths.get(region)
-        if path is None:
-            path = paths[region] = [k for k in keys_of(region) if k in wanted]
-        for key in path:
-            c = out.setdefault(key, {})
-            c[cat] = c.get(cat, 0.0) + n
-    return out
-
-
 class CompositionDetector:
     """Learns category shares per busy key and publishes composition incidents; pure.
 
@@ -233,7 +216,7 @@ class CompositionDetector:
         mean = np.stack([e1, acc[:, :, 1], acc[:, :, 3]])
         total = np.stack([n[:, None] * np.ones_like(p), acc[:, :, 1] / p, acc[:, :, 3] / p])
         raw = np.zeros(obs.shape)
-        # only clear excesses are scored (below them no score reaches ELEVATED_SCORE's use)
+        # only clear excesses are scored (below them no score would matter: see the rules above)
         cand = used[None] & (obs >= mean + 1.5) & (obs >= 1.2 * mean)
         if cand.any():
             raw[cand] = -log_sf(obs[cand], mean[cand], np.ones(int(cand.sum()))) / _LN10
@@ -246,7 +229,6 @@ class CompositionDetector:
         qual = (horizon_ok.any(axis=0) | ((cusum >= OPEN_SCORE) & long_ok)) & used  # (m, C)
         shifting = ((raw >= CLOSE_SCORE) & (obs >= CLOSE_RATIO * mean) & (excess >= MIN_EXCESS / 2)).any(axis=0) \
             | (cusum >= CLOSE_SCORE)
-        block = np.zeros(m, dtype=bool)
         krow = np.array([index[sk] for sk in self.row_keys], dtype=np.intp)
         block = blocked[krow]
         warm = self.learned[:m] >= WARM_REPORTS

@@ -9,7 +9,8 @@ grouping -> outage incidents), excluding output writing, counting with the compi
 (spikedetect.kernel) when it is built, and the same replay with the pure-Python counter; with
 --detector-only also the loop on the Detector alone (region incidents only, what replay did
 before outages were grouped), and with --count-only counting alone (WindowCounter, compiled and
-pure, no scoring). Medians over --repeats, alternating the baseline and the replays.
+pure, no scoring), and with --signals-cost the replay without the composition / ingest-gap
+signals (issue 18). Medians over --repeats, alternating the baseline and the replays.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ def read_decode(path: Path) -> int:
     return n
 
 
-def replay(path: Path, config: DetectorConfig, *, pure: bool = False) -> int:
+def replay(path: Path, config: DetectorConfig, *, pure: bool = False, signals: bool = True) -> int:
     r = Replay(config)
     if pure:
         r.detector.counter.use_kernel(None)
+    if not signals:  # the count detector alone: what replay did before issue 18
+        r.detector.scorer.signals = None
     with open_binary(path) as f:
         for batch in iter_batches(f):
             r.feed(batch)
@@ -81,6 +84,8 @@ def main() -> None:
     ap.add_argument("--no-pure", action="store_true", help="skip the pure-Python counter's replay")
     ap.add_argument("--detector-only", action="store_true", help="also time the Detector alone")
     ap.add_argument("--count-only", action="store_true", help="also time counting alone (compiled and pure)")
+    ap.add_argument("--signals-cost", action="store_true",
+                    help="also time the replay without the composition / ingest-gap signals")
     ap.add_argument("--smoke", action="store_true", help="tiny run (CI keeps the script alive)")
     args = ap.parse_args()
     if args.smoke:
@@ -98,6 +103,8 @@ def main() -> None:
                 times["replay_pure"] = []
             if args.detector_only:
                 times["detector_only"] = []
+            if args.signals_cost:
+                times["replay_without_signals"] = []
             if args.count_only:
                 times["count"] = []
                 if compiled:
@@ -105,6 +112,7 @@ def main() -> None:
             opened: dict[str, int] = {}
             runs = {"read_decode": lambda p=path: read_decode(p), "replay": lambda p=path: replay(p, config),
                     "replay_pure": lambda p=path: replay(p, config, pure=True),
+                    "replay_without_signals": lambda p=path: replay(p, config, signals=False),
                     "detector_only": lambda p=path: detector_only(p, config),
                     "count": lambda p=path: count_only(p, config),
                     "count_pure": lambda p=path: count_only(p, config, pure=True)}
@@ -114,7 +122,7 @@ def main() -> None:
                     spent.append(t)
                     opened[name] = got
             for prefix in ("replay", "count"):
-                if len({v for k, v in opened.items() if k.startswith(prefix)}) > 1:
+                if len({v for k, v in opened.items() if k.startswith(prefix) and k != "replay_without_signals"}) > 1:
                     raise SystemExit(f"compiled and pure runs differ: {opened}")
             b = median(times["read_decode"])
             res: dict[str, object] = {"events": n, "counting": "compiled" if compiled else "pure",

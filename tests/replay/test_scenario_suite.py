@@ -73,6 +73,10 @@ def test_suite_meets_the_issue_bounds(seed: int) -> None:
     assert missed == [] and result.recall == 1.0
     assert result.trap_alarms == 0, [t for t in result.traps if t.alarms]
     assert result.false_alarms_per_day <= 1.0, result.unmatched
+    # issue 18: the producer_gap trap raises exactly one ingest gap (opened, closed) and no other signal
+    assert result.signals is not None and result.signals.false_signals == 0, result.signals.unmatched
+    [gap] = result.signals.expected
+    assert gap.detected and len(gap.incidents) == 1 and gap.events == 2 and gap.sources_ok
     assert result.median_detection_delay_windows is not None
     assert result.median_detection_delay_windows <= 3.0
     region_of = {e["incident_id"]: e["region"] for e in REGIONS[(seed, "suite", "seasonal")]}
@@ -137,7 +141,30 @@ def test_two_simultaneous_city_outages_in_different_countries_are_two_incidents(
 def test_the_quiet_scenario_opens_nothing() -> None:
     result, events = run_suite(2, ("seasonal",), "quiet", 2.0)["seasonal"]
     assert result.outages == [] and len(result.traps) == 4
-    assert events == []
+    # nothing but the producer gap's own ingest_gap incident (issue 18): opened, closed
+    assert [(e["kind"], e["type"], e["service"]) for e in events] == [
+        ("ingest_gap", "opened", "threads"), ("ingest_gap", "closed", "threads")]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_composition_shifts_and_ingest_gaps_over_five_seeds(seed: int) -> None:
+    """Issue 18's acceptance: facebook's server-connection share from its normal 4% to 20% at a
+    normal total for 30 min is found within 10 min on the global and the country key; whatsapp's
+    web producer stopping for 20 min is one ingest_gap (no outage); the normal drift of
+    instagram's login share over a day and Los Angeles' noisy mix stay quiet."""
+    result, events = run_suite(seed, ("seasonal",), "signals", 2.0)["seasonal"]
+    assert result.incidents == 0 and result.trap_alarms == 0  # no outage at all
+    assert {t.kind for t in result.traps} == {"composition_shift", "web_gap", "share_drift", "city_share_noise"}
+    sig = result.signals
+    assert sig is not None and sig.false_signals == 0 and sig.trap_alarms == 0, sig.unmatched
+    by_kind = {s.kind: s for s in sig.expected}
+    shift, gap = by_kind["composition"], by_kind["ingest_gap"]
+    assert shift.detected and set(shift.keys_found) == set(shift.keys) and len(shift.keys) == 2
+    assert all(d <= 600 for d in shift.delay_s.values()), shift.delay_s
+    assert len(shift.incidents) == 1
+    assert gap.detected and len(gap.incidents) == 1 and gap.events == 2 and gap.sources_ok
+    closing = [e for e in events if e["kind"] == "composition" and e["type"] == "closed"]
+    assert closing[0]["rose"][0] == "server_connection" and closing[0]["fell"]
 
 
 def test_ewma_runs_and_catches_the_large_outages() -> None:

@@ -17,8 +17,10 @@ REGIONS = {"US/CA/Los Angeles": 5.0, "US/NY/New York": 4.0, "IN/MH/Mumbai": 3.0,
 
 
 def outage_stream(path: Path, *, seed: int = 1, days: float = 2.0, spike_start_min: int = 2160,
-                  spike_minutes: int = 40, factor: float = 40.0, services: tuple[str, ...] = ("instagram",)) -> int:
+                  spike_minutes: int = 40, factor: float = 40.0, services: tuple[str, ...] = ("instagram",),
+                  web_gap_min: tuple[int, int] | None = None) -> int:
     """A daily-cycle stream with one outage on the US cities; returns the number of lines.
+    ``web_gap_min``: minutes [start, end) in which the ``web`` producer sends nothing.
 
     Timestamps are jittered within their minute and lines are written minute by minute,
     so events are slightly out of order (well inside the allowed lateness).
@@ -37,11 +39,15 @@ def outage_stream(path: Path, *, seed: int = 1, days: float = 2.0, spike_start_m
                         lam *= factor
                     for _ in range(_poisson(rng, lam)):
                         n += 1
-                        lines.append(orjson.dumps({
+                        line = orjson.dumps({
                             "ts": format_ts_ms(t + rng.randint(0, WINDOW_MS - 1)), "service": service,
                             "region": region,
                             "category": rng.choice(["feed", "login", "direct_messages", "server_connection"]),
-                            "source": rng.choice(["app", "app", "app", "web"]), "event_id": f"{seed}-{n}"}))
+                            "source": rng.choice(["app", "app", "app", "web"]), "event_id": f"{seed}-{n}"})
+                        if web_gap_min and web_gap_min[0] <= minute < web_gap_min[1] and b'"web"' in line:
+                            n -= 1
+                            continue
+                        lines.append(line)
             rng.shuffle(lines)
             out.write(b"".join(line + b"\n" for line in lines))
     return n

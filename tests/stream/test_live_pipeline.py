@@ -68,6 +68,19 @@ def test_live_incidents_equal_offline_replay(run: LiveRun, stream_file: tuple) -
     assert counts_when_complete(run, want_counts) == want_counts
 
 
+def test_an_ingest_gap_is_published_live_as_in_replay(run: LiveRun, tmp_path: Path) -> None:
+    """Issue 18: the web producer stops for 20 minutes; live publishes the same ingest_gap
+    incident (opened, closed) as the replay, beside the same outage."""
+    path = tmp_path / "gap.jsonl"
+    outage_stream(path, seed=7, days=2.0, spike_start_min=1800, spike_minutes=45, web_gap_min=(2400, 2420))
+    want, _ = replay_file(path)
+    gaps = [orjson.loads(e) for e in want if orjson.loads(e).get("kind") == "ingest_gap"]
+    assert [(g["type"], g["sources"]) for g in gaps] == [("opened", ["web"]), ("closed", ["web"])]
+    run.produce_file(path)
+    run.start_worker()
+    assert run.wait_for_incidents(len(want)) == want
+
+
 def test_two_workers_give_the_same_incidents_as_one(run: LiveRun, stream_file: tuple) -> None:
     path, want, want_counts = stream_file
     run.start_worker()

@@ -24,6 +24,7 @@ from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import WindowCounter
 from spikedetect.core.incidents import IncidentEvent
 from spikedetect.core.scorer import Scorer
+from spikedetect.core.signal_events import SignalEvent
 from spikedetect.core.state import dumps, loads, restore_scorer, snapshot_scorer
 
 _SOURCE = 0
@@ -69,6 +70,10 @@ class Detector:
         that holds data. Held reports no other report confirmed are then in :meth:`take_dead`."""
         self.counter.finish()
         return self._close()
+
+    def take_signals(self) -> list[SignalEvent]:
+        """Composition and ingest-gap events of the windows closed since the last call."""
+        return self.scorer.signals.take() if self.scorer.signals is not None else []
 
     def take_dead(self) -> list[tuple[Any, bytes, str]]:
         """Reports rejected after their batch: (origin, raw bytes, reason), e.g. ``ts_skewed``."""

@@ -29,6 +29,7 @@ from spikedetect.core.incidents import IncidentEvent, Tracker
 from spikedetect.core.keyspace import Keyspace, ServiceKey
 from spikedetect.core.negbin import surprise
 from spikedetect.core.policy import ANOMALOUS, CALM, ELEVATED, KEEP_SHORT_RATIO, IncidentPolicy, WindowView
+from spikedetect.core.signals import Signals
 
 WindowHook = Callable[[int, "ClosedKeys"], None]
 
@@ -73,7 +74,7 @@ class _Pending:
 
 
 class Scorer:
-    def __init__(self, config: DetectorConfig, sources: Iterable[Any] = (0,)) -> None:
+    def __init__(self, config: DetectorConfig, sources: Iterable[Any] = (0,), signals: bool = True) -> None:
         self.config = config
         self.window_ms = config.window_ms
         self.policy = IncidentPolicy(config)
@@ -88,6 +89,8 @@ class Scorer:
         self.retired: list[ServiceKey] = []  # keys retired since the driver last drained this
         self.on_window: WindowHook | None = None
         self._retire_every = max(1, 3_600_000 // self.window_ms)
+        # composition shifts and ingest gaps (issue 18); their events wait in signals.events
+        self.signals: Signals | None = Signals(config) if signals else None
 
     # -- inputs ---------------------------------------------------------------------
     def expect_sources(self, sources: Iterable[Any]) -> None:
@@ -275,6 +278,9 @@ class Scorer:
             weight = np.where((signal[sel] == CALM) | muted[sel], 1.0, self.config.elevated_learn_weight)
             baseline.learn(sel, ws, observed[sel], exp.subset(learn_mask), parent_obs, weight)
         ks.closed_ws[:n] = np.maximum(ks.closed_ws[:n], ws)
+        if self.signals is not None:
+            self.signals.close_window(ws, per_service, ks, observed, expected, phi, source == LEARNED,
+                                      tracked | not_quiet | (signal >= ANOMALOUS), tracked)
         if self.on_window is not None:
             self.on_window(ws, ClosedKeys(ws, list(ks.keys), observed, expected, score, source, per_service))
         st = self.stats

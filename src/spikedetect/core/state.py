@@ -26,13 +26,17 @@ def export_key(scorer: Scorer, sk: ServiceKey) -> dict[str, Any]:
     ks = scorer.keyspace
     row = ks.index[sk]
     tracker = scorer.trackers.get(sk)
-    return {
+    out = {
         "b": ks.baseline.export_row(row),
         "t": tracker.to_dict() if tracker is not None else None,
         "seen": int(ks.last_seen[row]),
         "closed": int(ks.closed_ws[row]),
         "mute": int(ks.mute_until[row]),
     }
+    shares = scorer.signals.composition.export_key(sk) if scorer.signals is not None else None
+    if shares is not None:  # a busy key's category shares (composition shifts, issue 18)
+        out["c"] = shares
+    return out
 
 
 def import_key(scorer: Scorer, sk: ServiceKey, record: dict[str, Any]) -> None:
@@ -48,6 +52,8 @@ def import_key(scorer: Scorer, sk: ServiceKey, record: dict[str, Any]) -> None:
             scorer.trackers[sk] = Tracker.from_dict(record["t"])
         else:
             scorer.trackers.pop(sk, None)
+        if record.get("c") is not None and scorer.signals is not None:
+            scorer.signals.composition.import_key(sk, record["c"])
     except (KeyError, TypeError, ValueError) as exc:
         raise StateError(f"bad key record for {sk}: {exc}") from exc
 
@@ -67,6 +73,7 @@ def snapshot_scorer(scorer: Scorer) -> dict[str, Any]:
         ],
         "next_ws": scorer.next_ws,
         "stats": dict(scorer.stats.__dict__),
+        **({"signals": scorer.signals.to_dict()} if scorer.signals is not None else {}),
     }
 
 
@@ -87,6 +94,11 @@ def restore_scorer(config: DetectorConfig, snap: dict[str, Any]) -> Scorer:
             scorer.add_partial(src, ClosedWindow(ws, counts), _hashable(part_id))
     scorer.next_ws = snap["next_ws"]
     scorer.stats = ScorerStats(**snap["stats"])
+    if scorer.signals is not None and "signals" in snap:
+        try:
+            scorer.signals.load(snap["signals"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(f"bad signal state: {exc}") from exc
     return scorer
 
 

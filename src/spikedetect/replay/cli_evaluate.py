@@ -11,6 +11,7 @@ from spikedetect.files.faults import EXIT_PARTIAL, Fault, echo_error, guarded
 from spikedetect.options import option
 from spikedetect.replay.evaluate import LEVELS, EvaluationResult, evaluate
 from spikedetect.replay.evaluate_outages import GroupSummary
+from spikedetect.replay.evaluate_signals import SignalSummary
 from spikedetect.replay.jsonl import read_jsonl
 from spikedetect.replay.outputs import check_paths, write_atomic
 from spikedetect.replay.truth import load_truth
@@ -76,6 +77,8 @@ def render(result: EvaluationResult, console: Console) -> None:
     console.print(traps)
     if result.groups is not None:
         render_groups(result.groups, console)
+    if result.signals is not None:
+        render_signals(result.signals, console)
 
     if result.unmatched:
         false = Table(
@@ -104,6 +107,19 @@ def render_groups(g: GroupSummary, console: Console) -> None:
                       str(len(o.incidents)) if len(o.incidents) <= 1 else f"[yellow]{len(o.incidents)}[/]",
                       _num(o.delay_s, digits=0), _pct(o.regions_covered), f"{o.keys_listed}/{o.affected_keys}",
                       f"{o.events} / {o.event_budget:.0f}")
+    console.print(table)
+
+
+def render_signals(g: SignalSummary, console: Console) -> None:
+    """Composition and ingest-gap incidents (issue 18) against the truth's signals."""
+    table = Table(title=f"Signals (composition, ingest_gap): {sum(s.detected for s in g.expected)}/{len(g.expected)} "
+                        f"found, {g.false_signals} unmatched, {g.trap_alarms} on traps", title_justify="left")
+    for col in ("id", "kind", "service", "found", "keys found", "delay (s) per key", "incidents", "events"):
+        table.add_column(col, justify="left" if col in ("id", "kind", "service", "keys found") else "right")
+    for s in g.expected:
+        table.add_row(s.id, s.kind, s.service, "[green]yes[/]" if s.detected and s.sources_ok else "[red]no[/]",
+                      f"{', '.join(s.keys_found)} of {', '.join(s.keys)}",
+                      ", ".join(f"{k} {v:.0f}" for k, v in s.delay_s.items()), str(len(s.incidents)), str(s.events))
     console.print(table)
 
 

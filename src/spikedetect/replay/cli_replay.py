@@ -12,6 +12,7 @@ from rich.console import Console
 
 from spikedetect.core import IncidentEvent
 from spikedetect.core.outage_events import OutageEvent
+from spikedetect.core.signal_events import SignalEvent
 from spikedetect.core.timefmt import parse_time_arg
 from spikedetect.files.faults import EXIT_PARTIAL, echo_error, echo_warning, fail, guarded
 from spikedetect.options import (
@@ -228,7 +229,7 @@ def _run(
     dlq = AtomicOutput(dlq_path) if dlq_path else None
     regions = AtomicOutput(regions_path) if regions_path else None
 
-    def write(event: OutageEvent) -> None:
+    def write(event: OutageEvent | SignalEvent) -> None:
         out.write(event.to_json() + b"\n")
         if kept is not None:
             kept.append(event.to_dict())

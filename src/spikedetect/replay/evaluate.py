@@ -43,6 +43,7 @@ from typing import Any
 from spikedetect.core.regions import depth
 from spikedetect.core.timefmt import format_ts_ms, time_field_ms
 from spikedetect.replay.evaluate_outages import GroupSummary, score_groups, split_outages
+from spikedetect.replay.evaluate_signals import SignalSummary, expected_signals, is_signal, score_signals
 from spikedetect.replay.truth import GroundTruth, OutageTruth, TrapTruth
 
 INCIDENT_SCHEMA = "spikedetect.incident/v1"
@@ -179,6 +180,7 @@ class EvaluationResult:
     unmatched: list[dict[str, Any]] = field(default_factory=list)
     skipped_events: int = 0
     groups: GroupSummary | None = None  # outage incidents (v2 input) scored as groups
+    signals: SignalSummary | None = None  # composition / ingest_gap incidents (issue 18), when any are due or seen
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -241,7 +243,9 @@ def _median(values: list[float]) -> float | None:
 
 def evaluate(incidents: Iterable[Mapping[str, Any]], truth: GroundTruth) -> EvaluationResult:
     """Score incident events (dicts of ``spikedetect.incident/v1`` or ``/v2``) against ``truth``."""
-    region_events, outages = split_outages(incidents)
+    events = list(incidents)
+    signal_events = [e for e in events if is_signal(e)]
+    region_events, outages = split_outages(e for e in events if not is_signal(e))
     found, skipped = collect_incidents(region_events)
     matched_ids: set[str] = set()
     outage_scores = []
@@ -296,4 +300,5 @@ def evaluate(incidents: Iterable[Mapping[str, Any]], truth: GroundTruth) -> Eval
         ],
         skipped_events=skipped,
         groups=score_groups(outages, truth) if outages else None,
+        signals=score_signals(signal_events, truth) if signal_events or expected_signals(truth) else None,
     )

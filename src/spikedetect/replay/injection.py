@@ -22,7 +22,7 @@ import numpy as np
 
 from spikedetect.replay.geo import Leaf
 from spikedetect.replay.traffic import MINUTE_MS, seasonal_factor
-from spikedetect.replay.truth import OutageTruth, TrapTruth
+from spikedetect.replay.truth import OutageTruth, SignalTruth, TrapTruth
 
 CATEGORIES = ("direct_messages", "feed", "login", "server_connection", "profile", "notifications", "other")
 SOURCES = ("app", "web", "unknown")
@@ -160,11 +160,39 @@ class NewRegion:
 
 @dataclass(frozen=True)
 class Gap:
-    """The producer of one service sends nothing in ``[start_ms, end_ms)``."""
+    """The producer of one service (or only its reports of one ``source``) sends nothing in
+    ``[start_ms, end_ms)``."""
 
     service: str
     start_ms: int
     end_ms: int
+    source: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Relabel:
+    """The normal reports of ``service`` under region ``under`` (``"*"``: all) get category
+    ``CATEGORIES[category]`` with probability ``prob(ts)`` (piecewise linear over ``knots_ms``),
+    so the total stays exactly normal and only the mix moves. With ``category`` -1 each block of
+    ``block_ms`` draws its own mix (Dirichlet around the normal one, ``concentration``) and a
+    relabelled report takes a category from it: share noise."""
+
+    id: str
+    service: str
+    under: str
+    knots_ms: tuple[int, ...]
+    probs: tuple[float, ...]
+    category: int = -1
+    block_ms: int = 600_000
+    concentration: float = 4.0
+
+    @property
+    def start_ms(self) -> int:
+        return self.knots_ms[0]
+
+    @property
+    def end_ms(self) -> int:
+        return self.knots_ms[-1]
 
 
 Component = Injection | NewRegion
@@ -178,9 +206,13 @@ class Scenario:
     gaps: list[Gap] = field(default_factory=list)
     outages: list[OutageTruth] = field(default_factory=list)
     traps: list[TrapTruth] = field(default_factory=list)
+    relabels: list[Relabel] = field(default_factory=list)
+    signals: list[SignalTruth] = field(default_factory=list)
 
     def extend(self, other: Scenario) -> None:
         self.components += other.components
         self.gaps += other.gaps
         self.outages += other.outages
         self.traps += other.traps
+        self.relabels += other.relabels
+        self.signals += other.signals

@@ -24,6 +24,7 @@ from typing import Any
 
 from spikedetect.core import DetectorConfig, Scorer, WindowCounter
 from spikedetect.core.scorer import WindowHook
+from spikedetect.core.signal_events import SignalEvent
 from spikedetect.replay.runner import IncidentSink, OnOutage, OnRegion, ReplaySummary, dead_letter_line
 
 
@@ -104,7 +105,7 @@ class MultiSourceReplay:
         """End of all input: end every source, close every window that holds data, fill the summary."""
         for source in self.counters:
             self.end_source(source)
-        self._emit(self.scorer.close_ready())
+        self._emit(self.scorer.close_ready(), self._signals())
         s = self.summary
         s.accepted = s.rejected = s.late = s.duplicates = 0
         for counter in self.counters.values():
@@ -117,12 +118,15 @@ class MultiSourceReplay:
         s.keys = self.scorer.keyspace.size
         s.seconds = time.perf_counter() - self._started
 
+    def _signals(self) -> list[SignalEvent]:
+        return self.scorer.signals.take() if self.scorer.signals is not None else []
+
     def _forward(self, source: Any, *, idle: bool) -> None:
         counter = self.counters[source]
         for window in counter.take_closed():
             self.scorer.add_partial(source, window)
         self.scorer.set_watermark(source, counter.watermark_ms, idle=idle)
-        self._emit(self.scorer.close_ready())
+        self._emit(self.scorer.close_ready(), self._signals())
 
 
 __all__ = ["MultiSourceReplay"]

@@ -30,6 +30,7 @@ from spikedetect.files.faults import Fault
 from spikedetect.files.progress import Update
 from spikedetect.files.sources import BatchReader, count_bytes, open_binary
 from spikedetect.replay.evaluate import evaluate
+from spikedetect.replay.evaluate_signals import SIGNAL_KINDS
 from spikedetect.replay.runner import Replay
 from spikedetect.replay.truth import GroundTruth
 
@@ -45,7 +46,7 @@ def latest_incidents(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
     event and ``child_regions``: every child region any of its events listed.
 
     Outage incidents (``spikedetect.incident/v2``) come first (``kind: "outage"``, their
-    members as ``child_regions``), then region incidents (``kind: "region"``, with the
+    members as ``child_regions``; composition and ingest-gap incidents keep their ``kind``), then region incidents (``kind: "region"``, with the
     ``group_id`` of their outage): the v1 events given, and every member of an outage that
     no v1 event describes. Each part is sorted by opening."""
     latest: dict[str, Mapping[str, Any]] = {}
@@ -70,7 +71,10 @@ def latest_incidents(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
         inc = dict(ev)
         inc["detected_at"] = first[iid].get("detected_at", ev.get("detected_at"))
         inc["child_regions"] = children[iid]
-        if ev.get("schema") == V2:
+        if ev.get("schema") == V2 and ev.get("kind") in SIGNAL_KINDS:  # composition, ingest_gap (issue 18)
+            inc["child_regions"] = [r for r in children[iid] if r != ev.get("region")][:MAX_CHILD_SERIES]
+            outages.append(inc)
+        elif ev.get("schema") == V2:
             inc["kind"] = "outage"
             inc["child_regions"] = [r for r in children[iid] if r != ev.get("region")][:MAX_CHILD_SERIES]
             outages.append(inc)
@@ -184,6 +188,8 @@ def _matches(incidents: list[dict[str, Any]], truth: GroundTruth | None) -> dict
         tag.update({iid: o.id for iid in o.incidents})
     for g in res.groups.scores if res.groups is not None else []:
         tag.update({iid: g.id for iid in g.incidents})
+    for sig in res.signals.expected if res.signals is not None else []:
+        tag.update({iid: sig.id for iid in sig.incidents})
     return {inc["incident_id"]: tag.get(inc["incident_id"], "unmatched") for inc in incidents}
 
 
@@ -251,6 +257,11 @@ def build_report(
                 "group_id",
                 "countries",
                 "regions",
+                "rose",  # composition
+                "fell",
+                "expected_categories",
+                "missing_windows",  # ingest_gap
+                "expected_reports",
             )
         }
         closed = time_field_ms(inc.get("closed_at"))

@@ -196,16 +196,25 @@ function overview(parent) {
 function incidentCard(parent, inc) {
   const sec = h("section", {class: "incident", id: inc.incident_id}, parent);
   const head = h("header", {}, sec);
-  h("h3", {}, head, (inc.kind === "outage" ? "Outage: " : "") + `${inc.service} · ${inc.region}`);
+  const title = {outage: "Outage: ", composition: "Composition shift: ", ingest_gap: "Ingest gap: "}[inc.kind] || "";
+  h("h3", {}, head, title + `${inc.service} · ${inc.region}`);
   if (inc.group_id) { const p = h("span", {class: "muted small"}, head, "part of outage ");
     h("a", {href: "#" + inc.group_id}, p, inc.group_id); }
   h("span", {class: "muted"}, head, `${inc.level} · opened ${fmt(inc.opened_ms)} · ` +
     (inc.closed_at ? `closed ${fmt(inc.until_ms)} (${inc.close_reason})` : "still open"));
   if (inc.match) h("span", {class: "tag " + matchClass(inc.match)}, head, inc.match);
   const facts = h("div", {class: "facts small"}, sec);
-  for (const [k, v] of [["peak", num(inc.peak_count) + " at " + fmt(Date.parse(inc.peak_at), false)],
-                        ["reports", num(inc.total_reports)], ["excess", num(inc.excess_reports)],
-                        ["baseline", inc.baseline], ["detected", fmt(Date.parse(inc.detected_at))]]) {
+  const list = (x) => Array.isArray(x) ? x.join(", ") : "";
+  const facts_of = inc.kind === "composition"
+    ? [["rose", list(inc.rose)], ["fell", list(inc.fell)], ["reports", num(inc.total_reports)],
+       ["detected", fmt(Date.parse(inc.detected_at))]]
+    : inc.kind === "ingest_gap"
+    ? [["silent sources", list(inc.sources)], ["missing windows", num(inc.missing_windows)],
+       ["expected reports", num(inc.expected_reports)], ["detected", fmt(Date.parse(inc.detected_at))]]
+    : [["peak", num(inc.peak_count) + " at " + fmt(Date.parse(inc.peak_at), false)],
+       ["reports", num(inc.total_reports)], ["excess", num(inc.excess_reports)],
+       ["baseline", inc.baseline], ["detected", fmt(Date.parse(inc.detected_at))]];
+  for (const [k, v] of facts_of) {
     const s = h("span", {}, facts, k + " "); h("b", {}, s, v);
   }
   if (!inc.series) { h("p", {class: "muted small"}, sec, "(not charted: over --max-incidents)"); return; }
@@ -219,7 +228,8 @@ function incidentCard(parent, inc) {
   }
   const cols = h("div", {class: "cols"}, sec);
   bars(cols, "categories", inc.categories);
-  bars(cols, "sources", inc.sources);
+  if (inc.kind === "composition") bars(cols, "expected categories", inc.expected_categories);
+  else if (inc.kind !== "ingest_gap") bars(cols, "sources", inc.sources);
   if (inc.kind === "outage" && (inc.regions || []).length) {
     h("div", {class: "small muted", style: "margin-top:8px"}, sec,
       `${inc.regions.length} affected regions in ${(inc.countries || []).join(", ")}`);
@@ -253,13 +263,14 @@ function incidentCard(parent, inc) {
 }
 const root = document.getElementById("incidents");
 const index = document.getElementById("index");
-const outs = data.incidents.filter(i => i.kind === "outage");
+const outs = data.incidents.filter(i => ["outage", "composition", "ingest_gap"].includes(i.kind));
 if (outs.length) {
   const ul = h("ul", {class: "small"}, index);
   for (const o of outs) {
     const li = h("li", {}, ul);
     h("a", {href: "#" + o.incident_id}, li, `${o.service} · ${o.region}`);
-    li.append(` · ${fmt(o.opened_ms)} · ${(o.regions || []).length} regions` + (o.match ? ` · ${o.match}` : ""));
+    const what = o.kind === "outage" ? `${(o.regions || []).length} regions` : o.kind.replace("_", " ");
+    li.append(` · ${fmt(o.opened_ms)} · ${what}` + (o.match ? ` · ${o.match}` : ""));
   }
 } else h("p", {class: "muted small"}, index, "No outage incidents (a v1 region stream: see the incidents below).");
 overview(document.getElementById("timeline"));

@@ -28,8 +28,10 @@ import orjson
 from spikedetect.core import Detector, DetectorConfig, IncidentEvent
 from spikedetect.core.outage_events import OutageEvent
 from spikedetect.core.outages import OutageGrouper
+from spikedetect.core.signal_events import SignalEvent, merge_v2
 
-OnOutage = Callable[[OutageEvent], None]
+V2Event = OutageEvent | SignalEvent  # the main stream: outages, composition shifts, ingest gaps
+OnOutage = Callable[[V2Event], None]
 OnRegion = Callable[[IncidentEvent], None]
 
 
@@ -43,6 +45,7 @@ class ReplaySummary:
     incidents_opened: int = 0  # outage incidents (spikedetect.incident/v2)
     incidents_closed: int = 0
     incident_events: int = 0
+    signals_opened: dict[str, int] = field(default_factory=dict)  # composition / ingest_gap incidents
     region_incidents_opened: int = 0  # region incidents (spikedetect.incident/v1)
     region_events: int = 0
     windows_closed: int = 0
@@ -85,8 +88,8 @@ class IncidentSink:
         self.on_incident = on_incident
         self.on_region = on_region
 
-    def __call__(self, events: list[IncidentEvent]) -> None:
-        if not events:
+    def __call__(self, events: list[IncidentEvent], signals: Sequence[SignalEvent] = ()) -> None:
+        if not events and not signals:
             return
         outages, regions = self.grouper.feed(events)
         s = self.summary
@@ -95,10 +98,14 @@ class IncidentSink:
             s.region_incidents_opened += r.type == "opened"
             if self.on_region is not None:
                 self.on_region(r)
-        for e in outages:
-            s.incident_events += 1
-            s.incidents_opened += e.type == "opened"
-            s.incidents_closed += e.type == "closed"
+        for e in merge_v2(outages, signals):
+            if isinstance(e, SignalEvent):
+                if e.type == "opened":
+                    s.signals_opened[e.kind] = s.signals_opened.get(e.kind, 0) + 1
+            else:
+                s.incident_events += 1
+                s.incidents_opened += e.type == "opened"
+                s.incidents_closed += e.type == "closed"
             if self.on_incident is not None:
                 self.on_incident(e)
 
@@ -133,7 +140,7 @@ class Replay:
         for i, reason in out.rejects:
             self._dead_letter(values[i], reason, origin(i))
         self._drain_dead()
-        self._emit(out.incidents)
+        self._emit(out.incidents, self.detector.take_signals())
 
     def _dead_letter(self, raw: bytes, reason: str, origin: dict[str, Any]) -> None:
         by = self.summary.rejected_by_reason
@@ -151,7 +158,7 @@ class Replay:
             self._dead_letter(raw, reason, origin)
 
     def finish(self) -> None:
-        self._emit(self.detector.flush())
+        self._emit(self.detector.flush(), self.detector.take_signals())
         self._drain_dead()
         st = self.detector.stats
         s = self.summary

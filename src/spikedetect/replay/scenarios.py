@@ -4,7 +4,10 @@ Outage kinds (an :class:`~spikedetect.replay.injection.Injection` and an
 :class:`~spikedetect.replay.truth.OutageTruth` each): ``widespread``, ``single_city``,
 ``night``, ``slow_ramp``, ``flapping``, ``sharp_spike``. Trap kinds (normal-but-tricky
 traffic that must not alarm, a :class:`~spikedetect.replay.truth.TrapTruth` each):
-``daily_peak``, ``one_window_burst``, ``new_region``, ``producer_gap``. Where they go in
+``daily_peak``, ``one_window_burst``, ``new_region``, ``producer_gap``. Signal kinds (issue 18,
+not in ``suite``: the ``signals`` scenario): ``composition_shift`` and ``web_gap`` (each a
+:class:`~spikedetect.replay.truth.SignalTruth` and a trap: no outage), and the traps
+``share_drift`` and ``city_share_noise``. Where they go in
 time is :mod:`~spikedetect.replay.suite`'s business: an entry gets its start time.
 
 Outages other than ``widespread`` are sized relative to the normal level of their keys,
@@ -27,9 +30,18 @@ import numpy as np
 
 from spikedetect.core.regions import depth, region_keys
 from spikedetect.replay.geo import country_leaves
-from spikedetect.replay.injection import OUTAGE_MIXES, Gap, Injection, NewRegion, Scenario
+from spikedetect.replay.injection import (
+    CATEGORIES,
+    NORMAL_MIX,
+    OUTAGE_MIXES,
+    Gap,
+    Injection,
+    NewRegion,
+    Relabel,
+    Scenario,
+)
 from spikedetect.replay.traffic import DAY_MS, MINUTE_MS, Traffic
-from spikedetect.replay.truth import OutageTruth, TrapTruth
+from spikedetect.replay.truth import OutageTruth, SignalTruth, TrapTruth
 
 MIN_VISIBLE_PER_MIN = 10.0  # a key is "clearly visible" with this many extra reports/min ...
 MIN_VISIBLE_RATIO = 2.0  # ... and at least this many times its expected count
@@ -274,8 +286,67 @@ def producer_gap(ctx: Context, at_ms: int, id: str) -> Scenario:
     return Scenario(gaps=[Gap(service, at_ms, end)], traps=[trap])
 
 
+# -- composition shifts and ingest gaps (issue 18) ------------------------------------------
+SHIFT_CATEGORY, SHIFT_SHARE = "server_connection", 0.20  # the simulator's normal share is 4%
+DRIFT_CATEGORY, DRIFT_PEAK = "login", 0.30  # normal 15%
+
+
+def _share_prob(category: str, share: float) -> float:
+    """Relabel probability that takes ``category`` from its normal share to ``share``."""
+    p0 = NORMAL_MIX.categories[CATEGORIES.index(category)]
+    return (share - p0) / (1.0 - p0)
+
+
+def composition_shift(ctx: Context, at_ms: int, id: str) -> Scenario:
+    """facebook everywhere: server connection rises from its normal 4% to 20% of the reports for
+    30 minutes while the total stays normal (other categories give way)."""
+    service, end = "facebook", at_ms + 30 * MINUTE_MS
+    countries = dict.fromkeys(leaf.country for leaf in ctx.traffic.population.leaves)
+    country = max(countries, key=lambda c: (ctx.expected(service, c, at_ms), c))
+    q = _share_prob(SHIFT_CATEGORY, SHIFT_SHARE)
+    rel = Relabel(id, service, "*", (at_ms, end - 1), (q, q), CATEGORIES.index(SHIFT_CATEGORY))
+    text = f"facebook server connection from 4% to {SHIFT_SHARE:.0%} of reports for 30 min, normal total"
+    sig = SignalTruth(id, "composition", service, at_ms, end, ("*", country), category=SHIFT_CATEGORY, description=text)
+    trap = TrapTruth(id, "composition_shift", service, at_ms, end, ("*",), ("*", country), text + " (no outage)")
+    return Scenario(relabels=[rel], signals=[sig], traps=[trap])
+
+
+def web_gap(ctx: Context, at_ms: int, id: str) -> Scenario:
+    """whatsapp's web producer sends nothing for 20 minutes; app reports go on."""
+    service, end = "whatsapp", at_ms + 20 * MINUTE_MS
+    keys = tuple(sorted({k for leaf in ctx.traffic.population.leaves for k in region_keys(leaf.region)}))
+    text = "the whatsapp web producer sends nothing for 20 min (source: web), then resumes"
+    sig = SignalTruth(id, "ingest_gap", service, at_ms, end, ("*",), sources=("web",), description=text)
+    trap = TrapTruth(id, "web_gap", service, at_ms, end, ("*",), keys, text + " (no outage)")
+    return Scenario(gaps=[Gap(service, at_ms, end, "web")], signals=[sig], traps=[trap])
+
+
+def share_drift(ctx: Context, at_ms: int, id: str) -> Scenario:
+    """instagram's login share drifts from 15% to 30% and back over a day, smoothly: normal."""
+    service = "instagram"
+    hours = np.arange(25)
+    shares = 0.15 + (DRIFT_PEAK - 0.15) * (0.5 - 0.5 * np.cos(2 * np.pi * hours / 24))
+    probs = tuple(_share_prob(DRIFT_CATEGORY, float(x)) for x in shares)
+    knots = tuple(at_ms + int(h) * 60 * MINUTE_MS for h in hours)
+    rel = Relabel(id, service, "*", knots, probs, CATEGORIES.index(DRIFT_CATEGORY))
+    text = "instagram's login share drifts 15% -> 30% -> 15% over a day (normal drift, total unchanged)"
+    trap = TrapTruth(id, "share_drift", service, at_ms, knots[-1], ("*",), ("*", "US", "IN"), text)
+    return Scenario(relabels=[rel], traps=[trap])
+
+
+def city_share_noise(ctx: Context, at_ms: int, id: str) -> Scenario:
+    """instagram in Los Angeles (1-3 reports/min): half its reports take a category from a mix
+    drawn anew every 10 minutes (wildly noisy shares, normal total) for a day."""
+    service, city, end = "instagram", "US/CA/Los Angeles", at_ms + DAY_MS
+    rel = Relabel(id, service, city, (at_ms, end - 1), (0.5, 0.5), -1, 600_000, 4.0)
+    text = "instagram Los Angeles: the category mix is noise, re-drawn every 10 min, for a day"
+    trap = TrapTruth(id, "city_share_noise", service, at_ms, end, (city,), (city, "US/CA"), text)
+    return Scenario(relabels=[rel], traps=[trap])
+
+
 CATALOGUE: dict[str, Callable[[Context, int, str], Scenario]] = {
     f.__name__: f
     for f in (widespread, single_city, twin_cities, night, slow_ramp, flapping, sharp_spike,
-              daily_peak, one_window_burst, new_region, producer_gap)
+              daily_peak, one_window_burst, new_region, producer_gap,
+              composition_shift, web_gap, share_drift, city_share_noise)
 }  # fmt: skip

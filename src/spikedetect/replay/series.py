@@ -236,7 +236,7 @@ def replay_series(
 ) -> ReplaySummary:
     """Score the series one window at a time (the watermark moves with the rows)."""
     started = time.perf_counter()
-    scorer = Scorer(config, sources=(0,))
+    scorer = Scorer(config, sources=(0,), signals=False)  # a series has no categories or producers
     scorer.on_window = on_window
     summary = ReplaySummary(
         events=len(data.rows) + len(data.rejects), accepted=len(data.rows), rejected=len(data.rejects),

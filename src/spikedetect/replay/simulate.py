@@ -31,7 +31,7 @@ import numpy as np
 import orjson
 
 from spikedetect.replay.geo import build_population
-from spikedetect.replay.injection import CATEGORIES, NORMAL_MIX, SOURCES, Injection, Mix, Scenario
+from spikedetect.replay.injection import CATEGORIES, NORMAL_MIX, SOURCES, Injection, Mix, Relabel, Scenario
 from spikedetect.replay.scenarios import Context
 from spikedetect.replay.suite import build_scenario, parse_scenario
 from spikedetect.replay.traffic import DEFAULT_START_MS, MINUTE_MS, Traffic
@@ -150,6 +150,7 @@ class Simulation:
             services=self.services,
             outages=tuple(self.scenario.outages),
             traps=tuple(self.scenario.traps),
+            signals=tuple(self.scenario.signals),
         )
         self.stats = SimulationStats()
 
@@ -172,6 +173,9 @@ class Simulation:
             for k in range(len(rngs)):
                 events, drawn = self._component_events(k, rngs[k], minute_ms, counters[k])
                 counters[k] += drawn
+                if k == 0:
+                    for rel in self.scenario.relabels:
+                        self._relabel(events, rel, minute_ms)
                 parts.append(self._drop_gaps(events))
             events = np.concatenate(parts)
             events = events[np.argsort(events["arrival"], kind="stable")]
@@ -215,8 +219,36 @@ class Simulation:
         for gap in self.scenario.gaps:
             svc = self.services.index(gap.service)
             sent = (events["service"] != svc) | (events["ts"] < gap.start_ms) | (events["ts"] >= gap.end_ms)
+            if gap.source is not None:
+                sent |= events["source"] != SOURCES.index(gap.source)
             events = events[sent]
         return events
+
+    def _relabel(self, events: np.ndarray, rel: Relabel, minute_ms: np.ndarray) -> None:
+        """Change the category of some normal reports in place (the totals stay as drawn). Each
+        report's chance comes from a hash of its event id, so a re-send keeps its original's."""
+        n = len(events)
+        salt = np.uint64(zlib.crc32(rel.id.encode()))
+        u = (_splitmix64(events["eid"] ^ salt) >> np.uint64(11)).astype(np.float64) / float(2**53)
+        blocks = np.arange(int(minute_ms[0]) // rel.block_ms, int(minute_ms[-1]) // rel.block_ms + 1)
+        mixes = {int(b): np.random.default_rng([self.config.seed, zlib.crc32(rel.id.encode()), 4, int(b)]).dirichlet(
+            np.asarray(NORMAL_MIX.categories) * rel.concentration) for b in blocks} if rel.category < 0 else {}
+        if n == 0:
+            return
+        svc = self.services.index(rel.service)
+        if rel.under == "*":
+            where = np.ones(len(self.regions), dtype=bool)
+        else:
+            where = np.array([r == rel.under or r.startswith(rel.under + "/") for r in self.regions])
+        prob = np.interp(events["ts"], np.asarray(rel.knots_ms, dtype=np.int64), np.asarray(rel.probs), left=0.0, right=0.0)
+        hit = (events["service"] == svc) & where[events["region"]] & (u < prob)
+        if rel.category >= 0:
+            events["category"][hit] = rel.category
+            return
+        for i in np.flatnonzero(hit).tolist():
+            mix = mixes[int(events["ts"][i]) // rel.block_ms]
+            pick = int(np.searchsorted(np.cumsum(mix), u[i] / max(prob[i], 1e-12) * mix.sum()))
+            events["category"][i] = min(pick, len(CATEGORIES) - 1)
 
     def _expand(
         self, rng: np.random.Generator, counts: np.ndarray, minute_ms: np.ndarray, svc_col: np.ndarray,

@@ -22,8 +22,10 @@ from spikedetect.replay.traffic import DAY_MS, MINUTE_MS
 
 OUTAGE_KINDS = ("widespread", "single_city", "night", "slow_ramp", "flapping", "sharp_spike")
 TRAP_KINDS = ("daily_peak", "one_window_burst", "new_region", "producer_gap")
+SIGNAL_KINDS = ("composition_shift", "web_gap", "share_drift", "city_share_noise")  # issue 18
 SCENARIOS = {
     "suite": OUTAGE_KINDS + TRAP_KINDS,
+    "signals": SIGNAL_KINDS,
     "outages": OUTAGE_KINDS,
     "quiet": TRAP_KINDS,
     "none": (),
@@ -42,6 +44,11 @@ SUITE_LAYOUT: dict[str, tuple[int, str]] = {
     "night": (3, "06:30"),  # facebook BR, 03:30 local
     "flapping": (3, "07:30"),  # whatsapp Mumbai, 13:00 IST
     "producer_gap": (3, "09:00"),  # threads
+    # the "signals" scenario (issue 18): day 2, each kind on a service of its own
+    "composition_shift": (2, "02:00"),  # facebook, US evening
+    "web_gap": (2, "12:00"),  # whatsapp web
+    "share_drift": (2, "00:00"),  # instagram, the whole day
+    "city_share_noise": (2, "00:00"),  # instagram Los Angeles, the whole day
 }
 
 
@@ -75,8 +82,10 @@ def build_scenario(name: str, ctx: Context) -> Scenario:
             continue
         part = CATALOGUE[kind](ctx, at, f"{kind}-1")
         spans = [(x.start_ms, x.end_ms) for x in part.outages] + [(x.start_ms, x.end_ms) for x in part.traps]
+        spans += [(x.start_ms, x.end_ms) for x in part.signals]
         if all(ctx.start_ms <= start and end <= ctx.end_ms for start, end in spans):
             out.extend(part)
     out.outages.sort(key=lambda o: o.start_ms)
     out.traps.sort(key=lambda t: t.start_ms)
+    out.signals.sort(key=lambda t: t.start_ms)
     return out

@@ -19,13 +19,14 @@ from rich.table import Table
 
 from spikedetect.core import ConfigError, DetectorConfig
 from spikedetect.core.outage_events import OutageEvent
+from spikedetect.core.signal_events import SignalEvent
 from spikedetect.options import DETECTOR_FIELDS
 from spikedetect.replay.evaluate import EvaluationResult, evaluate
 from spikedetect.replay.runner import ReplaySummary
 from spikedetect.replay.truth import GroundTruth
 
 Axes = list[tuple[str, list[str]]]
-RunOnce = Callable[[DetectorConfig, Callable[[OutageEvent], None]], ReplaySummary]
+RunOnce = Callable[[DetectorConfig, Callable[[OutageEvent | SignalEvent], None]], ReplaySummary]
 METRICS = ("recall", "key_recall", "precision", "false_alarms_per_day", "trap_alarms",
            "median_detection_delay_windows", "median_close_delay_s")  # fmt: skip
 
@@ -124,8 +125,8 @@ def run_sweep(
     return rows
 
 
-def _collector(into: list[dict[str, Any]]) -> Callable[[OutageEvent], None]:
-    def collect(event: OutageEvent) -> None:
+def _collector(into: list[dict[str, Any]]) -> Callable[[OutageEvent | SignalEvent], None]:
+    def collect(event: OutageEvent | SignalEvent) -> None:
         into.append(event.to_dict())
 
     return collect

@@ -75,6 +75,23 @@ class TrapTruth:
 
 
 @dataclass(frozen=True)
+class SignalTruth:
+    """A composition shift or an ingest gap that must raise its own kind of incident (issue 18):
+    ``keys`` must be found (composition: member regions; ingest gap: ``"*"``), ``sources`` the
+    silent producers of a gap, ``category`` the category whose share rose."""
+
+    id: str
+    kind: str  # "composition" or "ingest_gap"
+    service: str
+    start_ms: int
+    end_ms: int
+    keys: tuple[str, ...]
+    sources: tuple[str, ...] = ()
+    category: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class GroundTruth:
     """Everything a scorer needs to know about a simulated stream."""
 
@@ -89,6 +106,7 @@ class GroundTruth:
     outages: tuple[OutageTruth, ...] = ()
     traps: tuple[TrapTruth, ...] = ()
     stats: Mapping[str, Any] | None = field(default=None, compare=False)
+    signals: tuple[SignalTruth, ...] = ()  # written only when there are some
 
     @property
     def days(self) -> float:
@@ -111,6 +129,8 @@ class GroundTruth:
             "outages": [_item_dict(o) for o in self.outages],
             "traps": [_item_dict(t) for t in self.traps],
         }
+        if self.signals:
+            out["signals"] = [_item_dict(x) for x in self.signals]
         if self.stats is not None:
             out["stats"] = dict(self.stats)
         return out
@@ -136,6 +156,7 @@ class GroundTruth:
             outages=tuple(_item(f"outages[{i}]", o, _outage) for i, o in enumerate(_list(data, "outages"))),
             traps=tuple(_item(f"traps[{i}]", t, _trap) for i, t in enumerate(_list(data, "traps"))),
             stats=data.get("stats") if isinstance(data.get("stats"), Mapping) else None,
+            signals=tuple(_item(f"signals[{i}]", x, _signal) for i, x in enumerate(_list(data, "signals"))),
         )
         if truth.window_ms <= 0:
             raise ValueError(f"window_ms must be a positive number of milliseconds, got {truth.window_ms}")
@@ -156,6 +177,13 @@ def _trap(t: Mapping[str, Any]) -> TrapTruth:
     return TrapTruth(id=_str(t, "id"), kind=_str(t, "kind"), service=_str(t, "service"),
                      start_ms=_ms(_req(t, "start")), end_ms=_ms(_req(t, "end")), regions=_strs(t, "regions"),
                      keys=_strs(t, "keys"), description=str(t.get("description", "")))  # fmt: skip
+
+
+def _signal(t: Mapping[str, Any]) -> SignalTruth:
+    return SignalTruth(id=_str(t, "id"), kind=_str(t, "kind"), service=_str(t, "service"),
+                       start_ms=_ms(_req(t, "start")), end_ms=_ms(_req(t, "end")), keys=_strs(t, "keys"),
+                       sources=_strs(t, "sources"), category=str(t.get("category", "")),
+                       description=str(t.get("description", "")))  # fmt: skip
 
 
 def _item(where: str, value: Any, build: Any) -> Any:
@@ -211,7 +239,7 @@ def _float(d: Mapping[str, Any], key: str, default: float) -> float:
     return float(value)
 
 
-def _item_dict(item: OutageTruth | TrapTruth) -> dict[str, Any]:
+def _item_dict(item: OutageTruth | TrapTruth | SignalTruth) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(item):
         value = getattr(item, f.name)

@@ -37,6 +37,7 @@ from spikedetect.core.expand import LeafCounts, breakdown, fold
 from spikedetect.core.incidents import IncidentEvent
 from spikedetect.core.outage_events import OutageEvent
 from spikedetect.core.scorer import ClosedKeys
+from spikedetect.core.signal_events import SignalEvent
 from spikedetect.core.timefmt import format_ts_ms, parse_ts_ms
 
 WindowHook = Callable[[int, ClosedKeys], None]
@@ -128,9 +129,9 @@ class LiveView:
         self.clock_ms: int | None = None
 
     # -- feeds ---------------------------------------------------------------------
-    def on_incident(self, event: OutageEvent | IncidentEvent | dict[str, Any]) -> None:
+    def on_incident(self, event: OutageEvent | SignalEvent | IncidentEvent | dict[str, Any]) -> None:
         """Record an incident event (a repeat of a known ``(incident_id, seq)`` is ignored)."""
-        e = event.to_dict() if isinstance(event, OutageEvent | IncidentEvent) else event
+        e = event.to_dict() if isinstance(event, OutageEvent | SignalEvent | IncidentEvent) else event
         events = self.incidents.get(e["incident_id"])
         if events is None:
             events = self.incidents[e["incident_id"]] = []

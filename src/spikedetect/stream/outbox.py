@@ -17,6 +17,7 @@ import orjson
 from spikedetect.core.incidents import IncidentEvent
 from spikedetect.core.outage_events import OutageEvent
 from spikedetect.core.scorer import ClosedKeys, LatePartial
+from spikedetect.core.signal_events import SignalEvent
 from spikedetect.core.timefmt import format_ts_ms
 
 DeadLetter = tuple[bytes, list[tuple[str, bytes]]]
@@ -26,7 +27,7 @@ DeadLetter = tuple[bytes, list[tuple[str, bytes]]]
 class Outbox:
     """What closing windows produced, published (and acknowledged) before state is written."""
 
-    events: list[OutageEvent] = field(default_factory=list)  # the main stream
+    events: list[OutageEvent | SignalEvent] = field(default_factory=list)  # the main stream (v2)
     dead: list[DeadLetter] = field(default_factory=list)
     windows: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, spikedetect.window/v1)
     regions: list[IncidentEvent] = field(default_factory=list)  # region incidents, with group_id

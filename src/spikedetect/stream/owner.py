@@ -6,6 +6,7 @@ partition lands, in order, in one changelog partition:
 
 * ``<q>|k|<service>|<region>`` -> the key's baseline row, incident tracker, last window applied
 * ``<q>|g|<service>`` -> the service's outage grouper state (open outages, last window applied)
+* ``<q>|sig`` -> composition and ingest-gap state (:mod:`spikedetect.core.signals`, last window applied)
 * ``<q>|p|<ws>|<source>|<service>|<chunk>`` -> a partial as received (until its window closes)
 * ``<q>|m|<source>`` -> that source's latest mark
 * ``<q>|meta`` -> the first window not yet closed
@@ -35,6 +36,7 @@ from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import StateError
 from spikedetect.core.outages import OutageGrouper
 from spikedetect.core.scorer import ClosedKeys, Scorer
+from spikedetect.core.signal_events import merge_v2
 from spikedetect.core.state import dumps, import_key, key_record_bytes
 from spikedetect.stream.faust_fixes import make_commits_wait_for_table_writes, table_write_buffer
 from spikedetect.stream.metrics import Metrics
@@ -101,6 +103,9 @@ class PartitionOwner:
                     import_key(s, (svc, region), orjson.loads(value))
                 elif kind == "g":
                     self.grouper.import_service(key.split("|", 2)[2], orjson.loads(value))
+                elif key == f"{prefix}sig":
+                    if s.signals is not None:
+                        s.signals.load(orjson.loads(value))
                 elif key == f"{prefix}meta":  # before the marks: "meta" starts with "m" too
                     meta = orjson.loads(value)
                     int(meta.get("n_src", 0))
@@ -246,7 +251,7 @@ class PartitionOwner:
         until = self._closable()
         if until is not None:
             outages, regions = self.grouper.feed(s.close_ready(until))
-            out.events.extend(outages)
+            out.events.extend(merge_v2(outages, s.signals.take() if s.signals is not None else []))
             out.regions.extend(regions)
         out.dead.extend(_late_record(self.q, lp) for lp in s.late)
         late_reports = sum(lp.reports for lp in s.late)
@@ -265,6 +270,8 @@ class PartitionOwner:
         for svc in sorted(g.touched):  # before the keys: see the module docstring
             t[f"{self.q}|g|{svc}"] = dumps(g.export_service(svc))
         g.touched.clear()
+        if s.signals is not None:  # composition and ingest-gap state (it remembers its last window)
+            t[f"{self.q}|sig"] = dumps(s.signals.to_dict())
         for sk in s.keyspace.keys:
             t[f"{self.q}|k|{sk[0]}|{sk[1]}"] = key_record_bytes(s, sk)  # exact-size bytes
         for sk in s.retired:

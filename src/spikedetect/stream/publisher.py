@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 from mode import Service
 
 from spikedetect import kafka_clients
+from spikedetect.core.signal_events import SignalEvent
 from spikedetect.stream.live import LiveView
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.outbox import Outbox
@@ -54,6 +55,11 @@ class Publisher(Service):
         for e in out.events:
             self.metrics.incidents.labels(e.type).inc()
             self.live.on_incident(e)
+            if isinstance(e, SignalEvent):  # composition shift or ingest gap (issue 18)
+                log.info("%s %s id=%s seq=%d service=%s region=%s score=%g opened_at=%s detected_at=%s at=%s%s",
+                         e.kind, e.type, e.incident_id, e.seq, e.service, e.region, e.score, e.opened_at,
+                         e.detected_at, e.updated_at, f" closed_at={e.closed_at}" if e.closed_at else "")
+                continue
             log.info("incident %s id=%s seq=%d service=%s region=%s regions=%d countries=%s observed=%g "
                      "expected=%g score=%g peak=%g opened_at=%s detected_at=%s at=%s%s", e.type, e.incident_id,
                      e.seq, e.service, e.region, len(e.regions), ",".join(e.countries), e.observed, e.expected,

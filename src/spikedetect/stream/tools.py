@@ -57,9 +57,29 @@ def _key(line: bytes, key_field: str) -> bytes | None:
     return str(value).encode() if value is not None else None
 
 
+def format_signal(event: dict[str, Any]) -> str:
+    """One line for a composition shift or an ingest gap (issue 18)."""
+    head = f"{event.get('updated_at')} {event['type'].upper():8} {event['service']} {event['region']} [{event['level']}]"
+    span = f"since {event['opened_at']}" + (f" until {event['closed_at']}" if event.get("closed_at") else "")
+    if event["kind"] == "ingest_gap":
+        what = (f"INGEST GAP: no reports from {', '.join(event.get('sources') or [])} for "
+                f"{event.get('missing_windows')} windows, {event.get('expected_reports', 0):g} expected")
+    else:
+        obs, exp = event.get("categories") or {}, event.get("expected_categories") or {}
+        moved = ", ".join(f"{c} {obs.get(c, 0):.0%} (expected {exp.get(c, 0):.0%})" for c in event.get("rose") or [])
+        what = f"COMPOSITION: rose {moved}; fell {', '.join(event.get('fell') or []) or '-'}"
+        members = event.get("regions") or []
+        if len(members) > 1:
+            what += f"; on {', '.join(m['region'] for m in members[:6])}" + (" ..." if len(members) > 6 else "")
+    return f"{head} {what} (score {event.get('score', 0):g}) {span}; id {event['incident_id']}#{event['seq']}"
+
+
 def format_incident(event: dict[str, Any], regions: bool = False) -> str:
     """One readable line for an incident event; an outage (v2) adds its affected regions: a count
-    and the first few, or (``regions``) one indented line per member region."""
+    and the first few, or (``regions``) one indented line per member region. Composition shifts
+    and ingest gaps (``kind``) are one line each."""
+    if event.get("kind") in ("composition", "ingest_gap"):
+        return format_signal(event)
     cats = ", ".join(f"{k} {v:.0%}" for k, v in sorted(event.get("categories", {}).items(),
                                                            key=lambda kv: -kv[1])[:3])
     srcs = ", ".join(f"{k} {v:.0%}" for k, v in sorted(event.get("sources", {}).items(),

@@ -138,7 +138,10 @@
       tr.dataset.incidentId = inc.incident_id;
       if (inc.incident_id === selected && !selectedMember) tr.className = "selected";
       cell(tr, inc.service, "wrap");
-      const regionCell = el("td", regionName(inc.region), "");
+      // composition shifts and ingest gaps (issue 18) say so before the region
+      const what = inc.kind === "composition" ? "composition shift: "
+        : inc.kind === "ingest_gap" ? "ingest gap (" + (Array.isArray(inc.sources) ? inc.sources.join(", ") : "") + "): " : "";
+      const regionCell = el("td", what + regionName(inc.region), "");
       const n = (inc.regions || []).length;
       if (n > 1) {
         const open = expanded.has(inc.incident_id);

@@ -1,0 +1,197 @@
+"""Ingest gap: a service (or one of its sources, e.g. ``web``) that normally reports goes silent.
+
+Per service, the global key's expected count (the count detector's own seasonal expectation,
+computed before it learns) and each source's learned share of it (EWMA, weighted by reports)
+give an expected count per window for the whole service (``"*"``) and for each source with a
+share of at least ``MIN_SHARE``. A run of windows without a single report scores
+``-log10 P(zero reports in all of them)``: with the key's overdispersion ``phi`` a window's
+zero has probability ``phi ** (-mu / (phi - 1))`` (Poisson ``exp(-mu)`` at ``phi = 1``).
+A run of at least ``MIN_WINDOWS`` windows scoring ``GAP_SCORE`` opens an ``ingest_gap``
+incident for the service naming the silent sources (``["*"]``: every report stopped); it
+grows when more sources go silent and closes with ``close_reason: "resumed"`` (``closed_at``
+the start of the window they came back in) once every one of them has reported again. An
+ingest gap is never an outage: low counts never open count incidents.
+
+Score before learn: the source shares learn only from windows with reports, no open gap and
+no source's silence scoring ``ELEVATED_SCORE``. Keys whose count model is not yet learned
+(warming, floor) are not judged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from spikedetect.core.regions import GLOBAL
+from spikedetect.core.signal_events import SignalEvent, signal_id, signal_next
+from spikedetect.core.timefmt import format_ts_ms
+
+LeafCounts = Mapping[tuple[str, str, str], float]
+ALL = "*"  # the pseudo-source: every report of the service
+GAP_SCORE = 8.0
+ELEVATED_SCORE = 3.0
+MIN_WINDOWS = 2
+MIN_SHARE = 0.05
+WARM_REPORTS = 300.0
+LEARN_REPORTS = 300.0
+MAX_RATE = 0.1
+MAX_SOURCES = 8
+_LN10 = math.log(10.0)
+
+
+@dataclass
+class Gap:
+    incident_id: str
+    opened_ws: int
+    sources: list[str]
+    state: str | None = None
+    seq: int = 0
+    resumed: list[str] = field(default_factory=list)
+    expected: float = 0.0
+    score: float = 0.0
+    detected_ws: int = 0
+
+
+@dataclass
+class ServiceGaps:
+    shares: dict[str, float] = field(default_factory=dict)
+    learned: float = 0.0
+    runs: dict[str, list[float]] = field(default_factory=dict)  # source -> [first ws, windows, -ln P0, mu]
+    gap: Gap | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shares": self.shares, "learned": self.learned, "runs": self.runs,
+                "gap": None if self.gap is None else dict(self.gap.__dict__)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ServiceGaps:
+        g = d.get("gap")
+        return cls({str(k): float(v) for k, v in d["shares"].items()}, float(d["learned"]),
+                   {str(k): [float(x) for x in v] for k, v in d["runs"].items()}, None if g is None else Gap(**g))
+
+
+def zero_log_prob(mu: float, phi: float) -> float:
+    """``-ln P(0)`` of one window: negative binomial with mean ``mu`` and variance ``phi * mu``.
+
+    >>> round(zero_log_prob(3.0, 1.0), 6), round(zero_log_prob(3.0, 2.0), 4)
+    (3.0, 2.0794)
+    """
+    if phi <= 1.0001:
+        return mu
+    return mu * math.log(phi) / (phi - 1.0)
+
+
+class IngestGapDetector:
+    """Per service: silent runs of the whole service and of each source; pure."""
+
+    def __init__(self, window_ms: int, detector: Mapping[str, str]) -> None:
+        self.window_ms = window_ms
+        self.detector = dict(detector)
+        self.services: dict[str, ServiceGaps] = {}
+
+    def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], index: Mapping[tuple[str, str], int],
+                     observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
+                     phi: npt.NDArray[np.float64], learned: npt.NDArray[np.bool_],
+                     services: Sequence[str]) -> list[SignalEvent]:
+        """One closed window for every known service (``services``: those with a global key)."""
+        events: list[SignalEvent] = []
+        for svc in sorted(set(services) | set(self.services)):
+            row = index.get((svc, GLOBAL))
+            if row is None:
+                self.services.pop(svc, None)  # retired
+                continue
+            st = self.services.setdefault(svc, ServiceGaps())
+            by_src: dict[str, float] = {}
+            for (_, _, src), n in per_service.get(svc, {}).items():
+                by_src[src] = by_src.get(src, 0.0) + n
+            total = float(observed[row])
+            mu, ph = float(expected[row]), float(phi[row])
+            judged = bool(learned[row])
+            counts = {ALL: total, **{s: by_src.get(s, 0.0) for s in st.shares if st.shares[s] >= MIN_SHARE}}
+            means = {ALL: mu, **{s: mu * st.shares[s] for s in counts if s != ALL}}
+            warm = st.learned >= WARM_REPORTS
+            top = 0.0
+            for s, n in counts.items():
+                if n > 0 or not judged or (s != ALL and not warm):
+                    st.runs.pop(s, None)
+                    continue
+                run = st.runs.setdefault(s, [float(ws), 0.0, 0.0, 0.0])
+                run[1] += 1.0
+                run[2] += zero_log_prob(means[s], ph)
+                run[3] += means[s]
+                top = max(top, run[2] / _LN10)
+            for s in [s for s in st.runs if s not in counts]:
+                del st.runs[s]
+            events.extend(self._step(svc, st, counts, ws))
+            if st.gap is None and total > 0 and top < ELEVATED_SCORE:
+                self._learn(st, by_src, total)
+        return events
+
+    def _step(self, svc: str, st: ServiceGaps, counts: Mapping[str, float], ws: int) -> list[SignalEvent]:
+        silent = sorted(s for s, run in st.runs.items() if run[1] >= MIN_WINDOWS and run[2] / _LN10 >= GAP_SCORE)
+        g = st.gap
+        if g is None:
+            if not silent:
+                return []
+            sources = [ALL] if ALL in silent else silent
+            first = int(min(st.runs[s][0] for s in sources))
+            g = st.gap = Gap(signal_id("ingest_gap", svc, ",".join(sources), first,
+                                       self.detector.get("params_hash", "")), first, sources, detected_ws=ws)
+            self._measure(st, g)
+            return [self._emit(svc, g, "open", ws)]
+        for s in g.sources:
+            if s not in g.resumed and counts.get(s, 1.0) > 0:
+                g.resumed.append(s)
+        grown = [s for s in silent if s not in g.sources and ALL not in g.sources]
+        if grown:
+            g.sources = [ALL] if ALL in grown else sorted(set(g.sources) | set(grown))
+            g.resumed = [s for s in g.resumed if s in g.sources]
+        if all(s in g.resumed for s in g.sources):
+            ev = self._emit(svc, g, "close", ws)
+            st.gap = None
+            return [ev]
+        self._measure(st, g)
+        return [self._emit(svc, g, "grow", ws)] if grown else []
+
+    @staticmethod
+    def _measure(st: ServiceGaps, g: Gap) -> None:
+        runs = [st.runs[s] for s in g.sources if s in st.runs]
+        if runs:
+            g.expected = max(g.expected, max(r[3] for r in runs))
+            g.score = max(g.score, min(300.0, max(r[2] for r in runs) / _LN10))
+
+    def _emit(self, svc: str, g: Gap, trigger: str, ws: int) -> SignalEvent:
+        g.state, kind = signal_next(g.state, trigger)
+        g.seq += 1
+        closed = kind == "closed"
+        extra: dict[str, Any] = {"sources": list(g.sources), "observed": 0.0,
+                                 "expected_reports": round(g.expected, 3),
+                                 "missing_windows": ((ws if closed else ws + self.window_ms) - g.opened_ws) // self.window_ms}
+        return SignalEvent(
+            kind="ingest_gap", type=kind, incident_id=g.incident_id, seq=g.seq, service=svc, region=GLOBAL,
+            level="global", window_ms=self.window_ms, opened_at=format_ts_ms(g.opened_ws),
+            detected_at=format_ts_ms(g.detected_ws + self.window_ms), updated_at=format_ts_ms(ws + self.window_ms),
+            closed_at=format_ts_ms(ws) if closed else None, close_reason="resumed" if closed else None,
+            score=round(g.score, 3), detector=dict(self.detector), extra=extra)
+
+    @staticmethod
+    def _learn(st: ServiceGaps, by_src: Mapping[str, float], total: float) -> None:
+        rate = total / (st.learned + total) if st.learned < WARM_REPORTS else min(MAX_RATE, 1 - math.exp(-total / LEARN_REPORTS))
+        for s in set(st.shares) | set(by_src):
+            st.shares[s] = (1.0 - rate) * st.shares.get(s, 0.0) + rate * by_src.get(s, 0.0) / total
+        st.learned = min(st.learned + total, 1e9)
+        if len(st.shares) > MAX_SOURCES:
+            for s in sorted(st.shares, key=lambda s: (st.shares[s], s))[: len(st.shares) - MAX_SOURCES]:
+                del st.shares[s]
+
+    # -- state -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {svc: st.to_dict() for svc, st in sorted(self.services.items())}
+
+    def load(self, d: Mapping[str, Any]) -> None:
+        self.services = {str(svc): ServiceGaps.from_dict(st) for svc, st in d.items()}

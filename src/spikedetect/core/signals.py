@@ -1,0 +1,85 @@
+"""The signals beside the count detector: composition shifts and ingest gaps (issue 18).
+
+:class:`Signals` is the scorer's one hook: after a window's counts are scored and learned,
+it hands the window to :class:`~spikedetect.core.composition.CompositionDetector` and
+:class:`~spikedetect.core.ingest_gap.IngestGapDetector` and keeps their events
+(:class:`~spikedetect.core.signal_events.SignalEvent`) until the driver takes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from spikedetect.core.composition import CompositionDetector, LeafCounts
+from spikedetect.core.config import DetectorConfig
+from spikedetect.core.ingest_gap import IngestGapDetector
+from spikedetect.core.keyspace import Keyspace
+from spikedetect.core.signal_events import SignalEvent
+
+COOLDOWN_MS = 90 * 60_000
+
+
+class Signals:
+    """Both signal detectors of one scorer, and the events they produced since the last take."""
+
+    def __init__(self, config: DetectorConfig) -> None:
+        detector = {"name": config.detector.name, "params_hash": config.params_hash}
+        self.composition = CompositionDetector(config.window_ms, detector)
+        self.gaps = IngestGapDetector(config.window_ms, detector)
+        self.events: list[SignalEvent] = []
+        self.applied_ws: int | None = None  # the last window applied (a re-close after a crash skips it)
+        self.cooling: dict[tuple[str, str], int] = {}  # key -> last window with a count incident on or under it
+
+    def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], ks: Keyspace,
+                     observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
+                     phi: npt.NDArray[np.float64], learned: npt.NDArray[np.bool_],
+                     blocked: npt.NDArray[np.bool_], incident: npt.NDArray[np.bool_]) -> None:
+        """One closed window, after the count detector scored it (``blocked``: keys whose total
+        is not normal - an open count incident or an anomalous window). A key above one with an
+        open count ``incident`` is blocked too: a city outage shifts its country's and the world's
+        mix, and that shift is the outage's."""
+        if self.applied_ws is not None and ws <= self.applied_ws:
+            return  # applied before a crash: its events were published then
+        self.applied_ws = ws
+        under = incident.copy()
+        parent = ks.parent[: ks.size]
+        for _ in range(int(ks.depth[: ks.size].max(initial=0))):
+            up = parent[under & (parent >= 0)]
+            if len(up) == 0 or under[up].all():
+                break
+            under[up] = True
+        # and for COOLDOWN_MS after: an outage's tail keeps its mix while its count is normal again
+        keys = ks.keys
+        for r in np.flatnonzero(under).tolist():
+            self.cooling[keys[r]] = ws
+        for sk in [sk for sk, at in self.cooling.items() if ws - at >= COOLDOWN_MS or sk not in ks.index]:
+            del self.cooling[sk]
+        if self.cooling:
+            under[[ks.index[sk] for sk in self.cooling]] = True
+        blocked = blocked | under
+        self.events.extend(self.composition.close_window(ws, per_service, ks.keys, ks.index, expected, blocked))
+        services = list(per_service)  # with the services the gap detector knows already
+        self.events.extend(self.gaps.close_window(ws, per_service, ks.index, observed, expected, phi, learned,
+                                                  services))
+
+    def take(self) -> list[SignalEvent]:
+        out, self.events = self.events, []
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the per-key category shares, which travel in each key's record
+        (:func:`spikedetect.core.state.export_key`)."""
+        return {"composition": self.composition.to_dict(with_keys=False), "gaps": self.gaps.to_dict(),
+                "cooling": [[svc, key, at] for (svc, key), at in sorted(self.cooling.items())],
+                "applied_ws": self.applied_ws}
+
+    def load(self, data: Mapping[str, Any]) -> None:
+        self.composition.load(data["composition"])
+        self.gaps.load(data["gaps"])
+        self.cooling = {(str(svc), str(key)): int(at) for svc, key, at in data.get("cooling", [])}
+        applied = data.get("applied_ws")
+        self.applied_ws = None if applied is None else int(applied)

@@ -34,6 +34,32 @@ from spikedetect.core.timefmt import parse_ts_ms
 from spikedetect.files.sources import iter_batches, open_binary
 
 
+def input_end_ms(values: list[bytes]) -> int | None:
+    """Where an input's last 60 s window ends: a robust newest event time of its last reports
+    (a few skewed clocks far ahead do not move it); None without any time."""
+    stamps: list[int] = []
+    for v in values[-2000:]:
+        try:
+            t = parse_ts_ms(orjson.loads(v).get("ts", ""))
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            continue
+        if t is not None:
+            stamps.append(t)
+    if not stamps:
+        return None
+    stamps.sort()
+    last = stamps[max(0, len(stamps) - 1 - len(stamps) // 20 - 8)]
+    return last - last % 60_000 + 60_000
+
+
+def after_input(event: dict[str, Any], end_ms: int | None) -> bool:
+    """An ingest gap detected after the input ended: live, the idle rule closes empty windows
+    after the input's end and that silence is a gap; a replay ends with its input."""
+    detected = parse_ts_ms(event.get("detected_at") or "")
+    return (event.get("kind") == "ingest_gap" and end_ms is not None and detected is not None
+            and detected > end_ms)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -132,20 +158,10 @@ class LiveRun:
         return asyncio.run(self._produce(values, key, None if timestamps is None else list(timestamps)))
 
     def _note_end(self, values: list[bytes]) -> None:
-        """Remember where the input's last window ends (see :meth:`incidents`): a robust newest
-        event time of the last reports (a few skewed clocks far ahead do not move it)."""
-        stamps: list[int] = []
-        for v in values[-2000:]:
-            try:
-                t = parse_ts_ms(orjson.loads(v).get("ts", ""))
-            except (orjson.JSONDecodeError, AttributeError, TypeError):
-                continue
-            if t is not None:
-                stamps.append(t)
-        if stamps:
-            stamps.sort()
-            last = stamps[max(0, len(stamps) - 1 - len(stamps) // 20 - 8)]
-            self.input_end_ms = max(self.input_end_ms or 0, last - last % 60_000 + 60_000)
+        """Remember where the input's last window ends (see :meth:`incidents`)."""
+        end = input_end_ms(values)
+        if end is not None:
+            self.input_end_ms = max(self.input_end_ms or 0, end)
 
     def _input_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -396,9 +412,7 @@ class LiveRun:
         seen: dict[tuple[str, int], bytes] = {}
         for rec in self.read(topic):
             e = orjson.loads(rec.value)
-            detected = parse_ts_ms(e.get("detected_at") or "")
-            if (e.get("kind") == "ingest_gap" and self.input_end_ms is not None and detected is not None
-                    and detected > self.input_end_ms):
+            if after_input(e, self.input_end_ms):
                 continue
             key = (e["incident_id"], e["seq"])
             assert seen.get(key, rec.value) == rec.value, f"two different events share {key}"

@@ -20,12 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -36,6 +34,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from benchmarks.common import median, save
 from spikedetect.core import Detector, DetectorConfig
 from spikedetect.replay.simulate import Simulation, SimulationConfig
+from spikedetect.stream.scrape import scrape
 
 HERE = Path(__file__).parent
 
@@ -137,17 +136,6 @@ def faust_floor(bootstrap: str, topic: str, n: int, tmp: Path) -> tuple[float, f
                       "--without-web"], env, done, 1800, tmp / "floor.log")
 
 
-def metric(port: int, name: str) -> float:
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except OSError:
-        return 0.0
-    total = 0.0
-    for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M):
-        total += float(m.group(1))
-    return total
-
-
 def spikedetect_worker(bootstrap: str, topic: str, n: int, windows: int, tmp: Path, port: int) -> tuple[float, float]:
     app = f"bench-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, SPIKEDETECT_KAFKA=bootstrap, SPIKEDETECT_APP_ID=app, SPIKEDETECT_INPUT_TOPIC=topic,
@@ -156,8 +144,8 @@ def spikedetect_worker(bootstrap: str, topic: str, n: int, windows: int, tmp: Pa
                SPIKEDETECT_DATADIR=str(tmp / app), SPIKEDETECT_LOG_LEVEL="warn")
 
     def done() -> tuple[bool, bool]:
-        consumed = metric(port, "spikedetect_events_consumed_total")
-        closed = metric(port, "spikedetect_windows_closed_total")
+        consumed = (scrape("spikedetect_events_consumed_total", port) or 0.0)
+        closed = (scrape("spikedetect_windows_closed_total", port) or 0.0)
         return consumed >= n and closed >= windows, consumed > 0
 
     return run_until([sys.executable, "-m", "spikedetect", "worker"], env, done, 3600, tmp / f"{app}.log")

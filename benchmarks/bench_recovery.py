@@ -17,13 +17,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -32,18 +30,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from benchmarks.common import median, save
+from spikedetect.stream.scrape import scrape
 
 T0 = 1_795_651_200_000
 W = 60_000
-
-
-def metric(port: int, name: str) -> float | None:
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except OSError:
-        return None
-    m = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
 
 
 async def produce_window(bootstrap: str, topic: str, leaves: list[str], ws: int) -> None:
@@ -108,8 +98,8 @@ def main() -> None:
         asyncio.run(produce_window(args.bootstrap, f"{app}-reports", leaves, T0 + w * W))
     asyncio.run(produce_window(args.bootstrap, f"{app}-reports", leaves[:200], T0 + 5 * W))  # closes 0..2
     worker = start(env_for(app), log)
-    wait(lambda: (metric(args.port, "spikedetect_windows_closed_total") or 0) >= 3, 1800, "initial state", log)
-    keys = metric(args.port, "spikedetect_keys") or 0
+    wait(lambda: (scrape("spikedetect_windows_closed_total", args.port) or 0) >= 3, 1800, "initial state", log)
+    keys = scrape("spikedetect_keys", args.port) or 0
     print(f"state built: {keys:,.0f} keys; log {log}")
     ready, processing, base = [], [], []
     next_ws = T0 + 6 * W
@@ -121,10 +111,10 @@ def main() -> None:
         asyncio.run(produce_window(args.bootstrap, f"{app}-reports", leaves[:500], next_ws))
         asyncio.run(produce_window(args.bootstrap, f"{app}-reports", leaves[:200], next_ws + 3 * W))
         next_ws += 4 * W
-        wait(lambda: (metric(args.port, "spikedetect_keys") or 0) >= keys * 0.99, 1800, "recovered", log)
+        wait(lambda: (scrape("spikedetect_keys", args.port) or 0) >= keys * 0.99, 1800, "recovered", log)
         ready.append(time.perf_counter() - t0)
         before = 3 + 4 * i
-        wait(lambda b=before: (metric(args.port, "spikedetect_windows_closed_total") or 0) > 0, 1800,
+        wait(lambda b=before: (scrape("spikedetect_windows_closed_total", args.port) or 0) > 0, 1800,
              "processing", log)
         processing.append(time.perf_counter() - t0)
         # baseline: a fresh app with no state, same restart
@@ -136,7 +126,7 @@ def main() -> None:
         worker_b = start(env_for(fresh), log)
         asyncio.run(produce_window(args.bootstrap, f"{fresh}-reports", leaves[:500], T0))
         asyncio.run(produce_window(args.bootstrap, f"{fresh}-reports", leaves[:200], T0 + 3 * W))
-        wait(lambda: (metric(args.port, "spikedetect_windows_closed_total") or 0) > 0, 600, "baseline", log)
+        wait(lambda: (scrape("spikedetect_windows_closed_total", args.port) or 0) > 0, 600, "baseline", log)
         base.append(time.perf_counter() - t1)
         worker_b.send_signal(signal.SIGKILL)
         worker_b.wait()

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from spikedetect.options import option
 from spikedetect.replay.evaluate import evaluate
 from spikedetect.replay.runner import Replay
 from spikedetect.replay.truth import load_truth
+from spikedetect.stream.scrape import scrape
 from spikedetect.stream.tools import format_incident
 
 if TYPE_CHECKING:
@@ -138,13 +138,7 @@ FOLLOW_MAX_S = 900.0  # and in any case after this long
 
 def _consumed(web_port: int) -> float:
     """Reports the worker has read so far (its /metrics); 0 while it is not serving yet."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=2.0) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return 0.0
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("spikedetect_events_consumed_total"))
+    return scrape("spikedetect_events_consumed_total", web_port) or 0.0
 
 
 async def _follow(settings: Settings, out: Path, worker: subprocess.Popen[bytes], produced: int,

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from spikedetect.core import Detector, DetectorConfig, IncidentEvent
 from spikedetect.core.outages import OutageGrouper
 from spikedetect.core.timefmt import parse_ts_ms
 from spikedetect.files.sources import iter_batches, open_binary
+from spikedetect.stream.scrape import scrape
 
 
 def input_end_ms(values: list[bytes]) -> int | None:
@@ -378,14 +378,7 @@ class LiveRun:
     def metric(self, name: str, web_port: int) -> float | None:
         """A Prometheus metric of the worker serving ``web_port`` (summed over its labels);
         None while the worker's web server is not up yet or does not report it."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=2.0) as resp:
-                text = resp.read().decode()
-        except OSError:
-            return None
-        values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                  if line.startswith((name + " ", name + "{"))]
-        return sum(values) if values else None
+        return scrape(name, web_port)
 
     def wait_for_metric(self, name: str, at_least: float, web_port: int, timeout_s: float) -> bool:
         """Wait until the newest worker's ``name`` reaches ``at_least``; False on timeout."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import gzip
 import random
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from importlib import resources
@@ -26,6 +25,7 @@ import orjson
 import pytest
 
 from spikedetect.core.timefmt import format_ts_ms, parse_ts_ms
+from spikedetect.stream.scrape import scrape
 from tests.stream.harness import LiveRun, Out, free_port, replay_lines
 from tests.stream.streams import outage_stream
 
@@ -149,10 +149,7 @@ def test_burst_then_silence_loses_nothing_and_late_partials_are_counted(kafka_bo
             late = [orjson.loads(d.value) for d in run.read("dlq")
                     if d.headers.get("spikedetect.reason") == b"late_partial"]
         assert sum(d["reports"] for d in late) == 5
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{web}/metrics", timeout=10).read().decode()
-        value = [float(line.split()[-1]) for line in metrics.splitlines()
-                 if line.startswith("spikedetect_late_partial_reports_total")]
-        assert value == [5.0]
+        assert scrape("spikedetect_late_partial_reports_total", web, timeout_s=10) == 5.0
     finally:
         run.stop_all()
         run.delete_topics()

@@ -76,6 +76,20 @@
       .join(", ");
   }
 
+  // the signals of issue 18 (composition shifts, ingest gaps) carry their own fields, not an
+  // outage's peak and expected count
+  function signalLabel(inc) {
+    if (inc.kind === "composition") return "composition shift: ";
+    if (inc.kind === "ingest_gap") return "ingest gap (" + (inc.sources || []).join(", ") + "): ";
+    return "";
+  }
+
+  // "server_connection 4% → 15%" for each risen (or fallen) category of a composition shift
+  function shareMoves(inc, names) {
+    return (names || []).map((c) => c + " " + Math.round(((inc.expected_categories || {})[c] || 0) * 100) +
+      "% \u2192 " + Math.round(((inc.categories || {})[c] || 0) * 100) + "%").join(", ");
+  }
+
   async function getJSON(url) {
     const resp = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
     let body = null;
@@ -139,9 +153,7 @@
       if (inc.incident_id === selected && !selectedMember) tr.className = "selected";
       cell(tr, inc.service, "wrap");
       // composition shifts and ingest gaps (issue 18) say so before the region
-      const what = inc.kind === "composition" ? "composition shift: "
-        : inc.kind === "ingest_gap" ? "ingest gap (" + (Array.isArray(inc.sources) ? inc.sources.join(", ") : "") + "): " : "";
-      const regionCell = el("td", what + regionName(inc.region), "");
+      const regionCell = el("td", signalLabel(inc) + regionName(inc.region), "");
       const n = (inc.regions || []).length;
       if (n > 1) {
         const open = expanded.has(inc.incident_id);
@@ -158,11 +170,12 @@
       tr.appendChild(regionCell);
       cell(tr, fmtTime(inc.opened_at));
       cell(tr, fmtDuration(inc.duration_ms), true);
-      cell(tr, fmtNum(inc.peak_count, 0), true);
-      cell(tr, fmtNum(inc.expected), true);
+      const gap = inc.kind === "ingest_gap";
+      cell(tr, fmtNum(gap ? inc.observed : inc.peak_count, 0), true);
+      cell(tr, fmtNum(gap ? inc.expected_reports : inc.expected), true);
       cell(tr, fmtNum(inc.score), true);
-      cell(tr, topShares(inc.categories, 3), "wrap");
-      cell(tr, topShares(inc.sources, 3), "wrap");
+      cell(tr, inc.kind === "composition" ? shareMoves(inc, inc.rose) : topShares(inc.categories, 3), "wrap");
+      cell(tr, gap ? "" : topShares(inc.sources, 3), "wrap");
       tr.addEventListener("click", () => {
         selected = inc.incident_id;
         selectedMember = null;
@@ -237,7 +250,7 @@
       cell(tr, e.type);
       cell(tr, fmtTime(e.updated_at || e.detected_at));
       cell(tr, fmtNum(e.observed, 0), true);
-      cell(tr, fmtNum(e.expected), true);
+      cell(tr, fmtNum(e.kind === "ingest_gap" ? e.expected_reports : e.expected), true);
       cell(tr, fmtNum(e.score), true);
       cell(tr, fmtNum(e.peak_count, 0), true);
       cell(tr, fmtNum(e.total_reports, 0), true);
@@ -249,6 +262,13 @@
     const inc = await getJSON("/incidents/" + encodeURIComponent(id));
     if (selected !== id || selectedMember) return;
     $("detail").hidden = false;
+    if (inc.kind === "composition" || inc.kind === "ingest_gap") {
+      renderSignal(inc);
+      await drawSeries(id, inc.service, inc.region, inc.window_ms || 60000, inc.opened_at, inc.closed_at,
+                       inc.active_until);
+      return;
+    }
+    $("regions-caption").textContent = "Affected regions (reports vs expected)";
     $("detail-title").textContent = inc.service + " · " + regionName(inc.region) + " · " + inc.state;
     $("detail-meta").textContent = "opened " + fmtTime(inc.opened_at) +
       (inc.closed_at ? ", closed " + fmtTime(inc.closed_at) : "") +
@@ -271,6 +291,38 @@
       : "No other affected region.";
     await drawSeries(id, inc.service, inc.region, inc.window_ms || 60000, inc.opened_at, inc.closed_at,
                      inc.active_until);
+  }
+
+  // a composition shift: its share moves and the category bars; an ingest gap: what went silent
+  function renderSignal(inc) {
+    const closed = inc.closed_at ? ", closed " + fmtTime(inc.closed_at) + " (" + inc.close_reason + ")" : "";
+    renderEvents($("events-table").querySelector("tbody"), inc.history || []);
+    if (inc.kind === "ingest_gap") {
+      $("detail-title").textContent = inc.service + " · ingest gap · " + inc.state;
+      $("detail-meta").textContent = "silent: " + (inc.sources || []).join(", ") + "; opened " +
+        fmtTime(inc.opened_at) + closed + ", " + inc.missing_windows + " windows without a report where " +
+        fmtNum(inc.expected_reports, 0) + " were expected, score " + fmtNum(inc.score);
+      $("regions").style.display = "none";
+      $("regions-note").textContent = "";
+      return;
+    }
+    $("detail-title").textContent = inc.service + " · composition shift · " + regionName(inc.region) + " · " +
+      inc.state;
+    $("detail-meta").textContent = "opened " + fmtTime(inc.opened_at) + closed + ", duration " +
+      fmtDuration(inc.duration_ms) + ", " + fmtNum(inc.total_reports, 0) + " reports, score " +
+      fmtNum(inc.score) + "; rose: " + (shareMoves(inc, inc.rose) || "–") + "; fell: " +
+      (shareMoves(inc, inc.fell) || "–");
+    // observed vs expected share of each category, in percent, the largest moves first
+    const cats = Object.keys(Object.assign({}, inc.categories || {}, inc.expected_categories || {}));
+    const share = (m, c) => Math.round(((m || {})[c] || 0) * 1000) / 10;
+    const bars = cats.map((c) => ({ region: c, reports: share(inc.categories, c),
+                                    expected: share(inc.expected_categories, c) }))
+      .sort((a, b) => Math.abs(b.reports - b.expected) - Math.abs(a.reports - a.expected));
+    $("regions-caption").textContent = "Category shares, % (observed vs expected)";
+    $("regions").style.display = bars.length ? "" : "none";
+    drawRegions($("regions"), bars);
+    $("regions-note").textContent = (inc.regions || []).length + " region(s): " +
+      (inc.regions || []).map((m) => regionName(m.region)).join(", ");
   }
 
   async function renderMember(outage, m) {

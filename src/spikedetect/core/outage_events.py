@@ -12,12 +12,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from spikedetect.core.incidents import IncidentEvent
 from spikedetect.core.regions import GLOBAL, depth, level_name
+from spikedetect.core.v2_event import SCHEMA_V2, V2Event
 
-SCHEMA_V2 = "spikedetect.incident/v2"
+__all__ = ["SCHEMA_V2", "Member", "Outage", "OutageEvent", "country_of", "is_under", "outage_event"]
 
 
 def country_of(region: str) -> str | None:
@@ -132,25 +131,14 @@ class Outage:
         return o
 
 
-@dataclass(frozen=True)
-class OutageEvent:
-    """One ``spikedetect.incident/v2`` event. ``to_json`` is byte-for-byte deterministic."""
+@dataclass(frozen=True, kw_only=True)
+class OutageEvent(V2Event):
+    """One outage incident event (``spikedetect.incident/v2``, no ``kind``): the fields of
+    :class:`~spikedetect.core.v2_event.V2Event` plus the outage's counts and members."""
 
-    type: str
-    incident_id: str
-    seq: int
-    service: str
-    region: str
-    level: str
-    window_ms: int
-    opened_at: str
-    detected_at: str
-    updated_at: str
-    closed_at: str | None
     close_reason: str | None
     observed: float
     expected: float
-    score: float
     peak_count: float
     peak_at: str
     total_reports: float
@@ -160,19 +148,7 @@ class OutageEvent:
     countries: list[str]
     regions: list[dict[str, Any]]
     baseline: str
-    detector: dict[str, str]
     merged_into: str | None = None  # set on the last event of an outage merged into another
-    schema: str = SCHEMA_V2
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS)
-
-    @property
-    def kafka_key(self) -> bytes:
-        return f"{self.service}|{self.incident_id}".encode()
 
 
 def outage_event(o: Outage, kind: str, at_ms_text: str) -> OutageEvent:

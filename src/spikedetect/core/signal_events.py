@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import orjson
-
-from spikedetect.core.outage_events import SCHEMA_V2, OutageEvent
+from spikedetect.core.outage_events import OutageEvent
+from spikedetect.core.v2_event import V2Event
 
 SignalKind = Literal["composition", "ingest_gap"]
 SignalType = Literal["opened", "updated", "closed"]
@@ -45,39 +44,21 @@ def signal_id(kind: SignalKind, service: str, region: str, first_ws_ms: int, par
     return prefix + hashlib.sha256(blob).hexdigest()[:20]
 
 
-@dataclass(frozen=True)
-class SignalEvent:
-    """One ``composition`` or ``ingest_gap`` event. ``to_json`` is byte-for-byte deterministic."""
+@dataclass(frozen=True, kw_only=True)
+class SignalEvent(V2Event):
+    """One ``composition`` or ``ingest_gap`` event: the fields of
+    :class:`~spikedetect.core.v2_event.V2Event`, ``kind``, and the kind's own fields (``extra``,
+    flattened into the JSON)."""
 
     kind: SignalKind
     type: SignalType
-    incident_id: str
-    seq: int
-    service: str
-    region: str
-    level: str
-    window_ms: int
-    opened_at: str
-    detected_at: str
-    updated_at: str
-    closed_at: str | None
     close_reason: SignalCloseReason | None
-    score: float
-    detector: dict[str, str]
     extra: dict[str, Any] = field(default_factory=dict)
-    schema: str = SCHEMA_V2
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "extra"}
         d.update(self.extra)
         return d
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS)
-
-    @property
-    def kafka_key(self) -> bytes:
-        return f"{self.service}|{self.incident_id}".encode()
 
 
 def merge_v2(outages: Sequence[OutageEvent], signals: Sequence[SignalEvent]) -> list[OutageEvent | SignalEvent]:

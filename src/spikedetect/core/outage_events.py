@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from spikedetect.core.event_base import SCHEMA_V2, V2Event
 from spikedetect.core.incidents import IncidentEvent
 from spikedetect.core.regions import GLOBAL, depth, level_name
-from spikedetect.core.v2_event import SCHEMA_V2, V2Event
 
 __all__ = ["SCHEMA_V2", "Member", "Outage", "OutageEvent", "country_of", "is_under", "outage_event"]
 
@@ -134,7 +134,7 @@ class Outage:
 @dataclass(frozen=True, kw_only=True)
 class OutageEvent(V2Event):
     """One outage incident event (``spikedetect.incident/v2``, no ``kind``): the fields of
-    :class:`~spikedetect.core.v2_event.V2Event` plus the outage's counts and members."""
+    :class:`~spikedetect.core.event_base.V2Event` plus the outage's counts and members."""
 
     close_reason: str | None
     observed: float

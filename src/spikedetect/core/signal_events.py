@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from spikedetect.core.event_base import V2Event
 from spikedetect.core.outage_events import OutageEvent
-from spikedetect.core.v2_event import V2Event
 
 SignalKind = Literal["composition", "ingest_gap"]
 SignalType = Literal["opened", "updated", "closed"]
@@ -47,7 +47,7 @@ def signal_id(kind: SignalKind, service: str, region: str, first_ws_ms: int, par
 @dataclass(frozen=True, kw_only=True)
 class SignalEvent(V2Event):
     """One ``composition`` or ``ingest_gap`` event: the fields of
-    :class:`~spikedetect.core.v2_event.V2Event`, ``kind``, and the kind's own fields (``extra``,
+    :class:`~spikedetect.core.event_base.V2Event`, ``kind``, and the kind's own fields (``extra``,
     flattened into the JSON)."""
 
     kind: SignalKind

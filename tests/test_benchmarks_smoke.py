@@ -26,7 +26,7 @@ EXPECTED = {
                rf"changelog {NUMBER} MiB/window"],
     "quality": [r"detector seasonal", r"detector ewma", r"outages_detected", r"false_alarms_per_day",
                 r"sustained scenarios", r"small_city"],
-    "close": [rf"{NUMBER} reports, {NUMBER} windows, {NUMBER} keys: replay {NUMBER} s CPU, closing {NUMBER} s CPU"],
+    "close": [rf"{NUMBER} reports, {NUMBER} windows, {NUMBER} keys: replay {NUMBER} s CPU, closing {NUMBER} s CPU.*; breakdowns {NUMBER} s CPU"],
     "calibration": [rf"per key and window: numpy {NUMBER} us, River stats.Quantile x8 {NUMBER} us"],
     "live": [rf"raw_aiokafka\s+steady\s+{NUMBER} ev/s", rf"faust_floor\s+steady\s+{NUMBER} ev/s",
              rf"spikedetect\s+steady\s+{NUMBER} ev/s .* ratio to raw aiokafka {NUMBER}"],

@@ -64,38 +64,23 @@ class Breakdown:
 def breakdown(leaf: LeafCounts, wanted: set[str]) -> dict[str, Breakdown]:
     """Category, source and child-region counts for the keys in ``wanted`` only."""
     out: dict[str, Breakdown] = {}
-    # per region (once per call): the count dicts of its wanted keys, leaf first, each with its
-    # child on the path - so each report adds straight into the dicts it feeds
-    paths: dict[str, _Path] = {}
+    # per region (once per call): its wanted keys, leaf first, each with its child on the path
+    paths: dict[str, tuple[tuple[str, str | None], ...]] = {}
     for (region, category, source), n in leaf.items():
         path = paths.get(region)
         if path is None:
-            path = paths[region] = _path(region, wanted, out)
-        for cats, srcs, kids, child in path:
-            cats[category] = cats.get(category, 0) + n
-            srcs[source] = srcs.get(source, 0) + n
-            if kids is not None:
-                kids[child] = kids.get(child, 0) + n
-    return out
-
-
-# per wanted key on a region's path: its categories, sources and children dicts (None for the
-# region itself), and the child on the path
-_Path = tuple[tuple[dict[str, float], dict[str, float], dict[str, float] | None, str], ...]
-
-
-def _path(region: str, wanted: set[str], out: dict[str, Breakdown]) -> _Path:
-    """The count dicts a report of ``region`` adds to, leaf first (its wanted keys' breakdowns,
-    created in ``out`` on first use, and the child on the path: none for the region itself)."""
-    chain = keys_of(region)
-    path = []
-    for i, key in enumerate(chain):
-        if key in wanted:
+            chain = keys_of(region)
+            path = paths[region] = tuple((key, chain[i - 1] if i > 0 else None)
+                                         for i, key in enumerate(chain) if key in wanted)
+        for key, child in path:
             b = out.get(key)
             if b is None:
                 b = out[key] = Breakdown()
-            path.append((b.categories, b.sources, b.children if i > 0 else None, chain[i - 1] if i > 0 else ""))
-    return tuple(path)
+            b.categories[category] = b.categories.get(category, 0) + n
+            b.sources[source] = b.sources.get(source, 0) + n
+            if child is not None:
+                b.children[child] = b.children.get(child, 0) + n
+    return out
 
 
 def fold(counts: dict[str, float], limit: int, other: str = "other") -> dict[str, float]:

@@ -26,7 +26,7 @@ EXPECTED = {
                rf"changelog {NUMBER} MiB/window"],
     "quality": [r"detector seasonal", r"detector ewma", r"outages_detected", r"false_alarms_per_day",
                 r"sustained scenarios", r"small_city"],
-    "close": [rf"{NUMBER} reports, {NUMBER} windows, {NUMBER} keys: replay {NUMBER} s CPU, closing {NUMBER} s CPU"],
+    "close": [rf"{NUMBER} reports, {NUMBER} windows, {NUMBER} keys: replay {NUMBER} s CPU, closing {NUMBER} s CPU.*; breakdowns {NUMBER} s CPU"],
     "calibration": [rf"per key and window: numpy {NUMBER} us, River stats.Quantile x8 {NUMBER} us"],
     "live": [rf"raw_aiokafka\s+steady\s+{NUMBER} ev/s", rf"faust_floor\s+steady\s+{NUMBER} ev/s",
              rf"spikedetect\s+steady\s+{NUMBER} ev/s .* ratio to raw aiokafka {NUMBER}"],
@@ -34,8 +34,15 @@ EXPECTED = {
                 rf"input_topic_floor\s+n=\s*[1-9]\d*\s+p50={NUMBER}"],
     "recovery": [rf"{NUMBER} keys: recovered in {NUMBER}s, processing again in {NUMBER}s \(median\); "
                  rf"empty-state restart {NUMBER}s"],
+    "owner_capacity": [rf"[1-9][\d,]* keys \({NUMBER} leaves, {NUMBER} reports/window\): quiet close {NUMBER} ms "
+                       rf"\+ write {NUMBER} ms \(0 open\); outage close {NUMBER} ms \+ write {NUMBER} ms "
+                       rf"\([1-9]\d* open\); state [1-9][\d,]* B/key",
+                       rf"per window at {NUMBER} keys: {NUMBER} us per key .* within 50% of a 60 s window: "
+                       rf"[1-9][\d,]*( \(extrapolated\))?; within 1 s: [1-9][\d,]*"],
+    "owner_live": [rf"[1-9][\d,]* keys live: [1-9]\d* windows closed in [1-9]\d* calls, scoring_seconds mean "
+                   rf"{NUMBER} ms per window"],
 }
-NEEDS_KAFKA = {"live", "latency", "recovery"}
+NEEDS_KAFKA = {"live", "latency", "recovery", "owner_live"}
 
 
 def run_smoke(name: str, env: dict[str, str]) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spikedetect.core.expand import breakdown, fold, merge, totals
 from spikedetect.core.regions import GLOBAL, depth, level_name, parent_key, region_keys
@@ -81,6 +83,35 @@ def test_breakdown_only_wanted_keys() -> None:
     assert got["US"].children == {"US/CA": 4, "US/NY": 2}
     assert got["US/CA/Los Angeles"].children == {}  # a leaf has no children
     assert got["US/CA/Los Angeles"].categories == {"login": 3, "feed": 1}
+
+
+REGIONS = ["US", "US/CA", "US/CA/LA", "US/CA/LA/Venice", "US/NY", "GB/ENG/London", "GB", "*"]
+LEAVES = st.dictionaries(
+    st.tuples(st.sampled_from(REGIONS), st.sampled_from(["login", "feed", "dm"]), st.sampled_from(["app", "web"])),
+    st.one_of(st.integers(0, 10**6), st.floats(-1e3, 1e6, allow_nan=False)), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LEAVES, st.sets(st.sampled_from(["*", "US", "US/CA", "US/CA/LA", "US/NY", "GB", "GB/ENG", "FR"])))
+def test_breakdown_adds_each_report_to_every_wanted_key_on_its_path_in_order(
+        leaf: dict[tuple[str, str, str], float], wanted: set[str]) -> None:
+    """Sums, number types and key order are those of adding the reports one by one, in the
+    order of the leaf counts, to each wanted key above them (incident state keeps that order)."""
+    want: dict[str, tuple[dict[str, float], dict[str, float], dict[str, float]]] = {}
+    for (region, category, source), n in leaf.items():
+        chain = region_keys(region)
+        for i, key in enumerate(chain):
+            if key in wanted:
+                cats, srcs, kids = want.setdefault(key, ({}, {}, {}))
+                cats[category] = cats.get(category, 0) + n
+                srcs[source] = srcs.get(source, 0) + n
+                if i > 0:
+                    kids[chain[i - 1]] = kids.get(chain[i - 1], 0) + n
+    got = breakdown(leaf, wanted)
+    assert list(got) == list(want)
+    for key, (cats, srcs, kids) in want.items():
+        for have, expected in ((got[key].categories, cats), (got[key].sources, srcs), (got[key].children, kids)):
+            assert [(k, v, type(v)) for k, v in have.items()] == [(k, v, type(v)) for k, v in expected.items()]
 
 
 def test_merge_sums_sources() -> None:

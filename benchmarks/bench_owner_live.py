@@ -31,9 +31,10 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from benchmarks.bench_live import metric, run_until
+from benchmarks.bench_live import run_until
 from benchmarks.bench_owner_capacity import START_MS, WINDOW_MS, geography, window_counts
 from benchmarks.common import median, save
+from spikedetect.stream.scrape import scrape
 
 
 async def produce(bootstrap: str, topic: str, regions: list[str], shares: np.ndarray, reports: float,
@@ -110,7 +111,7 @@ def one_worker(args: argparse.Namespace, topic: str, max_keys: int) -> dict[str,
 
         def done() -> tuple[bool, bool]:
             for name in ("windows_closed_total", "scoring_seconds_sum", "scoring_seconds_count", "keys"):
-                seen[name] = metric(args.port, f"spikedetect_{name}")
+                seen[name] = scrape(f"spikedetect_{name}", args.port) or 0.0
             return seen["windows_closed_total"] >= args.windows + 1, seen["keys"] > 0
 
         wall, _ = run_until([sys.executable, "-m", "spikedetect", "worker"], env, done, 1800, log)

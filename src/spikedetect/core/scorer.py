@@ -75,6 +75,8 @@ class _Pending:
 
 
 class Scorer:
+    """Closes windows for every known key once its sources' watermarks have passed them."""
+
     def __init__(self, config: DetectorConfig, sources: Iterable[Any] = (0,), signals: bool = True) -> None:
         self.config = config
         self.window_ms = config.window_ms

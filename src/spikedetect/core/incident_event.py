@@ -1,4 +1,5 @@
-"""The region incident event, ``spikedetect.incident/v1``: what the incident machine emits.
+"""The region incident event, ``spikedetect.incident/v1``: what the incident machine emits,
+and :class:`WindowView`: what it sees of a key in one closed window.
 
 Event types and close reasons are :data:`EventType` and :data:`CloseReason`, so a typo is a
 ``mypy --strict`` error, not a silently different stream.
@@ -16,6 +17,21 @@ SCHEMA = "spikedetect.incident/v1"
 EventType = Literal["opened", "updated", "closed"]
 CloseReason = Literal["recovered", "level_shift", "max_duration"]
 IncidentState = Literal["open", "closed"]  # an incident's state once it has emitted an event
+
+
+@dataclass(frozen=True)
+class WindowView:
+    """What one key saw in one closed window (input of :meth:`~spikedetect.core.incidents.IncidentMachine.step`)."""
+
+    ws_ms: int
+    observed: float
+    expected: float
+    score: float
+    baseline: str
+    categories: dict[str, float]
+    sources: dict[str, float]
+    children: dict[str, tuple[float, float]]  # child key -> (reports, expected)
+    window_score: float | None = None  # this window's own score (None: ``score``)
 
 
 @dataclass(frozen=True, kw_only=True)

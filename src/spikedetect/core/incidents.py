@@ -31,7 +31,14 @@ from typing import Any
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import IllegalTransition
 from spikedetect.core.expand import fold
-from spikedetect.core.incident_event import SCHEMA, CloseReason, EventType, IncidentEvent, IncidentState
+from spikedetect.core.incident_event import (
+    SCHEMA,
+    CloseReason,
+    EventType,
+    IncidentEvent,
+    IncidentState,
+    WindowView,
+)
 from spikedetect.core.regions import level_name
 from spikedetect.core.timefmt import format_ts_ms
 
@@ -106,21 +113,6 @@ def lifecycle_next(state: IncidentState | None, event_type: EventType) -> Incide
         return LIFECYCLE[(state, event_type)]
     except KeyError:
         raise IllegalTransition(f"an incident in state {state!r} cannot be {event_type!r}") from None
-
-
-@dataclass(frozen=True)
-class WindowView:
-    """What one key saw in one closed window (input of :meth:`IncidentMachine.step`)."""
-
-    ws_ms: int
-    observed: float
-    expected: float
-    score: float
-    baseline: str
-    categories: dict[str, float]
-    sources: dict[str, float]
-    children: dict[str, tuple[float, float]]  # child key -> (reports, expected)
-    window_score: float | None = None  # this window's own score (None: ``score``)
 
 
 @dataclass

@@ -70,7 +70,17 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
     poisson = pm <= 1.0001
     r = np.where(poisson, 1.0, mm / np.maximum(pm - 1.0, 1e-4))
     q = np.where(poisson, 0.0, mm / (mm + r))  # NB "success" odds
-    # log pmf at x
+    log_pmf = _log_pmf(xm, mm, poisson, r, q)
+    # pmf(k + 1) / pmf(k) = (a k + b) / (k + 1): NB a = q, b = r q; Poisson a = 0, b = mean.
+    ratio_sum = _tail_sum(xm, np.where(poisson, 0.0, q), np.where(poisson, mm, r * q))
+    out[mask] = np.minimum(log_pmf + np.log(ratio_sum), 0.0)
+    return out
+
+
+def _log_pmf(xm: FloatArray, mm: FloatArray, poisson: npt.NDArray[np.bool_], r: FloatArray,
+             q: FloatArray) -> FloatArray:
+    """log pmf at ``xm``: negative binomial of size ``r`` and odds ``q``, or Poisson of mean
+    ``mm`` where ``poisson``."""
     # the three log-gammas in one call (elementwise: the same values as three calls)
     size = xm.size
     lg = lgamma(np.concatenate((np.ravel(xm + 1.0), np.ravel(xm + r), np.ravel(r))))
@@ -78,46 +88,59 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
     log_pmf_nb = (lg_xr - lg_x1 - lg_r
                   + r * np.log1p(-q) + xm * np.log(np.where(poisson, 0.5, q)))
     log_pmf_po = xm * np.log(mm) - mm - lg_x1
-    log_pmf = np.where(poisson, log_pmf_po, log_pmf_nb)
-    # sum of pmf(x + j) / pmf(x) for j >= 0, with a geometric remainder after _TERMS terms.
-    # pmf(k + 1) / pmf(k) = (a k + b) / (k + 1): NB a = q, b = r q; Poisson a = 0, b = mean.
-    # Terms are summed 8 at a time and only for rows whose tail has not yet converged.
-    a = np.where(poisson, 0.0, q)
-    b = np.where(poisson, mm, r * q)
+    log_pmf: FloatArray = np.where(poisson, log_pmf_po, log_pmf_nb)
+    return log_pmf
+
+
+def _tail_sum(xm: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
+    """Sum of pmf(x + j) / pmf(x) for j >= 0, where pmf(k + 1) / pmf(k) = (a k + b) / (k + 1),
+    with a geometric remainder after _TERMS terms. Terms are summed 8 at a time and only for
+    rows whose tail has not yet converged."""
     ratio_sum = np.ones_like(xm)
     term = np.ones_like(xm)
     k = xm.copy()
     ratio = np.zeros_like(xm)
     active = np.arange(len(xm))
     stepwise = len(xm) > 0 and float(xm.max()) >= 2.0**52  # k + j no longer exact
+    eight_terms = _eight_terms_stepwise if stepwise else _eight_terms
     for _ in range(_TERMS // 8):
-        ka, ta, sa, aa, ba = k[active], term[active], ratio_sum[active], a[active], b[active]
-        if stepwise:
-            ra = ta
-            for _ in range(8):
-                ra = (aa * ka + ba) / (ka + 1.0)
-                ta = ta * ra
-                sa = sa + ta
-                ka = ka + 1.0
-        else:
-            # the 8 ratios as one (8, rows) array (k + j is exact for whole numbers), then the
-            # terms and their sum one step after the other (the same rounding as before)
-            kj = ka + _STEPS
-            rj = kj * aa
-            rj += ba
-            rj /= kj + 1.0
-            for j in range(8):
-                ta *= rj[j]
-                sa += ta
-            ra, ka = rj[-1], kj[-1] + 1.0
+        ka, ta, sa, ra = eight_terms(k[active], term[active], ratio_sum[active], a[active], b[active])
         k[active], term[active], ratio_sum[active], ratio[active] = ka, ta, sa, ra
         active = active[ta >= 1e-10 * sa]
         if len(active) == 0:
             break
     ratio = np.minimum(ratio, 0.999999)
     ratio_sum += term * ratio / (1.0 - ratio)
-    out[mask] = np.minimum(log_pmf + np.log(ratio_sum), 0.0)
-    return out
+    return ratio_sum
+
+
+Terms = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+
+
+def _eight_terms(ka: FloatArray, ta: FloatArray, sa: FloatArray, aa: FloatArray, ba: FloatArray) -> Terms:
+    """Eight more tail terms: (next k, last term, sum, last ratio). The 8 ratios as one
+    (8, rows) array (k + j is exact for whole numbers), then the terms and their sum one step
+    after the other (the same rounding as one at a time)."""
+    kj = ka + _STEPS
+    rj = kj * aa
+    rj += ba
+    rj /= kj + 1.0
+    for j in range(8):
+        ta *= rj[j]
+        sa += ta
+    return kj[-1] + 1.0, ta, sa, rj[-1]
+
+
+def _eight_terms_stepwise(ka: FloatArray, ta: FloatArray, sa: FloatArray, aa: FloatArray,
+                          ba: FloatArray) -> Terms:
+    """:func:`_eight_terms` one term at a time, for counts where k + j is no longer exact."""
+    ra = ta
+    for _ in range(8):
+        ra = (aa * ka + ba) / (ka + 1.0)
+        ta = ta * ra
+        sa = sa + ta
+        ka = ka + 1.0
+    return ka, ta, sa, ra
 
 
 def surprise(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArray:

@@ -135,6 +135,8 @@ class OutageGrouper:
         return str(hit[0]) if hit is not None else None
 
     def _apply(self, svc: str, batch: list[IncidentEvent], at: str) -> list[OutageEvent]:
+        """Apply one window's region events of a service: members move on, opening regions join
+        an outage or start one (parents first), then every open outage says what changed."""
         st = self.services.setdefault(svc, ServiceOutages())
         t = parse_ts_ms(at)
         if t is None:
@@ -143,16 +145,9 @@ class OutageGrouper:
             return []  # this window was applied before a crash: its region events only get their group_id
         st.applied_ms = t
         self.touched.add(svc)
+        opening = self._update_members(st, batch)
         fresh: list[Outage] = []
-        opening: list[IncidentEvent] = []
-        merged: list[OutageEvent] = []
-        for e in batch:
-            owner = next((o for o in st.open if e.incident_id in o.members), None)
-            if owner is not None:
-                owner.members[e.incident_id].update(e)
-                owner.dirty = owner.dirty or e.type == "updated"  # a new peak; a recovery waits for the next event
-            elif e.type != "closed":  # opened, or a region incident whose opening this state never saw
-                opening.append(e)
+        out: list[OutageEvent] = []  # merges first
         for e in sorted(opening, key=lambda e: (depth(e.region), e.region)):
             o = self._choose(st, e.region)
             if o is None:
@@ -162,31 +157,52 @@ class OutageGrouper:
             o.members[e.incident_id] = Member.from_event(e)
             o.dirty = True
             if e.region == GLOBAL:
-                merged.extend(self._merge_into(st, o, at, t))
-        out: list[OutageEvent] = merged
+                out.extend(self._merge_into(st, o, at, t))
         for o in list(st.open):
-            if any(o is f for f in fresh):
-                o.root = self._root(o)
-                o.incident_id = _outage_id(svc, o.root, min(m.opened_at for m in o.members.values()), o.detector)
-                out.append(self._emit(o, "members_opened", at, t))
-            elif not o.open_members():
-                out.append(self._emit(o, "all_closed", at, t))
-                st.open.remove(o)
-                for m in o.members.values():
-                    st.recent[m.incident_id] = [o.incident_id, t]
-            else:
-                root = self._root(o)
-                if root != o.root and is_under(o.root, root):
-                    o.root = root
-                    out.append(self._emit(o, "root_moved", at, t))
-                elif set(o.member_countries()) - set(o.countries):
-                    out.append(self._emit(o, "country_joined", at, t))
-                elif o.dirty and t - o.last_emit_ms >= self.update_every_ms:
-                    out.append(self._emit(o, "change", at, t))
+            ev = self._step_outage(st, o, any(o is f for f in fresh), at, t)
+            if ev is not None:
+                out.append(ev)
         cutoff = t - self.recent_ms
         for rid in [rid for rid, (_, closed) in st.recent.items() if closed < cutoff]:
             del st.recent[rid]
         return out
+
+    @staticmethod
+    def _update_members(st: ServiceOutages, batch: list[IncidentEvent]) -> list[IncidentEvent]:
+        """Region events of known members update them; the others that are not closes are
+        returned (opened, or a region incident whose opening this state never saw)."""
+        opening: list[IncidentEvent] = []
+        for e in batch:
+            owner = next((o for o in st.open if e.incident_id in o.members), None)
+            if owner is not None:
+                owner.members[e.incident_id].update(e)
+                owner.dirty = owner.dirty or e.type == "updated"  # a new peak; a recovery waits for the next event
+            elif e.type != "closed":
+                opening.append(e)
+        return opening
+
+    def _step_outage(self, st: ServiceOutages, o: Outage, fresh: bool, at: str, t: int) -> OutageEvent | None:
+        """The event an open outage emits this window, if any: opened (``fresh``), closed (no
+        open member left), its root moved up, a new country, or a due update."""
+        if fresh:
+            o.root = self._root(o)
+            o.incident_id = _outage_id(o.service, o.root, min(m.opened_at for m in o.members.values()), o.detector)
+            return self._emit(o, "members_opened", at, t)
+        if not o.open_members():
+            ev = self._emit(o, "all_closed", at, t)
+            st.open.remove(o)
+            for m in o.members.values():
+                st.recent[m.incident_id] = [o.incident_id, t]
+            return ev
+        root = self._root(o)
+        if root != o.root and is_under(o.root, root):
+            o.root = root
+            return self._emit(o, "root_moved", at, t)
+        if set(o.member_countries()) - set(o.countries):
+            return self._emit(o, "country_joined", at, t)
+        if o.dirty and t - o.last_emit_ms >= self.update_every_ms:
+            return self._emit(o, "change", at, t)
+        return None
 
     def _emit(self, o: Outage, trigger: str, at: str, t: int) -> OutageEvent:
         state, kind = outage_next(o.state, trigger)

@@ -20,6 +20,10 @@ KEEP_OPEN_EXPECTED = 30.0  # reports a horizon must expect to judge whether an i
 # horizon over which its excess adds up to KEEP_OPEN_EXCESS * min_excess reports
 KEEP_SHORT_RATIO = 5.0
 KEEP_OPEN_EXCESS = 2.0
+# rows with evidence over several windows, and for them (score, excess, observed/expected, expected
+# sum), each of shape (H, len(rows))
+Horizons = tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64],
+                 npt.NDArray[np.float64], npt.NDArray[np.float64]]
 
 
 class IncidentPolicy(IncidentMachine):
@@ -31,8 +35,7 @@ class IncidentPolicy(IncidentMachine):
 
     def signals(self, observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
                 score: npt.NDArray[np.float64],
-                horizons: tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64],
-                                npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
+                horizons: Horizons | None = None,
                 tracked: npt.NDArray[np.bool_] | None = None,
                 keep: npt.NDArray[np.intp] | None = None) -> npt.NDArray[np.int8]:
         """Vectorised signal per key: calm / elevated / anomalous / extreme.
@@ -54,23 +57,31 @@ class IncidentPolicy(IncidentMachine):
         sig = np.where(excess < 0.5 * c.min_excess, CALM, sig)
         sig = np.where(big_enough & (score >= c.open_threshold), ANOMALOUS, sig)
         if horizons is not None and len(horizons[0]):
-            rows, h_score, h_excess, h_ratio, h_expected = horizons
-            free = np.ones(len(rows), dtype=bool) if tracked is None else ~tracked[rows]
-            h_big = (h_excess >= c.min_excess) & (h_ratio >= 1.0 + c.min_excess_ratio)
-            h_anom = (h_big & (h_score >= c.open_threshold)).any(axis=0) & free
-            h_raised = (h_score >= c.close_threshold) & (h_excess >= 0.5 * c.min_excess)
-            # an open incident stays open while the last few windows (not only this one) are raised,
-            # so a small key's outage is not closed by a few windows of 1 or 2 reports
-            keep = self.keep_open_horizon(h_expected) if keep is None else keep
-            h_elev = np.where(free, h_raised.any(axis=0), np.take_along_axis(h_raised, keep[None, :], 0)[0])
-            part = sig[rows]
-            part = np.where(h_elev & (part < ELEVATED), ELEVATED, part)
-            sig[rows] = np.where(h_anom & (part < ANOMALOUS), self.horizon_signal, part)
+            self._horizon_signals(sig, horizons, tracked, keep)
         # one window alone opens an incident when it is beyond doubt: an extreme score, or a
         # clear score at many times the expected count (a 3x burst on a busy key is neither)
         sharp = (score >= 2.0 * c.open_threshold) & (observed >= expected * c.extreme_ratio)
         sig = np.where(big_enough & ((score >= c.extreme_threshold) | sharp), EXTREME, sig)
         return sig.astype(np.int8)
+
+    def _horizon_signals(self, sig: npt.NDArray[np.int64], horizons: Horizons, tracked: npt.NDArray[np.bool_] | None,
+                         keep: npt.NDArray[np.intp] | None) -> None:
+        """Raise ``sig`` (in place) of the rows with evidence over several windows: sustained
+        excess opens an incident for rows not ``tracked``; an open incident is kept open by the
+        horizon ``keep`` picks."""
+        c = self.config
+        rows, h_score, h_excess, h_ratio, h_expected = horizons
+        free = np.ones(len(rows), dtype=bool) if tracked is None else ~tracked[rows]
+        h_big = (h_excess >= c.min_excess) & (h_ratio >= 1.0 + c.min_excess_ratio)
+        h_anom = (h_big & (h_score >= c.open_threshold)).any(axis=0) & free
+        h_raised = (h_score >= c.close_threshold) & (h_excess >= 0.5 * c.min_excess)
+        # an open incident stays open while the last few windows (not only this one) are raised,
+        # so a small key's outage is not closed by a few windows of 1 or 2 reports
+        keep = self.keep_open_horizon(h_expected) if keep is None else keep
+        h_elev = np.where(free, h_raised.any(axis=0), np.take_along_axis(h_raised, keep[None, :], 0)[0])
+        part = sig[rows]
+        part = np.where(h_elev & (part < ELEVATED), ELEVATED, part)
+        sig[rows] = np.where(h_anom & (part < ANOMALOUS), self.horizon_signal, part)
 
     def keep_open_horizon(self, expected: npt.NDArray[np.float64],
                           excess_rate: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.intp]:

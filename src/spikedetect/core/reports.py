@@ -106,45 +106,22 @@ class ReportValidator:
             if isinstance(parsed, str):
                 return parsed
             ts_ms = parsed
-        svc = obj.get("service")
-        service = self.services.get(svc) if type(svc) is str else None
-        if service is None:
-            if svc is None:
-                return "missing_service"
-            service = self._check_service(svc)
-            if service is None:
-                return "bad_service"
-        reg = obj.get("region")
-        region = self.regions.get(reg) if type(reg) is str else None
-        if region is None:
-            if reg is None:
-                return "missing_region"
-            checked = self._check_region(reg)
-            if checked[0] != "":
-                return checked[0]
-            region = checked[1]
-        cat = obj.get("category")
-        category = self.categories.get(cat) if type(cat) is str else None
-        if category is None:
-            if cat is None:
-                return "missing_category"
-            category = self._check_label(cat, self.categories)
-            if category is None:
-                return "bad_category"
-        src = obj.get("source", "unknown")
-        source = self.sources.get(src) if type(src) is str else None
-        if source is None:
-            source = self._check_label(src, self.sources)
-            if source is None:
-                return "bad_source"
-        eid = obj.get("event_id")
-        if eid is not None and type(eid) is not str:
-            if type(eid) is int:
-                eid = str(eid)
-            else:
-                return "bad_event_id"
-        elif eid is not None and not (0 < len(eid) <= 128 and eid.isprintable()):
-            return "bad_event_id"
+        why, service = self._service(obj.get("service"))
+        if why:
+            return why
+        why, region = self._region(obj.get("region"))
+        if why:
+            return why
+        why, category = self._label(obj.get("category"), self.categories, "missing_category", "bad_category")
+        if why:
+            return why
+        # an absent source is "unknown"; an explicit null is not a source
+        why, source = self._label(obj.get("source", "unknown"), self.sources, "", "bad_source")
+        if why:
+            return why
+        why, eid = _event_id(obj.get("event_id"))
+        if why:
+            return why
         return Report(ts_ms, service, region, category, source, eid)
 
     # -- fields ---------------------------------------------------------------
@@ -174,6 +151,36 @@ class ReportValidator:
             cache.clear()
         cache[raw] = value
         return value
+
+    def _service(self, svc: object) -> tuple[str, str]:
+        """("", the service) or (reason, "")."""
+        service = self.services.get(svc) if type(svc) is str else None
+        if service is not None:
+            return "", service
+        if svc is None:
+            return "missing_service", ""
+        service = self._check_service(svc)
+        return ("bad_service", "") if service is None else ("", service)
+
+    def _region(self, reg: object) -> tuple[str, str]:
+        """("", the normalised region) or (reason, "")."""
+        region = self.regions.get(reg) if type(reg) is str else None
+        if region is not None:
+            return "", region
+        if reg is None:
+            return "missing_region", ""
+        return self._check_region(reg)
+
+    def _label(self, raw: object, cache: dict[str, str], missing: str, bad: str) -> tuple[str, str]:
+        """("", the normalised label) or (reason, ""): ``missing`` when absent (if it has one),
+        ``bad`` when not a label."""
+        value = cache.get(raw) if type(raw) is str else None
+        if value is not None:
+            return "", value
+        if raw is None and missing:
+            return missing, ""
+        value = self._check_label(raw, cache)
+        return (bad, "") if value is None else ("", value)
 
     def _check_service(self, svc: object) -> str | None:
         if type(svc) is not str or not 0 < len(svc) <= 64 or "|" in svc:
@@ -205,3 +212,14 @@ class ReportValidator:
         if not 0 < len(value) <= 32 or not value.isprintable():
             return None
         return self._remember(cache, raw, value)
+
+
+def _event_id(eid: object) -> tuple[str, str | None]:
+    """("", the event id or None) or (reason, None); an integer id becomes its string."""
+    if eid is not None and type(eid) is not str:
+        if type(eid) is int:
+            return "", str(eid)
+        return "bad_event_id", None
+    if eid is not None and not (0 < len(eid) <= 128 and eid.isprintable()):
+        return "bad_event_id", None
+    return "", eid

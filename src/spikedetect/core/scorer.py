@@ -22,14 +22,15 @@ import numpy.typing as npt
 from spikedetect.core import evidence
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow, LeafKey
-from spikedetect.core.detectors import BASELINE_SOURCES, make_baseline
-from spikedetect.core.detectors.base import FLOOR, LEARNED, PARENT_PRIOR, Expectation, FloatArray
-from spikedetect.core.expand import breakdown, merge
+from spikedetect.core.detectors import make_baseline
+from spikedetect.core.detectors.base import LEARNED, BoolArray, Expectation, FloatArray
+from spikedetect.core.expand import merge
+from spikedetect.core.incident_steps import step_incidents
 from spikedetect.core.incidents import IncidentEvent, Tracker
 from spikedetect.core.keyspace import Keyspace, ServiceKey
-from spikedetect.core.negbin import surprise
-from spikedetect.core.policy import ANOMALOUS, CALM, ELEVATED, KEEP_SHORT_RATIO, IncidentPolicy, WindowView
+from spikedetect.core.policy import ANOMALOUS, CALM, IncidentPolicy
 from spikedetect.core.signals import Signals
+from spikedetect.core.window_scores import WindowScores, observe, parent_prior, score_window
 
 WindowHook = Callable[[int, "ClosedKeys"], None]
 
@@ -74,6 +75,8 @@ class _Pending:
 
 
 class Scorer:
+    """Closes windows for every known key once its sources' watermarks have passed them."""
+
     def __init__(self, config: DetectorConfig, sources: Iterable[Any] = (0,), signals: bool = True) -> None:
         self.config = config
         self.window_ms = config.window_ms
@@ -172,6 +175,24 @@ class Scorer:
         return events
 
     def _close(self, ws: int) -> list[IncidentEvent]:
+        """Close window ``ws``: merge its partials, score every key, step the incidents, and only
+        then learn (score before learn), feed the signals, report the window, retire keys."""
+        per_service = self._merge(ws)
+        observed = observe(self.keyspace, per_service, ws)
+        if self.config.value_scale != 1.0:
+            observed = observed * self.config.value_scale
+        w = score_window(self.keyspace, self.config, self.policy, self.trackers, ws, observed)
+        stepped = step_incidents(self.keyspace, self.config, self.policy, self.trackers, ws, w, per_service)
+        not_quiet = stepped.not_quiet(self.keyspace.size)
+        self._learn(ws, w, stepped.ended, not_quiet)
+        self._report(ws, w, per_service, not_quiet)
+        if (ws // self.window_ms) % self._retire_every == 0:
+            self._retire(ws)
+        return stepped.events
+
+    def _merge(self, ws: int) -> dict[str, dict[LeafKey, float]]:
+        """Take window ``ws``'s partials out of pending: leaf counts per service, the sources'
+        parts merged in a fixed order (by source and part)."""
         pend = self.pending.pop(ws, None)
         per_service: dict[str, dict[LeafKey, float]] = {}
         if pend is not None:
@@ -179,178 +200,45 @@ class Scorer:
             for svc in sorted({svc for part in parts for svc in part}):
                 mine = [part[svc] for part in parts if svc in part]
                 per_service[svc] = mine[0] if len(mine) == 1 else merge(mine)
-        observed = self._observe(per_service, ws)
-        if self.config.value_scale != 1.0:
-            observed = observed * self.config.value_scale
+        return per_service
+
+    def _learn(self, ws: int, w: WindowScores, ended: list[int], not_quiet: BoolArray) -> None:
+        """Learn from the scored window: closed incidents' evidence resets, calibration learns
+        from keys without an open incident (raw scores), and the baselines from windows that
+        were normal, for keys that were and stay quiet. Calm windows teach fully, elevated ones
+        only a little (a slow ramp must not become the baseline), anomalous ones not at all;
+        keys without a baseline of their own learn everything."""
         ks = self.keyspace
         n = ks.size
-        baseline = ks.baseline
-        all_rows = np.arange(n)
-        exp = baseline.expect(all_rows, ws)
-        self._parent_prior(exp)
-        expected, phi, source = exp.mean, exp.phi, exp.source
-        # evidence over several windows, and each key's calibration of its scores
-        cols = baseline.cols
-        pos = evidence.slot(ws, self.window_ms)
-        done = ks.closed_ws[:n] >= ws  # rows that already applied this window (state restored mid-write)
-        # sums use the model's own estimate of a learned key (no floor: ten windows of 0.1 are
-        # 1 report, not 5), with a small floor of their own
-        own = exp.aux.get("own")
-        sum_mean = expected if own is None else np.where(source == LEARNED, np.maximum(own, evidence.MEAN_FLOOR), expected)
-        evidence.record(cols, n, pos, observed, sum_mean, sum_mean * phi, ~done)
-        cand, tx, tm, mean_h, phi_h, expected_c = evidence.horizon_sums(cols, n, pos, 0.5 * self.config.min_excess)
-        # one surprise call for this window's counts and the candidates' sums (elementwise)
-        raw = np.zeros((len(evidence.HORIZONS), n))
-        if len(cand):
-            both = surprise(np.concatenate((observed, tx.ravel())), np.concatenate((expected, mean_h.ravel())),
-                            np.concatenate((phi, phi_h.ravel())))
-            raw[0] = both[:n]
-            raw[1:, cand] = both[n:].reshape(tx.shape)
-        else:
-            raw[0] = surprise(observed, expected, phi)
-        excess_c, ratio_c = tx - tm, tx / mean_h
-        cal = evidence.calibrate(cols, n, raw, cand)
-        score1, score_h = cal[0], cal[1:]
-        tracked = np.zeros(n, dtype=bool)
-        tracked[[ks.index[sk] for sk, t in self.trackers.items() if t.state == "open"]] = True
-        score_c = score_h[:, cand]
-        keep = self.policy.keep_open_horizon(expected_c, self._excess_rates(cand, tracked, ws))
-        signal = self.policy.signals(observed, expected, score1, (cand, score_c, excess_c, ratio_c, expected_c),
-                                     tracked, keep)
-        score = score1.copy()
-        if len(cand):
-            score[cand] = np.maximum(score1[cand], np.where(
-                tracked[cand], np.take_along_axis(score_c, keep[None, :], 0)[0], score_c.max(axis=0)))
-        # A key with no history of its own (floor baseline) or relearning after an incident
-        # hit max_incident_ms cannot open one: its windows teach the baseline instead.
-        muted = (source == FLOOR) | (ks.mute_until[:n] > ws)
-        signal = np.where(muted & (signal >= ANOMALOUS), ELEVATED, signal).astype(np.int8)
-        # keys whose incident state may change: tracked ones and new anomalies
-        # rows that already applied this window (state restored from a crash mid-write) sit out
-        step_rows = set(np.flatnonzero((signal >= ANOMALOUS) & ~done).tolist())
-        step_rows.update(r for r in (ks.index[sk] for sk in self.trackers) if not done[r])
-        events: list[IncidentEvent] = []
-        ended: list[int] = []  # rows whose incident closed: their accumulated evidence resets
-        not_quiet = np.zeros(n, dtype=bool)
-        if step_rows:
-            wanted: dict[str, set[str]] = {}
-            for r in step_rows:
-                svc, key = ks.keys[r]
-                wanted.setdefault(svc, set()).add(key)
-            details = {svc: breakdown(per_service.get(svc, {}), keys) for svc, keys in wanted.items()}
-            for r in sorted(step_rows, key=lambda r: (ks.depth[r], ks.keys[r])):
-                sk = ks.keys[r]
-                b = details[sk[0]].get(sk[1])
-                children: dict[str, tuple[float, float]] = {}
-                if b is not None:
-                    for child, cn in b.children.items():
-                        crow = ks.index.get((sk[0], child))
-                        children[child] = (cn * self.config.value_scale,
-                                           float(expected[crow]) if crow is not None else 0.0)
-                view = WindowView(ws, float(observed[r]), float(expected[r]), float(score[r]),
-                                  BASELINE_SOURCES[source[r]],
-                                  b.categories if b else {}, b.sources if b else {}, children,
-                                  float(score1[r]))
-                before = self.trackers.pop(sk, None)
-                not_quiet[r] = True
-                tracker, evs = self.policy.step(before, sk[0], sk[1], int(signal[r]), view)
-                if tracker is not None:
-                    self.trackers[sk] = tracker
-                elif evs and evs[-1].type == "closed":
-                    ended.append(r)
-                    if evs[-1].close_reason == "max_duration":
-                        ks.mute_until[r] = ws + self.config.relearn_ms
-                    elif evs[-1].close_reason == "level_shift" and before is not None:
-                        ratio = before.recent_obs / max(before.recent_exp, 1e-9)
-                        baseline.rebase(np.array([r]), np.array([float(np.clip(ratio, 1.0, 100.0))]))
-                events.extend(evs)
+        cols = ks.baseline.cols
         evidence.reset(cols, np.array(ended, dtype=np.intp))
-        # calibration learns from keys without an open incident (raw scores)
-        evidence.learn_calibration(cols, n, ~tracked & ~done, raw)
-        # learn: windows that were normal, for keys that were and stay quiet. Calm windows
-        # teach fully, elevated ones only a little (a slow ramp must not become the baseline),
-        # anomalous ones not at all; keys without a baseline of their own learn everything.
-        learn_mask = ~not_quiet & (signal < ANOMALOUS) & ~done
-        sel = all_rows[learn_mask]
+        evidence.learn_calibration(cols, n, ~w.tracked & ~w.done, w.raw)
+        learn_mask = ~not_quiet & (w.signal < ANOMALOUS) & ~w.done
+        sel = np.arange(n)[learn_mask]
         if len(sel):
             parents = ks.parent[sel]
-            parent_obs = np.where(parents >= 0, observed[np.maximum(parents, 0)], np.nan)
-            weight = np.where((signal[sel] == CALM) | muted[sel], 1.0, self.config.elevated_learn_weight)
-            baseline.learn(sel, ws, observed[sel], exp.subset(learn_mask), parent_obs, weight)
+            parent_obs = np.where(parents >= 0, w.observed[np.maximum(parents, 0)], np.nan)
+            weight = np.where((w.signal[sel] == CALM) | w.muted[sel], 1.0, self.config.elevated_learn_weight)
+            ks.baseline.learn(sel, ws, w.observed[sel], w.exp.subset(learn_mask), parent_obs, weight)
         ks.closed_ws[:n] = np.maximum(ks.closed_ws[:n], ws)
-        if self.signals is not None:
-            self.signals.close_window(ws, per_service, ks, observed, expected, phi, source == LEARNED,
-                                      tracked | not_quiet | (signal >= ANOMALOUS), tracked)
-        if self.on_window is not None:
-            self.on_window(ws, ClosedKeys(ws, list(ks.keys), observed, expected, score, source, per_service))
-        st = self.stats
-        st.windows_closed += 1
-        st.keys_scored += n
-        if (ws // self.window_ms) % self._retire_every == 0:
-            self._retire(ws)
-        return events
 
-    def _excess_rates(self, rows: npt.NDArray[np.intp], tracked: npt.NDArray[np.bool_], ws: int) -> FloatArray:
-        """Per row, the excess reports per window of its open incident so far when the incident
-        is sharp (:data:`~spikedetect.core.policy.KEEP_SHORT_RATIO`), else 0."""
-        rate = np.zeros(len(rows))
-        keys = self.keyspace.keys
-        for j in np.flatnonzero(tracked[rows]).tolist():
-            t = self.trackers[keys[int(rows[j])]]
-            if t.total >= KEEP_SHORT_RATIO * t.expected_total:
-                rate[j] = (t.total - t.expected_total) / max(1, (ws - t.first_ws) // self.window_ms)
-        return rate
-
-    def _observe(self, per_service: dict[str, dict[LeafKey, float]], ws: int) -> FloatArray:
-        """Reports per key in this window: each region's own reports, then summed up the tree
-        level by level (children into parents) with numpy; new keys get rows first."""
+    def _report(self, ws: int, w: WindowScores, per_service: dict[str, dict[LeafKey, float]],
+                not_quiet: BoolArray) -> None:
+        """Hand the closed window to the composition / ingest-gap signals and the window hook,
+        and count it."""
         ks = self.keyspace
-        index = ks.index
-        own: dict[tuple[str, str], float] = {}
-        for svc, leaf in per_service.items():
-            by_region: dict[str, float] = {}
-            for (region, _, _), count in leaf.items():
-                by_region[region] = by_region.get(region, 0) + count
-            for region, count in by_region.items():
-                sk = (svc, region)
-                if sk not in index:
-                    ks.row(svc, region)
-                own[sk] = count
-        n = ks.size
-        observed = np.zeros(n)
-        if not own:
-            return observed
-        rows = np.fromiter(map(index.__getitem__, own), dtype=np.intp, count=len(own))
-        observed[rows] = np.fromiter(own.values(), dtype=np.float64, count=len(own))
-        depth, parent = ks.depth[:n], ks.parent[:n]
-        for d in range(int(depth.max()), 0, -1):
-            at = np.flatnonzero((depth == d) & (observed != 0))
-            if len(at):
-                observed += np.bincount(parent[at], weights=observed[at], minlength=n)
-        ks.last_seen[:n][observed != 0] = ws
-        return observed
+        source = w.exp.source
+        if self.signals is not None:
+            self.signals.close_window(ws, per_service, ks, w.observed, w.expected, w.exp.phi, source == LEARNED,
+                                      w.tracked | not_quiet | (w.signal >= ANOMALOUS), w.tracked)
+        if self.on_window is not None:
+            self.on_window(ws, ClosedKeys(ws, list(ks.keys), w.observed, w.expected, w.score, source, per_service))
+        self.stats.windows_closed += 1
+        self.stats.keys_scored += ks.size
 
     def _parent_prior(self, exp: Expectation) -> None:
-        """Cold keys whose share of a trusted parent is known borrow the parent's
-        expectation scaled by that share (parents first, so chains work)."""
-        ks = self.keyspace
-        n = ks.size
-        shares = ks.baseline.shares(np.arange(n))
-        parent = ks.parent[:n]
-        cold = (exp.source != LEARNED) & np.isfinite(shares) & (parent >= 0)
-        if not cold.any():
-            return
-        depth = ks.depth[:n]
-        floor = ks.baseline.floor_mean
-        for d in range(1, int(depth[cold].max()) + 1):
-            sel = np.flatnonzero(cold & (depth == d))
-            if len(sel) == 0:
-                continue
-            par = parent[sel]
-            trusted = (exp.source[par] == LEARNED) | (exp.source[par] == PARENT_PRIOR)
-            sel, par = sel[trusted], par[trusted]
-            exp.mean[sel] = np.maximum(shares[sel] * exp.mean[par], floor)
-            exp.source[sel] = PARENT_PRIOR
+        """See :func:`~spikedetect.core.window_scores.parent_prior`."""
+        parent_prior(self.keyspace, exp)
 
     def _retire(self, ws: int) -> None:
         """Forget keys without reports for ``retire_after_ms`` and without an incident."""

@@ -15,48 +15,30 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.consumed = Counter(
-            "spikedetect_events_consumed", "Report messages read from the input topic", registry=r
-        )
-        self.accepted = Counter("spikedetect_events_accepted", "Reports counted in a window", registry=r)
-        self.rejected = Counter(
-            "spikedetect_events_rejected", "Reports rejected by validation", ["reason"], registry=r
-        )
-        self.late = Counter("spikedetect_events_late", "Reports whose window had already closed", registry=r)
-        self.duplicate = Counter(
-            "spikedetect_events_duplicate", "Reports dropped as repeated event_id", registry=r
-        )
-        self.dead_lettered = Counter(
-            "spikedetect_dead_letters", "Messages sent to the dead-letter topic", ["reason"], registry=r
-        )
-        self.windows_closed = Counter(
-            "spikedetect_windows_closed", "Windows closed and scored by owners", registry=r
-        )
-        self.keys_scored = Counter("spikedetect_keys_scored", "Key-windows scored", registry=r)
+        self.consumed = _counter(r, "spikedetect_events_consumed",
+                                 "Report messages read from the input topic")
+        self.accepted = _counter(r, "spikedetect_events_accepted", "Reports counted in a window")
+        self.rejected = _counter(r, "spikedetect_events_rejected", "Reports rejected by validation", "reason")
+        self.late = _counter(r, "spikedetect_events_late", "Reports whose window had already closed")
+        self.duplicate = _counter(r, "spikedetect_events_duplicate", "Reports dropped as repeated event_id")
+        self.dead_lettered = _counter(r, "spikedetect_dead_letters", "Messages sent to the dead-letter topic",
+                                      "reason")
+        self.windows_closed = _counter(r, "spikedetect_windows_closed", "Windows closed and scored by owners")
+        self.keys_scored = _counter(r, "spikedetect_keys_scored", "Key-windows scored")
         self.scoring_seconds = Histogram(
             "spikedetect_scoring_seconds",
             "Time to close and score one window",
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
-        self.incidents = Counter(
-            "spikedetect_incident_events", "Incident events published", ["type"], registry=r
-        )
-        self.open_incidents = Gauge("spikedetect_open_incidents", "Outage incidents currently open", registry=r)
-        self.lag = Gauge("spikedetect_consumer_lag", "Input messages not yet read", ["partition"], registry=r)
-        self.watermark_delay = Gauge(
-            "spikedetect_watermark_delay_seconds",
-            "Wall clock minus the closing watermark of owned windows",
-            registry=r,
-        )
-        self.late_partials = Counter(
-            "spikedetect_late_partial_reports",
-            "Reports that reached an owner after their window closed",
-            registry=r,
-        )
-        self.keys = Gauge(
-            "spikedetect_keys", "Keys (service x region level) known to this worker", registry=r
-        )
+        self.incidents = _counter(r, "spikedetect_incident_events", "Incident events published", "type")
+        self.open_incidents = _gauge(r, "spikedetect_open_incidents", "Outage incidents currently open")
+        self.lag = _gauge(r, "spikedetect_consumer_lag", "Input messages not yet read", "partition")
+        self.watermark_delay = _gauge(r, "spikedetect_watermark_delay_seconds",
+                                      "Wall clock minus the closing watermark of owned windows")
+        self.late_partials = _counter(r, "spikedetect_late_partial_reports",
+                                      "Reports that reached an owner after their window closed")
+        self.keys = _gauge(r, "spikedetect_keys", "Keys (service x region level) known to this worker")
 
     def refresh(self, owners: Iterable[Any], now_s: float | None = None) -> None:
         """Recompute the gauges of this worker's owners (at scrape time, so a partition that moved
@@ -71,3 +53,11 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _counter(registry: CollectorRegistry, name: str, doc: str, *labels: str) -> Counter:
+    return Counter(name, doc, labels, registry=registry)
+
+
+def _gauge(registry: CollectorRegistry, name: str, doc: str, *labels: str) -> Gauge:
+    return Gauge(name, doc, labels, registry=registry)

@@ -1,0 +1,186 @@
+"""The composition detector: one closed window's steps over the busy keys, and its state.
+
+Each closed window: the rows follow the scorer's keys, the window's reports per key and
+category are counted (:mod:`.shares`), scored (:mod:`.tails`), keys that qualify two windows
+in a row (one at twice the score) open a member and open members step (:mod:`.members`),
+and the shares learn (score before learn). Keys whose total is not normal (an open count
+incident, or an anomalous window) neither open nor learn, and their evidence is cleared:
+that is an outage, reported as one. Windows of an open member, and windows where a category
+qualifies or still shifts, never teach the shares; the others teach fully, so the normal
+drift of a mix over the day is followed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from spikedetect.core.composition.members import Group, KeyWindow, Member, MemberBook
+from spikedetect.core.composition.shares import MIN_EXPECTED, WARM_REPORTS, ShareBank
+from spikedetect.core.composition.tails import OPEN_SCORE, Tails, forget_evidence, score_tails
+from spikedetect.core.expand import LeafCounts
+from spikedetect.core.keyspace import ServiceKey
+from spikedetect.core.signal_events import SignalEvent
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass
+class KeyState:
+    """One key's state as plain data: shares, leaky sums, reports learned, hits, member."""
+
+    shares: dict[str, float] = field(default_factory=dict)
+    acc: dict[str, list[float]] = field(default_factory=dict)  # category -> [S, E short; S, E long; CUSUM]
+    learned: float = 0.0
+    hits: int = 0
+    member: Member | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shares": self.shares, "acc": self.acc, "learned": self.learned, "hits": self.hits,
+                "member": None if self.member is None else dict(self.member.__dict__)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> KeyState:
+        m = d.get("member")
+        return cls({str(k): float(v) for k, v in d["shares"].items()},
+                   {str(k): [float(x) for x in v] for k, v in d["acc"].items()},
+                   float(d["learned"]), int(d["hits"]), None if m is None else Member(**m))
+
+
+class CompositionDetector(ShareBank):
+    """Learns category shares per busy key and publishes composition incidents; pure.
+
+    Only keys with an open member or a new one go through Python; the rest is a few vector
+    operations over the share rows."""
+
+    def __init__(self, window_ms: int, detector: Mapping[str, str]) -> None:
+        super().__init__()
+        self.window_ms = window_ms
+        self.book = MemberBook(window_ms, detector)
+
+    @property
+    def members(self) -> dict[ServiceKey, Member]:
+        return self.book.members
+
+    @property
+    def groups(self) -> dict[str, Group]:
+        return self.book.groups
+
+    @property
+    def keys(self) -> dict[ServiceKey, KeyState]:
+        """Every key's state as plain data (tests, snapshots)."""
+        return {sk: self._key_state(sk) for sk in self.row_keys}
+
+    def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], keys: Sequence[ServiceKey],
+                     index: Mapping[ServiceKey, int], expected: FloatArray, blocked: BoolArray) -> list[SignalEvent]:
+        """Score, step and learn one closed window. ``blocked``: keys whose total is not normal."""
+        self._track(keys, index, expected)
+        m = len(self.row_keys)
+        if m == 0:
+            return []
+        x = self.counts(per_service, m)
+        n = x.sum(axis=1)
+        k = x.shape[1]  # categories seen so far
+        acc = self.acc[:m, :k]
+        t = score_tails(x, n, self.shares[:m, :k], acc)
+        block = blocked[np.array([index[sk] for sk in self.row_keys], dtype=np.intp)]
+        warm = self.learned[:m] >= WARM_REPORTS
+        has_member = self._has_member(m)
+        opening = self._opening(t, n, warm, block | has_member)
+        touched = self._step_members(ws, np.flatnonzero(has_member | opening).tolist(), x, n, t)
+        if block.any():  # an outage's mix is the outage's: its evidence never carries over
+            forget_evidence(acc, block)
+        self._learn_window(x, n, t, warm, block | has_member)
+        return [ev for svc in sorted(touched) for ev in self.book.emit(svc, ws)]
+
+    def _track(self, keys: Sequence[ServiceKey], index: Mapping[ServiceKey, int], expected: FloatArray) -> None:
+        """Rows follow the scorer's keys: a retired key is forgotten, a busy one gets a row."""
+        for sk in [sk for sk in self.row_keys if sk not in index]:
+            self.drop_row(sk)
+            self.book.forget(sk)
+        for r in np.flatnonzero(expected[: len(keys)] >= MIN_EXPECTED).tolist():
+            self.row(keys[r])
+
+    def _has_member(self, m: int) -> BoolArray:
+        if not self.members:
+            return np.zeros(m, dtype=bool)
+        return np.array([sk in self.members for sk in self.row_keys], dtype=bool)
+
+    def _opening(self, t: Tails, n: FloatArray, warm: BoolArray, held: BoolArray) -> BoolArray:
+        """Rows that open a member: warm keys not ``held`` (blocked, or with a member) that
+        qualify two windows in a row, or once at twice the score. Counts the hits."""
+        rising = t.qual.any(axis=1) & warm & ~held
+        hits = self.hits[: len(n)]
+        hits[:] = np.where(rising, hits + 1, 0)
+        strong = (t.qual & (t.score >= 2 * OPEN_SCORE)).any(axis=1)
+        opened: BoolArray = rising & ((hits >= 2) | strong) & (n > 0)
+        return opened
+
+    def _step_members(self, ws: int, rows: list[int], x: FloatArray, n: FloatArray, t: Tails) -> set[str]:
+        """Step the open members and open the new ones among ``rows``; the services touched."""
+        names = self.names()[: x.shape[1]]
+        touched: set[str] = set()
+        for r in rows:
+            sk = self.row_keys[r]
+            kw = KeyWindow(ws, {names[c]: float(x[r, c]) for c in np.flatnonzero(x[r]).tolist()}, float(n[r]),
+                           {names[c]: float(t.score[r, c]) for c in np.flatnonzero(t.used[r]).tolist()},
+                           self.shares[r], self.acc[r], self.cats)
+            touched.add(sk[0])
+            if sk in self.members:
+                if self.book.step(sk, kw) is not None:
+                    self.hits[r] = 0
+                    forget_evidence(self.acc, r)
+            else:
+                rose = [names[c] for c in np.flatnonzero(t.qual[r]).tolist()]
+                first = ws - (int(self.hits[r]) - 1) * self.window_ms if self.hits[r] >= 2 else ws
+                self.book.open(sk, first, sorted(rose, key=lambda c: (-kw.scores[c], c)), kw)
+        return touched
+
+    def _learn_window(self, x: FloatArray, n: FloatArray, t: Tails, warm: BoolArray, held: BoolArray) -> None:
+        """Keys without a member, with a normal total and reports learn; a window where some
+        category qualifies or still shifts does not teach, the others teach fully (a share that
+        drifts over the day is followed, and a lag cannot freeze the shares as a 'tenth' would)."""
+        weight = np.where((t.qual | t.shifting).any(axis=1) & warm, 0.0, 1.0)
+        weight[self._has_member(len(n)) | held | (n <= 0)] = 0.0
+        self.learn(x, n, weight)
+
+    # -- state -----------------------------------------------------------------------
+    def _key_state(self, sk: ServiceKey) -> KeyState:
+        r = self.rows[sk]
+        cols = [(c, col) for c, col in self.cats.items()
+                if self.shares[r, col] > 0 or self.acc[r, col].any()]
+        return KeyState({c: float(self.shares[r, col]) for c, col in cols},
+                        {c: self.acc[r, col].tolist() for c, col in cols},
+                        float(self.learned[r]), int(self.hits[r]), self.members.get(sk))
+
+    def export_key(self, sk: ServiceKey) -> dict[str, Any] | None:
+        """One key's state as plain JSON data (None: the key is not tracked)."""
+        return self._key_state(sk).to_dict() if sk in self.rows else None
+
+    def import_key(self, sk: ServiceKey, d: Mapping[str, Any]) -> None:
+        st = KeyState.from_dict(d)
+        r = self.row(sk)
+        self.shares[r], self.acc[r] = 0.0, 0.0
+        for c, share in st.shares.items():
+            self.shares[r, self.col(c)] = share
+        for c, a in st.acc.items():
+            self.acc[r, self.col(c)] = a
+        self.learned[r], self.hits[r] = st.learned, st.hits
+        if st.member is not None:
+            self.members[sk] = st.member
+        else:
+            self.members.pop(sk, None)
+
+    def to_dict(self, with_keys: bool = True) -> dict[str, Any]:
+        keys = [[svc, key, self._key_state((svc, key)).to_dict()] for svc, key in self.row_keys] if with_keys else []
+        return {"keys": keys, "groups": {svc: dict(g.__dict__) for svc, g in sorted(self.groups.items())}}
+
+    def load(self, d: Mapping[str, Any]) -> None:
+        for svc, key, st in d.get("keys", []):
+            self.import_key((str(svc), str(key)), st)
+        self.book.groups = {str(svc): Group(**g) for svc, g in d["groups"].items()}

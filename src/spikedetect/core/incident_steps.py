@@ -1,0 +1,111 @@
+"""Stepping the incident machine for one closed window: the keys whose incident state may
+change (the tracked ones and new anomalies), each with a view of its window (counts,
+expectation, score and the breakdown by category, source and child region).
+
+An incident that closes resets its key's evidence; one that hit ``max_incident_ms`` mutes
+its key for ``relearn_ms``, and one that closed as a level shift rebases its baseline to the
+new level. :class:`~spikedetect.core.scorer.Scorer` calls :func:`step_incidents` after
+:func:`~spikedetect.core.window_scores.score_window` and before anything learns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spikedetect.core.config import DetectorConfig
+from spikedetect.core.counter import LeafKey
+from spikedetect.core.detectors import BASELINE_SOURCES
+from spikedetect.core.detectors.base import BoolArray
+from spikedetect.core.expand import Breakdown, breakdown
+from spikedetect.core.incidents import IncidentEvent, Tracker, WindowView
+from spikedetect.core.keyspace import Keyspace, ServiceKey
+from spikedetect.core.policy import ANOMALOUS, IncidentPolicy
+from spikedetect.core.window_scores import WindowScores
+
+
+@dataclass
+class Stepped:
+    """What stepping the incidents of one window gave."""
+
+    events: list[IncidentEvent] = field(default_factory=list)
+    ended: list[int] = field(default_factory=list)  # rows whose incident closed: their evidence resets
+    stepped: list[int] = field(default_factory=list)  # rows the machine saw (not quiet this window)
+
+    def not_quiet(self, n: int) -> BoolArray:
+        """Mask of the ``n`` rows: the ones the incident machine saw this window."""
+        mask = np.zeros(n, dtype=bool)
+        mask[self.stepped] = True
+        return mask
+
+
+def rows_to_step(ks: Keyspace, trackers: dict[ServiceKey, Tracker], w: WindowScores) -> set[int]:
+    """Rows whose incident state may change: tracked ones and new anomalies; rows that already
+    applied this window (state restored from a crash mid-write) sit out."""
+    done = w.done
+    rows = set(np.flatnonzero((w.signal >= ANOMALOUS) & ~done).tolist())
+    rows.update(r for r in (ks.index[sk] for sk in trackers) if not done[r])
+    return rows
+
+
+def step_incidents(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
+                   trackers: dict[ServiceKey, Tracker], ws: int, w: WindowScores,
+                   per_service: dict[str, dict[LeafKey, float]]) -> Stepped:
+    """Step every row of :func:`rows_to_step`, parents first, updating ``trackers`` in place."""
+    out = Stepped()
+    step_rows = rows_to_step(ks, trackers, w)
+    if not step_rows:
+        return out
+    details = _breakdowns(ks, step_rows, per_service)
+    for r in sorted(step_rows, key=lambda r: (ks.depth[r], ks.keys[r])):
+        sk = ks.keys[r]
+        view = _view(ks, config, ws, w, r, details[sk[0]].get(sk[1]))
+        before = trackers.pop(sk, None)
+        out.stepped.append(r)
+        tracker, evs = policy.step(before, sk[0], sk[1], int(w.signal[r]), view)
+        if tracker is not None:
+            trackers[sk] = tracker
+        elif evs and evs[-1].type == "closed":
+            out.ended.append(r)
+            _after_close(ks, config, ws, r, evs[-1], before)
+        out.events.extend(evs)
+    return out
+
+
+def _breakdowns(ks: Keyspace, rows: set[int], per_service: dict[str, dict[LeafKey, float]]
+                ) -> dict[str, dict[str, Breakdown]]:
+    """Per service, the breakdown of this window's leaf counts for the keys in ``rows``."""
+    wanted: dict[str, set[str]] = {}
+    for r in rows:
+        svc, key = ks.keys[r]
+        wanted.setdefault(svc, set()).add(key)
+    return {svc: breakdown(per_service.get(svc, {}), keys) for svc, keys in wanted.items()}
+
+
+def _view(ks: Keyspace, config: DetectorConfig, ws: int, w: WindowScores, r: int,
+          b: Breakdown | None) -> WindowView:
+    """What the incident machine sees of row ``r`` in this window."""
+    sk = ks.keys[r]
+    expected = w.expected
+    children: dict[str, tuple[float, float]] = {}
+    if b is not None:
+        for child, cn in b.children.items():
+            crow = ks.index.get((sk[0], child))
+            children[child] = (cn * config.value_scale, float(expected[crow]) if crow is not None else 0.0)
+    return WindowView(ws, float(w.observed[r]), float(expected[r]), float(w.score[r]),
+                      BASELINE_SOURCES[w.exp.source[r]],
+                      b.categories if b else {}, b.sources if b else {}, children,
+                      float(w.score1[r]))
+
+
+def _after_close(ks: Keyspace, config: DetectorConfig, ws: int, r: int, closed: IncidentEvent,
+                 before: Tracker | None) -> None:
+    """A closed incident's effect on its key's model: a time-limited one mutes the key while
+    it relearns; a level shift rebases the baseline to the level the incident ended at."""
+    if closed.close_reason == "max_duration":
+        ks.mute_until[r] = ws + config.relearn_ms
+    elif closed.close_reason == "level_shift" and before is not None:
+        ratio = before.recent_obs / max(before.recent_exp, 1e-9)
+        ks.baseline.rebase(np.array([r]), np.array([float(np.clip(ratio, 1.0, 100.0))]))
+

@@ -19,7 +19,7 @@ import time
 from benchmarks.common import median, save
 from spikedetect.core import Detector, DetectorConfig
 from spikedetect.core.scorer import Scorer
-from spikedetect.replay.simulate import Simulation, SimulationConfig
+from spikedetect.sim.simulate import Simulation, SimulationConfig
 
 
 def main() -> None:

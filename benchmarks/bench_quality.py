@@ -19,9 +19,9 @@ from rich.table import Table
 
 from benchmarks.common import save
 from spikedetect.core import DETECTORS, Detector, DetectorConfig
-from spikedetect.replay.evaluate import evaluate
-from spikedetect.replay.simulate import Simulation, SimulationConfig
-from spikedetect.replay.sustained import Outcome, run_all
+from spikedetect.evaluate.score import evaluate
+from spikedetect.sim.simulate import Simulation, SimulationConfig
+from spikedetect.sim.sustained import Outcome, run_all
 
 
 def run(lines: list[bytes], detector: str) -> list[dict]:

@@ -1,19 +1,19 @@
 """The catalogue of outages and traps: what each kind injects and the ground truth it makes.
 
-Outage kinds (an :class:`~spikedetect.replay.injection.Injection` and an
-:class:`~spikedetect.replay.truth.OutageTruth` each): ``widespread``, ``single_city``,
+Outage kinds (an :class:`~spikedetect.sim.injection.Injection` and an
+:class:`~spikedetect.sim.truth.OutageTruth` each): ``widespread``, ``single_city``,
 ``night``, ``slow_ramp``, ``flapping``, ``sharp_spike``. Trap kinds (normal-but-tricky
-traffic that must not alarm, a :class:`~spikedetect.replay.truth.TrapTruth` each):
+traffic that must not alarm, a :class:`~spikedetect.sim.truth.TrapTruth` each):
 ``daily_peak``, ``one_window_burst``, ``new_region``, ``producer_gap``. Signal kinds (issue 18,
 not in ``suite``: the ``signals`` scenario): ``composition_shift`` and ``web_gap`` (each a
-:class:`~spikedetect.replay.truth.SignalTruth` and a trap: no outage), and the traps
+:class:`~spikedetect.sim.truth.SignalTruth` and a trap: no outage), and the traps
 ``share_drift`` and ``city_share_noise``. Where they go in
-time is :mod:`~spikedetect.replay.suite`'s business: an entry gets its start time.
+time is :mod:`~spikedetect.sim.suite`'s business: an entry gets its start time.
 
 Outages other than ``widespread`` are sized relative to the normal level of their keys,
 so they scale with ``--scale``; ``widespread`` has an absolute size scaled by ``peak_scale``.
 
->>> from spikedetect.replay.geo import build_population
+>>> from spikedetect.sim.geo import build_population
 >>> ctx = Context(Traffic(build_population()), seed=1, start_ms=0, end_ms=DAY_MS)
 >>> single_city(ctx, 4 * 3_600_000, "s-1").outages[0].must_detect
 ('IN/TG/Hyderabad', 'IN/TG')
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikedetect.core.regions import depth, region_keys
-from spikedetect.replay.geo import country_leaves
-from spikedetect.replay.injection import (
+from spikedetect.sim.geo import country_leaves
+from spikedetect.sim.injection import (
     CATEGORIES,
     NORMAL_MIX,
     OUTAGE_MIXES,
@@ -40,8 +40,8 @@ from spikedetect.replay.injection import (
     Relabel,
     Scenario,
 )
-from spikedetect.replay.traffic import DAY_MS, MINUTE_MS, Traffic
-from spikedetect.replay.truth import OutageTruth, SignalTruth, TrapTruth
+from spikedetect.sim.traffic import DAY_MS, MINUTE_MS, Traffic
+from spikedetect.sim.truth import OutageTruth, SignalTruth, TrapTruth
 
 MIN_VISIBLE_PER_MIN = 10.0  # a key is "clearly visible" with this many extra reports/min ...
 MIN_VISIBLE_RATIO = 2.0  # ... and at least this many times its expected count

@@ -22,14 +22,14 @@ from rich.progress import (
 
 from spikedetect.core.timefmt import format_ts_ms, parse_time_arg
 from spikedetect.files.faults import guarded
+from spikedetect.files.outputs import AtomicOutput, check_paths, write_atomic
 from spikedetect.kafka_clients import KafkaConnection
 from spikedetect.options import config_option, kafka_connection, option
-from spikedetect.replay.outputs import AtomicOutput, check_paths, write_atomic
-from spikedetect.replay.scenarios import CATALOGUE
-from spikedetect.replay.simulate import Batch, Simulation, SimulationConfig
-from spikedetect.replay.suite import SCENARIOS
-from spikedetect.replay.traffic import DEFAULT_START_MS
-from spikedetect.replay.truth import dumps_truth
+from spikedetect.sim.scenarios import CATALOGUE
+from spikedetect.sim.simulate import Batch, Simulation, SimulationConfig
+from spikedetect.sim.suite import SCENARIOS
+from spikedetect.sim.traffic import DEFAULT_START_MS
+from spikedetect.sim.truth import dumps_truth
 
 _SCENARIO_HELP = (
     f"{' | '.join(SCENARIOS)} or a kind ({', '.join(CATALOGUE)}), or several, comma-separated. "

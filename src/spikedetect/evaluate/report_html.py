@@ -282,7 +282,7 @@ document.body.setAttribute("data-rendered", String(data.incidents.length));
 
 
 def render_html(data: dict[str, Any]) -> str:
-    """The report page for ``data`` from :func:`~spikedetect.replay.report.build_report`."""
+    """The report page for ``data`` from :func:`~spikedetect.evaluate.report.build_report`."""
     blob = orjson.dumps(data).decode().replace("</", "<\\/")
     s = data["summary"]
     title = html.escape(data["title"])

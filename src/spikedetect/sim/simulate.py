@@ -1,8 +1,8 @@
 """Seeded, deterministic streams of user problem reports, with ground truth.
 
-Normal traffic (:mod:`~spikedetect.replay.traffic`) is drawn per minute and per
+Normal traffic (:mod:`~spikedetect.sim.traffic`) is drawn per minute and per
 (service, leaf) cell as gamma-Poisson counts: a shared per-service factor and a per-cell
-factor make the counts overdispersed. A scenario (:mod:`~spikedetect.replay.suite`)
+factor make the counts overdispersed. A scenario (:mod:`~spikedetect.sim.suite`)
 adds outages and traps. Each report gets a uniform time inside its minute, an arrival
 delay (exponential, mean 1.5 s, capped at ``max_lateness_ms``) and, for about 1%, an
 exact re-send (same ``event_id``, ``ts`` and fields) a few seconds later. Lines come out
@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from spikedetect.replay.geo import build_population
-from spikedetect.replay.injection import CATEGORIES, NORMAL_MIX, SOURCES, Injection, Mix, Relabel, Scenario
-from spikedetect.replay.scenarios import Context
-from spikedetect.replay.suite import build_scenario, parse_scenario
-from spikedetect.replay.traffic import DEFAULT_START_MS, MINUTE_MS, Traffic
-from spikedetect.replay.truth import GroundTruth
+from spikedetect.sim.geo import build_population
+from spikedetect.sim.injection import CATEGORIES, NORMAL_MIX, SOURCES, Injection, Mix, Relabel, Scenario
+from spikedetect.sim.scenarios import Context
+from spikedetect.sim.suite import build_scenario, parse_scenario
+from spikedetect.sim.traffic import DEFAULT_START_MS, MINUTE_MS, Traffic
+from spikedetect.sim.truth import GroundTruth
 
 LEAF_NOISE_SHAPE = 8.0  # gamma shape of each cell's per-minute rate factor (cv ~35%)
 SERVICE_NOISE_SHAPE = 150.0  # gamma shape of a service's shared per-minute factor (cv ~8%)

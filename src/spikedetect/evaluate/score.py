@@ -1,7 +1,7 @@
 """Score incident events (``spikedetect.incident/v1`` or ``/v2``) against a simulation's ground truth.
 
 Outage incidents (v2) are scored twice: their member regions as region incidents (the
-rules below), and as groups (:mod:`~spikedetect.replay.evaluate_outages`, in ``groups``).
+rules below), and as groups (:mod:`~spikedetect.evaluate.groups`, in ``groups``).
 
 Rules (also in docs/evaluation.md):
 
@@ -23,7 +23,7 @@ Rules (also in docs/evaluation.md):
   days of the truth; a trap alarm is an unmatched incident on one of a trap's keys whose
   span overlaps ``[trap start - 2 windows, trap end + 10 min]``.
 
->>> from spikedetect.replay.truth import GroundTruth, OutageTruth
+>>> from spikedetect.sim.truth import GroundTruth, OutageTruth
 >>> truth = GroundTruth(seed=1, start_ms=0, end_ms=86_400_000, outages=(
 ...     OutageTruth("o1", "single_city", "ig", 3_600_000, 7_200_000, ("US/CA/Los Angeles",), ("US/CA/Los Angeles",)),))
 >>> ev = {"schema": "spikedetect.incident/v1", "type": "opened", "incident_id": "inc-1", "seq": 1,
@@ -42,9 +42,9 @@ from typing import Any
 
 from spikedetect.core.regions import depth
 from spikedetect.core.timefmt import format_ts_ms, time_field_ms
-from spikedetect.replay.evaluate_outages import GroupSummary, score_groups, split_outages
-from spikedetect.replay.evaluate_signals import SignalSummary, expected_signals, is_signal, score_signals
-from spikedetect.replay.truth import GroundTruth, OutageTruth, TrapTruth
+from spikedetect.evaluate.groups import GroupSummary, score_groups, split_outages
+from spikedetect.evaluate.signals import SignalSummary, expected_signals, is_signal, score_signals
+from spikedetect.sim.truth import GroundTruth, OutageTruth, TrapTruth
 
 INCIDENT_SCHEMA = "spikedetect.incident/v1"
 OUTAGE_BEFORE_WINDOWS = 2

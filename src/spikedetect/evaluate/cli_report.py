@@ -7,7 +7,11 @@ from typing import Any
 
 import click
 
+from spikedetect.evaluate.jsonl import read_jsonl
+from spikedetect.evaluate.report import build_report
+from spikedetect.evaluate.report_html import render_html
 from spikedetect.files.faults import EXIT_PARTIAL, Fault, echo_error, echo_warning, guarded
+from spikedetect.files.outputs import check_paths, write_atomic
 from spikedetect.files.progress import Progress
 from spikedetect.options import (
     config_option,
@@ -17,11 +21,7 @@ from spikedetect.options import (
     resolve_detector,
     sanity_warnings,
 )
-from spikedetect.replay.jsonl import read_jsonl
-from spikedetect.replay.outputs import check_paths, write_atomic
-from spikedetect.replay.report import build_report
-from spikedetect.replay.report_html import render_html
-from spikedetect.replay.truth import load_truth
+from spikedetect.sim.truth import load_truth
 
 
 @click.command("report", context_settings={"max_content_width": 110, "show_default": True})

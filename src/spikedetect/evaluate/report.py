@@ -26,13 +26,13 @@ import numpy as np
 
 from spikedetect.core import ClosedKeys, DetectorConfig, Scorer
 from spikedetect.core.timefmt import time_field_ms
+from spikedetect.evaluate.score import evaluate
+from spikedetect.evaluate.signals import SIGNAL_KINDS
 from spikedetect.files.faults import Fault
 from spikedetect.files.progress import Update
 from spikedetect.files.sources import BatchReader, count_bytes, open_binary
-from spikedetect.replay.evaluate import evaluate
-from spikedetect.replay.evaluate_signals import SIGNAL_KINDS
 from spikedetect.replay.runner import Replay
-from spikedetect.replay.truth import GroundTruth
+from spikedetect.sim.truth import GroundTruth
 
 PAD_BEFORE_WINDOWS = 60
 PAD_AFTER_WINDOWS = 30

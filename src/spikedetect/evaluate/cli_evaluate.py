@@ -7,14 +7,14 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from spikedetect.evaluate.groups import GroupSummary
+from spikedetect.evaluate.jsonl import read_jsonl
+from spikedetect.evaluate.score import LEVELS, EvaluationResult, evaluate
+from spikedetect.evaluate.signals import SignalSummary
 from spikedetect.files.faults import EXIT_PARTIAL, Fault, echo_error, guarded
+from spikedetect.files.outputs import check_paths, write_atomic
 from spikedetect.options import option
-from spikedetect.replay.evaluate import LEVELS, EvaluationResult, evaluate
-from spikedetect.replay.evaluate_outages import GroupSummary
-from spikedetect.replay.evaluate_signals import SignalSummary
-from spikedetect.replay.jsonl import read_jsonl
-from spikedetect.replay.outputs import check_paths, write_atomic
-from spikedetect.replay.truth import load_truth
+from spikedetect.sim.truth import load_truth
 
 __all__ = ["evaluate_command", "read_jsonl", "render"]
 

@@ -65,7 +65,7 @@ def demo(offline: bool, bootstrap: str | None, out_dir: str, exit_after: bool, w
     result = evaluate(incidents, truth)
     from rich.console import Console
 
-    from spikedetect.evaluate.cli_evaluate import render
+    from spikedetect.evaluate.render import render
 
     render(result, Console(stderr=True))
     click.echo(f"incident events: {out / 'incidents.jsonl'}", err=True)

@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from spikedetect.core.timefmt import format_ts_ms
-from spikedetect.evaluate.score import collect_incidents, evaluate
+from spikedetect.evaluate.incidents import collect_incidents
+from spikedetect.evaluate.score import evaluate
 from spikedetect.sim.simulate import Simulation, SimulationConfig
 from spikedetect.sim.truth import GroundTruth, OutageTruth, TrapTruth
 

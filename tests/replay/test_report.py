@@ -14,8 +14,9 @@ from tests.stream.streams import T0_MS, outage_stream
 from spikedetect.cli import main
 from spikedetect.core import DetectorConfig, IncidentEvent
 from spikedetect.core.outage_events import OutageEvent
-from spikedetect.evaluate.report import build_report, latest_incidents
+from spikedetect.evaluate.report import build_report
 from spikedetect.evaluate.report_html import render_html
+from spikedetect.evaluate.report_incidents import latest_incidents
 from spikedetect.files.sources import iter_batches, open_binary
 from spikedetect.replay.runner import Replay
 from spikedetect.sim.truth import GroundTruth, OutageTruth, load_truth, write_truth

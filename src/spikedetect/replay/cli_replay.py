@@ -191,7 +191,7 @@ def replay(
     if summary_json:
         write_atomic(summary_json, orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     if truth is not None:
-        from spikedetect.evaluate.cli_evaluate import render
+        from spikedetect.evaluate.render import render
         from spikedetect.evaluate.score import evaluate
 
         render(evaluate(kept, truth), Console(stderr=True))

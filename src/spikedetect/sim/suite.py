@@ -16,8 +16,9 @@ Brazil, the burst at India's evening peak, ...).
 
 from __future__ import annotations
 
+from spikedetect.sim.context import Context
 from spikedetect.sim.injection import Scenario
-from spikedetect.sim.scenarios import CATALOGUE, Context
+from spikedetect.sim.scenarios import CATALOGUE
 from spikedetect.sim.traffic import DAY_MS, MINUTE_MS
 
 OUTAGE_KINDS = ("widespread", "single_city", "night", "slow_ramp", "flapping", "sharp_spike")

@@ -1,7 +1,7 @@
-"""Minute-count scenarios for evidence that adds up over windows (issue 14), fed straight to
-the scorer: four days of one-minute windows with a daily cycle, one service, a small city,
-a mid-size one and a busy one (Poisson counts). Used by tests/core/test_sustained.py (the
-bounds) and benchmarks/bench_quality.py (the figures).
+"""Minute-count scenarios for evidence that adds up over windows (issue 14): four days of
+one-minute windows with a daily cycle, one service, a small city, a mid-size one and a busy
+one (Poisson counts). :mod:`spikedetect.evaluate.sustained` feeds them straight to the scorer
+(tests/core/test_sustained.py checks the bounds, benchmarks/bench_quality.py the figures).
 
 * ``small_city``: a city at 20-50x a level under 0.3 reports/min for 30-60 min (bound: found
   within 10 minutes, night-time included);
@@ -15,15 +15,9 @@ bounds) and benchmarks/bench_quality.py (the figures).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from spikedetect.core.config import DetectorConfig
-from spikedetect.core.counter import ClosedWindow
-from spikedetect.core.scorer import Scorer
-from spikedetect.core.timefmt import parse_ts_ms
 
 W = 60_000
 HOUR = 3_600_000
@@ -70,86 +64,8 @@ def early_peak(ws: np.ndarray) -> dict[str, np.ndarray]:
     return {region: rate * cycle(ws, shift) for region, rate in RATES.items()}
 
 
-def replay(rates: Rates, seed: int = 3, days: int = DAYS, config: DetectorConfig | None = None
-           ) -> list[dict[str, Any]]:
-    """Poisson minute counts with the given expected rates through a Scorer; incident events."""
+def minute_counts(rates: Rates, seed: int = 3, days: int = DAYS) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The window starts from ``T0`` and each region's Poisson counts with the given expected rates."""
     rng = np.random.default_rng(seed)
     ws = T0 + np.arange(days * DAY // W, dtype=np.int64) * W
-    counts = {region: rng.poisson(lam) for region, lam in rates(ws).items()}
-    scorer = Scorer(config or DetectorConfig(window_ms=W))
-    events = []
-    for i, start in enumerate(ws.tolist()):
-        leaves = {(region, "login", "app"): float(c[i]) for region, c in counts.items() if c[i]}
-        scorer.add_partial(0, ClosedWindow(start, {"svc": leaves}))  # type: ignore[dict-item]
-        scorer.set_watermark(0, start + W)
-        events += [e.to_dict() for e in scorer.close_ready()]
-    return events
-
-
-def opened(events: list[dict[str, Any]], region: str | None = None) -> list[dict[str, Any]]:
-    return [e for e in events if e["type"] == "opened" and (region is None or e["region"] == region)]
-
-
-@dataclass
-class Outcome:
-    """One sustained scenario run: found (for outages) and how fast, or the alarms (for traps)."""
-
-    name: str
-    outage: bool
-    found: bool = False
-    delay_min: float | None = None
-    incidents: int = 0
-    incidents_per_key_max: int = 0
-    closed_within_h: float | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def _detected_ms(event: dict[str, Any]) -> int:
-    ts = parse_ts_ms(str(event["detected_at"]))
-    if ts is None:
-        raise ValueError(f"detected_at {event['detected_at']!r} is not an RFC 3339 time")
-    return ts
-
-
-def _constant(multiple: float) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda minutes: np.full_like(minutes, multiple)
-
-
-def _delay(events: list[dict[str, Any]], region: str, at: int) -> float | None:
-    got = opened(events, region)
-    return (_detected_ms(got[0]) - at) / W if got else None
-
-
-def run_all(seed: int = 3, only: int | None = None) -> list[Outcome]:
-    """Every sustained scenario once (the cases of tests/core/test_sustained.py); ``only``: the
-    first few small-city cases alone (a quick check)."""
-    out: list[Outcome] = []
-    cases = ((20, 30, 2), (20, 60, 10), (50, 30, 23), (30, 45, 5))
-    for multiple, minutes, hour in cases[:only]:
-        at = EVENT_DAY + hour * HOUR
-        ev = replay(with_outage(SMALL, at, minutes, _constant(float(multiple))), seed)
-        d = _delay(ev, SMALL, at)
-        out.append(Outcome(f"small_city {multiple}x {minutes}min {hour:02d}:00", True, d is not None, d,
-                           len(opened(ev))))
-    if only is not None:
-        return out
-    at = EVENT_DAY + 9 * HOUR
-    ev = replay(with_outage(MID, at, 45, lambda m: 1.0 + 14.0 * m / 45.0), seed)
-    d = _delay(ev, MID, at)
-    out.append(Outcome("ramp 1x-15x 45min", True, d is not None, d, len(opened(ev))))
-    for factor in (2.0, 3.0):
-        at = EVENT_DAY + 8 * HOUR
-        ev = replay(shifted(factor, at), seed, days=DAYS + 1)
-        per_key: dict[str, int] = {}
-        for e in opened(ev):
-            per_key[e["region"]] = per_key.get(e["region"], 0) + 1
-        closes = [_detected_ms(e) - at for e in ev if e["type"] == "closed"]
-        out.append(Outcome(f"level_shift x{factor:g}", False, bool(per_key), None, len(opened(ev)),
-                           max(per_key.values(), default=0), max(closes, default=0) / HOUR,
-                           sorted({str(e["close_reason"]) for e in ev if e["type"] == "closed"})))
-    at = EVENT_DAY + 14 * HOUR + 7 * W
-    ev = replay(with_outage(BUSY, at, 1, lambda m: np.full_like(m, 3.0)), seed)
-    out.append(Outcome("one-window 3x burst (busy key)", False, incidents=len(opened(ev))))
-    ev = replay(early_peak, seed)
-    out.append(Outcome("daily peak 30 min early", False, incidents=len(opened(ev))))
-    return out
+    return ws, {region: rng.poisson(lam) for region, lam in rates(ws).items()}

@@ -22,7 +22,7 @@ from benchmarks.common import median, save
 from spikedetect.core import Detector, DetectorConfig, expand
 from spikedetect.core.expand import Breakdown, LeafCounts
 from spikedetect.core.scorer import Scorer
-from spikedetect.replay.simulate import Simulation, SimulationConfig
+from spikedetect.sim.simulate import Simulation, SimulationConfig
 
 
 def main() -> None:

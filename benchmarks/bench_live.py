@@ -33,7 +33,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from benchmarks.common import median, save
 from spikedetect.core import Detector, DetectorConfig
-from spikedetect.replay.simulate import Simulation, SimulationConfig
+from spikedetect.sim.simulate import Simulation, SimulationConfig
 from spikedetect.stream.scrape import scrape
 
 HERE = Path(__file__).parent

@@ -19,9 +19,9 @@ from rich.table import Table
 
 from benchmarks.common import save
 from spikedetect.core import DETECTORS, Detector, DetectorConfig
-from spikedetect.replay.evaluate import evaluate
-from spikedetect.replay.simulate import Simulation, SimulationConfig
-from spikedetect.replay.sustained import Outcome, run_all
+from spikedetect.evaluate.score import evaluate
+from spikedetect.evaluate.sustained import Outcome, run_all
+from spikedetect.sim.simulate import Simulation, SimulationConfig
 
 
 def run(lines: list[bytes], detector: str) -> list[dict]:
@@ -95,7 +95,7 @@ def main() -> None:
 
 
 def sustained(seeds: list[int], console: Console, smoke: bool) -> list[dict[str, object]]:
-    """The minute-count scenarios of issue 14 (replay/sustained.py), default detector, per seed."""
+    """The minute-count scenarios of issue 14 (sim/sustained.py, run by evaluate/sustained.py), default detector, per seed."""
     table = Table(title=f"sustained scenarios, seasonal (seeds {','.join(map(str, seeds))})", title_justify="left")
     for col in ("scenario", "found", "delays (min)", "incidents", "max per key", "closed within (h)", "close reasons"):
         table.add_column(col)

@@ -58,7 +58,7 @@ def simulated_file(path: Path, *, days: float, scale: float = 1.0, peak_scale: f
     """Write a simulated report stream (JSONL, or gzip by suffix); returns its line count."""
     import gzip
 
-    from spikedetect.replay.simulate import Simulation, SimulationConfig
+    from spikedetect.sim.simulate import Simulation, SimulationConfig
 
     sim = Simulation(SimulationConfig(seed=seed, days=days, scale=scale, peak_scale=peak_scale,
                                       scenario=scenario))

@@ -35,7 +35,7 @@ import orjson
 from tests.stream.harness import LiveRun, RssSampler, count_diff, incident_diff, replay_lines
 
 from benchmarks.common import save
-from spikedetect.replay.simulate import SimulationConfig, generate
+from spikedetect.sim.simulate import SimulationConfig, generate
 
 
 def kill_soak(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict[str, Any]:

@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from spikedetect.demo import SAMPLE, TRUTH, data_path
+from spikedetect.evaluate.score import evaluate
 from spikedetect.files.sources import open_binary
-from spikedetect.replay.evaluate import evaluate
-from spikedetect.replay.truth import load_truth
+from spikedetect.sim.truth import load_truth
 from tests.stream.harness import after_input, input_end_ms
 
 

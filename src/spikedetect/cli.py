@@ -18,10 +18,10 @@ from spikedetect import __version__
 _COMMANDS: dict[str, str] = {
     "demo": "spikedetect.demo:demo",
     "kafka": "spikedetect.kafka_local.cli:kafka",
-    "simulate": "spikedetect.replay.cli_simulate:simulate",
-    "evaluate": "spikedetect.replay.cli_evaluate:evaluate_command",
+    "simulate": "spikedetect.sim.cli_simulate:simulate",
+    "evaluate": "spikedetect.evaluate.cli_evaluate:evaluate_command",
     "replay": "spikedetect.replay.cli_replay:replay",
-    "report": "spikedetect.replay.cli_report:report",
+    "report": "spikedetect.evaluate.cli_report:report",
     "worker": "spikedetect.stream.cli:worker",
     "produce": "spikedetect.stream.cli:produce",
     "tail": "spikedetect.stream.cli:tail",

@@ -23,13 +23,13 @@ import click
 import orjson
 
 from spikedetect.core import DetectorConfig
+from spikedetect.evaluate.score import evaluate
 from spikedetect.files.progress import Progress
 from spikedetect.files.sources import BatchReader, count_bytes, open_binary
 from spikedetect.kafka_local import broker_answers
 from spikedetect.options import option
-from spikedetect.replay.evaluate import evaluate
 from spikedetect.replay.runner import Replay
-from spikedetect.replay.truth import load_truth
+from spikedetect.sim.truth import load_truth
 from spikedetect.stream.scrape import scrape
 from spikedetect.stream.tools import format_incident
 
@@ -65,7 +65,7 @@ def demo(offline: bool, bootstrap: str | None, out_dir: str, exit_after: bool, w
     result = evaluate(incidents, truth)
     from rich.console import Console
 
-    from spikedetect.replay.cli_evaluate import render
+    from spikedetect.evaluate.render import render
 
     render(result, Console(stderr=True))
     click.echo(f"incident events: {out / 'incidents.jsonl'}", err=True)

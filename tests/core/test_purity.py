@@ -25,6 +25,8 @@ NOT_LOADED = [
     "mode",
     "spikedetect.stream",
     "spikedetect.replay",
+    "spikedetect.sim",
+    "spikedetect.evaluate",
 ]
 # may never be imported by core modules: I/O, processes, clocks, randomness, unpickling, the shells
 FORBIDDEN_IMPORTS = {
@@ -65,6 +67,8 @@ FORBIDDEN_IMPORTS = {
 FORBIDDEN_PACKAGES = (
     "spikedetect.stream",
     "spikedetect.replay",
+    "spikedetect.sim",
+    "spikedetect.evaluate",
     "spikedetect.cli",
     "spikedetect.kafka_local",
 )

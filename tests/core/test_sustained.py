@@ -1,5 +1,6 @@
 """Outages that only add up over several windows, level shifts and the traps next to them
-(issue 14), on the minute-count scenarios of :mod:`spikedetect.replay.sustained`.
+(issue 14), on the minute-count scenarios of :mod:`spikedetect.sim.sustained`, run by
+:mod:`spikedetect.evaluate.sustained`.
 
 Bounds (default configuration): a single city at 20-50x a level under 0.3 reports/min for
 30-60 min is found within 10 minutes, night-time included; a linear ramp from 1x to 15x over
@@ -16,7 +17,8 @@ import numpy as np
 import pytest
 
 from spikedetect.core.timefmt import parse_ts_ms
-from spikedetect.replay.sustained import (
+from spikedetect.evaluate.sustained import opened, replay
+from spikedetect.sim.sustained import (
     BUSY,
     DAYS,
     EVENT_DAY,
@@ -27,8 +29,6 @@ from spikedetect.replay.sustained import (
     cycle,
     early_peak,
     normal,
-    opened,
-    replay,
     shifted,
     with_outage,
 )

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from spikedetect.cli import main
-from spikedetect.replay.outputs import AtomicOutput
+from spikedetect.files.outputs import AtomicOutput
 
 ERROR = re.compile(r"^spikedetect: error: (?P<file>[^:]+):(?P<line>\d+): (?P<what>.+)$", re.M)
 

@@ -8,9 +8,10 @@ import orjson
 import pytest
 
 from spikedetect.core.timefmt import format_ts_ms
-from spikedetect.replay.evaluate import collect_incidents, evaluate
-from spikedetect.replay.simulate import Simulation, SimulationConfig
-from spikedetect.replay.truth import GroundTruth, OutageTruth, TrapTruth
+from spikedetect.evaluate.incidents import collect_incidents
+from spikedetect.evaluate.score import evaluate
+from spikedetect.sim.simulate import Simulation, SimulationConfig
+from spikedetect.sim.truth import GroundTruth, OutageTruth, TrapTruth
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -183,7 +184,7 @@ def test_an_oracle_scores_perfectly_on_the_simulated_suite() -> None:
 def test_outage_incidents_are_scored_as_groups_and_a_shared_global_member_ties_nothing() -> None:
     """Two simultaneous city outages; the global key joined the Paris one: each true outage
     overlaps exactly one outage incident, and the members score as region incidents."""
-    from spikedetect.replay.truth import GroundTruth, OutageTruth
+    from spikedetect.sim.truth import GroundTruth, OutageTruth
 
     h = 3_600_000
     truth = GroundTruth(seed=1, start_ms=0, end_ms=24 * h, outages=(

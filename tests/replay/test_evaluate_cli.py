@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from spikedetect.cli import main
 from spikedetect.core.timefmt import format_ts_ms
-from spikedetect.replay.simulate import Simulation, SimulationConfig
-from spikedetect.replay.truth import write_truth
+from spikedetect.sim.simulate import Simulation, SimulationConfig
+from spikedetect.sim.truth import write_truth
 
 MIN = 60_000
 

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from spikedetect.cli import main
 from spikedetect.core import Detector, DetectorConfig
+from spikedetect.evaluate.score import evaluate
 from spikedetect.files.sources import iter_batches, open_binary
-from spikedetect.replay.evaluate import evaluate
-from spikedetect.replay.truth import load_truth
+from spikedetect.sim.truth import load_truth
 
 DATA = resources.files("spikedetect") / "data"
 

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from tests.stream.streams import T0_MS, outage_stream
 
 from spikedetect.cli import main
-from spikedetect.replay.sweep import SweepError, build_configs, grid, parse_sweeps
-from spikedetect.replay.truth import GroundTruth, OutageTruth, write_truth
+from spikedetect.evaluate.sweep import SweepError, build_configs, grid, parse_sweeps
+from spikedetect.sim.truth import GroundTruth, OutageTruth, write_truth
 
 SPIKE_MIN, SPIKE_LEN = 1500, 40
 US = ("US/CA/Los Angeles", "US/NY/New York", "US/IL/Chicago")

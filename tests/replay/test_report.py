@@ -14,11 +14,12 @@ from tests.stream.streams import T0_MS, outage_stream
 from spikedetect.cli import main
 from spikedetect.core import DetectorConfig, IncidentEvent
 from spikedetect.core.outage_events import OutageEvent
+from spikedetect.evaluate.report import build_report
+from spikedetect.evaluate.report_html import render_html
+from spikedetect.evaluate.report_incidents import latest_incidents
 from spikedetect.files.sources import iter_batches, open_binary
-from spikedetect.replay.report import build_report, latest_incidents
-from spikedetect.replay.report_html import render_html
 from spikedetect.replay.runner import Replay
-from spikedetect.replay.truth import GroundTruth, OutageTruth, load_truth, write_truth
+from spikedetect.sim.truth import GroundTruth, OutageTruth, load_truth, write_truth
 
 SPIKE_MIN, SPIKE_LEN = 1500, 40
 US = ("US/CA/Los Angeles", "US/NY/New York", "US/IL/Chicago")

@@ -21,9 +21,10 @@ import pytest
 
 from spikedetect.core import DetectorConfig
 from spikedetect.core.timefmt import parse_ts_ms
-from spikedetect.replay import EvaluationResult, Simulation, SimulationConfig, evaluate
+from spikedetect.evaluate import EvaluationResult, evaluate
 from spikedetect.replay.runner import Replay
-from spikedetect.replay.truth import GroundTruth
+from spikedetect.sim import Simulation, SimulationConfig
+from spikedetect.sim.truth import GroundTruth
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -10,12 +10,12 @@ import numpy as np
 import orjson
 import pytest
 
-from spikedetect.replay.geo import build_population
-from spikedetect.replay.injection import CATEGORIES, SOURCES
-from spikedetect.replay.simulate import Simulation, SimulationConfig, generate
-from spikedetect.replay.suite import SUITE_LAYOUT
-from spikedetect.replay.traffic import DAY_MS, DEFAULT_START_MS, MINUTE_MS, Traffic, seasonal_factor
-from spikedetect.replay.truth import load_truth, write_truth
+from spikedetect.sim.geo import build_population
+from spikedetect.sim.injection import CATEGORIES, SOURCES
+from spikedetect.sim.simulate import Simulation, SimulationConfig, generate
+from spikedetect.sim.suite import SUITE_LAYOUT
+from spikedetect.sim.traffic import DAY_MS, DEFAULT_START_MS, MINUTE_MS, Traffic, seasonal_factor
+from spikedetect.sim.truth import load_truth, write_truth
 
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 FIELDS = ["ts", "service", "region", "category", "source", "event_id"]

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 import spikedetect
 from spikedetect.cli import main
-from spikedetect.replay.simulate import Simulation, SimulationConfig
-from spikedetect.replay.truth import load_truth
+from spikedetect.sim.simulate import Simulation, SimulationConfig
+from spikedetect.sim.truth import load_truth
 
 SMALL = ["--days", "0.5", "--scale", "0.1", "--scenario", "quiet,widespread", "--peak-scale", "0.01"]
 
@@ -91,10 +91,11 @@ def test_help_lists_both_commands() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["geo", "traffic", "injection", "scenarios", "suite", "simulate", "truth", "evaluate"]
+    "module", ["sim.geo", "sim.traffic", "sim.injection", "sim.scenarios", "sim.suite", "sim.simulate", "sim.truth",
+               "evaluate.score"]
 )
 def test_docstring_examples_run(module: str) -> None:
-    mod = importlib.import_module(f"spikedetect.replay.{module}")
+    mod = importlib.import_module(f"spikedetect.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
 

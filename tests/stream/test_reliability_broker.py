@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from spikedetect.kafka_local import LocalKafka, spikedetect_home
-from spikedetect.replay.simulate import SimulationConfig, generate
+from spikedetect.sim.simulate import SimulationConfig, generate
 from tests.stream.harness import LiveRun, count_diff, replay_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]

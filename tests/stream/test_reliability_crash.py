@@ -21,7 +21,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from spikedetect.replay.simulate import SimulationConfig, generate
+from spikedetect.sim.simulate import SimulationConfig, generate
 from tests.stream.harness import LiveRun, count_diff, free_port, incident_diff, replay_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]

@@ -22,7 +22,7 @@ import pytest
 
 from spikedetect.core.regions import region_keys
 from spikedetect.core.timefmt import format_ts_ms
-from spikedetect.replay.simulate import SimulationConfig, generate
+from spikedetect.sim.simulate import SimulationConfig, generate
 from tests.stream.harness import LiveRun, Out, RssSampler, count_diff, replay_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]

@@ -1,22 +1,3 @@
-"""Offline shell: simulated report streams with ground truth, and the scorer of detected incidents."""
-
-from spikedetect.replay.evaluate import EvaluationResult, OutageScore, TrapScore, evaluate
-from spikedetect.replay.simulate import Simulation, SimulationConfig, SimulationStats, generate, ground_truth
-from spikedetect.replay.truth import GroundTruth, OutageTruth, TrapTruth, load_truth, write_truth
-
-__all__ = [
-    "EvaluationResult",
-    "GroundTruth",
-    "OutageScore",
-    "OutageTruth",
-    "Simulation",
-    "SimulationConfig",
-    "SimulationStats",
-    "TrapScore",
-    "TrapTruth",
-    "evaluate",
-    "generate",
-    "ground_truth",
-    "load_truth",
-    "write_truth",
-]
+"""Offline shell: the drivers that run the detection core over files, Kafka topic ranges and count
+series (``spikedetect replay``). Simulation is :mod:`spikedetect.sim`, scoring and reports
+:mod:`spikedetect.evaluate`; replay imports neither (tests/test_layers.py)."""

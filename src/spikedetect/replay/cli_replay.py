@@ -14,7 +14,16 @@ from spikedetect.core import IncidentEvent
 from spikedetect.core.outage_events import OutageEvent
 from spikedetect.core.signal_events import SignalEvent
 from spikedetect.core.timefmt import parse_time_arg
+from spikedetect.evaluate.sweep import (
+    SweepError,
+    build_configs,
+    parse_sweeps,
+    render_sweep,
+    run_sweep,
+    sweep_json,
+)
 from spikedetect.files.faults import EXIT_PARTIAL, echo_error, echo_warning, fail, guarded
+from spikedetect.files.outputs import AtomicOutput, check_paths, write_atomic
 from spikedetect.options import (
     config_option,
     describe_detector,
@@ -25,19 +34,10 @@ from spikedetect.options import (
     sanity_warnings,
 )
 from spikedetect.replay.inputs import FileInput, Input, SeriesInput, TopicInput
-from spikedetect.replay.outputs import AtomicOutput, check_paths, write_atomic
 from spikedetect.replay.runner import ReplaySummary
 from spikedetect.replay.series import SeriesError
-from spikedetect.replay.sweep import (
-    SweepError,
-    build_configs,
-    parse_sweeps,
-    render_sweep,
-    run_sweep,
-    sweep_json,
-)
 from spikedetect.replay.topic_source import DEFAULT_BOOTSTRAP, TopicRange
-from spikedetect.replay.truth import load_truth
+from spikedetect.sim.truth import load_truth
 
 
 def print_summary(summary: ReplaySummary, err: bool = True) -> None:
@@ -191,8 +191,8 @@ def replay(
     if summary_json:
         write_atomic(summary_json, orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     if truth is not None:
-        from spikedetect.replay.cli_evaluate import render
-        from spikedetect.replay.evaluate import evaluate
+        from spikedetect.evaluate.render import render
+        from spikedetect.evaluate.score import evaluate
 
         render(evaluate(kept, truth), Console(stderr=True))
     _verdict(summary, source or series or f"topic {topic}", max_reject_rate)

@@ -32,7 +32,7 @@ from typing import Any
 from spikedetect.core.outage_events import SCHEMA_V2
 from spikedetect.core.regions import GLOBAL
 from spikedetect.core.timefmt import time_field_ms
-from spikedetect.replay.truth import GroundTruth, OutageTruth
+from spikedetect.sim.truth import GroundTruth, OutageTruth
 
 V1 = "spikedetect.incident/v1"
 BEFORE_WINDOWS = 2

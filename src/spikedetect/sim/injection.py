@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spikedetect.replay.geo import Leaf
-from spikedetect.replay.traffic import MINUTE_MS, seasonal_factor
-from spikedetect.replay.truth import OutageTruth, SignalTruth, TrapTruth
+from spikedetect.sim.geo import Leaf
+from spikedetect.sim.traffic import MINUTE_MS, seasonal_factor
+from spikedetect.sim.truth import OutageTruth, SignalTruth, TrapTruth
 
 CATEGORIES = ("direct_messages", "feed", "login", "server_connection", "profile", "notifications", "other")
 SOURCES = ("app", "web", "unknown")

@@ -1,8 +1,8 @@
 """Seeded, deterministic streams of user problem reports, with ground truth.
 
-Normal traffic (:mod:`~spikedetect.replay.traffic`) is drawn per minute and per
+Normal traffic (:mod:`~spikedetect.sim.traffic`) is drawn per minute and per
 (service, leaf) cell as gamma-Poisson counts: a shared per-service factor and a per-cell
-factor make the counts overdispersed. A scenario (:mod:`~spikedetect.replay.suite`)
+factor make the counts overdispersed. A scenario (:mod:`~spikedetect.sim.suite`)
 adds outages and traps. Each report gets a uniform time inside its minute, an arrival
 delay (exponential, mean 1.5 s, capped at ``max_lateness_ms``) and, for about 1%, an
 exact re-send (same ``event_id``, ``ts`` and fields) a few seconds later. Lines come out
@@ -24,18 +24,17 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import orjson
 
-from spikedetect.replay.geo import build_population
-from spikedetect.replay.injection import CATEGORIES, NORMAL_MIX, SOURCES, Injection, Mix, Relabel, Scenario
-from spikedetect.replay.scenarios import Context
-from spikedetect.replay.suite import build_scenario, parse_scenario
-from spikedetect.replay.traffic import DEFAULT_START_MS, MINUTE_MS, Traffic
-from spikedetect.replay.truth import GroundTruth
+from spikedetect.sim.config import Batch, SimulationConfig, SimulationStats
+from spikedetect.sim.context import Context
+from spikedetect.sim.geo import build_population
+from spikedetect.sim.injection import CATEGORIES, NORMAL_MIX, SOURCES, Injection, Mix, Relabel, Scenario
+from spikedetect.sim.suite import build_scenario
+from spikedetect.sim.traffic import MINUTE_MS, Traffic
+from spikedetect.sim.truth import GroundTruth
 
 LEAF_NOISE_SHAPE = 8.0  # gamma shape of each cell's per-minute rate factor (cv ~35%)
 SERVICE_NOISE_SHAPE = 150.0  # gamma shape of a service's shared per-minute factor (cv ~8%)
@@ -48,73 +47,6 @@ _EVENT = np.dtype(
     [("ts", "i8"), ("arrival", "i8"), ("eid", "u8"), ("region", "i4"), ("service", "i2"),
      ("category", "i1"), ("source", "i1"), ("dup", "?")]
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class SimulationConfig:
-    """What to generate. The same config always gives the same bytes."""
-
-    seed: int = 1
-    start_ms: int = DEFAULT_START_MS
-    days: float = 3.0  # rounded to whole minutes
-    scale: float = 1.0  # normal volume multiplier
-    peak_scale: float = 1.0  # multiplier of the absolute outage sizes (the widespread peak)
-    scenario: str = "suite"
-    duplicate_rate: float = 0.01
-    max_lateness_ms: int = 20_000
-    chunk_minutes: int = 10  # generation block; part of the determinism contract
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
-        if self.start_ms % MINUTE_MS:
-            raise ValueError("start must be a whole minute")
-        if not 0 < self.days <= 60 or round(self.days * 1440) < 1:
-            raise ValueError(f"days must be in (0, 60] and at least a minute, got {self.days}")
-        if self.scale <= 0 or self.peak_scale < 0:
-            raise ValueError("scale must be positive and peak_scale not negative")
-        if not 0 <= self.duplicate_rate < 0.5:
-            raise ValueError(f"duplicate_rate must be in [0, 0.5), got {self.duplicate_rate}")
-        if not 0 <= self.max_lateness_ms <= MINUTE_MS:
-            raise ValueError(f"max_lateness_ms must be in [0, 60000], got {self.max_lateness_ms}")
-        if self.chunk_minutes < 1:
-            raise ValueError("chunk_minutes must be at least 1")
-        parse_scenario(self.scenario)
-
-    @property
-    def minutes(self) -> int:
-        return round(self.days * 1440)
-
-    @property
-    def end_ms(self) -> int:
-        return self.start_ms + self.minutes * MINUTE_MS
-
-
-@dataclass
-class SimulationStats:
-    """Counts of what was emitted so far (lines, re-sends, per service, per injection)."""
-
-    events: int = 0
-    duplicates: int = 0
-    by_service: dict[str, int] = field(default_factory=dict)
-    injected: dict[str, int] = field(default_factory=dict)  # component id -> reports (no re-sends)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "events": self.events,
-            "duplicates": self.duplicates,
-            "by_service": dict(self.by_service),
-            "injected": dict(self.injected),
-        }
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Lines (JSON without newline) in emission order, their regions, and the simulated clock."""
-
-    lines: list[bytes]
-    regions: list[str]
-    until_ms: int  # every event with ts before until_ms - max_lateness_ms has been emitted
 
 
 class Simulation:
@@ -318,3 +250,6 @@ def generate(config: SimulationConfig | None = None) -> Iterator[bytes]:
 def ground_truth(config: SimulationConfig | None = None) -> GroundTruth:
     """The ground truth of the stream ``config`` generates (without generating it)."""
     return Simulation(config).truth
+
+
+__all__ = ["Batch", "Simulation", "SimulationConfig", "SimulationStats", "generate", "ground_truth"]

@@ -1,22 +1,16 @@
-"""``spikedetect evaluate``: score incident events against ground truth, as a table or JSON."""
+"""An :class:`~spikedetect.evaluate.score.EvaluationResult` as rich tables (``spikedetect evaluate``,
+``replay --truth``, the demo): summary, outages, traps, groups, signals, first unmatched incidents."""
 
 from __future__ import annotations
 
-import click
-import orjson
 from rich.console import Console
 from rich.table import Table
 
-from spikedetect.files.faults import EXIT_PARTIAL, Fault, echo_error, guarded
-from spikedetect.options import option
-from spikedetect.replay.evaluate import LEVELS, EvaluationResult, evaluate
-from spikedetect.replay.evaluate_outages import GroupSummary
-from spikedetect.replay.evaluate_signals import SignalSummary
-from spikedetect.replay.jsonl import read_jsonl
-from spikedetect.replay.outputs import check_paths, write_atomic
-from spikedetect.replay.truth import load_truth
+from spikedetect.evaluate.groups import GroupSummary
+from spikedetect.evaluate.score import LEVELS, EvaluationResult
+from spikedetect.evaluate.signals import SignalSummary
 
-__all__ = ["evaluate_command", "read_jsonl", "render"]
+__all__ = ["render", "render_groups", "render_signals"]
 
 
 def _pct(x: float | None) -> str:
@@ -29,6 +23,22 @@ def _num(x: float | None, unit: str = "", digits: int = 1) -> str:
 
 def render(result: EvaluationResult, console: Console) -> None:
     """The result as rich tables: summary, outages, traps, first unmatched incidents."""
+    console.print(_summary(result))
+    console.print(_outages(result))
+    console.print(_traps(result))
+    if result.groups is not None:
+        render_groups(result.groups, console)
+    if result.signals is not None:
+        render_signals(result.signals, console)
+    if result.unmatched:
+        console.print(_unmatched(result))
+    if result.skipped_events:
+        console.print(
+            f"[yellow]{result.skipped_events} events skipped (not spikedetect.incident/v1 or /v2, or incomplete)[/]"
+        )
+
+
+def _summary(result: EvaluationResult) -> Table:
     summary = Table(title="Detection quality", show_header=False, title_justify="left")
     summary.add_column(style="bold")
     summary.add_column(justify="right")
@@ -52,8 +62,10 @@ def render(result: EvaluationResult, console: Console) -> None:
     ]
     for name, value in rows:
         summary.add_row(name, value)
-    console.print(summary)
+    return summary
 
+
+def _outages(result: EvaluationResult) -> Table:
     outages = Table(title="Outages", title_justify="left")
     columns = ("id", "service", "large", "detected", "delay (win)", "first alarm (s)", "keys", "close (min)")
     for col in (*columns, "fragments", "missed"):
@@ -67,33 +79,27 @@ def render(result: EvaluationResult, console: Console) -> None:
             _num(None if o.close_delay_s is None else o.close_delay_s / 60), str(o.fragments),
             ", ".join(o.keys_missed[:4]) + (" ..." if len(o.keys_missed) > 4 else ""),
         )  # fmt: skip
-    console.print(outages)
+    return outages
 
+
+def _traps(result: EvaluationResult) -> Table:
     traps = Table(title="Traps (must stay quiet)", title_justify="left")
     for col in ("id", "service", "start", "end", "alarms"):
         traps.add_column(col, no_wrap=col == "id")
     for t in result.traps:
         traps.add_row(t.id, t.service, t.start[:16], t.end[:16], f"[red]{t.alarms}[/]" if t.alarms else "0")
-    console.print(traps)
-    if result.groups is not None:
-        render_groups(result.groups, console)
-    if result.signals is not None:
-        render_signals(result.signals, console)
+    return traps
 
-    if result.unmatched:
-        false = Table(
-            title=f"Unmatched incidents (first 10 of {len(result.unmatched)})", title_justify="left"
-        )
-        for col in ("incident_id", "service", "region", "opened_at"):
-            false.add_column(col)
-        for row in result.unmatched[:10]:
-            false.add_row(row["incident_id"], row["service"], row["region"], row["opened_at"])
-        console.print(false)
-    if result.skipped_events:
-        console.print(
-            f"[yellow]{result.skipped_events} events skipped (not spikedetect.incident/v1 or /v2, or incomplete)[/]"
-        )
 
+def _unmatched(result: EvaluationResult) -> Table:
+    false = Table(
+        title=f"Unmatched incidents (first 10 of {len(result.unmatched)})", title_justify="left"
+    )
+    for col in ("incident_id", "service", "region", "opened_at"):
+        false.add_column(col)
+    for row in result.unmatched[:10]:
+        false.add_row(row["incident_id"], row["service"], row["region"], row["opened_at"])
+    return false
 
 def render_groups(g: GroupSummary, console: Console) -> None:
     """Outage incidents (spikedetect.incident/v2) scored as groups."""
@@ -121,50 +127,3 @@ def render_signals(g: SignalSummary, console: Console) -> None:
                       f"{', '.join(s.keys_found)} of {', '.join(s.keys)}",
                       ", ".join(f"{k} {v:.0f}" for k, v in s.delay_s.items()), str(len(s.incidents)), str(s.events))
     console.print(table)
-
-
-@click.command("evaluate")
-@click.option("--incidents", "incidents_path", required=True, metavar="FILE",
-              help="JSONL of spikedetect.incident/v2 (outages) or /v1 (regions) events ('.gz' ok, '-': stdin).")  # fmt: skip
-@click.option(
-    "--truth",
-    "truth_path",
-    required=True,
-    metavar="FILE",
-    help="Ground truth JSON from `spikedetect simulate --truth`.",
-)
-@option("--json", "json_path", metavar="FILE", show_default="none",
-        help="Also write the result as JSON to this file (through a temporary file).")  # fmt: skip
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="What to print on stdout.")  # fmt: skip
-@guarded
-def evaluate_command(incidents_path: str, truth_path: str, json_path: str | None, fmt: str) -> None:
-    """Score detected incidents against the ground truth of a simulated stream.
-
-    Reports recall (outages detected, must-detect keys found, per region level), precision,
-    false alarms per day, alarms on traps, detection and close delays; outage incidents (v2)
-    also as groups: found, incidents per outage, delay, regions covered. See docs/evaluation.md.
-
-    \b
-    Example:
-      spikedetect evaluate --incidents incidents.jsonl --truth truth.json --json score.json
-
-    \b
-    Exit codes: 0 done; 1 the incidents file ended early (a truncated .gz, a cut last line):
-    scored up to there; 2 an unusable input (one line "spikedetect: error: FILE:LINE: ...").
-    """
-    check_paths({"--incidents": incidents_path, "--truth": truth_path}, {"--json": json_path})
-    truth = load_truth(truth_path)
-    faults: list[Fault] = []
-    result = evaluate(read_jsonl(incidents_path, faults, incidents=True), truth)
-    data = orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
-    if json_path:
-        write_atomic(json_path, data)
-    if fmt == "json":
-        click.echo(data.decode(), nl=False)
-    else:
-        render(result, Console())
-    if faults:
-        for fault in faults:
-            echo_error(f"{fault}; the events before it were scored")
-        raise click.exceptions.Exit(EXIT_PARTIAL)

@@ -1,7 +1,7 @@
 """Score incident events (``spikedetect.incident/v1`` or ``/v2``) against a simulation's ground truth.
 
 Outage incidents (v2) are scored twice: their member regions as region incidents (the
-rules below), and as groups (:mod:`~spikedetect.replay.evaluate_outages`, in ``groups``).
+rules below), and as groups (:mod:`~spikedetect.evaluate.groups`, in ``groups``).
 
 Rules (also in docs/evaluation.md):
 
@@ -23,7 +23,7 @@ Rules (also in docs/evaluation.md):
   days of the truth; a trap alarm is an unmatched incident on one of a trap's keys whose
   span overlaps ``[trap start - 2 windows, trap end + 10 min]``.
 
->>> from spikedetect.replay.truth import GroundTruth, OutageTruth
+>>> from spikedetect.sim.truth import GroundTruth, OutageTruth
 >>> truth = GroundTruth(seed=1, start_ms=0, end_ms=86_400_000, outages=(
 ...     OutageTruth("o1", "single_city", "ig", 3_600_000, 7_200_000, ("US/CA/Los Angeles",), ("US/CA/Los Angeles",)),))
 >>> ev = {"schema": "spikedetect.incident/v1", "type": "opened", "incident_id": "inc-1", "seq": 1,
@@ -41,12 +41,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from spikedetect.core.regions import depth
-from spikedetect.core.timefmt import format_ts_ms, time_field_ms
-from spikedetect.replay.evaluate_outages import GroupSummary, score_groups, split_outages
-from spikedetect.replay.evaluate_signals import SignalSummary, expected_signals, is_signal, score_signals
-from spikedetect.replay.truth import GroundTruth, OutageTruth, TrapTruth
+from spikedetect.core.timefmt import format_ts_ms
+from spikedetect.evaluate.groups import GroupSummary, score_groups, split_outages
+from spikedetect.evaluate.incidents import Incident, collect_incidents
+from spikedetect.evaluate.signals import SignalSummary, expected_signals, is_signal, score_signals
+from spikedetect.sim.truth import GroundTruth, OutageTruth, TrapTruth
 
-INCIDENT_SCHEMA = "spikedetect.incident/v1"
 OUTAGE_BEFORE_WINDOWS = 2
 OUTAGE_AFTER_MS = 30 * 60_000
 TRAP_BEFORE_WINDOWS = 2
@@ -57,64 +57,6 @@ LEVELS = ("global", "country", "state", "city")
 def level_of(key: str) -> str:
     """global, country, state or city (deeper paths count as city)."""
     return LEVELS[min(depth(key), 3)]
-
-
-@dataclass(frozen=True)
-class Incident:
-    """The state of one incident after its latest event."""
-
-    incident_id: str
-    service: str
-    region: str
-    opened_at_ms: int
-    detected_at_ms: int  # of its "opened" event (or its earliest event)
-    closed_at_ms: int | None
-    events: int
-
-    def span(self, data_end_ms: int) -> tuple[int, int]:
-        end = self.closed_at_ms if self.closed_at_ms is not None else max(data_end_ms, self.opened_at_ms)
-        return self.opened_at_ms, end
-
-
-def collect_incidents(events: Iterable[Mapping[str, Any]]) -> tuple[list[Incident], int]:
-    """Group incident events by id; returns the incidents (first-seen order) and how many events were skipped."""
-    latest: dict[str, tuple[tuple[float, int], Mapping[str, Any]]] = {}
-    first: dict[str, tuple[int, int, int]] = {}  # id -> (is-not-opened, seq, detected_at)
-    counts: dict[str, int] = {}
-    skipped = 0
-    for n, ev in enumerate(events):
-        iid, schema = ev.get("incident_id"), ev.get("schema", INCIDENT_SCHEMA)
-        opened, detected = time_field_ms(ev.get("opened_at")), time_field_ms(ev.get("detected_at"))
-        if (
-            schema != INCIDENT_SCHEMA
-            or not iid
-            or opened is None
-            or not ev.get("service")
-            or not ev.get("region")
-        ):
-            skipped += 1
-            continue
-        seq = ev.get("seq")
-        order = (float(seq) if isinstance(seq, int | float) else float(n), n)
-        if iid not in latest or order >= latest[iid][0]:
-            latest[iid] = (order, ev)
-        cand = (int(ev.get("type") != "opened"), int(order[0]), detected if detected is not None else opened)
-        first[iid] = min(first.get(iid, cand), cand)
-        counts[iid] = counts.get(iid, 0) + 1
-    incidents = []
-    for iid, (_, ev) in latest.items():
-        incidents.append(
-            Incident(
-                incident_id=str(iid),
-                service=str(ev["service"]),
-                region=str(ev["region"]),
-                opened_at_ms=time_field_ms(ev["opened_at"]) or 0,
-                detected_at_ms=first[iid][2],
-                closed_at_ms=time_field_ms(ev.get("closed_at")),
-                events=counts[iid],
-            )
-        )
-    return incidents, skipped
 
 
 def _overlaps(span: tuple[int, int], lo: int, hi: int) -> bool:
@@ -241,14 +183,10 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def evaluate(incidents: Iterable[Mapping[str, Any]], truth: GroundTruth) -> EvaluationResult:
-    """Score incident events (dicts of ``spikedetect.incident/v1`` or ``/v2``) against ``truth``."""
-    events = list(incidents)
-    signal_events = [e for e in events if is_signal(e)]
-    region_events, outages = split_outages(e for e in events if not is_signal(e))
-    found, skipped = collect_incidents(region_events)
+def _match_outages(found: list[Incident], truth: GroundTruth) -> tuple[list[OutageScore], set[str]]:
+    """Each outage's score, and the ids of the incidents any outage matched."""
     matched_ids: set[str] = set()
-    outage_scores = []
+    scores = []
     for outage in truth.outages:
         keys = outage.affected_keys()
         lo = outage.start_ms - OUTAGE_BEFORE_WINDOWS * truth.window_ms
@@ -259,18 +197,38 @@ def evaluate(incidents: Iterable[Mapping[str, Any]], truth: GroundTruth) -> Eval
             if inc.service == outage.service and inc.region in keys and lo <= inc.opened_at_ms <= hi
         ]
         matched_ids.update(inc.incident_id for inc in matched)
-        outage_scores.append(_score_outage(outage, matched, truth.window_ms))
-    unmatched = [inc for inc in found if inc.incident_id not in matched_ids]
-    trap_scores = [_score_trap(trap, unmatched, truth) for trap in truth.traps]
+        scores.append(_score_outage(outage, matched, truth.window_ms))
+    return scores, matched_ids
+
+
+def _level_recall(scores: list[OutageScore]) -> dict[str, float | None]:
     level_totals: dict[str, list[int]] = {lv: [0, 0] for lv in LEVELS}
-    for score in outage_scores:
+    for score in scores:
         for lv, (hit, total) in score.level_hits.items():
             level_totals[lv][0] += hit
             level_totals[lv][1] += total
+    return {lv: (h / t if t else None) for lv, (h, t) in level_totals.items()}
+
+
+def _unmatched_rows(unmatched: list[Incident]) -> list[dict[str, Any]]:
+    return [
+        {"incident_id": i.incident_id, "service": i.service, "region": i.region, "opened_at": format_ts_ms(i.opened_at_ms)}
+        for i in sorted(unmatched, key=lambda i: (i.opened_at_ms, i.incident_id))
+    ]
+
+
+def evaluate(incidents: Iterable[Mapping[str, Any]], truth: GroundTruth) -> EvaluationResult:
+    """Score incident events (dicts of ``spikedetect.incident/v1`` or ``/v2``) against ``truth``."""
+    events = list(incidents)
+    signal_events = [e for e in events if is_signal(e)]
+    region_events, outages = split_outages(e for e in events if not is_signal(e))
+    found, skipped = collect_incidents(region_events)
+    outage_scores, matched_ids = _match_outages(found, truth)
+    unmatched = [inc for inc in found if inc.incident_id not in matched_ids]
+    trap_scores = [_score_trap(trap, unmatched, truth) for trap in truth.traps]
     n_keys = sum(len(s.must_detect) for s in outage_scores)
     detected = [s for s in outage_scores if s.detected]
-    large_delays = [s.detection_delay_s for s in detected if s.large and s.detection_delay_s is not None]
-    median_delay_s = _median(large_delays)
+    median_delay_s = _median([s.detection_delay_s for s in detected if s.large and s.detection_delay_s is not None])
     return EvaluationResult(
         days=truth.days,
         incidents=len(found),
@@ -278,26 +236,16 @@ def evaluate(incidents: Iterable[Mapping[str, Any]], truth: GroundTruth) -> Eval
         unmatched_incidents=len(unmatched),
         recall=len(detected) / len(outage_scores) if outage_scores else None,
         key_recall=sum(len(s.keys_found) for s in outage_scores) / n_keys if n_keys else None,
-        level_recall={lv: (h / t if t else None) for lv, (h, t) in level_totals.items()},
+        level_recall=_level_recall(outage_scores),
         precision=len(matched_ids) / len(found) if found else None,
         false_alarms_per_day=len(unmatched) / truth.days if truth.days > 0 else float(len(unmatched)),
         trap_alarms=len({iid for t in trap_scores for iid in t.incidents}),
-        median_detection_delay_windows=None
-        if median_delay_s is None
-        else median_delay_s / (truth.window_ms / 1000),
+        median_detection_delay_windows=None if median_delay_s is None else median_delay_s / (truth.window_ms / 1000),
         median_detection_delay_s=median_delay_s,
         median_close_delay_s=_median([s.close_delay_s for s in detected if s.close_delay_s is not None]),
         outages=outage_scores,
         traps=trap_scores,
-        unmatched=[
-            {
-                "incident_id": i.incident_id,
-                "service": i.service,
-                "region": i.region,
-                "opened_at": format_ts_ms(i.opened_at_ms),
-            }
-            for i in sorted(unmatched, key=lambda i: (i.opened_at_ms, i.incident_id))
-        ],
+        unmatched=_unmatched_rows(unmatched),
         skipped_events=skipped,
         groups=score_groups(outages, truth) if outages else None,
         signals=score_signals(signal_events, truth) if signal_events or expected_signals(truth) else None,

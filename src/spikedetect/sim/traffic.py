@@ -5,7 +5,7 @@ the leaf's share times a seasonal factor of the leaf's *local* time: low around 
 peak around 20-21h (peak/trough 5), weekends a little higher. The factor averages 1
 over a week, so ``SERVICE_RATES`` are mean reports per minute.
 
->>> from spikedetect.replay.geo import build_population
+>>> from spikedetect.sim.geo import build_population
 >>> t = Traffic(build_population())
 >>> 60 <= t.peak_global("instagram", DEFAULT_START_MS) <= 150
 True
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from spikedetect.replay.geo import Population
+from spikedetect.sim.geo import Population
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000

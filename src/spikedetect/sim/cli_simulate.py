@@ -22,14 +22,15 @@ from rich.progress import (
 
 from spikedetect.core.timefmt import format_ts_ms, parse_time_arg
 from spikedetect.files.faults import guarded
+from spikedetect.files.outputs import AtomicOutput, check_paths, write_atomic
 from spikedetect.kafka_clients import KafkaConnection
 from spikedetect.options import config_option, kafka_connection, option
-from spikedetect.replay.outputs import AtomicOutput, check_paths, write_atomic
-from spikedetect.replay.scenarios import CATALOGUE
-from spikedetect.replay.simulate import Batch, Simulation, SimulationConfig
-from spikedetect.replay.suite import SCENARIOS
-from spikedetect.replay.traffic import DEFAULT_START_MS
-from spikedetect.replay.truth import dumps_truth
+from spikedetect.sim.config import Batch, SimulationConfig
+from spikedetect.sim.scenarios import CATALOGUE
+from spikedetect.sim.simulate import Simulation
+from spikedetect.sim.suite import SCENARIOS
+from spikedetect.sim.traffic import DEFAULT_START_MS
+from spikedetect.sim.truth import dumps_truth
 
 _SCENARIO_HELP = (
     f"{' | '.join(SCENARIOS)} or a kind ({', '.join(CATALOGUE)}), or several, comma-separated. "
@@ -155,24 +156,9 @@ def simulate(
         raise click.BadParameter(str(exc)) from exc
     sim = Simulation(config)
     console = Console(stderr=True)
-    show = console.is_terminal if progress is None else progress
     t0 = time.monotonic()
     with ExitStack() as stack:
-        bar = Progress(
-            TextColumn("[bold]simulate[/]"), BarColumn(), TaskProgressColumn(), TextColumn("{task.description}"),
-            TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=console, disable=not show, transient=False,
-        )  # fmt: skip
-        stack.enter_context(bar)
-        task = bar.add_task("", total=config.end_ms - config.start_ms)
-
-        def on_batch(batch: Batch) -> None:
-            bar.update(
-                task,
-                completed=batch.until_ms - config.start_ms,
-                description=f"{format_ts_ms(batch.until_ms)[:16]}  {sim.stats.events:,} events "
-                f"{sim.stats.events / max(time.monotonic() - t0, 1e-9):,.0f}/s",
-            )
-
+        on_batch = _progress(stack, console, console.is_terminal if progress is None else progress, sim, t0)
         if topic is not None and conn is not None:
             asyncio.run(_send_kafka(sim.batches(), topic, conn, on_batch))
         else:
@@ -182,7 +168,31 @@ def simulate(
     elapsed = time.monotonic() - t0
     if truth_path:
         write_atomic(truth_path, dumps_truth(sim.truth.with_stats(sim.stats.to_dict())))
-    where = f"topic {topic} at {bootstrap}" if topic else out_path
+    _done(sim, f"topic {topic} at {bootstrap}" if topic else out_path, elapsed, truth_path)
+
+
+def _progress(stack: ExitStack, console: Console, show: bool, sim: Simulation, t0: float) -> Callable[[Batch], None]:
+    """A progress bar on stderr, closed with ``stack``; the callback that moves it after each batch."""
+    config = sim.config
+    bar = Progress(
+        TextColumn("[bold]simulate[/]"), BarColumn(), TaskProgressColumn(), TextColumn("{task.description}"),
+        TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=console, disable=not show, transient=False,
+    )  # fmt: skip
+    stack.enter_context(bar)
+    task = bar.add_task("", total=config.end_ms - config.start_ms)
+
+    def on_batch(batch: Batch) -> None:
+        bar.update(
+            task,
+            completed=batch.until_ms - config.start_ms,
+            description=f"{format_ts_ms(batch.until_ms)[:16]}  {sim.stats.events:,} events "
+            f"{sim.stats.events / max(time.monotonic() - t0, 1e-9):,.0f}/s",
+        )
+
+    return on_batch
+
+
+def _done(sim: Simulation, where: str | None, elapsed: float, truth_path: str | None) -> None:
     click.echo(
         f"{sim.stats.events:,} events ({sim.stats.duplicates:,} re-sends), {len(sim.truth.outages)} outages, "
         f"{len(sim.truth.traps)} traps -> {where} in {elapsed:.1f}s "

@@ -7,7 +7,12 @@ from typing import Any
 
 import click
 
+from spikedetect.core import DetectorConfig
+from spikedetect.evaluate.jsonl import read_jsonl
+from spikedetect.evaluate.report import build_report
+from spikedetect.evaluate.report_html import render_html
 from spikedetect.files.faults import EXIT_PARTIAL, Fault, echo_error, echo_warning, guarded
+from spikedetect.files.outputs import check_paths, write_atomic
 from spikedetect.files.progress import Progress
 from spikedetect.options import (
     config_option,
@@ -17,11 +22,7 @@ from spikedetect.options import (
     resolve_detector,
     sanity_warnings,
 )
-from spikedetect.replay.jsonl import read_jsonl
-from spikedetect.replay.outputs import check_paths, write_atomic
-from spikedetect.replay.report import build_report
-from spikedetect.replay.report_html import render_html
-from spikedetect.replay.truth import load_truth
+from spikedetect.sim.truth import load_truth
 
 
 @click.command("report", context_settings={"max_content_width": 110, "show_default": True})
@@ -70,14 +71,8 @@ def report(
     Exit codes: 0 done; 1 an input ended early (a truncated .gz, a cut last line): the report
     covers what was read; 2 an unusable input (one line "spikedetect: error: FILE:LINE: ...").
     """
-    check_paths({"--events": events_path, "--incidents": incidents_path, "--truth": truth_path,
-                 "--config": config_file}, {"--out": out_path})  # fmt: skip
-    if events_path == "-" and incidents_path == "-":
-        raise click.UsageError("--events and --incidents cannot both be stdin")
-    config, origin, _ = resolve_detector(values, config_file)
-    click.echo(describe_detector(config, origin), err=True)
-    for warning in sanity_warnings(config):
-        echo_warning(warning)
+    _check_paths(events_path, incidents_path, truth_path, config_file, out_path)
+    config = _detector(values, config_file)
     faults: list[Fault] = []
     incidents = list(read_jsonl(incidents_path, faults, incidents=True))
     truth = load_truth(truth_path) if truth_path else None
@@ -85,6 +80,37 @@ def report(
     with Progress(show, "report", "events") as update:
         data = build_report(events_path, incidents, config, truth, max_incidents=max_incidents,
                             max_points=max_points, title=title, progress=update, faults=faults)  # fmt: skip
+    _write(out_path, data, config)
+    if faults:
+        _partial(faults)
+
+
+def _check_paths(events_path: str, incidents_path: str, truth_path: str | None, config_file: str | None,
+                 out_path: str) -> None:  # fmt: skip
+    check_paths({"--events": events_path, "--incidents": incidents_path, "--truth": truth_path,
+                 "--config": config_file}, {"--out": out_path})  # fmt: skip
+    if events_path == "-" and incidents_path == "-":
+        raise click.UsageError("--events and --incidents cannot both be stdin")
+
+
+def _partial(faults: list[Fault]) -> None:
+    """An input ended early: say where, and exit 1 (the page covers what was read)."""
+    for fault in faults:
+        echo_error(f"{fault}; the report covers what came before it")
+    raise click.exceptions.Exit(EXIT_PARTIAL)
+
+
+def _detector(values: dict[str, Any], config_file: str | None) -> DetectorConfig:
+    """The detector settings as the worker reads them (--config, environment, flags), said on stderr."""
+    config, origin, _ = resolve_detector(values, config_file)
+    click.echo(describe_detector(config, origin), err=True)
+    for warning in sanity_warnings(config):
+        echo_warning(warning)
+    return config
+
+
+def _write(out_path: str, data: dict[str, Any], config: DetectorConfig) -> None:
+    """The page, through a temporary file; a warning when the incidents were made with other settings."""
     others = [h for h in data["config"]["incident_params_hashes"] if h != config.params_hash]
     if others:
         echo_warning(f"incidents were made with params_hash {', '.join(others)}, the report replays with "
@@ -93,7 +119,3 @@ def report(
     write_atomic(out_path, page.encode("utf-8"))
     click.echo(f"wrote {out_path} ({len(page.encode()) / 1024:,.0f} KiB, {len(data['incidents'])} incidents, "
                f"{data['charted']} charted)", err=True)  # fmt: skip
-    if faults:
-        for fault in faults:
-            echo_error(f"{fault}; the report covers what came before it")
-        raise click.exceptions.Exit(EXIT_PARTIAL)

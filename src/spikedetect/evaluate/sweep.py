@@ -20,10 +20,10 @@ from rich.table import Table
 from spikedetect.core import ConfigError, DetectorConfig
 from spikedetect.core.outage_events import OutageEvent
 from spikedetect.core.signal_events import SignalEvent
+from spikedetect.evaluate.score import EvaluationResult, evaluate
 from spikedetect.options import DETECTOR_FIELDS
-from spikedetect.replay.evaluate import EvaluationResult, evaluate
 from spikedetect.replay.runner import ReplaySummary
-from spikedetect.replay.truth import GroundTruth
+from spikedetect.sim.truth import GroundTruth
 
 Axes = list[tuple[str, list[str]]]
 RunOnce = Callable[[DetectorConfig, Callable[[OutageEvent | SignalEvent], None]], ReplaySummary]

@@ -16,9 +16,10 @@ Brazil, the burst at India's evening peak, ...).
 
 from __future__ import annotations
 
-from spikedetect.replay.injection import Scenario
-from spikedetect.replay.scenarios import CATALOGUE, Context
-from spikedetect.replay.traffic import DAY_MS, MINUTE_MS
+from spikedetect.sim.context import Context
+from spikedetect.sim.injection import Scenario
+from spikedetect.sim.scenarios import CATALOGUE
+from spikedetect.sim.traffic import DAY_MS, MINUTE_MS
 
 OUTAGE_KINDS = ("widespread", "single_city", "night", "slow_ramp", "flapping", "sharp_spike")
 TRAP_KINDS = ("daily_peak", "one_window_burst", "new_region", "producer_gap")

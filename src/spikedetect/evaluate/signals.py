@@ -5,7 +5,7 @@ Rules (also in docs/evaluation.md):
 * Signal events are v2 events with a ``kind`` (``composition``, ``ingest_gap``); they are
   grouped by ``incident_id`` (the latest ``seq`` describes the incident, its ``opened`` event
   gives ``detected_at``), and never count as outage incidents.
-* A signal incident **matches** a :class:`~spikedetect.replay.truth.SignalTruth` of the same
+* A signal incident **matches** a :class:`~spikedetect.sim.truth.SignalTruth` of the same
   kind and service when it opened in ``[start - 2 windows, end + 30 min]``. Each truth key is
   found when a matching incident lists it (composition: a member region; ingest gap: ``"*"``),
   with that member's detection delay; a gap's ``sources`` must be the silent ones.
@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from spikedetect.core.timefmt import parse_ts_ms
-from spikedetect.replay.truth import GroundTruth, SignalTruth
+from spikedetect.sim.truth import GroundTruth, SignalTruth
 
 SIGNAL_KINDS = ("composition", "ingest_gap")
 BEFORE_WINDOWS = 2

@@ -20,10 +20,6 @@ SPLIT_ELSEWHERE = "being split by another branch of issue 12 (stream/ by 12a, re
 # module path (relative to src/spikedetect) -> why it may be longer
 LONG_MODULES: dict[str, str] = {
     "core/counter.py": "holds the counter's hot loop (WindowCounter.feed_batch, 209 lines on its own)",
-    "replay/evaluate.py": SPLIT_ELSEWHERE,
-    "replay/report_html.py": SPLIT_ELSEWHERE,
-    "replay/scenarios.py": SPLIT_ELSEWHERE,
-    "replay/simulate.py": SPLIT_ELSEWHERE,
     "stream/ingest.py": SPLIT_ELSEWHERE,
     "stream/owner.py": SPLIT_ELSEWHERE,
 }
@@ -31,15 +27,8 @@ LONG_MODULES: dict[str, str] = {
 LONG_FUNCTIONS: dict[str, str] = {
     "core/counter.py::WindowCounter.feed_batch": "the hot loop: one inlined pass per report (benchmarks/bench_replay.py)",
     "core/detectors/seasonal.py::SeasonalBaseline.learn": "helper 14 changes detection there (issue 14)",
-    "replay/cli_evaluate.py::render": SPLIT_ELSEWHERE,
     "replay/cli_replay.py::replay": SPLIT_ELSEWHERE,
     "replay/cli_replay.py::_run": SPLIT_ELSEWHERE,
-    "replay/cli_report.py::report": SPLIT_ELSEWHERE,
-    "replay/cli_simulate.py::simulate": SPLIT_ELSEWHERE,
-    "replay/evaluate.py::evaluate": SPLIT_ELSEWHERE,
-    "replay/report.py::latest_incidents": SPLIT_ELSEWHERE,
-    "replay/report.py::build_report": SPLIT_ELSEWHERE,
-    "replay/scenarios.py::widespread": SPLIT_ELSEWHERE,
     "replay/series.py::read_series": SPLIT_ELSEWHERE,
     "replay/topic_source.py::read_topic": SPLIT_ELSEWHERE,
     "stream/owner.py::PartitionOwner._rebuild": SPLIT_ELSEWHERE,

@@ -17,6 +17,7 @@ Report(ts_ms=1795662855123, service='ig', region='US/CA', category='login', sour
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import orjson
@@ -106,7 +107,8 @@ class ReportValidator:
             if isinstance(parsed, str):
                 return parsed
             ts_ms = parsed
-        why, service = self._service(obj.get("service"))
+        why, service = self._label(obj.get("service"), self.services, "missing_service", "bad_service",
+                                   self._check_service)
         if why:
             return why
         why, region = self._region(obj.get("region"))
@@ -152,16 +154,6 @@ class ReportValidator:
         cache[raw] = value
         return value
 
-    def _service(self, svc: object) -> tuple[str, str]:
-        """("", the service) or (reason, "")."""
-        service = self.services.get(svc) if type(svc) is str else None
-        if service is not None:
-            return "", service
-        if svc is None:
-            return "missing_service", ""
-        service = self._check_service(svc)
-        return ("bad_service", "") if service is None else ("", service)
-
     def _region(self, reg: object) -> tuple[str, str]:
         """("", the normalised region) or (reason, "")."""
         region = self.regions.get(reg) if type(reg) is str else None
@@ -171,15 +163,16 @@ class ReportValidator:
             return "missing_region", ""
         return self._check_region(reg)
 
-    def _label(self, raw: object, cache: dict[str, str], missing: str, bad: str) -> tuple[str, str]:
-        """("", the normalised label) or (reason, ""): ``missing`` when absent (if it has one),
-        ``bad`` when not a label."""
+    def _label(self, raw: object, cache: dict[str, str], missing: str, bad: str,
+               check: Callable[[object], str | None] | None = None) -> tuple[str, str]:
+        """("", the normalised value) or (reason, ""): ``missing`` when absent (if it has one),
+        ``bad`` when ``check`` (default: a category-like label) rejects it."""
         value = cache.get(raw) if type(raw) is str else None
         if value is not None:
             return "", value
         if raw is None and missing:
             return missing, ""
-        value = self._check_label(raw, cache)
+        value = self._check_label(raw, cache) if check is None else check(raw)
         return (bad, "") if value is None else ("", value)
 
     def _check_service(self, svc: object) -> str | None:

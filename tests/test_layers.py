@@ -8,6 +8,8 @@
   ``replay`` command (``replay/cli_replay.py``), a composition root like every ``cli_*`` module,
   whose ``--truth`` and ``--sweep`` score a run with evaluate/;
 * no module imports a command module (``cli_*.py``); spikedetect.cli loads them by name;
+* only the commands (``cli*.py``, ``demo.py``) use the click options (``spikedetect.options``): a
+  library module takes settings, not flags;
 * the packages' import graph, that exception aside, has no cycle, and neither has the
   module-level import graph of sim/, evaluate/, replay/ and files/.
 """
@@ -70,8 +72,15 @@ def violations(root: Path) -> list[str]:
                 bad.append("the detection core beyond regions and timefmt")
             if mod.rsplit(".", 1)[-1].startswith("cli_"):
                 bad.append("a command module")
+            if _under(mod, "spikedetect.options") and not _is_command(rel):
+                bad.append("the commands' click options")
             out += [f"{rel}: {mod} ({why})" for why in bad]
     return out
+
+
+def _is_command(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return name.startswith("cli") or rel == "demo.py"
 
 
 def package_edges(root: Path) -> set[tuple[str, str]]:
@@ -175,6 +184,12 @@ def test_only_the_replay_command_may_use_evaluation(tmp_path: Path) -> None:
 def test_no_module_may_import_a_command(tmp_path: Path) -> None:
     root = _package(tmp_path, {"demo.py": "from spikedetect.evaluate.cli_evaluate import render\n"})
     assert violations(root) == ["demo.py: spikedetect.evaluate.cli_evaluate (a command module)"]
+
+
+def test_only_commands_may_use_the_click_options(tmp_path: Path) -> None:
+    text = "from spikedetect.options import option\n"
+    root = _package(tmp_path, {"evaluate/sweep.py": text, "evaluate/cli_report.py": text, "demo.py": text})
+    assert violations(root) == ["evaluate/sweep.py: spikedetect.options (the commands' click options)"]
 
 
 def test_the_cycle_checks_see_a_cycle(tmp_path: Path) -> None:

@@ -13,11 +13,9 @@ from typing import Any
 
 import click
 
-from spikedetect.core.config import DetectorConfig
+from spikedetect.core.config import DETECTOR_FIELDS, DetectorConfig
 from spikedetect.core.errors import ConfigError
 from spikedetect.kafka_clients import KafkaConnection
-
-DETECTOR_FIELDS = [f.name for f in dataclasses.fields(DetectorConfig)]
 
 DETECTOR_HELP = {
     "window_ms": "Length of the event-time tumbling windows reports are counted in (ms).",

@@ -177,6 +177,11 @@ class DetectorConfig:
 _HASHED_WHEN_CHANGED: dict[str, Any] = {"watermark_quorum": 8}
 
 
+# every detector setting's name, in declaration order: what flags, environment variables, config
+# files and --sweep accept
+DETECTOR_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(DetectorConfig))
+
+
 def _positive_int(cfg: DetectorConfig, name: str) -> None:
     value = getattr(cfg, name)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.table import Table
 
 from spikedetect.core import ConfigError, DetectorConfig
+from spikedetect.core.config import DETECTOR_FIELDS
 from spikedetect.core.outage_events import OutageEvent
 from spikedetect.core.signal_events import SignalEvent
 from spikedetect.evaluate.score import EvaluationResult, evaluate
-from spikedetect.options import DETECTOR_FIELDS
 from spikedetect.replay.runner import ReplaySummary
 from spikedetect.sim.truth import GroundTruth
 

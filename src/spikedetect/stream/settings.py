@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from spikedetect.core.config import DetectorConfig
+from spikedetect.core.config import DETECTOR_FIELDS, DetectorConfig
 from spikedetect.core.errors import ConfigError
 from spikedetect.kafka_clients import KafkaConnection
 
@@ -145,7 +145,7 @@ class Settings:
         return out
 
 
-DETECTOR_NAMES = frozenset(f.name for f in fields(DetectorConfig))
+DETECTOR_NAMES = frozenset(DETECTOR_FIELDS)
 SETTING_NAMES = frozenset(f.name for f in fields(Settings) if f.name != "detector") | DETECTOR_NAMES | {"kafka"}
 
 

@@ -216,8 +216,8 @@ def build_report(
         main = Slot(inc["service"], inc["region"], lo, hi, w)
         slots.append((main, [Slot(inc["service"], c, lo, hi, w) for c in inc["child_regions"]]))
     runner = Replay(config)
-    collector = SeriesCollector(runner.detector.scorer, [s for main, kids in slots for s in (main, *kids)])
-    runner.detector.scorer.on_window = collector
+    collector = SeriesCollector(runner.pipeline.scorer, [s for main, kids in slots for s in (main, *kids)])
+    runner.watch_windows(collector)
     with open_binary(events_path) as stream:
         reader = BatchReader(stream, "<stdin>" if events_path == "-" else events_path)
         total = count_bytes(events_path)

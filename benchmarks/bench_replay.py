@@ -41,11 +41,9 @@ def read_decode(path: Path) -> int:
 
 
 def replay(path: Path, config: DetectorConfig, *, pure: bool = False, signals: bool = True) -> int:
-    r = Replay(config)
+    r = Replay(config, signals=signals)  # signals=False: the count detector alone, what replay did before issue 18
     if pure:
-        r.detector.counter.use_kernel(None)
-    if not signals:  # the count detector alone: what replay did before issue 18
-        r.detector.scorer.signals = None
+        r.pipeline.counters[0].use_kernel(None)
     with open_binary(path) as f:
         for batch in iter_batches(f):
             r.feed(batch)

@@ -410,7 +410,7 @@ def test_window_counts_equal_brute_force_recount(seq: list[Any], data: st.DataOb
         assert ws not in scored
         scored[ws] = dict(zip(ck.keys, ck.observed.tolist(), strict=True))
 
-    det.scorer.on_window = hook
+    det.watch_windows(hook)
     for batch in batches:
         det.feed_batch(batch)
     det.flush()

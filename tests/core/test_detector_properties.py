@@ -83,7 +83,7 @@ def run(raws: list[bytes], batches: list[int] | None = None, cfg: DetectorConfig
     def hook(ws: int, ck: ClosedKeys) -> None:
         windows[ws] = dict(zip(ck.keys, ck.observed.tolist(), strict=True))
 
-    det.scorer.on_window = hook
+    det.watch_windows(hook)
     incidents: list[bytes] = []
     cuts = [0, *(batches or []), len(raws)]
     for a, b in itertools.pairwise(cuts):

@@ -46,7 +46,7 @@ def replay(values: list[bytes]) -> tuple[list[bytes], Counter[Any], Any, list[di
             for key, n in per.items():
                 leaves[(ws, svc, key)] += n
 
-    r.detector.scorer.on_window = hook
+    r.watch_windows(hook)
     for i in range(0, len(values), 5000):
         r.feed(values[i:i + 5000])
     r.finish()

@@ -588,7 +588,7 @@ def replay_file(
             if closed.observed[i] > 0:
                 counts[(svc, key, ws)] = float(closed.observed[i])
 
-    det.scorer.on_window = on_window
+    det.watch_windows(on_window)
     events: list[IncidentEvent] = []
     with open_binary(path) as f:
         for batch in iter_batches(f):

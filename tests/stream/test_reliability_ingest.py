@@ -27,6 +27,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from spikedetect.core.counter import WindowCounter
+from spikedetect.core.messages import Partial
 from spikedetect.stream.ingest import IngestService, SourceState
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.settings import Settings
@@ -242,7 +243,8 @@ async def test_a_restarted_partition_is_behind_until_it_has_re_read_its_open_win
     await idle_ticks(svc)
     assert st.idle
     sent = [decode(v) for topic, v in svc.producer.sent]  # type: ignore[attr-defined]
-    rebuilt = {m.ws_ms: sum(row[3] for row in m.rows) for m in sent if m.kind == "partial"}
+    rebuilt = {m.ws_ms: sum(n for c in m.window.counts.values() for n in c.values())
+               for m in sent if isinstance(m, Partial)}
     assert rebuilt == {ws: 6 for ws in open_ws}
 
 

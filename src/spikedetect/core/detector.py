@@ -1,8 +1,7 @@
 """The single-process entry point: one source, counted, closed and scored in place.
 
-Replay, tests and notebooks use this; the live pipeline drives the same
-:class:`~spikedetect.core.counter.WindowCounter` and :class:`~spikedetect.core.scorer.Scorer`
-split across Kafka partitions.
+Tests and notebooks use this: a :class:`~spikedetect.core.pipeline.Pipeline` with one source
+and without outage grouping (region events only).
 
 >>> d = Detector()
 >>> out = d.feed({"ts": "2026-11-26T03:14:15Z", "service": "ig", "region": "US", "category": "feed"})
@@ -15,7 +14,6 @@ split across Kafka partitions.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -23,28 +21,32 @@ import orjson
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import WindowCounter
 from spikedetect.core.incidents import IncidentEvent
-from spikedetect.core.scorer import Scorer
+from spikedetect.core.pipeline import Output, Pipeline
+from spikedetect.core.scorer import Scorer, WindowHook
 from spikedetect.core.signal_events import SignalEvent
 from spikedetect.core.state import dumps, loads, restore_scorer, snapshot_scorer
 
 _SOURCE = 0
 
 
-@dataclass
-class Output:
-    """What a call produced: incident events, rejected inputs (with reasons), counts."""
-
-    incidents: list[IncidentEvent] = field(default_factory=list)
-    rejects: list[tuple[int, str]] = field(default_factory=list)
-    accepted: int = 0
-    duplicates: int = 0
-
-
 class Detector:
-    def __init__(self, config: DetectorConfig | None = None) -> None:
+    def __init__(self, config: DetectorConfig | None = None, *, on_window: WindowHook | None = None) -> None:
         self.config = config or DetectorConfig()
-        self.counter = WindowCounter(self.config)
-        self.scorer = Scorer(self.config, sources=(_SOURCE,))
+        self.pipeline = Pipeline(self.config, sources=(_SOURCE,), outages=False, on_window=on_window)
+        self._signals: list[SignalEvent] = []
+        self._dead: list[tuple[Any, bytes, str]] = []
+
+    @property
+    def counter(self) -> WindowCounter:
+        return self.pipeline.counters[_SOURCE]
+
+    @property
+    def scorer(self) -> Scorer:
+        return self.pipeline.scorer
+
+    def watch_windows(self, hook: WindowHook) -> None:
+        """Register a hook for every closed window's scores (see :meth:`Pipeline.watch_windows`)."""
+        self.pipeline.watch_windows(hook)
 
     def feed(self, event: bytes | dict[str, Any]) -> Output:
         """One report (raw bytes or an already decoded object)."""
@@ -55,35 +57,32 @@ class Detector:
                    origin: Callable[[int], Any] | None = None) -> Output:
         """A batch of raw messages; windows the watermark closes are scored at the end.
         ``origin(i)`` names message i if it is dead-lettered later (:meth:`take_dead`)."""
-        res = self.counter.feed_batch(values, fallback_ts_ms, origin=origin)
-        out = Output(rejects=res.rejects, accepted=res.accepted, duplicates=res.duplicates)
-        out.incidents = self._close()
-        return out
+        return self._keep(self.pipeline.feed(_SOURCE, values, fallback_ts_ms, origin=origin))
 
     def advance_to(self, ts_ms: int) -> list[IncidentEvent]:
         """Move the watermark without input (what the live idle timer does)."""
-        self.counter.advance_to(ts_ms)
-        return self._close()
+        return self._keep(self.pipeline.advance_to(_SOURCE, ts_ms)).incidents
 
     def flush(self) -> list[IncidentEvent]:
         """End of input: count the held reports that continue the stream, close every window
         that holds data. Held reports no other report confirmed are then in :meth:`take_dead`."""
-        self.counter.finish()
-        return self._close()
+        return self._keep(self.pipeline.flush(_SOURCE)).incidents
+
+    def _keep(self, out: Output) -> Output:
+        """Keep what :meth:`take_signals` and :meth:`take_dead` hand out later."""
+        self._signals += [e for e in out.events if isinstance(e, SignalEvent)]
+        self._dead += out.dead[len(out.rejects):]  # the held reports rejected after their batch
+        return out
 
     def take_signals(self) -> list[SignalEvent]:
         """Composition and ingest-gap events of the windows closed since the last call."""
-        return self.scorer.signals.take() if self.scorer.signals is not None else []
+        taken, self._signals = self._signals, []
+        return taken
 
     def take_dead(self) -> list[tuple[Any, bytes, str]]:
         """Reports rejected after their batch: (origin, raw bytes, reason), e.g. ``ts_skewed``."""
-        return self.counter.take_dead()
-
-    def _close(self) -> list[IncidentEvent]:
-        for window in self.counter.take_closed():
-            self.scorer.add_partial(_SOURCE, window)
-        self.scorer.set_watermark(_SOURCE, self.counter.watermark_ms)
-        return self.scorer.close_ready()
+        taken, self._dead = self._dead, []
+        return taken
 
     # -- state -----------------------------------------------------------------
     def snapshot(self) -> bytes:
@@ -95,7 +94,7 @@ class Detector:
         data = loads(blob)
         det = cls(config)
         det.counter.restore(data["counter"])
-        det.scorer = restore_scorer(det.config, data["scorer"])
+        det.pipeline.scorer = restore_scorer(det.config, data["scorer"])
         return det
 
     @property

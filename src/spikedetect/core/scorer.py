@@ -77,7 +77,8 @@ class _Pending:
 class Scorer:
     """Closes windows for every known key once its sources' watermarks have passed them."""
 
-    def __init__(self, config: DetectorConfig, sources: Iterable[Any] = (0,), signals: bool = True) -> None:
+    def __init__(self, config: DetectorConfig, sources: Iterable[Any] = (0,), signals: bool = True,
+                 on_window: WindowHook | None = None) -> None:
         self.config = config
         self.window_ms = config.window_ms
         self.policy = IncidentPolicy(config)
@@ -90,7 +91,7 @@ class Scorer:
         self.stats = ScorerStats()
         self.late: list[LatePartial] = []
         self.retired: list[ServiceKey] = []  # keys retired since the driver last drained this
-        self.on_window: WindowHook | None = None
+        self.on_window = on_window  # gets every closed window's scores (Pipeline.watch_windows)
         self._retire_every = max(1, 3_600_000 // self.window_ms)
         # composition shifts and ingest gaps (issue 18); their events wait in signals.events
         self.signals: Signals | None = Signals(config) if signals else None

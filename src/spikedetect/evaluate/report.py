@@ -60,8 +60,8 @@ def _replay(events_path: str, config: DetectorConfig, slots: list[Slot], progres
             faults: list[Fault] | None) -> tuple[dict[str, Any], SeriesCollector]:  # fmt: skip
     """Replay the report events, filling ``slots``; the replay's summary and the collector."""
     runner = Replay(config)
-    collector = SeriesCollector(runner.detector.scorer, slots)
-    runner.detector.scorer.on_window = collector
+    collector = SeriesCollector(runner.pipeline.scorer, slots)
+    runner.watch_windows(collector)
     with open_binary(events_path) as stream:
         reader = BatchReader(stream, "<stdin>" if events_path == "-" else events_path)
         total = count_bytes(events_path)

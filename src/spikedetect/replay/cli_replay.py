@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
 import orjson
 from rich.console import Console
 
-from spikedetect.core import IncidentEvent
 from spikedetect.core.outage_events import OutageEvent
 from spikedetect.core.signal_events import SignalEvent
 from spikedetect.core.timefmt import parse_time_arg
@@ -129,22 +130,10 @@ def _input(source: str | None, topic: str | None, series: str | None, kw: dict[s
 @config_option
 @detector_options
 @guarded
-def replay(
-    source: str | None,
-    topic: str | None,
-    series: str | None,
-    out_path: str,
-    regions_path: str | None,
-    dlq_path: str | None,
-    summary_json: str | None,
-    progress: bool | None,
-    truth_path: str | None,
-    sweep: tuple[str, ...],
-    sweep_json_path: str | None,
-    max_reject_rate: float,
-    config_file: str | None,
-    **kw: Any,
-) -> None:
+def replay(source: str | None, topic: str | None, series: str | None, out_path: str, regions_path: str | None,
+           dlq_path: str | None, summary_json: str | None, progress: bool | None, truth_path: str | None,
+           sweep: tuple[str, ...], sweep_json_path: str | None, max_reject_rate: float, config_file: str | None,
+           **kw: Any) -> None:
     """Replay report events and write incident events (JSONL) - the same core as the live worker.
 
     SOURCE is a JSONL file (.gz ok, - for stdin); or --topic reads a Kafka topic (each
@@ -167,26 +156,45 @@ def replay(
                 {"--out": None if sweep else out_path, "--regions-out": regions_path, "--dlq": dlq_path, "--summary-json": summary_json,
                  "--sweep-json": sweep_json_path})  # fmt: skip
     show = sys.stderr.isatty() if progress is None else progress
-    try:
-        config, origin, values = resolve_detector(kw, config_file, inp.prepare)
-        if isinstance(inp, SeriesInput):
-            for note in inp.data.notes:
-                click.echo(f"series: {note}", err=True)
-        click.echo(describe_detector(config, origin), err=True)
-        for warning in sanity_warnings(config):
-            echo_warning(warning)
+    with _failing(topic, kw["bootstrap"]):
+        config, values = _configure(inp, kw, config_file)
         if sweep:
             _sweep(inp, values, sweep, truth_path, sweep_json_path, show)
             return
         truth = load_truth(truth_path) if truth_path else None
         kept: list[dict[str, Any]] = []
-        summary = _run(inp, config, out_path, dlq_path, show, kept if truth else None, regions_path)
+        summary = _run(inp, config, (out_path, dlq_path, regions_path), show, kept if truth else None)
+    _report(summary, summary_json, truth, kept)
+    _verdict(summary, source or series or f"topic {topic}", max_reject_rate)
+
+
+@contextlib.contextmanager
+def _failing(topic: str | None, bootstrap: str) -> Iterator[None]:
+    """Unusable input (a series, a sweep, a topic that does not exist) ends the command with exit 2."""
+    try:
+        yield
     except (SeriesError, SweepError, ValueError) as exc:  # ValueError: a topic that does not exist
         fail(str(exc))
     except Exception as exc:
         if topic is not None and type(exc).__module__.startswith("aiokafka"):
-            fail(f"topic {topic} at {kw['bootstrap']}: {type(exc).__name__}: {exc}")
+            fail(f"topic {topic} at {bootstrap}: {type(exc).__name__}: {exc}")
         raise
+
+
+def _configure(inp: Input, kw: dict[str, Any], config_file: str | None) -> tuple[Any, dict[str, Any]]:
+    """The detector settings (and the values they came from), said on stderr with any warnings."""
+    config, origin, values = resolve_detector(kw, config_file, inp.prepare)
+    if isinstance(inp, SeriesInput):
+        for note in inp.data.notes:
+            click.echo(f"series: {note}", err=True)
+    click.echo(describe_detector(config, origin), err=True)
+    for warning in sanity_warnings(config):
+        echo_warning(warning)
+    return config, values
+
+
+def _report(summary: ReplaySummary, summary_json: str | None, truth: Any, kept: list[dict[str, Any]]) -> None:
+    """The summary on stderr (and as JSON), and the evaluation against the truth when given."""
     print_summary(summary)
     if summary_json:
         write_atomic(summary_json, orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
@@ -195,7 +203,6 @@ def replay(
         from spikedetect.evaluate.score import evaluate
 
         render(evaluate(kept, truth), Console(stderr=True))
-    _verdict(summary, source or series or f"topic {topic}", max_reject_rate)
 
 
 def _verdict(summary: ReplaySummary, name: str, max_reject_rate: float) -> None:
@@ -215,51 +222,24 @@ def _verdict(summary: ReplaySummary, name: str, max_reject_rate: float) -> None:
         raise click.exceptions.Exit(EXIT_PARTIAL)
 
 
-def _run(
-    inp: Input,
-    config: Any,
-    out_path: str,
-    dlq_path: str | None,
-    show: bool,
-    kept: list[dict[str, Any]] | None,
-    regions_path: str | None = None,
-) -> ReplaySummary:
-    """Replay into the outputs; they are renamed into place only when the run returns."""
-    out = AtomicOutput(out_path)
-    dlq = AtomicOutput(dlq_path) if dlq_path else None
-    regions = AtomicOutput(regions_path) if regions_path else None
+def _run(inp: Input, config: Any, paths: tuple[str, str | None, str | None], show: bool,
+         kept: list[dict[str, Any]] | None) -> ReplaySummary:
+    """Replay into the outputs (incident events, dead letters, region events); they are renamed
+    into place only when the run returns."""
+    out_path, dlq_path, regions_path = paths
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(AtomicOutput(out_path))
+        dlq = stack.enter_context(AtomicOutput(dlq_path)) if dlq_path else None
+        regions = stack.enter_context(AtomicOutput(regions_path)) if regions_path else None
 
-    def write(event: OutageEvent | SignalEvent) -> None:
-        out.write(event.to_json() + b"\n")
-        if kept is not None:
-            kept.append(event.to_dict())
+        def write(event: OutageEvent | SignalEvent) -> None:
+            out.write(event.to_json() + b"\n")
+            if kept is not None:
+                kept.append(event.to_dict())
 
-    def write_region(event: IncidentEvent) -> None:
-        assert regions is not None
-        regions.write(event.to_json() + b"\n")
-
-    def dead(line: bytes) -> None:
-        if dlq is not None:
-            dlq.write(line + b"\n")
-
-    try:
-        summary = inp.run(
-            config, on_incident=write, on_dead_letter=dead if dlq is not None else None, progress=show,
-            on_region=write_region if regions is not None else None,
-        )
-    except BaseException:
-        out.abort()
-        if dlq is not None:
-            dlq.abort()
-        if regions is not None:
-            regions.abort()
-        raise
-    out.commit()
-    if dlq is not None:
-        dlq.commit()
-    if regions is not None:
-        regions.commit()
-    return summary
+        return inp.run(config, on_incident=write, progress=show,
+                       on_dead_letter=None if dlq is None else lambda line: dlq.write(line + b"\n"),
+                       on_region=None if regions is None else lambda e: regions.write(e.to_json() + b"\n"))
 
 
 def _sweep(

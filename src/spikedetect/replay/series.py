@@ -37,10 +37,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from spikedetect.core import ClosedWindow, DetectorConfig, Scorer
+from spikedetect.core import ClosedWindow, DetectorConfig
+from spikedetect.core.messages import Mark, Partial
+from spikedetect.core.pipeline import Pipeline
 from spikedetect.core.scorer import WindowHook
+from spikedetect.core.summary import Summary
 from spikedetect.core.timefmt import parse_time_arg
-from spikedetect.replay.runner import IncidentSink, OnOutage, OnRegion, ReplaySummary
+from spikedetect.replay.runner import Delivery, OnOutage, OnRegion
 
 CATEGORY = "value"  # the category and source a series' counts are filed under
 SOURCE = "series"
@@ -121,11 +124,7 @@ def read_series(stream: TextIO) -> SeriesData:
                           1)  # fmt: skip
     t_col, v_col = names.index("timestamp"), names.index("value")
     out = SeriesData()
-    formats: dict[str, int] = {}
-    seen: set[int] = set()
-    dup = unsorted = 0
-    first_dup = first_unsorted = 0
-    last = None
+    order = _Order()
     while True:
         try:
             row = next(reader)
@@ -133,41 +132,63 @@ def read_series(stream: TextIO) -> SeriesData:
             break
         except csv.Error as exc:
             raise SeriesError(f"not a CSV: {exc}", reader.line_num) from exc
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        line = reader.line_num
-        parsed = _parse_time(row[t_col]) if t_col < len(row) else None
-        if parsed is None:
-            out.rejects.append((line, "bad_timestamp", ",".join(row)))
-            continue
-        value = _parse_value(row[v_col]) if v_col < len(row) else "bad_value"
-        if isinstance(value, str):
-            out.rejects.append((line, value, ",".join(row)))
-            continue
-        ts, fmt = parsed
-        formats[fmt] = formats.get(fmt, 0) + 1
-        if ts in seen:
-            dup += 1
-            first_dup = first_dup or line
-        elif last is not None and ts < last:
-            unsorted += 1
-            first_unsorted = first_unsorted or line
-        seen.add(ts)
-        last = ts if last is None else max(last, ts)
-        out.rows.append((ts, value))
+        if row and any(cell.strip() for cell in row):
+            _read_row(row, reader.line_num, t_col, v_col, out, order)
     out.rows.sort(key=lambda r: r[0])
-    out.notes.append("timestamps read as " + " and ".join(f"{f} ({_plural(n, 'row')})" for f, n in formats.items()))
-    if dup:
-        out.notes.append(f"{_plural(dup, 'duplicate timestamp')} (first at line {first_dup}): values added")
-    if unsorted:
-        out.notes.append(f"{_plural(unsorted, 'row')} out of time order (first at line {first_unsorted}): "
-                         "rows sorted by time")  # fmt: skip
-    by_reason: dict[str, list[int]] = {}
-    for line, reason, _ in out.rejects:
-        by_reason.setdefault(reason, []).append(line)
-    for reason, lines in by_reason.items():
-        out.notes.append(f"{_plural(len(lines), 'row')} rejected as {reason} (first at line {lines[0]})")
+    out.notes += order.notes(out.rejects)
     return out
+
+
+@dataclass
+class _Order:
+    """What reading found about the rows' times, for the notes."""
+
+    formats: dict[str, int] = field(default_factory=dict)
+    seen: set[int] = field(default_factory=set)
+    last: int | None = None
+    dup: int = 0
+    first_dup: int = 0
+    unsorted: int = 0
+    first_unsorted: int = 0
+
+    def add(self, ts: int, fmt: str, line: int) -> None:
+        self.formats[fmt] = self.formats.get(fmt, 0) + 1
+        if ts in self.seen:
+            self.dup += 1
+            self.first_dup = self.first_dup or line
+        elif self.last is not None and ts < self.last:
+            self.unsorted += 1
+            self.first_unsorted = self.first_unsorted or line
+        self.seen.add(ts)
+        self.last = ts if self.last is None else max(self.last, ts)
+
+    def notes(self, rejects: list[tuple[int, str, str]]) -> list[str]:
+        notes = ["timestamps read as " + " and ".join(f"{f} ({_plural(n, 'row')})" for f, n in self.formats.items())]
+        if self.dup:
+            notes.append(f"{_plural(self.dup, 'duplicate timestamp')} (first at line {self.first_dup}): values added")
+        if self.unsorted:
+            notes.append(f"{_plural(self.unsorted, 'row')} out of time order (first at line {self.first_unsorted}): "
+                         "rows sorted by time")  # fmt: skip
+        by_reason: dict[str, list[int]] = {}
+        for line, reason, _ in rejects:
+            by_reason.setdefault(reason, []).append(line)
+        for reason, lines in by_reason.items():
+            notes.append(f"{_plural(len(lines), 'row')} rejected as {reason} (first at line {lines[0]})")
+        return notes
+
+
+def _read_row(row: list[str], line: int, t_col: int, v_col: int, out: SeriesData, order: _Order) -> None:
+    """One non-blank row: a valid row, or a reject with its reason."""
+    parsed = _parse_time(row[t_col]) if t_col < len(row) else None
+    if parsed is None:
+        out.rejects.append((line, "bad_timestamp", ",".join(row)))
+        return
+    value = _parse_value(row[v_col]) if v_col < len(row) else "bad_value"
+    if isinstance(value, str):
+        out.rejects.append((line, value, ",".join(row)))
+        return
+    order.add(parsed[0], parsed[1], line)
+    out.rows.append((parsed[0], value))
 
 
 def infer_window_ms(rows: list[tuple[int, float]]) -> int:
@@ -233,26 +254,23 @@ def replay_series(
     on_incident: OnOutage | None = None,
     on_window: WindowHook | None = None,
     on_region: OnRegion | None = None,
-) -> ReplaySummary:
+) -> Summary:
     """Score the series one window at a time (the watermark moves with the rows)."""
     started = time.perf_counter()
-    scorer = Scorer(config, sources=(0,), signals=False)  # a series has no categories or producers
-    scorer.on_window = on_window
-    summary = ReplaySummary(
-        events=len(data.rows) + len(data.rejects), accepted=len(data.rows), rejected=len(data.rejects),
-        model=model_name(config),
-    )
+    # the scorer side alone: a series has no reports to count, no categories or producers
+    pipe = Pipeline(config, sources=(0,), signals=False, on_window=on_window)
+    deliver = Delivery(on_incident, on_region)
     for line, reason, _ in data.rejects:
-        summary.rejected_by_reason[reason] = summary.rejected_by_reason.get(reason, 0) + 1
-        summary.first_line_by_reason.setdefault(reason, line)
-    sink = IncidentSink(summary, on_incident, on_region)
+        pipe.summary.reject(reason, {"line": line})
     w = config.window_ms
     for ws, value in to_windows(data.rows, w):
-        scorer.add_partial(0, ClosedWindow(ws, {service: {(region, CATEGORY, SOURCE): value}}))  # type: ignore[dict-item]
-        scorer.set_watermark(0, ws + w)
-        sink(scorer.close_ready())
-    summary.windows_closed = scorer.stats.windows_closed
-    summary.keys = scorer.keyspace.size
+        pipe.apply(Partial(0, ClosedWindow(ws, {service: {(region, CATEGORY, SOURCE): value}})))  # type: ignore[dict-item]
+        pipe.apply(Mark(0, ws + w))
+        deliver(pipe.close())
+    deliver(pipe.finish())
+    summary = pipe.summary
+    summary.events, summary.accepted, summary.rejected = len(data.rows) + len(data.rejects), len(data.rows), len(data.rejects)
+    summary.model = model_name(config)
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -4,7 +4,8 @@ The reader uses aiokafka with ``group_id=None``: partitions are assigned, not
 subscribed, and nothing is committed, so the live workers' group is never joined or
 moved. Where reading stops is fixed when it starts: the end offsets of that moment, or
 the first offset at ``until`` (by Kafka record timestamp). Each partition is handed to
-:class:`~spikedetect.replay.multisource.MultiSourceReplay` as its own source, with the
+:class:`~spikedetect.replay.multisource.MultiSourceReplay` (the core's
+:class:`~spikedetect.core.pipeline.Pipeline`) as its own source, with the
 record timestamps as the event time of messages that have no ``ts``.
 """
 
@@ -126,23 +127,20 @@ async def read_topic(
         while todo:
             got = await consumer.getmany(*[tps[p] for p in todo], timeout_ms=500, max_records=max_records)
             for tp, records in got.items():
-                hi = bounds[tp.partition][1]
-                kept = [r for r in records if r.offset < hi]
-                if kept:
-                    on_batch(
-                        TopicBatch(
-                            tp.partition,
-                            [r.value if r.value is not None else b"" for r in kept],
-                            [r.timestamp for r in kept],
-                            [r.offset for r in kept],
-                        )
-                    )
+                _hand_out(tp.partition, [r for r in records if r.offset < bounds[tp.partition][1]], on_batch)
             for p in list(todo):
                 if await consumer.position(tps[p]) >= bounds[p][1]:
                     todo.discard(p)
                     consumer.pause(tps[p])
     finally:
         await consumer.stop()
+
+
+def _hand_out(partition: int, records: list[Any], on_batch: Callable[[TopicBatch], None]) -> None:
+    """The records of one partition in range as a batch (none: nothing)."""
+    if records:
+        on_batch(TopicBatch(partition, [r.value if r.value is not None else b"" for r in records],
+                            [r.timestamp for r in records], [r.offset for r in records]))
 
 
 class TopicReplay:

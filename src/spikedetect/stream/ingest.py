@@ -19,7 +19,6 @@ since the previous one, the lag now, the open incidents of this worker's owners)
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
 import time
@@ -37,10 +36,11 @@ from spikedetect import kafka_clients
 from spikedetect.core.counter import WindowCounter
 from spikedetect.stream.faust_fixes import force_metadata_update
 from spikedetect.stream.metrics import Metrics
+from spikedetect.stream.outbox import input_dead_letter
 from spikedetect.stream.settings import Settings
 from spikedetect.stream.source_state import SourceState, Totals, idle_now
 from spikedetect.stream.topics import ensure_topics, wanted_topics
-from spikedetect.stream.wire import encode_mark, encode_partials
+from spikedetect.stream.wire import encode, encode_partials
 
 log = logging.getLogger("spikedetect.ingest")
 
@@ -171,18 +171,10 @@ class IngestService(Service):
         st.confirm_poll_ms = None
         was_idle, st.idle = st.idle, False
         offsets = [r.offset for r in records]
-        values = [r.value if r.value is not None else b"" for r in records]
-        stamps = [r.timestamp for r in records]
-        split = bisect.bisect_left(offsets, st.replay_until) if st.replay_until > offsets[0] else 0
-        counter = st.counter
-        if split:
-            res = counter.feed_batch(values[:split], stamps[:split], position=offsets[0], replaying=True,
-                                     origin=records.__getitem__)
-            await self._dead_letter(tp, [(records[i], reason) for i, reason in res.rejects])
-        if split < len(records):
-            res = counter.feed_batch(values[split:], stamps[split:], position=offsets[split],
-                                     origin=lambda i: records[split + i])
-            await self._dead_letter(tp, [(records[split + i], reason) for i, reason in res.rejects])
+        rejects, res = st.feed(offsets, [r.value if r.value is not None else b"" for r in records],
+                               [r.timestamp for r in records], records.__getitem__)
+        await self._dead_letter(tp, [(records[i], reason) for i, reason in rejects])
+        if res is not None:
             m = self.metrics
             m.accepted.inc(res.accepted)
             m.duplicate.inc(res.duplicates)
@@ -196,16 +188,7 @@ class IngestService(Service):
         """Send (record, reason) pairs to the dead-letter topic and count them."""
         assert self.producer is not None
         for rec, reason in rejected:
-            headers = [
-                ("spikedetect.reason", reason.encode()),
-                ("spikedetect.topic", tp.topic.encode()),
-                ("spikedetect.partition", str(tp.partition).encode()),
-                ("spikedetect.offset", str(rec.offset).encode()),
-                ("spikedetect.timestamp", str(rec.timestamp).encode()),
-            ]
-            # a record with neither key nor value (a keyless tombstone) is legal Kafka, but aiokafka
-            # refuses to send one: the dead letter keeps the null value and gets an empty key
-            key = rec.key if rec.key is not None or rec.value is not None else b""
+            key, headers = input_dead_letter(tp.topic, tp.partition, rec, reason)
             await self.producer.send(self.settings.dlq_topic, rec.value, key=key, headers=headers)
             if reason == "late":
                 self.metrics.late.inc()
@@ -229,14 +212,11 @@ class IngestService(Service):
             for service, blob in encode_partials(st.partition, window):
                 await self.producer.send(s.partials_topic, blob, key=service.encode())
         wm = st.counter.watermark_ms
-        w = s.detector.window_ms
-        mark_ws = None if wm is None else wm - wm % w
+        mark_ws = None if wm is None else wm - wm % s.detector.window_ms
         now = time.monotonic()
         heartbeat_s = 1.0 if st.idle else 5.0  # idle: owners wait on time, so tell them often
         if closed or force_mark or mark_ws != st.last_mark_ws or now - st.last_mark_at > heartbeat_s:
-            # the oldest window this source still holds: owners close nothing from it on, even
-            # when every source is idle, until its partials have been sent (before a later mark)
-            blob = encode_mark(st.partition, wm, self.n_sources, idle=st.idle, open_ws=st.counter.oldest_open_ms())
+            blob = encode(st.mark(self.n_sources))  # after the partials: an owner waits for them
             for q in range(self.n_owners):
                 await self.producer.send(s.partials_topic, blob, partition=q)
             st.last_mark_ws, st.last_mark_at = mark_ws, now
@@ -289,14 +269,7 @@ class IngestService(Service):
             if not idle_now(st, high=high, poll_ms=self.consumer.last_poll_timestamp(tp), quiet_ms=quiet_ms,
                             wait_ms=wait_ms, wall_now_ms=time.time() * 1000):
                 continue
-            was_idle = st.idle
-            st.idle = True
-            if not was_idle:
-                c.settle()  # held reports no quorum confirmed: counted if they continue the stream, else ts_skewed
-            anchor = c.anchor_ms()
-            if anchor is not None:
-                c.advance_to(anchor - c.lateness_ms + int(quiet_ms * s.idle_rate))
-                st.dirty = True
+            was_idle = st.go_idle(quiet_ms, s.idle_rate)
             await self._forward(st, force_mark=not was_idle)
 
     async def commit(self, *, force: bool = False, only: set[int] | None = None) -> None:

@@ -58,3 +58,18 @@ def late_record(q: int, lp: LatePartial) -> DeadLetter:
     body = {"reason": "late_partial", "owner_partition": q, "source_partition": lp.source,
             "ws_ms": lp.ws_ms, "reports": lp.reports}
     return orjson.dumps(body), [("spikedetect.reason", b"late_partial")]
+
+
+def input_dead_letter(topic: str, partition: int, rec: Any, reason: str) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+    """The key and headers of a rejected input record's dead letter (its value goes as it came)."""
+    headers = [
+        ("spikedetect.reason", reason.encode()),
+        ("spikedetect.topic", topic.encode()),
+        ("spikedetect.partition", str(partition).encode()),
+        ("spikedetect.offset", str(rec.offset).encode()),
+        ("spikedetect.timestamp", str(rec.timestamp).encode()),
+    ]
+    # a record with neither key nor value (a keyless tombstone) is legal Kafka, but aiokafka
+    # refuses to send one: the dead letter keeps the null value and gets an empty key
+    key = rec.key if rec.key is not None or rec.value is not None else b""
+    return key, headers

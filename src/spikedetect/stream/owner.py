@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -34,10 +33,12 @@ import orjson
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import StateError
+from spikedetect.core.messages import Mark, Partial
 from spikedetect.core.outages import OutageGrouper
-from spikedetect.core.scorer import ClosedKeys, Scorer
-from spikedetect.core.signal_events import merge_v2
+from spikedetect.core.pipeline import Pipeline
+from spikedetect.core.scorer import ClosedKeys
 from spikedetect.core.state import dumps, import_key, key_record_bytes
+from spikedetect.stream.close_gate import IDLE_CONFIRMATIONS, CloseGate
 from spikedetect.stream.faust_fixes import make_commits_wait_for_table_writes, table_write_buffer
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.outbox import DeadLetter, Outbox, Publish, window_summaries
@@ -50,9 +51,6 @@ log = logging.getLogger("spikedetect.owner")
 # Table writes that may wait in Faust's producer buffer before an owner stops to let them out.
 MAX_PENDING_WRITES = 10_000
 
-# idle marks of a source an owner waits for after the watermark moved before it closes past it
-# (see PartitionOwner._note_mark): the third rests on a fetch requested after the move
-IDLE_CONFIRMATIONS = 3
 
 
 class PartitionOwner:
@@ -62,25 +60,21 @@ class PartitionOwner:
                  metrics: Metrics, on_window: Callable[[int, ClosedKeys], None] | None = None,
                  emit_windows: bool = False, idle_grace_ms: int = 0, idle_confirmations: int = 0) -> None:
         self.q = partition
-        self.idle_grace_s = idle_grace_ms / 1000.0
-        self._wm_history: deque[tuple[float, int]] = deque()
-        # per idle source: the closing watermark as it stood when each of its latest
-        # ``idle_confirmations`` idle marks arrived (see _closable)
-        self.idle_confirmations = idle_confirmations
-        self._idle_marks: dict[int, deque[int | None]] = {}
         self.config = config
         self.table = table
         self.metrics = metrics
-        self.scorer = Scorer(config, sources=())
-        self.scorer.on_window = self._on_window
-        self.grouper = OutageGrouper()
+        # the core's driver, scorer side: partials and marks in, events out
+        self.pipeline = Pipeline(config, sources=(), on_window=self._on_window)
+        self.scorer = self.pipeline.scorer
+        assert self.pipeline.grouper is not None
+        self.grouper: OutageGrouper = self.pipeline.grouper
+        self.gate = CloseGate(self.scorer, idle_grace_ms, idle_confirmations)  # how far it may close
         self._observer = on_window
         self._emit_windows = emit_windows
         self._outbox = Outbox()
         # Faust queues every table write in the app's producer buffer (None for a plain dict)
         self._writes = table_write_buffer(table)
         self.partial_keys: dict[int, set[str]] = {}
-        self.open_ws: dict[int, int] = {}  # per source: the oldest window it still holds (latest mark)
         self.stale: list[str] = []
         self._rebuild()
 
@@ -90,44 +84,54 @@ class PartitionOwner:
         prefix = f"{self.q}|"
         meta: dict[str, Any] = {}
         partials: list[tuple[str, bytes]] = []
-        s = self.scorer
         for key, value in list(self.table.items()):
             if not isinstance(key, str) or not key.startswith(prefix):
                 continue
             if not isinstance(value, bytes | bytearray | memoryview | str):
                 raise StateError(f"owner {self.q}: table value of {key!r} is a {type(value).__name__}")
-            kind = key[len(prefix):len(prefix) + 1]
             try:
-                if kind == "k":
-                    _, _, svc, region = key.split("|", 3)
-                    import_key(s, (svc, region), orjson.loads(value))
-                elif kind == "g":
-                    self.grouper.import_service(key.split("|", 2)[2], orjson.loads(value))
-                elif key == f"{prefix}sig":
-                    if s.signals is not None:
-                        s.signals.load(orjson.loads(value))
-                elif key == f"{prefix}meta":  # before the marks: "meta" starts with "m" too
-                    meta = orjson.loads(value)
-                    int(meta.get("n_src", 0))
-                    if not (meta.get("next_ws") is None or type(meta["next_ws"]) is int):
-                        raise TypeError(f"next_ws is {meta['next_ws']!r}")
-                elif kind == "m":
-                    mark = orjson.loads(value)
-                    wm = mark["wm"]
-                    if not (wm is None or type(wm) is int):
-                        raise TypeError(f"wm is {wm!r}")
-                    src = int(key.rsplit("|", 1)[1])
-                    s.set_watermark(src, wm, idle=bool(mark["idle"]))
-                    if mark.get("open") is not None:
-                        self.open_ws[src] = int(mark["open"])
-                elif kind == "p":
+                if key == f"{prefix}meta":  # before the marks: "meta" starts with "m" too
+                    meta = self._load_meta(value)
+                elif key[len(prefix):len(prefix) + 1] == "p":
                     partials.append((key, value))
+                else:
+                    self._load_record(key, key[len(prefix):len(prefix) + 1], value)
             except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
                 # JSON that is not what this owner wrote: never guess, never run anything
                 raise StateError(f"owner {self.q}: unreadable state record {key!r}: {exc}") from exc
+        s = self.scorer
         s.expect_sources(range(int(meta.get("n_src", 0))))
         s.next_ws = meta.get("next_ws")
         self._restore_partials(partials)
+
+    @staticmethod
+    def _load_meta(value: Any) -> dict[str, Any]:
+        meta: dict[str, Any] = orjson.loads(value)
+        int(meta.get("n_src", 0))
+        if not (meta.get("next_ws") is None or type(meta["next_ws"]) is int):
+            raise TypeError(f"next_ws is {meta['next_ws']!r}")
+        return meta
+
+    def _load_record(self, key: str, kind: str, value: Any) -> None:
+        """One key (``k``), grouper (``g``), signals (``sig``) or mark (``m``) record."""
+        s = self.scorer
+        if kind == "k":
+            _, _, svc, region = key.split("|", 3)
+            import_key(s, (svc, region), orjson.loads(value))
+        elif kind == "g":
+            self.grouper.import_service(key.split("|", 2)[2], orjson.loads(value))
+        elif key == f"{self.q}|sig":
+            if s.signals is not None:
+                s.signals.load(orjson.loads(value))
+        elif kind == "m":
+            mark = orjson.loads(value)
+            wm = mark["wm"]
+            if not (wm is None or type(wm) is int):
+                raise TypeError(f"wm is {wm!r}")
+            src = int(key.rsplit("|", 1)[1])
+            s.set_watermark(src, wm, idle=bool(mark["idle"]))
+            if mark.get("open") is not None:
+                self.gate.open_ws[src] = int(mark["open"])
 
     def _restore_partials(self, partials: list[tuple[str, bytes]]) -> None:
         """Partials of windows still open go back into the scorer; older ones are stale."""
@@ -137,71 +141,16 @@ class PartitionOwner:
                 msg = decode(value)
             except WireError as exc:
                 raise StateError(f"owner {self.q}: unreadable pending partial {key!r}: {exc}") from exc
+            if not isinstance(msg, Partial):
+                raise StateError(f"owner {self.q}: pending partial {key!r} is a {msg.kind}")
             if s.next_ws is not None and msg.ws_ms < s.next_ws:
                 self.stale.append(key)
                 continue
-            s.add_partial(msg.source, msg.window(), (msg.service, msg.chunk))
+            self.pipeline.apply(msg)
             self.partial_keys.setdefault(msg.ws_ms, set()).add(key)
         if s.keyspace.size or s.next_ws is not None:
             log.info("owner %s recovered %d keys, next window %s, %d pending partials",
                      self.q, s.keyspace.size, s.next_ws, len(partials) - len(self.stale))
-
-    def _closable(self) -> int | None:
-        """The watermark to close up to. While some source is idle - excluded because it has
-        nothing to send - only a watermark that has stood for ``idle_grace`` of wall time is
-        used, so a source that was idle a moment ago and is now reading new data (another
-        worker's fetch is a few hundred ms behind) gets to report before windows close.
-        Never past the oldest window a source still holds (its marks say which): an idle
-        source's counts for it are still to come."""
-        s = self.scorer
-        wm = self._candidate()
-        if wm is None:
-            return None
-        if self.idle_confirmations:
-            for src in s.idle_sources:
-                marks = self._idle_marks.get(src)
-                if marks is None or len(marks) < self.idle_confirmations or marks[0] is None:
-                    return None
-                wm = min(wm, marks[0])
-        now = time.monotonic()
-        hist = self._wm_history
-        if not hist or hist[-1][1] != wm:
-            hist.append((now, wm))
-        if not s.idle_sources or self.idle_grace_s <= 0:
-            hist.clear()
-            hist.append((now, wm))
-            return wm
-        while len(hist) > 1 and hist[1][0] <= now - self.idle_grace_s:
-            hist.popleft()
-        if hist[0][0] > now - self.idle_grace_s:
-            return None
-        return min(hist[0][1], wm)
-
-    def _candidate(self) -> int | None:
-        """The scorer's closing watermark, never past the oldest window a source still holds."""
-        wm = self.scorer.closing_watermark()
-        if wm is not None and self.open_ws:
-            wm = min(wm, min(self.open_ws.values()))
-        return wm
-
-    def _note_mark(self, source: int, idle: bool) -> None:
-        """Remember where the closing watermark stood when an idle source said so again.
-
-        An idle source is left out of the closing watermark, but wall time alone does not show
-        that it is still idle: while the event loop is busy no fetch is read, and a partition
-        whose first records came meanwhile looks idle for seconds. Its ingest sends an idle mark
-        only on a fetch answer newer than the previous mark's, so the ``idle_confirmations``-th
-        idle mark after the watermark reached W rests on an answer requested after W's records
-        were read: records in that partition older than W would have ended its idleness."""
-        if not self.idle_confirmations:
-            return
-        if not idle:
-            self._idle_marks.pop(source, None)
-            return
-        marks = self._idle_marks.get(source)
-        if marks is None:
-            marks = self._idle_marks[source] = deque(maxlen=self.idle_confirmations)
-        marks.append(self._candidate())
 
     def _on_window(self, ws_ms: int, closed: ClosedKeys) -> None:
         if self._observer is not None:
@@ -211,7 +160,6 @@ class PartitionOwner:
 
     # -- messages --------------------------------------------------------------------
     async def handle(self, blob: bytes, publish: Publish) -> None:
-        s = self.scorer
         t = self.table
         for key in self.stale:
             t.pop(key, None)
@@ -221,26 +169,34 @@ class PartitionOwner:
         except WireError as exc:
             log.warning("owner %s ignores a foreign message: %s", self.q, exc)
             return
-        if msg.kind == "partial":
-            key = f"{self.q}|p|{msg.ws_ms}|{msg.source}|{msg.service}|{msg.chunk}"
-            before = s.stats.replayed_partials + s.stats.late_partials
-            s.add_partial(msg.source, msg.window(), (msg.service, msg.chunk))
-            if s.stats.replayed_partials + s.stats.late_partials == before:
-                t[key] = blob
-                self.partial_keys.setdefault(msg.ws_ms, set()).add(key)
+        if isinstance(msg, Partial):
+            self._partial(msg, blob)
         else:
-            if msg.n_sources > len(s.watermarks):
-                s.expect_sources(range(msg.n_sources))
-                t[f"{self.q}|meta"] = orjson.dumps({"next_ws": s.next_ws, "n_src": len(s.watermarks)})
-            self._note_mark(msg.source, msg.idle)
-            s.set_watermark(msg.source, msg.wm_ms, idle=msg.idle)
-            if msg.open_ws is None:
-                self.open_ws.pop(msg.source, None)
-            else:
-                self.open_ws[msg.source] = msg.open_ws
-            t[f"{self.q}|m|{msg.source}"] = orjson.dumps({"wm": s.watermarks[msg.source], "idle": msg.idle,
-                                                          "open": msg.open_ws})
+            self._mark(msg)
         await self._close(publish)
+
+    def _partial(self, msg: Partial, blob: bytes) -> None:
+        """Store a partial in the scorer and, unless it came too late or again, in the table."""
+        st = self.scorer.stats
+        service, chunk = msg.part
+        key = f"{self.q}|p|{msg.ws_ms}|{msg.source}|{service}|{chunk}"
+        before = st.replayed_partials + st.late_partials
+        self.pipeline.apply(msg)
+        if st.replayed_partials + st.late_partials == before:
+            self.table[key] = blob
+            self.partial_keys.setdefault(msg.ws_ms, set()).add(key)
+
+    def _mark(self, msg: Mark) -> None:
+        s = self.scorer
+        t = self.table
+        if msg.n_sources > len(s.watermarks):
+            s.expect_sources(range(msg.n_sources))
+            t[f"{self.q}|meta"] = orjson.dumps({"next_ws": s.next_ws, "n_src": len(s.watermarks)})
+        self.gate.note_mark(msg.source, msg.idle)  # where the closing watermark stood before this mark
+        self.pipeline.apply(msg)
+        self.gate.holds(msg.source, msg.open_ws)
+        t[f"{self.q}|m|{msg.source}"] = orjson.dumps({"wm": s.watermarks[msg.source], "idle": msg.idle,
+                                                      "open": msg.open_ws})
 
     async def _close(self, publish: Publish) -> None:
         s = self.scorer
@@ -248,11 +204,11 @@ class PartitionOwner:
         windows_before = s.stats.windows_closed
         t0 = time.perf_counter()
         out = self._outbox
-        until = self._closable()
+        until = self.gate.closable()
         if until is not None:
-            outages, regions = self.grouper.feed(s.close_ready(until))
-            out.events.extend(merge_v2(outages, s.signals.take() if s.signals is not None else []))
-            out.regions.extend(regions)
+            closed = self.pipeline.close(until)
+            out.events.extend(closed.events)
+            out.regions.extend(closed.incidents)
         out.dead.extend(_late_record(self.q, lp) for lp in s.late)
         late_reports = sum(lp.reports for lp in s.late)
         s.late.clear()
@@ -262,9 +218,18 @@ class PartitionOwner:
         # arrives after its window closed, so it usually closes none)
         self.metrics.late_partials.inc(late_reports)
         self._outbox = Outbox()
-        closed = s.stats.windows_closed - windows_before
-        if s.next_ws == before and not closed:
+        n_closed = s.stats.windows_closed - windows_before
+        if s.next_ws == before and not n_closed:
             return
+        self._persist()
+        log.debug("owner %s closed %d window(s) up to %s, next %s, wrote %d keys", self.q, n_closed, until,
+                  s.next_ws, s.keyspace.size)
+        self._observe(n_closed, time.perf_counter() - t0)
+        await self._drain()
+
+    def _persist(self) -> None:
+        """Write what closing changed, in the order the module docstring gives."""
+        s = self.scorer
         t = self.table
         g = self.grouper
         for svc in sorted(g.touched):  # before the keys: see the module docstring
@@ -281,17 +246,17 @@ class PartitionOwner:
         for ws in [w for w in self.partial_keys if s.next_ws is not None and w < s.next_ws]:
             for key in self.partial_keys.pop(ws):
                 t.pop(key, None)
-        log.debug("owner %s closed %d window(s) up to %s, next %s, wrote %d keys", self.q, closed, until,
-                  s.next_ws, s.keyspace.size)
+
+    def _observe(self, n_closed: int, seconds: float) -> None:
+        s = self.scorer
         m = self.metrics
-        m.windows_closed.inc(closed)
-        if closed:
-            m.scoring_seconds.observe((time.perf_counter() - t0) / closed)
-        m.keys_scored.inc(closed * s.keyspace.size)
+        m.windows_closed.inc(n_closed)
+        if n_closed:
+            m.scoring_seconds.observe(seconds / n_closed)
+        m.keys_scored.inc(n_closed * s.keyspace.size)
         wm = s.closing_watermark()
         if wm is not None:
             m.watermark_delay.set(max(0.0, time.time() - wm / 1000.0))
-        await self._drain()
 
     async def _drain(self) -> None:
         """Backpressure on table writes.
@@ -312,5 +277,5 @@ class PartitionOwner:
 
 
 # re-exported: they lived here before stream/outbox.py, skipguard.py and faust_fixes.py
-__all__ = ["MAX_PENDING_WRITES", "DeadLetter", "Outbox", "PartitionOwner", "Publish", "SkipGuard",
+__all__ = ["IDLE_CONFIRMATIONS", "MAX_PENDING_WRITES", "DeadLetter", "Outbox", "PartitionOwner", "Publish", "SkipGuard",
            "make_commits_wait_for_table_writes", "window_summaries"]

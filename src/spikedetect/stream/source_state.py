@@ -12,18 +12,22 @@ The fetcher sends its next request only after reading an answer, so a *later* an
 the log after the quiet time. A partition therefore goes idle on the second caught-up answer
 received after it had been quiet for ``wait_ms``, and stays idle - its watermark follows the
 wall clock, it sends idle marks - only on answers newer than the one its previous tick used,
-so each idle mark rests on a fresh answer (owners count them: ``PartitionOwner._note_mark``).
+so each idle mark rests on a fresh answer (owners count them: ``CloseGate.note_mark``).
 See docs/operations.md, "Idle input".
 """
 
 from __future__ import annotations
 
+import bisect
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
-from spikedetect.core.counter import WindowCounter
+from spikedetect.core.counter import BatchResult, WindowCounter
+from spikedetect.core.messages import Mark
 
 
 @dataclass
@@ -82,6 +86,43 @@ class SourceState:
                                          if k in data})
         self.replay_until = processed
         self.next_offset = committed_offset
+
+    def feed(self, offsets: Sequence[int], values: Sequence[bytes], stamps: Sequence[int | None],
+             origin: Callable[[int], Any]) -> tuple[list[tuple[int, str]], BatchResult | None]:
+        """Count one fetch's records: those below :attr:`replay_until` are a re-read (windows
+        already closed skipped, open ones rebuilt), the rest new. Returns the rejects (index in
+        the fetch, reason) and the new records' result (None: the fetch was all re-read)."""
+        split = bisect.bisect_left(offsets, self.replay_until) if self.replay_until > offsets[0] else 0
+        rejects: list[tuple[int, str]] = []
+        if split:
+            res = self.counter.feed_batch(values[:split], stamps[:split], position=offsets[0], replaying=True,
+                                          origin=origin)
+            rejects += res.rejects
+        if split == len(offsets):
+            return rejects, None
+        new = self.counter.feed_batch(values[split:], stamps[split:], position=offsets[split],
+                                      origin=lambda i: origin(split + i))
+        return rejects + [(split + i, reason) for i, reason in new.rejects], new
+
+    def go_idle(self, quiet_ms: float, idle_rate: float) -> bool:
+        """Idle now: settle the held reports (once, on becoming idle: counted if they continue the
+        stream, else ``ts_skewed``) and move the watermark with the wall clock. Returns whether it
+        was idle before."""
+        was_idle, self.idle = self.idle, True
+        c = self.counter
+        if not was_idle:
+            c.settle()
+        anchor = c.anchor_ms()
+        if anchor is not None:
+            c.advance_to(anchor - c.lateness_ms + int(quiet_ms * idle_rate))
+            self.dirty = True
+        return was_idle
+
+    def mark(self, n_sources: int) -> Mark:
+        """The source's watermark as the core's :class:`Mark`, with the oldest window it still
+        holds (owners close nothing from it on until its partials have been sent)."""
+        c = self.counter
+        return Mark(self.partition, c.watermark_ms, idle=self.idle, n_sources=n_sources, open_ws=c.oldest_open_ms())
 
     def checkpoint(self) -> tuple[int, str] | None:
         """(resume offset, metadata) to commit; None before anything was read or restored."""

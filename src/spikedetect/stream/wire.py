@@ -8,40 +8,28 @@ it still holds, so no owner closes that window before its partials arrive - to e
 partition of the partials topic. Both are idempotent at the owner: a partial
 replaces the same (source, window, service, chunk), a mark only moves forward.
 
+The messages are the core's own :class:`~spikedetect.core.messages.Partial` (its ``part`` is
+``(service, chunk)``) and :class:`~spikedetect.core.messages.Mark`; this module only encodes them.
+
 >>> m = decode(encode_mark(source=3, wm_ms=120_000, n_sources=4))
 >>> m.kind, m.source, m.wm_ms, m.n_sources
 ('mark', 3, 120000, 4)
+>>> p = decode(next(encode_partials(1, ClosedWindow(60_000, {"ig": {("US", "feed", "app"): 2}})))[1])
+>>> p.kind, p.source, p.ws_ms, p.part, p.window.counts
+('partial', 1, 60000, ('ig', 0), {'ig': {('US', 'feed', 'app'): 2}})
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from spikedetect.core.counter import ClosedWindow, LeafKey
+from spikedetect.core.messages import Mark, Message, Partial
 
 CHUNK_ROWS = 4000
-
-
-@dataclass(frozen=True)
-class WireMessage:
-    kind: str  # "partial" | "mark"
-    source: int
-    ws_ms: int = 0
-    service: str = ""
-    chunk: int = 0
-    rows: tuple[tuple[str, str, str, int], ...] = ()
-    wm_ms: int | None = None
-    idle: bool = False
-    n_sources: int = 0
-    open_ws: int | None = None  # marks: the oldest window the source still holds (None: none)
-
-    def window(self) -> ClosedWindow:
-        counts: dict[LeafKey, float] = {(r, c, s): n for r, c, s, n in self.rows}
-        return ClosedWindow(self.ws_ms, {self.service: counts})  # type: ignore[dict-item]
 
 
 def encode_partials(source: int, window: ClosedWindow) -> Iterator[tuple[str, bytes]]:
@@ -59,23 +47,27 @@ def encode_mark(source: int, wm_ms: int | None, n_sources: int, *, idle: bool = 
     return orjson.dumps({"t": "m", "src": source, "wm": wm_ms, "idle": idle, "n_src": n_sources, "open": open_ws})
 
 
+def encode(mark: Mark) -> bytes:
+    """A core :class:`Mark` as a message (partials: :func:`encode_partials`, chunked)."""
+    return encode_mark(mark.source, mark.wm_ms, mark.n_sources, idle=mark.idle, open_ws=mark.open_ws)
+
+
 class WireError(ValueError):
     """A message on the partials topic is not one of ours."""
 
 
-def decode(blob: bytes) -> WireMessage:
+def decode(blob: bytes) -> Message:
     try:
         obj: Any = orjson.loads(blob)
         if obj["t"] == "p":
-            rows = tuple((str(r), str(c), str(s), int(n)) for r, c, s, n in obj["rows"])
-            return WireMessage("partial", int(obj["src"]), ws_ms=int(obj["ws"]), service=str(obj["svc"]),
-                               chunk=int(obj["c"]), rows=rows)
+            svc = str(obj["svc"])
+            counts: dict[LeafKey, int] = {(str(r), str(c), str(s)): int(n) for r, c, s, n in obj["rows"]}
+            return Partial(int(obj["src"]), ClosedWindow(int(obj["ws"]), {svc: counts}), (svc, int(obj["c"])))
         if obj["t"] == "m":
             wm = obj["wm"]
             open_ws = obj.get("open")
-            return WireMessage("mark", int(obj["src"]), wm_ms=None if wm is None else int(wm),
-                               idle=bool(obj["idle"]), n_sources=int(obj["n_src"]),
-                               open_ws=None if open_ws is None else int(open_ws))
+            return Mark(int(obj["src"]), None if wm is None else int(wm), idle=bool(obj["idle"]),
+                        n_sources=int(obj["n_src"]), open_ws=None if open_ws is None else int(open_ws))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise WireError(f"not a spikedetect.partial/v1 message: {exc}") from exc
     raise WireError(f"unknown message type {obj.get('t')!r}")

@@ -16,23 +16,14 @@ SRC = Path(spikedetect.__file__).parent
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 40
 
-SPLIT_ELSEWHERE = "being split by another branch of issue 12 (stream/ by 12a, replay/ into sim/ and evaluate/ by 12b)"
 # module path (relative to src/spikedetect) -> why it may be longer
 LONG_MODULES: dict[str, str] = {
     "core/counter.py": "holds the counter's hot loop (WindowCounter.feed_batch, 209 lines on its own)",
-    "stream/ingest.py": SPLIT_ELSEWHERE,
-    "stream/owner.py": SPLIT_ELSEWHERE,
 }
 # "path::qualified name" -> why it may be longer
 LONG_FUNCTIONS: dict[str, str] = {
     "core/counter.py::WindowCounter.feed_batch": "the hot loop: one inlined pass per report (benchmarks/bench_replay.py)",
     "core/detectors/seasonal.py::SeasonalBaseline.learn": "helper 14 changes detection there (issue 14)",
-    "replay/cli_replay.py::replay": SPLIT_ELSEWHERE,
-    "replay/cli_replay.py::_run": SPLIT_ELSEWHERE,
-    "replay/series.py::read_series": SPLIT_ELSEWHERE,
-    "replay/topic_source.py::read_topic": SPLIT_ELSEWHERE,
-    "stream/owner.py::PartitionOwner._rebuild": SPLIT_ELSEWHERE,
-    "stream/owner.py::PartitionOwner._close": SPLIT_ELSEWHERE,
 }
 
 

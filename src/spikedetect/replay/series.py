@@ -39,6 +39,7 @@ from typing import TextIO
 
 from spikedetect.core import ClosedWindow, DetectorConfig, Scorer
 from spikedetect.core.scorer import WindowHook
+from spikedetect.core.signals import Signals
 from spikedetect.core.timefmt import parse_time_arg
 from spikedetect.replay.runner import IncidentSink, OnOutage, OnRegion, ReplaySummary
 
@@ -233,10 +234,14 @@ def replay_series(
     on_incident: OnOutage | None = None,
     on_window: WindowHook | None = None,
     on_region: OnRegion | None = None,
+    drops: bool = True,
 ) -> ReplaySummary:
-    """Score the series one window at a time (the watermark moves with the rows)."""
+    """Score the series one window at a time (the watermark moves with the rows); ``drops``:
+    also open ``drop`` incidents where the series falls well below its expectation."""
     started = time.perf_counter()
-    scorer = Scorer(config, sources=(0,), signals=False)  # a series has no categories or producers
+    scorer = Scorer(config, sources=(0,), signals=False)  # a series has no categories or producers,
+    if drops:  # but a metric series' drops are anomalies too (core/drops.py)
+        scorer.signals = Signals(config, kinds=Signals.SERIES)
     scorer.on_window = on_window
     summary = ReplaySummary(
         events=len(data.rows) + len(data.rejects), accepted=len(data.rows), rejected=len(data.rejects),
@@ -250,7 +255,7 @@ def replay_series(
     for ws, value in to_windows(data.rows, w):
         scorer.add_partial(0, ClosedWindow(ws, {service: {(region, CATEGORY, SOURCE): value}}))  # type: ignore[dict-item]
         scorer.set_watermark(0, ws + w)
-        sink(scorer.close_ready())
+        sink(scorer.close_ready(), scorer.signals.take() if scorer.signals is not None else ())
     summary.windows_closed = scorer.stats.windows_closed
     summary.keys = scorer.keyspace.size
     summary.seconds = time.perf_counter() - started

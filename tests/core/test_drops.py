@@ -93,7 +93,7 @@ def test_drop_state_round_trips() -> None:
     for i in range(40):
         det.close_window(i * WINDOW_MS, keys, index, np.array([100.0 if i < 35 else 10.0]), np.array([100.0]),
                          np.array([1.0]), np.array([True]), np.array([False]))
-    copy = DropDetector(WINDOW_MS, {}, 6.0, 3.0)
+    copy = DropDetector(WINDOW_MS, {}, 6.0, 3.0, 3 * 3_600_000)
     copy.load(signals.to_dict()["drops"])
     assert copy.to_dict() == det.to_dict() and det.keys[("s", "*")].drop is not None
 

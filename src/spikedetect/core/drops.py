@@ -49,6 +49,7 @@ RING = max(HORIZONS)
 MIN_EXPECTED = 100.0  # a horizon is scored only when it expects at least this many units
 MAX_RATIO = 0.6  # observed sum at most this share of the expected sum: a drop of >= 40 %
 COOLDOWN_MS = 90 * 60_000  # after a count incident on the key, drops are not judged
+REBASED_MS = 86_400_000  # ... and for a day after one that lasted level_shift_ms (a rebased level)
 MAX_SCORE = 300.0
 _LN10 = math.log(10.0)
 
@@ -101,18 +102,21 @@ class KeyDrops:
     cal_q3: list[float] = field(default_factory=lambda: [CAL_INITIAL + 1.0] * len(HORIZONS))
     cal_n: float = 0.0
     busy_ws: int | None = None  # the last window with a count incident open on the key
+    busy_from: int | None = None  # the first window of the count incident open now
+    mute_until: int = 0  # no drops judged before this (after a level-shift rebase)
     drop: Drop | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"ring": self.ring, "cal_q": self.cal_q, "cal_q3": self.cal_q3, "cal_n": self.cal_n,
-                "busy_ws": self.busy_ws, "drop": None if self.drop is None else dict(self.drop.__dict__)}
+                "busy_ws": self.busy_ws, "busy_from": self.busy_from, "mute_until": self.mute_until, "drop": None if self.drop is None else dict(self.drop.__dict__)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> KeyDrops:
         g = d.get("drop")
-        busy = d.get("busy_ws")
+        busy, since = d.get("busy_ws"), d.get("busy_from")
         return cls([[float(v) for v in w] for w in d["ring"]], [float(q) for q in d["cal_q"]],
                    [float(q) for q in d["cal_q3"]], float(d["cal_n"]), None if busy is None else int(busy),
+                   None if since is None else int(since), int(d.get("mute_until", 0)),
                    None if g is None else Drop(**g))
 
 
@@ -120,8 +124,9 @@ class DropDetector:
     """Lower-tail evidence per key over several horizons; pure."""
 
     def __init__(self, window_ms: int, detector: Mapping[str, str], open_threshold: float,
-                 close_threshold: float) -> None:
+                 close_threshold: float, level_shift_ms: int) -> None:
         self.window_ms = window_ms
+        self.level_shift_ms = level_shift_ms
         self.detector = dict(detector)
         self.open_threshold = open_threshold
         self.close_threshold = close_threshold
@@ -140,6 +145,12 @@ class DropDetector:
             st = self.keys.setdefault(sk, KeyDrops())
             if incident[r]:
                 st.busy_ws = ws
+                st.busy_from = ws if st.busy_from is None else st.busy_from
+            elif st.busy_from is not None:  # a count incident ended; a long one rebased the level
+                # it began up to two windows before it was open here (two anomalous windows open it)
+                if ws - st.busy_from + 2 * self.window_ms >= self.level_shift_ms:
+                    st.mute_until = ws + REBASED_MS
+                st.busy_from = None
             if not learned[r]:
                 continue
             mu = float(expected[r])
@@ -148,7 +159,7 @@ class DropDetector:
             raw, ratio, sums = self._raw(st)
             cal = [_mapped(s, q, q3) for s, q, q3 in zip(raw, st.cal_q, st.cal_q3, strict=True)]
             cooling = st.busy_ws is not None and ws - st.busy_ws < COOLDOWN_MS
-            events.extend(self._step(sk, st, ws, cal, ratio, sums, cooling))
+            events.extend(self._step(sk, st, ws, cal, ratio, sums, cooling or ws < st.mute_until))
             if st.drop is None and not cooling:
                 _learn(st, raw)
         return events

@@ -13,7 +13,7 @@ from spikedetect.core.counter import ClosedWindow
 from spikedetect.core.drops import DropDetector, lower_tail_score
 from spikedetect.core.signal_events import SignalEvent
 from spikedetect.core.signals import Signals
-from spikedetect.replay.series import SeriesData, replay_series
+from spikedetect.replay.series import SeriesData, choose_value_scale, replay_series
 
 WINDOW_MS = 5 * 60_000
 DAY_WINDOWS = 86_400_000 // WINDOW_MS
@@ -56,6 +56,7 @@ def test_a_sustained_drop_on_a_series_opens_one_drop_incident_that_closes(seed: 
     detected_ms = _ms(e["detected_at"])
     assert first_ms < detected_ms <= first_ms + 12 * WINDOW_MS  # within an hour of its start
     assert e["observed"] < 0.6 * e["expected_reports"]
+    assert e["detector"]["model"] == "counts"
     closed = [x for x in events if x.type == "closed"]
     assert len(closed) == 1 and closed[0].close_reason == "recovered"
     assert _ms(closed[0].to_dict()["updated_at"]) <= first_ms + (48 + 36) * WINDOW_MS
@@ -102,3 +103,32 @@ def _ms(text: str) -> int:
     from spikedetect.core.timefmt import parse_time_arg
 
     return parse_time_arg(text)
+
+
+def test_no_drop_is_judged_for_a_day_after_a_level_shift_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 3x burst held for 4 hours closes as a level shift (the profile is rebased to 3x); when the
+    series returns to its level, the rebased expectation is a guess, not a drop."""
+    start = 10 * DAY_WINDOWS + DAY_WINDOWS // 2
+    data = _series(12, 1, (start, 48, 3.0))
+    end_ms = 1_700_006_400_000 + (start + 48) * WINDOW_MS
+
+    def drops_within_a_day() -> list[SignalEvent]:
+        return [e for e in _drops(data) if e.type == "opened" and _ms(e.detected_at) < end_ms + 86_400_000 - 3_600_000]
+
+    assert drops_within_a_day() == []
+    monkeypatch.setattr("spikedetect.core.drops.REBASED_MS", 0)
+    assert drops_within_a_day() != []  # without the rule, the rebased level opens a drop
+
+
+def test_a_continuous_series_reports_its_drop_in_its_own_units() -> None:
+    start = 10 * DAY_WINDOWS + DAY_WINDOWS // 2
+    data = _series(12, 1, (start, 48, 0.3))
+    data.rows = [(ts, v / 1000.0 + 0.0005) for ts, v in data.rows]  # latency-like: non-integer, ~0.2
+    events: list[SignalEvent] = []
+    config = DetectorConfig(window_ms=WINDOW_MS, value_scale=choose_value_scale(data.rows))
+    assert config.value_scale > 1.0
+    replay_series(data, config, on_incident=lambda e: events.append(e) if isinstance(e, SignalEvent) else None)
+    opened = [e.to_dict() for e in events if e.kind == "drop" and e.type == "opened"]
+    assert len(opened) == 1 and opened[0]["detector"]["model"] == "continuous"
+    per_window = opened[0]["expected_reports"] / opened[0]["horizon_windows"]
+    assert 0.01 < per_window < 1.0  # the series' units (values ~0.2), not the scaled ones

@@ -124,8 +124,9 @@ class DropDetector:
     """Lower-tail evidence per key over several horizons; pure."""
 
     def __init__(self, window_ms: int, detector: Mapping[str, str], open_threshold: float,
-                 close_threshold: float, level_shift_ms: int) -> None:
+                 close_threshold: float, level_shift_ms: int, value_scale: float = 1.0) -> None:
         self.window_ms = window_ms
+        self.value_scale = value_scale  # events report sums in the series' own units
         self.level_shift_ms = level_shift_ms
         self.detector = dict(detector)
         self.open_threshold = open_threshold
@@ -209,8 +210,9 @@ class DropDetector:
         g.state, kind = signal_next(g.state, trigger)
         g.seq += 1
         closed = kind == "closed"
-        extra: dict[str, Any] = {"direction": "drop", "observed": round(g.observed, 3),
-                                 "expected_reports": round(g.expected, 3), "horizon_windows": g.horizon}
+        extra: dict[str, Any] = {"direction": "drop", "observed": round(g.observed / self.value_scale, 3),
+                                 "expected_reports": round(g.expected / self.value_scale, 3),
+                                 "horizon_windows": g.horizon}
         return SignalEvent(
             kind="drop", type=kind, incident_id=g.incident_id, seq=g.seq, service=sk[0], region=sk[1],
             level=level_name(sk[1]), window_ms=self.window_ms, opened_at=format_ts_ms(g.opened_ws),

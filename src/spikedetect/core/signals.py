@@ -36,8 +36,9 @@ class Signals:
         self.kinds = kinds
         self.composition = CompositionDetector(config.window_ms, detector)
         self.gaps = IngestGapDetector(config.window_ms, detector)
-        self.drops = DropDetector(config.window_ms, detector, config.open_threshold, config.close_threshold,
-                                  config.level_shift_ms)
+        model = "counts" if config.value_scale == 1.0 else "continuous"  # as a series' count incidents say
+        self.drops = DropDetector(config.window_ms, {**detector, "model": model}, config.open_threshold, config.close_threshold,
+                                  config.level_shift_ms, config.value_scale)
         self.events: list[SignalEvent] = []
         self.applied_ws: int | None = None  # the last window applied (a re-close after a crash skips it)
         self.cooling: dict[tuple[str, str], int] = {}  # key -> last window with a count incident on or under it

@@ -211,3 +211,12 @@ def test_outage_incidents_are_scored_as_groups_and_a_shared_global_member_ties_n
     assert all(g.events == 2 and g.delay_s == 120 and g.regions_covered == 1.0 for g in result.groups.scores)
     assert result.groups.one_incident == 2 and result.groups.unmatched_incidents == 0
     assert result.recall == 1.0 and result.incidents == 3  # the members, as region incidents
+
+
+def test_a_series_drop_is_neither_an_outage_nor_a_false_alarm() -> None:
+    for schema in ("spikedetect.incident/v2", "spikedetect.incident/v1"):  # whatever it looks like, kind rules
+        drop = [{**e, "schema": schema, "kind": "drop", "direction": "drop"}
+                for e in incident("d1", "ig", "*", T0 + 5 * HOUR)]
+        r = evaluate(perfect() + drop, TRUTH)
+        assert (r.precision, r.false_alarms_per_day, r.trap_alarms) == (1.0, 0.0, 0)
+        assert r.signals is None

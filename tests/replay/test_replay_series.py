@@ -122,3 +122,23 @@ def test_cli_refuses_mixed_inputs_and_stray_options(tmp_path: Path) -> None:
     bad.write_text("time,count\n1,2\n")
     refused = runner.invoke(main, ["replay", "--series", str(bad)])
     assert refused.exit_code == 2 and "header" in refused.output
+
+
+def test_cli_series_opens_drop_incidents_unless_no_drops(tmp_path: Path) -> None:
+    rows = ["timestamp,value"]
+    for i in range(12 * 288):  # 12 days of 5-minute windows at ~300, then 4 hours at a fifth
+        rows.append(f"{1_700_006_400 + 300 * i},{60 if 11 * 288 <= i < 11 * 288 + 48 else 300 + (i * 7) % 23}")
+    csv_path = tmp_path / "s.csv"
+    csv_path.write_text("\n".join(rows) + "\n")
+    runner = CliRunner()
+    out = tmp_path / "out.jsonl"
+    on = runner.invoke(main, ["replay", "--series", str(csv_path), "--out", str(out)])
+    assert on.exit_code == 0, on.output
+    drops = [e for e in map(orjson.loads, out.read_bytes().splitlines()) if e.get("kind") == "drop"]
+    assert [e["type"] for e in drops] == ["opened", "closed"] and drops[0]["direction"] == "drop"
+    assert "drops opened 1" in on.output
+    off = runner.invoke(main, ["replay", "--series", str(csv_path), "--out", str(out), "--no-drops"])
+    assert off.exit_code == 0, off.output
+    assert all(orjson.loads(x).get("kind") != "drop" for x in out.read_bytes().splitlines())
+    stray = runner.invoke(main, ["replay", str(csv_path), "--no-drops"])
+    assert stray.exit_code == 2 and "--series" in stray.output

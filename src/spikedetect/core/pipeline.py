@@ -76,7 +76,8 @@ class Pipeline:
     :class:`~spikedetect.core.scorer.Scorer` (and, with ``outages``, an
     :class:`~spikedetect.core.outages.OutageGrouper`)."""
 
-    def __init__(self, config: DetectorConfig, sources: Iterable[Any] = (0,), *, signals: bool = True,
+    def __init__(self, config: DetectorConfig, sources: Iterable[Any] = (0,), *,
+                 signals: bool | tuple[str, ...] = True,
                  outages: bool = True, on_window: WindowHook | None = None) -> None:
         self.config = config
         self.counters: dict[Any, WindowCounter] = {s: WindowCounter(config) for s in sources}

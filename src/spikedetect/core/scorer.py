@@ -77,8 +77,8 @@ class _Pending:
 class Scorer:
     """Closes windows for every known key once its sources' watermarks have passed them."""
 
-    def __init__(self, config: DetectorConfig, sources: Iterable[Any] = (0,), signals: bool = True,
-                 on_window: WindowHook | None = None) -> None:
+    def __init__(self, config: DetectorConfig, sources: Iterable[Any] = (0,),
+                 signals: bool | tuple[str, ...] = True, on_window: WindowHook | None = None) -> None:
         self.config = config
         self.window_ms = config.window_ms
         self.policy = IncidentPolicy(config)
@@ -93,8 +93,10 @@ class Scorer:
         self.retired: list[ServiceKey] = []  # keys retired since the driver last drained this
         self.on_window = on_window  # gets every closed window's scores (Pipeline.watch_windows)
         self._retire_every = max(1, 3_600_000 // self.window_ms)
-        # composition shifts and ingest gaps (issue 18); their events wait in signals.events
-        self.signals: Signals | None = Signals(config) if signals else None
+        # composition shifts and ingest gaps (issue 18; a tuple: those kinds, e.g. Signals.SERIES);
+        # their events wait in signals.events
+        kinds = signals if isinstance(signals, tuple) else Signals.REPORTS
+        self.signals: Signals | None = Signals(config, kinds) if signals else None
 
     # -- inputs ---------------------------------------------------------------------
     def expect_sources(self, sources: Iterable[Any]) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from spikedetect.core.event_base import V2Event
 from spikedetect.core.outage_events import OutageEvent
 
-SignalKind = Literal["composition", "ingest_gap"]
+SignalKind = Literal["composition", "ingest_gap", "drop"]
 SignalType = Literal["opened", "updated", "closed"]
 SignalCloseReason = Literal["recovered", "resumed", "level_shift"]
 
@@ -38,9 +38,9 @@ def signal_next(state: str | None, trigger: str) -> tuple[str, SignalType]:
 
 
 def signal_id(kind: SignalKind, service: str, region: str, first_ws_ms: int, params_hash: str) -> str:
-    """Deterministic id: ``cmp-`` / ``gap-`` + a hash of kind, service, region, first window, params."""
+    """Deterministic id: ``cmp-`` / ``gap-`` / ``drp-`` + a hash of kind, service, region, first window, params."""
     blob = f"{kind}|{service}|{region}|{first_ws_ms}|{params_hash}".encode()
-    prefix = "cmp-" if kind == "composition" else "gap-"
+    prefix = {"composition": "cmp-", "ingest_gap": "gap-", "drop": "drp-"}[kind]
     return prefix + hashlib.sha256(blob).hexdigest()[:20]
 
 

@@ -2,7 +2,8 @@
 
 :class:`Signals` is the scorer's one hook: after a window's counts are scored and learned,
 it hands the window to :class:`~spikedetect.core.composition.CompositionDetector` and
-:class:`~spikedetect.core.ingest_gap.IngestGapDetector` and keeps their events
+:class:`~spikedetect.core.ingest_gap.IngestGapDetector` (report streams), or to
+:class:`~spikedetect.core.drops.DropDetector` (``--series``: ``kinds=("drop",)``), and keeps their events
 (:class:`~spikedetect.core.signal_events.SignalEvent`) until the driver takes them.
 """
 
@@ -16,6 +17,7 @@ import numpy.typing as npt
 
 from spikedetect.core.composition import CompositionDetector, LeafCounts
 from spikedetect.core.config import DetectorConfig
+from spikedetect.core.drops import DropDetector
 from spikedetect.core.ingest_gap import IngestGapDetector
 from spikedetect.core.keyspace import Keyspace
 from spikedetect.core.signal_events import SignalEvent
@@ -24,12 +26,19 @@ COOLDOWN_MS = 90 * 60_000
 
 
 class Signals:
-    """Both signal detectors of one scorer, and the events they produced since the last take."""
+    """The signal detectors of one scorer, and the events they produced since the last take."""
 
-    def __init__(self, config: DetectorConfig) -> None:
+    REPORTS = ("composition", "ingest_gap")  # the default: report streams
+    SERIES = ("drop",)  # a metric series (``replay --series``)
+
+    def __init__(self, config: DetectorConfig, kinds: tuple[str, ...] = REPORTS) -> None:
         detector = {"name": config.detector.name, "params_hash": config.params_hash}
+        self.kinds = kinds
         self.composition = CompositionDetector(config.window_ms, detector)
         self.gaps = IngestGapDetector(config.window_ms, detector)
+        model = "counts" if config.value_scale == 1.0 else "continuous"  # as a series' count incidents say
+        self.drops = DropDetector(config.window_ms, {**detector, "model": model}, config.open_threshold, config.close_threshold,
+                                  config.level_shift_ms, config.value_scale)
         self.events: list[SignalEvent] = []
         self.applied_ws: int | None = None  # the last window applied (a re-close after a crash skips it)
         self.cooling: dict[tuple[str, str], int] = {}  # key -> last window with a count incident on or under it
@@ -45,6 +54,11 @@ class Signals:
         if self.applied_ws is not None and ws <= self.applied_ws:
             return  # applied before a crash: its events were published then
         self.applied_ws = ws
+        if "drop" in self.kinds:
+            self.events.extend(self.drops.close_window(ws, ks.keys, ks.index, observed, expected, phi, learned,
+                                                       incident))
+        if "composition" not in self.kinds:
+            return
         under = incident.copy()
         parent = ks.parent[: ks.size]
         for _ in range(int(ks.depth[: ks.size].max(initial=0))):
@@ -75,11 +89,12 @@ class Signals:
         (:func:`spikedetect.core.state.export_key`)."""
         return {"composition": self.composition.to_dict(with_keys=False), "gaps": self.gaps.to_dict(),
                 "cooling": [[svc, key, at] for (svc, key), at in sorted(self.cooling.items())],
-                "applied_ws": self.applied_ws}
+                "applied_ws": self.applied_ws, **({"drops": self.drops.to_dict()} if "drop" in self.kinds else {})}
 
     def load(self, data: Mapping[str, Any]) -> None:
         self.composition.load(data["composition"])
         self.gaps.load(data["gaps"])
+        self.drops.load(data.get("drops", {}))
         self.cooling = {(str(svc), str(key)): int(at) for svc, key, at in data.get("cooling", [])}
         applied = data.get("applied_ws")
         self.applied_ws = None if applied is None else int(applied)

@@ -219,7 +219,7 @@ def _unmatched_rows(unmatched: list[Incident]) -> list[dict[str, Any]]:
 
 def evaluate(incidents: Iterable[Mapping[str, Any]], truth: GroundTruth) -> EvaluationResult:
     """Score incident events (dicts of ``spikedetect.incident/v1`` or ``/v2``) against ``truth``."""
-    events = list(incidents)
+    events = [e for e in incidents if e.get("kind") != "drop"]  # a series' drops: no truth describes them
     signal_events = [e for e in events if is_signal(e)]
     region_events, outages = split_outages(e for e in events if not is_signal(e))
     found, skipped = collect_incidents(region_events)

@@ -48,7 +48,8 @@ def print_summary(summary: ReplaySummary, err: bool = True) -> None:
         f"duplicates {s.duplicates:,}  incidents opened {s.incidents_opened}  closed {s.incidents_closed}  "
         f"(regions opened {s.region_incidents_opened})  "
         f"windows {s.windows_closed:,}  keys {s.keys:,}  {s.seconds:.1f}s  {s.events_per_s:,.0f} events/s"
-        + (f"  model {s.model}" if s.model else ""),
+        + (f"  model {s.model}" if s.model else "")
+        + (f"  drops opened {s.signals_opened['drop']}" if s.signals_opened.get("drop") else ""),
         err=err,
     )
     if s.rejected_by_reason:
@@ -75,14 +76,14 @@ def _input(source: str | None, topic: str | None, series: str | None, kw: dict[s
     topic_only = ("since", "until", "from_offset", "to_offset")
     if topic is None and any(kw[k] is not None for k in topic_only):
         raise click.UsageError("--since, --until, --from-offset and --to-offset need --topic")
-    if series is None and (kw["service"] is not None or kw["region"] is not None):
-        raise click.UsageError("--service and --region go with --series")
+    if series is None and (kw["service"] is not None or kw["region"] is not None or kw["drops"] is not None):
+        raise click.UsageError("--service, --region and --drops/--no-drops go with --series")
     if topic is not None:
         rng = TopicRange(topic, kafka_connection(kw["bootstrap"], config_file), _time(kw["since"], "--since"),
                          _time(kw["until"], "--until"), kw["from_offset"], kw["to_offset"])  # fmt: skip
         return TopicInput(rng, keep_in_memory=bool(kw["sweep"]))
     if series is not None:
-        return SeriesInput(series, kw["service"] or "series", kw["region"] or "*")
+        return SeriesInput(series, kw["service"] or "series", kw["region"] or "*", drops=kw["drops"] is not False)
     assert source is not None
     return FileInput(source, kw["batch_size"])
 
@@ -109,6 +110,9 @@ def _input(source: str | None, topic: str | None, series: str | None, kw: dict[s
              "epoch seconds or epoch milliseconds.")  # fmt: skip
 @option("--service", default=None, show_default="series", help="Series: the service name.")
 @option("--region", default=None, show_default="*", help="Series: the region key.")
+@option("--drops/--no-drops", default=None, show_default="on with --series",
+        help="Series: also open `kind: drop` incidents where the series falls well below its "
+             "expectation (docs/events.md).")  # fmt: skip
 @option("--out", "out_path", default="-", help="Outage incident events (spikedetect.incident/v2) JSONL "
         "(.gz: gzip; -: stdout); written to a temporary file and renamed at the end.")  # fmt: skip
 @option("--regions-out", "regions_path", default=None, metavar="FILE", show_default="none",

@@ -130,6 +130,7 @@ class SeriesInput:
     path: str
     service: str = "series"
     region: str = "*"
+    drops: bool = True  # also open drop incidents (core/drops.py)
     _data: SeriesData | None = field(default=None, repr=False)
 
     @property
@@ -180,7 +181,7 @@ class SeriesInput:
                 on_dead_letter(dead_letter_line(raw.encode(), reason, {"source": self.path, "line": line}))
         return replay_series(
             self.data, config, service=self.service, region=self.region, on_incident=on_incident,
-            on_region=on_region,
+            on_region=on_region, drops=self.drops,
         )
 
 

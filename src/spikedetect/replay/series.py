@@ -41,6 +41,7 @@ from spikedetect.core import ClosedWindow, DetectorConfig
 from spikedetect.core.messages import Mark, Partial
 from spikedetect.core.pipeline import Pipeline
 from spikedetect.core.scorer import WindowHook
+from spikedetect.core.signals import Signals
 from spikedetect.core.summary import Summary
 from spikedetect.core.timefmt import parse_time_arg
 from spikedetect.replay.runner import Delivery, OnOutage, OnRegion
@@ -254,11 +255,14 @@ def replay_series(
     on_incident: OnOutage | None = None,
     on_window: WindowHook | None = None,
     on_region: OnRegion | None = None,
+    drops: bool = True,
 ) -> Summary:
-    """Score the series one window at a time (the watermark moves with the rows)."""
+    """Score the series one window at a time (the watermark moves with the rows); ``drops``:
+    also open ``drop`` incidents where the series falls well below its expectation."""
     started = time.perf_counter()
-    # the scorer side alone: a series has no reports to count, no categories or producers
-    pipe = Pipeline(config, sources=(0,), signals=False, on_window=on_window)
+    # the scorer side alone: a series has no reports to count, no categories or producers, but a
+    # metric series' drops are anomalies too (core/drops.py)
+    pipe = Pipeline(config, sources=(0,), signals=Signals.SERIES if drops else False, on_window=on_window)
     deliver = Delivery(on_incident, on_region)
     for line, reason, _ in data.rejects:
         pipe.summary.reject(reason, {"line": line})

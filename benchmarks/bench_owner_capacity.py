@@ -6,7 +6,7 @@
 Today partials are routed by service, so a whole service's region tree lands on one owner
 (one partition of the partials topic, one event loop). Each size N runs in a fresh
 subprocess: one service whose N keys (leaves and every ancestor level) follow the
-simulator's geography (:func:`spikedetect.replay.geo.build_population`: 17 countries, their
+simulator's geography (:func:`spikedetect.sim.geo.build_population`: 17 countries, their
 states and ~290 cities, Zipf-weighted), each city split into localities
 (``CC/ST/City/Lnnnn``) until the tree has N keys. Every window, ``--reports`` reports are
 drawn over the leaves by their population share (Poisson, a shared per-window gamma factor,
@@ -61,7 +61,7 @@ WARMUP, SETTLE = 20, 4
 def geography(n_keys: int) -> tuple[list[str], np.ndarray, int]:
     """Leaf regions, their share of the service's reports, and the number of keys of the tree."""
     from spikedetect.core.regions import region_keys
-    from spikedetect.replay.geo import build_population
+    from spikedetect.sim.geo import build_population
 
     pop = build_population()
     share = pop.shares("instagram")
@@ -95,7 +95,7 @@ def geography(n_keys: int) -> tuple[list[str], np.ndarray, int]:
 def window_counts(rng: np.random.Generator, regions: list[str], shares: np.ndarray, reports: float,
                   boost: np.ndarray | None) -> list[dict[tuple[str, str, str], int]]:
     """One window's leaf counts, split into the partials of the 4 sources."""
-    from spikedetect.replay.injection import CATEGORIES, NORMAL_MIX, SOURCES
+    from spikedetect.sim.injection import CATEGORIES, NORMAL_MIX, SOURCES
 
     mean = shares * reports * rng.gamma(150.0, 1 / 150.0)
     if boost is not None:

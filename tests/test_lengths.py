@@ -23,7 +23,6 @@ LONG_MODULES: dict[str, str] = {
 # "path::qualified name" -> why it may be longer
 LONG_FUNCTIONS: dict[str, str] = {
     "core/counter.py::WindowCounter.feed_batch": "the hot loop: one inlined pass per report (benchmarks/bench_replay.py)",
-    "core/detectors/seasonal.py::SeasonalBaseline.learn": "helper 14 changes detection there (issue 14)",
 }
 
 

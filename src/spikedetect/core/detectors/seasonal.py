@@ -152,8 +152,6 @@ class SeasonalBaseline(Baseline):
         wt = np.ones(len(rows)) if weight is None else np.asarray(weight, dtype=np.float64)
         c = self.cols
         x = observed.astype(np.float64)
-        lo, hi, w_hi = self._slots(ws_ms)
-        d = self._dow(ws_ms)
         tod, warm, factor = expected.aux["tod"], expected.aux["warm"], expected.aux["factor"]
         idx = self.rows_index(rows)  # a slice (views) when every row learns
         self._learn_noise(idx, x, expected, wt)
@@ -165,13 +163,19 @@ class SeasonalBaseline(Baseline):
         # day-of-week ratio, once the time-of-day profile can be trusted
         tod_rows = rows[warm]
         if len(tod_rows):
+            d = self._dow(ws_ms)
             w = c["dow_w"][tod_rows, d] + 1.0
             a = np.maximum(1.0 / w, self._a_dow) * wt[warm]
             c["dow_num"][tod_rows, d] += a * (x[warm] - c["dow_num"][tod_rows, d])
             c["dow_den"][tod_rows, d] += a * (tod[warm] - c["dow_den"][tod_rows, d])
             c["dow_w"][tod_rows, d] = np.minimum(w, 1e6)
-        # time-of-day profile, on weekday-neutral counts; both neighbouring slots learn
-        y = x / factor
+        self._learn_profile(idx, ws_ms, x / factor, wt)
+        self._learn_share(rows, x, parent_observed, wt)
+
+    def _learn_profile(self, idx: IntArray | slice, ws_ms: int, y: FloatArray, wt: FloatArray) -> None:
+        """The time-of-day profile, on weekday-neutral counts ``y``; both neighbouring slots learn."""
+        c = self.cols
+        lo, hi, w_hi = self._slots(ws_ms)
         for slot, part in ((lo, 1.0 - w_hi), (hi, w_hi)):
             if part <= 0.0:
                 continue
@@ -179,7 +183,10 @@ class SeasonalBaseline(Baseline):
             a = part * np.maximum(1.0 / np.maximum(pw, 1e-9), self._a_slot) * wt
             c["prof"][idx, slot] += a * (y - c["prof"][idx, slot])
             c["prof_w"][idx, slot] = np.minimum(pw, 1e6)
-        # share of the parent's reports (for the children's cold start)
+
+    def _learn_share(self, rows: IntArray, x: FloatArray, parent_observed: FloatArray, wt: FloatArray) -> None:
+        """Each key's share of its parent's reports (for the children's cold start)."""
+        c = self.cols
         has_parent = np.isfinite(parent_observed) & (parent_observed > 0)
         if has_parent.any():
             pr = rows[has_parent]

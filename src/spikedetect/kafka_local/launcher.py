@@ -27,6 +27,7 @@ import subprocess
 import time
 import uuid
 from base64 import urlsafe_b64encode
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,23 @@ def spikedetect_home() -> Path:
         return Path(env).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "spikedetect"
+
+
+def new_cluster_id(draw: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A KRaft cluster id: 16 random bytes in URL-safe base64, never led by ``-``.
+
+    About one draw in 64 encodes with a leading ``-``, which the storage tool's
+    argument parser reads as an option (a CI run failed on it). Kafka's own
+    ``Uuid.randomUuid`` draws again in that case; so does this.
+
+    >>> draws = iter([b"\\xf8" + bytes(15), bytes(16)])  # "-AAA..." first
+    >>> new_cluster_id(lambda: next(draws))
+    'AAAAAAAAAAAAAAAAAAAAAA'
+    """
+    while True:
+        text = urlsafe_b64encode(draw()).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def broker_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
@@ -229,9 +247,11 @@ class LocalKafka:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         props = self._write_properties()
         if not (self.data_dir / "meta.properties").exists():
-            cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             fmt = subprocess.run(
-                self._java_cmd("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
+                self._java_cmd(
+                    "kafka.tools.StorageTool", "format",
+                    f"--cluster-id={new_cluster_id()}", f"--config={props}",
+                ),
                 capture_output=True, text=True, check=False,
             )
             if fmt.returncode != 0:

@@ -109,6 +109,20 @@ def crash_points(log: list[Op]) -> list[int]:
     return sorted(set(points))
 
 
+def restart_after(log: list[Op], cut: int, blobs: list[bytes]) -> tuple[dict[tuple[str, int], bytes], ...]:
+    """What the first owner published before a crash after ``cut`` writes, plus what a next owner
+    restored from that changelog prefix publishes when handed every message again."""
+    survived = LoggedTable([])
+    for kind, key, value in log[:cut]:
+        if kind == "set":
+            dict.__setitem__(survived, key, value)
+        elif kind == "pop":
+            dict.pop(survived, key, None)
+    survived.log = [op for op in log[:cut] if op[0] == "pub"]
+    run_owner(survived, blobs, DetectorConfig())
+    return published(survived.log)
+
+
 def test_a_crash_anywhere_in_closing_a_window_re_emits_identical_outage_and_region_events(
         clean: tuple[list[bytes], list[Op]]) -> None:
     blobs, log = clean
@@ -116,14 +130,44 @@ def test_a_crash_anywhere_in_closing_a_window_re_emits_identical_outage_and_regi
     points = crash_points(log)
     assert len(points) >= 9
     for cut in points[:: max(1, len(points) // 12)]:
-        survived = LoggedTable([])
-        for kind, key, value in log[:cut]:
-            if kind == "set":
-                dict.__setitem__(survived, key, value)
-            elif kind == "pop":
-                dict.pop(survived, key, None)
-        survived.log = [op for op in log[:cut] if op[0] == "pub"]  # what the first owner published
-        run_owner(survived, blobs, DetectorConfig())  # the next owner is handed everything again
-        got = published(survived.log)
+        got = restart_after(log, cut, blobs)
         for name, g, w in zip(("outage", "region"), got, want, strict=True):
+            assert g == w, f"crash after write {cut}: {name} streams differ ({len(g)} vs {len(w)} events)"
+
+
+@pytest.fixture(scope="module")
+def with_gap(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[bytes], list[Op]]:
+    """An outage and, later, an ingest gap (the web producer silent for 20 minutes)."""
+    path = tmp_path_factory.mktemp("owner-gap") / "gap.jsonl"
+    outage_stream(path, seed=7, days=1.8, spike_start_min=1500, spike_minutes=30, web_gap_min=(2400, 2420))
+    blobs = messages(path, DetectorConfig())
+    log: list[Op] = []
+    run_owner(LoggedTable(log), blobs, DetectorConfig())
+    return blobs, log
+
+
+def signal_crash_points(log: list[Op]) -> list[int]:
+    """Prefix lengths around the signals record of every close that published a signal event:
+    just before it is written and just after (before any key record)."""
+    points: list[int] = []
+    for i, (kind, out, _) in enumerate(log):
+        if kind == "pub" and any(getattr(e, "kind", "") == "ingest_gap" for e in out.events):
+            sig = next(j for j in range(i, len(log)) if log[j][0] == "set" and str(log[j][1]).endswith("|sig"))
+            assert log[sig + 1][0] == "set" and "|k|" in str(log[sig + 1][1]), "keys follow the signals record"
+            points += [sig, sig + 1]
+    return points
+
+
+def test_a_crash_between_the_signals_record_and_the_keys_re_emits_nothing_different(
+        with_gap: tuple[list[bytes], list[Op]]) -> None:
+    blobs, log = with_gap
+    want = published(log)
+    gap_types = [e.type for kind, out, _ in log if kind == "pub"
+                 for e in out.events if getattr(e, "kind", "") == "ingest_gap"]
+    assert gap_types[:2] == ["opened", "closed"], gap_types  # (the input's end opens one more)
+    points = signal_crash_points(log)
+    assert len(points) >= 4  # the gap's opened and closed windows
+    for cut in points:
+        got = restart_after(log, cut, blobs)
+        for name, g, w in zip(("main", "region"), got, want, strict=True):
             assert g == w, f"crash after write {cut}: {name} streams differ ({len(g)} vs {len(w)} events)"

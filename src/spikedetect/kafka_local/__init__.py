@@ -5,9 +5,9 @@ from spikedetect.kafka_local.launcher import (
     BrokerStatus,
     KafkaLaunchError,
     LocalKafka,
-    broker_answers,
     spikedetect_home,
 )
+from spikedetect.kafka_local.probe import broker_answers
 
 __all__ = [
     "DEFAULT_PORT",

@@ -17,12 +17,10 @@ Layout under ``$SPIKEDETECT_HOME`` (default ``~/.cache/spikedetect``)::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -30,6 +28,8 @@ from base64 import urlsafe_b64encode
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from spikedetect.kafka_local.probe import broker_answers, port_in_use
 
 DEFAULT_PORT = 9092
 DEFAULT_VERSION = "4.1.1"
@@ -64,32 +64,6 @@ def new_cluster_id(draw: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> st
         text = urlsafe_b64encode(draw()).decode().rstrip("=")
         if not text.startswith("-"):
             return text
-
-
-def broker_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
-    """True when a Kafka broker at ``bootstrap`` answers a metadata request."""
-    host, _, port = bootstrap.split(",")[0].rpartition(":")
-    try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
-            pass
-    except OSError:
-        return False
-    return asyncio.run(_metadata_ok(bootstrap, timeout_s))
-
-
-async def _metadata_ok(bootstrap: str, timeout_s: float) -> bool:
-    from aiokafka.client import AIOKafkaClient
-
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
-    try:
-        await asyncio.wait_for(client.bootstrap(), timeout_s)
-        meta = await asyncio.wait_for(client.fetch_all_metadata(), timeout_s)
-        return bool(meta.brokers())
-    except Exception:  # noqa: BLE001 - any failure means "not answering"
-        return False
-    finally:
-        with contextlib.suppress(Exception):
-            await client.close()
 
 
 @dataclass(frozen=True)
@@ -236,7 +210,7 @@ class LocalKafka:
             return current
         if current.running:  # alive but not answering: maybe still starting
             return self._wait_ready(current.pid, timeout_s)
-        if _port_in_use(self.port) or _port_in_use(self.controller_port):
+        if port_in_use(self.port) or port_in_use(self.controller_port):
             raise KafkaLaunchError(
                 f"port {self.port} or {self.controller_port} is taken by another process; "
                 "choose another with --port or SPIKEDETECT_KAFKA_PORT"
@@ -300,9 +274,3 @@ class LocalKafka:
                 text = path.read_text(errors="replace").splitlines()[-lines:]
                 chunks.append(f"--- {path} ---\n" + "\n".join(text))
         return "\n".join(chunks) or "(no broker log yet)"
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0

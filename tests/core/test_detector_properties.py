@@ -182,7 +182,7 @@ def test_snapshot_restore_mid_incident_equals_uninterrupted(detector: str) -> No
     assert before.scorer.open_incidents()
     ks = before.scorer.keyspace
     rows = np.arange(ks.size)
-    if detector == "seasonal":  # warm() wants every slot of the day; these two have learned
+    if detector in ("seasonal", "weekly"):  # warm() wants every slot of the day; these two have learned
         assert (ks.baseline.expect(rows, T0 + (SPIKE.start + 8) * W).source == LEARNED).all()
     else:
         assert ks.baseline.warm(rows).all()

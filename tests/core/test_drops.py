@@ -117,7 +117,26 @@ def test_no_drop_is_judged_for_a_day_after_a_level_shift_close(monkeypatch: pyte
 
     assert drops_within_a_day() == []
     monkeypatch.setattr("spikedetect.core.drops.REBASED_MS", 0)
+    monkeypatch.setattr("spikedetect.core.drops.REBASED_WINDOWS", 0)
     assert drops_within_a_day() != []  # without the rule, the rebased level opens a drop
+
+
+@pytest.mark.parametrize(("window_ms", "muted_ms"), [(60_000, 86_400_000), (5 * 60_000, 700 * 5 * 60_000),
+                                                     (1_800_000, 700 * 1_800_000)])
+def test_drops_stay_muted_while_the_rebased_profile_relearns(window_ms: int, muted_ms: int) -> None:
+    """After a level-shift close, no drop is judged for a day, or for the ~700 windows the rebased
+    daily profile needs to shed half of a wrong rebase when that is longer (2.4 days of 5-minute
+    windows, 14.5 days of half-hour ones: AAPL's tweets read as drops for three days after a
+    three-hour burst was rebased)."""
+    det = DropDetector(window_ms, {}, 6.0, 3.0, level_shift_ms=3 * 3_600_000)
+    keys, index = [("s", "*")], {("s", "*"): 0}
+    one, yes, no = np.ones(1), np.ones(1, dtype=bool), np.zeros(1, dtype=bool)
+    ws = 0
+    for ws in range(0, 3 * 3_600_000 + window_ms, window_ms):  # a count incident held past level_shift_ms
+        det.close_window(ws, keys, index, one, one, one, no, yes)
+    ws += window_ms
+    det.close_window(ws, keys, index, one, one, one, yes, no)  # it closed
+    assert det.keys[("s", "*")].mute_until == ws + muted_ms
 
 
 def test_a_continuous_series_reports_its_drop_in_its_own_units() -> None:

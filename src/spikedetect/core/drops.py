@@ -49,7 +49,11 @@ RING = max(HORIZONS)
 MIN_EXPECTED = 100.0  # a horizon is scored only when it expects at least this many units
 MAX_RATIO = 0.6  # observed sum at most this share of the expected sum: a drop of >= 40 %
 COOLDOWN_MS = 90 * 60_000  # after a count incident on the key, drops are not judged
-REBASED_MS = 86_400_000  # ... and for a day after one that lasted level_shift_ms (a rebased level)
+REBASED_MS = 86_400_000  # ... and for a day after one that lasted level_shift_ms (a rebased level),
+# or while the rebased profile relearns, if longer: its slots learn at 1 / (warm_slot_weight + 1) per
+# visit, so half of a wrong rebase is gone after ~14.5 visits of each of the 48 slots (~700 windows:
+# 2.4 days of 5-minute windows, 14.5 days of half-hour ones)
+REBASED_WINDOWS = 700
 MAX_SCORE = 300.0
 _LN10 = math.log(10.0)
 
@@ -150,7 +154,7 @@ class DropDetector:
             elif st.busy_from is not None:  # a count incident ended; a long one rebased the level
                 # it began up to two windows before it was open here (two anomalous windows open it)
                 if ws - st.busy_from + 2 * self.window_ms >= self.level_shift_ms:
-                    st.mute_until = ws + REBASED_MS
+                    st.mute_until = ws + max(REBASED_MS, REBASED_WINDOWS * self.window_ms)
                 st.busy_from = None
             if not learned[r]:
                 continue

@@ -19,6 +19,7 @@ from spikedetect.files.progress import Progress
 from spikedetect.files.sources import BatchReader, count_bytes, open_binary
 from spikedetect.replay.runner import OnOutage, OnRegion, Replay, ReplaySummary
 from spikedetect.replay.series import (
+    SERIES_DETECTOR,
     SeriesData,
     SeriesError,
     choose_value_scale,
@@ -163,6 +164,8 @@ class SeriesInput:
                 raise InputError("<stdin>" if self.path == "-" else self.path, exc.line, str(exc)) from exc
         if values.get("value_scale") is None:
             values = {**values, "value_scale": choose_value_scale(self.data.rows)}
+        if values.get("detector") is None:
+            values = {**values, "detector": SERIES_DETECTOR}
         return values
 
     def run(

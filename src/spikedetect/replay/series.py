@@ -219,6 +219,9 @@ def to_windows(rows: Iterable[tuple[int, float]], window_ms: int) -> list[tuple[
 
 # -- model choice (kept apart from the CSV parsing above) ---------------------------------------
 
+# a series' default model: the seasonal one with a week profile beside the daily one, used per key
+# where it fits better (core/detectors/weekly.py); report streams keep "seasonal"
+SERIES_DETECTOR = "weekly"
 CONTINUOUS_UNITS = 1000.0  # a continuous series' median value is scored as about this many units
 
 
@@ -279,5 +282,5 @@ def replay_series(
     return summary
 
 
-__all__ = ["SeriesData", "SeriesError", "choose_value_scale", "infer_window_ms", "model_name", "read_series",
+__all__ = ["SERIES_DETECTOR", "SeriesData", "SeriesError", "choose_value_scale", "infer_window_ms", "model_name", "read_series",
            "replay_series", "to_windows"]

@@ -11,11 +11,13 @@ from spikedetect.core.config import DetectorSpec
 from spikedetect.core.detectors.base import Baseline
 from spikedetect.core.detectors.ewma import EwmaBaseline
 from spikedetect.core.detectors.seasonal import SeasonalBaseline
+from spikedetect.core.detectors.weekly import WeeklyBaseline
 from spikedetect.core.errors import ConfigError
 
 DETECTORS: dict[str, type[Baseline]] = {
     SeasonalBaseline.name: SeasonalBaseline,
     EwmaBaseline.name: EwmaBaseline,
+    WeeklyBaseline.name: WeeklyBaseline,
 }
 
 

@@ -96,16 +96,20 @@ class SeasonalBaseline(Baseline):
         self._a_dow = half_life_alpha(p["dow_half_life_weeks"] * DAY_MS / self.window_ms)
         self._a_level = half_life_alpha(p["level_half_life_windows"])
         self._a_phi = half_life_alpha(p["phi_half_life_windows"])
+        self._a_period_slot = self._a_slot  # a longer profile's rate (core/detectors/weekly.py)
 
     def initial(self, col: str) -> float:
         return self.params["phi_prior"] if col == "phi" else super().initial(col)
 
-    def _slots(self, ws_ms: int) -> tuple[int, int, float]:
-        centre = (ws_ms + self.window_ms // 2) % DAY_MS
+    def _slots(self, ws_ms: int, period_ms: int = DAY_MS) -> tuple[int, int, float]:
+        """The two half-hour slots (of a day, or of ``period_ms``) around the window's centre and
+        the weight of the later one."""
+        centre = (ws_ms + self.window_ms // 2) % period_ms
         u = centre / _SLOT_MS - 0.5
         lo = int(np.floor(u))
         w_hi = u - lo
-        return lo % SLOTS, (lo + 1) % SLOTS, w_hi
+        n = period_ms // _SLOT_MS
+        return lo % n, (lo + 1) % n, w_hi
 
     @staticmethod
     def _dow(ws_ms: int) -> int:
@@ -172,17 +176,21 @@ class SeasonalBaseline(Baseline):
         self._learn_profile(idx, ws_ms, x / factor, wt)
         self._learn_share(rows, x, parent_observed, wt)
 
-    def _learn_profile(self, idx: IntArray | slice, ws_ms: int, y: FloatArray, wt: FloatArray) -> None:
-        """The time-of-day profile, on weekday-neutral counts ``y``; both neighbouring slots learn."""
+    def _learn_profile(self, idx: IntArray | slice, ws_ms: int, y: FloatArray, wt: FloatArray,
+                       names: tuple[str, str] = ("prof", "prof_w"), period_ms: int = DAY_MS) -> None:
+        """The time-of-day profile, on weekday-neutral counts ``y``; both neighbouring slots learn.
+        ``names`` and ``period_ms``: another profile (columns, period) learns the same way."""
         c = self.cols
-        lo, hi, w_hi = self._slots(ws_ms)
+        prof, prof_w = c[names[0]], c[names[1]]
+        a_slot = self._a_slot if period_ms == DAY_MS else self._a_period_slot
+        lo, hi, w_hi = self._slots(ws_ms, period_ms)
         for slot, part in ((lo, 1.0 - w_hi), (hi, w_hi)):
             if part <= 0.0:
                 continue
-            pw = c["prof_w"][idx, slot] + part * wt
-            a = part * np.maximum(1.0 / np.maximum(pw, 1e-9), self._a_slot) * wt
-            c["prof"][idx, slot] += a * (y - c["prof"][idx, slot])
-            c["prof_w"][idx, slot] = np.minimum(pw, 1e6)
+            pw = prof_w[idx, slot] + part * wt
+            a = part * np.maximum(1.0 / np.maximum(pw, 1e-9), a_slot) * wt
+            prof[idx, slot] += a * (y - prof[idx, slot])
+            prof_w[idx, slot] = np.minimum(pw, 1e6)
 
     def _learn_share(self, rows: IntArray, x: FloatArray, parent_observed: FloatArray, wt: FloatArray) -> None:
         """Each key's share of its parent's reports (for the children's cold start)."""
@@ -200,10 +208,16 @@ class SeasonalBaseline(Baseline):
         learn). The squared residual is clipped at ``clip_sd`` standard deviations of the current
         model; the variance beyond Poisson is split between ``phi`` and ``alpha`` in proportion
         to their current shares at this mean (seeded so either can grow from zero)."""
+        self._learn_noise_into(idx, x, expected, wt, ("phi", "alpha", "disp_n"))
+
+    def _learn_noise_into(self, idx: IntArray | slice, x: FloatArray, expected: Expectation, wt: FloatArray,
+                          names: tuple[str, str, str]) -> None:
+        """:meth:`_learn_noise` into the columns ``names`` (phi, alpha, count): a model with a
+        second expectation learns that one's noise the same way."""
         p, c = self.params, self.cols
         mu = np.maximum(expected.mean, p["floor_mean"])
-        phi = c["phi"][idx].astype(np.float64)
-        alpha = c["alpha"][idx].astype(np.float64)
+        phi = c[names[0]][idx].astype(np.float64)
+        alpha = c[names[1]][idx].astype(np.float64)
         var = phi * mu + alpha * mu * mu
         r2 = np.minimum((x - mu) ** 2, p["clip_sd"] ** 2 * var)
         extra = r2 - mu
@@ -213,11 +227,11 @@ class SeasonalBaseline(Baseline):
         phi_obs = 1.0 + extra * (1.0 - share) / mu
         alpha_obs = extra * share / (mu * mu)
         trusted = (expected.source != FLOOR) & (wt >= 1.0)
-        n = c["disp_n"][idx] + trusted
+        n = c[names[2]][idx] + trusted
         a = np.where(trusted, np.maximum(1.0 / np.maximum(n, 1.0), self._a_phi), 0.0)
-        c["phi"][idx] = np.clip(phi + a * (phi_obs - phi), 1.0, p["phi_max"])
-        c["alpha"][idx] = np.clip(alpha + a * (alpha_obs - alpha), 0.0, p["alpha_max"])
-        c["disp_n"][idx] = np.minimum(n, 1e6)
+        c[names[0]][idx] = np.clip(phi + a * (phi_obs - phi), 1.0, p["phi_max"])
+        c[names[1]][idx] = np.clip(alpha + a * (alpha_obs - alpha), 0.0, p["alpha_max"])
+        c[names[2]][idx] = np.minimum(n, 1e6)
 
     def rebase(self, rows: IntArray, ratio: FloatArray) -> None:
         """Adopt a new level (a permanent shift): scale the profile and the fast level by

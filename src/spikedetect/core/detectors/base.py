@@ -144,12 +144,13 @@ class Baseline(ABC):
         out: dict[str, Any] = {}
         for col, arr in self.cols.items():
             if arr.ndim == 1:
-                out[col] = arr[row].item()
+                out[col] = arr.item(row)
                 continue
             value = arr[row]
-            if not (_LITTLE and value.dtype.isnative):  # the bytes must be little-endian
-                value = value.astype(value.dtype.newbyteorder("<"))
-            out[col] = binascii.b2a_base64(value.tobytes(), newline=False).decode("ascii")  # = b64encode
+            # native little-endian rows are handed over as they lie in memory, no copy
+            data = value.data if _LITTLE and value.dtype.isnative and value.flags.c_contiguous else \
+                value.astype(value.dtype.newbyteorder("<")).tobytes()
+            out[col] = binascii.b2a_base64(data, newline=False).decode("ascii")  # = b64encode(...).decode()
         return out
 
     def import_row(self, row: int, state: Mapping[str, Any]) -> None:

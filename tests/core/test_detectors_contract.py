@@ -7,6 +7,7 @@ configuration errors, and a bound on the per-key state size.
 
 from __future__ import annotations
 
+import base64
 import copy
 from collections.abc import Iterator
 from typing import Any
@@ -120,6 +121,24 @@ def test_export_import_round_trip(name: str) -> None:
     for b in (bank, copy_):
         b.learn(rows, PROBE_WS[0], x, b.expect(rows, PROBE_WS[0]), np.array([np.nan, *[30.0] * 5]))
     assert exports(copy_) == exports(bank)
+
+
+def test_export_is_little_endian_base64_whatever_the_array_byte_order(name: str) -> None:
+    """The stored format: scalars as numbers, vectors as base64 of little-endian bytes - also
+    when a column is held big-endian or its rows are not contiguous (the fast path hands out
+    a row's memory as it lies only when it is native little-endian and contiguous)."""
+    bank = trained(name)
+    want = {}
+    for col, arr in bank.cols.items():
+        v = arr[2]
+        want[col] = v.item() if arr.ndim == 1 else base64.b64encode(v.astype(v.dtype.newbyteorder("<")).tobytes()).decode()
+    got = bank.export_row(2)
+    assert {k: got[k] for k in want} == want
+    vector = next(col for col, arr in bank.cols.items() if arr.ndim > 1 and arr.dtype.itemsize > 1 and arr[2].any())
+    bank.cols[vector] = bank.cols[vector].astype(bank.cols[vector].dtype.newbyteorder(">"))
+    assert bank.export_row(2)[vector] == want[vector]
+    bank.cols[vector] = np.asfortranarray(bank.cols[vector].astype(bank.cols[vector].dtype.newbyteorder("=")))
+    assert not bank.cols[vector][2].flags.c_contiguous and bank.export_row(2)[vector] == want[vector]
 
 
 def test_expect_has_no_side_effects(name: str) -> None:

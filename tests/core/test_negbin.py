@@ -135,3 +135,15 @@ def test_lgamma_matches_math() -> None:
     xs = np.concatenate([np.linspace(0.01, 10, 200), np.geomspace(10, 1e7, 50)])
     ref = np.array([math.lgamma(x) for x in xs])
     np.testing.assert_allclose(lgamma(xs), ref, rtol=1e-10, atol=1e-10)
+
+
+def test_poisson_only_calls_give_the_same_bits_as_mixed_ones() -> None:
+    """An all-Poisson call (composition tails) takes a shorter path; its values must be those
+    the general path gives the same elements (there, one NB element forces the general path)."""
+    rng = np.random.default_rng(17)
+    mu = np.concatenate([rng.uniform(0.01, 5.0, 400), rng.uniform(5.0, 5e4, 400), [1e-12, 0.5, 7.5, 2e6]])
+    x = np.ceil(mu * rng.choice([0.5, 1.1, 1.5, 3.0, 10.0, 200.0], len(mu))) + rng.integers(0, 4, len(mu))
+    alone = log_sf(x, mu, np.ones(len(mu)))
+    mixed = log_sf(np.append(x, 50.0), np.append(mu, 5.0), np.append(np.ones(len(mu)), 3.0))
+    assert alone.tobytes() == mixed[:-1].tobytes()
+    assert (alone < 0).sum() > 400  # the tails were computed, not only the zeros

@@ -209,3 +209,20 @@ def test_countries_that_trip_before_the_global_key_are_merged_when_it_opens() ->
     assert main[-1].type == "closed" and main[-1].region == "*"
     assert {m["region"] for m in main[-1].regions} == {"*", "DE", "GB/ENG", "US"}
     assert {r.group_id for r in regions if r.type == "closed"} == {main[0].incident_id}
+
+
+def test_top_members_are_those_with_no_member_region_above_them() -> None:
+    """top_members (ancestors looked up) against its definition: no other member's region has it
+    strictly under it (:func:`is_under`), on random region trees."""
+    import random
+
+    from spikedetect.core.outage_events import Member, Outage, is_under
+
+    rnd = random.Random(5)
+    names = ["*", *(f"C{i}" for i in range(3)), *(f"C{i}/S{j}" for i in range(3) for j in range(3)),
+             *(f"C{i}/S{j}/T{k}" for i in range(3) for j in range(3) for k in range(3)), "C1/S1/T1/L1"]
+    for _ in range(200):
+        picked = rnd.sample(names, rnd.randint(1, 12))
+        o = Outage("o", "svc", "*", 60_000, {}, {f"id-{r}": Member(f"id-{r}", r, "t0", "t0") for r in picked})
+        want = [m for m in o.members.values() if not any(is_under(m.region, r) for r in picked)]
+        assert o.top_members() == want

@@ -68,6 +68,11 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
     pm = phi[mask] if phi.shape else np.full_like(xm, float(phi))
     xm = np.broadcast_to(xm, mm.shape) if xm.shape != mm.shape else xm
     poisson = pm <= 1.0001
+    if poisson.all():  # Poisson only (e.g. composition tails): the same values, without the NB terms
+        log_pmf = xm * np.log(mm) - mm - lgamma(xm + 1.0)
+        ratio_sum = _tail_sum(xm, np.zeros_like(xm), mm)
+        out[mask] = np.minimum(log_pmf + np.log(ratio_sum), 0.0)
+        return out
     r = np.where(poisson, 1.0, mm / np.maximum(pm - 1.0, 1e-4))
     q = np.where(poisson, 0.0, mm / (mm + r))  # NB "success" odds
     log_pmf = _log_pmf(xm, mm, poisson, r, q)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spikedetect.core.event_base import SCHEMA_V2, V2Event
+from spikedetect.core.expand import keys_of
 from spikedetect.core.incidents import IncidentEvent
 from spikedetect.core.regions import GLOBAL, depth, level_name
 
@@ -106,7 +107,8 @@ class Outage:
     def top_members(self) -> list[Member]:
         """Members with no member above them: their reports are the outage's, counted once."""
         regions = {m.region for m in self.members.values()}
-        return [m for m in self.members.values() if not any(is_under(m.region, r) for r in regions)]
+        # a member is under another when one of its ancestors is a member (as is_under says)
+        return [m for m in self.members.values() if regions.isdisjoint(keys_of(m.region)[1:])]
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)

@@ -9,6 +9,8 @@ state in changelogged tables; nothing is ever unpickled.
 from __future__ import annotations
 
 import base64
+import binascii
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -26,6 +28,7 @@ BoolArray = npt.NDArray[np.bool_]
 # Where an expectation came from; reported in incident events.
 BASELINE_SOURCES = ("learned", "warming", "parent_prior", "floor")
 LEARNED, WARMING, PARENT_PRIOR, FLOOR = range(4)
+_LITTLE = sys.byteorder == "little"  # native arrays already hold export_row's little-endian bytes
 
 
 class Expectation:
@@ -140,11 +143,14 @@ class Baseline(ABC):
         their little-endian bytes (exact, and about half the size of a list of floats)."""
         out: dict[str, Any] = {}
         for col, arr in self.cols.items():
+            if arr.ndim == 1:
+                out[col] = arr.item(row)
+                continue
             value = arr[row]
-            if value.ndim == 0:
-                out[col] = value.item()
-            else:
-                out[col] = base64.b64encode(value.astype(value.dtype.newbyteorder("<")).tobytes()).decode()
+            # native little-endian rows are handed over as they lie in memory, no copy
+            data = value.data if _LITTLE and value.dtype.isnative and value.flags.c_contiguous else \
+                value.astype(value.dtype.newbyteorder("<")).tobytes()
+            out[col] = binascii.b2a_base64(data, newline=False).decode("ascii")  # = b64encode(...).decode()
         return out
 
     def import_row(self, row: int, state: Mapping[str, Any]) -> None:

@@ -251,10 +251,9 @@ def test_import_rejects_malformed_state_and_changes_nothing(name: str) -> None:
     donor = fresh(name)  # a state unlike every row of bank, in every column
     train(donor, 300, seed=11)
     good = orjson.loads(orjson.dumps(donor.export_row(2)))
-    # the week profile's noise learns only once a week slot is warm (weeks of data), and a rebase's
-    # probation starts with a level-shift close: still initial here
+    # the week profile's noise learns only once a week slot is warm (weeks of data): still initial here
     same = {k for k in good if k not in EVIDENCE_COLUMNS and good[k] == bank.export_row(3)[k]}
-    assert same <= {"wphi", "walpha", "wdisp_n", "rb_prof", "rb_ratio", "rb_n", "rb_log"}
+    assert same <= {"wphi", "walpha", "wdisp_n"}
     cases = malformed_states(name, good)
     assert len(cases) > 10
     for label, state in cases:

@@ -59,33 +59,24 @@ class WeeklyBaseline(SeasonalBaseline):
         "wphi": ((), "float32", 2.0),                # the week profile's own noise model
         "walpha": ((), "float32", 0.0),
         "wdisp_n": ((), "float32", 0.0),
-        "rb_prof": ((SLOTS,), "float64", 0.0),       # the daily profile before a rebase on probation
-        "rb_ratio": ((), "float32", 0.0),            # that rebase's ratio in force (0: none on probation)
-        "rb_n": ((), "float32", 0.0),                # windows since it
-        "rb_log": ((), "float32", 0.0),              # mean log(count / level before it), recent windows
     }
     PARAMS: ClassVar[dict[str, float]] = {
         **SeasonalBaseline.PARAMS,
         "weekly_half_life_weeks": 2.0,
         "weekly_warm_weeks": 3.0,
         "weekly_noise_days": 1.0,
-        "rebase_confirm_hours": 3.0,
-        "rebase_probation_days": 3.0,
     }
 
     def validate_params(self) -> None:
         super().validate_params()
         p = self.params
-        for key in ("weekly_half_life_weeks", "weekly_warm_weeks", "weekly_noise_days", "rebase_confirm_hours",
-                    "rebase_probation_days"):
+        for key in ("weekly_half_life_weeks", "weekly_warm_weeks", "weekly_noise_days"):
             if p[key] <= 0:
                 raise ConfigError(f"weekly.{key} must be positive")
         windows_per_slot = _SLOT_MS / self.window_ms
         self._a_period_slot = half_life_alpha(p["weekly_half_life_weeks"] * windows_per_slot)
         self._w_need = p["weekly_warm_weeks"] * windows_per_slot
         self._w_noise_need = p["weekly_noise_days"] * DAY_MS / self.window_ms
-        self._rb_need = max(1.0, p["rebase_confirm_hours"] * 3_600_000 / self.window_ms)
-        self._rb_days = max(self._rb_need, p["rebase_probation_days"] * DAY_MS / self.window_ms)
 
     def initial(self, col: str) -> float:
         return self.params["phi_prior"] if col == "wphi" else super().initial(col)
@@ -135,51 +126,14 @@ class WeeklyBaseline(SeasonalBaseline):
         # everything the daily model learns, against its own expectation
         daily = Expectation(np.asarray(expected.aux["daily_mean"]), expected.phi, expected.source, expected.aux)
         super().learn(rows, ws_ms, observed, daily, parent_observed, weight)
-        self._review_rebase(rows, idx, ws_ms, x, daily)
 
     def rebase(self, rows: IntArray, ratio: FloatArray) -> None:
         """The daily model adopts the new level at once; the week profile is left as it is. A
         few raised hours on a series with long windows close as a "level shift" too (a New
         Year's night at 4x), and scaling a whole week by that ratio would hide the next two weeks;
         after a real shift the week profile's own noise grows and the fit hands the key to the
-        rebased daily model until the week profile has learned the new level.
-
-        The rebase is then on probation (:meth:`_review_rebase`): a burst that closed as a level
-        shift and then died away has it lowered to what the counts since show, down to undone,
-        instead of leaving a profile scaled by the burst to read as a drop for days."""
-        c = self.cols
-        pending = c["rb_ratio"][rows] > 0.0  # a rebase on probation keeps its first snapshot
-        fresh = ~pending & self.warm(rows)  # a cold profile is no level to return to
-        c["rb_prof"][rows[fresh]] = c["prof"][rows[fresh]]
-        c["rb_ratio"][rows[fresh]] = ratio[fresh]
-        c["rb_ratio"][rows[pending]] *= ratio[pending]
-        c["rb_n"][rows] = 0.0
-        c["rb_log"][rows] = 0.0
+        rebased daily model until the week profile has learned the new level."""
         super().rebase(rows, ratio)
 
-    def _review_rebase(self, rows: IntArray, idx: IntArray | slice, ws_ms: int, x: FloatArray,
-                       daily: Expectation) -> None:
-        """One more window's evidence on each rebase on probation: the log ratio of the count to
-        the level before the rebase (the kept profile times this weekday's factor), averaged over
-        ``rebase_confirm_hours`` (cumulative at first, then EW). Once that long has been seen,
-        where the data's ratio is below the ratio in force, the profile becomes the kept one
-        times the data's ratio (down to 1: the rebase undone); a rebase is only ever lowered.
-        The probation ends after ``rebase_probation_days``."""
-        c = self.cols
-        ratio = c["rb_ratio"][idx].astype(np.float64)
-        pending = ratio > 0.0
-        if not pending.any():
-            return
-        judged = pending & (daily.source == LEARNED)
-        lo, hi, w_hi = self._slots(ws_ms)
-        old = ((1.0 - w_hi) * c["rb_prof"][idx, lo] + w_hi * c["rb_prof"][idx, hi]) * daily.aux["factor"]
-        n = c["rb_n"][idx] + pending
-        a = np.where(judged, 1.0 / np.minimum(np.maximum(n, 1.0), self._rb_need), 0.0)
-        c["rb_log"][idx] += a * (np.log((x + 0.5) / (old + 0.5)) - c["rb_log"][idx])
-        c["rb_n"][idx] = n
-        data_ratio = np.clip(np.exp(c["rb_log"][idx].astype(np.float64)), 1.0, None)
-        lower = judged & (n >= self._rb_need) & (data_ratio < ratio)
-        if lower.any():
-            c["prof"][rows[lower]] = c["rb_prof"][rows[lower]] * data_ratio[lower, None]
-            c["rb_ratio"][rows[lower]] = data_ratio[lower]
-        c["rb_ratio"][rows[pending & (n >= self._rb_days)]] = 0.0
+
+

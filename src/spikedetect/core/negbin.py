@@ -69,7 +69,7 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
     xm = np.broadcast_to(xm, mm.shape) if xm.shape != mm.shape else xm
     poisson = pm <= 1.0001
     if poisson.all():  # Poisson only (e.g. composition tails): the same values, without the NB terms
-        log_pmf = xm * np.log(mm) - mm - lgamma(xm + 1.0)
+        log_pmf = _poisson_log_pmf(xm, mm, lgamma(xm + 1.0))
         ratio_sum = _tail_sum(xm, np.zeros_like(xm), mm)
         out[mask] = np.minimum(log_pmf + np.log(ratio_sum), 0.0)
         return out
@@ -79,6 +79,12 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
     # pmf(k + 1) / pmf(k) = (a k + b) / (k + 1): NB a = q, b = r q; Poisson a = 0, b = mean.
     ratio_sum = _tail_sum(xm, np.where(poisson, 0.0, q), np.where(poisson, mm, r * q))
     out[mask] = np.minimum(log_pmf + np.log(ratio_sum), 0.0)
+    return out
+
+
+def _poisson_log_pmf(xm: FloatArray, mm: FloatArray, lg_x1: FloatArray) -> FloatArray:
+    """Poisson log pmf at ``xm`` of mean ``mm``, given ``lg_x1`` = lgamma(xm + 1)."""
+    out: FloatArray = xm * np.log(mm) - mm - lg_x1
     return out
 
 
@@ -92,7 +98,7 @@ def _log_pmf(xm: FloatArray, mm: FloatArray, poisson: npt.NDArray[np.bool_], r: 
     lg_x1, lg_xr, lg_r = (lg[i * size:(i + 1) * size].reshape(xm.shape) for i in range(3))
     log_pmf_nb = (lg_xr - lg_x1 - lg_r
                   + r * np.log1p(-q) + xm * np.log(np.where(poisson, 0.5, q)))
-    log_pmf_po = xm * np.log(mm) - mm - lg_x1
+    log_pmf_po = _poisson_log_pmf(xm, mm, lg_x1)
     log_pmf: FloatArray = np.where(poisson, log_pmf_po, log_pmf_nb)
     return log_pmf
 

@@ -15,6 +15,12 @@ smaller variance at the current mean), so a series that the daily profile descri
 (tweets: the week profile would only be noisier) keeps it. About 2.7 KB more state per key:
 ``replay --series`` uses it by default; report streams keep ``seasonal``.
 
+A level-shift close rebases the daily model only (the inherited ``rebase``): a few raised
+hours on a series with long windows close as a "level shift" too (a New Year's night at 4x),
+and scaling a whole week by that ratio would hide the next two weeks; after a real shift the
+week profile's own noise grows and the fit hands the key to the rebased daily model until the
+week profile has learned the new level.
+
 >>> import numpy as np
 >>> b = WeeklyBaseline(1_800_000)
 >>> rows = np.array([b.add_row()])
@@ -126,14 +132,3 @@ class WeeklyBaseline(SeasonalBaseline):
         # everything the daily model learns, against its own expectation
         daily = Expectation(np.asarray(expected.aux["daily_mean"]), expected.phi, expected.source, expected.aux)
         super().learn(rows, ws_ms, observed, daily, parent_observed, weight)
-
-    def rebase(self, rows: IntArray, ratio: FloatArray) -> None:
-        """The daily model adopts the new level at once; the week profile is left as it is. A
-        few raised hours on a series with long windows close as a "level shift" too (a New
-        Year's night at 4x), and scaling a whole week by that ratio would hide the next two weeks;
-        after a real shift the week profile's own noise grows and the fit hands the key to the
-        rebased daily model until the week profile has learned the new level."""
-        super().rebase(rows, ratio)
-
-
-

@@ -20,6 +20,13 @@ KEEP_OPEN_EXPECTED = 30.0  # reports a horizon must expect to judge whether an i
 # horizon over which its excess adds up to KEEP_OPEN_EXCESS * min_excess reports
 KEEP_SHORT_RATIO = 5.0
 KEEP_OPEN_EXCESS = 2.0
+# Evidence over at least SUSTAINED_SHARP_WINDOWS windows at SUSTAINED_SHARP_RATIO times expected or
+# more opens an incident at once: its windows are the confirmation a second window would give (a
+# small city at 20x its night level needs ~10 minutes for min_excess reports; a level shift at 2-3x
+# still needs two windows in a row)
+SUSTAINED_SHARP_RATIO = 5.0
+SUSTAINED_SHARP_WINDOWS = 10
+_LONG_FROM = HORIZONS[1:].index(SUSTAINED_SHARP_WINDOWS)  # first horizon row that long
 # rows with evidence over several windows, and for them (score, excess, observed/expected, expected
 # sum), each of shape (H, len(rows))
 Horizons = tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64],
@@ -47,7 +54,12 @@ class IncidentPolicy(IncidentMachine):
         open incident is kept open by the shorter horizons (the last 10 windows) only, so it
         closes soon after the reports return to normal.
         Every path needs the same evidence: a score over ``open_threshold``, at least
-        ``min_excess`` reports over expectation and ``1 + min_excess_ratio`` times it.
+        ``min_excess`` reports over expectation and ``1 + min_excess_ratio`` times it. Such
+        evidence opens an incident after ``open_windows`` windows in a row, or at once (EXTREME)
+        when it is beyond doubt: one window at an extreme score, at ``extreme_ratio`` times the
+        expected count with twice the open score, or at twice that ratio with the open score; or
+        a sum over :data:`SUSTAINED_SHARP_WINDOWS` windows or more at :data:`SUSTAINED_SHARP_RATIO`
+        times its expectation.
         ``keep``: per horizon row, the horizon that judges an open incident (default
         :meth:`keep_open_horizon` of the expected sums)."""
         c = self.config
@@ -59,8 +71,10 @@ class IncidentPolicy(IncidentMachine):
         if horizons is not None and len(horizons[0]):
             self._horizon_signals(sig, horizons, tracked, keep)
         # one window alone opens an incident when it is beyond doubt: an extreme score, or a
-        # clear score at many times the expected count (a 3x burst on a busy key is neither)
-        sharp = (score >= 2.0 * c.open_threshold) & (observed >= expected * c.extreme_ratio)
+        # clear score at many times the expected count (a 3x burst on a busy key is neither):
+        # twice the open threshold at ``extreme_ratio`` times, or the open threshold at twice that
+        sharp = ((score >= 2.0 * c.open_threshold) & (observed >= expected * c.extreme_ratio)) | (
+            (score >= c.open_threshold) & (observed >= expected * (2.0 * c.extreme_ratio)))
         sig = np.where(big_enough & ((score >= c.extreme_threshold) | sharp), EXTREME, sig)
         return sig.astype(np.int8)
 
@@ -73,7 +87,10 @@ class IncidentPolicy(IncidentMachine):
         rows, h_score, h_excess, h_ratio, h_expected = horizons
         free = np.ones(len(rows), dtype=bool) if tracked is None else ~tracked[rows]
         h_big = (h_excess >= c.min_excess) & (h_ratio >= 1.0 + c.min_excess_ratio)
-        h_anom = (h_big & (h_score >= c.open_threshold)).any(axis=0) & free
+        h_open = h_big & (h_score >= c.open_threshold)
+        h_anom = h_open.any(axis=0) & free
+        # a long sum many times its expectation is sustained by construction: it opens at once
+        h_sharp = (h_open & (h_ratio >= SUSTAINED_SHARP_RATIO))[_LONG_FROM:].any(axis=0) & free
         h_raised = (h_score >= c.close_threshold) & (h_excess >= 0.5 * c.min_excess)
         # an open incident stays open while the last few windows (not only this one) are raised,
         # so a small key's outage is not closed by a few windows of 1 or 2 reports
@@ -81,7 +98,8 @@ class IncidentPolicy(IncidentMachine):
         h_elev = np.where(free, h_raised.any(axis=0), np.take_along_axis(h_raised, keep[None, :], 0)[0])
         part = sig[rows]
         part = np.where(h_elev & (part < ELEVATED), ELEVATED, part)
-        sig[rows] = np.where(h_anom & (part < ANOMALOUS), self.horizon_signal, part)
+        part = np.where(h_anom & (part < ANOMALOUS), self.horizon_signal, part)
+        sig[rows] = np.where(h_sharp, EXTREME, part)
 
     def keep_open_horizon(self, expected: npt.NDArray[np.float64],
                           excess_rate: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.intp]:

@@ -80,7 +80,6 @@ class IngestProcesses(Service):
         self.open_incidents = open_incidents
         self.stop_timeout_s = stop_timeout_s
         self.children: dict[int, Child] = {}
-        self.restarts = 0
         self.admin: AIOKafkaAdminClient | None = None  # the readiness probe asks the broker through it
         self._ctx = multiprocessing.get_context("spawn")
         self._incarnations = 0
@@ -147,7 +146,6 @@ class IngestProcesses(Service):
                 child.control.close()
                 await self.sleep(delay_s)
                 if not self.should_stop:
-                    self.restarts += 1
                     self._spawn(slot)
 
     @Service.task

@@ -171,6 +171,8 @@ class IngestProcesses(Service):
                     with self._readers_lock:
                         self._readers.pop(inc, None)
                     conn.close()
+                except Exception:  # figures only: never stop reading the other children
+                    log.exception("unreadable figures from ingest child (incarnation %s)", inc)
 
     def summary(self) -> str:
         """The summary line of :class:`~spikedetect.stream.ingest.IngestService`, over every child."""

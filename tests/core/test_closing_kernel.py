@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import sysconfig
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -18,6 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikedetect.core import negbin
+from spikedetect.core.detectors import seasonal
+from spikedetect.core.detectors.seasonal import SeasonalBaseline
 from spikedetect.kernel import load_compiled, pure_forced
 
 KERNEL = load_compiled("_closing")
@@ -86,3 +89,96 @@ def test_surprise_is_bit_identical_with_and_without_the_kernel(rows: list[tuple[
 def test_the_pure_switch_selects_the_numpy_path() -> None:
     """SPIKEDETECT_PURE=1 (CI runs the suite both ways) leaves the closing path in numpy."""
     assert negbin._kernel is (None if pure_forced() else KERNEL)
+    assert seasonal._kernel is negbin._kernel
+
+
+# -- the seasonal detector's expect and learn -----------------------------------------------------
+
+COLUMN_VALUES = {
+    "prof": st.one_of(st.floats(0.0, 1e6), st.sampled_from([0.0, 1e-300, 5e-324, 1e12])),
+    "prof_w": st.one_of(st.floats(0.0, 100.0, width=32), st.sampled_from([19.999998, 20.0, 20.1, 0.7, 1e6])),
+    "dow_num": st.one_of(st.floats(0.0, 1e6), st.sampled_from([0.0, 1e-10])),
+    "dow_den": st.one_of(st.floats(0.0, 1e6), st.sampled_from([0.0, 1e-9, 2e-9])),
+    "dow_w": st.one_of(st.floats(0.0, 2000.0, width=32), st.sampled_from([719.0, 720.0, 1e6])),
+    "level": st.one_of(st.floats(0.0, 1e6), st.sampled_from([0.0, 0.3, 1e-300])),
+    "level_n": st.one_of(st.floats(0.0, 30.0, width=32), st.sampled_from([0.7, 10.0, 1e6])),
+    "phi": st.floats(1.0, 50.0, width=32),
+    "alpha": st.one_of(st.floats(0.0, 4.0, width=32), st.just(0.0)),
+    "disp_n": st.one_of(st.floats(0.0, 5000.0, width=32), st.just(1e6)),
+    "share": st.floats(0.0, 1.0),
+    "share_w": st.one_of(st.floats(0.0, 100.0, width=32), st.just(1e6)),
+}
+PARAMS = st.fixed_dictionaries({}, optional={
+    "warm_slot_weight": st.sampled_from([20.0, 20.1, 0.7]), "warm_level_windows": st.sampled_from([10.0, 0.7]),
+    "floor_mean": st.sampled_from([0.5, 0.3, 1e-9]), "cold_phi_factor": st.sampled_from([2.0, 1.3]),
+    "clip_sd": st.sampled_from([3.0, 0.1]), "phi_max": st.sampled_from([50.0, 7.3]),
+    "alpha_max": st.sampled_from([4.0, 0.01])})
+observations = st.one_of(st.integers(0, 30).map(float), st.floats(0.0, 1e7), st.sampled_from([0.0, 1e-300, 1e15]))
+parents = st.one_of(st.floats(0.0, 1e7), st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -1.0, 5e-324]))
+weights = st.one_of(st.just(1.0), st.sampled_from([0.0, 0.25, 0.999999]), st.floats(0.0, 1.0))
+
+
+def _model(params: dict[str, float], rows: list[dict[str, float]]) -> SeasonalBaseline:
+    model = SeasonalBaseline(60_000, params)
+    for values in rows:
+        r = model.add_row()
+        for col, v in values.items():
+            model.cols[col][r] = v
+    return model
+
+
+def _run(kernel: ModuleType | None, model: SeasonalBaseline, windows: list[tuple[int, list[int], list[tuple]]]
+         ) -> list[bytes]:
+    saved, seasonal._kernel = seasonal._kernel, kernel
+    out = []
+    try:
+        for ws, sel, obs in windows:
+            exp = model.expect(np.arange(model.size), ws)
+            out += [a.tobytes() for a in (exp.mean, exp.phi, exp.source, *exp.aux.values())]
+            rows = np.array(sorted(set(sel)), dtype=np.intp)
+            m = np.zeros(model.size, dtype=bool)
+            m[rows] = True
+            x, po, wt = (np.array([obs[i % len(obs)][j] for i in range(len(rows))]) for j in range(3))
+            with np.errstate(all="ignore"):
+                model.learn(rows, ws, x, exp.subset(m), po, wt if len(obs) % 2 else None)
+    finally:
+        seasonal._kernel = saved
+    return out + [a[: model.size].tobytes() for a in model.cols.values()]
+
+
+@needs_kernel
+@settings(max_examples=150, deadline=None)
+@given(PARAMS, st.lists(st.fixed_dictionaries({}, optional=COLUMN_VALUES), min_size=1, max_size=12),
+       st.lists(st.tuples(st.integers(0, 10**9).map(lambda m: m * 60_000), st.lists(st.integers(0, 11)),
+                          st.lists(st.tuples(observations, parents, weights), min_size=1, max_size=5)),
+                min_size=1, max_size=6))
+def test_seasonal_expect_and_learn_are_bit_identical_to_numpy(params: dict[str, float], rows: list[dict[str, float]],
+                                                              windows: list[tuple[int, list[int], list[tuple]]]) -> None:
+    windows = [(ws, [r for r in sel if r < len(rows)], obs) for ws, sel, obs in windows]
+    pure = _run(None, _model(params, rows), windows)
+    compiled = _run(KERNEL, _model(params, rows), windows)
+    assert compiled == pure
+
+
+@needs_kernel
+def test_seasonal_days_of_learning_are_bit_identical_to_numpy() -> None:
+    """Three days of windows for 40 keys of different sizes, weights and parents, from cold."""
+    rng = np.random.default_rng(7)
+    lam = rng.choice([0.01, 0.3, 3.0, 40.0, 20_000.0], size=40)
+    states = []
+    for kernel in (None, KERNEL):
+        model = _model({}, [{}] * 40)
+        saved, seasonal._kernel = seasonal._kernel, kernel
+        try:
+            draws = np.random.default_rng(3)
+            for ws in range(0, 3 * 86_400_000, 60_000):
+                exp = model.expect(np.arange(40), ws)
+                keep = draws.random(40) < 0.9
+                x = draws.poisson(lam).astype(np.float64)
+                po = np.where(draws.random(40) < 0.8, x * 3.0, np.nan)
+                rows = np.flatnonzero(keep)
+                model.learn(rows, ws, x[keep], exp.subset(keep), po[keep], np.where(x[keep] > 30, 0.25, 1.0))
+        finally:
+            seasonal._kernel = saved
+        states.append([a[:40].tobytes() for a in model.cols.values()] + [a.tobytes() for a in exp.aux.values()])
+    assert states[0] == states[1]

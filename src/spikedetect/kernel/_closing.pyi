@@ -1,8 +1,18 @@
 """Type stub of the compiled closing loops (_closing.pyx)."""
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
 
 def tail_sum(xm: FloatArray, a: FloatArray, b: FloatArray, stepwise: bool, out: FloatArray) -> None: ...
+def seasonal_expect(cols: dict[str, npt.NDArray[Any]], rows: IntArray, lo: int, hi: int, w_hi: float, d: int,
+                    params: tuple[float, ...], mean: FloatArray, phi_out: FloatArray, source: npt.NDArray[np.int8],
+                    tod: FloatArray, warm: npt.NDArray[np.uint8], factor: FloatArray, own: FloatArray) -> None: ...
+def seasonal_learn(cols: dict[str, npt.NDArray[Any]], rows: IntArray, x: FloatArray, mean: FloatArray,
+                   source: npt.NDArray[np.int8], tod: FloatArray, warm: npt.NDArray[np.uint8], factor: FloatArray,
+                   parent_observed: FloatArray, wt: FloatArray, lo: int, hi: int, w_hi: float, d: int,
+                   params: tuple[float, ...]) -> None: ...

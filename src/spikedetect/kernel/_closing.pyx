@@ -5,16 +5,46 @@ Only IEEE arithmetic (+ - * /, comparisons) is done here, row by row, in the ord
 code does it elementwise; setup.py compiles with -ffp-contract=off (no fused multiply-add), so
 every value rounds as numpy's does. Transcendentals (log, exp, lgamma) stay in numpy: libm's
 may differ from numpy's in the last bits. ``np.minimum``/``np.maximum`` are spelled out with
-numpy's NaN rule (a NaN operand wins). The references: :func:`spikedetect.core.negbin._tail_sum`
-(tests/core/test_closing_kernel.py compares them on random and edge-case inputs).
+numpy's NaN and tie rules; a float32 column compared with or bounded by a Python float is
+compared in float32 (NumPy 2's rule for Python scalars), and float32 + bool, 1 / float32 stay
+float32 as in numpy. The references: :func:`spikedetect.core.negbin._tail_sum` and the numpy
+code of :class:`spikedetect.core.detectors.seasonal.SeasonalBaseline` (``expect``, ``learn``;
+tests/core/test_closing_kernel.py compares them on random and edge-case inputs).
 """
 
 cdef int _TERMS = 48
 
 
 cdef inline double _np_min(double x, double y) noexcept nogil:
-    """np.minimum(x, y): x when x <= y or x is NaN, else y."""
-    return x if (x <= y or x != x) else y
+    """np.minimum(x, y) as numpy computes it here: x when x is NaN or x < y, else y (so a tie of
+    signed zeros gives y)."""
+    return x if (x != x or x < y) else y
+
+
+cdef inline double _np_max(double x, double y) noexcept nogil:
+    """np.maximum(x, y): x when x is NaN or x > y, else y."""
+    return x if (x != x or x > y) else y
+
+
+cdef inline float _np_minf(float x, float y) noexcept nogil:
+    """np.minimum of float32 values."""
+    return x if (x != x or x < y) else y
+
+
+cdef inline float _np_maxf(float x, float y) noexcept nogil:
+    """np.maximum of float32 values."""
+    return x if (x != x or x > y) else y
+
+
+cdef inline double _np_clip(double x, double lo, double hi) noexcept nogil:
+    """np.clip(x, lo, hi): NaN stays NaN, and x stays on a tie (clip(-0.0, 0.0, 1) is -0.0)."""
+    if x != x:
+        return x
+    if x < lo:
+        x = lo
+    if x > hi:
+        x = hi
+    return x
 
 
 def tail_sum(const double[::1] xm, const double[::1] a, const double[::1] b, bint stepwise,
@@ -51,3 +81,111 @@ def tail_sum(const double[::1] xm, const double[::1] a, const double[::1] b, bin
                     break
             r = _np_min(r, 0.999999)
             out[i] = s + t * r / (1.0 - r)
+
+
+def seasonal_expect(dict cols, const Py_ssize_t[::1] rows, Py_ssize_t lo, Py_ssize_t hi, double w_hi, Py_ssize_t d,
+                    tuple params, double[::1] mean, double[::1] phi_out, signed char[::1] source, double[::1] tod,
+                    unsigned char[::1] warm, double[::1] factor, double[::1] own) -> None:
+    """``SeasonalBaseline.expect`` for ``rows`` into the output arrays: profile slots ``lo``/``hi``
+    (weight ``w_hi`` of the later), weekday ``d``; ``params``: (warm_slot_weight, weekday warm
+    weight, warm_level_windows, floor_mean, cold_phi_factor, LEARNED, WARMING, FLOOR)."""
+    cdef const double[:, ::1] prof = cols["prof"], dow_num = cols["dow_num"], dow_den = cols["dow_den"]
+    cdef const float[:, ::1] prof_w = cols["prof_w"], dow_w = cols["dow_w"]
+    cdef const double[::1] level = cols["level"]
+    cdef const float[::1] level_n = cols["level_n"], phi = cols["phi"], alpha = cols["alpha"]
+    cdef float need = params[0], dow_need = params[1], level_need = params[2]
+    cdef double floor = params[3], cold = params[4], t, f, m, p, num, den
+    cdef signed char learned = params[5], warming = params[6], floor_src = params[7]
+    cdef Py_ssize_t i, r
+    cdef bint wm, lok
+    with nogil:
+        for i in range(rows.shape[0]):
+            r = rows[i]
+            t = (1.0 - w_hi) * prof[r, lo] + w_hi * prof[r, hi]
+            wm = prof_w[r, lo] >= need and prof_w[r, hi] >= need
+            num = dow_num[r, d]
+            den = dow_den[r, d]
+            f = num / (den if den > 1e-9 else 1.0) if (dow_w[r, d] >= dow_need and den > 1e-9) else 1.0
+            f = _np_clip(f, 0.25, 4.0)
+            lok = level_n[r] >= level_need
+            m = t * f if wm else (level[r] if lok else _np_max(level[r], floor))
+            source[i] = learned if wm else (warming if lok else floor_src)
+            m = _np_max(m, floor)
+            p = <double>phi[r] + <double>alpha[r] * m
+            phi_out[i] = p if wm else p * cold
+            mean[i] = m
+            tod[i] = t
+            warm[i] = wm
+            factor[i] = f
+            own[i] = t * f if wm else level[r]
+
+
+cdef inline void _learn_noise(double x, double mean, double floor, double clip_sd2, double phi_max,
+                              double alpha_max, float a_phi, bint trusted, float* phi, float* alpha,
+                              float* disp_n) noexcept nogil:
+    """``SeasonalBaseline._learn_noise`` for one row."""
+    cdef double mu = _np_max(mean, floor), ph = phi[0], al = alpha[0], dx = x - mu
+    cdef double var = ph * mu + al * mu * mu
+    cdef double extra = _np_min(dx * dx, clip_sd2 * var) - mu
+    cdef double part_phi = _np_max(ph - 1.0, 0.1) * mu, part_alpha = _np_max(al, 0.002) * mu * mu
+    cdef double share = part_alpha / (part_phi + part_alpha)
+    cdef double phi_obs = 1.0 + extra * (1.0 - share) / mu, alpha_obs = extra * share / (mu * mu)
+    cdef float n = disp_n[0] + (<float>1.0 if trusted else <float>0.0)  # float32 + bool stays float32
+    cdef double a = <double>_np_maxf(<float>1.0 / _np_maxf(n, 1.0), a_phi) if trusted else 0.0
+    phi[0] = <float>_np_clip(ph + a * (phi_obs - ph), 1.0, phi_max)
+    alpha[0] = <float>_np_clip(al + a * (alpha_obs - al), 0.0, alpha_max)
+    disp_n[0] = _np_minf(n, 1e6)
+
+
+cdef inline void _learn_slot(double y, double part, double wt, double a_slot, double* prof,
+                             float* prof_w) noexcept nogil:
+    """One profile slot of ``SeasonalBaseline._learn_profile`` for one row."""
+    cdef double pw = <double>prof_w[0] + part * wt
+    cdef double a = part * _np_max(1.0 / _np_max(pw, 1e-9), a_slot) * wt
+    prof[0] += a * (y - prof[0])
+    prof_w[0] = <float>_np_min(pw, 1e6)
+
+
+def seasonal_learn(dict cols, const Py_ssize_t[::1] rows, const double[::1] x, const double[::1] mean,
+                   const signed char[::1] source, const double[::1] tod, const unsigned char[::1] warm,
+                   const double[::1] factor, const double[::1] parent_observed, const double[::1] wt,
+                   Py_ssize_t lo, Py_ssize_t hi, double w_hi, Py_ssize_t d, tuple params) -> None:
+    """``SeasonalBaseline.learn`` for ``rows`` (distinct): noise, level, weekday ratio, the two
+    profile slots, share. ``params``: (floor_mean, clip_sd ** 2, phi_max, alpha_max, a_phi,
+    a_level, a_dow, a_slot, FLOOR)."""
+    cdef double[:, ::1] prof = cols["prof"], dow_num = cols["dow_num"], dow_den = cols["dow_den"]
+    cdef float[:, ::1] prof_w = cols["prof_w"], dow_w = cols["dow_w"]
+    cdef double[::1] level = cols["level"], share = cols["share"]
+    cdef float[::1] level_n = cols["level_n"], phi = cols["phi"], alpha = cols["alpha"]
+    cdef float[::1] disp_n = cols["disp_n"], share_w = cols["share_w"]
+    cdef double floor = params[0], clip_sd2 = params[1], phi_max = params[2], alpha_max = params[3]
+    cdef float a_phi = params[4], a_share = params[5] / 10.0, a_dow = params[6]
+    cdef double a_level = params[5], a_slot = params[7], n, a, w_lo = 1.0 - w_hi, po
+    cdef signed char floor_src = params[8]
+    cdef float w
+    cdef Py_ssize_t i, r
+    with nogil:
+        for i in range(rows.shape[0]):
+            r = rows[i]
+            _learn_noise(x[i], mean[i], floor, clip_sd2, phi_max, alpha_max, a_phi,
+                         source[i] != floor_src and wt[i] >= 1.0, &phi[r], &alpha[r], &disp_n[r])
+            n = <double>level_n[r] + wt[i]
+            a = _np_max(1.0 / _np_max(n, 1.0), a_level) * wt[i]
+            level[r] += a * (x[i] - level[r])
+            level_n[r] = <float>_np_min(n, 1e6)
+            if warm[i]:
+                w = dow_w[r, d] + <float>1.0
+                a = <double>_np_maxf(<float>1.0 / w, a_dow) * wt[i]
+                dow_num[r, d] += a * (x[i] - dow_num[r, d])
+                dow_den[r, d] += a * (tod[i] - dow_den[r, d])
+                dow_w[r, d] = _np_minf(w, 1e6)
+            if w_lo > 0.0:
+                _learn_slot(x[i] / factor[i], w_lo, wt[i], a_slot, &prof[r, lo], &prof_w[r, lo])
+            if w_hi > 0.0:
+                _learn_slot(x[i] / factor[i], w_hi, wt[i], a_slot, &prof[r, hi], &prof_w[r, hi])
+            po = parent_observed[i]
+            if po == po and po - po == 0.0 and po > 0.0:  # finite and positive
+                w = share_w[r] + <float>1.0
+                a = <double>_np_maxf(<float>1.0 / w, a_share) * wt[i]
+                share[r] += a * (x[i] / po - share[r])
+                share_w[r] = _np_minf(w, 1e6)

@@ -86,6 +86,25 @@ def test_surprise_is_bit_identical_with_and_without_the_kernel(rows: list[tuple[
     assert poisson.tobytes() == pure_poisson.tobytes()
 
 
+@needs_kernel
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.one_of(counts, st.floats(-1.0, 1e4)), means,
+                          st.one_of(st.floats(0.0, 100.0), st.sampled_from([1.0, 1.0001, 1.00010001, 1.5, np.nan]))),
+                max_size=70))
+def test_log_sf_edge_cases_are_bit_identical_with_and_without_the_kernel(rows: list[tuple[float, float, float]]
+                                                                          ) -> None:
+    """NaN, infinite, negative and huge counts and means; Poisson, NB and the boundary between."""
+    observed, mean, phi = (np.array([r[i] for r in rows], dtype=np.float64) for i in range(3))
+    with np.errstate(all="ignore"):
+        compiled = [negbin.log_sf(observed, mean, p) for p in (phi, np.ones(len(rows)))]
+        saved, negbin._kernel = negbin._kernel, None
+        try:
+            pure = [negbin.log_sf(observed, mean, p) for p in (phi, np.ones(len(rows)))]
+        finally:
+            negbin._kernel = saved
+    assert [c.tobytes() for c in compiled] == [p.tobytes() for p in pure]
+
+
 def test_the_pure_switch_selects_the_numpy_path() -> None:
     """SPIKEDETECT_PURE=1 (CI runs the suite both ways) leaves the closing path in numpy."""
     assert negbin._kernel is (None if pure_forced() else KERNEL)

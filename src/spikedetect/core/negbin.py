@@ -15,6 +15,7 @@ window is scored for every key at once; the tail sums run in the compiled closin
 from __future__ import annotations
 
 import math
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
@@ -60,6 +61,8 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
     Observed counts may be non-integer (rates); they are rounded up. For observed at or
     below the mean the result is 0 (no upward surprise is claimed).
     """
+    if _kernel is not None and np.ndim(observed) == 1 and np.shape(observed) == np.shape(mean) == np.shape(phi):
+        return _log_sf_compiled(_kernel, observed, mean, phi)
     x = np.ceil(np.asarray(observed, dtype=np.float64))
     mu = np.maximum(np.asarray(mean, dtype=np.float64), 1e-9)
     phi = np.asarray(phi, dtype=np.float64)
@@ -82,6 +85,31 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
     # pmf(k + 1) / pmf(k) = (a k + b) / (k + 1): NB a = q, b = r q; Poisson a = 0, b = mean.
     ratio_sum = tail_sums(xm, np.where(poisson, 0.0, q), np.where(poisson, mm, r * q))
     out[mask] = np.minimum(log_pmf + np.log(ratio_sum), 0.0)
+    return out
+
+
+_CONSTS = (_HALF_LOG_2PI, 1 / 12, 1 / 360, 1 / 1260, 1 / 1680)  # lgamma's, for the compiled loops
+
+
+def _log_sf_compiled(kernel: ModuleType, observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArray:
+    """:func:`log_sf` of 1-d arrays in the compiled closing loops: the same steps, the logs taken
+    by numpy on the gathered values (libm's may differ from numpy's in the last bits)."""
+    n = len(observed)
+    out, xm, mm, pm = np.zeros(n), np.empty(n), np.empty(n), np.empty(n)
+    idx = np.empty(n, dtype=np.intp)
+    m, all_poisson = kernel.logsf_gather(*(np.ascontiguousarray(v, dtype=np.float64) for v in (observed, mean, phi)),
+                                         idx, xm, mm, pm)
+    if m == 0:
+        return out
+    xm, mm, pm = xm[:m], mm[:m], pm[:m]
+    r, q, log_pmf, a, b, ratio_sum = (np.empty(m) for _ in range(6))
+    args = np.empty((2 * (1 if all_poisson else 3) + 2) * m)
+    kernel.logsf_log_args(xm, mm, pm, all_poisson, r, q, args)
+    logs = np.log(args)
+    kernel.logsf_log_pmf(xm, mm, pm, all_poisson, r, q, logs, logs if all_poisson else np.log1p(-q), _CONSTS,
+                         log_pmf, a, b)
+    kernel.tail_sum(xm, a, b, _stepwise(xm), ratio_sum)
+    out[idx[:m]] = np.minimum(log_pmf + np.log(ratio_sum), 0.0)
     return out
 
 

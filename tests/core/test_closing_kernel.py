@@ -19,6 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikedetect.core import negbin
+from spikedetect.core.composition import shares
+from spikedetect.core.composition.shares import ShareBank
 from spikedetect.core.detectors import seasonal
 from spikedetect.core.detectors.seasonal import SeasonalBaseline
 from spikedetect.kernel import load_compiled, pure_forced
@@ -109,6 +111,7 @@ def test_the_pure_switch_selects_the_numpy_path() -> None:
     """SPIKEDETECT_PURE=1 (CI runs the suite both ways) leaves the closing path in numpy."""
     assert negbin._kernel is (None if pure_forced() else KERNEL)
     assert seasonal._kernel is negbin._kernel
+    assert shares._kernel is negbin._kernel
 
 
 # -- the seasonal detector's expect and learn -----------------------------------------------------
@@ -201,3 +204,33 @@ def test_seasonal_days_of_learning_are_bit_identical_to_numpy() -> None:
             seasonal._kernel = saved
         states.append([a[:40].tobytes() for a in model.cols.values()] + [a.tobytes() for a in exp.aux.values()])
     assert states[0] == states[1]
+
+
+# -- composition counts ---------------------------------------------------------------------------
+
+REGION_KEYS = ["*", "US", "US/CA", "US/CA/LA", "US/NY", "DE", "DE/BY", "DE/BY/München"]
+leaf_counts = st.dictionaries(
+    st.tuples(st.sampled_from([*REGION_KEYS[1:], "FR/IDF", "US/CA/SF"]), st.sampled_from([f"c{i}" for i in range(20)]),
+              st.sampled_from(["app", "web"])),
+    st.one_of(st.integers(0, 10**6), st.floats(0.0, 1e6), st.sampled_from([2**60 + 1, 1e-300, -0.0, 0.5])),
+    max_size=30)
+
+
+@needs_kernel
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["ig", "fb", "wa"]), st.sampled_from(REGION_KEYS)), unique=True, max_size=12),
+       st.lists(st.dictionaries(st.sampled_from(["ig", "fb", "wa", "x"]), leaf_counts), min_size=1, max_size=3))
+def test_share_counts_are_bit_identical_to_numpy(keys: list[tuple[str, str]],
+                                                 windows: list[dict[str, dict[tuple[str, str, str], float]]]) -> None:
+    banks = []
+    for kernel in (None, KERNEL):
+        bank = ShareBank()
+        for sk in keys:
+            bank.row(sk)
+        saved, shares._kernel = shares._kernel, kernel
+        try:
+            got = [bank.counts(per_service, len(keys)) for per_service in windows]
+        finally:
+            shares._kernel = saved
+        banks.append(([(x.shape, x.flags.c_contiguous, x.tobytes()) for x in got], bank.cats, bank._paths))
+    assert banks[0] == banks[1]

@@ -1,5 +1,6 @@
 """Type stub of the compiled closing loops (_closing.pyx)."""
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -23,3 +24,5 @@ def logsf_log_args(xm: FloatArray, mm: FloatArray, pm: FloatArray, all_poisson: 
 def logsf_log_pmf(xm: FloatArray, mm: FloatArray, pm: FloatArray, all_poisson: bool, r: FloatArray, q: FloatArray,
                   logs: FloatArray, log1p_q: FloatArray, consts: tuple[float, ...], log_pmf: FloatArray,
                   a: FloatArray, b: FloatArray) -> None: ...
+def share_counts(bank: Any, per_service: Mapping[str, Mapping[tuple[str, str, str], float]], m: int,
+                 keys_of: Callable[[str], tuple[str, ...]], x: FloatArray) -> None: ...

@@ -285,3 +285,35 @@ def logsf_log_pmf(const double[::1] xm, const double[::1] mm, const double[::1] 
                 log_pmf[i] = nb
                 a[i] = q[i]
                 b[i] = r[i] * q[i]
+
+
+# -- composition: reports per busy key and category (ShareBank.counts) ----------------------------
+
+def share_counts(object bank, object per_service, Py_ssize_t m, object keys_of, double[:, ::1] x) -> None:
+    """``ShareBank.counts`` into ``x`` (zeros, ``m`` rows, MAX_CATEGORIES columns): the same walk
+    over services, (region, category) sums and cached region paths, and each path row's cell
+    incremented in the order ``np.add.at`` applies them."""
+    cdef dict rows = bank.rows, paths = bank._paths, by_rc
+    cdef object leaf, path, col_of = bank.col, key, cnt, rc, prev
+    cdef Py_ssize_t r, col
+    cdef double v
+    for svc in sorted({sk[0] for sk in bank.row_keys}):
+        leaf = per_service.get(svc)
+        if not leaf:
+            continue
+        by_rc = {}
+        for key, cnt in leaf.items():
+            rc = (key[0], key[1])
+            prev = by_rc.get(rc, 0.0)
+            by_rc[rc] = prev + cnt
+        for rc, cnt in by_rc.items():
+            path = paths.get((svc, rc[0]))
+            if path is None:
+                path = paths[(svc, rc[0])] = [rows[(svc, k)] for k in keys_of(rc[0]) if (svc, k) in rows]
+            if path:
+                col = col_of(rc[1])
+                v = cnt
+                for r in path:
+                    if r < 0 or r >= m:
+                        raise IndexError(f"row {r} is out of bounds for {m} rows")
+                    x[r, col] += v

@@ -18,11 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikedetect.core import negbin
+from spikedetect.core import negbin, window_scores
 from spikedetect.core.composition import shares
 from spikedetect.core.composition.shares import ShareBank
-from spikedetect.core.detectors import seasonal
+from spikedetect.core.config import DetectorConfig
+from spikedetect.core.detectors import make_baseline, seasonal
 from spikedetect.core.detectors.seasonal import SeasonalBaseline
+from spikedetect.core.keyspace import Keyspace
 from spikedetect.kernel import load_compiled, pure_forced
 
 KERNEL = load_compiled("_closing")
@@ -111,7 +113,7 @@ def test_the_pure_switch_selects_the_numpy_path() -> None:
     """SPIKEDETECT_PURE=1 (CI runs the suite both ways) leaves the closing path in numpy."""
     assert negbin._kernel is (None if pure_forced() else KERNEL)
     assert seasonal._kernel is negbin._kernel
-    assert shares._kernel is negbin._kernel
+    assert shares._kernel is window_scores._kernel is negbin._kernel
 
 
 # -- the seasonal detector's expect and learn -----------------------------------------------------
@@ -234,3 +236,25 @@ def test_share_counts_are_bit_identical_to_numpy(keys: list[tuple[str, str]],
             shares._kernel = saved
         banks.append(([(x.shape, x.flags.c_contiguous, x.tobytes()) for x in got], bank.cats, bank._paths))
     assert banks[0] == banks[1]
+
+
+# -- observed reports per key ---------------------------------------------------------------------
+
+
+@needs_kernel
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["ig", "fb"]), leaf_counts), min_size=1, max_size=4))
+def test_observe_is_bit_identical_to_numpy(windows: list[dict[str, dict[tuple[str, str, str], float]]]) -> None:
+    """Own reports summed as Python numbers (ints past 2**53 included), then up the region tree."""
+    results = []
+    for kernel in (None, KERNEL):
+        config = DetectorConfig()
+        ks = Keyspace(make_baseline(config.detector, config.window_ms))
+        saved, window_scores._kernel = window_scores._kernel, kernel
+        try:
+            got = [window_scores.observe(ks, per_service, i * 60_000).tobytes() for i, per_service in enumerate(windows)]
+        finally:
+            window_scores._kernel = saved
+        n = ks.size
+        results.append((got, list(ks.keys), *(a[:n].tobytes() for a in (ks.last_seen, ks.depth, ks.parent))))
+    assert results[0] == results[1]

@@ -193,6 +193,7 @@ def seasonal_learn(dict cols, const Py_ssize_t[::1] rows, const double[::1] x, c
 
 # -- log_sf around the tail sums: everything but the logs (numpy takes those, on gathered values) ---
 
+from cpython.number cimport PyNumber_Add
 from libc.math cimport ceil
 
 
@@ -305,7 +306,7 @@ def share_counts(object bank, object per_service, Py_ssize_t m, object keys_of, 
         for key, cnt in leaf.items():
             rc = (key[0], key[1])
             prev = by_rc.get(rc, 0.0)
-            by_rc[rc] = prev + cnt
+            by_rc[rc] = PyNumber_Add(prev, cnt)
         for rc, cnt in by_rc.items():
             path = paths.get((svc, rc[0]))
             if path is None:
@@ -317,3 +318,56 @@ def share_counts(object bank, object per_service, Py_ssize_t m, object keys_of, 
                     if r < 0 or r >= m:
                         raise IndexError(f"row {r} is out of bounds for {m} rows")
                     x[r, col] += v
+
+
+# -- observed reports per key (window_scores.observe) ----------------------------------------------
+
+def own_reports(object per_service, dict index, object new_row, Py_ssize_t[::1] rows, double[::1] values
+                ) -> Py_ssize_t:
+    """``observe``'s first step: each (service, region)'s own reports this window, summed as
+    Python numbers in the reference's order (``0 + count`` first), new keys given rows by
+    ``new_row(service, region)`` on first sight; their rows and float values into ``rows`` and
+    ``values`` (room for one per leaf entry). Returns how many."""
+    cdef dict by_region
+    cdef object region, count
+    cdef Py_ssize_t m = 0
+    for svc, leaf in per_service.items():
+        by_region = {}
+        for key, count in leaf.items():
+            region = key[0]
+            # PyNumber_Add: Python's 0 + count (Cython's int fast path would keep a -0.0)
+            by_region[region] = PyNumber_Add(by_region.get(region, 0), count)
+        for region, count in by_region.items():
+            sk = (svc, region)
+            row = index.get(sk)
+            if row is None:
+                new_row(svc, region)
+                row = index[sk]
+            rows[m] = row
+            values[m] = count
+            m += 1
+    return m
+
+
+def tree_sums(double[::1] observed, const signed char[::1] depth, const Py_ssize_t[::1] parent, int max_depth,
+              double[::1] level_sums) -> None:
+    """``observe``'s second step: level by level from the deepest, each key's reports (where not 0)
+    added into its parent - summed per parent in row order from 0, then added to every row as
+    ``observed += np.bincount(...)`` does, and only for levels that have such keys."""
+    cdef Py_ssize_t i, p, n = observed.shape[0]
+    cdef int d
+    cdef bint any_at
+    for d in range(max_depth, 0, -1):
+        any_at = False
+        for i in range(n):
+            level_sums[i] = 0.0
+        for i in range(n):
+            if depth[i] == d and observed[i] != 0.0:
+                p = parent[i]
+                if p < 0 or p >= n:
+                    raise ValueError(f"row {i} at depth {d} has parent {p}, not one of {n} rows")
+                level_sums[p] += observed[i]
+                any_at = True
+        if any_at:
+            for i in range(n):
+                observed[i] += level_sums[i]

@@ -25,7 +25,8 @@ import orjson
 
 from benchmarks.common import median, save, simulated_file, timed
 from spikedetect import kernel
-from spikedetect.core import Detector, DetectorConfig, negbin
+from spikedetect.core import Detector, DetectorConfig, negbin, window_scores
+from spikedetect.core.composition import shares
 from spikedetect.core.counter import WindowCounter
 from spikedetect.core.detectors import seasonal
 from spikedetect.files.sources import iter_batches, open_binary
@@ -57,11 +58,11 @@ def replay(path: Path, config: DetectorConfig, *, pure: bool = False, signals: b
 def replay_numpy_closing(path: Path, config: DetectorConfig) -> int:
     """:func:`replay` with the compiled closing loops switched off (the numpy reference)."""
     saved = negbin._kernel
-    negbin._kernel = seasonal._kernel = None
+    negbin._kernel = seasonal._kernel = shares._kernel = window_scores._kernel = None
     try:
         return replay(path, config)
     finally:
-        negbin._kernel = seasonal._kernel = saved
+        negbin._kernel = seasonal._kernel = shares._kernel = window_scores._kernel = saved
 
 
 def count_only(path: Path, config: DetectorConfig, *, pure: bool = False) -> int:

@@ -7,10 +7,16 @@ every value rounds as numpy's does. Transcendentals (log, exp, lgamma) stay in n
 may differ from numpy's in the last bits. ``np.minimum``/``np.maximum`` are spelled out with
 numpy's NaN and tie rules; a float32 column compared with or bounded by a Python float is
 compared in float32 (NumPy 2's rule for Python scalars), and float32 + bool, 1 / float32 stay
-float32 as in numpy. The references: :func:`spikedetect.core.negbin._tail_sum` and the numpy
-code of :class:`spikedetect.core.detectors.seasonal.SeasonalBaseline` (``expect``, ``learn``;
-tests/core/test_closing_kernel.py compares them on random and edge-case inputs).
+float32 as in numpy; Python numbers are added by ``PyNumber_Add``, as Python adds them. The
+references, each the numpy code its caller runs when this extension is not loaded: the tail
+sums and ``log_sf`` of :mod:`spikedetect.core.negbin`, ``expect`` and ``learn`` of
+:class:`spikedetect.core.detectors.seasonal.SeasonalBaseline`, ``ShareBank.counts``
+(composition) and ``observe`` (:mod:`spikedetect.core.window_scores`);
+tests/core/test_closing_kernel.py compares them on random and edge-case inputs.
 """
+
+from cpython.number cimport PyNumber_Add
+from libc.math cimport ceil
 
 cdef int _TERMS = 48
 
@@ -192,10 +198,6 @@ def seasonal_learn(dict cols, const Py_ssize_t[::1] rows, const double[::1] x, c
 
 
 # -- log_sf around the tail sums: everything but the logs (numpy takes those, on gathered values) ---
-
-from cpython.number cimport PyNumber_Add
-from libc.math cimport ceil
-
 
 def logsf_gather(const double[::1] observed, const double[::1] mean, const double[::1] phi, Py_ssize_t[::1] idx,
                  double[::1] xm, double[::1] mm, double[::1] pm) -> tuple:

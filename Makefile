@@ -6,8 +6,8 @@ BIN := $(VENV)/bin
 
 .PHONY: venv demo test test-minimum lint typecheck kafka-start kafka-stop clean
 
-# setup.py builds the optional compiled counting kernel (Cython); a changed .pyx reinstalls
-$(BIN)/.installed: pyproject.toml setup.py src/spikedetect/kernel/_count.pyx
+# setup.py builds the optional compiled kernels (Cython); a changed .pyx reinstalls
+$(BIN)/.installed: pyproject.toml setup.py src/spikedetect/kernel/_count.pyx src/spikedetect/kernel/_closing.pyx
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
@@ -42,4 +42,4 @@ kafka-stop: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) .venv-min build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache \
-		src/spikedetect/kernel/_count.c src/spikedetect/kernel/*.so
+		src/spikedetect/kernel/_count.c src/spikedetect/kernel/_closing.c src/spikedetect/kernel/*.so

@@ -1,8 +1,11 @@
-"""Builds the optional compiled counting kernel (Cython); everything else is in pyproject.toml.
+"""Builds the optional compiled kernels (Cython); everything else is in pyproject.toml.
 
-Without a C compiler (or with SPIKEDETECT_PURE=1 at install time) the build is skipped with a
-warning and the pure-Python counter is installed: it is the reference the kernel is tested
-against and gives identical results, only slower.
+Two extensions, each optional on its own: the counting kernel (``kernel/_count.pyx``) and the
+closing loops (``kernel/_closing.pyx``, compiled with ``-ffp-contract=off`` so that no
+multiply-add is fused and every value rounds as numpy's does). Without a C compiler (or with
+SPIKEDETECT_PURE=1 at install time) a build is skipped with a warning and the pure-Python path
+is installed: it is the reference the kernels are tested against and gives identical results,
+only slower.
 """
 
 from __future__ import annotations
@@ -27,12 +30,12 @@ class OptionalBuildExt(build_ext):
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
-            _warn(exc)
+            _warn(exc, ext.name)
 
 
-def _warn(exc: BaseException) -> None:
-    sys.stderr.write(f"WARNING: spikedetect's compiled counting kernel was not built ({exc}); "
-                     "installing the pure-Python counter (identical results, slower)\n")
+def _warn(exc: BaseException, name: str = "kernels") -> None:
+    sys.stderr.write(f"WARNING: spikedetect's compiled {name} was not built ({exc}); "
+                     "installing the pure-Python path (identical results, slower)\n")
 
 
 def _extensions() -> list[Extension]:
@@ -43,13 +46,17 @@ def _extensions() -> list[Extension]:
     except ImportError as exc:
         _warn(exc)
         return []
-    ext = Extension("spikedetect.kernel._count", ["src/spikedetect/kernel/_count.pyx"],
-                    extra_compile_args=["-O3"])
-    try:
-        return list(cythonize([ext], language_level=3, quiet=True))
-    except Exception as exc:  # noqa: BLE001 - a Cython error also leaves the pure path
-        _warn(exc)
-        return []
+    exts = [Extension("spikedetect.kernel._count", ["src/spikedetect/kernel/_count.pyx"],
+                      extra_compile_args=["-O3"]),
+            Extension("spikedetect.kernel._closing", ["src/spikedetect/kernel/_closing.pyx"],
+                      extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math"])]
+    built: list[Extension] = []
+    for ext in exts:  # one at a time: a Cython error leaves that one's pure path, not the other's
+        try:
+            built.extend(cythonize([ext], language_level=3, quiet=True))
+        except Exception as exc:  # noqa: BLE001
+            _warn(exc, ext.name)
+    return built
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})

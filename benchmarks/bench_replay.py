@@ -10,7 +10,9 @@ grouping -> outage incidents), excluding output writing, counting with the compi
 --detector-only also the loop on the Detector alone (region incidents only, what replay did
 before outages were grouped), and with --count-only counting alone (WindowCounter, compiled and
 pure, no scoring), and with --signals-cost the replay without the composition / ingest-gap
-signals (issue 18). Medians over --repeats, alternating the baseline and the replays.
+signals (issue 18), and with --closing-cost the replay with the compiled closing loops off (NB
+tails and seasonal steps in numpy, as SPIKEDETECT_PURE=1 does for them). Medians over --repeats,
+alternating the baseline and the replays.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import orjson
 
 from benchmarks.common import median, save, simulated_file, timed
 from spikedetect import kernel
-from spikedetect.core import Detector, DetectorConfig
+from spikedetect.core import Detector, DetectorConfig, negbin, window_scores
+from spikedetect.core.composition import shares
 from spikedetect.core.counter import WindowCounter
+from spikedetect.core.detectors import seasonal
 from spikedetect.files.sources import iter_batches, open_binary
 from spikedetect.replay.runner import Replay
 
@@ -49,6 +53,16 @@ def replay(path: Path, config: DetectorConfig, *, pure: bool = False, signals: b
             r.feed(batch)
     r.finish()
     return r.summary.incidents_opened
+
+
+def replay_numpy_closing(path: Path, config: DetectorConfig) -> int:
+    """:func:`replay` with the compiled closing loops switched off (the numpy reference)."""
+    saved = negbin._kernel
+    negbin._kernel = seasonal._kernel = shares._kernel = window_scores._kernel = None
+    try:
+        return replay(path, config)
+    finally:
+        negbin._kernel = seasonal._kernel = shares._kernel = window_scores._kernel = saved
 
 
 def count_only(path: Path, config: DetectorConfig, *, pure: bool = False) -> int:
@@ -84,13 +98,16 @@ def main() -> None:
     ap.add_argument("--count-only", action="store_true", help="also time counting alone (compiled and pure)")
     ap.add_argument("--signals-cost", action="store_true",
                     help="also time the replay without the composition / ingest-gap signals")
+    ap.add_argument("--closing-cost", action="store_true",
+                    help="also time the replay with the compiled closing loops off (numpy closing)")
     ap.add_argument("--smoke", action="store_true", help="tiny run (CI keeps the script alive)")
     args = ap.parse_args()
     if args.smoke:
         args.days, args.repeats = 0.05, 1
     config = DetectorConfig(detector=args.detector)
     compiled = kernel.count is not None
-    print(f"counting kernel: {'compiled' if compiled else 'pure Python (not built, or SPIKEDETECT_PURE set)'}")
+    print(f"counting kernel: {'compiled' if compiled else 'pure Python (not built, or SPIKEDETECT_PURE set)'}; "
+          f"closing loops: {'numpy' if negbin._kernel is None else 'compiled'}")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.kinds.split(","):
@@ -103,6 +120,8 @@ def main() -> None:
                 times["detector_only"] = []
             if args.signals_cost:
                 times["replay_without_signals"] = []
+            if args.closing_cost and negbin._kernel is not None:
+                times["replay_numpy_closing"] = []
             if args.count_only:
                 times["count"] = []
                 if compiled:
@@ -111,6 +130,7 @@ def main() -> None:
             runs = {"read_decode": lambda p=path: read_decode(p), "replay": lambda p=path: replay(p, config),
                     "replay_pure": lambda p=path: replay(p, config, pure=True),
                     "replay_without_signals": lambda p=path: replay(p, config, signals=False),
+                    "replay_numpy_closing": lambda p=path: replay_numpy_closing(p, config),
                     "detector_only": lambda p=path: detector_only(p, config),
                     "count": lambda p=path: count_only(p, config),
                     "count_pure": lambda p=path: count_only(p, config, pure=True)}

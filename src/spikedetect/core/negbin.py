@@ -3,7 +3,8 @@
 The score of a window is ``-log10 P(X >= observed)`` where X is negative binomial with
 the expected mean and variance ``phi * mean`` (``phi`` is the learned overdispersion;
 ``phi <= 1`` is Poisson). Everything is vectorised over keys with numpy, so a closed
-window is scored for every key at once.
+window is scored for every key at once; the tail sums run in the compiled closing loops
+(:mod:`spikedetect.kernel`) when they are built, with the same bits as :func:`_tail_sum`.
 
 >>> import numpy as np
 >>> s = surprise(np.array([3.0, 300.0]), np.array([1.0, 10.0]), np.array([1.0, 1.0]))
@@ -14,9 +15,12 @@ window is scored for every key at once.
 from __future__ import annotations
 
 import math
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
+
+from spikedetect.kernel import closing as _kernel
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -57,6 +61,8 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
     Observed counts may be non-integer (rates); they are rounded up. For observed at or
     below the mean the result is 0 (no upward surprise is claimed).
     """
+    if _kernel is not None and np.ndim(observed) == 1 and np.shape(observed) == np.shape(mean) == np.shape(phi):
+        return _log_sf_compiled(_kernel, observed, mean, phi)
     x = np.ceil(np.asarray(observed, dtype=np.float64))
     mu = np.maximum(np.asarray(mean, dtype=np.float64), 1e-9)
     phi = np.asarray(phi, dtype=np.float64)
@@ -70,15 +76,40 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
     poisson = pm <= 1.0001
     if poisson.all():  # Poisson only (e.g. composition tails): the same values, without the NB terms
         log_pmf = _poisson_log_pmf(xm, mm, lgamma(xm + 1.0))
-        ratio_sum = _tail_sum(xm, np.zeros_like(xm), mm)
+        ratio_sum = tail_sums(xm, np.zeros_like(xm), mm)
         out[mask] = np.minimum(log_pmf + np.log(ratio_sum), 0.0)
         return out
     r = np.where(poisson, 1.0, mm / np.maximum(pm - 1.0, 1e-4))
     q = np.where(poisson, 0.0, mm / (mm + r))  # NB "success" odds
     log_pmf = _log_pmf(xm, mm, poisson, r, q)
     # pmf(k + 1) / pmf(k) = (a k + b) / (k + 1): NB a = q, b = r q; Poisson a = 0, b = mean.
-    ratio_sum = _tail_sum(xm, np.where(poisson, 0.0, q), np.where(poisson, mm, r * q))
+    ratio_sum = tail_sums(xm, np.where(poisson, 0.0, q), np.where(poisson, mm, r * q))
     out[mask] = np.minimum(log_pmf + np.log(ratio_sum), 0.0)
+    return out
+
+
+_CONSTS = (_HALF_LOG_2PI, 1 / 12, 1 / 360, 1 / 1260, 1 / 1680)  # lgamma's, for the compiled loops
+
+
+def _log_sf_compiled(kernel: ModuleType, observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArray:
+    """:func:`log_sf` of 1-d arrays in the compiled closing loops: the same steps, the logs taken
+    by numpy on the gathered values (libm's may differ from numpy's in the last bits)."""
+    n = len(observed)
+    out, xm, mm, pm = np.zeros(n), np.empty(n), np.empty(n), np.empty(n)
+    idx = np.empty(n, dtype=np.intp)
+    m, all_poisson = kernel.logsf_gather(*(np.ascontiguousarray(v, dtype=np.float64) for v in (observed, mean, phi)),
+                                         idx, xm, mm, pm)
+    if m == 0:
+        return out
+    xm, mm, pm = xm[:m], mm[:m], pm[:m]
+    r, q, log_pmf, a, b, ratio_sum = (np.empty(m) for _ in range(6))
+    args = np.empty((2 * (1 if all_poisson else 3) + 2) * m)
+    kernel.logsf_log_args(xm, mm, pm, all_poisson, r, q, args)
+    logs = np.log(args)
+    kernel.logsf_log_pmf(xm, mm, pm, all_poisson, r, q, logs, logs if all_poisson else np.log1p(-q), _CONSTS,
+                         log_pmf, a, b)
+    kernel.tail_sum(xm, a, b, _stepwise(xm), ratio_sum)
+    out[idx[:m]] = np.minimum(log_pmf + np.log(ratio_sum), 0.0)
     return out
 
 
@@ -103,6 +134,21 @@ def _log_pmf(xm: FloatArray, mm: FloatArray, poisson: npt.NDArray[np.bool_], r: 
     return log_pmf
 
 
+def _stepwise(xm: FloatArray) -> bool:
+    """Counts so large that k + j is no longer exact: the tail is summed one term at a time."""
+    return len(xm) > 0 and float(xm.max()) >= 2.0**52
+
+
+def tail_sums(xm: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
+    """:func:`_tail_sum`, in the compiled closing loops when they are built (the same bits)."""
+    if _kernel is None:
+        return _tail_sum(xm, a, b)
+    out = np.empty(len(xm))
+    _kernel.tail_sum(np.ascontiguousarray(xm, dtype=np.float64), np.ascontiguousarray(a, dtype=np.float64),
+                     np.ascontiguousarray(b, dtype=np.float64), _stepwise(xm), out)
+    return out
+
+
 def _tail_sum(xm: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
     """Sum of pmf(x + j) / pmf(x) for j >= 0, where pmf(k + 1) / pmf(k) = (a k + b) / (k + 1),
     with a geometric remainder after _TERMS terms. Terms are summed 8 at a time and only for
@@ -112,8 +158,7 @@ def _tail_sum(xm: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
     k = xm.copy()
     ratio = np.zeros_like(xm)
     active = np.arange(len(xm))
-    stepwise = len(xm) > 0 and float(xm.max()) >= 2.0**52  # k + j no longer exact
-    eight_terms = _eight_terms_stepwise if stepwise else _eight_terms
+    eight_terms = _eight_terms_stepwise if _stepwise(xm) else _eight_terms
     for _ in range(_TERMS // 8):
         ka, ta, sa, ra = eight_terms(k[active], term[active], ratio_sum[active], a[active], b[active])
         k[active], term[active], ratio_sum[active], ratio[active] = ka, ta, sa, ra

@@ -26,6 +26,7 @@ from spikedetect.core.incidents import Tracker
 from spikedetect.core.keyspace import Keyspace, ServiceKey
 from spikedetect.core.negbin import surprise
 from spikedetect.core.policy import ANOMALOUS, ELEVATED, KEEP_SHORT_RATIO, IncidentPolicy
+from spikedetect.kernel import closing as _kernel
 
 IntArray = npt.NDArray[np.intp]
 
@@ -64,7 +65,36 @@ class WindowScores:
 
 def observe(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]], ws: int) -> FloatArray:
     """Reports per key in this window: each region's own reports, then summed up the tree
-    level by level (children into parents) with numpy; new keys get rows first."""
+    level by level (children into parents) with numpy; new keys get rows first. In the compiled
+    closing loops when they are built (:mod:`spikedetect.kernel`; the same bits)."""
+    if _kernel is None:
+        own = _own_reports(ks, per_service)
+        rows = np.fromiter(map(ks.index.__getitem__, own), dtype=np.intp, count=len(own))
+        values = np.fromiter(own.values(), dtype=np.float64, count=len(own))
+    else:
+        room = sum(map(len, per_service.values()))
+        rows, values = np.empty(room, dtype=np.intp), np.empty(room)
+        m = _kernel.own_reports(per_service, ks.index, ks.row, rows, values)
+        rows, values = rows[:m], values[:m]
+    n = ks.size
+    observed = np.zeros(n)
+    if not len(rows):
+        return observed
+    observed[rows] = values
+    depth, parent = ks.depth[:n], ks.parent[:n]
+    if _kernel is not None:
+        _kernel.tree_sums(observed, depth, parent, int(depth.max()), np.empty(n))
+    else:
+        for d in range(int(depth.max()), 0, -1):
+            at = np.flatnonzero((depth == d) & (observed != 0))
+            if len(at):
+                observed += np.bincount(parent[at], weights=observed[at], minlength=n)
+    ks.last_seen[:n][observed != 0] = ws
+    return observed
+
+
+def _own_reports(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]]) -> dict[tuple[str, str], float]:
+    """Each (service, region)'s own reports in this window; new keys get rows."""
     index = ks.index
     own: dict[tuple[str, str], float] = {}
     for svc, leaf in per_service.items():
@@ -76,19 +106,7 @@ def observe(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]], ws: int)
             if sk not in index:
                 ks.row(svc, region)
             own[sk] = count
-    n = ks.size
-    observed = np.zeros(n)
-    if not own:
-        return observed
-    rows = np.fromiter(map(index.__getitem__, own), dtype=np.intp, count=len(own))
-    observed[rows] = np.fromiter(own.values(), dtype=np.float64, count=len(own))
-    depth, parent = ks.depth[:n], ks.parent[:n]
-    for d in range(int(depth.max()), 0, -1):
-        at = np.flatnonzero((depth == d) & (observed != 0))
-        if len(at):
-            observed += np.bincount(parent[at], weights=observed[at], minlength=n)
-    ks.last_seen[:n][observed != 0] = ws
-    return observed
+    return own
 
 
 def parent_prior(ks: Keyspace, exp: Expectation) -> None:

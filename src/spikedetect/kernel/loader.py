@@ -3,12 +3,16 @@
 ``count`` is the compiled counting kernel (``_count.pyx``) or None: when the extension was
 not built (no C compiler at install time) or ``SPIKEDETECT_PURE=1`` is set, the pure-Python
 counter in :mod:`spikedetect.core.counter` runs instead - it is the reference the kernel is
-tested against (tests/core/test_counter_kernel.py). The kernel does no I/O; reading this one
-environment variable at import is the only thing this package does besides loading it.
+tested against (tests/core/test_counter_kernel.py). ``closing`` is likewise the compiled
+closing loops (``_closing.pyx``: the negative-binomial tail sums of :mod:`spikedetect.core.negbin`
+and the seasonal detector's per-key steps) or None, their numpy code being the reference
+(tests/core/test_closing_kernel.py). The kernels do no I/O; reading this one environment
+variable at import is the only thing this package does besides loading them.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 from types import ModuleType
@@ -21,16 +25,21 @@ def pure_forced() -> bool:
     return os.environ.get(PURE_ENV, "") not in ("", "0")
 
 
-def load_compiled() -> ModuleType | None:
-    """The compiled counting kernel whatever ``SPIKEDETECT_PURE`` says, or None if not built."""
+_WHAT = {"_count": ("counting kernel", "counting"), "_closing": ("closing loops", "closing windows")}
+
+
+def load_compiled(name: str = "_count") -> ModuleType | None:
+    """A compiled kernel (``_count`` or ``_closing``) whatever ``SPIKEDETECT_PURE`` says, or None
+    if it was not built."""
     try:
-        from spikedetect.kernel import _count
+        return importlib.import_module(f"spikedetect.kernel.{name}")
     except ImportError as exc:
-        warnings.warn(f"spikedetect: the compiled counting kernel is not available ({exc}); counting in pure Python "
+        what, doing = _WHAT[name]
+        warnings.warn(f"spikedetect: compiled {what} not available ({exc}); {doing} in pure Python "
                       "(reinstall with a C compiler, or set SPIKEDETECT_PURE=1 to silence this)",
                       RuntimeWarning, stacklevel=2)
         return None
-    return _count
 
 
-count: ModuleType | None = None if pure_forced() else load_compiled()
+count: ModuleType | None = None if pure_forced() else load_compiled("_count")
+closing: ModuleType | None = None if pure_forced() else load_compiled("_closing")

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from spikedetect.core.expand import LeafCounts, keys_of
 from spikedetect.core.keyspace import ServiceKey
+from spikedetect.kernel import closing as _kernel
 
 MIN_EXPECTED = 3.0  # reports a key must expect in a window to be judged (small keys are not)
 WARM_REPORTS = 2000.0  # reports learned before a key is judged
@@ -81,7 +82,12 @@ class ShareBank:
         self.row_keys.pop()
 
     def counts(self, per_service: Mapping[str, LeafCounts], m: int) -> npt.NDArray[np.float64]:
-        """Reports per tracked key (row) and category (column) in this window."""
+        """Reports per tracked key (row) and category (column) in this window (in the compiled
+        closing loops when they are built: the same bits)."""
+        if _kernel is not None:
+            x = np.zeros((m, MAX_CATEGORIES))
+            _kernel.share_counts(self, per_service, m, keys_of, x)
+            return np.ascontiguousarray(x[:, :max(len(self.cats), 1)])
         rr: list[int] = []
         cc: list[int] = []
         vv: list[float] = []

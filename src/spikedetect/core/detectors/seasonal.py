@@ -34,6 +34,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from spikedetect.core.detectors import seasonal_compiled
 from spikedetect.core.detectors.base import (
     FLOOR,
     LEARNED,
@@ -47,6 +48,7 @@ from spikedetect.core.detectors.base import (
 )
 from spikedetect.core.errors import ConfigError
 from spikedetect.core.windows import DAY_MS
+from spikedetect.kernel import closing as _kernel
 
 SLOTS = 48
 _SLOT_MS = DAY_MS // SLOTS
@@ -129,6 +131,8 @@ class SeasonalBaseline(Baseline):
         return tod, warm, factor
 
     def expect(self, rows: IntArray, ws_ms: int) -> Expectation:
+        if _kernel is not None:  # the compiled closing loops: the same bits (seasonal_compiled)
+            return seasonal_compiled.expect(_kernel, self, rows, ws_ms)
         p = self.params
         c = self.cols
         rows = self.rows_index(rows)  # type: ignore[assignment]
@@ -154,6 +158,9 @@ class SeasonalBaseline(Baseline):
         if len(rows) == 0:
             return
         wt = np.ones(len(rows)) if weight is None else np.asarray(weight, dtype=np.float64)
+        if _kernel is not None and seasonal_compiled.learn(_kernel, self, rows, ws_ms, observed, expected,
+                                                           parent_observed, wt):
+            return
         c = self.cols
         x = observed.astype(np.float64)
         tod, warm, factor = expected.aux["tod"], expected.aux["warm"], expected.aux["factor"]

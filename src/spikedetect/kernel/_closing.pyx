@@ -1,0 +1,375 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled loops of the closing path, bit-identical to their numpy references.
+
+Only IEEE arithmetic (+ - * /, comparisons) is done here, row by row, in the order the numpy
+code does it elementwise; setup.py compiles with -ffp-contract=off (no fused multiply-add), so
+every value rounds as numpy's does. Transcendentals (log, exp, lgamma) stay in numpy: libm's
+may differ from numpy's in the last bits. ``np.minimum``/``np.maximum`` are spelled out with
+numpy's NaN and tie rules; a float32 column compared with or bounded by a Python float is
+compared in float32 (NumPy 2's rule for Python scalars), and float32 + bool, 1 / float32 stay
+float32 as in numpy; Python numbers are added by ``PyNumber_Add``, as Python adds them. The
+references, each the numpy code its caller runs when this extension is not loaded: the tail
+sums and ``log_sf`` of :mod:`spikedetect.core.negbin`, ``expect`` and ``learn`` of
+:class:`spikedetect.core.detectors.seasonal.SeasonalBaseline`, ``ShareBank.counts``
+(composition) and ``observe`` (:mod:`spikedetect.core.window_scores`);
+tests/core/test_closing_kernel.py compares them on random and edge-case inputs.
+"""
+
+from cpython.number cimport PyNumber_Add
+from libc.math cimport ceil
+
+cdef int _TERMS = 48
+
+
+cdef inline double _np_min(double x, double y) noexcept nogil:
+    """np.minimum(x, y) as numpy computes it here: x when x is NaN or x < y, else y (so a tie of
+    signed zeros gives y)."""
+    return x if (x != x or x < y) else y
+
+
+cdef inline double _np_max(double x, double y) noexcept nogil:
+    """np.maximum(x, y): x when x is NaN or x > y, else y."""
+    return x if (x != x or x > y) else y
+
+
+cdef inline float _np_minf(float x, float y) noexcept nogil:
+    """np.minimum of float32 values."""
+    return x if (x != x or x < y) else y
+
+
+cdef inline float _np_maxf(float x, float y) noexcept nogil:
+    """np.maximum of float32 values."""
+    return x if (x != x or x > y) else y
+
+
+cdef inline double _np_clip(double x, double lo, double hi) noexcept nogil:
+    """np.clip(x, lo, hi): NaN stays NaN, and x stays on a tie (clip(-0.0, 0.0, 1) is -0.0)."""
+    if x != x:
+        return x
+    if x < lo:
+        x = lo
+    if x > hi:
+        x = hi
+    return x
+
+
+def tail_sum(const double[::1] xm, const double[::1] a, const double[::1] b, bint stepwise,
+             double[::1] out) -> None:
+    """``negbin._tail_sum(xm, a, b)`` into ``out``: per row, the tail terms 8 at a time until
+    the last term is below 1e-10 of the sum (at most 48), then the geometric remainder.
+    ``stepwise``: k + j is no longer exact (the reference's choice for the whole call)."""
+    cdef Py_ssize_t i, n = xm.shape[0]
+    cdef int g, j
+    cdef double k, t, s, r, aa, bb, kj
+    with nogil:
+        for i in range(n):
+            k = xm[i]
+            aa = a[i]
+            bb = b[i]
+            t = 1.0
+            s = 1.0
+            r = 0.0
+            for g in range(_TERMS // 8):
+                if stepwise:
+                    for j in range(8):
+                        r = (aa * k + bb) / (k + 1.0)
+                        t = t * r
+                        s = s + t
+                        k = k + 1.0
+                else:
+                    for j in range(8):
+                        kj = k + <double>j
+                        r = (kj * aa + bb) / (kj + 1.0)
+                        t = t * r
+                        s = s + t
+                    k = kj + 1.0
+                if not (t >= 1e-10 * s):
+                    break
+            r = _np_min(r, 0.999999)
+            out[i] = s + t * r / (1.0 - r)
+
+
+def seasonal_expect(dict cols, const Py_ssize_t[::1] rows, Py_ssize_t lo, Py_ssize_t hi, double w_hi, Py_ssize_t d,
+                    tuple params, double[::1] mean, double[::1] phi_out, signed char[::1] source, double[::1] tod,
+                    unsigned char[::1] warm, double[::1] factor, double[::1] own) -> None:
+    """``SeasonalBaseline.expect`` for ``rows`` into the output arrays: profile slots ``lo``/``hi``
+    (weight ``w_hi`` of the later), weekday ``d``; ``params``: (warm_slot_weight, weekday warm
+    weight, warm_level_windows, floor_mean, cold_phi_factor, LEARNED, WARMING, FLOOR)."""
+    cdef const double[:, ::1] prof = cols["prof"], dow_num = cols["dow_num"], dow_den = cols["dow_den"]
+    cdef const float[:, ::1] prof_w = cols["prof_w"], dow_w = cols["dow_w"]
+    cdef const double[::1] level = cols["level"]
+    cdef const float[::1] level_n = cols["level_n"], phi = cols["phi"], alpha = cols["alpha"]
+    cdef float need = params[0], dow_need = params[1], level_need = params[2]
+    cdef double floor = params[3], cold = params[4], t, f, m, p, num, den
+    cdef signed char learned = params[5], warming = params[6], floor_src = params[7]
+    cdef Py_ssize_t i, r
+    cdef bint wm, lok
+    with nogil:
+        for i in range(rows.shape[0]):
+            r = rows[i]
+            t = (1.0 - w_hi) * prof[r, lo] + w_hi * prof[r, hi]
+            wm = prof_w[r, lo] >= need and prof_w[r, hi] >= need
+            num = dow_num[r, d]
+            den = dow_den[r, d]
+            f = num / (den if den > 1e-9 else 1.0) if (dow_w[r, d] >= dow_need and den > 1e-9) else 1.0
+            f = _np_clip(f, 0.25, 4.0)
+            lok = level_n[r] >= level_need
+            m = t * f if wm else (level[r] if lok else _np_max(level[r], floor))
+            source[i] = learned if wm else (warming if lok else floor_src)
+            m = _np_max(m, floor)
+            p = <double>phi[r] + <double>alpha[r] * m
+            phi_out[i] = p if wm else p * cold
+            mean[i] = m
+            tod[i] = t
+            warm[i] = wm
+            factor[i] = f
+            own[i] = t * f if wm else level[r]
+
+
+cdef inline void _learn_noise(double x, double mean, double floor, double clip_sd2, double phi_max,
+                              double alpha_max, float a_phi, bint trusted, float* phi, float* alpha,
+                              float* disp_n) noexcept nogil:
+    """``SeasonalBaseline._learn_noise`` for one row."""
+    cdef double mu = _np_max(mean, floor), ph = phi[0], al = alpha[0], dx = x - mu
+    cdef double var = ph * mu + al * mu * mu
+    cdef double extra = _np_min(dx * dx, clip_sd2 * var) - mu
+    cdef double part_phi = _np_max(ph - 1.0, 0.1) * mu, part_alpha = _np_max(al, 0.002) * mu * mu
+    cdef double share = part_alpha / (part_phi + part_alpha)
+    cdef double phi_obs = 1.0 + extra * (1.0 - share) / mu, alpha_obs = extra * share / (mu * mu)
+    cdef float n = disp_n[0] + (<float>1.0 if trusted else <float>0.0)  # float32 + bool stays float32
+    cdef double a = <double>_np_maxf(<float>1.0 / _np_maxf(n, 1.0), a_phi) if trusted else 0.0
+    phi[0] = <float>_np_clip(ph + a * (phi_obs - ph), 1.0, phi_max)
+    alpha[0] = <float>_np_clip(al + a * (alpha_obs - al), 0.0, alpha_max)
+    disp_n[0] = _np_minf(n, 1e6)
+
+
+cdef inline void _learn_slot(double y, double part, double wt, double a_slot, double* prof,
+                             float* prof_w) noexcept nogil:
+    """One profile slot of ``SeasonalBaseline._learn_profile`` for one row."""
+    cdef double pw = <double>prof_w[0] + part * wt
+    cdef double a = part * _np_max(1.0 / _np_max(pw, 1e-9), a_slot) * wt
+    prof[0] += a * (y - prof[0])
+    prof_w[0] = <float>_np_min(pw, 1e6)
+
+
+def seasonal_learn(dict cols, const Py_ssize_t[::1] rows, const double[::1] x, const double[::1] mean,
+                   const signed char[::1] source, const double[::1] tod, const unsigned char[::1] warm,
+                   const double[::1] factor, const double[::1] parent_observed, const double[::1] wt,
+                   Py_ssize_t lo, Py_ssize_t hi, double w_hi, Py_ssize_t d, tuple params) -> None:
+    """``SeasonalBaseline.learn`` for ``rows`` (distinct): noise, level, weekday ratio, the two
+    profile slots, share. ``params``: (floor_mean, clip_sd ** 2, phi_max, alpha_max, a_phi,
+    a_level, a_dow, a_slot, FLOOR)."""
+    cdef double[:, ::1] prof = cols["prof"], dow_num = cols["dow_num"], dow_den = cols["dow_den"]
+    cdef float[:, ::1] prof_w = cols["prof_w"], dow_w = cols["dow_w"]
+    cdef double[::1] level = cols["level"], share = cols["share"]
+    cdef float[::1] level_n = cols["level_n"], phi = cols["phi"], alpha = cols["alpha"]
+    cdef float[::1] disp_n = cols["disp_n"], share_w = cols["share_w"]
+    cdef double floor = params[0], clip_sd2 = params[1], phi_max = params[2], alpha_max = params[3]
+    cdef float a_phi = params[4], a_share = params[5] / 10.0, a_dow = params[6]
+    cdef double a_level = params[5], a_slot = params[7], n, a, w_lo = 1.0 - w_hi, po
+    cdef signed char floor_src = params[8]
+    cdef float w
+    cdef Py_ssize_t i, r
+    with nogil:
+        for i in range(rows.shape[0]):
+            r = rows[i]
+            _learn_noise(x[i], mean[i], floor, clip_sd2, phi_max, alpha_max, a_phi,
+                         source[i] != floor_src and wt[i] >= 1.0, &phi[r], &alpha[r], &disp_n[r])
+            n = <double>level_n[r] + wt[i]
+            a = _np_max(1.0 / _np_max(n, 1.0), a_level) * wt[i]
+            level[r] += a * (x[i] - level[r])
+            level_n[r] = <float>_np_min(n, 1e6)
+            if warm[i]:
+                w = dow_w[r, d] + <float>1.0
+                a = <double>_np_maxf(<float>1.0 / w, a_dow) * wt[i]
+                dow_num[r, d] += a * (x[i] - dow_num[r, d])
+                dow_den[r, d] += a * (tod[i] - dow_den[r, d])
+                dow_w[r, d] = _np_minf(w, 1e6)
+            if w_lo > 0.0:
+                _learn_slot(x[i] / factor[i], w_lo, wt[i], a_slot, &prof[r, lo], &prof_w[r, lo])
+            if w_hi > 0.0:
+                _learn_slot(x[i] / factor[i], w_hi, wt[i], a_slot, &prof[r, hi], &prof_w[r, hi])
+            po = parent_observed[i]
+            if po == po and po - po == 0.0 and po > 0.0:  # finite and positive
+                w = share_w[r] + <float>1.0
+                a = <double>_np_maxf(<float>1.0 / w, a_share) * wt[i]
+                share[r] += a * (x[i] / po - share[r])
+                share_w[r] = _np_minf(w, 1e6)
+
+
+# -- log_sf around the tail sums: everything but the logs (numpy takes those, on gathered values) ---
+
+def logsf_gather(const double[::1] observed, const double[::1] mean, const double[::1] phi, Py_ssize_t[::1] idx,
+                 double[::1] xm, double[::1] mm, double[::1] pm) -> tuple:
+    """``log_sf``'s first steps: ``x = ceil(observed)``, ``mu = max(mean, 1e-9)``; the rows where
+    x > mu into ``idx``, ``xm``, ``mm``, ``pm``. Returns (how many, all of them Poisson)."""
+    cdef Py_ssize_t i, m = 0
+    cdef double x, mu
+    cdef bint poisson = True
+    with nogil:
+        for i in range(observed.shape[0]):
+            x = ceil(observed[i])
+            mu = _np_max(mean[i], 1e-9)
+            if x > mu:
+                idx[m] = i
+                xm[m] = x
+                mm[m] = mu
+                pm[m] = phi[i]
+                poisson = poisson and phi[i] <= 1.0001
+                m += 1
+    return m, poisson
+
+
+cdef inline double _lgamma_prod(double x) noexcept nogil:
+    """The product ``negbin.lgamma`` takes the log of for x < 8 (1 otherwise: not used)."""
+    if not (x < 8.0):
+        return 1.0
+    return x * (x + 1.0) * (x + 2.0) * (x + 3.0) * (x + 4.0) * (x + 5.0) * (x + 6.0) * (x + 7.0)
+
+
+def logsf_log_args(const double[::1] xm, const double[::1] mm, const double[::1] pm, bint all_poisson,
+                   double[::1] r, double[::1] q, double[::1] args) -> None:
+    """The NB size ``r`` and odds ``q`` per row (1 and 0 where Poisson), and every value whose
+    log ``log_sf`` needs, in ``args``: lgamma's product and its z for xm + 1, xm + r and r (only
+    xm + 1 when ``all_poisson``), log(q or 0.5) and log(mean)."""
+    cdef Py_ssize_t i, n = xm.shape[0], k = 1 if all_poisson else 3, j
+    cdef double v, rr, qq
+    cdef bint po
+    with nogil:
+        for i in range(n):
+            po = all_poisson or pm[i] <= 1.0001
+            rr = 1.0 if po else mm[i] / _np_max(pm[i] - 1.0, 1e-4)
+            qq = 0.0 if po else mm[i] / (mm[i] + rr)
+            r[i] = rr
+            q[i] = qq
+            for j in range(k):
+                v = xm[i] + 1.0 if j == 0 else (xm[i] + rr if j == 1 else rr)
+                args[j * n + i] = _lgamma_prod(v)
+                args[(k + j) * n + i] = v + 8.0 if v < 8.0 else v
+            args[2 * k * n + i] = 0.5 if po else qq
+            args[(2 * k + 1) * n + i] = mm[i]
+
+
+cdef inline double _lgamma(double x, double log_prod, double log_z, const double* c) noexcept nogil:
+    """``negbin.lgamma`` of x given log(product) and log(z); c: half log 2 pi, 1/12, 1/360, 1/1260,
+    1/1680 (Python's values)."""
+    cdef bint small = x < 8.0
+    cdef double z = x + 8.0 if small else x
+    cdef double inv = 1.0 / z
+    cdef double inv2 = inv * inv
+    cdef double series = inv * (c[1] - inv2 * (c[2] - inv2 * (c[3] - inv2 * c[4])))
+    return (z - 0.5) * log_z - z + c[0] + series - (log_prod if small else 0.0)
+
+
+def logsf_log_pmf(const double[::1] xm, const double[::1] mm, const double[::1] pm, bint all_poisson,
+                  const double[::1] r, const double[::1] q, const double[::1] logs, const double[::1] log1p_q,
+                  tuple consts, double[::1] log_pmf, double[::1] a, double[::1] b) -> None:
+    """``negbin._log_pmf`` (or the Poisson one) from the logs of :func:`logsf_log_args`' values
+    (``log1p_q``: log1p(-q)), and the tail's ratio terms ``a``, ``b``."""
+    cdef Py_ssize_t i, n = xm.shape[0], k = 1 if all_poisson else 3
+    cdef double c[5]
+    cdef double lg1, lgxr, lgr, nb, po_pmf
+    cdef bint po
+    for i in range(5):
+        c[i] = consts[i]
+    with nogil:
+        for i in range(n):
+            po = all_poisson or pm[i] <= 1.0001
+            lg1 = _lgamma(xm[i] + 1.0, logs[i], logs[k * n + i], c)
+            po_pmf = xm[i] * logs[(2 * k + 1) * n + i] - mm[i] - lg1
+            if po:
+                log_pmf[i] = po_pmf
+                a[i] = 0.0
+                b[i] = mm[i]
+            else:
+                lgxr = _lgamma(xm[i] + r[i], logs[n + i], logs[(k + 1) * n + i], c)
+                lgr = _lgamma(r[i], logs[2 * n + i], logs[(k + 2) * n + i], c)
+                nb = lgxr - lg1 - lgr + r[i] * log1p_q[i] + xm[i] * logs[2 * k * n + i]
+                log_pmf[i] = nb
+                a[i] = q[i]
+                b[i] = r[i] * q[i]
+
+
+# -- composition: reports per busy key and category (ShareBank.counts) ----------------------------
+
+def share_counts(object bank, object per_service, Py_ssize_t m, object keys_of, double[:, ::1] x) -> None:
+    """``ShareBank.counts`` into ``x`` (zeros, ``m`` rows, MAX_CATEGORIES columns): the same walk
+    over services, (region, category) sums and cached region paths, and each path row's cell
+    incremented in the order ``np.add.at`` applies them."""
+    cdef dict rows = bank.rows, paths = bank._paths, by_rc
+    cdef object leaf, path, col_of = bank.col, key, cnt, rc, prev
+    cdef Py_ssize_t r, col
+    cdef double v
+    for svc in sorted({sk[0] for sk in bank.row_keys}):
+        leaf = per_service.get(svc)
+        if not leaf:
+            continue
+        by_rc = {}
+        for key, cnt in leaf.items():
+            rc = (key[0], key[1])
+            prev = by_rc.get(rc, 0.0)
+            by_rc[rc] = PyNumber_Add(prev, cnt)
+        for rc, cnt in by_rc.items():
+            path = paths.get((svc, rc[0]))
+            if path is None:
+                path = paths[(svc, rc[0])] = [rows[(svc, k)] for k in keys_of(rc[0]) if (svc, k) in rows]
+            if path:
+                col = col_of(rc[1])
+                v = cnt
+                for r in path:
+                    if r < 0 or r >= m:
+                        raise IndexError(f"row {r} is out of bounds for {m} rows")
+                    x[r, col] += v
+
+
+# -- observed reports per key (window_scores.observe) ----------------------------------------------
+
+def own_reports(object per_service, dict index, object new_row, Py_ssize_t[::1] rows, double[::1] values
+                ) -> Py_ssize_t:
+    """``observe``'s first step: each (service, region)'s own reports this window, summed as
+    Python numbers in the reference's order (``0 + count`` first), new keys given rows by
+    ``new_row(service, region)`` on first sight; their rows and float values into ``rows`` and
+    ``values`` (room for one per leaf entry). Returns how many."""
+    cdef dict by_region
+    cdef object region, count
+    cdef Py_ssize_t m = 0
+    for svc, leaf in per_service.items():
+        by_region = {}
+        for key, count in leaf.items():
+            region = key[0]
+            # PyNumber_Add: Python's 0 + count (Cython's int fast path would keep a -0.0)
+            by_region[region] = PyNumber_Add(by_region.get(region, 0), count)
+        for region, count in by_region.items():
+            sk = (svc, region)
+            row = index.get(sk)
+            if row is None:
+                new_row(svc, region)
+                row = index[sk]
+            rows[m] = row
+            values[m] = count
+            m += 1
+    return m
+
+
+def tree_sums(double[::1] observed, const signed char[::1] depth, const Py_ssize_t[::1] parent, int max_depth,
+              double[::1] level_sums) -> None:
+    """``observe``'s second step: level by level from the deepest, each key's reports (where not 0)
+    added into its parent - summed per parent in row order from 0, then added to every row as
+    ``observed += np.bincount(...)`` does, and only for levels that have such keys."""
+    cdef Py_ssize_t i, p, n = observed.shape[0]
+    cdef int d
+    cdef bint any_at
+    for d in range(max_depth, 0, -1):
+        any_at = False
+        for i in range(n):
+            level_sums[i] = 0.0
+        for i in range(n):
+            if depth[i] == d and observed[i] != 0.0:
+                p = parent[i]
+                if p < 0 or p >= n:
+                    raise ValueError(f"row {i} at depth {d} has parent {p}, not one of {n} rows")
+                level_sums[p] += observed[i]
+                any_at = True
+        if any_at:
+            for i in range(n):
+                observed[i] += level_sums[i]

@@ -35,7 +35,6 @@ from mode import Service
 from spikedetect import kafka_clients
 from spikedetect.core.counter import WindowCounter
 from spikedetect.stream.faust_fixes import force_metadata_update
-from spikedetect.stream.logs import log_every
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.outbox import input_dead_letter
 from spikedetect.stream.settings import Settings
@@ -224,7 +223,13 @@ class IngestService(Service):
 
     @Service.task
     async def _summaries(self) -> None:
-        await log_every(self, self.settings.summary_interval_s, self.summary, log)
+        interval_s = self.settings.summary_interval_s
+        if interval_s <= 0:
+            return
+        while not self.should_stop:
+            await self.sleep(interval_s)
+            if not self.should_stop:
+                log.info("%s", self.summary())
 
     def summary(self) -> str:
         """One ``key=value`` line: what happened since the previous call, and the lag now."""

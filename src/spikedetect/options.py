@@ -36,6 +36,8 @@ DETECTOR_HELP = {
     "min_excess": "Reports above the expected count a window needs to be anomalous.",
     "min_excess_ratio": "The observed count must also exceed expected by this factor (1.0 = double).",
     "extreme_ratio": "One window at this many times expected (and twice open_threshold) opens an incident.",
+    "sustained_sharp_ratio": "A sum over sustained-sharp-windows windows at this many times expected opens at once.",
+    "sustained_sharp_windows": "Shortest summed horizon (windows; 10 or 30 are summed) the sustained-sharp rule looks at.",
     "level_shift_ms": "An incident still raised this long closes as a level shift; the baseline adopts the new level (ms).",
     "value_scale": "Units per input value (1 = counts; --series picks one for non-integer values).",
     "elevated_learn_weight": "How much a window above close_threshold still teaches the baseline (0..1).",

@@ -196,7 +196,8 @@ def test_state_round_trips_with_held_reports() -> None:
 def test_params_hash_is_unchanged_by_the_default_quorum() -> None:
     """The default quorum stays out of the hash, so outputs made before it existed keep theirs."""
     values = DetectorConfig().to_dict()
-    del values["watermark_quorum"]
+    for later in ("watermark_quorum", "sustained_sharp_ratio", "sustained_sharp_windows"):  # added since
+        del values[later]
     before = hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
     assert DetectorConfig().params_hash == before
     assert DetectorConfig(watermark_quorum=1).params_hash != DetectorConfig().params_hash

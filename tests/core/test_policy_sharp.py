@@ -11,12 +11,10 @@ from spikedetect.core.policy import (
     ANOMALOUS,
     CALM,
     EXTREME,
-    SUSTAINED_SHARP_RATIO,
-    SUSTAINED_SHARP_WINDOWS,
     IncidentPolicy,
 )
 
-CFG = DetectorConfig()  # open 6, extreme 60, extreme_ratio 10, min_excess 8
+CFG = DetectorConfig()  # open 6, extreme 60, extreme_ratio 10, min_excess 8, sustained sharp 5x over 10
 
 
 @pytest.mark.parametrize(("observed", "expected", "score", "want"), [
@@ -52,13 +50,14 @@ def _horizons(row: int, h_score: float, h_excess: float, h_ratio: float
 
 @pytest.mark.parametrize(("row", "ratio", "want"), [
     (1, 20.0, EXTREME),                 # a small city at 20x its night level over 10 windows
-    (1, SUSTAINED_SHARP_RATIO, EXTREME),
+    (1, CFG.sustained_sharp_ratio, EXTREME),
+    (1, 4.9, ANOMALOUS),                # under sustained_sharp_ratio
     (2, 6.0, EXTREME),                  # over 30 windows
     (1, 3.0, ANOMALOUS),                # a level shift at 2-3x: two windows in a row, as before
     (0, 20.0, ANOMALOUS),               # 3 windows are not long enough to stand alone
 ])
 def test_long_sustained_evidence_opens_at_once(row: int, ratio: float, want: int) -> None:
-    assert SUSTAINED_SHARP_WINDOWS == 10
+    assert CFG.sustained_sharp_windows == 10
     one = np.array([1.0])
     sig = IncidentPolicy(CFG).signals(one, np.array([0.5]), np.array([1.0]),
                                       horizons=_horizons(row, 8.0, 12.0, ratio))
@@ -70,3 +69,25 @@ def test_an_open_incident_is_not_reopened_by_the_long_rule() -> None:
     sig = IncidentPolicy(CFG).signals(np.array([1.0]), np.array([0.5]), np.array([1.0]),
                                       horizons=_horizons(1, 8.0, 12.0, 20.0), tracked=tracked)
     assert int(sig[0]) < ANOMALOUS
+
+
+@pytest.mark.parametrize(("changes", "row", "ratio", "want"), [
+    ({"sustained_sharp_ratio": 25.0}, 1, 20.0, ANOMALOUS),  # the ratio is the config's
+    ({"sustained_sharp_ratio": 2.5}, 1, 3.0, EXTREME),
+    ({"sustained_sharp_windows": 30}, 1, 20.0, ANOMALOUS),  # 10 windows are no longer long enough
+    ({"sustained_sharp_windows": 30}, 2, 20.0, EXTREME),
+    ({"sustained_sharp_windows": 3}, 0, 20.0, EXTREME),
+    ({"sustained_sharp_windows": 31}, 2, 20.0, ANOMALOUS),  # beyond the longest horizon: off
+])
+def test_the_long_rule_follows_the_config(changes: dict[str, float], row: int, ratio: float, want: int) -> None:
+    cfg = CFG.replace(**changes)
+    sig = IncidentPolicy(cfg).signals(np.array([1.0]), np.array([0.5]), np.array([1.0]),
+                                      horizons=_horizons(row, 8.0, 12.0, ratio))
+    assert int(sig[0]) == want
+
+
+def test_a_changed_long_rule_is_a_different_detector() -> None:
+    """A changed setting enters params_hash (the default stays out of it: test_frontier's
+    hash test and the goldens' incident ids check that)."""
+    assert DetectorConfig.from_mapping({"sustained_sharp_ratio": "5.5"}).params_hash != CFG.params_hash
+    assert CFG.replace(sustained_sharp_windows=30).params_hash != CFG.params_hash

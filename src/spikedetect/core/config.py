@@ -89,6 +89,10 @@ class DetectorConfig:
     open_windows: int = 2
     extreme_threshold: float = 60.0
     extreme_ratio: float = 10.0  # or twice open_threshold at this many times the expected count
+    # a sum over sustained_sharp_windows windows or more at this many times its expectation opens
+    # at once: its windows are the confirmation a second window would give
+    sustained_sharp_ratio: float = 5.0
+    sustained_sharp_windows: int = 10
     close_threshold: float = 3.0
     close_windows: int = 5
     min_excess: float = 8.0
@@ -110,12 +114,12 @@ class DetectorConfig:
         _non_negative_int(self, "lateness_ms")
         for name in ("max_future_skew_ms", "watermark_quorum", "max_value_bytes", "max_keys_per_service", "max_breakdown",
                      "retire_after_ms", "open_windows", "close_windows", "update_every_windows",
-                     "max_incident_ms", "level_shift_ms", "relearn_ms", "top_children"):
+                     "max_incident_ms", "level_shift_ms", "relearn_ms", "top_children", "sustained_sharp_windows"):
             _positive_int(self, name)
         if not 1 <= self.max_region_depth <= 4:
             raise ConfigError(f"max_region_depth must be 1..4, got {self.max_region_depth}")
         for name in ("open_threshold", "extreme_threshold", "extreme_ratio", "close_threshold", "min_excess", "min_excess_ratio",
-                     "elevated_learn_weight"):
+                     "elevated_learn_weight", "sustained_sharp_ratio"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or value != value or value < 0:
                 raise ConfigError(f"{name} must be a non-negative number, got {value!r}")
@@ -174,7 +178,8 @@ class DetectorConfig:
 
 
 # Settings added after outputs carried a params_hash: they enter the hash only when changed.
-_HASHED_WHEN_CHANGED: dict[str, Any] = {"watermark_quorum": 8}
+_HASHED_WHEN_CHANGED: dict[str, Any] = {"watermark_quorum": 8, "sustained_sharp_ratio": 5.0,
+                                        "sustained_sharp_windows": 10}
 
 
 # every detector setting's name, in declaration order: what flags, environment variables, config

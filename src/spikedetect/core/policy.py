@@ -20,13 +20,7 @@ KEEP_OPEN_EXPECTED = 30.0  # reports a horizon must expect to judge whether an i
 # horizon over which its excess adds up to KEEP_OPEN_EXCESS * min_excess reports
 KEEP_SHORT_RATIO = 5.0
 KEEP_OPEN_EXCESS = 2.0
-# Evidence over at least SUSTAINED_SHARP_WINDOWS windows at SUSTAINED_SHARP_RATIO times expected or
-# more opens an incident at once: its windows are the confirmation a second window would give (a
-# small city at 20x its night level needs ~10 minutes for min_excess reports; a level shift at 2-3x
-# still needs two windows in a row)
-SUSTAINED_SHARP_RATIO = 5.0
-SUSTAINED_SHARP_WINDOWS = 10
-_LONG_FROM = HORIZONS[1:].index(SUSTAINED_SHARP_WINDOWS)  # first horizon row that long
+_LONG_WINDOWS = np.array(HORIZONS[1:])  # windows summed per horizon row
 # rows with evidence over several windows, and for them (score, excess, observed/expected, expected
 # sum), each of shape (H, len(rows))
 Horizons = tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64],
@@ -38,7 +32,10 @@ class IncidentPolicy(IncidentMachine):
 
     def __init__(self, config: DetectorConfig) -> None:
         super().__init__(config)
-        self.horizon_signal = ANOMALOUS
+        # the horizon rows long enough for the sustained-sharp rule (a small city at 20x its night
+        # level needs ~10 minutes for min_excess reports; a level shift at 2-3x still needs two
+        # windows in a row)
+        self._sharp_rows = np.greater_equal(_LONG_WINDOWS, config.sustained_sharp_windows)
 
     def signals(self, observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
                 score: npt.NDArray[np.float64],
@@ -58,7 +55,7 @@ class IncidentPolicy(IncidentMachine):
         evidence opens an incident after ``open_windows`` windows in a row, or at once (EXTREME)
         when it is beyond doubt: one window at an extreme score, at ``extreme_ratio`` times the
         expected count with twice the open score, or at twice that ratio with the open score; or
-        a sum over :data:`SUSTAINED_SHARP_WINDOWS` windows or more at :data:`SUSTAINED_SHARP_RATIO`
+        a sum over ``sustained_sharp_windows`` windows or more at ``sustained_sharp_ratio``
         times its expectation.
         ``keep``: per horizon row, the horizon that judges an open incident (default
         :meth:`keep_open_horizon` of the expected sums)."""
@@ -90,7 +87,7 @@ class IncidentPolicy(IncidentMachine):
         h_open = h_big & (h_score >= c.open_threshold)
         h_anom = h_open.any(axis=0) & free
         # a long sum many times its expectation is sustained by construction: it opens at once
-        h_sharp = (h_open & (h_ratio >= SUSTAINED_SHARP_RATIO))[_LONG_FROM:].any(axis=0) & free
+        h_sharp = (h_open & (h_ratio >= c.sustained_sharp_ratio))[self._sharp_rows].any(axis=0) & free
         h_raised = (h_score >= c.close_threshold) & (h_excess >= 0.5 * c.min_excess)
         # an open incident stays open while the last few windows (not only this one) are raised,
         # so a small key's outage is not closed by a few windows of 1 or 2 reports
@@ -98,7 +95,7 @@ class IncidentPolicy(IncidentMachine):
         h_elev = np.where(free, h_raised.any(axis=0), np.take_along_axis(h_raised, keep[None, :], 0)[0])
         part = sig[rows]
         part = np.where(h_elev & (part < ELEVATED), ELEVATED, part)
-        part = np.where(h_anom & (part < ANOMALOUS), self.horizon_signal, part)
+        part = np.where(h_anom & (part < ANOMALOUS), ANOMALOUS, part)
         sig[rows] = np.where(h_sharp, EXTREME, part)
 
     def keep_open_horizon(self, expected: npt.NDArray[np.float64],

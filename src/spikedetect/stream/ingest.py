@@ -33,6 +33,7 @@ from mode import Service
 from spikedetect import kafka_clients
 from spikedetect.stream.faust_fixes import force_metadata_update
 from spikedetect.stream.ingest_rebalance import Rebalance, assign, revoke
+from spikedetect.stream.logs import log_every
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.outbox import input_dead_letter
 from spikedetect.stream.settings import Settings
@@ -196,13 +197,7 @@ class IngestService(Service):
 
     @Service.task
     async def _summaries(self) -> None:
-        interval_s = self.settings.summary_interval_s
-        if interval_s <= 0:
-            return
-        while not self.should_stop:
-            await self.sleep(interval_s)
-            if not self.should_stop:
-                log.info("%s", self.summary())
+        await log_every(self, self.settings.summary_interval_s, self.summary, log)
 
     def summary(self) -> str:
         """One ``key=value`` line: what happened since the previous call, and the lag now."""

@@ -20,8 +20,10 @@ and would not carry the :class:`Totals` of the summary line.
 >>> mirror.apply(1, snapshot(child, Totals(consumed=5), partitions=2))
 >>> child.consumed.inc(3)
 >>> mirror.apply(1, snapshot(child, Totals(consumed=8), partitions=2))
->>> parent.consumed._value.get(), mirror.totals().consumed
-(8.0, 8)
+>>> [s.value for s in parent.consumed.collect()[0].samples if s.name.endswith("_total")]
+[8.0]
+>>> mirror.totals().consumed
+8
 """
 
 from __future__ import annotations

@@ -1,15 +1,21 @@
-"""The parent's mirror of its ingest children's figures (no broker, no processes)."""
+"""The parent's mirror of its ingest children's figures, and its readiness check (no broker, no
+processes)."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 
 from spikedetect.core.errors import ConfigError
 from spikedetect.stream.ingest_mirror import IngestMirror, snapshot
+from spikedetect.stream.ingest_procs import IngestProcesses
+from spikedetect.stream.live import LiveView
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.scrape import sample_sum
 from spikedetect.stream.settings import Settings
 from spikedetect.stream.source_state import Totals
+from spikedetect.stream.web import BrokerProbe, readiness
 
 
 def shown(metrics: Metrics, name: str) -> float | None:
@@ -63,3 +69,26 @@ def test_the_setting_defaults_to_the_in_process_stage_and_rejects_negatives() ->
     assert Settings.from_env({"SPIKEDETECT_INGEST_PROCESSES": "2"}).ingest_processes == 2
     with pytest.raises(ConfigError, match="ingest_processes"):
         Settings(ingest_processes=-1)
+
+
+async def test_ready_says_which_ingest_children_run() -> None:
+    """With --ingest-processes, /ready is 503 while a child is down (between its exit and restart)."""
+    procs = IngestProcesses(Settings(ingest_processes=2), Metrics())
+    alive = {0: True, 1: False}
+    procs.children = {slot: SimpleNamespace(process=SimpleNamespace(is_alive=lambda s=slot: alive[s]))
+                      for slot in alive}  # type: ignore[misc]
+    assert procs.running() == (1, 2)
+    app = SimpleNamespace(
+        tables=SimpleNamespace(recovery=SimpleNamespace(completed=SimpleNamespace(is_set=lambda: True),
+                                                        active_remaining_total=lambda: 0)),
+        in_recovery=False, rebalancing=False, assignor=SimpleNamespace(assigned_actives=lambda: set()))
+    rt = SimpleNamespace(settings=SimpleNamespace(partials_topic="p"), ingest=procs, follower=None,
+                         live=LiveView(60_000))
+    _, checks = await readiness(app, rt, BrokerProbe(rt))
+    assert checks["ingest"] == {"ok": False, "detail": "1 of 2 ingest child processes running"}
+    alive[1] = True
+    _, checks = await readiness(app, rt, BrokerProbe(rt))
+    assert checks["ingest"]["ok"]
+    rt.ingest = None  # in-process stage 1: no such check
+    _, checks = await readiness(app, rt, BrokerProbe(rt))
+    assert "ingest" not in checks

@@ -100,7 +100,8 @@ def test_a_killed_child_is_restarted_and_a_killed_parent_takes_its_children(
         two_children: LiveRun, stream_file: tuple) -> None:
     path, want, want_counts, regions, _ = stream_file
     run = two_children
-    worker = run.start_worker()
+    port = free_port()
+    worker = run.start_worker(web_port=port)
     children = wait_children(worker.pid, 2)
     run.wait_for_log("ingest assigned partitions")
     lines = path.read_bytes().splitlines()
@@ -114,6 +115,7 @@ def test_a_killed_child_is_restarted_and_a_killed_parent_takes_its_children(
     now = psutil.Process(worker.pid).children()  # the resource tracker goes with them too
     assert len(ingest_children(worker.pid)) == 2
     assert victim.pid not in {c.pid for c in now}, "the killed child was replaced"
+    assert run.metric("spikedetect_ingest_child_restarts_total", port) == 1
     run.kill(worker)  # SIGKILL: the children see their control pipe close and stop
     _, alive = psutil.wait_procs(now, timeout=30)
     assert not alive, f"ingest children outlived their parent: {alive}"

@@ -76,6 +76,7 @@ class IngestProcesses(Service):
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
+        self.metrics = metrics
         self.mirror = IngestMirror(metrics)
         self.open_incidents = open_incidents
         self.stop_timeout_s = stop_timeout_s
@@ -147,6 +148,12 @@ class IngestProcesses(Service):
                 await self.sleep(delay_s)
                 if not self.should_stop:
                     self._spawn(slot)
+                    self.metrics.ingest_restarts.inc()
+
+    def running(self) -> tuple[int, int]:
+        """(children alive now, children wanted): the readiness check of ``/ready``."""
+        alive = sum(1 for c in self.children.values() if c.process.is_alive())
+        return alive, self.settings.ingest_processes
 
     @Service.task
     async def _summaries(self) -> None:

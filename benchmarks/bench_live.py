@@ -1,6 +1,7 @@
 """Live throughput on the real broker, against two baselines measured in the same run.
 
     python -m benchmarks.bench_live [--events 2000000] [--partitions 4] [--repeats 3] [--smoke]
+                                    [--ingest-processes 0,1] [--skip-floor]
 
 1. Pre-fill an input topic (4 partitions) with simulated report events (keyed by region).
 2. For each repeat, in this order, over the same topic:
@@ -9,7 +10,8 @@
    (b) a minimal Faust agent that only iterates the events (``benchmarks/faust_floor_app.py``)
        - the framework's floor;
    (c) one ``spikedetect worker`` (fresh app id) until it has consumed everything and closed
-       every window (read from its /metrics).
+       every window (read from its /metrics); with ``--ingest-processes 0,1`` once per value
+       (0: stage 1 in the worker's process, N: in N child processes), alternating in each repeat.
    Each is timed from process start (incl. start-up and group join) and from its first record
    to the end ("steady"); ratios use steady throughput.
 A broker must answer at --bootstrap (``spikedetect kafka start``).
@@ -28,6 +30,7 @@ import uuid
 from pathlib import Path
 
 import orjson
+import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -96,8 +99,21 @@ async def raw_consume(bootstrap: str, topic: str, n: int) -> tuple[float, float]
     return end - t0, end - (first or t0)
 
 
-def run_until(cmd: list[str], env: dict[str, str], done: callable, timeout_s: float, log: Path) -> tuple[float, float]:  # type: ignore[valid-type]
-    """Start a process, poll ``done()`` -> (finished, first_record_time or None)."""
+def cpu_s(proc: psutil.Process) -> tuple[float, float]:
+    """CPU seconds (user + system) of a process and of its children now."""
+    def one(p: psutil.Process) -> float:
+        try:
+            t = p.cpu_times()
+            return t.user + t.system
+        except psutil.Error:
+            return 0.0
+    return one(proc), sum(one(c) for c in proc.children(recursive=True))
+
+
+def run_until(cmd: list[str], env: dict[str, str], done: callable, timeout_s: float, log: Path,  # type: ignore[valid-type]
+              cpu: list[tuple[float, float]] | None = None) -> tuple[float, float]:
+    """Start a process, poll ``done()`` -> (finished, first_record_time or None); with ``cpu``,
+    append the CPU seconds of the process and of its children at the end."""
     t0 = time.perf_counter()
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -111,6 +127,8 @@ def run_until(cmd: list[str], env: dict[str, str], done: callable, timeout_s: fl
                 first = time.perf_counter()
             if finished:
                 end = time.perf_counter()
+                if cpu is not None:
+                    cpu.append(cpu_s(psutil.Process(proc.pid)))
                 return end - t0, end - (first or t0)
             time.sleep(0.2)
         raise RuntimeError(f"timeout after {timeout_s}s:\n{log.read_text()[-3000:]}")
@@ -136,19 +154,21 @@ def faust_floor(bootstrap: str, topic: str, n: int, tmp: Path) -> tuple[float, f
                       "--without-web"], env, done, 1800, tmp / "floor.log")
 
 
-def spikedetect_worker(bootstrap: str, topic: str, n: int, windows: int, tmp: Path, port: int) -> tuple[float, float]:
+def spikedetect_worker(bootstrap: str, topic: str, n: int, windows: int, tmp: Path, port: int,
+                       ingest_processes: int = 0, cpu: list[tuple[float, float]] | None = None) -> tuple[float, float]:
     app = f"bench-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, SPIKEDETECT_KAFKA=bootstrap, SPIKEDETECT_APP_ID=app, SPIKEDETECT_INPUT_TOPIC=topic,
                SPIKEDETECT_INCIDENTS_TOPIC=f"{app}-incidents", SPIKEDETECT_DLQ_TOPIC=f"{app}-dlq",
                SPIKEDETECT_WEB_PORT=str(port), SPIKEDETECT_IDLE_MS="1000", SPIKEDETECT_IDLE_RATE="1000000",
-               SPIKEDETECT_DATADIR=str(tmp / app), SPIKEDETECT_LOG_LEVEL="warn")
+               SPIKEDETECT_DATADIR=str(tmp / app), SPIKEDETECT_LOG_LEVEL="warn",
+               SPIKEDETECT_INGEST_PROCESSES=str(ingest_processes))
 
     def done() -> tuple[bool, bool]:
         consumed = (scrape("spikedetect_events_consumed_total", port) or 0.0)
         closed = (scrape("spikedetect_windows_closed_total", port) or 0.0)
         return consumed >= n and closed >= windows, consumed > 0
 
-    return run_until([sys.executable, "-m", "spikedetect", "worker"], env, done, 3600, tmp / f"{app}.log")
+    return run_until([sys.executable, "-m", "spikedetect", "worker"], env, done, 3600, tmp / f"{app}.log", cpu)
 
 
 def main() -> None:
@@ -159,20 +179,33 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--port", type=int, default=16166)
+    ap.add_argument("--ingest-processes", default="0",
+                    help="comma-separated values of the worker's --ingest-processes, each run per repeat")
+    ap.add_argument("--skip-floor", action="store_true", help="leave out (b), the Faust floor (~145 s a run)")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
+    variants = [int(v) for v in args.ingest_processes.split(",")]
     if args.smoke:
         args.events, args.days, args.repeats = 20_000, 0.1, 1
     topic = f"bench-reports-{uuid.uuid4().hex[:8]}"
     n, windows = asyncio.run(prefill(args.bootstrap, topic, args.partitions, args.events, args.days))
     print(f"pre-filled {topic}: {n:,} events over {args.partitions} partitions; {windows} windows")
-    rows: dict[str, list[tuple[float, float]]] = {"raw_aiokafka": [], "faust_floor": [], "spikedetect": []}
+    names = {v: "spikedetect" if v == 0 else f"spikedetect_ingest_procs_{v}" for v in variants}
+    rows: dict[str, list[tuple[float, float]]] = {"raw_aiokafka": [], "faust_floor": []}
+    rows.update({name: [] for name in names.values()})
+    cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in names.values()}
+    if args.skip_floor:
+        del rows["faust_floor"]
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         for i in range(args.repeats):
             rows["raw_aiokafka"].append(asyncio.run(raw_consume(args.bootstrap, topic, n)))
-            rows["faust_floor"].append(faust_floor(args.bootstrap, topic, n, tmp))
-            rows["spikedetect"].append(spikedetect_worker(args.bootstrap, topic, n, windows, tmp, args.port + i))
+            if not args.skip_floor:
+                rows["faust_floor"].append(faust_floor(args.bootstrap, topic, n, tmp))
+            for j, v in enumerate(variants if i % 2 == 0 else variants[::-1]):
+                port = args.port + i * len(variants) + j
+                rows[names[v]].append(spikedetect_worker(args.bootstrap, topic, n, windows, tmp, port, v,
+                                                        cpu[names[v]]))
             print(f"repeat {i + 1}: " + ", ".join(f"{k} {v[-1][1]:.1f}s steady / {v[-1][0]:.1f}s total"
                                                   for k, v in rows.items()))
     summary = {}
@@ -182,8 +215,13 @@ def main() -> None:
         total = n / median([t for t, _ in runs])
         summary[name] = {"steady_events_per_s": steady, "total_events_per_s": total,
                          "ratio_to_raw_aiokafka": steady / ceiling, "runs_total_steady_s": runs}
-        print(f"{name:13s} steady {steady:>10,.0f} ev/s  from start {total:>10,.0f} ev/s  "
+        print(f"{name:27s} steady {steady:>10,.0f} ev/s  from start {total:>10,.0f} ev/s  "
               f"ratio to raw aiokafka {steady / ceiling:.2f}")
+    for name, runs in cpu.items():  # where the CPU went: the worker's process, its ingest children
+        if runs:
+            summary[name]["cpu_s_worker_children"] = runs
+            print(f"{name:27s} CPU s (median): worker process {median([w for w, _ in runs]):.1f}, "
+                  f"children {median([c for _, c in runs]):.1f}")
     if not args.smoke:
         print("saved", save("live", {"args": vars(args), "events": n, "windows": windows, "results": summary}))
 

@@ -23,6 +23,7 @@ from faust.types import TableT, TopicT
 from spikedetect.stream.faust_fixes import make_commits_wait_for_table_writes
 from spikedetect.stream.follow import IncidentFollower
 from spikedetect.stream.ingest import IngestService
+from spikedetect.stream.ingest_procs import IngestProcesses
 from spikedetect.stream.owner import IDLE_CONFIRMATIONS, PartitionOwner
 from spikedetect.stream.publisher import Publisher
 from spikedetect.stream.runtime import Runtime
@@ -108,10 +109,16 @@ def make_app(settings: Settings) -> faust.App:
 
 
 def _add_services(app: faust.App, rt: Runtime) -> None:
-    """The ingest stage, the publisher and (with the web server) the incident follower."""
+    """The ingest stage (in process, or its child processes), the publisher and (with the web
+    server) the incident follower."""
     settings = rt.settings
 
     class Ingest(IngestService):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(settings, rt.metrics, open_incidents=rt.open_incidents, **kwargs)
+            rt.ingest = self
+
+    class IngestChildren(IngestProcesses):  # --ingest-processes N: stage 1 in child processes
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(settings, rt.metrics, open_incidents=rt.open_incidents, **kwargs)
             rt.ingest = self
@@ -127,7 +134,7 @@ def _add_services(app: faust.App, rt: Runtime) -> None:
             rt.follower = self
 
     app.service(Publish)
-    app.service(Ingest)
+    app.service(IngestChildren if settings.ingest_processes else Ingest)
     if settings.web_enabled:
         app.service(Follow)
 

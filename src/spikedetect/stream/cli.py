@@ -35,6 +35,8 @@ _HELP = {
     "commit_interval_ms": "How often input offsets are committed (ms).",
     "session_timeout_ms": "How long a dead worker holds its partitions before a rebalance (ms).",
     "batch_max_records": "Most records one input fetch hands to the counters.",
+    "ingest_processes": "Run stage 1 (reading and counting the input) in this many child processes (0: in the "
+                        "worker's process).",
     "web_host": "Address the dashboard, HTTP API and /metrics listen on.",
     "web_port": "Port of the dashboard, HTTP API and /metrics.",
     "web_enabled": "Serve the dashboard, HTTP API and /metrics.",

@@ -19,22 +19,21 @@ since the previous one, the lag now, the open incidents of this worker's owners)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
 from spikedetect import kafka_clients
-from spikedetect.core.counter import WindowCounter
 from spikedetect.stream.faust_fixes import force_metadata_update
+from spikedetect.stream.ingest_rebalance import Rebalance, assign, revoke
+from spikedetect.stream.logs import log_every
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.outbox import input_dead_letter
 from spikedetect.stream.settings import Settings
@@ -45,17 +44,6 @@ from spikedetect.stream.wire import encode, encode_partials
 log = logging.getLogger("spikedetect.ingest")
 
 __all__ = ["IngestService", "SourceState", "Totals"]
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, ingest: IngestService) -> None:
-        self.ingest = ingest
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        await self.ingest.on_revoked(list(revoked))
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        await self.ingest.on_assigned(list(assigned))
 
 
 class IngestService(Service):
@@ -77,6 +65,7 @@ class IngestService(Service):
         self.producer: AIOKafkaProducer | None = None
         self.admin: AIOKafkaAdminClient | None = None
         self.caught_up = False
+        self.batch_lock = asyncio.Lock()  # a rebalance waits for the batch in hand (ingest_rebalance.py)
 
     async def on_start(self) -> None:
         s = self.settings
@@ -94,7 +83,7 @@ class IngestService(Service):
             heartbeat_interval_ms=max(1000, s.session_timeout_ms // 3),
             max_poll_interval_ms=300_000,
         )
-        self.consumer.subscribe([s.input_topic], listener=_Rebalance(self))
+        self.consumer.subscribe([s.input_topic], listener=Rebalance(self))
         await self.consumer.start()
         parts = self.consumer.partitions_for_topic(s.input_topic) or set()
         if not parts:
@@ -112,31 +101,12 @@ class IngestService(Service):
             if client is not None:
                 await client.stop() if not isinstance(client, AIOKafkaAdminClient) else await client.close()
 
-    # -- rebalancing ---------------------------------------------------------------
+    # -- rebalancing (stream/ingest_rebalance.py) ---------------------------------------------
     async def on_revoked(self, revoked: list[TopicPartition]) -> None:
-        try:
-            await self.commit(force=True, only={tp.partition for tp in revoked})
-        except Exception:  # noqa: BLE001 - the next owner re-reads from the last checkpoint
-            log.warning("commit on revoke failed; the next owner replays a little more")
-        for tp in revoked:
-            self.sources.pop(tp.partition, None)
-            with contextlib.suppress(KeyError):  # its lag is now another worker's to report
-                self.metrics.lag.remove(str(tp.partition))
+        await revoke(self, revoked)
 
     async def on_assigned(self, assigned: list[TopicPartition]) -> None:
-        assert self.admin is not None
-        s = self.settings
-        committed = await self.admin.list_consumer_group_offsets(f"{s.app_id}-ingest", partitions=assigned)
-        for tp in assigned:
-            st = SourceState(tp.partition, WindowCounter(s.detector))
-            meta = committed.get(tp)
-            if meta is not None and meta.offset >= 0 and meta.metadata:
-                try:
-                    st.restore(meta.offset, meta.metadata)
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                    log.warning("ignoring unreadable checkpoint of partition %s", tp.partition)
-            self.sources[tp.partition] = st
-        log.info("ingest assigned partitions %s", sorted(tp.partition for tp in assigned))
+        await assign(self, assigned)
 
     # -- the loop ------------------------------------------------------------------------
     @Service.task
@@ -151,11 +121,15 @@ class IngestService(Service):
                 log.exception("fetch failed; retrying")
                 await asyncio.sleep(1.0)
                 continue
-            for tp, records in batch.items():
-                st = self.sources.get(tp.partition)
-                if st is not None and records:
-                    await self._process(tp, st, records)
-            await self._idle_tick()
+            # the states the records were fetched for, before anything else can run: a rebalance
+            # may replace them, and the new ones re-read from their checkpoints (ingest_rebalance.py)
+            fetched_for = {tp: self.sources.get(tp.partition) for tp in batch}
+            async with self.batch_lock:
+                for tp, records in batch.items():
+                    st = fetched_for[tp]
+                    if st is not None and st is self.sources.get(tp.partition) and records:
+                        await self._process(tp, st, records)
+                await self._idle_tick()
             try:
                 await self.commit()
             except KafkaError as exc:
@@ -223,13 +197,7 @@ class IngestService(Service):
 
     @Service.task
     async def _summaries(self) -> None:
-        interval_s = self.settings.summary_interval_s
-        if interval_s <= 0:
-            return
-        while not self.should_stop:
-            await self.sleep(interval_s)
-            if not self.should_stop:
-                log.info("%s", self.summary())
+        await log_every(self, self.settings.summary_interval_s, self.summary, log)
 
     def summary(self) -> str:
         """One ``key=value`` line: what happened since the previous call, and the lag now."""

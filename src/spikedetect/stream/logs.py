@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
+
+from mode import Service
 
 
 def _utc(secs: float | None = None) -> time.struct_time:
@@ -30,3 +33,14 @@ def setup_logging(level: str = "info") -> None:
     root.setLevel(level.upper() if level.lower() != "warn" else "WARNING")
     for noisy in ("aiokafka", "faust", "mode"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+async def log_every(service: Service, interval_s: float, line: Callable[[], str], logger: logging.Logger) -> None:
+    """Log ``line()`` every ``interval_s`` while ``service`` runs (0 or less: never); the ingest
+    stage's ``summary`` lines, in process or over its child processes."""
+    if interval_s <= 0:
+        return
+    while not service.should_stop:
+        await service.sleep(interval_s)
+        if not service.should_stop:
+            logger.info("%s", line())

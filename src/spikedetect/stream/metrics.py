@@ -39,6 +39,8 @@ class Metrics:
         self.late_partials = _counter(r, "spikedetect_late_partial_reports",
                                       "Reports that reached an owner after their window closed")
         self.keys = _gauge(r, "spikedetect_keys", "Keys (service x region level) known to this worker")
+        self.ingest_restarts = _counter(r, "spikedetect_ingest_child_restarts",
+                                        "Ingest child processes restarted after they exited (--ingest-processes)")
 
     def refresh(self, owners: Iterable[Any], now_s: float | None = None) -> None:
         """Recompute the gauges of this worker's owners (at scrape time, so a partition that moved

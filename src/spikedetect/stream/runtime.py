@@ -5,6 +5,7 @@ from __future__ import annotations
 from spikedetect.stream.api import KeyRouter
 from spikedetect.stream.follow import IncidentFollower
 from spikedetect.stream.ingest import IngestService
+from spikedetect.stream.ingest_procs import IngestProcesses
 from spikedetect.stream.live import LiveView
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.owner import PartitionOwner
@@ -20,7 +21,7 @@ class Runtime:
         self.metrics = Metrics()
         self.live = LiveView(settings.detector.window_ms)
         self.owners: dict[int, PartitionOwner] = {}
-        self.ingest: IngestService | None = None
+        self.ingest: IngestService | IngestProcesses | None = None
         self.publisher: Publisher | None = None
         self.follower: IncidentFollower | None = None
         self.router: KeyRouter | None = None  # set when the views are registered

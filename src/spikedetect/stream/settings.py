@@ -57,6 +57,7 @@ class Settings:
     commit_interval_ms: int = 1_000
     session_timeout_ms: int = 10_000  # how long a dead worker holds its partitions
     batch_max_records: int = 20_000
+    ingest_processes: int = 0  # stage 1 in this many child processes; 0: in the worker's own process
     web_host: str = "0.0.0.0"
     web_port: int = 6066
     web_enabled: bool = True
@@ -84,6 +85,8 @@ class Settings:
                      "commit_interval_ms", "batch_max_records"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        if self.ingest_processes < 0:
+            raise ConfigError("ingest_processes must not be negative")
         if self.idle_empty_ms < 0:
             raise ConfigError("idle_empty_ms must not be negative")
         if self.idle_rate <= 0:

@@ -3,7 +3,8 @@
 * ``GET /health``: the worker's event loop answers (liveness), always 200 while it runs;
 * ``GET /ready``: 200 once Faust's table recovery of the assigned partitions has completed,
   no rebalance is under way, the broker answers a metadata request and the incident view
-  has read the incidents topic; otherwise 503 with the failing checks;
+  has read the incidents topic (and, with ``--ingest-processes``, every ingest child runs);
+  otherwise 503 with the failing checks;
 * ``GET /metrics``: Prometheus text format;
 * ``GET /`` and ``/static/{name}``: the dashboard, served from package files;
 * the JSON API of :mod:`spikedetect.stream.api`.
@@ -94,6 +95,10 @@ async def readiness(app: Any, rt: Runtime, probe: BrokerProbe) -> tuple[bool, di
             else "reading the incidents topic",
         },
     }
+    running = getattr(rt.ingest, "running", None)  # stage 1 in child processes (--ingest-processes)
+    if running is not None:
+        alive, wanted = running()
+        checks["ingest"] = {"ok": alive == wanted, "detail": f"{alive} of {wanted} ingest child processes running"}
     return all(c["ok"] for c in checks.values()), checks
 
 

@@ -12,7 +12,8 @@ references, each the numpy code its caller runs when this extension is not loade
 sums and ``log_sf`` of :mod:`spikedetect.core.negbin`, ``expect`` and ``learn`` of
 :class:`spikedetect.core.detectors.seasonal.SeasonalBaseline`, ``ShareBank.counts``
 (composition), ``observe`` (:mod:`spikedetect.core.window_scores`), ``source_sums``
-(:mod:`spikedetect.core.ingest_gap`) and ``breakdown`` (:mod:`spikedetect.core.expand`);
+(:mod:`spikedetect.core.ingest_gap`), ``breakdown`` (:mod:`spikedetect.core.expand`) and
+``record`` (:mod:`spikedetect.core.evidence`);
 tests/core/test_closing_kernel.py and test_closing_kernel_sums.py compare them on random and
 edge-case inputs.
 """
@@ -438,3 +439,43 @@ def breakdown_sums(object leaf, object wanted, object keys_of, object make) -> d
         sums = <tuple>out[k]
         out[k] = make(sums[0], sums[1], sums[2])
     return out
+
+
+# -- evidence rings (evidence.record) ---------------------------------------------------------------
+
+cdef void _ring_step(double[:, ::1] sums, float[:, ::1] ring, const double[::1] value,
+                     const Py_ssize_t[::1] rows, Py_ssize_t pos, const Py_ssize_t[::1] leaving) noexcept nogil:
+    cdef Py_ssize_t i, k, r, h = leaving.shape[0]
+    cdef double v
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        v = value[r]
+        for k in range(h):
+            sums[r, k] = sums[r, k] + (v - <double>ring[r, leaving[k]])
+        ring[r, pos] = <float>v
+
+
+def evidence_record(double[:, ::1] sum_x, float[:, ::1] ring_x, const double[::1] x,
+                    double[:, ::1] sum_m, float[:, ::1] ring_m, const double[::1] m,
+                    double[:, ::1] sum_v, float[:, ::1] ring_v, const double[::1] v,
+                    const Py_ssize_t[::1] rows, Py_ssize_t pos, const Py_ssize_t[::1] leaving) -> bint:
+    """``evidence.record`` without its once-a-lap resum: for each column set and row, each
+    running sum moves by ``value - ring[leaving]`` (float64, the float32 ring value widened),
+    then the ring takes ``value`` at ``pos`` (rounded to float32) - numpy's ``sums[rows] +=
+    value[:, None] - ring[rows][:, leaving]; ring[rows, pos] = value``, rows distinct. False, and
+    nothing written, when a value or a running sum of these rows is NaN: which of two NaNs an
+    operation keeps (sign, payload) is the SIMD loop's choice, so numpy does those windows.
+    Otherwise every operation has at most one NaN operand (a ring's) and keeps it, and new NaNs
+    (inf - inf) are the hardware's default NaN, in any order."""
+    cdef Py_ssize_t i, r, k
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        if x[r] != x[r] or m[r] != m[r] or v[r] != v[r]:
+            return False
+        for k in range(sum_x.shape[1]):
+            if sum_x[r, k] != sum_x[r, k] or sum_m[r, k] != sum_m[r, k] or sum_v[r, k] != sum_v[r, k]:
+                return False
+    _ring_step(sum_x, ring_x, x, rows, pos, leaving)
+    _ring_step(sum_m, ring_m, m, rows, pos, leaving)
+    _ring_step(sum_v, ring_v, v, rows, pos, leaving)
+    return True

@@ -1,8 +1,9 @@
 """Counting reports into event-time windows for one source (an input partition or a file).
 
 The per-event hot path: decode, validate, deduplicate, judge lateness, and add one to
-a single dict entry keyed by ``(service, region, category, source)`` in the event's
-window. Expansion to every region level happens once per closed window, not per event.
+the event's ``(region, category, source)`` entry of its service in its window (the cached
+key and leaf tuples are reused, and closed windows are handed over as counted, already
+grouped by service). Expansion to every region level happens once per closed window, not per event.
 The watermark follows the source's robust frontier (:mod:`spikedetect.core.frontier`).
 
 >>> from spikedetect.core.config import DetectorConfig
@@ -35,6 +36,8 @@ from spikedetect.kernel import count as _kernel
 
 LeafKey = tuple[str, str, str]  # (region, category, source)
 Key = tuple[str, str, str, str]  # (service, region, category, source)
+Combo = tuple[Key, LeafKey]  # an admitted key and its leaf part (cached together: no tuple per report)
+WindowCounts = dict[str, dict[LeafKey, int]]  # service -> (region, category, source) -> reports
 
 _FIELDS = operator.itemgetter("service", "region", "category", "source")
 # ":SS.mmmZ" -> milliseconds into the minute, for every valid second and millisecond: one
@@ -48,7 +51,7 @@ class ClosedWindow:
     """Counts of one closed window from one source, leaf level, per service."""
 
     ws_ms: int
-    counts: dict[str, dict[LeafKey, int]]  # service -> (region, category, source) -> reports
+    counts: WindowCounts  # service -> (region, category, source) -> reports
 
 
 @dataclass
@@ -98,13 +101,14 @@ class WindowCounter:
         self.confirm_within = 4 * config.watermark_quorum  # evidence reports a held report may wait
         self.held = HeldReports(MAX_HELD)
         self._dead: list[tuple[Any, bytes, str]] = []  # (origin, raw, reason) rejected after their batch
-        self._counts: dict[int, dict[Key, int]] = {}
+        # open windows' counts, grouped by service as counted (take_closed hands them over as they are)
+        self._counts: dict[int, WindowCounts] = {}
         self._ids: dict[int, set[str]] = {}
         self._first_pos: dict[int, int] = {}
         # Admitted (service, region, category, source) by their raw field values, and the
         # regions each service used in the current generation (at most max_keys_per_service).
-        self._combos: dict[tuple[Any, ...], Key] = {}
-        self._raw_combos: dict[bytes, Key] = {}  # the same, by raw bytes (the compiled kernel's cache)
+        self._combos: dict[tuple[Any, ...], Combo] = {}
+        self._raw_combos: dict[bytes, Combo] = {}  # the same, by raw bytes (the compiled kernel's cache)
         self._regions: dict[str, set[str]] = {}
         self._generation_end = -(2**62)
         self.stats = CounterStats()
@@ -190,7 +194,11 @@ class WindowCounter:
         got = self._counts.get(h.ws_ms)
         if got is None:
             got = self._counts[h.ws_ms] = {}
-        got[h.key] = got.get(h.key, 0) + 1
+        svc = got.get(h.key[0])
+        if svc is None:
+            svc = got[h.key[0]] = {}
+        leaf = h.key[1:]
+        svc[leaf] = svc.get(leaf, 0) + 1
         if self.max_ts_ms is None or h.ts_ms > self.max_ts_ms:
             self.max_ts_ms = h.ts_ms
             if h.ts_ms >= self._generation_end:
@@ -286,7 +294,7 @@ class WindowCounter:
         confirm = self.confirm_within
         ev_min = evidence[0] if len(evidence) == quorum else no_floor
         cur_ws = None
-        cur: dict[Key, int] = {}
+        cur: WindowCounts = {}
         cur_ids: set[str] = set()
         secms = _SECONDS_MS
         no_limit = 2**62
@@ -302,7 +310,7 @@ class WindowCounter:
                 rejects.append((i, "not_utf8" if "not valid utf-8" in str(exc).lower() else "not_json"))
                 continue
             try:  # fast path: a (service, region, category, source) seen and admitted before
-                key = combos[fields(obj)]  # TypeError when obj is not a dict
+                key, leaf = combos[fields(obj)]  # TypeError when obj is not a dict
                 t = obj["ts"]
                 if type(t) is str:  # "YYYY-MM-DDTHH:MM" cached per minute, ":SS.mmmZ" by table
                     if len(t) != 24:
@@ -320,7 +328,7 @@ class WindowCounter:
                 if isinstance(checked, str):
                     rejects.append((i, checked))
                     continue
-                ts, key, eid = checked
+                ts, (key, leaf), eid = checked
             bound = limit
             ev_bound = no_limit
             if fallback_ts_ms is not None:
@@ -379,7 +387,10 @@ class WindowCounter:
                         duplicates += 1
                         continue
                     cur_ids.add(eid)
-                cur[key] = cur.get(key, 0) + 1
+                svc = cur.get(key[0])
+                if svc is None:
+                    svc = cur[key[0]] = {}
+                svc[leaf] = svc.get(leaf, 0) + 1
                 if max_ts is None or ts > max_ts:
                     max_ts = ts
                     if ts >= self._generation_end:
@@ -407,7 +418,7 @@ class WindowCounter:
                         if floor is not None and floor > wm:
                             wm = floor
                         hold_at = wm + lateness_ms + hold_ms
-                        if len(held) and held.items[0].ts_ms <= hold_at:
+                        if held.items and held.items[0].ts_ms <= hold_at:  # a list test: no __len__ call per advance
                             self.frontier_ms, self.max_ts_ms = frontier, max_ts
                             self._release(hold_at, wm if first else None)
                             max_ts = self.max_ts_ms
@@ -438,7 +449,7 @@ class WindowCounter:
                 st.rejected += 1
         return result
 
-    def _slow_path(self, obj: dict[str, Any], fallback_ts_ms: int | None) -> tuple[int, Key, str | None] | str:
+    def _slow_path(self, obj: dict[str, Any], fallback_ts_ms: int | None) -> tuple[int, Combo, str | None] | str:
         """Full validation; admits and caches a new (service, region, category, source)."""
         if type(obj) is not dict:
             return "not_object"
@@ -453,15 +464,15 @@ class WindowCounter:
             if len(regions) >= self.config.max_keys_per_service:
                 return "too_many_keys"
             regions.add(region)
-        key = (service, region, category, source)
+        combo = ((service, region, category, source), (region, category, source))
         try:
             raw = _FIELDS(obj)
             if len(self._combos) >= _COMBO_CACHE_SIZE:
                 self._combos.clear()
-            key = self._combos.setdefault(raw, key)
+            combo = self._combos.setdefault(raw, combo)
         except (KeyError, TypeError):  # e.g. no "source": fine, just not cached
             pass
-        return ts, key, eid
+        return ts, combo, eid
 
     def _new_generation(self, ts_ms: int) -> None:
         """Forget which regions each service used, once per ``retire_after_ms`` of event time."""
@@ -479,16 +490,9 @@ class WindowCounter:
             return []
         out = []
         for ws in sorted(ws for ws in self._counts if ws + self.window_ms <= wm):
-            flat = self._counts.pop(ws)
             self._ids.pop(ws, None)
             self._first_pos.pop(ws, None)
-            by_service: dict[str, dict[LeafKey, int]] = {}
-            for (service, region, category, source), n in flat.items():
-                svc = by_service.get(service)
-                if svc is None:
-                    svc = by_service[service] = {}
-                svc[(region, category, source)] = n
-            out.append(ClosedWindow(ws, by_service))
+            out.append(ClosedWindow(ws, self._counts.pop(ws)))
         for ws in [ws for ws in self._ids if ws + self.window_ms <= wm and ws not in self._counts]:
             del self._ids[ws]  # ids of held reports that were dead-lettered
         for ws in [ws for ws in self._first_pos if ws + self.window_ms <= wm and ws not in self._counts]:
@@ -532,7 +536,8 @@ class WindowCounter:
             "evidence": [self._evidence_n, sorted(self._evidence), self._evidence_total],
             "held": [[h.ts_ms, h.ws_ms, list(h.key), base64.b64encode(h.raw).decode(), h.deadline]
                      for h in self.held.items],
-            "counts": [[ws, [[*k, n] for k, n in c.items()]] for ws, c in self._counts.items()],
+            "counts": [[ws, [[svc, *k, n] for svc, leaf in c.items() for k, n in leaf.items()]]
+                       for ws, c in self._counts.items()],
             "ids": [[ws, sorted(s)] for ws, s in self._ids.items()],
             "regions": {s: sorted(r) for s, r in self._regions.items()},
             "generation_end": self._generation_end,
@@ -549,7 +554,12 @@ class WindowCounter:
         self.held = HeldReports(MAX_HELD)
         for ts, ws, key, raw, deadline in sorted(snap.get("held", []), key=lambda h: h[4]):  # arrival order
             self.held.add(ts, ws, (key[0], key[1], key[2], key[3]), base64.b64decode(raw), None, deadline)
-        self._counts = {ws: {(a, b, c, d): n for a, b, c, d, n in rows} for ws, rows in snap["counts"]}
+        self._counts = {}
+        for ws, rows in snap["counts"]:
+            got: WindowCounts = {}
+            self._counts[ws] = got
+            for svc, region, category, source, n in rows:
+                got.setdefault(svc, {})[(region, category, source)] = n
         self._ids = {ws: set(ids) for ws, ids in snap["ids"]}
         self._first_pos = {}
         self._regions = {s: set(r) for s, r in snap["regions"].items()}

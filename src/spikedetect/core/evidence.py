@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from spikedetect.kernel import closing as _kernel
+
 FloatArray = npt.NDArray[np.float64]
 
 HORIZONS = (1, 3, 10, 30)  # windows summed; 1 is the classic one-window score
@@ -66,12 +68,33 @@ def record(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, observed:
     running sums over every horizon by it (the window leaving each horizon goes out)."""
     rows = _live(n, live)
     leaving = (pos - _LONG) % RING  # ring positions of the windows leaving each horizon
+    if not _record_compiled(cols, n, rows, pos, leaving, observed, mean, var):
+        _record_numpy(cols, rows, pos, leaving, observed, mean, var)
+    if pos == 0:  # once per lap, recompute the running sums exactly (no float drift)
+        _resum(cols, np.arange(n))
+
+
+def _record_compiled(cols: dict[str, npt.NDArray[np.float32]], n: int, rows: npt.NDArray[np.intp] | slice, pos: int,
+                     leaving: npt.NDArray[np.intp], observed: FloatArray, mean: FloatArray, var: FloatArray) -> bool:
+    """:func:`_record_numpy` in the compiled closing loops (the same bits); False when they are
+    not built or do not apply (values not float64, or NaN), and nothing was written."""
+    values = (observed, mean, var)
+    if _kernel is None or not all(a.dtype == np.float64 and a.ndim == 1 and len(a) >= n for a in values):
+        return False
+    idx = np.arange(n) if isinstance(rows, slice) else rows
+    x, m, v = (np.ascontiguousarray(a) for a in values)
+    done: bool = _kernel.evidence_record(cols["sum_x"], cols["ring_x"], x, cols["sum_m"], cols["ring_m"], m,
+                                         cols["sum_v"], cols["ring_v"], v, idx, pos, leaving.astype(np.intp))
+    return done
+
+
+def _record_numpy(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp] | slice, pos: int,
+                  leaving: npt.NDArray[np.intp], observed: FloatArray, mean: FloatArray, var: FloatArray) -> None:
+    """:func:`record`'s reference: numpy over the rows."""
     for name, value in (("x", observed[rows]), ("m", mean[rows]), ("v", var[rows])):
         ring = cols["ring_" + name]
         cols["sum_" + name][rows] += value[:, None] - ring[rows][:, leaving]
         ring[rows, pos] = value
-    if pos == 0:  # once per lap, recompute the running sums exactly (no float drift)
-        _resum(cols, np.arange(n))
 
 
 def _resum(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp]) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from spikedetect.core.regions import region_keys
+from spikedetect.kernel import closing as _kernel
 
 LeafCounts = Mapping[tuple[str, str, str], float]
 
@@ -62,7 +63,11 @@ class Breakdown:
 
 
 def breakdown(leaf: LeafCounts, wanted: set[str]) -> dict[str, Breakdown]:
-    """Category, source and child-region counts for the keys in ``wanted`` only."""
+    """Category, source and child-region counts for the keys in ``wanted`` only (in the
+    compiled closing loops when they are built: the same sums, added in the same order)."""
+    if _kernel is not None:
+        compiled: dict[str, Breakdown] = _kernel.breakdown_sums(leaf, wanted, keys_of, Breakdown)
+        return compiled
     out: dict[str, Breakdown] = {}
     # per region (once per call): its wanted keys, leaf first, each with its child on the path
     paths: dict[str, tuple[tuple[str, str | None], ...]] = {}

@@ -1,12 +1,13 @@
 """Type stub of the compiled closing loops (_closing.pyx)."""
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Container, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+_B = TypeVar("_B")
 IntArray = npt.NDArray[np.intp]
 
 def tail_sum(xm: FloatArray, a: FloatArray, b: FloatArray, stepwise: bool, out: FloatArray) -> None: ...
@@ -30,3 +31,10 @@ def own_reports(per_service: Mapping[str, Mapping[tuple[str, str, str], float]],
                 new_row: Callable[[str, str], int], rows: IntArray, values: FloatArray) -> int: ...
 def tree_sums(observed: FloatArray, depth: npt.NDArray[np.int8], parent: IntArray, max_depth: int,
               level_sums: FloatArray) -> None: ...
+def sums_by_part(leaf: Mapping[tuple[str, str, str], float], part: int, start: float) -> dict[str, float]: ...
+def breakdown_sums(leaf: Mapping[tuple[str, str, str], float], wanted: Container[str],
+                   keys_of: Callable[[str], tuple[str, ...]], make: Callable[[dict[str, float], dict[str, float],
+                                                                              dict[str, float]], _B]) -> dict[str, _B]: ...
+def evidence_record(sum_x: FloatArray, ring_x: npt.NDArray[np.float32], x: FloatArray, sum_m: FloatArray,
+                    ring_m: npt.NDArray[np.float32], m: FloatArray, sum_v: FloatArray, ring_v: npt.NDArray[np.float32],
+                    v: FloatArray, rows: IntArray, pos: int, leaving: IntArray) -> bool: ...

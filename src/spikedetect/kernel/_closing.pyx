@@ -11,11 +11,16 @@ float32 as in numpy; Python numbers are added by ``PyNumber_Add``, as Python add
 references, each the numpy code its caller runs when this extension is not loaded: the tail
 sums and ``log_sf`` of :mod:`spikedetect.core.negbin`, ``expect`` and ``learn`` of
 :class:`spikedetect.core.detectors.seasonal.SeasonalBaseline`, ``ShareBank.counts``
-(composition) and ``observe`` (:mod:`spikedetect.core.window_scores`);
-tests/core/test_closing_kernel.py compares them on random and edge-case inputs.
+(composition), ``observe`` (:mod:`spikedetect.core.window_scores`), ``source_sums``
+(:mod:`spikedetect.core.ingest_gap`), ``breakdown`` (:mod:`spikedetect.core.expand`) and
+``record`` (:mod:`spikedetect.core.evidence`);
+tests/core/test_closing_kernel.py and test_closing_kernel_sums.py compare them on random and
+edge-case inputs.
 """
 
+from cpython.dict cimport PyDict_GetItem
 from cpython.number cimport PyNumber_Add
+from cpython.ref cimport PyObject
 from libc.math cimport ceil
 
 cdef int _TERMS = 48
@@ -295,28 +300,32 @@ def logsf_log_pmf(const double[::1] xm, const double[::1] mm, const double[::1] 
 def share_counts(object bank, object per_service, Py_ssize_t m, object keys_of, double[:, ::1] x) -> None:
     """``ShareBank.counts`` into ``x`` (zeros, ``m`` rows, MAX_CATEGORIES columns): the same walk
     over services, (region, category) sums and cached region paths, and each path row's cell
-    incremented in the order ``np.add.at`` applies them."""
-    cdef dict rows = bank.rows, paths = bank._paths, by_rc
-    cdef object leaf, path, col_of = bank.col, key, cnt, rc, prev
+    incremented in the order ``np.add.at`` applies them. A known category's column is read from
+    ``bank.cats`` directly (``bank.col`` only for a new one: the same columns)."""
+    cdef dict rows = bank.rows, paths = bank._paths, cats = bank.cats, by_rc
+    cdef object leaf, path, col_of = bank.col, key, cnt, rc, cat
+    cdef PyObject* hit
     cdef Py_ssize_t r, col
     cdef double v
-    for svc in sorted({sk[0] for sk in bank.row_keys}):
+    for svc in bank.services():
         leaf = per_service.get(svc)
         if not leaf:
             continue
         by_rc = {}
         for key, cnt in leaf.items():
             rc = (key[0], key[1])
-            prev = by_rc.get(rc, 0.0)
-            by_rc[rc] = PyNumber_Add(prev, cnt)
+            hit = PyDict_GetItem(by_rc, rc)
+            by_rc[rc] = PyNumber_Add(0.0 if hit == NULL else <object>hit, cnt)
         for rc, cnt in by_rc.items():
             path = paths.get((svc, rc[0]))
             if path is None:
                 path = paths[(svc, rc[0])] = [rows[(svc, k)] for k in keys_of(rc[0]) if (svc, k) in rows]
             if path:
-                col = col_of(rc[1])
+                cat = rc[1]
+                hit = PyDict_GetItem(cats, cat)
+                col = <Py_ssize_t><object>hit if hit != NULL else col_of(cat)
                 v = cnt
-                for r in path:
+                for r in <list>path:
                     if r < 0 or r >= m:
                         raise IndexError(f"row {r} is out of bounds for {m} rows")
                     x[r, col] += v
@@ -373,3 +382,100 @@ def tree_sums(double[::1] observed, const signed char[::1] depth, const Py_ssize
         if any_at:
             for i in range(n):
                 observed[i] += level_sums[i]
+
+
+# -- leaf sums: per source (ingest_gap), per wanted key (expand.breakdown) -------------------------
+
+def sums_by_part(object leaf, Py_ssize_t part, object start) -> dict:
+    """``{key[part]: start + n + ...}`` over the leaf counts in their order, added as Python adds
+    (the reference: ``out[k] = out.get(k, start) + n``)."""
+    cdef dict out = {}
+    cdef PyObject* hit
+    for key, n in leaf.items():
+        k = key[part]
+        hit = PyDict_GetItem(out, k)
+        out[k] = PyNumber_Add(start if hit == NULL else <object>hit, n)
+    return out
+
+
+cdef inline void _add(dict d, object k, object n):
+    cdef PyObject* hit = PyDict_GetItem(d, k)
+    d[k] = PyNumber_Add(0 if hit == NULL else <object>hit, n)
+
+
+def breakdown_sums(object leaf, object wanted, object keys_of, object make) -> dict:
+    """``expand.breakdown``: per wanted key on each leaf's region path (leaf first), its
+    category, source and child-region sums, each added in leaf order as Python adds them, the
+    keys in the order first met; ``make(categories, sources, children)`` builds each result."""
+    cdef dict out = {}, paths = {}
+    cdef tuple path, step, sums
+    cdef PyObject* hit
+    cdef Py_ssize_t i
+    for key, n in leaf.items():
+        region = key[0]
+        hit = PyDict_GetItem(paths, region)
+        if hit == NULL:
+            chain = keys_of(region)
+            path = tuple([(chain[i], chain[i - 1] if i > 0 else None) for i in range(len(chain)) if chain[i] in wanted])
+            paths[region] = path
+        else:
+            path = <tuple>hit
+        if not path:
+            continue
+        category = key[1]
+        source = key[2]
+        for step in path:
+            hit = PyDict_GetItem(out, step[0])
+            if hit == NULL:
+                sums = ({}, {}, {})
+                out[step[0]] = sums
+            else:
+                sums = <tuple>hit
+            _add(<dict>sums[0], category, n)
+            _add(<dict>sums[1], source, n)
+            if step[1] is not None:
+                _add(<dict>sums[2], step[1], n)
+    for k in out:
+        sums = <tuple>out[k]
+        out[k] = make(sums[0], sums[1], sums[2])
+    return out
+
+
+# -- evidence rings (evidence.record) ---------------------------------------------------------------
+
+cdef void _ring_step(double[:, ::1] sums, float[:, ::1] ring, const double[::1] value,
+                     const Py_ssize_t[::1] rows, Py_ssize_t pos, const Py_ssize_t[::1] leaving) noexcept nogil:
+    cdef Py_ssize_t i, k, r, h = leaving.shape[0]
+    cdef double v
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        v = value[r]
+        for k in range(h):
+            sums[r, k] = sums[r, k] + (v - <double>ring[r, leaving[k]])
+        ring[r, pos] = <float>v
+
+
+def evidence_record(double[:, ::1] sum_x, float[:, ::1] ring_x, const double[::1] x,
+                    double[:, ::1] sum_m, float[:, ::1] ring_m, const double[::1] m,
+                    double[:, ::1] sum_v, float[:, ::1] ring_v, const double[::1] v,
+                    const Py_ssize_t[::1] rows, Py_ssize_t pos, const Py_ssize_t[::1] leaving) -> bint:
+    """``evidence.record`` without its once-a-lap resum: for each column set and row, each
+    running sum moves by ``value - ring[leaving]`` (float64, the float32 ring value widened),
+    then the ring takes ``value`` at ``pos`` (rounded to float32) - numpy's ``sums[rows] +=
+    value[:, None] - ring[rows][:, leaving]; ring[rows, pos] = value``, rows distinct. False, and
+    nothing written, when a value or a running sum of these rows is NaN: which of two NaNs an
+    operation keeps (sign, payload) is the SIMD loop's choice, so numpy does those windows.
+    Otherwise every operation has at most one NaN operand (a ring's) and keeps it, and new NaNs
+    (inf - inf) are the hardware's default NaN, in any order."""
+    cdef Py_ssize_t i, r, k
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        if x[r] != x[r] or m[r] != m[r] or v[r] != v[r]:
+            return False
+        for k in range(sum_x.shape[1]):
+            if sum_x[r, k] != sum_x[r, k] or sum_m[r, k] != sum_m[r, k] or sum_v[r, k] != sum_v[r, k]:
+                return False
+    _ring_step(sum_x, ring_x, x, rows, pos, leaving)
+    _ring_step(sum_m, ring_m, m, rows, pos, leaving)
+    _ring_step(sum_v, ring_v, v, rows, pos, leaving)
+    return True

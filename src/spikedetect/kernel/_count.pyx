@@ -292,7 +292,7 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
     cdef int64_t min_ts = C_MIN_TS, max_ts_ok = C_MAX_TS
     cdef Py_ssize_t accepted = 0, duplicates = 0
     cdef dict combos = self._combos, raw_combos = self._raw_combos, counts = self._counts, ids = self._ids
-    cdef dict cur = None
+    cdef dict cur = None, svc
     cdef set cur_ids = None, got_ids
     cdef list evidence = self._evidence, rejects = result.rejects
     cdef bytes raw, ck
@@ -333,7 +333,7 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
             hit = PyDict_GetItem(raw_combos, ck)
             insert = hit == NULL
         if hit != NULL:
-            key = <object>hit
+            key, leaf = <object>hit
             ts = sc.ts
             eid = PyUnicode_DecodeASCII(<char*>s + sc.start[F_EID], sc.length[F_EID], NULL) \
                 if sc.seen[F_EID] else None
@@ -344,7 +344,7 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                 rejects.append((i, "not_utf8" if "not valid utf-8" in str(exc).lower() else "not_json"))
                 continue
             try:  # the pure path's fast path, unchanged
-                key = combos[fields(obj)]
+                key, leaf = combos[fields(obj)]
                 t = obj["ts"]
                 if type(t) is str:
                     if len(t) != 24:
@@ -362,11 +362,12 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                 if isinstance(checked, str):
                     rejects.append((i, checked))
                     continue
-                ts, key, eid = checked
+                ts, combo, eid = checked
+                key, leaf = combo
             if insert:
                 if len(raw_combos) >= _combo_cache_size:
                     raw_combos.clear()
-                raw_combos[ck] = key
+                raw_combos[ck] = (key, leaf)
         bound = limit
         ev_bound = no_limit
         if has_fb:
@@ -426,8 +427,14 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                     duplicates += 1
                     continue
                 cur_ids.add(eid)
-            hit = PyDict_GetItem(cur, key)
-            cur[key] = 1 if hit == NULL else <object>hit + 1
+            service = key[0]
+            hit = PyDict_GetItem(cur, service)
+            if hit == NULL:
+                svc = cur[service] = {}
+            else:
+                svc = <dict>hit
+            hit = PyDict_GetItem(svc, leaf)
+            svc[leaf] = 1 if hit == NULL else <object>hit + 1
             if not has_max or ts > max_ts:
                 max_ts = ts
                 has_max = True
@@ -456,7 +463,7 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                     if has_floor and floor_wm > wm:
                         wm = floor_wm
                     hold_at = wm + lateness_ms + hold_ms
-                    if len(held) and held.items[0].ts_ms <= hold_at:
+                    if held.items and held.items[0].ts_ms <= hold_at:  # a list test: no __len__ call per advance
                         self.frontier_ms = frontier
                         self.max_ts_ms = max_ts if has_max else None
                         self._release(hold_at, wm if first else None)

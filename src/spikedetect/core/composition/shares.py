@@ -38,6 +38,7 @@ class ShareBank:
         self.learned = np.zeros(16)
         self.hits = np.zeros(16, dtype=np.int64)
         self._paths: dict[tuple[str, str], list[int]] = {}  # (service, region) -> rows on its path
+        self._services: list[str] | None = None  # the services of the rows, sorted (None: to compute)
 
     def col(self, cat: str) -> int:
         """The column of a category, given one when new (the last column is shared by the rest)."""
@@ -66,12 +67,14 @@ class ShareBank:
         self.rows[sk] = r
         self.row_keys.append(sk)
         self._paths.clear()
+        self._services = None
         return r
 
     def drop_row(self, sk: ServiceKey) -> None:
         """Forget a key's row; the last row moves into its place."""
         r = self.rows.pop(sk)
         self._paths.clear()
+        self._services = None
         last = len(self.row_keys) - 1
         if r != last:
             moved = self.row_keys[last]
@@ -80,6 +83,12 @@ class ShareBank:
             self.row_keys[r] = moved
             self.rows[moved] = r
         self.row_keys.pop()
+
+    def services(self) -> list[str]:
+        """The services that have rows, sorted (cached until a row is added or dropped)."""
+        if self._services is None:
+            self._services = sorted({svc for svc, _ in self.row_keys})
+        return self._services
 
     def counts(self, per_service: Mapping[str, LeafCounts], m: int) -> npt.NDArray[np.float64]:
         """Reports per tracked key (row) and category (column) in this window (in the compiled
@@ -92,7 +101,7 @@ class ShareBank:
         cc: list[int] = []
         vv: list[float] = []
         rows, paths = self.rows, self._paths
-        for svc in sorted({svc for svc, _ in self.row_keys}):
+        for svc in self.services():
             by_rc: dict[tuple[str, str], float] = {}
             for (region, cat, _), cnt in per_service.get(svc, {}).items():
                 by_rc[(region, cat)] = by_rc.get((region, cat), 0.0) + cnt

@@ -1,0 +1,113 @@
+"""The compiled leaf sums (spikedetect/kernel/_closing.pyx: ``sums_by_part``, ``breakdown_sums``)
+against their Python references (:func:`spikedetect.core.ingest_gap.source_sums`,
+:func:`spikedetect.core.expand.breakdown`): the same keys in the same order and the same values
+bit for bit (``repr`` tells ``-0.0`` from ``0.0``, an int from a float and every double apart);
+and the evidence rings (``evidence_record``) against :func:`spikedetect.core.evidence.record`'s
+numpy code, by bytes.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spikedetect.core import evidence, expand, ingest_gap
+from spikedetect.core.evidence import EVIDENCE_COLUMNS
+from spikedetect.kernel import load_compiled
+
+KERNEL = load_compiled("_closing")
+needs_kernel = pytest.mark.skipif(KERNEL is None, reason="the compiled closing loops are not built (no C compiler)")
+
+REGIONS = ["US", "US/CA", "US/CA/LA", "US/NY", "DE", "DE/BY", "DE/BY/München", "FR/IDF", "US/CA/SF"]
+WANTED = ["*", *REGIONS[:7]]
+values = st.one_of(st.integers(0, 10**6), st.floats(0.0, 1e6), st.floats(allow_nan=False),
+                   st.sampled_from([2**60 + 1, 2**53 + 1, 1e-300, -0.0, 0.0, 0.5, 1e300]))
+leaves = st.dictionaries(st.tuples(st.sampled_from(REGIONS), st.sampled_from([f"c{i}" for i in range(6)]),
+                                   st.sampled_from(["app", "web", "ios"])), values, max_size=40)
+
+
+def _with(module: Any, kernel: ModuleType | None, call: Any) -> Any:
+    saved, module._kernel = module._kernel, kernel
+    try:
+        return call()
+    finally:
+        module._kernel = saved
+
+
+@needs_kernel
+@settings(max_examples=300, deadline=None)
+@given(leaves)
+def test_source_sums_are_bit_identical(leaf: dict[tuple[str, str, str], float]) -> None:
+    got = [repr(list(_with(ingest_gap, k, lambda: ingest_gap.source_sums(leaf)).items())) for k in (None, KERNEL)]
+    assert got[0] == got[1]
+
+
+@needs_kernel
+@settings(max_examples=300, deadline=None)
+@given(leaves, st.sets(st.sampled_from(WANTED)))
+def test_breakdown_is_bit_identical(leaf: dict[tuple[str, str, str], float], wanted: set[str]) -> None:
+    got = [repr(list(_with(expand, k, lambda: expand.breakdown(leaf, wanted)).items())) for k in (None, KERNEL)]
+    assert got[0] == got[1]
+
+
+@needs_kernel
+def test_the_sums_keep_python_addition() -> None:
+    """``0 + -0.0`` is ``0.0`` and ``0.0 + n`` a float; ints past 2**53 stay exact ints."""
+    leaf = {("US/CA", "z", "app"): -0.0, ("US", "c", "app"): 2**60 + 1, ("US", "d", "web"): 3}
+    assert repr(ingest_gap.source_sums(leaf)) == repr({"app": 0.0 + (2**60 + 1), "web": 3.0})
+    b = expand.breakdown(leaf, {"US", "*"})
+    assert list(b) == ["US", "*"]
+    assert repr(b["US"].categories) == repr({"z": 0.0, "c": 2**60 + 1, "d": 3})
+    assert repr(b["US"].children) == repr({"US/CA": 0.0})
+
+
+# -- evidence rings -----------------------------------------------------------------------------
+
+EDGE = [0.0, -0.0, 1.0, 0.1, 1e-300, 5e-324, 2.0**53 + 1.0, 3.4e38, 1e39, 1e300, float("inf"), float("nan")]
+floats = st.one_of(st.floats(0.0, 1e6), st.floats(), st.sampled_from(EDGE))
+
+
+@needs_kernel
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 12), st.lists(st.tuples(st.integers(0, 29), st.integers(0, 2**12 - 1)), min_size=1, max_size=35),
+       st.data())
+def test_evidence_record_is_bit_identical(n: int, steps: list[tuple[int, int]], data: st.DataObject) -> None:
+    """Random rings and sums, windows at random ring positions (a lap's 0 included) and live rows."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    base = {name: (rng.random((n + 2, *shape)) * 50).astype(dtype) for name, (shape, dtype, _) in EVIDENCE_COLUMNS.items()}
+    inputs = [[np.array(data.draw(st.lists(floats, min_size=n, max_size=n))) for _ in range(3)] for _ in steps]
+    states = []
+    for kernel in (None, KERNEL):
+        cols = {k: v.copy() for k, v in base.items()}
+        saved, evidence._kernel = evidence._kernel, kernel  # type: ignore[attr-defined]
+        try:
+            for (pos, mask), (x, m, v) in zip(steps, inputs, strict=True):
+                live = np.array([(mask >> i) & 1 == 1 for i in range(n)])
+                with np.errstate(all="ignore"):  # inf - inf, overflow: the values compared are the point
+                    evidence.record(cols, n, pos, x, m, v, live)
+        finally:
+            evidence._kernel = saved  # type: ignore[attr-defined]
+        states.append([a.tobytes() for a in cols.values()])
+    assert states[0] == states[1]
+
+
+@needs_kernel
+def test_evidence_record_leaves_nan_windows_to_numpy() -> None:
+    """The compiled step applies to finite (and infinite) values and declines, writing nothing,
+    when a value or a running sum is NaN (two NaNs meeting keep the SIMD loop's choice)."""
+    n = 3
+    cols = {name: np.ones((n, *shape), dtype=dtype) for name, (shape, dtype, _) in EVIDENCE_COLUMNS.items()}
+    leaving = (5 - np.array(evidence.HORIZONS[1:])) % evidence.RING
+    finite, nan = np.array([1.0, np.inf, 3.0]), np.array([1.0, np.nan, 3.0])
+    assert evidence._record_compiled(cols, n, slice(0, n), 5, leaving, finite, finite, finite)
+    before = [a.tobytes() for a in cols.values()]
+    assert not evidence._record_compiled(cols, n, slice(0, n), 6, leaving, finite, nan, finite)
+    kept, cols["sum_m"][2, 0] = cols["sum_m"][2, 0], np.nan
+    assert not evidence._record_compiled(cols, n, np.array([2]), 6, leaving, finite, finite, finite)
+    cols["sum_m"][2, 0] = kept
+    assert [a.tobytes() for a in cols.values()] == before

@@ -22,6 +22,7 @@ NUMBER = r"[\d,.]+"
 EXPECTED = {
     "replay": [rf"jsonl\s+{NUMBER} events: read\+decode {NUMBER}/s, replay {NUMBER}/s \(ratio {NUMBER}\)",
                rf"jsonl\.gz\s+{NUMBER} events: read\+decode {NUMBER}/s, replay {NUMBER}/s"],
+    "ab": [rf"replay: new is {NUMBER}x base; base ratio to read\+decode {NUMBER}; new ratio to read\+decode {NUMBER}"],
     "memory": [rf"{NUMBER} keys: RSS {NUMBER} MiB \(\+{NUMBER} B/key\), state {NUMBER} B/key, "
                rf"changelog {NUMBER} MiB/window"],
     "quality": [r"detector seasonal", r"detector ewma", r"outages_detected", r"false_alarms_per_day",

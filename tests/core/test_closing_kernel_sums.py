@@ -97,9 +97,10 @@ def test_evidence_record_is_bit_identical(n: int, steps: list[tuple[int, int]], 
 
 
 @needs_kernel
-def test_evidence_record_leaves_nan_windows_to_numpy() -> None:
+def test_evidence_record_leaves_nan_windows_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     """The compiled step applies to finite (and infinite) values and declines, writing nothing,
     when a value or a running sum is NaN (two NaNs meeting keep the SIMD loop's choice)."""
+    monkeypatch.setattr(evidence, "_kernel", KERNEL)  # built, even when SPIKEDETECT_PURE=1 turned it off
     n = 3
     cols = {name: np.ones((n, *shape), dtype=dtype) for name, (shape, dtype, _) in EVIDENCE_COLUMNS.items()}
     leaving = (5 - np.array(evidence.HORIZONS[1:])) % evidence.RING

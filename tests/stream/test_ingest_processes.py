@@ -31,7 +31,10 @@ def stream_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[by
 
 
 def make_run(kafka_bootstrap: str, tmp_path: Path, processes: int) -> LiveRun:
-    run = LiveRun(kafka_bootstrap, tmp_path, extra={"SPIKEDETECT_INGEST_PROCESSES": str(processes)})
+    # idle_ms 5 s as in the crash soak: with the harness's 1.5 s, a stall of the paced sending
+    # thread on a busy machine lets a caught-up partition go idle, and reports still to come late
+    run = LiveRun(kafka_bootstrap, tmp_path,
+                  extra={"SPIKEDETECT_INGEST_PROCESSES": str(processes), "SPIKEDETECT_IDLE_MS": "5000"})
     run.create_input()
     return run
 

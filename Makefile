@@ -6,8 +6,8 @@ BIN := $(VENV)/bin
 
 .PHONY: venv demo test test-minimum lint typecheck kafka-start kafka-stop clean
 
-# setup.py builds the optional compiled kernels (Cython); a changed .pyx reinstalls
-$(BIN)/.installed: pyproject.toml setup.py src/spikedetect/kernel/_count.pyx src/spikedetect/kernel/_closing.pyx
+# setup.py builds the optional compiled kernels (Cython); a changed .pyx or .pxi reinstalls
+$(BIN)/.installed: pyproject.toml setup.py $(wildcard src/spikedetect/kernel/*.pyx src/spikedetect/kernel/*.pxi)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'

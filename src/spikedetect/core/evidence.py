@@ -70,8 +70,10 @@ def record(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, observed:
     leaving = (pos - _LONG) % RING  # ring positions of the windows leaving each horizon
     if not _record_compiled(cols, n, rows, pos, leaving, observed, mean, var):
         _record_numpy(cols, rows, pos, leaving, observed, mean, var)
-    if pos == 0:  # once per lap, recompute the running sums exactly (no float drift)
-        _resum(cols, np.arange(n))
+    if pos == 0:  # once per lap, recompute the running sums exactly (no float drift) - of the
+        # rows written here only: a row that applied this window already (restored from a later
+        # record than the window being closed again) has its sums for its own newest windows
+        _resum(cols, np.arange(n) if isinstance(rows, slice) else rows)
 
 
 def _record_compiled(cols: dict[str, npt.NDArray[np.float32]], n: int, rows: npt.NDArray[np.intp] | slice, pos: int,

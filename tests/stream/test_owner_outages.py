@@ -55,8 +55,10 @@ def messages(path: Path, config: DetectorConfig) -> list[bytes]:
     return out
 
 
-def run_owner(table: LoggedTable, blobs: list[bytes], config: DetectorConfig) -> None:
+def run_owner(table: LoggedTable, blobs: list[bytes], config: DetectorConfig) -> list[int]:
+    """Hand ``blobs`` to an owner on ``table``; the log's length after each message."""
     owner = PartitionOwner(0, config, table, Metrics())
+    writes_after: list[int] = []
 
     async def publish(out: Outbox) -> None:
         table.log.append(("pub", out, None))
@@ -64,8 +66,10 @@ def run_owner(table: LoggedTable, blobs: list[bytes], config: DetectorConfig) ->
     async def go() -> None:
         for blob in blobs:
             await owner.handle(blob, publish)
+            writes_after.append(len(table.log))
 
     asyncio.run(go())
+    return writes_after
 
 
 def published(log: list[Op]) -> tuple[dict[tuple[str, int], bytes], dict[tuple[str, int], bytes]]:
@@ -103,23 +107,25 @@ def crash_points(log: list[Op]) -> list[int]:
             j = i + 1
             while j < len(log) and log[j][0] == "set" and "|g|" in str(log[j][1]):
                 j += 1
-            k = j
-            while k < len(log) and log[k][0] == "set" and "|k|" in str(log[k][1]):
-                k += 1
-            points += [i + 1, j, (j + k) // 2]
+            points += [i + 1, j, sum(key_records(log, j)) // 2]
     return sorted(set(points))
+
+
+def key_records(log: list[Op], start: int) -> tuple[int, int]:
+    """[first, end) of the run of key records at or after ``start`` (other writes skipped)."""
+    k = start
+    while k < len(log) and not (log[k][0] == "set" and "|k|" in str(log[k][1])):
+        k += 1
+    end = k
+    while end < len(log) and log[end][0] == "set" and "|k|" in str(log[end][1]):
+        end += 1
+    return k, end
 
 
 def restart_after(log: list[Op], cut: int, blobs: list[bytes]) -> tuple[dict[tuple[str, int], bytes], ...]:
     """What the first owner published before a crash after ``cut`` writes, plus what a next owner
     restored from that changelog prefix publishes when handed every message again."""
-    survived = LoggedTable([])
-    for kind, key, value in log[:cut]:
-        if kind == "set":
-            dict.__setitem__(survived, key, value)
-        elif kind == "pop":
-            dict.pop(survived, key, None)
-    survived.log = [op for op in log[:cut] if op[0] == "pub"]
+    survived = LoggedTable([op for op in log[:cut] if op[0] == "pub"], _final(log[:cut]))
     run_owner(survived, blobs, DetectorConfig())
     return published(survived.log)
 
@@ -192,29 +198,9 @@ def test_a_crash_in_a_catch_up_close_leaves_every_key_as_an_uninterrupted_owner_
     keep = set(marks[::40]) | {marks[-1]}
     sparse = [b for i, b in enumerate(blobs) if i not in marks or i in keep]
     log: list[Op] = []
-    writes_after: list[int] = []  # len(log) after each message
-    owner = PartitionOwner(0, DetectorConfig(), LoggedTable(log), Metrics())
-
-    async def publish(out: Outbox) -> None:
-        log.append(("pub", out, None))
-
-    async def go() -> None:
-        for blob in sparse:
-            await owner.handle(blob, publish)
-            writes_after.append(len(log))
-
-    asyncio.run(go())
-    cuts = []
-    for i, (kind, _, _) in enumerate(log):
-        if kind == "pub":
-            k = i + 1
-            while k < len(log) and not (log[k][0] == "set" and "|k|" in str(log[k][1])):
-                k += 1
-            end = k
-            while end < len(log) and log[end][0] == "set" and "|k|" in str(log[end][1]):
-                end += 1
-            if end - k > 1:
-                cuts.append((k + end) // 2)
+    writes_after = run_owner(LoggedTable(log), sparse, DetectorConfig())
+    runs = [key_records(log, i + 1) for i, (kind, _, _) in enumerate(log) if kind == "pub"]
+    cuts = [(k + end) // 2 for k, end in runs if end - k > 1]
     assert len(cuts) >= 6
     for cut in cuts[1:7]:
         upto = next(j for j, n in enumerate(writes_after) if n >= cut) + 1  # the message it crashed in

@@ -25,6 +25,7 @@ from spikedetect.core.composition.tails import OPEN_SCORE, Tails, forget_evidenc
 from spikedetect.core.expand import LeafCounts
 from spikedetect.core.keyspace import ServiceKey
 from spikedetect.core.signal_events import SignalEvent
+from spikedetect.kernel import closing as _kernel
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -89,13 +90,12 @@ class CompositionDetector(ShareBank):
         acc = self.acc[:m, :k]
         t = score_tails(x, n, self.shares[:m, :k], acc)
         block = blocked[np.array([index[sk] for sk in self.row_keys], dtype=np.intp)]
-        warm = self.learned[:m] >= WARM_REPORTS
         has_member = self._has_member(m)
-        opening = self._opening(t, n, warm, block | has_member)
+        opening, weight = self._opening(t, n, block | has_member)
         touched = self._step_members(ws, np.flatnonzero(has_member | opening).tolist(), x, n, t)
         if block.any():  # an outage's mix is the outage's: its evidence never carries over
             forget_evidence(acc, block)
-        self._learn_window(x, n, t, warm, block | has_member)
+        self._learn_window(x, n, weight)
         return [ev for svc in sorted(touched) for ev in self.book.emit(svc, ws)]
 
     def _track(self, keys: Sequence[ServiceKey], index: Mapping[ServiceKey, int], expected: FloatArray) -> None:
@@ -111,15 +111,30 @@ class CompositionDetector(ShareBank):
             return np.zeros(m, dtype=bool)
         return np.array([sk in self.members for sk in self.row_keys], dtype=bool)
 
-    def _opening(self, t: Tails, n: FloatArray, warm: BoolArray, held: BoolArray) -> BoolArray:
+    def _opening(self, t: Tails, n: FloatArray, held: BoolArray) -> tuple[BoolArray, FloatArray]:
         """Rows that open a member: warm keys not ``held`` (blocked, or with a member) that
-        qualify two windows in a row, or once at twice the score. Counts the hits."""
+        qualify two windows in a row, or once at twice the score. Counts the hits. And each row's
+        learning weight, but for members opened now (:meth:`_learn_window`). In the compiled
+        closing loops when they are built (the same bits)."""
+        m = len(n)
+        opened, weight = np.empty(m, dtype=np.bool_), np.empty(m)
+        if _kernel is not None:
+            _kernel.composition_open(*(np.ascontiguousarray(a).view(np.uint8) for a in (t.qual, t.shifting)),
+                                     np.ascontiguousarray(t.score), n, self.learned[:m], held.view(np.uint8),
+                                     self.hits[:m], WARM_REPORTS, 2 * OPEN_SCORE, opened.view(np.uint8), weight)
+            return opened, weight
+        warm = self.learned[:m] >= WARM_REPORTS
         rising = t.qual.any(axis=1) & warm & ~held
-        hits = self.hits[: len(n)]
+        hits = self.hits[:m]
         hits[:] = np.where(rising, hits + 1, 0)
         strong = (t.qual & (t.score >= 2 * OPEN_SCORE)).any(axis=1)
-        opened: BoolArray = rising & ((hits >= 2) | strong) & (n > 0)
-        return opened
+        opened[:] = rising & ((hits >= 2) | strong) & (n > 0)
+        # a window where some category qualifies or still shifts does not teach, the others teach
+        # fully (a share that drifts over the day is followed, and a lag cannot freeze the shares as a
+        # 'tenth' would); nor does a held key's, or one without reports
+        weight[:] = np.where((t.qual | t.shifting).any(axis=1) & warm, 0.0, 1.0)
+        weight[held | (n <= 0)] = 0.0
+        return opened, weight
 
     def _step_members(self, ws: int, rows: list[int], x: FloatArray, n: FloatArray, t: Tails) -> set[str]:
         """Step the open members and open the new ones among ``rows``; the services touched."""
@@ -141,12 +156,10 @@ class CompositionDetector(ShareBank):
                 self.book.open(sk, first, sorted(rose, key=lambda c: (-kw.scores[c], c)), kw)
         return touched
 
-    def _learn_window(self, x: FloatArray, n: FloatArray, t: Tails, warm: BoolArray, held: BoolArray) -> None:
-        """Keys without a member, with a normal total and reports learn; a window where some
-        category qualifies or still shifts does not teach, the others teach fully (a share that
-        drifts over the day is followed, and a lag cannot freeze the shares as a 'tenth' would)."""
-        weight = np.where((t.qual | t.shifting).any(axis=1) & warm, 0.0, 1.0)
-        weight[self._has_member(len(n)) | held | (n <= 0)] = 0.0
+    def _learn_window(self, x: FloatArray, n: FloatArray, weight: FloatArray) -> None:
+        """The rows learn with their ``weight`` (:meth:`_opening`), but keys with a member."""
+        if self.members:
+            weight[self._has_member(len(n))] = 0.0
         self.learn(x, n, weight)
 
     # -- state -----------------------------------------------------------------------

@@ -128,13 +128,18 @@ class ShareBank:
 
     def learn(self, x: npt.NDArray[np.float64], n: npt.NDArray[np.float64], weight: npt.NDArray[np.float64]) -> None:
         """Move the shares of the rows with ``weight`` > 0 towards this window's mix ``x / n``:
-        a cold key averages its windows, a warm one learns at most ``MAX_RATE`` per window."""
+        a cold key averages its windows, a warm one learns at most ``MAX_RATE`` per window (in the
+        compiled closing loops when they are built: the same bits)."""
         m = len(n)
         learned = self.learned[:m]
         sel = weight > 0
         if not sel.any():
             return
         nn = np.where(sel, n, 1.0)
+        if _kernel is not None:  # the compiled closing loops: the same bits, numpy's exp
+            _kernel.composition_learn(np.ascontiguousarray(x), n, weight, np.exp(-nn / LEARN_REPORTS),
+                                      self.shares[:m, :x.shape[1]], learned, WARM_REPORTS, MAX_RATE)
+            return
         rate = np.where(learned < WARM_REPORTS, nn / (learned + nn),
                         np.minimum(MAX_RATE, 1.0 - np.exp(-nn / LEARN_REPORTS)) * weight)
         rate = np.where(sel, rate, 0.0)

@@ -61,7 +61,7 @@ class Signals:
             return
         under = incident.copy()
         parent = ks.parent[: ks.size]
-        for _ in range(int(ks.depth[: ks.size].max(initial=0))):
+        for _ in range(int(ks.depth[: ks.size].max(initial=0)) if under.any() else 0):  # (none: nothing to lift)
             up = parent[under & (parent >= 0)]
             if len(up) == 0 or under[up].all():
                 break

@@ -89,7 +89,7 @@ class CompositionDetector(ShareBank):
         k = x.shape[1]  # categories seen so far
         acc = self.acc[:m, :k]
         t = score_tails(x, n, self.shares[:m, :k], acc)
-        block = blocked[np.array([index[sk] for sk in self.row_keys], dtype=np.intp)]
+        block = blocked[np.fromiter(map(index.__getitem__, self.row_keys), dtype=np.intp, count=m)]
         has_member = self._has_member(m)
         opening, weight = self._opening(t, n, block | has_member)
         touched = self._step_members(ws, np.flatnonzero(has_member | opening).tolist(), x, n, t)
@@ -103,8 +103,10 @@ class CompositionDetector(ShareBank):
         for sk in [sk for sk in self.row_keys if sk not in index]:
             self.drop_row(sk)
             self.book.forget(sk)
+        rows = self.rows
         for r in np.flatnonzero(expected[: len(keys)] >= MIN_EXPECTED).tolist():
-            self.row(keys[r])
+            if keys[r] not in rows:  # (row() of a tracked key only looks it up)
+                self.row(keys[r])
 
     def _has_member(self, m: int) -> BoolArray:
         if not self.members:

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikedetect.core import evidence
+from spikedetect.core import window_scores_compiled as compiled
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import LeafKey
 from spikedetect.core.detectors.base import FLOOR, LEARNED, PARENT_PRIOR, BoolArray, Expectation, FloatArray
@@ -42,6 +43,7 @@ class Horizons:
     mean: FloatArray  # the mean the sum is scored against
     phi: FloatArray
     expected: FloatArray  # untrimmed sum of expectations
+    block: FloatArray  # the five sums above as one (5, H-1, len(rows)) array
 
 
 @dataclass
@@ -112,6 +114,8 @@ def _own_reports(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]]) -> 
 def parent_prior(ks: Keyspace, exp: Expectation) -> None:
     """Cold keys whose share of a trusted parent is known borrow the parent's
     expectation scaled by that share (parents first, so chains work)."""
+    if _kernel is not None:
+        return compiled.parent_prior(_kernel, ks, exp)
     n = ks.size
     shares = ks.baseline.shares(np.arange(n))
     parent = ks.parent[:n]
@@ -148,9 +152,18 @@ def score_window(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
     signal, score = give_signals(policy, observed, exp.mean, cal, hz, tracked, rates)
     # A key with no history of its own (floor baseline) or relearning after an incident
     # hit max_incident_ms cannot open one: its windows teach the baseline instead.
-    muted = (exp.source == FLOOR) | (ks.mute_until[:n] > ws)
-    signal = np.where(muted & (signal >= ANOMALOUS), ELEVATED, signal).astype(np.int8)
+    signal, muted = mute(ks, exp, ws, signal)
     return WindowScores(observed, exp, done, raw, cal[0], score, signal, muted, tracked)
+
+
+def mute(ks: Keyspace, exp: Expectation, ws: int, signal: npt.NDArray[np.int8]
+         ) -> tuple[npt.NDArray[np.int8], BoolArray]:
+    """The signals after muting, and the muted rows: those with no history of their own (floor
+    baseline) or relearning until after ``ws`` cannot open an incident (``signal`` may change)."""
+    if _kernel is not None:
+        return signal, compiled.mute(_kernel, ks, exp, ws, signal)
+    muted = (exp.source == FLOOR) | (ks.mute_until[:ks.size] > ws)
+    return np.where(muted & (signal >= ANOMALOUS), ELEVATED, signal).astype(np.int8), muted
 
 
 def gather_evidence(ks: Keyspace, config: DetectorConfig, ws: int, observed: FloatArray,
@@ -167,7 +180,8 @@ def gather_evidence(ks: Keyspace, config: DetectorConfig, ws: int, observed: Flo
     sum_mean = expected if own is None else np.where(exp.source == LEARNED, np.maximum(own, evidence.MEAN_FLOOR),
                                                      expected)
     evidence.record(cols, n, pos, observed, sum_mean, sum_mean * phi, ~done)
-    return Horizons(*evidence.horizon_sums(cols, n, pos, 0.5 * config.min_excess))
+    rows, block = evidence.horizon_block(cols, n, pos, 0.5 * config.min_excess)
+    return Horizons(rows, block[0], block[1], block[2], block[3], block[4], block)
 
 
 def raw_scores(observed: FloatArray, exp: Expectation, hz: Horizons) -> FloatArray:
@@ -191,6 +205,8 @@ def give_signals(policy: IncidentPolicy, observed: FloatArray, expected: FloatAr
     """Each key's signal (before muting) and its reported score from the calibrated scores
     ``cal`` (H, n): an open incident's key is judged on the horizon that keeps it open, any
     other on its best horizon."""
+    if _kernel is not None:
+        return compiled.give_signals(_kernel, policy, observed, expected, cal, hz, tracked, rates)
     cand = hz.rows
     excess_c, ratio_c = hz.observed - hz.trimmed_mean, hz.observed / hz.mean
     score1, score_c = cal[0], cal[1:][:, cand]

@@ -296,3 +296,4 @@ def logsf_log_pmf(const double[::1] xm, const double[::1] mm, const double[::1] 
 
 
 include "_closing_sums.pxi"
+include "_closing_window.pxi"

@@ -176,10 +176,11 @@ def gather_evidence(ks: Keyspace, config: DetectorConfig, ws: int, observed: Flo
     # sums use the model's own estimate of a learned key (no floor: ten windows of 0.1 are
     # 1 report, not 5), with a small floor of their own
     own = exp.aux.get("own")
-    expected, phi = exp.mean, exp.phi
-    sum_mean = expected if own is None else np.where(exp.source == LEARNED, np.maximum(own, evidence.MEAN_FLOOR),
-                                                     expected)
-    evidence.record(cols, n, pos, observed, sum_mean, sum_mean * phi, ~done)
+    if _kernel is None or own is None or not compiled.record(_kernel, cols, pos, observed, exp, own, done):
+        expected, phi = exp.mean, exp.phi
+        sum_mean = expected if own is None else np.where(exp.source == LEARNED,
+                                                         np.maximum(own, evidence.MEAN_FLOOR), expected)
+        evidence.record(cols, n, pos, observed, sum_mean, sum_mean * phi, ~done)
     rows, block = evidence.horizon_block(cols, n, pos, 0.5 * config.min_excess)
     return Horizons(rows, block[0], block[1], block[2], block[3], block[4], block)
 
@@ -187,6 +188,8 @@ def gather_evidence(ks: Keyspace, config: DetectorConfig, ws: int, observed: Flo
 def raw_scores(observed: FloatArray, exp: Expectation, hz: Horizons) -> FloatArray:
     """Uncalibrated scores, (len(HORIZONS), n): one surprise call for this window's counts and
     the candidates' sums (elementwise); rows that are not candidates score 0 on the sums."""
+    if _kernel is not None and np.ndim(observed) == 1 and np.shape(observed) == np.shape(exp.mean) == np.shape(exp.phi):
+        return compiled.raw_scores(_kernel, observed, exp, hz)
     n = len(observed)
     expected, phi = exp.mean, exp.phi
     raw = np.zeros((len(evidence.HORIZONS), n))

@@ -15,15 +15,56 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from spikedetect.core import evidence, negbin
 from spikedetect.core import policy as pol
 from spikedetect.core.detectors.base import FLOOR, LEARNED, PARENT_PRIOR, BoolArray, Expectation, FloatArray
-from spikedetect.core.evidence import HORIZONS
+from spikedetect.core.evidence import HORIZONS, RING
 from spikedetect.core.keyspace import Keyspace
 
 if TYPE_CHECKING:
     from spikedetect.core.window_scores import Horizons
 
 _WINDOWS = np.array(HORIZONS[1:], dtype=np.float64)  # windows summed per horizon row
+# per ring position, the positions of the windows leaving each horizon > 1 (evidence.record's)
+_LEAVING = [np.ascontiguousarray((pos - np.array(HORIZONS[1:])) % RING, dtype=np.intp) for pos in range(RING)]
+
+
+def _f64(*arrays: npt.NDArray[np.float64]) -> bool:
+    return all(a.dtype == np.float64 and a.ndim == 1 and a.flags.c_contiguous for a in arrays)
+
+
+def record(kernel: ModuleType, cols: dict[str, npt.NDArray[np.float32]], pos: int, observed: FloatArray,
+           exp: Expectation, own: FloatArray, done: BoolArray) -> bool:
+    """``gather_evidence``'s ``evidence.record`` (the sums' means computed on the way) by
+    ``kernel.evidence_record_window``; False, and nothing written, when it does not apply."""
+    n = len(observed)
+    if not (_f64(observed, exp.mean, own, exp.phi) and exp.source.dtype == np.int8 and len(done) == n
+            and len(exp.mean) == n):
+        return False
+    if not kernel.evidence_record_window(cols["sum_x"], cols["ring_x"], cols["sum_m"], cols["ring_m"], cols["sum_v"],
+                                         cols["ring_v"], observed, exp.mean, own, exp.source, exp.phi,
+                                         done.view(np.uint8), LEARNED, evidence.MEAN_FLOOR, pos, _LEAVING[pos]):
+        return False
+    if pos == 0:  # once per lap, as evidence.record: the rows written here
+        evidence._resum(cols, np.flatnonzero(~done))
+    return True
+
+
+def raw_scores(kernel: ModuleType, observed: FloatArray, exp: Expectation, hz: Horizons) -> FloatArray:
+    """``window_scores.raw_scores`` by ``kernel.surprise_gather`` and ``surprise_scatter`` around
+    :func:`~spikedetect.core.negbin.log_sf_terms` (no concatenated copies)."""
+    observed, mean, phi = (np.ascontiguousarray(a, dtype=np.float64) for a in (observed, exp.mean, exp.phi))
+    n = len(observed)
+    total = n + hz.block.shape[1] * len(hz.rows)
+    idx, xm, mm, pm = np.empty(total, dtype=np.intp), np.empty(total), np.empty(total), np.empty(total)
+    m, all_poisson = kernel.surprise_gather(observed, mean, phi, hz.block, idx, xm, mm, pm)
+    log_pmf = log_ratio = np.empty(0)
+    if m:
+        log_pmf, log_ratio = negbin.log_sf_terms(kernel, xm[:m], mm[:m], pm[:m], all_poisson)
+    raw = np.zeros((len(HORIZONS), n))
+    kernel.surprise_scatter(idx[:m], log_pmf, log_ratio, np.ascontiguousarray(hz.rows, dtype=np.intp), negbin._LN10,
+                            negbin.MAX_SCORE, raw)
+    return raw
 
 
 def parent_prior(kernel: ModuleType, ks: Keyspace, exp: Expectation) -> None:

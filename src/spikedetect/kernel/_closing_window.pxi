@@ -142,3 +142,6 @@ def parent_prior(const double[::1] shares, const Py_ssize_t[::1] parent, const s
 
 
 include "_closing_signals.pxi"
+
+
+include "_closing_record.pxi"

@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 
 from spikedetect.core import evidence, negbin, window_scores
 from spikedetect.core.config import DetectorConfig
+from spikedetect.core.detectors import make_baseline
 from spikedetect.core.detectors.base import Expectation
 from spikedetect.core.evidence import EVIDENCE_COLUMNS, HORIZONS
+from spikedetect.core.keyspace import Keyspace
 from spikedetect.kernel import load_compiled
 
 KERNEL = load_compiled("_closing")
@@ -104,6 +106,27 @@ def test_raw_scores_is_bit_identical(n: int, edge: float, seed: int) -> None:
     block[3] = np.where(rng.random(block[3].shape) < 0.3, 1.0, block[3])
     hz = window_scores.Horizons(rows, block[0], block[1], block[2], block[3], block[4], block)
     got = _both(lambda: _bytes(window_scores.raw_scores(observed, exp, hz)))
+    assert got[0] == got[1]
+
+
+REGIONS = ["US/CA/LA", "US/CA", "US/NY", "DE/BY/München", "FR/IDF", "US/CA/SF"]
+counts = st.one_of(st.integers(-3, 10**6), st.floats(-1e6, 1e6), st.sampled_from(EDGE))
+leaves = st.dictionaries(st.tuples(st.sampled_from(REGIONS), st.sampled_from(["a", "b"]), st.sampled_from(["app"])),
+                         counts, max_size=12)
+
+
+@needs_kernel
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["ig", "fb"]), leaves), min_size=1, max_size=4))
+def test_observe_marks_the_same_keys_seen(windows: list[dict[str, dict[tuple[str, str, str], float]]]) -> None:
+    """Negative, NaN, infinite and signed-zero counts: the tree sums and the keys marked seen."""
+    def run() -> list[Any]:
+        config = DetectorConfig()
+        ks = Keyspace(make_baseline(config.detector, config.window_ms))
+        got = [window_scores.observe(ks, per_service, i * W).tobytes() for i, per_service in enumerate(windows)]
+        return [got, list(ks.keys), ks.last_seen[:ks.size].tobytes()]
+
+    got = _both(run)
     assert got[0] == got[1]
 
 

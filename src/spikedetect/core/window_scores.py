@@ -85,12 +85,12 @@ def observe(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]], ws: int)
     observed[rows] = values
     depth, parent = ks.depth[:n], ks.parent[:n]
     if _kernel is not None:
-        _kernel.tree_sums(observed, depth, parent, int(depth.max()), np.empty(n))
-    else:
-        for d in range(int(depth.max()), 0, -1):
-            at = np.flatnonzero((depth == d) & (observed != 0))
-            if len(at):
-                observed += np.bincount(parent[at], weights=observed[at], minlength=n)
+        _kernel.tree_sums_seen(observed, depth, parent, np.empty(n), ks.last_seen, ws)
+        return observed
+    for d in range(int(depth.max()), 0, -1):
+        at = np.flatnonzero((depth == d) & (observed != 0))
+        if len(at):
+            observed += np.bincount(parent[at], weights=observed[at], minlength=n)
     ks.last_seen[:n][observed != 0] = ws
     return observed
 

@@ -109,6 +109,47 @@ def test_raw_scores_is_bit_identical(n: int, edge: float, seed: int) -> None:
     assert got[0] == got[1]
 
 
+@needs_kernel
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 300), st.sampled_from([0.0, 0.02, 0.3]), st.sampled_from([1.0, 0.5, 0.01]),
+       st.integers(0, 2**32 - 1))
+def test_the_lap_resum_is_bit_identical(n: int, edge: float, share: float, seed: int) -> None:
+    """numpy's summation order for the gathered rings: column after column from 0.0, pairwise for
+    a single row (signed zeros, huge and infinite float32 values, NaN)."""
+    rng = np.random.default_rng(seed)
+    with np.errstate(all="ignore"):
+        cols = {name: (rng.random((n + 2, *shape)) * 10.0 ** rng.integers(-3, 9, size=(n + 2, *shape))).astype(dtype)
+                for name, (shape, dtype, _) in EVIDENCE_COLUMNS.items()}
+    for name in ("ring_x", "ring_m", "ring_v"):
+        pick = rng.random(cols[name].shape) < edge
+        cols[name][pick] = rng.choice([0.0, -0.0, -0.0, 1e-45, 3.4e38, np.inf, -np.inf, np.nan], size=int(pick.sum()))
+    rows = np.flatnonzero(rng.random(n + 2) < share)
+
+    def run() -> list[bytes]:
+        mine = {k: v.copy() for k, v in cols.items()}
+        evidence._resum(mine, rows)
+        return _bytes(*mine.values())
+
+    got = _both(run)
+    assert got[0] == got[1]
+
+
+@needs_kernel
+@pytest.mark.parametrize("rows", [[0], [0, 1], [1, 2, 3]])
+def test_the_lap_resum_of_negative_zeros(rows: list[int]) -> None:
+    """Rings of -0.0 only: numpy's sums start from 0.0 (one row or many)."""
+    cols = {name: np.full((4, *shape), -0.0, dtype=dtype) for name, (shape, dtype, _) in EVIDENCE_COLUMNS.items()}
+    cols["ring_v"][:, ::7] = 1e-45
+
+    def run() -> list[bytes]:
+        mine = {k: v.copy() for k, v in cols.items()}
+        evidence._resum(mine, np.array(rows, dtype=np.intp))
+        return _bytes(*mine.values())
+
+    got = _both(run)
+    assert got[0] == got[1]
+
+
 REGIONS = ["US/CA/LA", "US/CA", "US/NY", "DE/BY/München", "FR/IDF", "US/CA/SF"]
 counts = st.one_of(st.integers(-3, 10**6), st.floats(-1e6, 1e6), st.sampled_from(EDGE))
 leaves = st.dictionaries(st.tuples(st.sampled_from(REGIONS), st.sampled_from(["a", "b"]), st.sampled_from(["app"])),

@@ -100,6 +100,10 @@ def _record_numpy(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np
 
 
 def _resum(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp]) -> None:
+    if _kernel is not None and _kernel.evidence_resum(
+            cols["ring_x"], cols["ring_m"], cols["ring_v"], cols["sum_x"], cols["sum_m"], cols["sum_v"],
+            np.ascontiguousarray(rows, dtype=np.intp), _LONG):
+        return  # the compiled closing loops: the same sums in numpy's pairwise order
     for name in ("x", "m", "v"):
         ring = cols["ring_" + name][rows].astype(np.float64)
         for k, h in enumerate(HORIZONS[1:]):

@@ -128,3 +128,100 @@ def surprise_scatter(const Py_ssize_t[::1] idx, const double[::1] log_pmf, const
                 raw[0, p] = _surprise(_np_min(log_pmf[g] + log_ratio[g], 0.0), ln10, cap)
             else:
                 raw[1 + t // k, rows[t % k]] = _surprise(_np_min(log_pmf[g] + log_ratio[g], 0.0), ln10, cap)
+
+
+# -- evidence._resum: the running sums recomputed once a lap --------------------------------------
+
+cdef double _pairwise(const double* a, Py_ssize_t n) noexcept nogil:
+    """numpy's pairwise sum of float64 (``np.add.reduce`` over a contiguous axis): sequential
+    from 0.0 below 8 values, eight running sums up to 128, halves (multiples of 8) beyond."""
+    cdef Py_ssize_t i, j, n2
+    cdef double res = 0.0
+    cdef double r[8]
+    if n < 8:
+        for i in range(n):
+            res += a[i]
+        return res
+    if n <= 128:
+        for j in range(8):
+            r[j] = a[j]
+        i = 8
+        while i < n - (n % 8):
+            for j in range(8):
+                r[j] += a[i + j]
+            i += 8
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        while i < n:
+            res += a[i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise(a, n2) + _pairwise(a + n2, n - n2)
+
+
+cdef inline double _reduce(const double* a, Py_ssize_t n, bint pairwise) noexcept nogil:
+    """``x[:, idx].sum(axis=1)`` for one row as numpy sums it: from 0.0, one value after the other
+    (the gathered array is Fortran-ordered, so numpy adds column after column), or pairwise when
+    there is only one row (the array is then C-contiguous too)."""
+    cdef Py_ssize_t t
+    cdef double res = 0.0
+    if pairwise:
+        return res + _pairwise(a, n)
+    for t in range(n):
+        res += a[t]
+    return res
+
+
+cdef bint _has_nan(float[:, ::1] ring, const Py_ssize_t[::1] rows, Py_ssize_t h, const Py_ssize_t* at) noexcept nogil:
+    cdef Py_ssize_t i, t
+    for i in range(rows.shape[0]):
+        for t in range(h):
+            if ring[rows[i], at[t]] != ring[rows[i], at[t]]:
+                return True
+    return False
+
+
+cdef void _resum_ring(float[:, ::1] ring, double[:, ::1] sums, const Py_ssize_t[::1] rows,
+                      const Py_ssize_t[::1] horizons, const Py_ssize_t* at, double* newest) noexcept nogil:
+    """One ring's sums for ``rows`` (``at``: the ring positions newest first)."""
+    cdef Py_ssize_t i, k, t, r
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for t in range(horizons[horizons.shape[0] - 1]):
+            newest[t] = <double>ring[r, at[t]]
+        for k in range(horizons.shape[0]):
+            sums[r, k] = _reduce(newest, horizons[k], rows.shape[0] == 1)
+
+
+def evidence_resum(float[:, ::1] ring_x, float[:, ::1] ring_m, float[:, ::1] ring_v, double[:, ::1] sum_x,
+                   double[:, ::1] sum_m, double[:, ::1] sum_v, const Py_ssize_t[::1] rows,
+                   const Py_ssize_t[::1] horizons) -> bint:
+    """``evidence._resum``: each running sum of ``rows`` the sum of its horizon's newest ring
+    values from position 0 backwards (0, -1, -2, ... around the ring), in numpy's order.
+    False, and nothing written, when a ring value read is NaN (which NaN a sum keeps is then the
+    compiler's choice): numpy does those."""
+    cdef double newest[256]
+    cdef Py_ssize_t at[256]
+    cdef Py_ssize_t i, nh = horizons.shape[0], h, size = ring_x.shape[1]
+    cdef bint nan
+    if nh < 1 or horizons[nh - 1] > 256 or sum_x.shape[1] < nh or sum_m.shape[1] < nh or sum_v.shape[1] < nh \
+            or size < 1 or ring_m.shape[1] != size or ring_v.shape[1] != size:
+        raise ValueError("the horizons or rings do not fit")
+    for i in range(nh):
+        if not 0 <= horizons[i] <= horizons[nh - 1]:
+            raise ValueError("the horizons do not fit")
+    for i in range(rows.shape[0]):
+        if not (0 <= rows[i] < ring_x.shape[0] and rows[i] < ring_m.shape[0] and rows[i] < ring_v.shape[0]
+                and rows[i] < sum_x.shape[0] and rows[i] < sum_m.shape[0] and rows[i] < sum_v.shape[0]):
+            raise IndexError(f"row {rows[i]} is out of bounds")
+    h = horizons[nh - 1]
+    for i in range(h):
+        at[i] = (size - i % size) % size
+    with nogil:
+        nan = _has_nan(ring_x, rows, h, at) or _has_nan(ring_m, rows, h, at) or _has_nan(ring_v, rows, h, at)
+        if not nan:
+            _resum_ring(ring_x, sum_x, rows, horizons, at, newest)
+            _resum_ring(ring_m, sum_m, rows, horizons, at, newest)
+            _resum_ring(ring_v, sum_v, rows, horizons, at, newest)
+    return not nan

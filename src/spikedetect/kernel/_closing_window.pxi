@@ -29,15 +29,14 @@ cdef inline bint _finite(double v) noexcept nogil:
 
 
 cdef bint _trim_row(const float[:, ::1] ring_x, const float[:, ::1] ring_m, const float[:, ::1] ring_v,
-                    const double[:, ::1] sum_m, Py_ssize_t r, Py_ssize_t j, Py_ssize_t pos,
+                    const double[:, ::1] sum_m, Py_ssize_t r, Py_ssize_t j, const Py_ssize_t* at,
                     const Py_ssize_t[::1] horizons, double[:, :, ::1] out) noexcept nogil:
-    """One candidate row of :func:`horizon_trimmed` (row ``r`` into column ``j``)."""
-    cdef Py_ssize_t t, s, h = 0, nh = horizons.shape[0], ring = ring_x.shape[1]
+    """One candidate row of :func:`horizon_trimmed` (row ``r`` into column ``j``; ``at``: the ring
+    positions newest first)."""
+    cdef Py_ssize_t t, s, h = 0, nh = horizons.shape[0]
     cdef double x, m, v, d, cx = 0.0, cm = 0.0, cv = 0.0, top = 0.0, mean
     for t in range(horizons[nh - 1] if nh else 0):
-        s = (pos - t) % ring
-        if s < 0:
-            s = s + ring
+        s = at[t]
         x, m, v = ring_x[r, s], ring_m[r, s], ring_v[r, s]
         if not (_finite(x) and _finite(m) and _finite(v)):
             return False
@@ -62,18 +61,22 @@ def horizon_trimmed(const float[:, ::1] ring_x, const float[:, ::1] ring_m, cons
     (at least 1e-9), the overdispersion (at least 1) and the running mean sum. The ring is read
     newest first from ``pos``; the sums add up in that order from the newest value (np.cumsum).
     False (``out`` partly written) when a ring value read is not finite: numpy does those."""
-    cdef Py_ssize_t j, nh = horizons.shape[0]
+    cdef Py_ssize_t j, t, s, nh = horizons.shape[0], ring = ring_x.shape[1]
+    cdef Py_ssize_t at[256]
     cdef bint ok = True
     if out.shape[0] != 5 or out.shape[1] != nh or out.shape[2] != cand.shape[0] or sum_m.shape[1] < nh \
-            or ring_m.shape[1] != ring_x.shape[1] or ring_v.shape[1] != ring_x.shape[1] or ring_x.shape[1] < 1:
+            or ring_m.shape[1] != ring or ring_v.shape[1] != ring or ring < 1 or (nh and horizons[nh - 1] > 256):
         raise ValueError("the output is not (5, horizons, rows), or the rings differ")
+    for t in range(horizons[nh - 1] if nh else 0):
+        s = (pos - t) % ring
+        at[t] = s + ring if s < 0 else s
     for j in range(cand.shape[0]):
         if not (0 <= cand[j] < ring_x.shape[0] and cand[j] < ring_m.shape[0] and cand[j] < ring_v.shape[0]
                 and cand[j] < sum_m.shape[0]):
             raise IndexError(f"row {cand[j]} is out of bounds")
     with nogil:
         for j in range(cand.shape[0]):
-            if not _trim_row(ring_x, ring_m, ring_v, sum_m, cand[j], j, pos, horizons, out):
+            if not _trim_row(ring_x, ring_m, ring_v, sum_m, cand[j], j, at, horizons, out):
                 ok = False
                 break
     return ok

@@ -33,7 +33,7 @@ FloatArray = npt.NDArray[np.float64]
 
 HORIZONS = (1, 3, 10, 30)  # windows summed; 1 is the classic one-window score
 RING = 30
-_LONG = np.array(HORIZONS[1:])  # the horizons kept as running sums
+_LONG = np.array(HORIZONS[1:], dtype=np.intp)  # the horizons kept as running sums
 MEAN_FLOOR = 0.02  # smallest expected count per window in the sums
 CAL_P, CAL_P3 = 0.99, 0.999  # calibrated quantiles of quiet-window scores
 CAL_RATE = 0.05  # log-domain step of the quantile once warm
@@ -100,6 +100,10 @@ def _record_numpy(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np
 
 
 def _resum(cols: dict[str, npt.NDArray[np.float32]], rows: npt.NDArray[np.intp]) -> None:
+    if _kernel is not None and _kernel.evidence_resum(
+            cols["ring_x"], cols["ring_m"], cols["ring_v"], cols["sum_x"], cols["sum_m"], cols["sum_v"],
+            np.ascontiguousarray(rows, dtype=np.intp), _LONG):
+        return  # the compiled closing loops: the same sums in numpy's pairwise order
     for name in ("x", "m", "v"):
         ring = cols["ring_" + name][rows].astype(np.float64)
         for k, h in enumerate(HORIZONS[1:]):
@@ -143,16 +147,29 @@ def horizon_sums(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, min
     tail probability far above 10^-3 - a score under ``close_threshold`` - for any negative
     binomial the model uses). The scorer scores these sums in the same call as the one-window
     counts (one :func:`~spikedetect.core.negbin.surprise` per closed window)."""
+    rows, block = horizon_block(cols, n, pos, min_excess)
+    return rows, block[0], block[1], block[2], block[3], block[4]
+
+
+def horizon_block(cols: dict[str, npt.NDArray[np.float32]], n: int, pos: int, min_excess: float
+                  ) -> tuple[npt.NDArray[np.intp], FloatArray]:
+    """:func:`horizon_sums` as (rows, one (5, H-1, len(rows)) array of the five sums); in the
+    compiled closing loops when they are built (the same bits)."""
+    if _kernel is not None:
+        cand = np.empty(n, dtype=np.intp)
+        k = _kernel.horizon_candidates(cols["sum_x"], cols["sum_m"], cols["sum_v"], n, min_excess, cand)
+        block = np.empty((5, len(HORIZONS) - 1, k))
+        if _kernel.horizon_trimmed(cols["ring_x"], cols["ring_m"], cols["ring_v"], cols["sum_m"], cand[:k], pos,
+                                   _LONG, block):
+            return cand[:k], block
     excess = cols["sum_x"][:n] - cols["sum_m"][:n]  # (n, H-1)
     cand = np.flatnonzero(((excess >= min_excess) & (excess * excess >= 4.0 * cols["sum_v"][:n])).any(axis=1))
     if len(cand) == 0:
-        empty = np.zeros((len(HORIZONS) - 1, 0))
-        return cand, empty, empty, empty, empty, empty
+        return cand, np.zeros((5, len(HORIZONS) - 1, 0))
     tx, tm, tv = _trimmed(cols, cand, pos)
     mean = np.maximum(tm, 1e-9)
     phi = np.maximum(tv / mean, 1.0)
-    expected_sums: FloatArray = cols["sum_m"][cand].T.astype(np.float64)
-    return cand, tx, tm, mean, phi, expected_sums
+    return cand, np.stack((tx, tm, mean, phi, cols["sum_m"][cand].T.astype(np.float64)))
 
 
 def calibrate(cols: dict[str, npt.NDArray[np.float32]], n: int, raw: FloatArray,
@@ -168,6 +185,10 @@ def calibrate(cols: dict[str, npt.NDArray[np.float32]], n: int, raw: FloatArray,
     if rows is None:
         return _mapped(raw, cols["cal_q"][:n].T, cols["cal_q3"][:n].T)
     out = np.zeros_like(raw)
+    if _kernel is not None and raw.dtype == np.float64 and raw.flags.c_contiguous:
+        _kernel.calibrate_rows(raw, cols["cal_q"], cols["cal_q3"], n, np.ascontiguousarray(rows, dtype=np.intp),
+                               CAL_INITIAL, out)
+        return out
     out[0] = _mapped(raw[0], cols["cal_q"][:n, 0], cols["cal_q3"][:n, 0])
     if len(rows):
         out[1:, rows] = _mapped(raw[1:, rows], cols["cal_q"][rows, 1:].T, cols["cal_q3"][rows, 1:].T)

@@ -101,7 +101,16 @@ def _log_sf_compiled(kernel: ModuleType, observed: FloatArray, mean: FloatArray,
                                          idx, xm, mm, pm)
     if m == 0:
         return out
-    xm, mm, pm = xm[:m], mm[:m], pm[:m]
+    log_pmf, log_ratio = log_sf_terms(kernel, xm[:m], mm[:m], pm[:m], all_poisson)
+    out[idx[:m]] = np.minimum(log_pmf + log_ratio, 0.0)
+    return out
+
+
+def log_sf_terms(kernel: ModuleType, xm: FloatArray, mm: FloatArray, pm: FloatArray, all_poisson: bool
+                 ) -> tuple[FloatArray, FloatArray]:
+    """The compiled :func:`log_sf`'s two terms for the gathered rows (counts ``xm`` above their
+    means ``mm``, overdispersion ``pm``): the log pmf and the log of the tail's ratio sum."""
+    m = len(xm)
     r, q, log_pmf, a, b, ratio_sum = (np.empty(m) for _ in range(6))
     args = np.empty((2 * (1 if all_poisson else 3) + 2) * m)
     kernel.logsf_log_args(xm, mm, pm, all_poisson, r, q, args)
@@ -109,8 +118,7 @@ def _log_sf_compiled(kernel: ModuleType, observed: FloatArray, mean: FloatArray,
     kernel.logsf_log_pmf(xm, mm, pm, all_poisson, r, q, logs, logs if all_poisson else np.log1p(-q), _CONSTS,
                          log_pmf, a, b)
     kernel.tail_sum(xm, a, b, _stepwise(xm), ratio_sum)
-    out[idx[:m]] = np.minimum(log_pmf + np.log(ratio_sum), 0.0)
-    return out
+    return log_pmf, np.log(ratio_sum)
 
 
 def _poisson_log_pmf(xm: FloatArray, mm: FloatArray, lg_x1: FloatArray) -> FloatArray:

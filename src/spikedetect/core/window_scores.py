@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikedetect.core import evidence
+from spikedetect.core import window_scores_compiled as compiled
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import LeafKey
 from spikedetect.core.detectors.base import FLOOR, LEARNED, PARENT_PRIOR, BoolArray, Expectation, FloatArray
@@ -42,6 +43,7 @@ class Horizons:
     mean: FloatArray  # the mean the sum is scored against
     phi: FloatArray
     expected: FloatArray  # untrimmed sum of expectations
+    block: FloatArray  # the five sums above as one (5, H-1, len(rows)) array
 
 
 @dataclass
@@ -83,12 +85,12 @@ def observe(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]], ws: int)
     observed[rows] = values
     depth, parent = ks.depth[:n], ks.parent[:n]
     if _kernel is not None:
-        _kernel.tree_sums(observed, depth, parent, int(depth.max()), np.empty(n))
-    else:
-        for d in range(int(depth.max()), 0, -1):
-            at = np.flatnonzero((depth == d) & (observed != 0))
-            if len(at):
-                observed += np.bincount(parent[at], weights=observed[at], minlength=n)
+        _kernel.tree_sums_seen(observed, depth, parent, np.empty(n), ks.last_seen, ws)
+        return observed
+    for d in range(int(depth.max()), 0, -1):
+        at = np.flatnonzero((depth == d) & (observed != 0))
+        if len(at):
+            observed += np.bincount(parent[at], weights=observed[at], minlength=n)
     ks.last_seen[:n][observed != 0] = ws
     return observed
 
@@ -112,6 +114,8 @@ def _own_reports(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]]) -> 
 def parent_prior(ks: Keyspace, exp: Expectation) -> None:
     """Cold keys whose share of a trusted parent is known borrow the parent's
     expectation scaled by that share (parents first, so chains work)."""
+    if _kernel is not None:
+        return compiled.parent_prior(_kernel, ks, exp)
     n = ks.size
     shares = ks.baseline.shares(np.arange(n))
     parent = ks.parent[:n]
@@ -148,9 +152,18 @@ def score_window(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
     signal, score = give_signals(policy, observed, exp.mean, cal, hz, tracked, rates)
     # A key with no history of its own (floor baseline) or relearning after an incident
     # hit max_incident_ms cannot open one: its windows teach the baseline instead.
-    muted = (exp.source == FLOOR) | (ks.mute_until[:n] > ws)
-    signal = np.where(muted & (signal >= ANOMALOUS), ELEVATED, signal).astype(np.int8)
+    signal, muted = mute(ks, exp, ws, signal)
     return WindowScores(observed, exp, done, raw, cal[0], score, signal, muted, tracked)
+
+
+def mute(ks: Keyspace, exp: Expectation, ws: int, signal: npt.NDArray[np.int8]
+         ) -> tuple[npt.NDArray[np.int8], BoolArray]:
+    """The signals after muting, and the muted rows: those with no history of their own (floor
+    baseline) or relearning until after ``ws`` cannot open an incident (``signal`` may change)."""
+    if _kernel is not None:
+        return signal, compiled.mute(_kernel, ks, exp, ws, signal)
+    muted = (exp.source == FLOOR) | (ks.mute_until[:ks.size] > ws)
+    return np.where(muted & (signal >= ANOMALOUS), ELEVATED, signal).astype(np.int8), muted
 
 
 def gather_evidence(ks: Keyspace, config: DetectorConfig, ws: int, observed: FloatArray,
@@ -163,16 +176,20 @@ def gather_evidence(ks: Keyspace, config: DetectorConfig, ws: int, observed: Flo
     # sums use the model's own estimate of a learned key (no floor: ten windows of 0.1 are
     # 1 report, not 5), with a small floor of their own
     own = exp.aux.get("own")
-    expected, phi = exp.mean, exp.phi
-    sum_mean = expected if own is None else np.where(exp.source == LEARNED, np.maximum(own, evidence.MEAN_FLOOR),
-                                                     expected)
-    evidence.record(cols, n, pos, observed, sum_mean, sum_mean * phi, ~done)
-    return Horizons(*evidence.horizon_sums(cols, n, pos, 0.5 * config.min_excess))
+    if _kernel is None or own is None or not compiled.record(_kernel, cols, pos, observed, exp, own, done):
+        expected, phi = exp.mean, exp.phi
+        sum_mean = expected if own is None else np.where(exp.source == LEARNED,
+                                                         np.maximum(own, evidence.MEAN_FLOOR), expected)
+        evidence.record(cols, n, pos, observed, sum_mean, sum_mean * phi, ~done)
+    rows, block = evidence.horizon_block(cols, n, pos, 0.5 * config.min_excess)
+    return Horizons(rows, block[0], block[1], block[2], block[3], block[4], block)
 
 
 def raw_scores(observed: FloatArray, exp: Expectation, hz: Horizons) -> FloatArray:
     """Uncalibrated scores, (len(HORIZONS), n): one surprise call for this window's counts and
     the candidates' sums (elementwise); rows that are not candidates score 0 on the sums."""
+    if _kernel is not None and np.ndim(observed) == 1 and np.shape(observed) == np.shape(exp.mean) == np.shape(exp.phi):
+        return compiled.raw_scores(_kernel, observed, exp, hz)
     n = len(observed)
     expected, phi = exp.mean, exp.phi
     raw = np.zeros((len(evidence.HORIZONS), n))
@@ -191,6 +208,8 @@ def give_signals(policy: IncidentPolicy, observed: FloatArray, expected: FloatAr
     """Each key's signal (before muting) and its reported score from the calibrated scores
     ``cal`` (H, n): an open incident's key is judged on the horizon that keeps it open, any
     other on its best horizon."""
+    if _kernel is not None:
+        return compiled.give_signals(_kernel, policy, observed, expected, cal, hz, tracked, rates)
     cand = hz.rows
     excess_c, ratio_c = hz.observed - hz.trimmed_mean, hz.observed / hz.mean
     score1, score_c = cal[0], cal[1:][:, cand]

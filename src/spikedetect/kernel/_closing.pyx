@@ -294,7 +294,7 @@ def logsf_log_pmf(const double[::1] xm, const double[::1] mm, const double[::1] 
                 a[i] = q[i]
                 b[i] = r[i] * q[i]
 
-
 include "_closing_sums.pxi"
 include "_closing_tails.pxi"
 include "_closing_shares.pxi"
+include "_closing_window.pxi"

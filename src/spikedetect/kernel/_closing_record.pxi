@@ -1,0 +1,227 @@
+# Included by _closing_window.pxi: the evidence rings of one closed window (``gather_evidence``
+# with ``evidence.record``) and its negative-binomial scores (``raw_scores`` around ``log_sf``),
+# bit-identical to the numpy code named in each heading.
+
+# -- window_scores.gather_evidence: the sums' expectations, then evidence.record -------------------
+
+cdef inline double _sum_mean(Py_ssize_t i, const double[::1] mean, const double[::1] own,
+                             const signed char[::1] source, signed char learned, double floor) noexcept nogil:
+    """``np.where(source == learned, np.maximum(own, floor), mean)`` for row ``i``."""
+    return _np_max(own[i], floor) if source[i] == learned else mean[i]
+
+
+def evidence_record_window(double[:, ::1] sum_x, float[:, ::1] ring_x, double[:, ::1] sum_m, float[:, ::1] ring_m,
+                           double[:, ::1] sum_v, float[:, ::1] ring_v, const double[::1] x, const double[::1] mean,
+                           const double[::1] own, const signed char[::1] source, const double[::1] phi,
+                           const unsigned char[::1] done, signed char learned, double floor, Py_ssize_t pos,
+                           const Py_ssize_t[::1] leaving):
+    """``gather_evidence``'s record for the ``len(x)`` rows not ``done``: each row's mean for the
+    sums (its own estimate at least ``floor`` where learned, else ``mean``) and that times ``phi``
+    recorded with ``x`` as :func:`evidence_record` does (without the once-a-lap resum). False, and
+    nothing written, where :func:`evidence_record` would be (a NaN value or running sum)."""
+    cdef Py_ssize_t i, k, n = x.shape[0], h = leaving.shape[0]
+    cdef double m, v
+    cdef bint nan = False
+    _check_rings(sum_x, ring_x, n, h, pos, leaving)
+    _check_rings(sum_m, ring_m, n, h, pos, leaving)
+    _check_rings(sum_v, ring_v, n, h, pos, leaving)
+    if mean.shape[0] < n or own.shape[0] < n or source.shape[0] < n or phi.shape[0] < n or done.shape[0] < n:
+        raise ValueError("the arrays are shorter than the counts")
+    with nogil:
+        for i in range(n):
+            if not done[i]:
+                m = _sum_mean(i, mean, own, source, learned, floor)
+                v = m * phi[i]
+                nan = nan or x[i] != x[i] or m != m or v != v
+                for k in range(h):
+                    nan = nan or sum_x[i, k] != sum_x[i, k] or sum_m[i, k] != sum_m[i, k] or sum_v[i, k] != sum_v[i, k]
+    if nan:
+        return False
+    with nogil:
+        for i in range(n):
+            if not done[i]:
+                m = _sum_mean(i, mean, own, source, learned, floor)
+                _ring_row(sum_x, ring_x, x[i], i, pos, leaving)
+                _ring_row(sum_m, ring_m, m, i, pos, leaving)
+                _ring_row(sum_v, ring_v, m * phi[i], i, pos, leaving)
+    return True
+
+
+cdef _check_rings(double[:, ::1] sums, float[:, ::1] ring, Py_ssize_t n, Py_ssize_t h, Py_ssize_t pos,
+                  const Py_ssize_t[::1] leaving):
+    if sums.shape[0] < n or ring.shape[0] < n or sums.shape[1] < h or not 0 <= pos < ring.shape[1]:
+        raise ValueError("the rings or sums do not fit")
+    for k in range(h):
+        if not 0 <= leaving[k] < ring.shape[1]:
+            raise IndexError(f"ring position {leaving[k]} is out of bounds")
+
+
+cdef inline void _ring_row(double[:, ::1] sums, float[:, ::1] ring, double v, Py_ssize_t r, Py_ssize_t pos,
+                           const Py_ssize_t[::1] leaving) noexcept nogil:
+    """``_ring_step`` for one row."""
+    cdef Py_ssize_t k
+    for k in range(leaving.shape[0]):
+        sums[r, k] = sums[r, k] + (v - <double>ring[r, leaving[k]])
+    ring[r, pos] = <float>v
+
+
+# -- window_scores.raw_scores: log_sf over this window's counts and the candidates' sums ----------
+
+def surprise_gather(const double[::1] observed, const double[::1] mean, const double[::1] phi,
+                    const double[:, :, ::1] hz, Py_ssize_t[::1] idx, double[::1] xm, double[::1] mm,
+                    double[::1] pm) -> tuple:
+    """:func:`logsf_gather` over ``observed``, ``mean``, ``phi`` followed by the candidates' sums
+    (``hz[0]``, ``hz[2]``, ``hz[3]`` row after row: ``np.concatenate`` of them raveled) without
+    concatenating. Returns (how many, all of them Poisson)."""
+    cdef Py_ssize_t i, t, n = observed.shape[0], k = hz.shape[2], total = n + hz.shape[1] * k, m = 0
+    cdef double x, mu, p
+    cdef bint poisson = True
+    if mean.shape[0] != n or phi.shape[0] != n or hz.shape[0] != 5 or idx.shape[0] < total or xm.shape[0] < total \
+            or mm.shape[0] < total or pm.shape[0] < total:
+        raise ValueError("the arrays do not fit")
+    with nogil:
+        for i in range(total):
+            if i < n:
+                x, mu, p = observed[i], mean[i], phi[i]
+            else:
+                t = i - n
+                x, mu, p = hz[0, t // k, t % k], hz[2, t // k, t % k], hz[3, t // k, t % k]
+            x = ceil(x)
+            mu = _np_max(mu, 1e-9)
+            if x > mu:
+                idx[m], xm[m], mm[m], pm[m] = i, x, mu, p
+                poisson = poisson and p <= 1.0001
+                m += 1
+    return m, poisson
+
+
+cdef inline double _surprise(double log_sf, double ln10, double cap) noexcept nogil:
+    """``surprise`` of one ``log_sf``: ``np.maximum(np.minimum(-log_sf / ln10, cap), 0.0)``."""
+    return _np_max(_np_min(-log_sf / ln10, cap), 0.0)
+
+
+def surprise_scatter(const Py_ssize_t[::1] idx, const double[::1] log_pmf, const double[::1] log_ratio,
+                     const Py_ssize_t[::1] rows, double ln10, double cap, double[:, ::1] raw) -> None:
+    """``raw_scores``' end into ``raw`` (zeros, (H, n)): the surprise of a ``log_sf`` of 0 for
+    every row's first horizon and the candidate ``rows``' others, then of ``min(log_pmf +
+    log_ratio, 0)`` at each gathered position ``idx`` (of :func:`surprise_gather`)."""
+    cdef Py_ssize_t g, i, j, h, p, t, n = raw.shape[1], k = rows.shape[0], nh = raw.shape[0] - 1
+    cdef double zero = _surprise(0.0, ln10, cap)
+    if log_pmf.shape[0] != idx.shape[0] or log_ratio.shape[0] != idx.shape[0] or nh < 0:
+        raise ValueError("the arrays do not fit")
+    for j in range(k):
+        if not 0 <= rows[j] < n:
+            raise IndexError(f"row {rows[j]} is out of bounds for {n} rows")
+    for g in range(idx.shape[0]):
+        if not 0 <= idx[g] < n + nh * k:
+            raise IndexError(f"position {idx[g]} is out of bounds")
+    with nogil:
+        for i in range(n):
+            raw[0, i] = zero
+        for h in range(1, nh + 1):
+            for j in range(k):
+                raw[h, rows[j]] = zero
+        for g in range(idx.shape[0]):
+            p = idx[g]
+            t = p - n
+            if p < n:
+                raw[0, p] = _surprise(_np_min(log_pmf[g] + log_ratio[g], 0.0), ln10, cap)
+            else:
+                raw[1 + t // k, rows[t % k]] = _surprise(_np_min(log_pmf[g] + log_ratio[g], 0.0), ln10, cap)
+
+
+# -- evidence._resum: the running sums recomputed once a lap --------------------------------------
+
+cdef double _pairwise(const double* a, Py_ssize_t n) noexcept nogil:
+    """numpy's pairwise sum of float64 (``np.add.reduce`` over a contiguous axis): sequential
+    from 0.0 below 8 values, eight running sums up to 128, halves (multiples of 8) beyond."""
+    cdef Py_ssize_t i, j, n2
+    cdef double res = 0.0
+    cdef double r[8]
+    if n < 8:
+        for i in range(n):
+            res += a[i]
+        return res
+    if n <= 128:
+        for j in range(8):
+            r[j] = a[j]
+        i = 8
+        while i < n - (n % 8):
+            for j in range(8):
+                r[j] += a[i + j]
+            i += 8
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        while i < n:
+            res += a[i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise(a, n2) + _pairwise(a + n2, n - n2)
+
+
+cdef inline double _reduce(const double* a, Py_ssize_t n, bint pairwise) noexcept nogil:
+    """``x[:, idx].sum(axis=1)`` for one row as numpy sums it: from 0.0, one value after the other
+    (the gathered array is Fortran-ordered, so numpy adds column after column), or pairwise when
+    there is only one row (the array is then C-contiguous too)."""
+    cdef Py_ssize_t t
+    cdef double res = 0.0
+    if pairwise:
+        return res + _pairwise(a, n)
+    for t in range(n):
+        res += a[t]
+    return res
+
+
+cdef bint _has_nan(float[:, ::1] ring, const Py_ssize_t[::1] rows, Py_ssize_t h, const Py_ssize_t* at) noexcept nogil:
+    cdef Py_ssize_t i, t
+    for i in range(rows.shape[0]):
+        for t in range(h):
+            if ring[rows[i], at[t]] != ring[rows[i], at[t]]:
+                return True
+    return False
+
+
+cdef void _resum_ring(float[:, ::1] ring, double[:, ::1] sums, const Py_ssize_t[::1] rows,
+                      const Py_ssize_t[::1] horizons, const Py_ssize_t* at, double* newest) noexcept nogil:
+    """One ring's sums for ``rows`` (``at``: the ring positions newest first)."""
+    cdef Py_ssize_t i, k, t, r
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for t in range(horizons[horizons.shape[0] - 1]):
+            newest[t] = <double>ring[r, at[t]]
+        for k in range(horizons.shape[0]):
+            sums[r, k] = _reduce(newest, horizons[k], rows.shape[0] == 1)
+
+
+def evidence_resum(float[:, ::1] ring_x, float[:, ::1] ring_m, float[:, ::1] ring_v, double[:, ::1] sum_x,
+                   double[:, ::1] sum_m, double[:, ::1] sum_v, const Py_ssize_t[::1] rows,
+                   const Py_ssize_t[::1] horizons) -> bint:
+    """``evidence._resum``: each running sum of ``rows`` the sum of its horizon's newest ring
+    values from position 0 backwards (0, -1, -2, ... around the ring), in numpy's order.
+    False, and nothing written, when a ring value read is NaN (which NaN a sum keeps is then the
+    compiler's choice): numpy does those."""
+    cdef double newest[256]
+    cdef Py_ssize_t at[256]
+    cdef Py_ssize_t i, nh = horizons.shape[0], h, size = ring_x.shape[1]
+    cdef bint nan
+    if nh < 1 or horizons[nh - 1] > 256 or sum_x.shape[1] < nh or sum_m.shape[1] < nh or sum_v.shape[1] < nh \
+            or size < 1 or ring_m.shape[1] != size or ring_v.shape[1] != size:
+        raise ValueError("the horizons or rings do not fit")
+    for i in range(nh):
+        if not 0 <= horizons[i] <= horizons[nh - 1]:
+            raise ValueError("the horizons do not fit")
+    for i in range(rows.shape[0]):
+        if not (0 <= rows[i] < ring_x.shape[0] and rows[i] < ring_m.shape[0] and rows[i] < ring_v.shape[0]
+                and rows[i] < sum_x.shape[0] and rows[i] < sum_m.shape[0] and rows[i] < sum_v.shape[0]):
+            raise IndexError(f"row {rows[i]} is out of bounds")
+    h = horizons[nh - 1]
+    for i in range(h):
+        at[i] = (size - i % size) % size
+    with nogil:
+        nan = _has_nan(ring_x, rows, h, at) or _has_nan(ring_m, rows, h, at) or _has_nan(ring_v, rows, h, at)
+        if not nan:
+            _resum_ring(ring_x, sum_x, rows, horizons, at, newest)
+            _resum_ring(ring_m, sum_m, rows, horizons, at, newest)
+            _resum_ring(ring_v, sum_v, rows, horizons, at, newest)
+    return not nan

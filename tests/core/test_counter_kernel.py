@@ -160,6 +160,8 @@ CONFIGS = [
     DetectorConfig(watermark_quorum=1, window_ms=MIN, lateness_ms=0),
     DetectorConfig(watermark_quorum=4, window_ms=MIN, lateness_ms=MIN, max_keys_per_service=3),
     DetectorConfig(window_ms=MIN, max_future_skew_ms=30 * MIN, retire_after_ms=5 * MIN),
+    # key generations turning over with the region budget reached: cached combos re-count their region
+    DetectorConfig(watermark_quorum=1, window_ms=MIN, lateness_ms=MIN, max_keys_per_service=2, retire_after_ms=3 * MIN),
 ]
 
 
@@ -220,9 +222,38 @@ def test_compiled_counter_takes_its_fast_path_on_simple_lines() -> None:
         assert KERNEL.scan_ts(unusual) is None, unusual
     c = WindowCounter(DetectorConfig(watermark_quorum=1, window_ms=MIN), pure=True)
     c.use_kernel(KERNEL)
-    c.feed_batch([simple])  # opens the key generation, which empties the caches
-    c.feed_batch([simple.replace(b"abc", b"abd")])  # admitted by the validator, cached by raw bytes
+    c.feed_batch([simple])  # admitted by the validator, cached by raw bytes; then opens the key generation
+    c.feed_batch([simple.replace(b"abc", b"abd")])  # a raw hit from the last generation: its region again
     assert c._raw_combos == {"ig\0DE/BY/München\0feed\0app".encode(): (("ig", "DE/BY/München", "feed", "app"),
-                                                                      ("DE/BY/München", "feed", "app"))}
+                                                                      ("DE/BY/München", "feed", "app"), 1)}
+    assert c._generation == 1 and c._regions == {"ig": {"DE/BY/München"}}
     c.feed_batch([simple.replace(b"abc", b"abe"), simple])  # the cached fast path: a count and a duplicate
     assert (c.stats.accepted, c.stats.duplicates) == (3, 1)
+
+
+@needs_kernel
+def test_a_new_generation_counts_cached_combos_against_the_region_budget() -> None:
+    """A combination cached in one key generation is not admitted blindly in the next: its region
+    counts again, first come first served, and one beyond ``max_keys_per_service`` is rejected
+    as ``too_many_keys`` - on the compiled path as on the pure one."""
+    config = DetectorConfig(watermark_quorum=1, window_ms=MIN, lateness_ms=10 * MIN, max_keys_per_service=2,
+                            retire_after_ms=5 * MIN)
+
+    def report(ts_ms: int, region: str, eid: str) -> bytes:
+        return orjson.dumps({"ts": iso(ts_ms), "service": "ig", "region": region, "category": "feed",
+                             "source": "app", "event_id": eid})
+
+    gen2 = BASE + 5 * MIN  # BASE starts a generation: the next starts 5 minutes later
+    batches: list[tuple[list[bytes], list[int | None] | None]] = [
+        ([report(BASE + 1, "US/CA", "a"), report(BASE + 2, "DE", "b"), report(BASE + 3, "FR", "c")], None),
+        ([report(gen2, "DE", "d"), report(gen2 + 1, "JP", "e"), report(gen2 + 2, "US/CA", "f"),
+          report(gen2 + 3, "DE", "g")], None),
+    ]
+    pure = run(WindowCounter(config, pure=True), batches)
+    compiled_counter = WindowCounter(config, pure=True)
+    compiled_counter.use_kernel(KERNEL)
+    assert run(compiled_counter, batches) == pure
+    assert pure[0][2] == [(2, "too_many_keys")]  # FR: the budget of the first generation is full
+    # DE opens the second generation; US/CA, cached in the first, finds its budget taken by DE and JP
+    assert pure[3][2] == [(2, "too_many_keys")]
+    assert compiled_counter._regions == {"ig": {"JP", "DE"}} and compiled_counter._generation == 2

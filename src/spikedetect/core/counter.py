@@ -108,8 +108,11 @@ class WindowCounter:
         # Admitted (service, region, category, source) by their raw field values, and the
         # regions each service used in the current generation (at most max_keys_per_service).
         self._combos: dict[tuple[Any, ...], Combo] = {}
-        self._raw_combos: dict[bytes, Combo] = {}  # the same, by raw bytes (the compiled kernel's cache)
+        # the same by raw bytes (the compiled kernel's cache), each with the generation whose region set
+        # holds its region: kept across generations, the kernel re-registers a region on first sight
+        self._raw_combos: dict[bytes, tuple[Key, LeafKey, int]] = {}
         self._regions: dict[str, set[str]] = {}
+        self._generation = 0
         self._generation_end = -(2**62)
         self.stats = CounterStats()
 
@@ -478,9 +481,9 @@ class WindowCounter:
         """Forget which regions each service used, once per ``retire_after_ms`` of event time."""
         span = self.config.retire_after_ms
         self._generation_end = (ts_ms // span + 1) * span
+        self._generation += 1
         self._regions.clear()
         self._combos.clear()
-        self._raw_combos.clear()
 
     # -- closing -----------------------------------------------------------------
     def take_closed(self) -> list[ClosedWindow]:

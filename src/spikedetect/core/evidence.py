@@ -209,7 +209,15 @@ def learn_calibration(cols: dict[str, npt.NDArray[np.float32]], n: int, learn: n
     ``raw`` (shape (H, n)).
 
     Log-domain stochastic quantile: up by ``rate * p`` when exceeded, down by
-    ``rate * (1 - p)`` otherwise; the rate starts at 4/count so a new key converges fast."""
+    ``rate * (1 - p)`` otherwise; the rate starts at 4/count so a new key converges fast.
+    In the compiled closing loops when they are built (the same bits; numpy takes the exps)."""
+    if _kernel is not None and raw.dtype == np.float64 and raw.shape == (len(HORIZONS), n):
+        flags = np.ascontiguousarray(learn[:n], dtype=np.bool_).view(np.uint8)
+        rate = np.empty(n)
+        _kernel.calibration_rate(cols["cal_n"][:n], flags, rate)
+        factors = [np.exp(f * rate) for p in (CAL_P, CAL_P3) for f in (p, p - 1.0)]
+        _kernel.calibration_step(cols["cal_q"], cols["cal_q3"], cols["cal_n"], flags, raw, *factors)
+        return
     count = cols["cal_n"][:n] + learn
     rate = np.where(learn, np.clip(4.0 / np.maximum(count, 1.0), CAL_RATE, 0.5), 0.0).astype(np.float64)
     for col, p in (("cal_q", CAL_P), ("cal_q3", CAL_P3)):

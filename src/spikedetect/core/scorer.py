@@ -24,6 +24,7 @@ from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow, LeafKey
 from spikedetect.core.detectors import make_baseline
 from spikedetect.core.detectors.base import LEARNED, BoolArray, Expectation, FloatArray
+from spikedetect.core.detectors.seasonal import SeasonalBaseline
 from spikedetect.core.expand import merge
 from spikedetect.core.incident_steps import step_incidents
 from spikedetect.core.incidents import IncidentEvent, Tracker
@@ -217,12 +218,15 @@ class Scorer:
         evidence.reset(cols, np.array(ended, dtype=np.intp))
         evidence.learn_calibration(cols, n, ~w.tracked & ~w.done, w.raw)
         learn_mask = ~not_quiet & (w.signal < ANOMALOUS) & ~w.done
-        sel = np.arange(n)[learn_mask]
-        if len(sel):
-            parents = ks.parent[sel]
-            parent_obs = np.where(parents >= 0, w.observed[np.maximum(parents, 0)], np.nan)
-            weight = np.where((w.signal[sel] == CALM) | w.muted[sel], 1.0, self.config.elevated_learn_weight)
-            ks.baseline.learn(sel, ws, w.observed[sel], w.exp.subset(learn_mask), parent_obs, weight)
+        elw = self.config.elevated_learn_weight
+        if not (isinstance(ks.baseline, SeasonalBaseline)  # one compiled call when built (the same bits)
+                and ks.baseline.learn_window(learn_mask, ws, w.observed, w.exp, ks.parent, w.signal, w.muted, elw)):
+            sel = np.arange(n)[learn_mask]
+            if len(sel):
+                parents = ks.parent[sel]
+                parent_obs = np.where(parents >= 0, w.observed[np.maximum(parents, 0)], np.nan)
+                weight = np.where((w.signal[sel] == CALM) | w.muted[sel], 1.0, elw)
+                ks.baseline.learn(sel, ws, w.observed[sel], w.exp.subset(learn_mask), parent_obs, weight)
         ks.closed_ws[:n] = np.maximum(ks.closed_ws[:n], ws)
 
     def _report(self, ws: int, w: WindowScores, per_service: dict[str, dict[LeafKey, float]],

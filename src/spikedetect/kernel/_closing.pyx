@@ -13,8 +13,9 @@ sums and ``log_sf`` of :mod:`spikedetect.core.negbin`, ``expect`` and ``learn`` 
 :class:`spikedetect.core.detectors.seasonal.SeasonalBaseline`, ``ShareBank.counts``
 (composition), ``observe`` (:mod:`spikedetect.core.window_scores`), ``source_sums``
 (:mod:`spikedetect.core.ingest_gap`), ``breakdown`` (:mod:`spikedetect.core.expand`) and
-``record`` (:mod:`spikedetect.core.evidence`);
-tests/core/test_closing_kernel.py and test_closing_kernel_sums.py compare them on random and
+``record`` and ``learn_calibration`` (:mod:`spikedetect.core.evidence`), ``Scorer._learn``'s
+baseline step;
+tests/core/test_closing_kernel.py, test_closing_kernel_sums.py and _learn.py compare them on random and
 edge-case inputs.
 """
 
@@ -157,6 +158,9 @@ cdef inline void _learn_slot(double y, double part, double wt, double a_slot, do
     prof_w[0] = <float>_np_min(pw, 1e6)
 
 
+include "_closing_learn.pxi"
+
+
 def seasonal_learn(dict cols, const Py_ssize_t[::1] rows, const double[::1] x, const double[::1] mean,
                    const signed char[::1] source, const double[::1] tod, const unsigned char[::1] warm,
                    const double[::1] factor, const double[::1] parent_observed, const double[::1] wt,
@@ -169,37 +173,13 @@ def seasonal_learn(dict cols, const Py_ssize_t[::1] rows, const double[::1] x, c
     cdef double[::1] level = cols["level"], share = cols["share"]
     cdef float[::1] level_n = cols["level_n"], phi = cols["phi"], alpha = cols["alpha"]
     cdef float[::1] disp_n = cols["disp_n"], share_w = cols["share_w"]
-    cdef double floor = params[0], clip_sd2 = params[1], phi_max = params[2], alpha_max = params[3]
-    cdef float a_phi = params[4], a_share = params[5] / 10.0, a_dow = params[6]
-    cdef double a_level = params[5], a_slot = params[7], n, a, w_lo = 1.0 - w_hi, po
-    cdef signed char floor_src = params[8]
-    cdef float w
-    cdef Py_ssize_t i, r
+    cdef _Seasonal p = _seasonal_params(lo, hi, w_hi, d, params)
+    cdef Py_ssize_t i
     with nogil:
         for i in range(rows.shape[0]):
-            r = rows[i]
-            _learn_noise(x[i], mean[i], floor, clip_sd2, phi_max, alpha_max, a_phi,
-                         source[i] != floor_src and wt[i] >= 1.0, &phi[r], &alpha[r], &disp_n[r])
-            n = <double>level_n[r] + wt[i]
-            a = _np_max(1.0 / _np_max(n, 1.0), a_level) * wt[i]
-            level[r] += a * (x[i] - level[r])
-            level_n[r] = <float>_np_min(n, 1e6)
-            if warm[i]:
-                w = dow_w[r, d] + <float>1.0
-                a = <double>_np_maxf(<float>1.0 / w, a_dow) * wt[i]
-                dow_num[r, d] += a * (x[i] - dow_num[r, d])
-                dow_den[r, d] += a * (tod[i] - dow_den[r, d])
-                dow_w[r, d] = _np_minf(w, 1e6)
-            if w_lo > 0.0:
-                _learn_slot(x[i] / factor[i], w_lo, wt[i], a_slot, &prof[r, lo], &prof_w[r, lo])
-            if w_hi > 0.0:
-                _learn_slot(x[i] / factor[i], w_hi, wt[i], a_slot, &prof[r, hi], &prof_w[r, hi])
-            po = parent_observed[i]
-            if po == po and po - po == 0.0 and po > 0.0:  # finite and positive
-                w = share_w[r] + <float>1.0
-                a = <double>_np_maxf(<float>1.0 / w, a_share) * wt[i]
-                share[r] += a * (x[i] / po - share[r])
-                share_w[r] = _np_minf(w, 1e6)
+            _seasonal_row(&p, rows[i], x[i], mean[i], source[i], tod[i], warm[i], factor[i], parent_observed[i],
+                          wt[i], prof, prof_w, dow_num, dow_den, dow_w, level, level_n, phi, alpha, disp_n,
+                          share, share_w)
 
 
 # -- log_sf around the tail sums: everything but the logs (numpy takes those, on gathered values) ---

@@ -56,6 +56,8 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
     minutes = self.validator.minutes
     secms = _seconds_ms
     slow = self._slow_path
+    gen = self._generation
+    cdef Py_ssize_t max_keys = self.config.max_keys_per_service
     heap_push, heap_replace, heap_pop = heapq.heappush, heapq.heapreplace, heapq.heappop
     held = self.held
     frontier = no_floor if self.frontier_ms is None else self.frontier_ms
@@ -87,7 +89,17 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
             hit = PyDict_GetItem(raw_combos, ck)
             insert = hit == NULL
         if hit != NULL:
-            key, leaf = <object>hit
+            key, leaf, got_gen = <object>hit
+            if got_gen is not gen:  # admitted in an earlier generation: its region counts again
+                regions = self._regions.get(key[0])
+                if regions is None:
+                    regions = self._regions[key[0]] = set()
+                if key[1] not in regions:
+                    if len(regions) >= max_keys:
+                        rejects.append((i, "too_many_keys"))
+                        continue
+                    regions.add(key[1])
+                raw_combos[ck] = (key, leaf, gen)
             ts = sc.ts
             eid = PyUnicode_DecodeASCII(<char*>s + sc.start[F_EID], sc.length[F_EID], NULL) \
                 if sc.seen[F_EID] else None
@@ -121,7 +133,7 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
             if insert:
                 if len(raw_combos) >= _combo_cache_size:
                     raw_combos.clear()
-                raw_combos[ck] = (key, leaf)
+                raw_combos[ck] = (key, leaf, gen)
         bound = limit
         ev_bound = no_limit
         if has_fb:
@@ -153,6 +165,7 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
             if ts >= self._generation_end:
                 self._new_generation(ts)
                 self._regions[key[0]] = {key[1]}
+                gen = self._generation
         else:
             if not has_cur or ws != cur_ws:
                 if has_wm and ws + window_ms <= wm:
@@ -195,6 +208,7 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                 if ts >= self._generation_end:
                     self._new_generation(ts)
                     self._regions[key[0]] = {key[1]}
+                    gen = self._generation
         accepted += 1
         if ts <= ev_bound:
             if ts > ev_min:
@@ -221,6 +235,7 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                         self.frontier_ms = frontier
                         self.max_ts_ms = max_ts if has_max else None
                         self._release(hold_at, wm if first else None)
+                        gen = self._generation  # a released report may start a generation
                         has_max = self.max_ts_ms is not None
                         if has_max:
                             max_ts = self.max_ts_ms

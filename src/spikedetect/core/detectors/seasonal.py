@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from spikedetect.core.detectors import seasonal_compiled
 from spikedetect.core.detectors.base import (
@@ -182,6 +183,16 @@ class SeasonalBaseline(Baseline):
             c["dow_w"][tod_rows, d] = np.minimum(w, 1e6)
         self._learn_profile(idx, ws_ms, x / factor, wt)
         self._learn_share(rows, x, parent_observed, wt)
+
+    def learn_window(self, learn: BoolArray, ws_ms: int, observed: FloatArray, expected: Expectation,
+                     parent: IntArray, signal: npt.NDArray[np.int8], muted: BoolArray, elevated_weight: float) -> bool:
+        """:meth:`learn` of the rows where ``learn`` is set, with the scorer's parents and weights
+        (:func:`~spikedetect.core.detectors.seasonal_compiled.learn_window`), in one compiled call;
+        False (nothing learned) when the compiled loops are not built or this is a subclass."""
+        if _kernel is None or type(self) is not SeasonalBaseline:
+            return False
+        return seasonal_compiled.learn_window(_kernel, self, learn, ws_ms, observed, expected, parent, signal, muted,
+                                              elevated_weight)
 
     def _learn_profile(self, idx: IntArray | slice, ws_ms: int, y: FloatArray, wt: FloatArray,
                        names: tuple[str, str] = ("prof", "prof_w"), period_ms: int = DAY_MS) -> None:

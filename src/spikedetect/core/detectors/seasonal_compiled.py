@@ -13,8 +13,17 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
-from spikedetect.core.detectors.base import FLOOR, LEARNED, WARMING, Expectation, FloatArray, IntArray
+from spikedetect.core.detectors.base import (
+    FLOOR,
+    LEARNED,
+    WARMING,
+    BoolArray,
+    Expectation,
+    FloatArray,
+    IntArray,
+)
 from spikedetect.core.windows import DAY_MS
 
 if TYPE_CHECKING:
@@ -56,4 +65,33 @@ def learn(kernel: ModuleType, model: SeasonalBaseline, rows: IntArray, ws_ms: in
                           np.ascontiguousarray(expected.source, dtype=np.int8), f64(aux["tod"]),
                           np.ascontiguousarray(aux["warm"], dtype=np.bool_).view(np.uint8), f64(aux["factor"]),
                           f64(parent_observed), f64(wt), lo, hi, w_hi, model._dow(ws_ms), params)
+    return True
+
+
+def learn_window(kernel: ModuleType, model: SeasonalBaseline, learn: BoolArray, ws_ms: int, observed: FloatArray,
+                 expected: Expectation, parent: IntArray, signal: npt.NDArray[np.int8], muted: BoolArray,
+                 elevated_weight: float) -> bool:
+    """``Scorer._learn``'s baseline step in one call: ``model.learn`` of the rows where ``learn``
+    is set, each with its parent's ``observed`` reports (NaN without a parent) and weight 1.0
+    when calm or ``muted``, else ``elevated_weight`` - read from the full arrays, no subsets.
+    False (nothing learned) when an array is not of the kernel's type: numpy does it then."""
+    n = len(learn)
+    aux = expected.aux
+    full = (observed, expected.mean, aux["tod"], aux["factor"])
+    if not (all(a.dtype == np.float64 and a.shape == (n,) for a in full) and expected.source.dtype == np.int8
+            and signal.dtype == np.int8 and len(parent) >= n):
+        return False
+    p = model.params
+    lo, hi, w_hi = model._slots(ws_ms)
+    params = (p["floor_mean"], p["clip_sd"] ** 2, p["phi_max"], p["alpha_max"], model._a_phi, model._a_level,
+              model._a_dow, model._a_slot, FLOOR)
+
+    def u8(a: BoolArray) -> npt.NDArray[np.uint8]:
+        return np.ascontiguousarray(a, dtype=np.bool_).view(np.uint8)
+
+    c = np.ascontiguousarray
+    kernel.seasonal_learn_window(model.cols, u8(learn), c(parent[:n], dtype=np.intp), c(signal), u8(muted),
+                                 float(elevated_weight), c(observed), c(expected.mean), c(expected.source),
+                                 c(aux["tod"]), u8(aux["warm"]), c(aux["factor"]), lo, hi, w_hi, model._dow(ws_ms),
+                                 params)
     return True

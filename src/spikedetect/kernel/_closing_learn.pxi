@@ -1,0 +1,123 @@
+# Included by _closing.pyx (one module), after _learn_noise and _learn_slot: the learning half of
+# a closed window (Scorer._learn) - calibration quantiles and the seasonal baseline - each
+# bit-identical to the numpy reference named in its docstring.
+
+cdef struct _Seasonal:
+    double floor, clip_sd2, phi_max, alpha_max, a_level, a_slot, w_lo, w_hi
+    float a_phi, a_share, a_dow
+    signed char floor_src
+    Py_ssize_t lo, hi, d
+
+
+cdef _Seasonal _seasonal_params(Py_ssize_t lo, Py_ssize_t hi, double w_hi, Py_ssize_t d, tuple params):
+    """``params``: (floor_mean, clip_sd ** 2, phi_max, alpha_max, a_phi, a_level, a_dow, a_slot, FLOOR)."""
+    cdef _Seasonal p
+    p.floor, p.clip_sd2, p.phi_max, p.alpha_max = params[0], params[1], params[2], params[3]
+    p.a_phi, p.a_level, p.a_share, p.a_dow, p.a_slot = params[4], params[5], params[5] / 10.0, params[6], params[7]
+    p.floor_src = params[8]
+    p.lo, p.hi, p.w_hi, p.w_lo, p.d = lo, hi, w_hi, 1.0 - w_hi, d
+    return p
+
+
+cdef inline void _seasonal_row(const _Seasonal* p, Py_ssize_t r, double x, double mean, signed char source,
+                               double tod, bint warm, double factor, double po, double wt,
+                               double[:, ::1] prof, float[:, ::1] prof_w, double[:, ::1] dow_num,
+                               double[:, ::1] dow_den, float[:, ::1] dow_w, double[::1] level, float[::1] level_n,
+                               float[::1] phi, float[::1] alpha, float[::1] disp_n, double[::1] share,
+                               float[::1] share_w) noexcept nogil:
+    """``SeasonalBaseline.learn`` of row ``r``: noise, level, weekday ratio, the two profile
+    slots, share (``po``: the parent's reports, NaN without a parent)."""
+    cdef double n, a
+    cdef float w
+    _learn_noise(x, mean, p.floor, p.clip_sd2, p.phi_max, p.alpha_max, p.a_phi,
+                 source != p.floor_src and wt >= 1.0, &phi[r], &alpha[r], &disp_n[r])
+    n = <double>level_n[r] + wt
+    a = _np_max(1.0 / _np_max(n, 1.0), p.a_level) * wt
+    level[r] += a * (x - level[r])
+    level_n[r] = <float>_np_min(n, 1e6)
+    if warm:
+        w = dow_w[r, p.d] + <float>1.0
+        a = <double>_np_maxf(<float>1.0 / w, p.a_dow) * wt
+        dow_num[r, p.d] += a * (x - dow_num[r, p.d])
+        dow_den[r, p.d] += a * (tod - dow_den[r, p.d])
+        dow_w[r, p.d] = _np_minf(w, 1e6)
+    if p.w_lo > 0.0:
+        _learn_slot(x / factor, p.w_lo, wt, p.a_slot, &prof[r, p.lo], &prof_w[r, p.lo])
+    if p.w_hi > 0.0:
+        _learn_slot(x / factor, p.w_hi, wt, p.a_slot, &prof[r, p.hi], &prof_w[r, p.hi])
+    if po == po and po - po == 0.0 and po > 0.0:  # finite and positive
+        w = share_w[r] + <float>1.0
+        a = <double>_np_maxf(<float>1.0 / w, p.a_share) * wt
+        share[r] += a * (x / po - share[r])
+        share_w[r] = _np_minf(w, 1e6)
+
+
+def seasonal_learn_window(dict cols, const unsigned char[::1] learn, const Py_ssize_t[::1] parent,
+                          const signed char[::1] signal, const unsigned char[::1] muted, double elevated_weight,
+                          const double[::1] x, const double[::1] mean, const signed char[::1] source,
+                          const double[::1] tod, const unsigned char[::1] warm, const double[::1] factor,
+                          Py_ssize_t lo, Py_ssize_t hi, double w_hi, Py_ssize_t d, tuple params) -> None:
+    """``Scorer._learn``'s baseline step for a seasonal baseline, over every row with ``learn``
+    set, in row order: its parent's reports (``x[parent]``, NaN without one), weight 1.0 when
+    calm (signal 0) or muted else ``elevated_weight``, then :func:`seasonal_learn` of the row -
+    what numpy does on the selected rows' subsets (``x`` etc. are the full, unselected arrays)."""
+    cdef double[:, ::1] prof = cols["prof"], dow_num = cols["dow_num"], dow_den = cols["dow_den"]
+    cdef float[:, ::1] prof_w = cols["prof_w"], dow_w = cols["dow_w"]
+    cdef double[::1] level = cols["level"], share = cols["share"]
+    cdef float[::1] level_n = cols["level_n"], phi = cols["phi"], alpha = cols["alpha"]
+    cdef float[::1] disp_n = cols["disp_n"], share_w = cols["share_w"]
+    cdef _Seasonal p = _seasonal_params(lo, hi, w_hi, d, params)
+    cdef Py_ssize_t r, up
+    cdef double po, nan = float("nan")
+    with nogil:
+        for r in range(learn.shape[0]):
+            if not learn[r]:
+                continue
+            up = parent[r]
+            po = x[up] if up >= 0 else nan
+            _seasonal_row(&p, r, x[r], mean[r], source[r], tod[r], warm[r], factor[r], po,
+                          1.0 if (signal[r] == 0 or muted[r]) else elevated_weight,
+                          prof, prof_w, dow_num, dow_den, dow_w, level, level_n, phi, alpha, disp_n, share, share_w)
+
+
+cdef inline float _f32_clip(float x, float lo, float hi) noexcept nogil:
+    """np.clip of a float32 value by float32 bounds: NaN stays NaN, ties keep x."""
+    if x != x:
+        return x
+    if x < lo:
+        x = lo
+    if x > hi:
+        x = hi
+    return x
+
+
+def calibration_rate(const float[::1] cal_n, const unsigned char[::1] learn, double[::1] rate) -> None:
+    """``evidence.learn_calibration``'s step size into ``rate``: ``count = cal_n + learn``
+    (float32), ``clip(4 / max(count, 1), CAL_RATE, 0.5)`` in float32 where ``learn``, else 0."""
+    cdef Py_ssize_t r
+    cdef float count
+    cdef float lo = <float>0.05, hi = <float>0.5
+    for r in range(learn.shape[0]):
+        count = cal_n[r] + (<float>1.0 if learn[r] else <float>0.0)
+        rate[r] = <double>_f32_clip(<float>4.0 / _np_maxf(count, <float>1.0), lo, hi) if learn[r] else 0.0
+
+
+def calibration_step(float[:, ::1] cal_q, float[:, ::1] cal_q3, float[::1] cal_n,
+                     const unsigned char[::1] learn, const double[:, :] raw, const double[::1] up,
+                     const double[::1] down, const double[::1] up3, const double[::1] down3) -> None:
+    """The rest of ``evidence.learn_calibration`` for the first ``len(learn)`` rows: each
+    quantile ``q`` (float32) times ``up[r]`` where ``raw[h, r] > q`` else ``down[r]`` (numpy's
+    ``exp`` of the rates, computed by the caller), in float64 rounded to float32, clipped to
+    [0.5, 300]; then ``cal_n = min(cal_n + learn, 1e6)``."""
+    cdef Py_ssize_t r, h, nh = cal_q.shape[1]
+    cdef double v
+    cdef float q
+    cdef float lo = <float>0.5, hi = <float>300.0
+    for r in range(learn.shape[0]):
+        for h in range(nh):
+            v = raw[h, r]
+            q = cal_q[r, h]
+            cal_q[r, h] = _f32_clip(<float>(<double>q * (up[r] if v > <double>q else down[r])), lo, hi)
+            q = cal_q3[r, h]
+            cal_q3[r, h] = _f32_clip(<float>(<double>q * (up3[r] if v > <double>q else down3[r])), lo, hi)
+        cal_n[r] = _np_minf(cal_n[r] + (<float>1.0 if learn[r] else <float>0.0), <float>1e6)

@@ -24,7 +24,6 @@ from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow, LeafKey
 from spikedetect.core.detectors import make_baseline
 from spikedetect.core.detectors.base import LEARNED, BoolArray, Expectation, FloatArray
-from spikedetect.core.detectors.seasonal import SeasonalBaseline
 from spikedetect.core.expand import merge
 from spikedetect.core.incident_steps import step_incidents
 from spikedetect.core.incidents import IncidentEvent, Tracker
@@ -219,8 +218,7 @@ class Scorer:
         evidence.learn_calibration(cols, n, ~w.tracked & ~w.done, w.raw)
         learn_mask = ~not_quiet & (w.signal < ANOMALOUS) & ~w.done
         elw = self.config.elevated_learn_weight
-        if not (isinstance(ks.baseline, SeasonalBaseline)  # one compiled call when built (the same bits)
-                and ks.baseline.learn_window(learn_mask, ws, w.observed, w.exp, ks.parent, w.signal, w.muted, elw)):
+        if not ks.baseline.learn_window(learn_mask, ws, w.observed, w.exp, ks.parent, w.signal, w.muted, elw):
             sel = np.arange(n)[learn_mask]
             if len(sel):
                 parents = ks.parent[sel]

@@ -209,6 +209,13 @@ class Baseline(ABC):
         a calm window, which alone also teaches the noise level (overdispersion).
         """
 
+    def learn_window(self, learn: BoolArray, ws_ms: int, observed: FloatArray, expected: Expectation,
+                     parent: IntArray, signal: npt.NDArray[np.int8], muted: BoolArray, elevated_weight: float) -> bool:
+        """The scorer's whole learn step for the rows where ``learn`` is set, in one call, when
+        the model has one (the same bits as :meth:`learn` with the scorer's parents and weights);
+        False when it has not and the scorer calls :meth:`learn` itself."""
+        return False
+
     def rebase(self, rows: IntArray, ratio: FloatArray) -> None:  # noqa: B027 - optional hook
         """Adopt a permanent level shift: expectations of ``rows`` become ``ratio`` times higher
         (models without a slow profile need nothing: they follow the level anyway)."""

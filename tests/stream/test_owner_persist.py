@@ -133,6 +133,9 @@ def test_giving_up_the_partition_writes_at_once(stream: tuple[list[bytes], list[
     assert state(table) == state(reference)
     assert dict(table) == dict(reference)  # the closed windows' partials deleted too
     assert owner.metrics.persists.labels("leave")._value.get() == 1
+    shown = owner.metrics.render()  # every reason on /metrics, at 0 until its first write
+    assert b'spikedetect_state_persists_total{reason="leave"} 1.0' in shown
+    assert b'spikedetect_state_persists_total{reason="bound"} 0.0' in shown
     owner.persist("leave", table)  # nothing closed since: nothing written
     assert owner.metrics.persists.labels("leave")._value.get() == 1
 

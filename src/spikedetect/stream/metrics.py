@@ -33,6 +33,8 @@ class Metrics:
         )
         self.persists = _counter(r, "spikedetect_state_persists",
                                  "Owner state writes after closing (interval, bound, leave)", "reason")
+        for reason in ("interval", "bound", "leave"):  # shown at 0 before the first write
+            self.persists.labels(reason)
         self.persist_windows = Histogram(
             "spikedetect_persist_windows", "Windows closed since the previous owner state write, per write",
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), registry=r)

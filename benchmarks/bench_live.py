@@ -1,7 +1,7 @@
 """Live throughput on the real broker, against two baselines measured in the same run.
 
     python -m benchmarks.bench_live [--events 2000000] [--partitions 4] [--repeats 3] [--smoke]
-                                    [--ingest-processes 0,1] [--skip-floor]
+                                    [--ingest-processes 0,1] [--persist-interval-ms 0,1000] [--skip-floor]
 
 1. Pre-fill an input topic (4 partitions) with simulated report events (keyed by region).
 2. For each repeat, in this order, over the same topic:
@@ -11,7 +11,9 @@
        - the framework's floor;
    (c) one ``spikedetect worker`` (fresh app id) until it has consumed everything and closed
        every window (read from its /metrics); with ``--ingest-processes 0,1`` once per value
-       (0: stage 1 in the worker's process, N: in N child processes), alternating in each repeat.
+       (0: stage 1 in the worker's process, N: in N child processes), and with
+       ``--persist-interval-ms 0,1000`` once per owner state-write interval (0: after every close),
+       every combination, alternating in each repeat.
    Each is timed from process start (incl. start-up and group join) and from its first record
    to the end ("steady"); ratios use steady throughput.
 A broker must answer at --bootstrap (``spikedetect kafka start``).
@@ -155,13 +157,16 @@ def faust_floor(bootstrap: str, topic: str, n: int, tmp: Path) -> tuple[float, f
 
 
 def spikedetect_worker(bootstrap: str, topic: str, n: int, windows: int, tmp: Path, port: int,
-                       ingest_processes: int = 0, cpu: list[tuple[float, float]] | None = None) -> tuple[float, float]:
+                       ingest_processes: int = 0, cpu: list[tuple[float, float]] | None = None,
+                       persist_interval_ms: int | None = None) -> tuple[float, float]:
     app = f"bench-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, SPIKEDETECT_KAFKA=bootstrap, SPIKEDETECT_APP_ID=app, SPIKEDETECT_INPUT_TOPIC=topic,
                SPIKEDETECT_INCIDENTS_TOPIC=f"{app}-incidents", SPIKEDETECT_DLQ_TOPIC=f"{app}-dlq",
                SPIKEDETECT_WEB_PORT=str(port), SPIKEDETECT_IDLE_MS="1000", SPIKEDETECT_IDLE_RATE="1000000",
                SPIKEDETECT_DATADIR=str(tmp / app), SPIKEDETECT_LOG_LEVEL="warn",
                SPIKEDETECT_INGEST_PROCESSES=str(ingest_processes))
+    if persist_interval_ms is not None:
+        env["SPIKEDETECT_PERSIST_INTERVAL_MS"] = str(persist_interval_ms)
 
     def done() -> tuple[bool, bool]:
         consumed = (scrape("spikedetect_events_consumed_total", port) or 0.0)
@@ -181,16 +186,20 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=16166)
     ap.add_argument("--ingest-processes", default="0",
                     help="comma-separated values of the worker's --ingest-processes, each run per repeat")
+    ap.add_argument("--persist-interval-ms", default="",
+                    help="comma-separated values of the worker's --persist-interval-ms (empty: its default)")
     ap.add_argument("--skip-floor", action="store_true", help="leave out (b), the Faust floor (~145 s a run)")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
-    variants = [int(v) for v in args.ingest_processes.split(",")]
+    persists = [int(v) for v in args.persist_interval_ms.split(",")] if args.persist_interval_ms else [None]
+    variants = [(int(v), p) for v in args.ingest_processes.split(",") for p in persists]
     if args.smoke:
         args.events, args.days, args.repeats = 20_000, 0.1, 1
     topic = f"bench-reports-{uuid.uuid4().hex[:8]}"
     n, windows = asyncio.run(prefill(args.bootstrap, topic, args.partitions, args.events, args.days))
     print(f"pre-filled {topic}: {n:,} events over {args.partitions} partitions; {windows} windows")
-    names = {v: "spikedetect" if v == 0 else f"spikedetect_ingest_procs_{v}" for v in variants}
+    names = {(v, p): ("spikedetect" if v == 0 else f"spikedetect_ingest_procs_{v}")
+             + ("" if p is None else f"_persist_{p}ms") for v, p in variants}
     rows: dict[str, list[tuple[float, float]]] = {"raw_aiokafka": [], "faust_floor": []}
     rows.update({name: [] for name in names.values()})
     cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in names.values()}
@@ -204,8 +213,8 @@ def main() -> None:
                 rows["faust_floor"].append(faust_floor(args.bootstrap, topic, n, tmp))
             for j, v in enumerate(variants if i % 2 == 0 else variants[::-1]):
                 port = args.port + i * len(variants) + j
-                rows[names[v]].append(spikedetect_worker(args.bootstrap, topic, n, windows, tmp, port, v,
-                                                        cpu[names[v]]))
+                rows[names[v]].append(spikedetect_worker(args.bootstrap, topic, n, windows, tmp, port, v[0],
+                                                        cpu[names[v]], v[1]))
             print(f"repeat {i + 1}: " + ", ".join(f"{k} {v[-1][1]:.1f}s steady / {v[-1][0]:.1f}s total"
                                                   for k, v in rows.items()))
     summary = {}

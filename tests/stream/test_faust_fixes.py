@@ -7,6 +7,7 @@ import re
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import faust
 import pytest
@@ -85,3 +86,29 @@ async def test_fetch_all_metadata_lists_a_topic(kafka_bootstrap: str) -> None:
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def test_partition_writer_writes_the_store_and_the_changelog_partition_outside_an_event() -> None:
+    app = faust.App("faust-fixes-writer", broker="kafka://127.0.0.1:1")
+    table = app.Table("t", partitions=4, value_type=bytes,  # as the worker's state table (stream/app.py)
+                      schema=faust.Schema(key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw"))
+    with pytest.raises(TypeError):  # what the writer is for: Faust takes the partition from the current event
+        table["x"] = b"1"
+    writer = faust_fixes.partition_writer(table, 3)
+    writer["3|k|a"] = b"v"
+    assert table.data["3|k|a"] == b"v"
+    assert writer.pop("3|k|a", None) == b"v" and "3|k|a" not in table.data
+    assert writer.pop("3|k|a", None) is None
+    sent = [fut.message for fut in _buffered(app)]
+    assert [(m.value, m.partition) for m in sent] == [(b"v", 3), (None, 3)]  # a write, then a tombstone
+    assert all(b"3|k|a" in m.key for m in sent)  # serialised as the table serialises keys
+    plain: dict[str, bytes] = {}
+    assert faust_fixes.partition_writer(plain, 3) is plain
+
+
+def _buffered(app: faust.App) -> list[Any]:
+    buf = faust_fixes.table_write_buffer(app.tables["t"])
+    out = []
+    while buf.size:
+        out.append(buf.pending.get_nowait())
+    return out

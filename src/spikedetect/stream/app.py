@@ -20,7 +20,7 @@ from typing import Any
 import faust
 from faust.types import TableT, TopicT
 
-from spikedetect.stream.faust_fixes import make_commits_wait_for_table_writes
+from spikedetect.stream.faust_fixes import make_commits_wait_for_table_writes, partition_writer
 from spikedetect.stream.follow import IncidentFollower
 from spikedetect.stream.ingest import IngestService
 from spikedetect.stream.ingest_procs import IngestProcesses
@@ -103,7 +103,7 @@ def make_app(settings: Settings) -> faust.App:
     _add_services(app, rt)
     guard = SkipGuard(settings.connection(), settings.app_id, settings.partials_topic)
     _add_owner_agent(app, rt, partials, state, guard)
-    _add_rebalance_handlers(app, rt, guard)
+    _add_rebalance_handlers(app, rt, state, guard)
     register_views(app, rt)
     return app
 
@@ -154,7 +154,8 @@ def _add_owner_agent(app: faust.App, rt: Runtime, partials: TopicT, state: Table
                                                    on_window=rt.live.hook(q),
                                                    emit_windows=bool(settings.windows_topic),
                                                    idle_grace_ms=settings.idle_ms,
-                                                   idle_confirmations=IDLE_CONFIRMATIONS)
+                                                   idle_confirmations=IDLE_CONFIRMATIONS,
+                                                   persist_interval_ms=settings.persist_interval_ms)
                 rt.update_gauges()  # rebuilt from the recovered table
             while rt.publisher is None:
                 # Faust creates app services only after table recovery (and after the web
@@ -168,7 +169,21 @@ def _add_owner_agent(app: faust.App, rt: Runtime, partials: TopicT, state: Table
                 rt.update_gauges()
 
 
-def _add_rebalance_handlers(app: faust.App, rt: Runtime, guard: SkipGuard) -> None:
+async def _persist_and_flush(app: Any, rt: Runtime, state: TableT[str, bytes], partitions: set[int]) -> None:
+    """Owners giving up their partition write what they closed since their last state write, and
+    the producer sends it, so the next owner has nothing to re-close. Best effort: a failure
+    leaves a changelog prefix, from which the next owner re-closes exactly (owner.py)."""
+    try:
+        for q in sorted(partitions):
+            po = rt.owners.pop(q, None)
+            if po is not None:
+                po.persist("leave", partition_writer(state, q))
+        await app.producer.flush()
+    except Exception as exc:  # noqa: BLE001 - never fail a rebalance or a shutdown for this
+        log.warning("owner state not written on leaving partitions %s: %r", sorted(partitions), exc)
+
+
+def _add_rebalance_handlers(app: faust.App, rt: Runtime, state: TableT[str, bytes], guard: SkipGuard) -> None:
     """Owners are rebuilt from the recovered table after a rebalance; the guard learns offsets."""
     topic = rt.settings.partials_topic
     # (the ignores: Faust types signal receivers as taking no arguments after the sender but
@@ -176,13 +191,12 @@ def _add_rebalance_handlers(app: faust.App, rt: Runtime, guard: SkipGuard) -> No
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def _shutdown(app_: Any, **kwargs: Any) -> None:
+        await _persist_and_flush(app_, rt, state, set(rt.owners))
         await guard.close()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(app_: Any, revoked: Any, **kwargs: Any) -> None:
-        for tp in revoked:
-            if tp.topic == topic:
-                rt.owners.pop(tp.partition, None)
+        await _persist_and_flush(app_, rt, state, {tp.partition for tp in revoked if tp.topic == topic})
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(app_: Any, assigned: Any, **kwargs: Any) -> None:

@@ -33,6 +33,8 @@ _HELP = {
     "idle_rate": "Event-time ms the watermark of an idle partition advances per wall-clock ms.",
     "idle_empty_ms": "How long a partition that never delivered a report waits before it is idle (ms; 0: 3 x idle-ms).",
     "commit_interval_ms": "How often input offsets are committed (ms).",
+    "persist_interval_ms": "How often an owner writes the state closing changed to its table (ms; 0: after every "
+                           "close); a crash re-closes the windows since, identically.",
     "session_timeout_ms": "How long a dead worker holds its partitions before a rebalance (ms).",
     "batch_max_records": "Most records one input fetch hands to the counters.",
     "ingest_processes": "Run stage 1 (reading and counting the input) in this many child processes (0: in the "

@@ -9,6 +9,8 @@ version is outside that range (then re-check each fix below and widen the range)
 * :func:`make_commits_wait_for_table_writes`: ``faust.transport.producer.ProducerBuffer``
   (``_send_pending``, ``flush``, ``flush_atmost``, ``size``) - a patch, see its docstring.
 * :func:`table_write_buffer`: ``table.app.producer.buffer``, Faust's queue of table writes.
+* :func:`partition_writer`: ``table.data`` (the local store) and ``table.send_changelog``, to
+  write a table outside of a stream event (Faust takes the partition from the current event).
 * :func:`fetch_all_metadata`, :func:`force_metadata_update`: ``AIOKafkaConsumer._client``,
   for metadata of topics the consumer is not subscribed to.
 """
@@ -59,6 +61,36 @@ def table_write_buffer(table: Any) -> Any | None:
     """Faust's producer buffer, where every write to ``table`` queues (``size``,
     ``flush_atmost(n)``); None for a plain mapping (tests) or a table without an app."""
     return getattr(getattr(getattr(table, "app", None), "producer", None), "buffer", None)
+
+
+class _PartitionWriter:
+    """What ``table[key] = value`` and ``table.pop(key)`` do (local store, then changelog), with
+    the changelog partition given instead of taken from the current event."""
+
+    def __init__(self, table: Any, partition: int) -> None:
+        self.table = table
+        self.partition = partition
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.table.data[key] = value
+        self.table.send_changelog(self.partition, key, value)
+
+    def pop(self, key: str, default: Any = None, /) -> Any:
+        data = self.table.data
+        if key not in data:
+            return default
+        value = data[key]
+        del data[key]
+        self.table.send_changelog(self.partition, key, None, value_serializer="raw")
+        return value
+
+
+def partition_writer(table: Any, partition: int) -> Any:
+    """A writer into ``partition`` of a Faust table that works outside of a stream event (on
+    revoke, on stop); a plain mapping (tests) is returned as it is."""
+    if not hasattr(table, "send_changelog"):
+        return table
+    return _PartitionWriter(table, partition)
 
 
 async def fetch_all_metadata(consumer: Any) -> Any:

@@ -31,6 +31,16 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
+        self.persists = _counter(r, "spikedetect_state_persists",
+                                 "Owner state writes after closing (interval, bound, leave)", "reason")
+        for reason in ("interval", "bound", "leave"):  # shown at 0 before the first write
+            self.persists.labels(reason)
+        self.persist_windows = Histogram(
+            "spikedetect_persist_windows", "Windows closed since the previous owner state write, per write",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), registry=r)
+        self.persist_seconds = Histogram(
+            "spikedetect_persist_seconds", "Time to queue one owner state write (every key record)",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r)
         self.incidents = _counter(r, "spikedetect_incident_events", "Incident events published", "type")
         self.open_incidents = _gauge(r, "spikedetect_open_incidents", "Outage incidents currently open")
         self.lag = _gauge(r, "spikedetect_consumer_lag", "Input messages not yet read", "partition")

@@ -12,14 +12,15 @@ partition lands, in order, in one changelog partition:
 * ``<q>|meta`` -> the first window not yet closed
 
 Closing a window: group its region incident events into outage events
-(:mod:`spikedetect.core.outages`), publish both and wait for the broker's ack, then write
-the grouper state of every service that had events, then every key, then the meta record,
-then delete the window's partials. A crash at any point of that sequence leaves a
-changelog prefix from which the next owner re-closes the window only for keys that had not
-applied it, re-emitting identical region events (same ``incident_id``, ``seq`` and
-``group_id``); the grouper re-emits the window's outage events identically unless its
-state had been written, in which case they had been acknowledged already. Consumers
-deduplicate on ``(incident_id, seq)``.
+(:mod:`spikedetect.core.outages`), publish both and wait for the broker's ack. What closing
+changed is written later, at most once per ``persist_interval_ms``
+(:mod:`spikedetect.stream.owner_persist`): the grouper state of every service that had
+events, the signals record, every key, the meta record, then the closed windows' partials are
+deleted. A crash between two such writes or in one leaves a changelog prefix from which the
+next owner re-closes the windows only for keys that had not applied them, re-emitting
+identical region events (same ``incident_id``, ``seq`` and ``group_id``); the grouper
+re-emits a window's outage events identically unless its state had been written, in which
+case they had been acknowledged already. Consumers deduplicate on ``(incident_id, seq)``.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ from spikedetect.core.messages import Mark, Partial
 from spikedetect.core.outages import OutageGrouper
 from spikedetect.core.pipeline import Pipeline
 from spikedetect.core.scorer import ClosedKeys
-from spikedetect.core.state import dumps, import_key, key_record_bytes
+from spikedetect.core.state import import_key
 from spikedetect.stream.close_gate import IDLE_CONFIRMATIONS, CloseGate
 from spikedetect.stream.faust_fixes import make_commits_wait_for_table_writes, table_write_buffer
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.outbox import DeadLetter, Outbox, Publish, window_summaries
 from spikedetect.stream.outbox import late_record as _late_record
+from spikedetect.stream.owner_persist import PersistCadence, TableWriter, write_state
 from spikedetect.stream.skipguard import SkipGuard
 from spikedetect.stream.wire import WireError, decode
 
@@ -52,13 +54,13 @@ log = logging.getLogger("spikedetect.owner")
 MAX_PENDING_WRITES = 10_000
 
 
-
 class PartitionOwner:
     """The scorer, outage grouper and table state of one partials partition (see the module)."""
 
     def __init__(self, partition: int, config: DetectorConfig, table: MutableMapping[str, bytes],
                  metrics: Metrics, on_window: Callable[[int, ClosedKeys], None] | None = None,
-                 emit_windows: bool = False, idle_grace_ms: int = 0, idle_confirmations: int = 0) -> None:
+                 emit_windows: bool = False, idle_grace_ms: int = 0, idle_confirmations: int = 0,
+                 persist_interval_ms: int = 0) -> None:
         self.q = partition
         self.config = config
         self.table = table
@@ -74,7 +76,9 @@ class PartitionOwner:
         self._outbox = Outbox()
         # Faust queues every table write in the app's producer buffer (None for a plain dict)
         self._writes = table_write_buffer(table)
-        self.partial_keys: dict[int, set[str]] = {}
+        self.cadence = PersistCadence(persist_interval_ms)  # when closing's state changes are written
+        self.partial_keys: dict[int, set[str]] = {}  # table keys of the partials, by window
+        self.partial_bytes: dict[int, int] = {}  # and their bytes
         self.stale: list[str] = []
         self._rebuild()
 
@@ -103,6 +107,8 @@ class PartitionOwner:
         s.expect_sources(range(int(meta.get("n_src", 0))))
         s.next_ws = meta.get("next_ws")
         self._restore_partials(partials)
+        self.cadence.next_ws = s.next_ws
+        self._recovered = True  # re-close what the recovered marks allow before any message: see handle
 
     @staticmethod
     def _load_meta(value: Any) -> dict[str, Any]:
@@ -148,6 +154,7 @@ class PartitionOwner:
                 continue
             self.pipeline.apply(msg)
             self.partial_keys.setdefault(msg.ws_ms, set()).add(key)
+            self.partial_bytes[msg.ws_ms] = self.partial_bytes.get(msg.ws_ms, 0) + len(value)
         if s.keyspace.size or s.next_ws is not None:
             log.info("owner %s recovered %d keys, next window %s, %d pending partials",
                      self.q, s.keyspace.size, s.next_ws, len(partials) - len(self.stale))
@@ -160,6 +167,9 @@ class PartitionOwner:
 
     # -- messages --------------------------------------------------------------------
     async def handle(self, blob: bytes, publish: Publish) -> None:
+        if self._recovered:  # windows closed since the last state write first: a late partial stays late
+            self._recovered = False
+            await self._close(publish)
         t = self.table
         for key in self.stale:
             t.pop(key, None)
@@ -185,13 +195,15 @@ class PartitionOwner:
         if st.replayed_partials + st.late_partials == before:
             self.table[key] = blob
             self.partial_keys.setdefault(msg.ws_ms, set()).add(key)
+            self.partial_bytes[msg.ws_ms] = self.partial_bytes.get(msg.ws_ms, 0) + len(blob)
 
     def _mark(self, msg: Mark) -> None:
         s = self.scorer
         t = self.table
         if msg.n_sources > len(s.watermarks):
             s.expect_sources(range(msg.n_sources))
-            t[f"{self.q}|meta"] = orjson.dumps({"next_ws": s.next_ws, "n_src": len(s.watermarks)})
+            # the next window of the last state write, not the scorer's: the keys may lag it
+            t[f"{self.q}|meta"] = orjson.dumps({"next_ws": self.cadence.next_ws, "n_src": len(s.watermarks)})
         self.gate.note_mark(msg.source, msg.idle)  # where the closing watermark stood before this mark
         self.pipeline.apply(msg)
         self.gate.holds(msg.source, msg.open_ws)
@@ -205,6 +217,7 @@ class PartitionOwner:
         t0 = time.perf_counter()
         out = self._outbox
         until = self.gate.closable()
+        self.cadence.unacked = True  # the scorer may be ahead of the broker's acks until publish returns
         if until is not None:
             closed = self.pipeline.close(until)
             out.events.extend(closed.events)
@@ -214,38 +227,43 @@ class PartitionOwner:
         s.late.clear()
         if out:
             await publish(out)
-        # counted with the dead letters, whether or not a window closes now (a late partial
-        # arrives after its window closed, so it usually closes none)
+        self.cadence.unacked = False
+        # counted with the dead letters, closing or not (a late partial usually closes nothing)
         self.metrics.late_partials.inc(late_reports)
         self._outbox = Outbox()
         n_closed = s.stats.windows_closed - windows_before
-        if s.next_ws == before and not n_closed:
-            return
-        self._persist()
-        log.debug("owner %s closed %d window(s) up to %s, next %s, wrote %d keys", self.q, n_closed, until,
-                  s.next_ws, s.keyspace.size)
-        self._observe(n_closed, time.perf_counter() - t0)
-        await self._drain()
+        if s.next_ws != before or n_closed:
+            self.cadence.note_closed(n_closed, s.next_ws != before)
+            log.debug("owner %s closed %d window(s) up to %s, next %s", self.q, n_closed, until, s.next_ws)
+            self._observe(n_closed, time.perf_counter() - t0)
+        reason = self.cadence.due(self._closed_partial_bytes())
+        if reason is not None:  # only here, after the publish: state never runs ahead of the acks
+            self.persist(reason)
+            await self._drain()
 
-    def _persist(self) -> None:
-        """Write what closing changed, in the order the module docstring gives."""
+    def persist(self, reason: str = "leave", table: TableWriter | None = None) -> None:
+        """Write what closing changed since the last write (:func:`write_state`), then delete
+        the partials of the windows it records applied; nothing if nothing closed since.
+        ``table``: where to write (on revoke or stop, a writer that needs no current event)."""
+        if not self.cadence.dirty or self.cadence.unacked:  # (unacked: a revoke that did not wait for us)
+            return
+        t0 = time.perf_counter()
         s = self.scorer
-        t = self.table
-        g = self.grouper
-        for svc in sorted(g.touched):  # before the keys: see the module docstring
-            t[f"{self.q}|g|{svc}"] = dumps(g.export_service(svc))
-        g.touched.clear()
-        if s.signals is not None:  # composition and ingest-gap state (it remembers its last window)
-            t[f"{self.q}|sig"] = dumps(s.signals.to_dict())
-        for sk in s.keyspace.keys:
-            t[f"{self.q}|k|{sk[0]}|{sk[1]}"] = key_record_bytes(s, sk)  # exact-size bytes
-        for sk in s.retired:
-            t.pop(f"{self.q}|k|{sk[0]}|{sk[1]}", None)
-        s.retired.clear()
-        t[f"{self.q}|meta"] = orjson.dumps({"next_ws": s.next_ws, "n_src": len(s.watermarks)})
+        t = self.table if table is None else table
+        write_state(self.q, s, self.grouper, t)
         for ws in [w for w in self.partial_keys if s.next_ws is not None and w < s.next_ws]:
             for key in self.partial_keys.pop(ws):
                 t.pop(key, None)
+            self.partial_bytes.pop(ws, None)
+        (m := self.metrics).persists.labels(reason).inc()
+        m.persist_windows.observe(self.cadence.windows)
+        m.persist_seconds.observe(time.perf_counter() - t0)
+        self.cadence.written(s.next_ws)
+
+    def _closed_partial_bytes(self) -> int:
+        """Bytes of the partials still in the table whose windows have closed."""
+        nws = self.scorer.next_ws
+        return 0 if nws is None else sum(n for ws, n in self.partial_bytes.items() if ws < nws)
 
     def _observe(self, n_closed: int, seconds: float) -> None:
         s = self.scorer

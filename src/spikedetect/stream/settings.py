@@ -55,6 +55,8 @@ class Settings:
     idle_rate: float = 1.0  # event-time ms the watermark advances per wall-clock ms when idle
     idle_empty_ms: int = 0  # idleness of a partition that never delivered a report; 0: 3 x idle_ms
     commit_interval_ms: int = 1_000
+    # owners write the state closing changed at most this often (0: after every close); see owner_persist.py
+    persist_interval_ms: int = 1_000
     session_timeout_ms: int = 10_000  # how long a dead worker holds its partitions
     batch_max_records: int = 20_000
     ingest_processes: int = 0  # stage 1 in this many child processes; 0: in the worker's own process
@@ -87,6 +89,8 @@ class Settings:
                 raise ConfigError(f"{name} must be positive")
         if self.ingest_processes < 0:
             raise ConfigError("ingest_processes must not be negative")
+        if self.persist_interval_ms < 0:
+            raise ConfigError("persist_interval_ms must not be negative")
         if self.idle_empty_ms < 0:
             raise ConfigError("idle_empty_ms must not be negative")
         if self.idle_rate <= 0:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikedetect.core import evidence, leaf_sums, negbin, window_scores
+from spikedetect.core import evidence, negbin, window_scores
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.detectors import make_baseline
 from spikedetect.core.detectors.base import Expectation
@@ -28,7 +28,7 @@ KERNEL = load_compiled("_closing")
 needs_kernel = pytest.mark.skipif(KERNEL is None, reason="the compiled closing loops are not built (no C compiler)")
 EDGE = [0.0, -0.0, 0.02, 1.0, 1.0001, 1.00011, 2.0, 8.0, 1e-9, 1e-300, 5e-324, 3.4e38, 1e300, 2.0**53,
         float("inf"), -float("inf"), float("nan"), -1.0]
-MODULES = (window_scores, evidence, negbin, leaf_sums)
+MODULES = (window_scores, evidence, negbin)
 H = len(HORIZONS)
 W = DetectorConfig().window_ms
 

@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikedetect.core import leaf_sums
 from spikedetect.core.composition import detector, shares, tails
 from spikedetect.core.composition.detector import CompositionDetector
 from spikedetect.core.composition.tails import Tails
@@ -28,7 +27,7 @@ needs_kernel = pytest.mark.skipif(KERNEL is None, reason="the compiled closing l
 
 EDGE = [0.0, -0.0, 1.0, 0.5, 1999.0, 2000.0, 2001.0, 1e9, 2e9, 1e300, np.inf, -np.inf, np.nan]
 reals = st.one_of(st.floats(0.0, 5000.0), st.sampled_from(EDGE), st.floats())
-MODULES = (detector, shares, tails, leaf_sums)
+MODULES = (detector, shares, tails)
 
 
 def _bits(a: np.ndarray) -> bytes:

@@ -1,5 +1,5 @@
-"""The compiled leaf sums (spikedetect/kernel/_closing.pyx: ``leaf_sums``, ``breakdown_sums``)
-against their Python references (:func:`spikedetect.core.leaf_sums.leaf_sums`,
+"""The compiled leaf sums (spikedetect/kernel/_closing.pyx: ``sums_by_part``, ``breakdown_sums``)
+against their Python references (:func:`spikedetect.core.ingest_gap.source_sums`,
 :func:`spikedetect.core.expand.breakdown`): the same keys in the same order and the same values
 bit for bit (``repr`` tells ``-0.0`` from ``0.0``, an int from a float and every double apart);
 and the evidence rings (``evidence_record``) against :func:`spikedetect.core.evidence.record`'s
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikedetect.core import evidence, expand, leaf_sums
+from spikedetect.core import evidence, expand, ingest_gap
 from spikedetect.core.evidence import EVIDENCE_COLUMNS
 from spikedetect.kernel import load_compiled
 
@@ -39,32 +39,12 @@ def _with(module: Any, kernel: ModuleType | None, call: Any) -> Any:
         module._kernel = saved
 
 
-def _sums_repr(per_service: dict[str, dict[tuple[str, str, str], Any]]) -> str:
-    """Every service's three sums, keys in order, values by ``repr`` (type and every bit)."""
-    got = leaf_sums.leaf_sums(per_service)
-    return repr([(svc, type(s).__name__, [list(d.items()) for d in s]) for svc, s in got.items()])
-
-
 @needs_kernel
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["ig", "fb", "wa"]), leaves, max_size=3))
-def test_leaf_sums_are_bit_identical(per_service: dict[str, dict[tuple[str, str, str], float]]) -> None:
-    got = [_with(leaf_sums, k, lambda: _sums_repr(per_service)) for k in (None, KERNEL)]
+@given(leaves)
+def test_source_sums_are_bit_identical(leaf: dict[tuple[str, str, str], float]) -> None:
+    got = [repr(list(_with(ingest_gap, k, lambda: ingest_gap.source_sums(leaf)).items())) for k in (None, KERNEL)]
     assert got[0] == got[1]
-
-
-@needs_kernel
-def test_leaf_sums_edge_cases() -> None:
-    """Empty services and leaves, NaN and inf, a lone -0.0 (``0 + -0.0`` is ``0.0``, as Python
-    adds), ints past 2**53, and a key that is not a triple (the same error)."""
-    per_service: dict[str, dict[tuple[str, str, str], Any]] = {
-        "a": {}, "b": {("US", "c", "app"): -0.0}, "c": {("US", "c", "app"): float("nan"), ("US", "d", "app"): 1,
-                                                      ("DE", "c", "web"): float("inf"), ("US", "c", "web"): 2**60 + 1}}
-    got = [_with(leaf_sums, k, lambda: _sums_repr(per_service)) for k in (None, KERNEL)]
-    assert got[0] == got[1]
-    for k in (None, KERNEL):
-        with pytest.raises(ValueError):
-            _with(leaf_sums, k, lambda: leaf_sums.leaf_sums({"a": {("US", "c"): 1}}))  # type: ignore[dict-item]
 
 
 @needs_kernel
@@ -79,10 +59,7 @@ def test_breakdown_is_bit_identical(leaf: dict[tuple[str, str, str], float], wan
 def test_the_sums_keep_python_addition() -> None:
     """``0 + -0.0`` is ``0.0`` and ``0.0 + n`` a float; ints past 2**53 stay exact ints."""
     leaf = {("US/CA", "z", "app"): -0.0, ("US", "c", "app"): 2**60 + 1, ("US", "d", "web"): 3}
-    s = leaf_sums.leaf_sums({"ig": leaf})["ig"]
-    assert repr(s.by_source) == repr({"app": 0.0 + (2**60 + 1), "web": 3.0})
-    assert repr(s.by_region) == repr({"US/CA": 0.0, "US": 2**60 + 4})
-    assert repr(s.by_category) == repr({("US/CA", "z"): 0.0, ("US", "c"): 0.0 + (2**60 + 1), ("US", "d"): 3.0})
+    assert repr(ingest_gap.source_sums(leaf)) == repr({"app": 0.0 + (2**60 + 1), "web": 3.0})
     b = expand.breakdown(leaf, {"US", "*"})
     assert list(b) == ["US", "*"]
     assert repr(b["US"].categories) == repr({"z": 0.0, "c": 2**60 + 1, "d": 3})

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from spikedetect.core.leaf_sums import LeafSums, leaf_sums
 from spikedetect.core.regions import GLOBAL
 from spikedetect.core.signal_events import SignalEvent, signal_id, signal_next
 from spikedetect.core.timefmt import format_ts_ms
+from spikedetect.kernel import closing as _kernel
 
 LeafCounts = Mapping[tuple[str, str, str], float]
 ALL = "*"  # the pseudo-source: every report of the service
@@ -87,6 +87,22 @@ def zero_log_prob(mu: float, phi: float) -> float:
     return mu * math.log(phi) / (phi - 1.0)
 
 
+def source_sums(leaf: LeafCounts) -> dict[str, float]:
+    """Reports per source in one service's leaf counts (in the compiled closing loops when they
+    are built: the same sums, added in the same order).
+
+    >>> source_sums({("US", "feed", "app"): 2, ("DE", "feed", "app"): 1, ("US", "feed", "web"): 4})
+    {'app': 3.0, 'web': 4.0}
+    """
+    if _kernel is not None:
+        compiled: dict[str, float] = _kernel.sums_by_part(leaf, 2, 0.0)
+        return compiled
+    by_src: dict[str, float] = {}
+    for (_, _, src), n in leaf.items():
+        by_src[src] = by_src.get(src, 0.0) + n
+    return by_src
+
+
 class IngestGapDetector:
     """Per service: silent runs of the whole service and of each source; pure."""
 
@@ -98,18 +114,16 @@ class IngestGapDetector:
     def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], index: Mapping[tuple[str, str], int],
                      observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
                      phi: npt.NDArray[np.float64], learned: npt.NDArray[np.bool_],
-                     services: Sequence[str], sums: Mapping[str, LeafSums] | None = None) -> list[SignalEvent]:
-        """One closed window for every known service (``services``: those with a global key;
-        ``sums``: the window's :func:`~spikedetect.core.leaf_sums.leaf_sums` when taken already)."""
+                     services: Sequence[str]) -> list[SignalEvent]:
+        """One closed window for every known service (``services``: those with a global key)."""
         events: list[SignalEvent] = []
-        sums = leaf_sums(per_service) if sums is None else sums
         for svc in sorted(set(services) | set(self.services)):
             row = index.get((svc, GLOBAL))
             if row is None:
                 self.services.pop(svc, None)  # retired
                 continue
             st = self.services.setdefault(svc, ServiceGaps())
-            by_src = sums[svc].by_source if svc in sums else {}
+            by_src = source_sums(per_service.get(svc, {}))
             total = float(observed[row])
             mu, ph = float(expected[row]), float(phi[row])
             judged = bool(learned[row])

@@ -20,7 +20,6 @@ from spikedetect.core.config import DetectorConfig
 from spikedetect.core.drops import DropDetector
 from spikedetect.core.ingest_gap import IngestGapDetector
 from spikedetect.core.keyspace import Keyspace
-from spikedetect.core.leaf_sums import LeafSums, leaf_sums
 from spikedetect.core.signal_events import SignalEvent
 
 COOLDOWN_MS = 90 * 60_000
@@ -47,13 +46,11 @@ class Signals:
     def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], ks: Keyspace,
                      observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
                      phi: npt.NDArray[np.float64], learned: npt.NDArray[np.bool_],
-                     blocked: npt.NDArray[np.bool_], incident: npt.NDArray[np.bool_],
-                     sums: Mapping[str, LeafSums] | None = None) -> None:
+                     blocked: npt.NDArray[np.bool_], incident: npt.NDArray[np.bool_]) -> None:
         """One closed window, after the count detector scored it (``blocked``: keys whose total
         is not normal - an open count incident or an anomalous window). A key above one with an
         open count ``incident`` is blocked too: a city outage shifts its country's and the world's
-        mix, and that shift is the outage's. ``sums``: the window's
-        :func:`~spikedetect.core.leaf_sums.leaf_sums` when taken already."""
+        mix, and that shift is the outage's."""
         if self.applied_ws is not None and ws <= self.applied_ws:
             return  # applied before a crash: its events were published then
         self.applied_ws = ws
@@ -78,11 +75,10 @@ class Signals:
         if self.cooling:
             under[[ks.index[sk] for sk in self.cooling]] = True
         blocked = blocked | under
-        sums = leaf_sums(per_service) if sums is None else sums
-        self.events.extend(self.composition.close_window(ws, per_service, ks.keys, ks.index, expected, blocked, sums))
+        self.events.extend(self.composition.close_window(ws, per_service, ks.keys, ks.index, expected, blocked))
         services = list(per_service)  # with the services the gap detector knows already
         self.events.extend(self.gaps.close_window(ws, per_service, ks.index, observed, expected, phi, learned,
-                                                  services, sums))
+                                                  services))
 
     def take(self) -> list[SignalEvent]:
         out, self.events = self.events, []

@@ -13,7 +13,6 @@ them in :meth:`~spikedetect.core.scorer.Scorer.close_ready`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,11 +21,10 @@ import numpy.typing as npt
 from spikedetect.core import evidence
 from spikedetect.core import window_scores_compiled as compiled
 from spikedetect.core.config import DetectorConfig
+from spikedetect.core.counter import LeafKey
 from spikedetect.core.detectors.base import FLOOR, LEARNED, PARENT_PRIOR, BoolArray, Expectation, FloatArray
-from spikedetect.core.expand import LeafCounts
 from spikedetect.core.incidents import Tracker
 from spikedetect.core.keyspace import Keyspace, ServiceKey
-from spikedetect.core.leaf_sums import LeafSums, leaf_sums
 from spikedetect.core.negbin import surprise
 from spikedetect.core.policy import ANOMALOUS, ELEVATED, KEEP_SHORT_RATIO, IncidentPolicy
 from spikedetect.kernel import closing as _kernel
@@ -67,21 +65,18 @@ class WindowScores:
         return self.exp.mean
 
 
-def observe(ks: Keyspace, per_service: Mapping[str, LeafCounts], ws: int,
-            sums: dict[str, LeafSums] | None = None) -> FloatArray:
+def observe(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]], ws: int) -> FloatArray:
     """Reports per key in this window: each region's own reports, then summed up the tree
-    level by level (children into parents) with numpy; new keys get rows first. ``sums``: the
-    window's :func:`~spikedetect.core.leaf_sums.leaf_sums` when taken already. In the compiled
+    level by level (children into parents) with numpy; new keys get rows first. In the compiled
     closing loops when they are built (:mod:`spikedetect.kernel`; the same bits)."""
-    sums = leaf_sums(per_service) if sums is None else sums
     if _kernel is None:
-        own = _own_reports(ks, sums)
+        own = _own_reports(ks, per_service)
         rows = np.fromiter(map(ks.index.__getitem__, own), dtype=np.intp, count=len(own))
         values = np.fromiter(own.values(), dtype=np.float64, count=len(own))
     else:
-        room = sum(len(s.by_region) for s in sums.values())
+        room = sum(map(len, per_service.values()))
         rows, values = np.empty(room, dtype=np.intp), np.empty(room)
-        m = _kernel.own_reports(sums, ks.index, ks.row, rows, values)
+        m = _kernel.own_reports(per_service, ks.index, ks.row, rows, values)
         rows, values = rows[:m], values[:m]
     n = ks.size
     observed = np.zeros(n)
@@ -100,12 +95,15 @@ def observe(ks: Keyspace, per_service: Mapping[str, LeafCounts], ws: int,
     return observed
 
 
-def _own_reports(ks: Keyspace, sums: dict[str, LeafSums]) -> dict[tuple[str, str], float]:
+def _own_reports(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]]) -> dict[tuple[str, str], float]:
     """Each (service, region)'s own reports in this window; new keys get rows."""
     index = ks.index
     own: dict[tuple[str, str], float] = {}
-    for svc, s in sums.items():
-        for region, count in s.by_region.items():
+    for svc, leaf in per_service.items():
+        by_region: dict[str, float] = {}
+        for (region, _, _), count in leaf.items():
+            by_region[region] = by_region.get(region, 0) + count
+        for region, count in by_region.items():
             sk = (svc, region)
             if sk not in index:
                 ks.row(svc, region)

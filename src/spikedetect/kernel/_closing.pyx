@@ -10,9 +10,9 @@ compared in float32 (NumPy 2's rule for Python scalars), and float32 + bool, 1 /
 float32 as in numpy; Python numbers are added by ``PyNumber_Add``, as Python adds them. The
 references, each the numpy code its caller runs when this extension is not loaded: the tail
 sums and ``log_sf`` of :mod:`spikedetect.core.negbin`, ``expect`` and ``learn`` of
-:class:`spikedetect.core.detectors.seasonal.SeasonalBaseline`, ``leaf_sums``
-(:mod:`spikedetect.core.leaf_sums`), ``ShareBank.counts`` (composition), ``observe``
-(:mod:`spikedetect.core.window_scores`), ``breakdown`` (:mod:`spikedetect.core.expand`) and
+:class:`spikedetect.core.detectors.seasonal.SeasonalBaseline`, ``ShareBank.counts``
+(composition), ``observe`` (:mod:`spikedetect.core.window_scores`), ``source_sums``
+(:mod:`spikedetect.core.ingest_gap`), ``breakdown`` (:mod:`spikedetect.core.expand`) and
 ``record`` and ``learn_calibration`` (:mod:`spikedetect.core.evidence`), ``Scorer._learn``'s
 baseline step;
 tests/core/test_closing_kernel.py, test_closing_kernel_sums.py and _learn.py compare them on random and
@@ -275,7 +275,6 @@ def logsf_log_pmf(const double[::1] xm, const double[::1] mm, const double[::1] 
                 b[i] = r[i] * q[i]
 
 include "_closing_sums.pxi"
-include "_closing_leaves.pxi"
 include "_closing_tails.pxi"
 include "_closing_shares.pxi"
 include "_closing_window.pxi"

@@ -1,7 +1,70 @@
 # Included by _closing.pyx (one module): the loops that sum reports by key, category, source
 # and evidence ring - each bit-identical to the Python/numpy reference named in its heading.
 
-# -- observed reports per key (window_scores.observe; its own reports: _closing_leaves.pxi) --------
+# -- composition: reports per busy key and category (ShareBank.counts) ----------------------------
+
+def share_counts(object bank, object per_service, Py_ssize_t m, object keys_of, double[:, ::1] x) -> None:
+    """``ShareBank.counts`` into ``x`` (zeros, ``m`` rows, MAX_CATEGORIES columns): the same walk
+    over services, (region, category) sums and cached region paths, and each path row's cell
+    incremented in the order ``np.add.at`` applies them. A known category's column is read from
+    ``bank.cats`` directly (``bank.col`` only for a new one: the same columns)."""
+    cdef dict rows = bank.rows, paths = bank._paths, cats = bank.cats, by_rc
+    cdef object leaf, path, col_of = bank.col, key, cnt, rc, cat
+    cdef PyObject* hit
+    cdef Py_ssize_t r, col
+    cdef double v
+    for svc in bank.services():
+        leaf = per_service.get(svc)
+        if not leaf:
+            continue
+        by_rc = {}
+        for key, cnt in leaf.items():
+            rc = (key[0], key[1])
+            hit = PyDict_GetItem(by_rc, rc)
+            by_rc[rc] = PyNumber_Add(0.0 if hit == NULL else <object>hit, cnt)
+        for rc, cnt in by_rc.items():
+            path = paths.get((svc, rc[0]))
+            if path is None:
+                path = paths[(svc, rc[0])] = [rows[(svc, k)] for k in keys_of(rc[0]) if (svc, k) in rows]
+            if path:
+                cat = rc[1]
+                hit = PyDict_GetItem(cats, cat)
+                col = <Py_ssize_t><object>hit if hit != NULL else col_of(cat)
+                v = cnt
+                for r in <list>path:
+                    if r < 0 or r >= m:
+                        raise IndexError(f"row {r} is out of bounds for {m} rows")
+                    x[r, col] += v
+
+
+# -- observed reports per key (window_scores.observe) ----------------------------------------------
+
+def own_reports(object per_service, dict index, object new_row, Py_ssize_t[::1] rows, double[::1] values
+                ) -> Py_ssize_t:
+    """``observe``'s first step: each (service, region)'s own reports this window, summed as
+    Python numbers in the reference's order (``0 + count`` first), new keys given rows by
+    ``new_row(service, region)`` on first sight; their rows and float values into ``rows`` and
+    ``values`` (room for one per leaf entry). Returns how many."""
+    cdef dict by_region
+    cdef object region, count
+    cdef Py_ssize_t m = 0
+    for svc, leaf in per_service.items():
+        by_region = {}
+        for key, count in leaf.items():
+            region = key[0]
+            # PyNumber_Add: Python's 0 + count (Cython's int fast path would keep a -0.0)
+            by_region[region] = PyNumber_Add(by_region.get(region, 0), count)
+        for region, count in by_region.items():
+            sk = (svc, region)
+            row = index.get(sk)
+            if row is None:
+                new_row(svc, region)
+                row = index[sk]
+            rows[m] = row
+            values[m] = count
+            m += 1
+    return m
+
 
 def tree_sums(double[::1] observed, const signed char[::1] depth, const Py_ssize_t[::1] parent, int max_depth,
               double[::1] level_sums) -> None:
@@ -27,7 +90,19 @@ def tree_sums(double[::1] observed, const signed char[::1] depth, const Py_ssize
                 observed[i] += level_sums[i]
 
 
-# -- leaf sums per wanted key (expand.breakdown) ------------------------------------------------------
+# -- leaf sums: per source (ingest_gap), per wanted key (expand.breakdown) -------------------------
+
+def sums_by_part(object leaf, Py_ssize_t part, object start) -> dict:
+    """``{key[part]: start + n + ...}`` over the leaf counts in their order, added as Python adds
+    (the reference: ``out[k] = out.get(k, start) + n``)."""
+    cdef dict out = {}
+    cdef PyObject* hit
+    for key, n in leaf.items():
+        k = key[part]
+        hit = PyDict_GetItem(out, k)
+        out[k] = PyNumber_Add(start if hit == NULL else <object>hit, n)
+    return out
+
 
 cdef inline void _add(dict d, object k, object n):
     cdef PyObject* hit = PyDict_GetItem(d, k)

@@ -14,9 +14,8 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-from spikedetect.core.expand import keys_of
+from spikedetect.core.expand import LeafCounts, keys_of
 from spikedetect.core.keyspace import ServiceKey
-from spikedetect.core.leaf_sums import LeafSums
 from spikedetect.kernel import closing as _kernel
 
 MIN_EXPECTED = 3.0  # reports a key must expect in a window to be judged (small keys are not)
@@ -91,21 +90,22 @@ class ShareBank:
             self._services = sorted({svc for svc, _ in self.row_keys})
         return self._services
 
-    def counts(self, sums: Mapping[str, LeafSums], m: int) -> npt.NDArray[np.float64]:
-        """Reports per tracked key (row) and category (column) in this window, from the services'
-        :func:`~spikedetect.core.leaf_sums.leaf_sums` (in the compiled closing loops when they are
-        built: the same bits)."""
+    def counts(self, per_service: Mapping[str, LeafCounts], m: int) -> npt.NDArray[np.float64]:
+        """Reports per tracked key (row) and category (column) in this window (in the compiled
+        closing loops when they are built: the same bits)."""
         if _kernel is not None:
             x = np.zeros((m, MAX_CATEGORIES))
-            _kernel.share_counts(self, sums, m, keys_of, x)
+            _kernel.share_counts(self, per_service, m, keys_of, x)
             return np.ascontiguousarray(x[:, :max(len(self.cats), 1)])
         rr: list[int] = []
         cc: list[int] = []
         vv: list[float] = []
         rows, paths = self.rows, self._paths
         for svc in self.services():
-            s = sums.get(svc)
-            for (region, cat), cnt in (s.by_category if s is not None else {}).items():
+            by_rc: dict[tuple[str, str], float] = {}
+            for (region, cat, _), cnt in per_service.get(svc, {}).items():
+                by_rc[(region, cat)] = by_rc.get((region, cat), 0.0) + cnt
+            for (region, cat), cnt in by_rc.items():
                 path = paths.get((svc, region))
                 if path is None:
                     path = paths[(svc, region)] = [rows[(svc, key)] for key in keys_of(region) if (svc, key) in rows]

@@ -85,7 +85,7 @@ def observe(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]], ws: int)
     observed[rows] = values
     depth, parent = ks.depth[:n], ks.parent[:n]
     if _kernel is not None:
-        _kernel.tree_sums_seen(observed, depth, parent, np.empty(n), ks.last_seen, ws)
+        _kernel.tree_sums_rows(observed, depth, parent, rows, ks.last_seen, ws)
         return observed
     for d in range(int(depth.max()), 0, -1):
         at = np.flatnonzero((depth == d) & (observed != 0))

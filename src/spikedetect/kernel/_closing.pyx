@@ -23,6 +23,7 @@ from cpython.dict cimport PyDict_GetItem
 from cpython.number cimport PyNumber_Add
 from cpython.ref cimport PyObject
 from libc.math cimport ceil
+from libc.stdlib cimport calloc, free, malloc
 
 cdef int _TERMS = 48
 
@@ -275,6 +276,7 @@ def logsf_log_pmf(const double[::1] xm, const double[::1] mm, const double[::1] 
                 b[i] = r[i] * q[i]
 
 include "_closing_sums.pxi"
+include "_closing_tree.pxi"
 include "_closing_tails.pxi"
 include "_closing_shares.pxi"
 include "_closing_window.pxi"

@@ -37,7 +37,7 @@ def share_counts(object bank, object per_service, Py_ssize_t m, object keys_of, 
                     x[r, col] += v
 
 
-# -- observed reports per key (window_scores.observe) ----------------------------------------------
+# -- observed reports per key (window_scores.observe; the tree sums: _closing_tree.pxi) -----------------
 
 def own_reports(object per_service, dict index, object new_row, Py_ssize_t[::1] rows, double[::1] values
                 ) -> Py_ssize_t:
@@ -64,30 +64,6 @@ def own_reports(object per_service, dict index, object new_row, Py_ssize_t[::1] 
             values[m] = count
             m += 1
     return m
-
-
-def tree_sums(double[::1] observed, const signed char[::1] depth, const Py_ssize_t[::1] parent, int max_depth,
-              double[::1] level_sums) -> None:
-    """``observe``'s second step: level by level from the deepest, each key's reports (where not 0)
-    added into its parent - summed per parent in row order from 0, then added to every row as
-    ``observed += np.bincount(...)`` does, and only for levels that have such keys."""
-    cdef Py_ssize_t i, p, n = observed.shape[0]
-    cdef int d
-    cdef bint any_at
-    for d in range(max_depth, 0, -1):
-        any_at = False
-        for i in range(n):
-            level_sums[i] = 0.0
-        for i in range(n):
-            if depth[i] == d and observed[i] != 0.0:
-                p = parent[i]
-                if p < 0 or p >= n:
-                    raise ValueError(f"row {i} at depth {d} has parent {p}, not one of {n} rows")
-                level_sums[p] += observed[i]
-                any_at = True
-        if any_at:
-            for i in range(n):
-                observed[i] += level_sums[i]
 
 
 # -- leaf sums: per source (ingest_gap), per wanted key (expand.breakdown) -------------------------

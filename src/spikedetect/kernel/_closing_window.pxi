@@ -148,21 +148,3 @@ include "_closing_signals.pxi"
 
 
 include "_closing_record.pxi"
-
-
-# -- window_scores.observe's end: the tree sums and the keys seen ----------------------------------
-
-def tree_sums_seen(double[::1] observed, const signed char[::1] depth, const Py_ssize_t[::1] parent,
-                   double[::1] level_sums, long long[::1] last_seen, long long ws) -> None:
-    """``observe`` after the own reports: :func:`tree_sums` from the deepest level of the
-    ``len(observed)`` rows (``int(depth.max())``), then ``last_seen[observed != 0] = ws``."""
-    cdef Py_ssize_t i, n = observed.shape[0]
-    cdef int top = -128
-    if depth.shape[0] < n or parent.shape[0] < n or level_sums.shape[0] < n or last_seen.shape[0] < n or n == 0:
-        raise ValueError("the arrays do not fit")
-    for i in range(n):
-        top = depth[i] if depth[i] > top else top
-    tree_sums(observed, depth[:n], parent[:n], top, level_sums)
-    for i in range(n):
-        if observed[i] != 0.0:
-            last_seen[i] = ws

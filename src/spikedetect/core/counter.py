@@ -84,6 +84,10 @@ class WindowCounter:
     def __init__(self, config: DetectorConfig, *, pure: bool = False) -> None:
         self.config = config
         self.kernel: ModuleType | None = None
+        # the compiled kernel's cache of admitted combinations by raw bytes (kernel.RawCombos), each
+        # with the generation whose region set holds its region: kept across generations, the kernel
+        # re-registers a region on first sight
+        self._raw_combos: Any = None
         self.use_kernel(None if pure else _kernel)
         self.window_ms = config.window_ms
         self.lateness_ms = config.lateness_ms
@@ -108,9 +112,6 @@ class WindowCounter:
         # Admitted (service, region, category, source) by their raw field values, and the
         # regions each service used in the current generation (at most max_keys_per_service).
         self._combos: dict[tuple[Any, ...], Combo] = {}
-        # the same by raw bytes (the compiled kernel's cache), each with the generation whose region set
-        # holds its region: kept across generations, the kernel re-registers a region on first sight
-        self._raw_combos: dict[bytes, tuple[Key, LeafKey, int]] = {}
         self._regions: dict[str, set[str]] = {}
         self._generation = 0
         self._generation_end = -(2**62)
@@ -121,6 +122,7 @@ class WindowCounter:
         pure Python (None). Both paths share this object's state, so switching is safe."""
         if kernel is not None:
             kernel.configure(_FIELDS, _SECONDS_MS, _COMBO_CACHE_SIZE, EVIDENCE_BLOCK, MIN_TS_MS, MAX_TS_MS)
+        self._raw_combos = None if kernel is None else kernel.RawCombos()
         self.kernel = kernel
 
     # -- watermark -----------------------------------------------------------
@@ -567,6 +569,7 @@ class WindowCounter:
         self._first_pos = {}
         self._regions = {s: set(r) for s, r in snap["regions"].items()}
         self._combos = {}
-        self._raw_combos.clear()
+        if self._raw_combos is not None:
+            self._raw_combos.clear()
         self._generation_end = snap["generation_end"]
         self.stats = CounterStats(**snap["stats"])

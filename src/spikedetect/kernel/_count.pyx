@@ -24,6 +24,7 @@ import heapq
 import orjson
 
 include "_scan.pxi"
+include "_combos.pxi"
 
 
 def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, result):
@@ -32,6 +33,9 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
     cdef const unsigned char* s
     cdef Py_ssize_t n, i, nvalues = len(values)
     cdef PyObject* hit
+    cdef Py_ssize_t slot
+    cdef uint64_t khash = 0
+    cdef RawCombos rc = self._raw_combos
     cdef int64_t ts, ws, fb, bound, ev_bound, frontier, limit, ev_min, wm = 0, hold_at, max_ts = 0
     cdef int64_t floor_wm = 0, cur_ws = 0
     cdef bint has_wm, has_max, has_floor, has_cur = False, has_fb = fallback_ts_ms is not None, first
@@ -45,18 +49,18 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
     cdef int64_t no_floor = -4611686018427387904, no_limit = 4611686018427387904
     cdef int64_t min_ts = C_MIN_TS, max_ts_ok = C_MAX_TS
     cdef Py_ssize_t accepted = 0, duplicates = 0
-    cdef dict combos = self._combos, raw_combos = self._raw_combos, counts = self._counts, ids = self._ids
+    cdef dict combos = self._combos, counts = self._counts, ids = self._ids
     cdef dict cur = None, svc
     cdef set cur_ids = None, got_ids
     cdef list evidence = self._evidence, rejects = result.rejects
-    cdef bytes raw, ck
+    cdef bytes raw
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     fields = _fields
     minutes = self.validator.minutes
     secms = _seconds_ms
     slow = self._slow_path
-    gen = self._generation
+    cdef int64_t gen = self._generation, gen_end = self._generation_end
     cdef Py_ssize_t max_keys = self.config.max_keys_per_service
     heap_push, heap_replace, heap_pop = heapq.heappush, heapq.heapreplace, heapq.heappop
     held = self.held
@@ -82,15 +86,14 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
             continue
         s = <const unsigned char*>PyBytes_AS_STRING(raw)
         insert = False
-        hit = NULL
-        ck = None
+        slot = -1
         if _scan(s, n, &sc):
-            ck = _cache_key(s, &sc)
-            hit = PyDict_GetItem(raw_combos, ck)
-            insert = hit == NULL
-        if hit != NULL:
-            key, leaf, got_gen = <object>hit
-            if got_gen is not gen:  # admitted in an earlier generation: its region counts again
+            khash = _combo_hash(s, &sc)
+            slot = rc.find(s, &sc, khash)
+            insert = slot < 0
+        if slot >= 0:
+            if rc.slots[slot].gen != gen:  # admitted in an earlier generation: its region counts again
+                key = (<tuple>rc.entries[slot])[0]
                 regions = self._regions.get(key[0])
                 if regions is None:
                     regions = self._regions[key[0]] = set()
@@ -99,7 +102,7 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                         rejects.append((i, "too_many_keys"))
                         continue
                     regions.add(key[1])
-                raw_combos[ck] = (key, leaf, gen)
+                rc.slots[slot].gen = gen
             ts = sc.ts
             eid = PyUnicode_DecodeASCII(<char*>s + sc.start[F_EID], sc.length[F_EID], NULL) \
                 if sc.seen[F_EID] else None
@@ -131,9 +134,11 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                 ts, combo, eid = checked
                 key, leaf = combo
             if insert:
-                if len(raw_combos) >= _combo_cache_size:
-                    raw_combos.clear()
-                raw_combos[ck] = (key, leaf, gen)
+                if rc.n >= _combo_cache_size:
+                    if rc.ntouched:
+                        _flush(rc, cur)
+                    rc.clear()
+                slot = rc.add(s, &sc, khash, key, leaf, gen)
         bound = limit
         ev_bound = no_limit
         if has_fb:
@@ -148,6 +153,8 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
             continue
         ws = ts - ts % window_ms
         if ts > hold_at:  # ahead of the frontier (never late): held, counted when its window comes
+            if slot >= 0:
+                key = (<tuple>rc.entries[slot])[0]
             got_ids = ids.get(ws)
             if eid is not None:
                 if got_ids is None:
@@ -162,16 +169,18 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                 continue
             if eid is not None:
                 got_ids.add(eid)
-            if ts >= self._generation_end:
+            if ts >= gen_end:
                 self._new_generation(ts)
                 self._regions[key[0]] = {key[1]}
-                gen = self._generation
+                gen, gen_end = self._generation, self._generation_end
         else:
             if not has_cur or ws != cur_ws:
                 if has_wm and ws + window_ms <= wm:
                     if not replaying:
                         rejects.append((i, "late"))
                     continue
+                if rc.ntouched:
+                    _flush(rc, cur)
                 cur_ws = ws
                 has_cur = True
                 got = counts.get(ws)
@@ -187,6 +196,8 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
             elif has_wm and ws + window_ms <= wm:
                 if not replaying:
                     rejects.append((i, "late"))
+                if rc.ntouched:
+                    _flush(rc, cur)
                 has_cur = False
                 continue
             if eid is not None:
@@ -194,21 +205,21 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                     duplicates += 1
                     continue
                 cur_ids.add(eid)
-            service = key[0]
-            hit = PyDict_GetItem(cur, service)
-            if hit == NULL:
-                svc = cur[service] = {}
+            if slot >= 0:  # counted in C, flushed in first-touch order (_flush)
+                _touch(rc, slot)
             else:
-                svc = <dict>hit
-            hit = PyDict_GetItem(svc, leaf)
-            svc[leaf] = 1 if hit == NULL else <object>hit + 1
+                if rc.ntouched:
+                    _flush(rc, cur)
+                _add(cur, key[0], leaf, 1)
             if not has_max or ts > max_ts:
                 max_ts = ts
                 has_max = True
-                if ts >= self._generation_end:
+                if ts >= gen_end:
+                    if slot >= 0:
+                        key = (<tuple>rc.entries[slot])[0]
                     self._new_generation(ts)
                     self._regions[key[0]] = {key[1]}
-                    gen = self._generation
+                    gen, gen_end = self._generation, self._generation_end
         accepted += 1
         if ts <= ev_bound:
             if ts > ev_min:
@@ -232,10 +243,12 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                         wm = floor_wm
                     hold_at = wm + lateness_ms + hold_ms
                     if held.items and held.items[0].ts_ms <= hold_at:  # a list test: no __len__ call per advance
+                        if rc.ntouched:
+                            _flush(rc, cur)
                         self.frontier_ms = frontier
                         self.max_ts_ms = max_ts if has_max else None
                         self._release(hold_at, wm if first else None)
-                        gen = self._generation  # a released report may start a generation
+                        gen, gen_end = self._generation, self._generation_end  # a released report may start one
                         has_max = self.max_ts_ms is not None
                         if has_max:
                             max_ts = self.max_ts_ms
@@ -249,6 +262,8 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                 evidence.clear()
                 evidence_n = 0
                 ev_min = no_floor
+    if rc.ntouched:
+        _flush(rc, cur)
     self._evidence_n = evidence_n
     self._evidence_total = ev_total
     self.max_ts_ms = max_ts if has_max else None

@@ -163,8 +163,9 @@ cdef int _scan(const unsigned char* s, Py_ssize_t n, Scan* out) noexcept nogil:
                     i += 1
             if i >= n:
                 return 0
-            out.start[f] = vs
-            out.length[f] = i - vs
+            if f != F_OTHER:  # (start and length have no room for other fields)
+                out.start[f] = vs
+                out.length[f] = i - vs
             i += 1
             if f == F_TS:
                 v = _parse_ts(s + vs, i - 1 - vs)

@@ -19,19 +19,21 @@ from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport int64_t
 from libc.string cimport memcmp, memcpy
 
-import heapq
-
 import orjson
 
 include "_scan.pxi"
 include "_combos.pxi"
+include "_evidence.pxi"
 
 
-def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, result):
+def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin, result):
     """The body of :meth:`WindowCounter.feed_batch` (see there); fills and returns ``result``."""
-    cdef Scan sc
+    cdef Ahead ahead
+    cdef Heap heap
+    cdef Scan* sc
     cdef const unsigned char* s
-    cdef Py_ssize_t n, i, nvalues = len(values)
+    cdef list values = values_in if type(values_in) is list else list(values_in)
+    cdef Py_ssize_t n, i, j, nvalues = len(values)
     cdef PyObject* hit
     cdef Py_ssize_t slot
     cdef uint64_t khash = 0
@@ -62,7 +64,7 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
     slow = self._slow_path
     cdef int64_t gen = self._generation, gen_end = self._generation_end
     cdef Py_ssize_t max_keys = self.config.max_keys_per_service
-    heap_push, heap_replace, heap_pop = heapq.heappush, heapq.heapreplace, heapq.heappop
+    heap_buf = _heap_load(&heap, evidence, quorum)
     held = self.held
     frontier = no_floor if self.frontier_ms is None else self.frontier_ms
     has_floor = self.floor_wm_ms is not None
@@ -76,9 +78,19 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
     if has_wm:
         wm = py_wm
     hold_at = self._hold_at()
-    ev_min = evidence[0] if len(evidence) == quorum else no_floor
+    ev_min = heap.v[0] if heap.n == quorum else no_floor
     limit = no_limit if frontier == no_floor else frontier + skew_ms
+    for j in range(min(RING - 1, nvalues)):
+        _scan_ahead(&ahead, values, j, max_bytes)
     for i in range(nvalues):
+        j = i + RING - 1
+        if j < nvalues:
+            _scan_ahead(&ahead, values, j, max_bytes)
+            _prefetch_bucket(&ahead, rc, j)
+        if i + RING // 2 < nvalues:
+            _prefetch(&ahead, rc, i + RING // 2, False)
+        if i + 2 < nvalues:
+            _prefetch(&ahead, rc, i + 2, True)
         raw = values[i]
         n = PyBytes_GET_SIZE(raw)
         if n > max_bytes:
@@ -87,9 +99,10 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
         s = <const unsigned char*>PyBytes_AS_STRING(raw)
         insert = False
         slot = -1
-        if _scan(s, n, &sc):
-            khash = _combo_hash(s, &sc)
-            slot = rc.find(s, &sc, khash)
+        sc = &ahead.scans[i & (RING - 1)]
+        if ahead.ok[i & (RING - 1)]:
+            khash = ahead.hashes[i & (RING - 1)]
+            slot = rc.find(s, sc, khash)
             insert = slot < 0
         if slot >= 0:
             if rc.slots[slot].gen != gen:  # admitted in an earlier generation: its region counts again
@@ -138,7 +151,7 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                     if rc.ntouched:
                         _flush(rc, cur)
                     rc.clear()
-                slot = rc.add(s, &sc, khash, key, leaf, gen)
+                slot = rc.add(s, sc, khash, key, leaf, gen)
         bound = limit
         ev_bound = no_limit
         if has_fb:
@@ -224,15 +237,15 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
         if ts <= ev_bound:
             if ts > ev_min:
                 if ev_min != no_floor:
-                    heap_replace(evidence, ts)
-                    ev_min = evidence[0]
+                    _heap_replace(&heap, ts)
+                    ev_min = heap.v[0]
                 else:
-                    heap_push(evidence, ts)
-                    if len(evidence) == quorum:
-                        if frontier == no_floor and max(evidence) - evidence[0] > skew_ms:
-                            heap_pop(evidence)
+                    _heap_push(&heap, ts)
+                    if heap.n == quorum:
+                        if frontier == no_floor and _heap_max(&heap) - heap.v[0] > skew_ms:
+                            _heap_pop(&heap)
                         else:
-                            ev_min = evidence[0]
+                            ev_min = heap.v[0]
                 if ev_min > frontier:
                     first = frontier == no_floor
                     frontier = ev_min
@@ -259,11 +272,12 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                 for h in held.pop_expired(ev_total):
                     self._expire(h, "ts_skewed")
             if evidence_n >= block:
-                evidence.clear()
+                heap.n = 0
                 evidence_n = 0
                 ev_min = no_floor
     if rc.ntouched:
         _flush(rc, cur)
+    _heap_store(&heap, evidence)
     self._evidence_n = evidence_n
     self._evidence_total = ev_total
     self.max_ts_ms = max_ts if has_max else None
@@ -279,19 +293,3 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
             st.rejected += 1
     return result
 
-
-_fields = None
-_seconds_ms = None
-_combo_cache_size = 0
-
-
-def configure(fields, seconds_ms, combo_cache_size, evidence_block, min_ts_ms, max_ts_ms):
-    """Share the pure path's tables and constants (set once by spikedetect.core.counter; the
-    kernel imports nothing from the core, which imports it)."""
-    global _fields, _seconds_ms, _combo_cache_size, EVIDENCE_BLOCK
-    if (min_ts_ms, max_ts_ms) != (C_MIN_TS, C_MAX_TS):
-        raise ValueError("the kernel's timestamp range differs from spikedetect.core.timefmt's")
-    _fields = fields
-    _seconds_ms = seconds_ms
-    _combo_cache_size = combo_cache_size
-    EVIDENCE_BLOCK = evidence_block

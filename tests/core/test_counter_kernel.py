@@ -327,3 +327,44 @@ def test_window_counts_keep_first_touch_order_across_window_switches_and_release
     closed = eval(pure[1]) + eval(pure[-3])  # dicts in first-touch order, not sorted: the order is tested
     assert [ws for ws, _ in closed] == [BASE, BASE + MIN, BASE + 2 * MIN] and list(closed[0][1]) == ["fb", "ig"]
     assert any(list(leaves) != sorted(leaves) for _, counts in closed for leaves in counts.values())
+
+
+@needs_kernel
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from(["e1", "e2", "", "ü1", "e\ud800", "x" * 9, "x" * 8,
+                                                           "x" * 17, "a\0b", "東京"])), max_size=60))
+def test_the_kernels_event_id_set_answers_like_a_set_of_str(ops: list[tuple[bool, str]]) -> None:
+    """EidSet (raw UTF-8 in C): ``in``, ``add``, ``len`` and the ids it iterates, as a set of str,
+    growth included."""
+    assert KERNEL is not None
+    ids, ref = KERNEL.EidSet(), set()
+    for i, (add, eid) in enumerate(ops):
+        assert (eid in ids) == (eid in ref)
+        if add:
+            ids.add(eid)
+            ref.add(eid)
+        ids.add(f"n{i}")
+        ref.add(f"n{i}")
+        assert len(ids) == len(ref)
+    assert sorted(ids) == sorted(ref) and len(list(ids)) == len(ref)
+
+
+@needs_kernel
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data(), st.sampled_from(range(len(CONFIGS))))
+def test_switching_paths_between_batches_counts_as_the_pure_path(data: st.DataObject, config_index: int) -> None:
+    """The two paths share a counter's windows (a pure path's set of ids, the kernel's EidSet):
+    switching between batches changes nothing."""
+    batches = _batches(data, False)
+    switching = WindowCounter(CONFIGS[config_index], pure=True)
+    out: list[Any] = []
+    for i, (values, _) in enumerate(batches):
+        switching.use_kernel(KERNEL if i % 2 == 0 else None)
+        res = switching.feed_batch(values)
+        out.append((res.accepted, res.duplicates, res.rejects, repr([(w.ws_ms, w.counts) for w in switching.take_closed()])))
+    pure = WindowCounter(CONFIGS[config_index], pure=True)
+    ref = []
+    for values, _ in batches:
+        res = pure.feed_batch(values)
+        ref.append((res.accepted, res.duplicates, res.rejects, repr([(w.ws_ms, w.counts) for w in pure.take_closed()])))
+    assert out == ref and switching.snapshot() == pure.snapshot()

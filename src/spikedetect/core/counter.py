@@ -21,10 +21,10 @@ import base64
 import heapq
 import itertools
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -44,6 +44,16 @@ _FIELDS = operator.itemgetter("service", "region", "category", "source")
 # lookup validates and converts the tail of an RFC 3339 UTC timestamp.
 _SECONDS_MS: dict[str, int] = {f":{s:02d}.{ms:03d}Z": s * 1000 + ms for s in range(60) for ms in range(1000)}
 _COMBO_CACHE_SIZE = 500_000
+
+
+class EventIds(Protocol):
+    """The event ids seen in one window: a set of str (pure path) or the compiled kernel's
+    EidSet (raw bytes in C), which answers the same."""
+
+    def __contains__(self, eid: object) -> bool: ...
+    def add(self, eid: str) -> None: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -107,7 +117,7 @@ class WindowCounter:
         self._dead: list[tuple[Any, bytes, str]] = []  # (origin, raw, reason) rejected after their batch
         # open windows' counts, grouped by service as counted (take_closed hands them over as they are)
         self._counts: dict[int, WindowCounts] = {}
-        self._ids: dict[int, set[str]] = {}
+        self._ids: dict[int, EventIds] = {}
         self._first_pos: dict[int, int] = {}
         # Admitted (service, region, category, source) by their raw field values, and the
         # regions each service used in the current generation (at most max_keys_per_service).
@@ -300,7 +310,7 @@ class WindowCounter:
         ev_min = evidence[0] if len(evidence) == quorum else no_floor
         cur_ws = None
         cur: WindowCounts = {}
-        cur_ids: set[str] = set()
+        cur_ids: EventIds = set()
         secms = _SECONDS_MS
         no_limit = 2**62
         limit = no_limit if frontier == no_floor else frontier + skew_ms  # future-skew bound without fallbacks
@@ -565,7 +575,7 @@ class WindowCounter:
             self._counts[ws] = got
             for svc, region, category, source, n in rows:
                 got.setdefault(svc, {})[(region, category, source)] = n
-        self._ids = {ws: set(ids) for ws, ids in snap["ids"]}
+        self._ids = {ws: set(ids) for ws, ids in snap["ids"]}  # the kernel reads a set too
         self._first_pos = {}
         self._regions = {s: set(r) for s, r in snap["regions"].items()}
         self._combos = {}

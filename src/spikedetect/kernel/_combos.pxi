@@ -190,6 +190,19 @@ cdef int _flush(RawCombos rc, dict cur) except -1:
     return 0
 
 
+cdef bint _register(dict regions_of, tuple key, Py_ssize_t max_keys) except -1:
+    """Count a cached combination's region in the current generation's budget of its service;
+    False when the budget is spent (too_many_keys)."""
+    regions = regions_of.get(key[0])
+    if regions is None:
+        regions = regions_of[key[0]] = set()
+    if key[1] not in regions:
+        if len(regions) >= max_keys:
+            return False
+        regions.add(key[1])
+    return True
+
+
 cdef inline void _touch(RawCombos rc, Py_ssize_t slot) noexcept:
     """One more report of a slot's combination in the current window."""
     cdef Slot* e = rc.slots + slot

@@ -24,6 +24,7 @@ import orjson
 include "_scan.pxi"
 include "_combos.pxi"
 include "_evidence.pxi"
+include "_eids.pxi"
 
 
 def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin, result):
@@ -53,7 +54,9 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
     cdef Py_ssize_t accepted = 0, duplicates = 0
     cdef dict combos = self._combos, counts = self._counts, ids = self._ids
     cdef dict cur = None, svc
-    cdef set cur_ids = None, got_ids
+    cdef object cur_ids = None, got_ids
+    cdef EidSet cur_eids = None
+    cdef bint eid_raw  # the event id is the scanned span (no str made unless needed)
     cdef list evidence = self._evidence, rejects = result.rejects
     cdef bytes raw
     loads = orjson.loads
@@ -106,20 +109,15 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
             insert = slot < 0
         if slot >= 0:
             if rc.slots[slot].gen != gen:  # admitted in an earlier generation: its region counts again
-                key = (<tuple>rc.entries[slot])[0]
-                regions = self._regions.get(key[0])
-                if regions is None:
-                    regions = self._regions[key[0]] = set()
-                if key[1] not in regions:
-                    if len(regions) >= max_keys:
-                        rejects.append((i, "too_many_keys"))
-                        continue
-                    regions.add(key[1])
+                if not _register(self._regions, (<tuple>rc.entries[slot])[0], max_keys):
+                    rejects.append((i, "too_many_keys"))
+                    continue
                 rc.slots[slot].gen = gen
             ts = sc.ts
-            eid = PyUnicode_DecodeASCII(<char*>s + sc.start[F_EID], sc.length[F_EID], NULL) \
-                if sc.seen[F_EID] else None
+            eid = None
+            eid_raw = sc.seen[F_EID]
         else:
+            eid_raw = False
             try:
                 obj = loads(raw)
             except decode_error as exc:
@@ -169,9 +167,11 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
             if slot >= 0:
                 key = (<tuple>rc.entries[slot])[0]
             got_ids = ids.get(ws)
+            if eid_raw:
+                eid = PyUnicode_DecodeASCII(<char*>s + sc.start[F_EID], sc.length[F_EID], NULL)
             if eid is not None:
                 if got_ids is None:
-                    got_ids = ids[ws] = set()
+                    got_ids = ids[ws] = EidSet()
                 if eid in got_ids:
                     duplicates += 1
                     continue
@@ -204,8 +204,9 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
                 cur = got
                 got_ids = ids.get(ws)
                 if got_ids is None:
-                    got_ids = ids[ws] = set()
+                    got_ids = ids[ws] = EidSet()
                 cur_ids = got_ids
+                cur_eids = got_ids if type(got_ids) is EidSet else None
             elif has_wm and ws + window_ms <= wm:
                 if not replaying:
                     rejects.append((i, "late"))
@@ -213,11 +214,10 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
                     _flush(rc, cur)
                 has_cur = False
                 continue
-            if eid is not None:
-                if eid in cur_ids:
-                    duplicates += 1
-                    continue
-                cur_ids.add(eid)
+            if (eid_raw or eid is not None) and _seen(cur_ids, cur_eids, eid_raw, <char*>s + sc.start[F_EID],
+                                                      sc.length[F_EID], eid):
+                duplicates += 1
+                continue
             if slot >= 0:  # counted in C, flushed in first-touch order (_flush)
                 _touch(rc, slot)
             else:

@@ -368,3 +368,26 @@ def test_switching_paths_between_batches_counts_as_the_pure_path(data: st.DataOb
         res = pure.feed_batch(values)
         ref.append((res.accepted, res.duplicates, res.rejects, repr([(w.ws_ms, w.counts) for w in pure.take_closed()])))
     assert out == ref and switching.snapshot() == pure.snapshot()
+
+
+@needs_kernel
+@pytest.mark.parametrize("field", ["event_id", "region", "ts"])
+def test_the_scanner_finds_a_bad_byte_or_the_closing_quote_at_every_position(field: str) -> None:
+    """The string scanner steps 8 bytes at a time: a backslash, a control character, a quote,
+    or in the event id (ASCII there) a byte >= 127, is found wherever it falls in a step."""
+    assert KERNEL is not None
+    ts = iso(BASE + 7)
+    for pos in range(26):
+        for bad, ascii_only in [("\\\\", False), ("\x01", False), ("\x1f", False), ("\x7f", True), ("é", True),
+                                ("", False)]:
+            value = "a" * pos + bad + "b" * (pos % 11) + "z"
+            obj = {"ts": ts, "service": "ig", "region": "US/CA", "category": "feed", "source": "app",
+                   "event_id": "e1"}
+            if field == "ts":  # a long unknown field before the known ones: its end is found too
+                text = '{"note":"' + value + '",' + orjson.dumps(obj).decode()[1:]
+            else:
+                obj[field] = "\0"
+                text = orjson.dumps(obj).decode().replace('"\\u0000"', '"' + value + '"')
+            fine = bad == "" or (ascii_only and field == "region")
+            got = KERNEL.scan_ts(text.encode())
+            assert (got == BASE + 7) if fine else got is None, (field, pos, bad, got)

@@ -166,17 +166,24 @@ CONFIGS = [
 
 
 def run(counter: WindowCounter, batches: list[tuple[list[bytes], list[int | None] | None]],
-        named: bool = False) -> list[Any]:
-    """Everything observable, batch by batch: results, closed windows, dead letters, state."""
+        named: bool = False, restore_after: int | None = None) -> list[Any]:
+    """Everything observable, batch by batch: results, closed windows (by repr: the order of every
+    dict too), dead letters, state. ``restore_after``: after that batch, go on in a fresh counter
+    restored from a snapshot (same path, same config)."""
     out: list[Any] = []
     for i, (values, fallbacks) in enumerate(batches):
         origin = (lambda j, i=i: ("batch", i, j)) if named else None
         res = counter.feed_batch(values, fallbacks, position=100 * i, replaying=i == 3, origin=origin)
         out.append((res.accepted, res.duplicates, res.rejects, counter.watermark_ms, counter.resume_position()))
-        out.append([(w.ws_ms, w.counts) for w in counter.take_closed()])
+        out.append(repr([(w.ws_ms, w.counts) for w in counter.take_closed()]))
         out.append(counter.take_dead())
+        if i == restore_after:
+            fresh = WindowCounter(counter.config, pure=True)
+            fresh.use_kernel(counter.kernel)
+            fresh.restore(orjson.loads(orjson.dumps(counter.snapshot())))
+            counter = fresh
     counter.finish()
-    out.append([(w.ws_ms, w.counts) for w in counter.take_closed()])
+    out.append(repr([(w.ws_ms, w.counts) for w in counter.take_closed()]))
     out.append(counter.take_dead())
     snap = counter.snapshot()
     out.append(snap)
@@ -188,16 +195,7 @@ def run(counter: WindowCounter, batches: list[tuple[list[bytes], list[int | None
 @given(st.data(), st.sampled_from(range(len(CONFIGS))), st.booleans(), st.booleans())
 def test_compiled_and_pure_counters_agree(data: st.DataObject, config_index: int, with_fallbacks: bool,
                                           named: bool) -> None:
-    batches: list[tuple[list[bytes], list[int | None] | None]] = []
-    ref = BASE
-    for _ in range(data.draw(st.integers(1, 5))):
-        values = data.draw(st.lists(line(ref), min_size=5, max_size=60))
-        fallbacks = None
-        if with_fallbacks:
-            fallbacks = [data.draw(st.one_of(st.none(), st.integers(ref - 10 * MIN, ref + 10 * MIN)))
-                         for _ in values]
-        batches.append((values, fallbacks))
-        ref += data.draw(st.sampled_from([0, MIN, 4 * MIN, 20 * MIN]))
+    batches = _batches(data, with_fallbacks)
     pure = WindowCounter(CONFIGS[config_index], pure=True)
     compiled = WindowCounter(CONFIGS[config_index], pure=True)
     compiled.use_kernel(KERNEL)
@@ -218,13 +216,15 @@ def test_compiled_counter_takes_its_fast_path_on_simple_lines() -> None:
     for unusual in [simple.replace(b"abc", b"a\\u0062c"), simple.replace(b"abc", b"\xc3\xbc"),
                     simple.replace(b"}", b',"ts":1}'), simple.replace(b"}", b',"x":1.5}'),
                     simple.replace(b"}", b',"x":{}}'), simple.replace(b'"app"', b"7"), simple[:-1],
-                    simple.replace(b".345Z", b".345z"), simple.replace(b"}", b"} x")]:
+                    simple.replace(b".345Z", b".345z"), simple.replace(b"}", b"} x"),
+                    # an other string field and no ts (its span once overwrote the ts's "seen" flag)
+                    b'{"extra":"v"' + simple[simple.index(b',"service"'):]]:
         assert KERNEL.scan_ts(unusual) is None, unusual
     c = WindowCounter(DetectorConfig(watermark_quorum=1, window_ms=MIN), pure=True)
     c.use_kernel(KERNEL)
     c.feed_batch([simple])  # admitted by the validator, cached by raw bytes; then opens the key generation
     c.feed_batch([simple.replace(b"abc", b"abd")])  # a raw hit from the last generation: its region again
-    assert c._raw_combos == {"ig\0DE/BY/München\0feed\0app".encode(): (("ig", "DE/BY/München", "feed", "app"),
+    assert c._raw_combos.as_dict() == {"ig\0DE/BY/München\0feed\0app".encode(): (("ig", "DE/BY/München", "feed", "app"),
                                                                       ("DE/BY/München", "feed", "app"), 1)}
     assert c._generation == 1 and c._regions == {"ig": {"DE/BY/München"}}
     c.feed_batch([simple.replace(b"abc", b"abe"), simple])  # the cached fast path: a count and a duplicate
@@ -257,3 +257,137 @@ def test_a_new_generation_counts_cached_combos_against_the_region_budget() -> No
     # DE opens the second generation; US/CA, cached in the first, finds its budget taken by DE and JP
     assert pure[3][2] == [(2, "too_many_keys")]
     assert compiled_counter._regions == {"ig": {"JP", "DE"}} and compiled_counter._generation == 2
+
+
+def _batches(data: st.DataObject, with_fallbacks: bool) -> list[tuple[list[bytes], list[int | None] | None]]:
+    batches: list[tuple[list[bytes], list[int | None] | None]] = []
+    ref = BASE
+    for _ in range(data.draw(st.integers(1, 5))):
+        values = data.draw(st.lists(line(ref), min_size=5, max_size=60))
+        fallbacks = None
+        if with_fallbacks:
+            fallbacks = [data.draw(st.one_of(st.none(), st.integers(ref - 10 * MIN, ref + 10 * MIN)))
+                         for _ in values]
+        batches.append((values, fallbacks))
+        ref += data.draw(st.sampled_from([0, MIN, 4 * MIN, 20 * MIN]))
+    return batches
+
+
+@needs_kernel
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data(), st.sampled_from(range(len(CONFIGS))), st.booleans(), st.sampled_from([1, 2, 3, 5, 500_000]),
+       st.one_of(st.none(), st.integers(0, 3)))
+def test_compiled_and_pure_agree_with_a_small_combo_cache_and_a_restore(
+        data: st.DataObject, config_index: int, with_fallbacks: bool, cache_size: int,
+        restore_after: int | None) -> None:
+    """The kernel's combination cache filled and cleared mid-batch (its pending window counts
+    flushed first), and a snapshot restored mid-stream (the cache emptied): same results, same
+    dict order, as the pure path."""
+    batches = _batches(data, with_fallbacks)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("spikedetect.core.counter._COMBO_CACHE_SIZE", cache_size)
+        pure = run(WindowCounter(CONFIGS[config_index], pure=True), batches, restore_after=restore_after)
+        compiled = WindowCounter(CONFIGS[config_index], pure=True)
+        compiled.use_kernel(KERNEL)
+        assert run(compiled, batches, restore_after=restore_after) == pure
+    WindowCounter(CONFIGS[0])  # the kernel's cache size back to the default (configure)
+
+
+def _report(ts_ms: int, region: str, category: str = "feed", eid: str | None = None) -> bytes:
+    obj = {"ts": iso(ts_ms), "service": "ig" if region < "M" else "fb", "region": region, "category": category,
+           "source": "app"}
+    if eid is not None:
+        obj["event_id"] = eid
+    return orjson.dumps(obj)
+
+
+@needs_kernel
+def test_window_counts_keep_first_touch_order_across_window_switches_and_releases() -> None:
+    """Lines alternating between two windows, reports held ahead of the frontier, a cache too
+    small for the batch, and an unscannable line of an open window: every closed window's dicts
+    (services, then leaves) come out in the order counting line by line gives."""
+    config = DetectorConfig(watermark_quorum=2, window_ms=MIN, lateness_ms=2 * MIN)
+    regions = ["US/CA", "DE", "FR", "JP", "US/NY", "GB", "BR", "IN"]
+    values = [_report(BASE + MIN + 5, "GB"), _report(BASE + 10 * MIN, "JP")]  # the second is held
+    for i in range(40):
+        ts = BASE + (i % 2) * MIN + 1000 * i
+        values.append(_report(ts, regions[(7 * i) % len(regions)], ["feed", "login"][i % 3 == 0], f"e{i}"))
+        if i == 20:
+            values.append(_report(BASE + 2 * MIN + 1, "FR"))  # held, released at the end
+        if i == 30:
+            values.append(b' {"ts":"' + iso(BASE + 1).encode() + b'","service":"ig","region":"BR","category":"feed"}')
+    for cache_size in (500_000, 3):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("spikedetect.core.counter._COMBO_CACHE_SIZE", cache_size)
+            pure = run(WindowCounter(config, pure=True), [(values, None)])
+            compiled = WindowCounter(config, pure=True)
+            compiled.use_kernel(KERNEL)
+            assert run(compiled, [(values, None)]) == pure
+    WindowCounter(config)
+    closed = eval(pure[1]) + eval(pure[-3])  # dicts in first-touch order, not sorted: the order is tested
+    assert [ws for ws, _ in closed] == [BASE, BASE + MIN, BASE + 2 * MIN] and list(closed[0][1]) == ["fb", "ig"]
+    assert any(list(leaves) != sorted(leaves) for _, counts in closed for leaves in counts.values())
+
+
+@needs_kernel
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from(["e1", "e2", "", "ü1", "e\ud800", "x" * 9, "x" * 8,
+                                                           "x" * 17, "a\0b", "東京"])), max_size=60))
+def test_the_kernels_event_id_set_answers_like_a_set_of_str(ops: list[tuple[bool, str]]) -> None:
+    """EidSet (raw UTF-8 in C): ``in``, ``add``, ``len`` and the ids it iterates, as a set of str,
+    growth included."""
+    assert KERNEL is not None
+    ids, ref = KERNEL.EidSet(), set()
+    for i, (add, eid) in enumerate(ops):
+        assert (eid in ids) == (eid in ref)
+        if add:
+            ids.add(eid)
+            ref.add(eid)
+        ids.add(f"n{i}")
+        ref.add(f"n{i}")
+        assert len(ids) == len(ref)
+    assert sorted(ids) == sorted(ref) and len(list(ids)) == len(ref)
+
+
+@needs_kernel
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data(), st.sampled_from(range(len(CONFIGS))))
+def test_switching_paths_between_batches_counts_as_the_pure_path(data: st.DataObject, config_index: int) -> None:
+    """The two paths share a counter's windows (a pure path's set of ids, the kernel's EidSet):
+    switching between batches changes nothing."""
+    batches = _batches(data, False)
+    switching = WindowCounter(CONFIGS[config_index], pure=True)
+    out: list[Any] = []
+    for i, (values, _) in enumerate(batches):
+        switching.use_kernel(KERNEL if i % 2 == 0 else None)
+        res = switching.feed_batch(values)
+        out.append((res.accepted, res.duplicates, res.rejects, repr([(w.ws_ms, w.counts) for w in switching.take_closed()])))
+    pure = WindowCounter(CONFIGS[config_index], pure=True)
+    ref = []
+    for values, _ in batches:
+        res = pure.feed_batch(values)
+        ref.append((res.accepted, res.duplicates, res.rejects, repr([(w.ws_ms, w.counts) for w in pure.take_closed()])))
+    assert out == ref and switching.snapshot() == pure.snapshot()
+
+
+@needs_kernel
+@pytest.mark.parametrize("field", ["event_id", "region", "ts"])
+def test_the_scanner_finds_a_bad_byte_or_the_closing_quote_at_every_position(field: str) -> None:
+    """The string scanner steps 8 bytes at a time: a backslash, a control character, a quote,
+    or in the event id (ASCII there) a byte >= 127, is found wherever it falls in a step."""
+    assert KERNEL is not None
+    ts = iso(BASE + 7)
+    for pos in range(26):
+        for bad, ascii_only in [("\\\\", False), ("\x01", False), ("\x1f", False), ("\x7f", True), ("é", True),
+                                ("", False)]:
+            value = "a" * pos + bad + "b" * (pos % 11) + "z"
+            obj = {"ts": ts, "service": "ig", "region": "US/CA", "category": "feed", "source": "app",
+                   "event_id": "e1"}
+            if field == "ts":  # a long unknown field before the known ones: its end is found too
+                text = '{"note":"' + value + '",' + orjson.dumps(obj).decode()[1:]
+            else:
+                obj[field] = "\0"
+                text = orjson.dumps(obj).decode().replace('"\\u0000"', '"' + value + '"')
+            fine = bad == "" or (ascii_only and field == "region")
+            got = KERNEL.scan_ts(text.encode())
+            assert (got == BASE + 7) if fine else got is None, (field, pos, bad, got)

@@ -21,10 +21,10 @@ import base64
 import heapq
 import itertools
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -44,6 +44,16 @@ _FIELDS = operator.itemgetter("service", "region", "category", "source")
 # lookup validates and converts the tail of an RFC 3339 UTC timestamp.
 _SECONDS_MS: dict[str, int] = {f":{s:02d}.{ms:03d}Z": s * 1000 + ms for s in range(60) for ms in range(1000)}
 _COMBO_CACHE_SIZE = 500_000
+
+
+class EventIds(Protocol):
+    """The event ids seen in one window: a set of str (pure path) or the compiled kernel's
+    EidSet (raw bytes in C), which answers the same."""
+
+    def __contains__(self, eid: object) -> bool: ...
+    def add(self, eid: str) -> None: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,10 @@ class WindowCounter:
     def __init__(self, config: DetectorConfig, *, pure: bool = False) -> None:
         self.config = config
         self.kernel: ModuleType | None = None
+        # the compiled kernel's cache of admitted combinations by raw bytes (kernel.RawCombos), each
+        # with the generation whose region set holds its region: kept across generations, the kernel
+        # re-registers a region on first sight
+        self._raw_combos: Any = None
         self.use_kernel(None if pure else _kernel)
         self.window_ms = config.window_ms
         self.lateness_ms = config.lateness_ms
@@ -103,14 +117,11 @@ class WindowCounter:
         self._dead: list[tuple[Any, bytes, str]] = []  # (origin, raw, reason) rejected after their batch
         # open windows' counts, grouped by service as counted (take_closed hands them over as they are)
         self._counts: dict[int, WindowCounts] = {}
-        self._ids: dict[int, set[str]] = {}
+        self._ids: dict[int, EventIds] = {}
         self._first_pos: dict[int, int] = {}
         # Admitted (service, region, category, source) by their raw field values, and the
         # regions each service used in the current generation (at most max_keys_per_service).
         self._combos: dict[tuple[Any, ...], Combo] = {}
-        # the same by raw bytes (the compiled kernel's cache), each with the generation whose region set
-        # holds its region: kept across generations, the kernel re-registers a region on first sight
-        self._raw_combos: dict[bytes, tuple[Key, LeafKey, int]] = {}
         self._regions: dict[str, set[str]] = {}
         self._generation = 0
         self._generation_end = -(2**62)
@@ -121,6 +132,7 @@ class WindowCounter:
         pure Python (None). Both paths share this object's state, so switching is safe."""
         if kernel is not None:
             kernel.configure(_FIELDS, _SECONDS_MS, _COMBO_CACHE_SIZE, EVIDENCE_BLOCK, MIN_TS_MS, MAX_TS_MS)
+        self._raw_combos = None if kernel is None else kernel.RawCombos()
         self.kernel = kernel
 
     # -- watermark -----------------------------------------------------------
@@ -298,7 +310,7 @@ class WindowCounter:
         ev_min = evidence[0] if len(evidence) == quorum else no_floor
         cur_ws = None
         cur: WindowCounts = {}
-        cur_ids: set[str] = set()
+        cur_ids: EventIds = set()
         secms = _SECONDS_MS
         no_limit = 2**62
         limit = no_limit if frontier == no_floor else frontier + skew_ms  # future-skew bound without fallbacks
@@ -563,10 +575,11 @@ class WindowCounter:
             self._counts[ws] = got
             for svc, region, category, source, n in rows:
                 got.setdefault(svc, {})[(region, category, source)] = n
-        self._ids = {ws: set(ids) for ws, ids in snap["ids"]}
+        self._ids = {ws: set(ids) for ws, ids in snap["ids"]}  # the kernel reads a set too
         self._first_pos = {}
         self._regions = {s: set(r) for s, r in snap["regions"].items()}
         self._combos = {}
-        self._raw_combos.clear()
+        if self._raw_combos is not None:
+            self._raw_combos.clear()
         self._generation_end = snap["generation_end"]
         self.stats = CounterStats(**snap["stats"])

@@ -19,19 +19,26 @@ from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport int64_t
 from libc.string cimport memcmp, memcpy
 
-import heapq
-
 import orjson
 
 include "_scan.pxi"
+include "_combos.pxi"
+include "_evidence.pxi"
+include "_eids.pxi"
 
 
-def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, result):
+def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin, result):
     """The body of :meth:`WindowCounter.feed_batch` (see there); fills and returns ``result``."""
-    cdef Scan sc
+    cdef Ahead ahead
+    cdef Heap heap
+    cdef Scan* sc
     cdef const unsigned char* s
-    cdef Py_ssize_t n, i, nvalues = len(values)
+    cdef list values = values_in if type(values_in) is list else list(values_in)
+    cdef Py_ssize_t n, i, j, nvalues = len(values)
     cdef PyObject* hit
+    cdef Py_ssize_t slot
+    cdef uint64_t khash = 0
+    cdef RawCombos rc = self._raw_combos
     cdef int64_t ts, ws, fb, bound, ev_bound, frontier, limit, ev_min, wm = 0, hold_at, max_ts = 0
     cdef int64_t floor_wm = 0, cur_ws = 0
     cdef bint has_wm, has_max, has_floor, has_cur = False, has_fb = fallback_ts_ms is not None, first
@@ -45,20 +52,22 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
     cdef int64_t no_floor = -4611686018427387904, no_limit = 4611686018427387904
     cdef int64_t min_ts = C_MIN_TS, max_ts_ok = C_MAX_TS
     cdef Py_ssize_t accepted = 0, duplicates = 0
-    cdef dict combos = self._combos, raw_combos = self._raw_combos, counts = self._counts, ids = self._ids
+    cdef dict combos = self._combos, counts = self._counts, ids = self._ids
     cdef dict cur = None, svc
-    cdef set cur_ids = None, got_ids
+    cdef object cur_ids = None, got_ids
+    cdef EidSet cur_eids = None
+    cdef bint eid_raw  # the event id is the scanned span (no str made unless needed)
     cdef list evidence = self._evidence, rejects = result.rejects
-    cdef bytes raw, ck
+    cdef bytes raw
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     fields = _fields
     minutes = self.validator.minutes
     secms = _seconds_ms
     slow = self._slow_path
-    gen = self._generation
+    cdef int64_t gen = self._generation, gen_end = self._generation_end
     cdef Py_ssize_t max_keys = self.config.max_keys_per_service
-    heap_push, heap_replace, heap_pop = heapq.heappush, heapq.heapreplace, heapq.heappop
+    heap_buf = _heap_load(&heap, evidence, quorum)
     held = self.held
     frontier = no_floor if self.frontier_ms is None else self.frontier_ms
     has_floor = self.floor_wm_ms is not None
@@ -72,9 +81,19 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
     if has_wm:
         wm = py_wm
     hold_at = self._hold_at()
-    ev_min = evidence[0] if len(evidence) == quorum else no_floor
+    ev_min = heap.v[0] if heap.n == quorum else no_floor
     limit = no_limit if frontier == no_floor else frontier + skew_ms
+    for j in range(min(RING - 1, nvalues)):
+        _scan_ahead(&ahead, values, j, max_bytes)
     for i in range(nvalues):
+        j = i + RING - 1
+        if j < nvalues:
+            _scan_ahead(&ahead, values, j, max_bytes)
+            _prefetch_bucket(&ahead, rc, j)
+        if i + RING // 2 < nvalues:
+            _prefetch(&ahead, rc, i + RING // 2, False)
+        if i + 2 < nvalues:
+            _prefetch(&ahead, rc, i + 2, True)
         raw = values[i]
         n = PyBytes_GET_SIZE(raw)
         if n > max_bytes:
@@ -82,28 +101,23 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
             continue
         s = <const unsigned char*>PyBytes_AS_STRING(raw)
         insert = False
-        hit = NULL
-        ck = None
-        if _scan(s, n, &sc):
-            ck = _cache_key(s, &sc)
-            hit = PyDict_GetItem(raw_combos, ck)
-            insert = hit == NULL
-        if hit != NULL:
-            key, leaf, got_gen = <object>hit
-            if got_gen is not gen:  # admitted in an earlier generation: its region counts again
-                regions = self._regions.get(key[0])
-                if regions is None:
-                    regions = self._regions[key[0]] = set()
-                if key[1] not in regions:
-                    if len(regions) >= max_keys:
-                        rejects.append((i, "too_many_keys"))
-                        continue
-                    regions.add(key[1])
-                raw_combos[ck] = (key, leaf, gen)
+        slot = -1
+        sc = &ahead.scans[i & (RING - 1)]
+        if ahead.ok[i & (RING - 1)]:
+            khash = ahead.hashes[i & (RING - 1)]
+            slot = rc.find(s, sc, khash)
+            insert = slot < 0
+        if slot >= 0:
+            if rc.slots[slot].gen != gen:  # admitted in an earlier generation: its region counts again
+                if not _register(self._regions, (<tuple>rc.entries[slot])[0], max_keys):
+                    rejects.append((i, "too_many_keys"))
+                    continue
+                rc.slots[slot].gen = gen
             ts = sc.ts
-            eid = PyUnicode_DecodeASCII(<char*>s + sc.start[F_EID], sc.length[F_EID], NULL) \
-                if sc.seen[F_EID] else None
+            eid = None
+            eid_raw = sc.seen[F_EID]
         else:
+            eid_raw = False
             try:
                 obj = loads(raw)
             except decode_error as exc:
@@ -131,9 +145,11 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                 ts, combo, eid = checked
                 key, leaf = combo
             if insert:
-                if len(raw_combos) >= _combo_cache_size:
-                    raw_combos.clear()
-                raw_combos[ck] = (key, leaf, gen)
+                if rc.n >= _combo_cache_size:
+                    if rc.ntouched:
+                        _flush(rc, cur)
+                    rc.clear()
+                slot = rc.add(s, sc, khash, key, leaf, gen)
         bound = limit
         ev_bound = no_limit
         if has_fb:
@@ -148,10 +164,14 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
             continue
         ws = ts - ts % window_ms
         if ts > hold_at:  # ahead of the frontier (never late): held, counted when its window comes
+            if slot >= 0:
+                key = (<tuple>rc.entries[slot])[0]
             got_ids = ids.get(ws)
+            if eid_raw:
+                eid = PyUnicode_DecodeASCII(<char*>s + sc.start[F_EID], sc.length[F_EID], NULL)
             if eid is not None:
                 if got_ids is None:
-                    got_ids = ids[ws] = set()
+                    got_ids = ids[ws] = EidSet()
                 if eid in got_ids:
                     duplicates += 1
                     continue
@@ -162,16 +182,18 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                 continue
             if eid is not None:
                 got_ids.add(eid)
-            if ts >= self._generation_end:
+            if ts >= gen_end:
                 self._new_generation(ts)
                 self._regions[key[0]] = {key[1]}
-                gen = self._generation
+                gen, gen_end = self._generation, self._generation_end
         else:
             if not has_cur or ws != cur_ws:
                 if has_wm and ws + window_ms <= wm:
                     if not replaying:
                         rejects.append((i, "late"))
                     continue
+                if rc.ntouched:
+                    _flush(rc, cur)
                 cur_ws = ws
                 has_cur = True
                 got = counts.get(ws)
@@ -182,46 +204,48 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                 cur = got
                 got_ids = ids.get(ws)
                 if got_ids is None:
-                    got_ids = ids[ws] = set()
+                    got_ids = ids[ws] = EidSet()
                 cur_ids = got_ids
+                cur_eids = got_ids if type(got_ids) is EidSet else None
             elif has_wm and ws + window_ms <= wm:
                 if not replaying:
                     rejects.append((i, "late"))
+                if rc.ntouched:
+                    _flush(rc, cur)
                 has_cur = False
                 continue
-            if eid is not None:
-                if eid in cur_ids:
-                    duplicates += 1
-                    continue
-                cur_ids.add(eid)
-            service = key[0]
-            hit = PyDict_GetItem(cur, service)
-            if hit == NULL:
-                svc = cur[service] = {}
+            if (eid_raw or eid is not None) and _seen(cur_ids, cur_eids, eid_raw, <char*>s + sc.start[F_EID],
+                                                      sc.length[F_EID], eid):
+                duplicates += 1
+                continue
+            if slot >= 0:  # counted in C, flushed in first-touch order (_flush)
+                _touch(rc, slot)
             else:
-                svc = <dict>hit
-            hit = PyDict_GetItem(svc, leaf)
-            svc[leaf] = 1 if hit == NULL else <object>hit + 1
+                if rc.ntouched:
+                    _flush(rc, cur)
+                _add(cur, key[0], leaf, 1)
             if not has_max or ts > max_ts:
                 max_ts = ts
                 has_max = True
-                if ts >= self._generation_end:
+                if ts >= gen_end:
+                    if slot >= 0:
+                        key = (<tuple>rc.entries[slot])[0]
                     self._new_generation(ts)
                     self._regions[key[0]] = {key[1]}
-                    gen = self._generation
+                    gen, gen_end = self._generation, self._generation_end
         accepted += 1
         if ts <= ev_bound:
             if ts > ev_min:
                 if ev_min != no_floor:
-                    heap_replace(evidence, ts)
-                    ev_min = evidence[0]
+                    _heap_replace(&heap, ts)
+                    ev_min = heap.v[0]
                 else:
-                    heap_push(evidence, ts)
-                    if len(evidence) == quorum:
-                        if frontier == no_floor and max(evidence) - evidence[0] > skew_ms:
-                            heap_pop(evidence)
+                    _heap_push(&heap, ts)
+                    if heap.n == quorum:
+                        if frontier == no_floor and _heap_max(&heap) - heap.v[0] > skew_ms:
+                            _heap_pop(&heap)
                         else:
-                            ev_min = evidence[0]
+                            ev_min = heap.v[0]
                 if ev_min > frontier:
                     first = frontier == no_floor
                     frontier = ev_min
@@ -232,10 +256,12 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                         wm = floor_wm
                     hold_at = wm + lateness_ms + hold_ms
                     if held.items and held.items[0].ts_ms <= hold_at:  # a list test: no __len__ call per advance
+                        if rc.ntouched:
+                            _flush(rc, cur)
                         self.frontier_ms = frontier
                         self.max_ts_ms = max_ts if has_max else None
                         self._release(hold_at, wm if first else None)
-                        gen = self._generation  # a released report may start a generation
+                        gen, gen_end = self._generation, self._generation_end  # a released report may start one
                         has_max = self.max_ts_ms is not None
                         if has_max:
                             max_ts = self.max_ts_ms
@@ -246,9 +272,12 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
                 for h in held.pop_expired(ev_total):
                     self._expire(h, "ts_skewed")
             if evidence_n >= block:
-                evidence.clear()
+                heap.n = 0
                 evidence_n = 0
                 ev_min = no_floor
+    if rc.ntouched:
+        _flush(rc, cur)
+    _heap_store(&heap, evidence)
     self._evidence_n = evidence_n
     self._evidence_total = ev_total
     self.max_ts_ms = max_ts if has_max else None
@@ -264,19 +293,3 @@ def feed_batch(self, values, fallback_ts_ms, position, bint replaying, origin, r
             st.rejected += 1
     return result
 
-
-_fields = None
-_seconds_ms = None
-_combo_cache_size = 0
-
-
-def configure(fields, seconds_ms, combo_cache_size, evidence_block, min_ts_ms, max_ts_ms):
-    """Share the pure path's tables and constants (set once by spikedetect.core.counter; the
-    kernel imports nothing from the core, which imports it)."""
-    global _fields, _seconds_ms, _combo_cache_size, EVIDENCE_BLOCK
-    if (min_ts_ms, max_ts_ms) != (C_MIN_TS, C_MAX_TS):
-        raise ValueError("the kernel's timestamp range differs from spikedetect.core.timefmt's")
-    _fields = fields
-    _seconds_ms = seconds_ms
-    _combo_cache_size = combo_cache_size
-    EVIDENCE_BLOCK = evidence_block

@@ -1,9 +1,13 @@
 # Included by _count.pyx (one module): the C scanner of the common line and the timestamp
-# range it accepts; cache_key and scan_ts expose it to the tests.
+# range it accepts; cache_key and scan_ts expose it to the tests; configure shares the pure
+# path's tables and constants.
 
 cdef int64_t C_MIN_TS = 946_684_800_000  # 2000-01-01T00:00:00Z, checked by configure()
 cdef int64_t C_MAX_TS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 cdef Py_ssize_t EVIDENCE_BLOCK = 0
+_fields = None
+_seconds_ms = None
+_combo_cache_size = 0
 
 # field ids
 DEF F_TS = 0
@@ -163,8 +167,9 @@ cdef int _scan(const unsigned char* s, Py_ssize_t n, Scan* out) noexcept nogil:
                     i += 1
             if i >= n:
                 return 0
-            out.start[f] = vs
-            out.length[f] = i - vs
+            if f != F_OTHER:  # (start and length have no room for other fields)
+                out.start[f] = vs
+                out.length[f] = i - vs
             i += 1
             if f == F_TS:
                 v = _parse_ts(s + vs, i - 1 - vs)
@@ -248,3 +253,15 @@ def scan_ts(bytes raw):
     if not _scan(<const unsigned char*>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw), &sc):
         return None
     return sc.ts
+
+
+def configure(fields, seconds_ms, combo_cache_size, evidence_block, min_ts_ms, max_ts_ms):
+    """Share the pure path's tables and constants (set once by spikedetect.core.counter; the
+    kernel imports nothing from the core, which imports it)."""
+    global _fields, _seconds_ms, _combo_cache_size, EVIDENCE_BLOCK
+    if (min_ts_ms, max_ts_ms) != (C_MIN_TS, C_MAX_TS):
+        raise ValueError("the kernel's timestamp range differs from spikedetect.core.timefmt's")
+    _fields = fields
+    _seconds_ms = seconds_ms
+    _combo_cache_size = combo_cache_size
+    EVIDENCE_BLOCK = evidence_block

@@ -8,6 +8,8 @@ from libc.stdlib cimport free, realloc
 from libc.string cimport memset
 from cpython.list cimport PyList_GET_ITEM
 
+from os import urandom as _urandom
+
 
 cdef extern from *:
     void __builtin_prefetch(const void* p) noexcept nogil
@@ -23,6 +25,12 @@ cdef struct Slot:  # one cached combination (64 bytes: one cache line)
     int32_t lens[4]
 
 
+# Both tables hash bytes a producer chooses; a seed drawn per process keeps anyone from
+# precomputing colliding keys (Python's str hash is seeded for the same reason). Only where
+# an entry sits in a table depends on it; every order the kernel hands out is first-touch.
+cdef uint64_t _HASH_SEED = <uint64_t>int.from_bytes(_urandom(8), "little")
+
+
 cdef inline uint64_t _mix(uint64_t h, uint64_t w) noexcept nogil:
     h = (h ^ w) * <uint64_t>0x9E3779B97F4A7C15
     return h ^ (h >> 29)
@@ -34,6 +42,7 @@ cdef uint64_t _combo_hash(const unsigned char* s, Scan* sc) noexcept nogil:
     cdef const unsigned char* p
     cdef Py_ssize_t n
     cdef int f
+    h ^= _HASH_SEED
     for f in range(F_SERVICE, F_SOURCE + 1):
         p = s + sc.start[f]
         n = sc.length[f]

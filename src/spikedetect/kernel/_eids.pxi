@@ -5,6 +5,7 @@
 
 cdef uint64_t _bytes_hash(const char* p, Py_ssize_t n) noexcept nogil:
     cdef uint64_t h = 0x452821E638D01377, w
+    h ^= _HASH_SEED
     while n >= 8:
         memcpy(&w, p, 8)
         h = _mix(h, w)

@@ -12,15 +12,12 @@ partition lands, in order, in one changelog partition:
 * ``<q>|meta`` -> the first window not yet closed
 
 Closing a window: group its region incident events into outage events
-(:mod:`spikedetect.core.outages`), publish both and wait for the broker's ack. What closing
-changed is written later, at most once per ``persist_interval_ms``
-(:mod:`spikedetect.stream.owner_persist`): the grouper state of every service that had
-events, the signals record, every key, the meta record, then the closed windows' partials are
-deleted. A crash between two such writes or in one leaves a changelog prefix from which the
-next owner re-closes the windows only for keys that had not applied them, re-emitting
-identical region events (same ``incident_id``, ``seq`` and ``group_id``); the grouper
-re-emits a window's outage events identically unless its state had been written, in which
-case they had been acknowledged already. Consumers deduplicate on ``(incident_id, seq)``.
+(:mod:`spikedetect.core.outages`), publish both and wait for the broker's ack; what closing
+changed is written later, in order (:mod:`spikedetect.stream.owner_persist`). A crash leaves a
+changelog prefix from which the next owner re-closes the windows only for keys that had not
+applied them, re-emitting identical region events (same ``incident_id``, ``seq``, ``group_id``);
+the grouper re-emits a window's outage events identically unless its state had been written
+(they were acknowledged then). Consumers deduplicate on ``(incident_id, seq)``.
 """
 
 from __future__ import annotations
@@ -39,6 +36,7 @@ from spikedetect.core.outages import OutageGrouper
 from spikedetect.core.pipeline import Pipeline
 from spikedetect.core.scorer import ClosedKeys
 from spikedetect.core.state import import_key
+from spikedetect.stream import owner_persist
 from spikedetect.stream.close_gate import IDLE_CONFIRMATIONS, CloseGate
 from spikedetect.stream.faust_fixes import make_commits_wait_for_table_writes, table_write_buffer
 from spikedetect.stream.metrics import Metrics
@@ -79,6 +77,7 @@ class PartitionOwner:
         self.cadence = PersistCadence(persist_interval_ms)  # when closing's state changes are written
         self.partial_keys: dict[int, set[str]] = {}  # table keys of the partials, by window
         self.partial_bytes: dict[int, int] = {}  # and their bytes
+        self.partial_total = 0  # the sum of partial_bytes
         self.stale: list[str] = []
         self._rebuild()
 
@@ -155,6 +154,7 @@ class PartitionOwner:
             self.pipeline.apply(msg)
             self.partial_keys.setdefault(msg.ws_ms, set()).add(key)
             self.partial_bytes[msg.ws_ms] = self.partial_bytes.get(msg.ws_ms, 0) + len(value)
+            self.partial_total += len(value)
         if s.keyspace.size or s.next_ws is not None:
             log.info("owner %s recovered %d keys, next window %s, %d pending partials",
                      self.q, s.keyspace.size, s.next_ws, len(partials) - len(self.stale))
@@ -196,6 +196,7 @@ class PartitionOwner:
             self.table[key] = blob
             self.partial_keys.setdefault(msg.ws_ms, set()).add(key)
             self.partial_bytes[msg.ws_ms] = self.partial_bytes.get(msg.ws_ms, 0) + len(blob)
+            self.partial_total += len(blob)
 
     def _mark(self, msg: Mark) -> None:
         s = self.scorer
@@ -254,16 +255,17 @@ class PartitionOwner:
         for ws in [w for w in self.partial_keys if s.next_ws is not None and w < s.next_ws]:
             for key in self.partial_keys.pop(ws):
                 t.pop(key, None)
-            self.partial_bytes.pop(ws, None)
+            self.partial_total -= self.partial_bytes.pop(ws, 0)
         (m := self.metrics).persists.labels(reason).inc()
         m.persist_windows.observe(self.cadence.windows)
         m.persist_seconds.observe(time.perf_counter() - t0)
         self.cadence.written(s.next_ws)
 
     def _closed_partial_bytes(self) -> int:
-        """Bytes of the partials still in the table whose windows have closed."""
-        nws = self.scorer.next_ws
-        return 0 if nws is None else sum(n for ws, n in self.partial_bytes.items() if ws < nws)
+        """Closed windows' partial bytes in the table; below the bound, all pending ones' (as good)."""
+        if self.partial_total < owner_persist.MAX_UNPERSISTED_PARTIAL_BYTES:
+            return self.partial_total
+        return sum(n for ws, n in self.partial_bytes.items() if ws < (self.scorer.next_ws or 0))
 
     def _observe(self, n_closed: int, seconds: float) -> None:
         s = self.scorer
@@ -279,11 +281,10 @@ class PartitionOwner:
     async def _drain(self) -> None:
         """Backpressure on table writes.
 
-        Setting a Faust table key is synchronous: it queues a changelog message in the app's
-        producer buffer, and Faust lets out only about 100 of them per stream event. Closing a
-        window writes every key, so an owner working through a backlog queues writes faster
-        than they leave, and the queue - memory - grows with the backlog. Wait here until it
-        is short again (an owner that waits is an owner that lags: the lag is in Kafka)."""
+        Setting a Faust table key queues a changelog message in the producer buffer, and Faust
+        lets out only ~100 of them per stream event; a state write writes every key, so a backlog
+        queues writes faster than they leave. Wait until the queue (memory) is short again: an
+        owner that waits lags, and the lag is in Kafka."""
         buf = self._writes
         if buf is None:
             return

@@ -29,6 +29,17 @@ cdef struct Slot:  # one cached combination (64 bytes: one cache line)
 # precomputing colliding keys (Python's str hash is seeded for the same reason). Only where
 # an entry sits in a table depends on it; every order the kernel hands out is first-touch.
 cdef uint64_t _HASH_SEED = <uint64_t>int.from_bytes(_urandom(8), "little")
+# The seed makes collisions hard to find, not impossible: a lookup that probes more than this
+# many buckets gives up on the table (the combination goes the slow path uncached; an EidSet
+# turns into a Python set of bytes), so no input can make a window's counting quadratic.
+cdef Py_ssize_t _max_probes = 128
+
+
+def _set_max_probes(Py_ssize_t n):
+    """Set the probe cap (tests force the fallbacks with 0); returns the old one."""
+    global _max_probes
+    old, _max_probes = _max_probes, n
+    return old
 
 
 cdef inline uint64_t _mix(uint64_t h, uint64_t w) noexcept nogil:
@@ -36,24 +47,26 @@ cdef inline uint64_t _mix(uint64_t h, uint64_t w) noexcept nogil:
     return h ^ (h >> 29)
 
 
+cdef inline uint64_t _span_hash(uint64_t h, const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    """Mix ``p[:n]`` into ``h``: 8-byte words, then the tail with the length in its top byte."""
+    cdef uint64_t w
+    while n >= 8:
+        memcpy(&w, p, 8)
+        h = _mix(h, w)
+        p += 8
+        n -= 8
+    w = 0
+    memcpy(&w, p, n)
+    return _mix(h, w ^ (<uint64_t>(n + 1) << 56))
+
+
 cdef uint64_t _combo_hash(const unsigned char* s, Scan* sc) noexcept nogil:
     """A fast non-cryptographic hash of the four key fields' raw bytes and lengths."""
-    cdef uint64_t h = 0x243F6A8885A308D3, w
-    cdef const unsigned char* p
-    cdef Py_ssize_t n
+    cdef uint64_t h = 0x243F6A8885A308D3
     cdef int f
     h ^= _HASH_SEED
     for f in range(F_SERVICE, F_SOURCE + 1):
-        p = s + sc.start[f]
-        n = sc.length[f]
-        while n >= 8:
-            memcpy(&w, p, 8)
-            h = _mix(h, w)
-            p += 8
-            n -= 8
-        w = 0
-        memcpy(&w, p, n)
-        h = _mix(h, w ^ (<uint64_t>(n + 1) << 56))
+        h = _span_hash(h, s + sc.start[f], sc.length[f])
     return h
 
 
@@ -92,8 +105,9 @@ cdef class RawCombos:
         return self.n
 
     cdef Py_ssize_t find(self, const unsigned char* s, Scan* sc, uint64_t h) noexcept:
-        """The slot of these key fields, or -1."""
-        cdef Py_ssize_t b = <Py_ssize_t>(h & <uint64_t>self.mask), slot, off
+        """The slot of these key fields, -1 if absent, -2 if absent within ``_max_probes``
+        buckets (then it is not to be cached: see ``_max_probes``)."""
+        cdef Py_ssize_t b = <Py_ssize_t>(h & <uint64_t>self.mask), slot, off, probes = 0
         cdef Slot* e
         cdef int f
         while True:
@@ -111,6 +125,9 @@ cdef class RawCombos:
                         off += sc.length[f]
                     else:
                         return slot
+            probes += 1
+            if probes > _max_probes:
+                return -2
             b = (b + 1) & self.mask
 
     cdef int _reserve(self) except -1:

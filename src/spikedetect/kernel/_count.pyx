@@ -106,7 +106,7 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
         if ahead.ok[i & (RING - 1)]:
             khash = ahead.hashes[i & (RING - 1)]
             slot = rc.find(s, sc, khash)
-            insert = slot < 0
+            insert = slot == -1
         if slot >= 0:
             if rc.slots[slot].gen != gen:  # admitted in an earlier generation: its region counts again
                 if not _register(self._regions, (<tuple>rc.entries[slot])[0], max_keys):

@@ -3,27 +3,22 @@
 # iteration (as str) like the set of str the pure path keeps, so both paths share the windows.
 
 
-cdef uint64_t _bytes_hash(const char* p, Py_ssize_t n) noexcept nogil:
-    cdef uint64_t h = 0x452821E638D01377, w
+cdef inline uint64_t _bytes_hash(const char* p, Py_ssize_t n) noexcept nogil:
+    cdef uint64_t h = 0x452821E638D01377
     h ^= _HASH_SEED
-    while n >= 8:
-        memcpy(&w, p, 8)
-        h = _mix(h, w)
-        p += 8
-        n -= 8
-    w = 0
-    memcpy(&w, p, n)
-    return _mix(h, w ^ (<uint64_t>(n + 1) << 56))
+    return _span_hash(h, <const unsigned char*>p, n)
 
 
 cdef class EidSet:
-    """The event ids seen in one window (UTF-8 bytes back to back in ``arena``)."""
+    """The event ids seen in one window (UTF-8 bytes back to back in ``arena``; membership in
+    the C table, or in the Python set ``members`` once a lookup probed past ``_max_probes``)."""
 
     cdef int32_t* table  # bucket -> entry, -1 empty; linear probing
     cdef uint64_t* hashes
     cdef Py_ssize_t* offs
     cdef Py_ssize_t mask, n, cap, used, arena_cap
     cdef char* arena
+    cdef set members
 
     def __cinit__(self):
         self.mask = 15
@@ -37,33 +32,60 @@ cdef class EidSet:
         free(self.arena)
 
     cdef Py_ssize_t _find(self, const char* p, Py_ssize_t n, uint64_t h) noexcept:
-        """The bucket holding the id, or the empty bucket where it would go."""
-        cdef Py_ssize_t b = <Py_ssize_t>(h & <uint64_t>self.mask), e
+        """The bucket holding the id, or the empty bucket where it would go; -1 past
+        ``_max_probes`` buckets."""
+        cdef Py_ssize_t b = <Py_ssize_t>(h & <uint64_t>self.mask), e, probes = 0
         while True:
             e = self.table[b]
             if e < 0 or (self.hashes[e] == h and self.offs[e + 1] - self.offs[e] == n
                          and memcmp(self.arena + self.offs[e], p, n) == 0):
                 return b
+            probes += 1
+            if probes > _max_probes:
+                return -1
             b = (b + 1) & self.mask
 
     cdef int has_add(self, const char* p, Py_ssize_t n) except -1:
         """1 if the id is here already; else 0, and it is added."""
-        cdef uint64_t h = _bytes_hash(p, n)
-        cdef Py_ssize_t b = self._find(p, n, h)
-        if self.table[b] >= 0:
-            return 1
+        cdef uint64_t h = 0
+        cdef Py_ssize_t b = -1
+        if self.members is None:
+            h = _bytes_hash(p, n)
+            b = self._find(p, n, h)
+            if b < 0:
+                self._degrade()
+            elif self.table[b] >= 0:
+                return 1
+        if self.members is not None:
+            raw = PyBytes_FromStringAndSize(p, n)
+            if raw in self.members:
+                return 1
+            self.members.add(raw)
         self._reserve(n)
         memcpy(self.arena + self.used, p, n)
         self.used += n
-        self.hashes[self.n] = h
         self.offs[self.n + 1] = self.used
-        if 2 * (self.n + 1) > self.mask + 1:
-            self.n += 1
+        self.n += 1
+        if self.members is not None:
+            return 0
+        self.hashes[self.n - 1] = h
+        if 2 * self.n > self.mask + 1:
             self._rehash()
         else:
-            self.table[b] = <int32_t>self.n
-            self.n += 1
+            self.table[b] = <int32_t>(self.n - 1)
         return 0
+
+    cdef int _degrade(self) except -1:
+        """Keep membership in a Python set of bytes from now on (the arena keeps the order)."""
+        cdef Py_ssize_t e
+        self.members = {PyBytes_FromStringAndSize(self.arena + self.offs[e], self.offs[e + 1] - self.offs[e])
+                        for e in range(self.n)}
+        return 0
+
+    @property
+    def degraded(self):
+        """True once membership moved to the Python set (see ``_max_probes``)."""
+        return self.members is not None
 
     cdef int _reserve(self, Py_ssize_t n) except -1:
         if self.n + 2 > self.cap:
@@ -90,7 +112,13 @@ cdef class EidSet:
 
     def __contains__(self, eid):
         cdef bytes raw = (<str?>eid).encode("utf-8", "surrogatepass")
-        return self.table[self._find(raw, len(raw), _bytes_hash(raw, len(raw)))] >= 0
+        cdef Py_ssize_t b
+        if self.members is None:
+            b = self._find(raw, len(raw), _bytes_hash(raw, len(raw)))
+            if b >= 0:
+                return self.table[b] >= 0
+            self._degrade()
+        return raw in self.members
 
     def add(self, eid):
         cdef bytes raw = (<str?>eid).encode("utf-8", "surrogatepass")

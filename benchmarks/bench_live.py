@@ -2,6 +2,7 @@
 
     python -m benchmarks.bench_live [--events 2000000] [--partitions 4] [--repeats 3] [--smoke]
                                     [--ingest-processes 0,1] [--persist-interval-ms 0,1000] [--skip-floor]
+                                    [--partials-wire 1,2] [--worker-src base=/work/base/src,new=src]
 
 1. Pre-fill an input topic (4 partitions) with simulated report events (keyed by region).
 2. For each repeat, in this order, over the same topic:
@@ -13,7 +14,10 @@
        every window (read from its /metrics); with ``--ingest-processes 0,1`` once per value
        (0: stage 1 in the worker's process, N: in N child processes), and with
        ``--persist-interval-ms 0,1000`` once per owner state-write interval (0: after every close),
-       every combination, alternating in each repeat.
+       every combination, alternating in each repeat; likewise ``--partials-wire 1,2`` (stage 1's
+       messages: one per window, or packs) and ``--worker-src`` (the worker's code from other trees,
+       e.g. a base checkout: same topic, same run). After each worker run its partials topic's
+       messages by type and its changelog's records are counted.
    Each is timed from process start (incl. start-up and group join) and from its first record
    to the end ("steady"); ratios use steady throughput.
 A broker must answer at --bootstrap (``spikedetect kafka start``).
@@ -37,6 +41,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from benchmarks.common import median, save
+from benchmarks.topic_counts import topic_counts
 from spikedetect.core import Detector, DetectorConfig
 from spikedetect.sim.simulate import Simulation, SimulationConfig
 from spikedetect.stream.scrape import scrape
@@ -158,7 +163,8 @@ def faust_floor(bootstrap: str, topic: str, n: int, tmp: Path) -> tuple[float, f
 
 def spikedetect_worker(bootstrap: str, topic: str, n: int, windows: int, tmp: Path, port: int,
                        ingest_processes: int = 0, cpu: list[tuple[float, float]] | None = None,
-                       persist_interval_ms: int | None = None) -> tuple[float, float]:
+                       persist_interval_ms: int | None = None, extra_env: dict[str, str] | None = None,
+                       counts: list[dict[str, int]] | None = None) -> tuple[float, float]:
     app = f"bench-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, SPIKEDETECT_KAFKA=bootstrap, SPIKEDETECT_APP_ID=app, SPIKEDETECT_INPUT_TOPIC=topic,
                SPIKEDETECT_INCIDENTS_TOPIC=f"{app}-incidents", SPIKEDETECT_DLQ_TOPIC=f"{app}-dlq",
@@ -167,13 +173,17 @@ def spikedetect_worker(bootstrap: str, topic: str, n: int, windows: int, tmp: Pa
                SPIKEDETECT_INGEST_PROCESSES=str(ingest_processes))
     if persist_interval_ms is not None:
         env["SPIKEDETECT_PERSIST_INTERVAL_MS"] = str(persist_interval_ms)
+    env.update(extra_env or {})
 
     def done() -> tuple[bool, bool]:
         consumed = (scrape("spikedetect_events_consumed_total", port) or 0.0)
         closed = (scrape("spikedetect_windows_closed_total", port) or 0.0)
         return consumed >= n and closed >= windows, consumed > 0
 
-    return run_until([sys.executable, "-m", "spikedetect", "worker"], env, done, 3600, tmp / f"{app}.log", cpu)
+    took = run_until([sys.executable, "-m", "spikedetect", "worker"], env, done, 3600, tmp / f"{app}.log", cpu)
+    if counts is not None:
+        counts.append(asyncio.run(topic_counts(bootstrap, app)))
+    return took
 
 
 def main() -> None:
@@ -188,21 +198,29 @@ def main() -> None:
                     help="comma-separated values of the worker's --ingest-processes, each run per repeat")
     ap.add_argument("--persist-interval-ms", default="",
                     help="comma-separated values of the worker's --persist-interval-ms (empty: its default)")
+    ap.add_argument("--partials-wire", default="", help="comma-separated values of the worker's partials_wire")
+    ap.add_argument("--worker-src", default="",
+                    help="comma-separated label=src-dir: run the worker with PYTHONPATH=src-dir, each per repeat")
     ap.add_argument("--skip-floor", action="store_true", help="leave out (b), the Faust floor (~145 s a run)")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
     persists = [int(v) for v in args.persist_interval_ms.split(",")] if args.persist_interval_ms else [None]
-    variants = [(int(v), p) for v in args.ingest_processes.split(",") for p in persists]
+    wires = args.partials_wire.split(",") if args.partials_wire else [""]
+    srcs = [tuple(x.split("=", 1)) for x in args.worker_src.split(",")] if args.worker_src else [("", "")]
+    variants = [(int(v), p, w, src) for v in args.ingest_processes.split(",") for p in persists
+                for w in wires for src in srcs]
     if args.smoke:
         args.events, args.days, args.repeats = 20_000, 0.1, 1
     topic = f"bench-reports-{uuid.uuid4().hex[:8]}"
     n, windows = asyncio.run(prefill(args.bootstrap, topic, args.partitions, args.events, args.days))
     print(f"pre-filled {topic}: {n:,} events over {args.partitions} partitions; {windows} windows")
-    names = {(v, p): ("spikedetect" if v == 0 else f"spikedetect_ingest_procs_{v}")
-             + ("" if p is None else f"_persist_{p}ms") for v, p in variants}
+    names = {(v, p, w, src): ("spikedetect" if v == 0 else f"spikedetect_ingest_procs_{v}")
+             + ("" if p is None else f"_persist_{p}ms") + (f"_wire{w}" if w else "") + (f"_{src[0]}" if src[0] else "")
+             for v, p, w, src in variants}
     rows: dict[str, list[tuple[float, float]]] = {"raw_aiokafka": [], "faust_floor": []}
     rows.update({name: [] for name in names.values()})
     cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in names.values()}
+    counts: dict[str, list[dict[str, int]]] = {name: [] for name in names.values()}
     if args.skip_floor:
         del rows["faust_floor"]
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -213,8 +231,9 @@ def main() -> None:
                 rows["faust_floor"].append(faust_floor(args.bootstrap, topic, n, tmp))
             for j, v in enumerate(variants if i % 2 == 0 else variants[::-1]):
                 port = args.port + i * len(variants) + j
+                env = ({"SPIKEDETECT_PARTIALS_WIRE": v[2]} if v[2] else {}) | ({"PYTHONPATH": v[3][1]} if v[3][0] else {})
                 rows[names[v]].append(spikedetect_worker(args.bootstrap, topic, n, windows, tmp, port, v[0],
-                                                        cpu[names[v]], v[1]))
+                                                        cpu[names[v]], v[1], env, counts[names[v]]))
             print(f"repeat {i + 1}: " + ", ".join(f"{k} {v[-1][1]:.1f}s steady / {v[-1][0]:.1f}s total"
                                                   for k, v in rows.items()))
     summary = {}
@@ -231,6 +250,11 @@ def main() -> None:
             summary[name]["cpu_s_worker_children"] = runs
             print(f"{name:27s} CPU s (median): worker process {median([w for w, _ in runs]):.1f}, "
                   f"children {median([c for _, c in runs]):.1f}")
+    for name, runs in counts.items():
+        if runs:
+            summary[name]["topic_counts"] = runs
+            print(f"{name:27s} " + ", ".join(f"{k} {median([r.get(k, 0) for r in runs]):,.0f}" for k in sorted(
+                {k for r in runs for k in r})) + " (medians)")
     if not args.smoke:
         print("saved", save("live", {"args": vars(args), "events": n, "windows": windows, "results": summary}))
 

@@ -14,6 +14,7 @@ sent with those of the same input read without a rebalance.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
@@ -22,11 +23,10 @@ from typing import Any
 import orjson
 from aiokafka import TopicPartition
 
-from spikedetect.core.messages import Partial
 from spikedetect.stream.ingest import IngestService
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.settings import Settings
-from spikedetect.stream.wire import decode
+from spikedetect.stream.wire import decode, partials_of
 
 BASE = 1_795_651_200_000
 MIN = 60_000
@@ -106,7 +106,7 @@ class Kafka:
 
     # producer
     async def send(self, topic: str, value: bytes, **kwargs: Any) -> None:
-        if self.on_send is not None and isinstance(decode(value), Partial):
+        if self.on_send is not None and partials_of(decode(value)):
             hook, self.on_send = self.on_send, None
             await hook()
         self.sent.append(value)
@@ -126,8 +126,8 @@ class Kafka:
         await self.svc.on_assigned(tps)
 
 
-def service() -> tuple[IngestService, Kafka]:
-    svc = IngestService(SETTINGS, Metrics())
+def service(settings: Settings = SETTINGS) -> tuple[IngestService, Kafka]:
+    svc = IngestService(settings, Metrics())
     kafka = Kafka(svc)
     svc.consumer = svc.admin = svc.producer = kafka  # type: ignore[assignment]
     svc.n_sources, svc.n_owners = 2, 1
@@ -153,15 +153,25 @@ async def read_all(svc: IngestService, kafka: Kafka) -> dict[tuple[int, int], di
         st.counter.finish()
         await svc._forward(st)
     got: dict[tuple[int, int], dict[str, Any]] = {}
-    for msg in map(decode, kafka.sent):
-        if isinstance(msg, Partial):
-            got[(msg.source, msg.ws_ms)] = msg.window.counts
+    for msg in (p for blob in kafka.sent for p in partials_of(decode(blob))):
+        got[(msg.source, msg.ws_ms)] = msg.window.counts
     return got
 
 
 async def reference() -> dict[tuple[int, int], dict[str, Any]]:
     svc, kafka = service()
     return await read_all(svc, kafka)
+
+
+async def test_v1_and_v2_partials_carry_the_same_counts() -> None:
+    """``partials_wire=1`` (rolling upgrades) sends a message per window; 2 packs them."""
+    v1, kafka1 = service(dataclasses.replace(SETTINGS, partials_wire=1))
+    v2, kafka2 = service()
+    want, got = await read_all(v1, kafka1), await read_all(v2, kafka2)
+    assert want == got and len(want) > 4
+    kinds = [{decode(blob).kind for blob in k.sent} for k in (kafka1, kafka2)]
+    assert kinds == [{"partial", "mark"}, {"pack", "mark"}]
+    assert len(kafka2.sent) < len(kafka1.sent)
 
 
 async def test_a_rebalance_while_a_batch_is_being_sent_leaves_every_window_exact() -> None:

@@ -178,13 +178,13 @@ def test_the_bound_on_closed_partials_forces_a_write(stream: tuple[list[bytes], 
         nonlocal worst
         for blob in blobs:
             await owner.handle(blob, publish)
-            worst = max(worst, owner._closed_partial_bytes())
+            worst = max(worst, owner.pending.closed_bytes(owner.scorer.next_ws))
 
     asyncio.run(go())
     assert owner.metrics.persists.labels("bound")._value.get() > 5
     assert worst < bound
     stored = sum(len(v) for k, v in table.items() if "|p|" in k)
-    assert stored == sum(owner.partial_bytes.values())
+    assert stored == owner.pending.total
 
 
 def test_a_retired_key_that_came_back_keeps_its_record(stream: tuple[list[bytes], list[Op]]) -> None:

@@ -27,11 +27,10 @@ from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from spikedetect.core.counter import WindowCounter
-from spikedetect.core.messages import Partial
 from spikedetect.stream.ingest import IngestService, SourceState
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.settings import Settings
-from spikedetect.stream.wire import decode
+from spikedetect.stream.wire import decode, partials_of
 
 BASE = 1_795_651_200_000
 MIN = 60_000
@@ -244,7 +243,7 @@ async def test_a_restarted_partition_is_behind_until_it_has_re_read_its_open_win
     assert st.idle
     sent = [decode(v) for topic, v in svc.producer.sent]  # type: ignore[attr-defined]
     rebuilt = {m.ws_ms: sum(n for c in m.window.counts.values() for n in c.values())
-               for m in sent if isinstance(m, Partial)}
+               for sent_msg in sent for m in partials_of(sent_msg)}
     assert rebuilt == {ws: 6 for ws in open_ws}
 
 

@@ -393,6 +393,9 @@ BAD_RECORDS = {
     "mark of wrong type": ("0|m|0", orjson.dumps({"wm": [1], "idle": False})),
     "mark of a non-numeric source": ("0|m|x", orjson.dumps({"wm": 1, "idle": False})),
     "pending partial not ours": ("0|p|60000|0|ig|0", b'{"t": "p", "rows": "drop table"}'),
+    "pending pack not ours": ("0|p|60000|0|ig|60000.0-0", b'{"t": "pk", "src": 0, "svc": "ig", "w": "drop"}'),
+    "pending pack empty": ("0|p|60000|0|ig|60000.0-0", b'{"t": "pk", "src": 0, "svc": "ig", "w": []}'),
+    "pending mark instead of a partial": ("0|p|60000|0|ig|0", b'{"t": "m", "src": 0, "wm": 1, "idle": false, "n_src": 1}'),
     "a decoded object instead of bytes": ("0|meta", {"next_ws": 0, "n_src": 1}),
 }
 

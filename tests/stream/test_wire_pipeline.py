@@ -7,8 +7,10 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
+import pytest
+
 from spikedetect.core import DetectorConfig, Mark, Output, Partial, Pipeline, WindowCounter
-from spikedetect.stream.wire import decode, encode, encode_partials
+from spikedetect.stream.wire import decode, encode, encode_packs, encode_partials, partials_of
 from tests.stream.streams import outage_stream
 
 SOURCES = 2
@@ -27,16 +29,18 @@ def batches(path: Path) -> list[tuple[int, list[bytes]]]:
     return out
 
 
-def through_the_wire(config: DetectorConfig, feed: list[tuple[int, list[bytes]]]) -> Output:
+def through_the_wire(config: DetectorConfig, feed: list[tuple[int, list[bytes]]], packed: bool) -> Output:
     counters = [WindowCounter(config) for _ in range(SOURCES)]
     owner = Pipeline(config, sources=())  # stage 2: the scorer side alone, as PartitionOwner drives it
     got = Output()
 
     def send(source: int, *, idle: bool) -> None:
         c = counters[source]
-        for window in c.take_closed():
-            for _, blob in encode_partials(source, window):
-                msg = decode(blob)
+        closed = c.take_closed()
+        sent = (encode_packs(source, closed) if packed
+                else (m for window in closed for m in encode_partials(source, window)))
+        for _, blob in sent:
+            for msg in partials_of(decode(blob)):
                 assert isinstance(msg, Partial)
                 owner.apply(msg)
         mark = decode(encode(Mark(source, c.watermark_ms, idle=idle, n_sources=SOURCES)))
@@ -53,7 +57,8 @@ def through_the_wire(config: DetectorConfig, feed: list[tuple[int, list[bytes]]]
     return got
 
 
-def test_the_wire_carries_the_core_messages_without_changing_a_byte(tmp_path: Path) -> None:
+@pytest.mark.parametrize("packed", [False, True], ids=["v1", "v2-packs"])
+def test_the_wire_carries_the_core_messages_without_changing_a_byte(tmp_path: Path, packed: bool) -> None:
     path = tmp_path / "reports.jsonl"
     outage_stream(path, days=0.75, spike_start_min=900)
     config = DetectorConfig()
@@ -63,7 +68,7 @@ def test_the_wire_carries_the_core_messages_without_changing_a_byte(tmp_path: Pa
     for source, values in feed:
         want.extend(direct.feed(source, values))
     want.extend(direct.finish())
-    got = through_the_wire(config, feed)
+    got = through_the_wire(config, feed, packed)
     assert any(e.type == "opened" for e in want.events)  # the outage
     assert [e.to_json() for e in got.events] == [e.to_json() for e in want.events]
     assert [e.to_json() for e in got.incidents] == [e.to_json() for e in want.incidents]

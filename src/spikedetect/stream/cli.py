@@ -35,6 +35,8 @@ _HELP = {
     "commit_interval_ms": "How often input offsets are committed (ms).",
     "persist_interval_ms": "How often an owner writes the state closing changed to its table (ms; 0: after every "
                            "close); a crash re-closes the windows since, identically.",
+    "partials_wire": "Stage 1's partials messages: 2, a pack of the windows one fetch closed per service; 1, "
+                     "one per window (while workers that read only 1 still run: docs/operations.md).",
     "session_timeout_ms": "How long a dead worker holds its partitions before a rebalance (ms).",
     "batch_max_records": "Most records one input fetch hands to the counters.",
     "ingest_processes": "Run stage 1 (reading and counting the input) in this many child processes (0: in the "

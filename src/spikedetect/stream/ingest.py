@@ -39,7 +39,7 @@ from spikedetect.stream.outbox import input_dead_letter
 from spikedetect.stream.settings import Settings
 from spikedetect.stream.source_state import SourceState, Totals, idle_now
 from spikedetect.stream.topics import ensure_topics, wanted_topics
-from spikedetect.stream.wire import encode, encode_partials
+from spikedetect.stream.wire import encode, encode_packs, encode_partials
 
 log = logging.getLogger("spikedetect.ingest")
 
@@ -182,9 +182,10 @@ class IngestService(Service):
             await self._dead_letter(TopicPartition(s.input_topic, st.partition),
                                     [(rec, reason) for rec, _, reason in dead])
         closed = st.counter.take_closed()
-        for window in closed:
-            for service, blob in encode_partials(st.partition, window):
-                await self.producer.send(s.partials_topic, blob, key=service.encode())
+        sends = (encode_packs(st.partition, closed) if s.partials_wire == 2  # per service, few messages
+                 else (m for window in closed for m in encode_partials(st.partition, window)))
+        for service, blob in sends:
+            await self.producer.send(s.partials_topic, blob, key=service.encode())
         wm = st.counter.watermark_ms
         mark_ws = None if wm is None else wm - wm % s.detector.window_ms
         now = time.monotonic()

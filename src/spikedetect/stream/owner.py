@@ -7,7 +7,8 @@ partition lands, in order, in one changelog partition:
 * ``<q>|k|<service>|<region>`` -> the key's baseline row, incident tracker, last window applied
 * ``<q>|g|<service>`` -> the service's outage grouper state (open outages, last window applied)
 * ``<q>|sig`` -> composition and ingest-gap state (:mod:`spikedetect.core.signals`, last window applied)
-* ``<q>|p|<ws>|<source>|<service>|<chunk>`` -> a partial as received (until its window closes)
+* ``<q>|p|<last ws>|<source>|<service>|<first ws>.<chunk>-<chunk>`` -> a pack of partials as kept
+  until its last window closes (:mod:`~spikedetect.stream.owner_pending`; v1 partials: ``...|<chunk>``)
 * ``<q>|m|<source>`` -> that source's latest mark
 * ``<q>|meta`` -> the first window not yet closed
 
@@ -36,15 +37,15 @@ from spikedetect.core.outages import OutageGrouper
 from spikedetect.core.pipeline import Pipeline
 from spikedetect.core.scorer import ClosedKeys
 from spikedetect.core.state import import_key
-from spikedetect.stream import owner_persist
 from spikedetect.stream.close_gate import IDLE_CONFIRMATIONS, CloseGate
 from spikedetect.stream.faust_fixes import make_commits_wait_for_table_writes, table_write_buffer
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.outbox import DeadLetter, Outbox, Publish, window_summaries
 from spikedetect.stream.outbox import late_record as _late_record
+from spikedetect.stream.owner_pending import PendingPartials
 from spikedetect.stream.owner_persist import PersistCadence, TableWriter, write_state
 from spikedetect.stream.skipguard import SkipGuard
-from spikedetect.stream.wire import WireError, decode
+from spikedetect.stream.wire import Pack, WireError, decode, encode_pack, partials_of
 
 log = logging.getLogger("spikedetect.owner")
 
@@ -75,9 +76,7 @@ class PartitionOwner:
         # Faust queues every table write in the app's producer buffer (None for a plain dict)
         self._writes = table_write_buffer(table)
         self.cadence = PersistCadence(persist_interval_ms)  # when closing's state changes are written
-        self.partial_keys: dict[int, set[str]] = {}  # table keys of the partials, by window
-        self.partial_bytes: dict[int, int] = {}  # and their bytes
-        self.partial_total = 0  # the sum of partial_bytes
+        self.pending = PendingPartials()  # the partials messages kept in the table
         self.stale: list[str] = []
         self._rebuild()
 
@@ -139,22 +138,23 @@ class PartitionOwner:
                 self.gate.open_ws[src] = int(mark["open"])
 
     def _restore_partials(self, partials: list[tuple[str, bytes]]) -> None:
-        """Partials of windows still open go back into the scorer; older ones are stale."""
+        """Partials of windows still open go back into the scorer; entries with none are stale."""
         s = self.scorer
         for key, value in partials:
             try:
                 msg = decode(value)
             except WireError as exc:
                 raise StateError(f"owner {self.q}: unreadable pending partial {key!r}: {exc}") from exc
-            if not isinstance(msg, Partial):
+            if isinstance(msg, Mark):
                 raise StateError(f"owner {self.q}: pending partial {key!r} is a {msg.kind}")
-            if s.next_ws is not None and msg.ws_ms < s.next_ws:
+            last_ws = msg.last_ws if isinstance(msg, Pack) else msg.ws_ms
+            if s.next_ws is not None and last_ws < s.next_ws:
                 self.stale.append(key)
                 continue
-            self.pipeline.apply(msg)
-            self.partial_keys.setdefault(msg.ws_ms, set()).add(key)
-            self.partial_bytes[msg.ws_ms] = self.partial_bytes.get(msg.ws_ms, 0) + len(value)
-            self.partial_total += len(value)
+            for p in partials_of(msg):
+                if s.next_ws is None or p.ws_ms >= s.next_ws:  # closed ones were written applied
+                    self.pipeline.apply(p)
+            self.pending.add(last_ws, key, len(value))
         if s.keyspace.size or s.next_ws is not None:
             log.info("owner %s recovered %d keys, next window %s, %d pending partials",
                      self.q, s.keyspace.size, s.next_ws, len(partials) - len(self.stale))
@@ -179,24 +179,33 @@ class PartitionOwner:
         except WireError as exc:
             log.warning("owner %s ignores a foreign message: %s", self.q, exc)
             return
-        if isinstance(msg, Partial):
-            self._partial(msg, blob)
-        else:
+        if isinstance(msg, Mark):
             self._mark(msg)
+        else:
+            self._partials(msg, blob)
         await self._close(publish)
 
-    def _partial(self, msg: Partial, blob: bytes) -> None:
-        """Store a partial in the scorer and, unless it came too late or again, in the table."""
+    def _partials(self, msg: Partial | Pack, blob: bytes) -> None:
+        """Store partials in the scorer and those that came neither too late nor again in the
+        table: a pack as one entry under its last window (re-encoded if only part of it is kept)."""
         st = self.scorer.stats
-        service, chunk = msg.part
-        key = f"{self.q}|p|{msg.ws_ms}|{msg.source}|{service}|{chunk}"
-        before = st.replayed_partials + st.late_partials
-        self.pipeline.apply(msg)
-        if st.replayed_partials + st.late_partials == before:
-            self.table[key] = blob
-            self.partial_keys.setdefault(msg.ws_ms, set()).add(key)
-            self.partial_bytes[msg.ws_ms] = self.partial_bytes.get(msg.ws_ms, 0) + len(blob)
-            self.partial_total += len(blob)
+        kept: list[Partial] = []
+        for p in partials_of(msg):
+            before = st.replayed_partials + st.late_partials
+            self.pipeline.apply(p)
+            if st.replayed_partials + st.late_partials == before:
+                kept.append(p)
+        if not kept:
+            return
+        if isinstance(msg, Partial):
+            key, last_ws = f"{self.q}|p|{msg.ws_ms}|{msg.source}|{msg.part[0]}|{msg.part[1]}", msg.ws_ms
+        else:
+            if len(kept) < len(msg.partials):  # a prefix came late or again: keep the rest only
+                msg = Pack(msg.source, msg.service, tuple(kept))
+                blob = encode_pack(msg)
+            key, last_ws = f"{self.q}|p|{msg.name()}", msg.last_ws
+        self.table[key] = blob
+        self.pending.add(last_ws, key, len(blob))
 
     def _mark(self, msg: Mark) -> None:
         s = self.scorer
@@ -237,7 +246,7 @@ class PartitionOwner:
             self.cadence.note_closed(n_closed, s.next_ws != before)
             log.debug("owner %s closed %d window(s) up to %s, next %s", self.q, n_closed, until, s.next_ws)
             self._observe(n_closed, time.perf_counter() - t0)
-        reason = self.cadence.due(self._closed_partial_bytes())
+        reason = self.cadence.due(self.pending.closed_bytes(s.next_ws))
         if reason is not None:  # only here, after the publish: state never runs ahead of the acks
             self.persist(reason)
             await self._drain()
@@ -252,20 +261,11 @@ class PartitionOwner:
         s = self.scorer
         t = self.table if table is None else table
         write_state(self.q, s, self.grouper, t)
-        for ws in [w for w in self.partial_keys if s.next_ws is not None and w < s.next_ws]:
-            for key in self.partial_keys.pop(ws):
-                t.pop(key, None)
-            self.partial_total -= self.partial_bytes.pop(ws, 0)
+        self.pending.drop_closed(s.next_ws, t)
         (m := self.metrics).persists.labels(reason).inc()
         m.persist_windows.observe(self.cadence.windows)
         m.persist_seconds.observe(time.perf_counter() - t0)
         self.cadence.written(s.next_ws)
-
-    def _closed_partial_bytes(self) -> int:
-        """Closed windows' partial bytes in the table; below the bound, all pending ones' (as good)."""
-        if self.partial_total < owner_persist.MAX_UNPERSISTED_PARTIAL_BYTES:
-            return self.partial_total
-        return sum(n for ws, n in self.partial_bytes.items() if ws < (self.scorer.next_ws or 0))
 
     def _observe(self, n_closed: int, seconds: float) -> None:
         s = self.scorer

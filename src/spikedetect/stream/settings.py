@@ -57,6 +57,7 @@ class Settings:
     commit_interval_ms: int = 1_000
     # owners write the state closing changed at most this often (0: after every close); see owner_persist.py
     persist_interval_ms: int = 1_000
+    partials_wire: int = 2  # 2: packs (a forward's windows per service); 1: a message per window (upgrades)
     session_timeout_ms: int = 10_000  # how long a dead worker holds its partitions
     batch_max_records: int = 20_000
     ingest_processes: int = 0  # stage 1 in this many child processes; 0: in the worker's own process
@@ -91,6 +92,8 @@ class Settings:
             raise ConfigError("ingest_processes must not be negative")
         if self.persist_interval_ms < 0:
             raise ConfigError("persist_interval_ms must not be negative")
+        if self.partials_wire not in (1, 2):
+            raise ConfigError("partials_wire must be 1 or 2")
         if self.idle_empty_ms < 0:
             raise ConfigError("idle_empty_ms must not be negative")
         if self.idle_rate <= 0:

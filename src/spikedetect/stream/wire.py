@@ -1,15 +1,20 @@
-"""Messages between the two stages of the live pipeline (``spikedetect.partial/v1``).
+"""Messages between the two stages of the live pipeline (``spikedetect.partial/v2``).
 
-Stage 1 (one counter per input partition, the *source*) sends, per closed window and
-service, the leaf counts it saw - split into chunks so no message grows past Kafka's
-size limit - keyed by service, so every window of a service meets at one owner.
-After the partials of a window it sends a *mark* with its watermark - and the oldest window
-it still holds, so no owner closes that window before its partials arrive - to every
-partition of the partials topic. Both are idempotent at the owner: a partial
-replaces the same (source, window, service, chunk), a mark only moves forward.
+Stage 1 (one counter per input partition, the *source*) sends the leaf counts of the windows
+it closed, keyed by service, so every window of a service meets at one owner. Each window's
+rows of a service are split into chunks of at most :data:`CHUNK_ROWS` (the core's
+:class:`~spikedetect.core.messages.Partial`, ``part`` = ``(service, chunk)``); one *pack*
+message carries, for one source and service, consecutive chunks of the windows one forward
+closed, in (window, chunk) order, up to :data:`PACK_ROWS` rows (a bigger chunk travels
+alone), so no message grows past Kafka's size limit. After the partials of a window it sends
+a *mark* with its watermark - and the oldest window it still holds, so no owner closes that
+window before its partials arrive - to every partition of the partials topic. Both are
+idempotent at the owner: a partial replaces the same (source, window, service, chunk), a
+mark only moves forward.
 
-The messages are the core's own :class:`~spikedetect.core.messages.Partial` (its ``part`` is
-``(service, chunk)``) and :class:`~spikedetect.core.messages.Mark`; this module only encodes them.
+Versions: v1 sent one message per window and service chunk (``"t": "p"``); v2 adds the pack
+(``"t": "pk"``) and sends only packs and marks. v1 messages still decode (they may wait in
+the topic across an upgrade): a v1 partial is the same Partial as the pack's chunk.
 
 >>> m = decode(encode_mark(source=3, wm_ms=120_000, n_sources=4))
 >>> m.kind, m.source, m.wm_ms, m.n_sources
@@ -17,29 +22,99 @@ The messages are the core's own :class:`~spikedetect.core.messages.Partial` (its
 >>> p = decode(next(encode_partials(1, ClosedWindow(60_000, {"ig": {("US", "feed", "app"): 2}})))[1])
 >>> p.kind, p.source, p.ws_ms, p.part, p.window.counts
 ('partial', 1, 60000, ('ig', 0), {'ig': {('US', 'feed', 'app'): 2}})
+>>> windows = [ClosedWindow(ws, {"ig": {("US", "feed", "app"): 2}}) for ws in (0, 60_000)]
+>>> pack = decode(next(encode_packs(1, windows))[1])
+>>> pack.kind, pack.last_ws, [(q.ws_ms, q.part) for q in pack.partials]
+('pack', 60000, [(0, ('ig', 0)), (60000, ('ig', 0))])
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any, ClassVar, Literal
 
 import orjson
 
 from spikedetect.core.counter import ClosedWindow, LeafKey
 from spikedetect.core.messages import Mark, Message, Partial
 
-CHUNK_ROWS = 4000
+CHUNK_ROWS = 4000  # rows of one window's chunk
+PACK_ROWS = 4000  # rows of one pack (unless its one chunk is bigger)
+
+Row = list[Any]  # [region, category, source, count]
+
+
+@dataclass(frozen=True)
+class Pack:
+    """One source's partials of one service for consecutive windows (never empty), in order."""
+
+    source: int
+    service: str
+    partials: tuple[Partial, ...]
+    kind: ClassVar[Literal["pack"]] = "pack"
+
+    @property
+    def last_ws(self) -> int:
+        return self.partials[-1].ws_ms
+
+    def name(self) -> str:
+        """What tells this pack's content from another's (``<last ws>|<source>|<service>|<first ws>.<first
+        chunk>-<last chunk>``): a run of a source's chunks of one service is known by its ends."""
+        first, last = self.partials[0], self.partials[-1]
+        return f"{last.ws_ms}|{self.source}|{self.service}|{first.ws_ms}.{first.part[1]}-{last.part[1]}"
+
+
+def _chunks(window: ClosedWindow, service: str) -> list[list[Row]]:
+    rows = sorted([r, c, s, n] for (r, c, s), n in window.counts[service].items())
+    return [rows[i:i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)] or [[]]
 
 
 def encode_partials(source: int, window: ClosedWindow) -> Iterator[tuple[str, bytes]]:
-    """(service, message) pairs for one source's closed window, chunked deterministically."""
+    """v1: (service, message) pairs for one source's closed window, chunked deterministically."""
     for service in sorted(window.counts):
-        rows = sorted([r, c, s, n] for (r, c, s), n in window.counts[service].items())
-        chunks = [rows[i:i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)] or [[]]
-        for i, chunk in enumerate(chunks):
+        for i, chunk in enumerate(_chunks(window, service)):
             yield service, orjson.dumps({"t": "p", "src": source, "ws": window.ws_ms, "svc": service,
                                          "c": i, "rows": chunk})
+
+
+def encode_packs(source: int, windows: Iterable[ClosedWindow]) -> Iterator[tuple[str, bytes]]:
+    """v2: (service, message) pairs carrying one source's closed windows (in order), packed."""
+    by_service: dict[str, list[tuple[int, int, list[Row]]]] = {}
+    for window in windows:
+        for service in window.counts:
+            into = by_service.setdefault(service, [])
+            into += [(window.ws_ms, i, chunk) for i, chunk in enumerate(_chunks(window, service))]
+    for service in sorted(by_service):
+        for entries in _packed(by_service[service]):
+            yield service, _dumps_pack(source, service, entries)
+
+
+def _packed(entries: list[tuple[int, int, list[Row]]]) -> Iterator[list[tuple[int, int, list[Row]]]]:
+    """Consecutive runs of entries of at most PACK_ROWS rows (one bigger entry alone)."""
+    run: list[tuple[int, int, list[Row]]] = []
+    rows = 0
+    for entry in entries:
+        if run and rows + len(entry[2]) > PACK_ROWS:
+            yield run
+            run, rows = [], 0
+        run.append(entry)
+        rows += len(entry[2])
+    if run:
+        yield run
+
+
+def _dumps_pack(source: int, service: str, entries: Sequence[tuple[int, int, list[Row]]]) -> bytes:
+    return orjson.dumps({"t": "pk", "src": source, "svc": service, "w": entries})
+
+
+def encode_pack(pack: Pack) -> bytes:
+    """A pack as a message (e.g. the part of a received pack an owner keeps)."""
+    svc = pack.service
+    return _dumps_pack(pack.source, svc, [
+        (p.ws_ms, p.part[1], sorted([r, c, s, n] for (r, c, s), n in p.window.counts[svc].items()))
+        for p in pack.partials])
 
 
 def encode_mark(source: int, wm_ms: int | None, n_sources: int, *, idle: bool = False,
@@ -48,26 +123,43 @@ def encode_mark(source: int, wm_ms: int | None, n_sources: int, *, idle: bool = 
 
 
 def encode(mark: Mark) -> bytes:
-    """A core :class:`Mark` as a message (partials: :func:`encode_partials`, chunked)."""
+    """A core :class:`Mark` as a message (partials: :func:`encode_packs`)."""
     return encode_mark(mark.source, mark.wm_ms, mark.n_sources, idle=mark.idle, open_ws=mark.open_ws)
+
+
+def partials_of(msg: Message | Pack) -> tuple[Partial, ...]:
+    """The core partials a decoded message carries (none for a mark)."""
+    if isinstance(msg, Pack):
+        return msg.partials
+    return (msg,) if isinstance(msg, Partial) else ()
 
 
 class WireError(ValueError):
     """A message on the partials topic is not one of ours."""
 
 
-def decode(blob: bytes) -> Message:
+def _partial(src: int, svc: str, ws: Any, chunk: Any, rows: Any) -> Partial:
+    counts: dict[LeafKey, int] = {(str(r), str(c), str(s)): int(n) for r, c, s, n in rows}
+    return Partial(src, ClosedWindow(int(ws), {svc: counts}), (svc, int(chunk)))
+
+
+def decode(blob: bytes) -> Message | Pack:
     try:
         obj: Any = orjson.loads(blob)
-        if obj["t"] == "p":
-            svc = str(obj["svc"])
-            counts: dict[LeafKey, int] = {(str(r), str(c), str(s)): int(n) for r, c, s, n in obj["rows"]}
-            return Partial(int(obj["src"]), ClosedWindow(int(obj["ws"]), {svc: counts}), (svc, int(obj["c"])))
-        if obj["t"] == "m":
+        kind = obj["t"]
+        if kind == "pk":
+            src, svc = int(obj["src"]), str(obj["svc"])
+            parts = tuple(_partial(src, svc, ws, c, rows) for ws, c, rows in obj["w"])
+            if not parts or any(a.ws_ms > b.ws_ms for a, b in pairwise(parts)):
+                raise ValueError("a pack's windows must be there, in order")
+            return Pack(src, svc, parts)
+        if kind == "p":
+            return _partial(int(obj["src"]), str(obj["svc"]), obj["ws"], obj["c"], obj["rows"])
+        if kind == "m":
             wm = obj["wm"]
             open_ws = obj.get("open")
             return Mark(int(obj["src"]), None if wm is None else int(wm), idle=bool(obj["idle"]),
                         n_sources=int(obj["n_src"]), open_ws=None if open_ws is None else int(open_ws))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise WireError(f"not a spikedetect.partial/v1 message: {exc}") from exc
+        raise WireError(f"not a spikedetect.partial/v2 message: {exc}") from exc
     raise WireError(f"unknown message type {obj.get('t')!r}")

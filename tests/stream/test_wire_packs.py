@@ -1,0 +1,130 @@
+"""Packs (``spikedetect.partial/v2``): a forward's closed windows in few messages per service.
+
+A pack decodes into exactly the core Partials the v1 per-window messages give (same source,
+window, ``(service, chunk)`` part and counts), in (window, chunk) order, no message past the
+row bound unless one chunk alone is; re-encoding a decoded pack gives its bytes back; v1
+messages still decode; anything else is a WireError.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spikedetect.core.counter import ClosedWindow
+from spikedetect.core.messages import Partial
+from spikedetect.stream import wire
+from spikedetect.stream.wire import (
+    Pack,
+    WireError,
+    decode,
+    encode_pack,
+    encode_packs,
+    encode_partials,
+    partials_of,
+)
+
+W = 60_000
+names = st.sampled_from(["US", "US/CA", "GB", "IN/MH", "é", "a|b"])
+leaves = st.dictionaries(st.tuples(names, st.sampled_from(["login", "feed"]), st.sampled_from(["app", "web"])),
+                         st.integers(1, 10**6), max_size=9)
+window_counts = st.dictionaries(st.sampled_from(["ig", "fb", "wa"]), leaves, max_size=3)
+
+
+@st.composite
+def closed_windows(draw: Any) -> list[ClosedWindow]:
+    starts = sorted(draw(st.sets(st.integers(0, 50), max_size=8)))
+    return [ClosedWindow(1_795_651_200_000 + i * W, draw(window_counts)) for i in starts]
+
+
+@contextmanager
+def chunk_rows(n: int, pack: int | None = None) -> Iterator[None]:
+    """Small chunks and packs, so that windows split and packs fill up with few rows."""
+    old = wire.CHUNK_ROWS, wire.PACK_ROWS
+    wire.CHUNK_ROWS, wire.PACK_ROWS = n, n if pack is None else pack
+    try:
+        yield
+    finally:
+        wire.CHUNK_ROWS, wire.PACK_ROWS = old
+
+
+def key(p: Partial) -> tuple[str, int, int]:
+    return (p.part[0], p.ws_ms, p.part[1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(source=st.integers(0, 64), windows=closed_windows(), rows=st.sampled_from([1, 2, 3, 5, 4000]))
+def test_packs_carry_exactly_the_v1_partials(source: int, windows: list[ClosedWindow], rows: int) -> None:
+    with chunk_rows(rows):
+        v1 = [decode(blob) for w in windows for _, blob in encode_partials(source, w)]
+        sent = list(encode_packs(source, windows))
+    packs = [decode(blob) for _, blob in sent]
+    assert all(isinstance(p, Pack) and p.service == svc and p.source == source
+               for (svc, _), p in zip(sent, packs, strict=True))
+    got = [p for pack in packs for p in partials_of(pack)]
+    assert sorted(got, key=key) == got  # by service, then (window, chunk)
+    assert sorted(got, key=key) == sorted(v1, key=key)  # type: ignore[arg-type]
+    assert [repr(p) for p in sorted(got, key=key)] == [repr(p) for p in sorted(v1, key=key)]  # type: ignore[arg-type]
+    for blob, pack in zip((b for _, b in sent), packs, strict=True):
+        assert isinstance(pack, Pack)
+        n_rows = [len(orjson.loads(blob)["w"][i][2]) for i in range(len(pack.partials))]
+        assert len(n_rows) == 1 or sum(n_rows) <= rows  # bounded, unless one chunk alone
+        assert encode_pack(pack) == blob
+    services = [svc for svc, _ in sent]
+    assert services == sorted(services)
+    for a, b in itertools.pairwise(sent):  # a pack is full before the next one starts
+        pa, pb = decode(a[1]), decode(b[1])
+        assert isinstance(pa, Pack) and isinstance(pb, Pack)
+        if a[0] == b[0]:
+            assert sum(len(c) for _, _, c in orjson.loads(a[1])["w"]) + len(orjson.loads(b[1])["w"][0][2]) > rows
+
+
+@settings(max_examples=200, deadline=None)
+@given(source=st.integers(0, 64), windows=closed_windows(), rows=st.sampled_from([1, 3, 4000]),
+       packed=st.sampled_from([1, 3, 4, 7, 4000]))
+def test_names_tell_apart_every_run_of_a_service_s_chunks(source: int, windows: list[ClosedWindow],
+                                                          rows: int, packed: int) -> None:
+    """Also across packings along other boundaries and other pack bounds (one chunk size)."""
+    with chunk_rows(rows):
+        packs = [decode(blob) for _, blob in encode_packs(source, windows)]
+    with chunk_rows(rows, packed):
+        singles = [decode(blob) for w in windows for _, blob in encode_packs(source, [w])]
+    runs = {}
+    for p in packs + singles:
+        assert isinstance(p, Pack)
+        runs.setdefault(p.name(), set()).add(tuple(key(q) for q in p.partials))
+    assert all(len(v) == 1 for v in runs.values())
+
+
+def test_no_windows_no_messages() -> None:
+    assert list(encode_packs(0, [])) == []
+
+
+@pytest.mark.parametrize("blob", [
+    b'{"t": "pk", "src": 0, "svc": "ig", "w": []}',
+    b'{"t": "pk", "src": 0, "svc": "ig", "w": [[120000, 0, []], [60000, 0, []]]}',
+    b'{"t": "pk", "src": 0, "svc": "ig", "w": [[60000, 0]]}',
+    b'{"t": "pk", "src": 0, "svc": "ig", "w": [[60000, 0, [["US", "x", "app"]]]]}',
+    b'{"t": "pk", "src": "x", "svc": "ig", "w": [[60000, 0, []]]}',
+    b'{"t": "pk", "src": 0, "svc": "ig"}',
+    b'{"t": "q"}', b"[1]", b"nope",
+])
+def test_what_is_not_a_pack_is_a_wire_error(blob: bytes) -> None:
+    with pytest.raises(WireError):
+        decode(blob)
+
+
+def test_a_v1_partial_still_decodes_as_the_pack_s_chunk() -> None:
+    w = ClosedWindow(60_000, {"ig": {("US", "feed", "app"): 2}})
+    (_, v1), = encode_partials(4, w)
+    (_, v2), = encode_packs(4, [w])
+    pack = decode(v2)
+    assert isinstance(pack, Pack)
+    assert partials_of(decode(v1)) == pack.partials

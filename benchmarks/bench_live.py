@@ -1,7 +1,8 @@
 """Live throughput on the real broker, against two baselines measured in the same run.
 
     python -m benchmarks.bench_live [--events 2000000] [--partitions 4] [--repeats 3] [--smoke]
-                                    [--ingest-processes 0,1] [--persist-interval-ms 0,1000] [--skip-floor]
+                                    [--ingest-processes 0,1] [--persist-interval-ms 0,1000] [--raw-batches 0,1]
+                                    [--skip-floor]
 
 1. Pre-fill an input topic (4 partitions) with simulated report events (keyed by region).
 2. For each repeat, in this order, over the same topic:
@@ -13,7 +14,8 @@
        every window (read from its /metrics); with ``--ingest-processes 0,1`` once per value
        (0: stage 1 in the worker's process, N: in N child processes), and with
        ``--persist-interval-ms 0,1000`` once per owner state-write interval (0: after every close),
-       every combination, alternating in each repeat.
+       with ``--raw-batches 0,1`` once with stage 1 on aiokafka's records and once on raw record
+       batches (stream/ingest_raw.py), every combination, alternating in each repeat.
    Each is timed from process start (incl. start-up and group join) and from its first record
    to the end ("steady"); ratios use steady throughput.
 A broker must answer at --bootstrap (``spikedetect kafka start``).
@@ -158,7 +160,7 @@ def faust_floor(bootstrap: str, topic: str, n: int, tmp: Path) -> tuple[float, f
 
 def spikedetect_worker(bootstrap: str, topic: str, n: int, windows: int, tmp: Path, port: int,
                        ingest_processes: int = 0, cpu: list[tuple[float, float]] | None = None,
-                       persist_interval_ms: int | None = None) -> tuple[float, float]:
+                       persist_interval_ms: int | None = None, raw_batches: int | None = None) -> tuple[float, float]:
     app = f"bench-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, SPIKEDETECT_KAFKA=bootstrap, SPIKEDETECT_APP_ID=app, SPIKEDETECT_INPUT_TOPIC=topic,
                SPIKEDETECT_INCIDENTS_TOPIC=f"{app}-incidents", SPIKEDETECT_DLQ_TOPIC=f"{app}-dlq",
@@ -167,6 +169,8 @@ def spikedetect_worker(bootstrap: str, topic: str, n: int, windows: int, tmp: Pa
                SPIKEDETECT_INGEST_PROCESSES=str(ingest_processes))
     if persist_interval_ms is not None:
         env["SPIKEDETECT_PERSIST_INTERVAL_MS"] = str(persist_interval_ms)
+    if raw_batches is not None:
+        env["SPIKEDETECT_RAW_BATCHES"] = str(raw_batches)
 
     def done() -> tuple[bool, bool]:
         consumed = (scrape("spikedetect_events_consumed_total", port) or 0.0)
@@ -188,18 +192,21 @@ def main() -> None:
                     help="comma-separated values of the worker's --ingest-processes, each run per repeat")
     ap.add_argument("--persist-interval-ms", default="",
                     help="comma-separated values of the worker's --persist-interval-ms (empty: its default)")
+    ap.add_argument("--raw-batches", default="",
+                    help="comma-separated values (0,1) of the worker's --raw-batches (empty: its default)")
     ap.add_argument("--skip-floor", action="store_true", help="leave out (b), the Faust floor (~145 s a run)")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
     persists = [int(v) for v in args.persist_interval_ms.split(",")] if args.persist_interval_ms else [None]
-    variants = [(int(v), p) for v in args.ingest_processes.split(",") for p in persists]
+    raws = [int(v) for v in args.raw_batches.split(",")] if args.raw_batches else [None]
+    variants = [(int(v), p, r) for v in args.ingest_processes.split(",") for p in persists for r in raws]
     if args.smoke:
         args.events, args.days, args.repeats = 20_000, 0.1, 1
     topic = f"bench-reports-{uuid.uuid4().hex[:8]}"
     n, windows = asyncio.run(prefill(args.bootstrap, topic, args.partitions, args.events, args.days))
     print(f"pre-filled {topic}: {n:,} events over {args.partitions} partitions; {windows} windows")
-    names = {(v, p): ("spikedetect" if v == 0 else f"spikedetect_ingest_procs_{v}")
-             + ("" if p is None else f"_persist_{p}ms") for v, p in variants}
+    names = {(v, p, r): ("spikedetect" if v == 0 else f"spikedetect_ingest_procs_{v}")
+             + ("" if p is None else f"_persist_{p}ms") + ("" if r is None else f"_raw_{r}") for v, p, r in variants}
     rows: dict[str, list[tuple[float, float]]] = {"raw_aiokafka": [], "faust_floor": []}
     rows.update({name: [] for name in names.values()})
     cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in names.values()}
@@ -214,7 +221,7 @@ def main() -> None:
             for j, v in enumerate(variants if i % 2 == 0 else variants[::-1]):
                 port = args.port + i * len(variants) + j
                 rows[names[v]].append(spikedetect_worker(args.bootstrap, topic, n, windows, tmp, port, v[0],
-                                                        cpu[names[v]], v[1]))
+                                                        cpu[names[v]], v[1], v[2]))
             print(f"repeat {i + 1}: " + ", ".join(f"{k} {v[-1][1]:.1f}s steady / {v[-1][0]:.1f}s total"
                                                   for k, v in rows.items()))
     summary = {}

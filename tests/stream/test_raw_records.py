@@ -20,7 +20,7 @@ from spikedetect.kernel import load_compiled
 reader = load_compiled("_records")
 pytestmark = pytest.mark.skipif(reader is None, reason="compiled record reader not built")
 
-BIG = 2**62
+BIG = 2**61  # timestamps within +-BIG: deltas up to 2**62, never past int64
 blobs = st.one_of(st.none(), st.binary(max_size=40), st.binary(min_size=120, max_size=300))
 headers = st.lists(st.tuples(st.text(max_size=6), st.one_of(st.none(), st.binary(max_size=8))), max_size=3)
 record = st.tuples(st.integers(0, 2**31 - 1), st.integers(-BIG, BIG), blobs, blobs, headers)
@@ -77,6 +77,13 @@ def test_null_and_empty_values_and_log_append_time() -> None:
     offsets, values, stamps = read(data, 101)
     assert (offsets, values) == ([101, 103], [b"", b"v"])
     assert stamps == [DefaultRecordBatch(data).max_timestamp] * 2
+
+
+def test_a_timestamp_past_int64_is_left_to_aiokafka() -> None:
+    data = build([(0, -(2**62), None, b"a", []), (1, 2**62, None, b"b", [])])  # delta 2**63 wraps
+    assert reader is not None
+    with pytest.raises(reader.BatchFormatError):
+        read(data, 0)
 
 
 def mutated(data: bytes, at: int, byte: int, fix_length: bool) -> bytes:

@@ -1,6 +1,6 @@
 """Fetched bytes -> stage 1's lists: aiokafka's records against raw batches, in the same run.
 
-    python -m benchmarks.bench_raw_records [--file /tmp/sim3.jsonl] [--records 400000] [--rounds 7]
+    python -m benchmarks.bench_raw_records [--file /tmp/sim3.jsonl] [--records 400000] [--rounds 7] [--gzip]
 
 The reports of ``--file`` (keyed by region, as bench_live produces them) are packed into v2
 record batches of about 1 MiB (the bench producer's ``max_batch_size``) and those into fetch
@@ -34,22 +34,22 @@ from spikedetect.stream import ingest_raw
 TP = TopicPartition("reports", 0)
 
 
-def fetches(path: str, n: int, batch_bytes: int = 1 << 20, fetch_bytes: int = 4 << 20) -> list[bytes]:
+def fetches(path: str, n: int, codec: int = 0, batch_bytes: int = 1 << 20, fetch_bytes: int = 4 << 20) -> list[bytes]:
     """The first ``n`` lines of ``path`` as fetch responses of whole batches."""
     with open(path, "rb") as f:
         lines = [line.rstrip(b"\n") for _, line in zip(range(n), f, strict=False)]
     batches: list[bytes] = []
     base = 0
-    builder = DefaultRecordBatchBuilder(2, 0, 0, -1, -1, -1, 2 * batch_bytes)
+    builder = DefaultRecordBatchBuilder(2, codec, 0, -1, -1, -1, 2 * batch_bytes)
     for offset, line in enumerate(lines):
         ts_ms = 1_795_651_200_000 + offset // 100  # the producer's clock: ~100 records a ms
         builder.append(offset - base, ts_ms, orjson.loads(line)["region"].encode(), line, [])
-        if builder.size() > batch_bytes or offset == len(lines) - 1:
+        if builder.size() > batch_bytes // (4 if codec else 1) or offset == len(lines) - 1:
             data = bytearray(builder.build())
             data[0:8] = base.to_bytes(8, "big")
             batches.append(bytes(data))
             base = offset + 1
-            builder = DefaultRecordBatchBuilder(2, 0, 0, -1, -1, -1, 2 * batch_bytes)
+            builder = DefaultRecordBatchBuilder(2, codec, 0, -1, -1, -1, 2 * batch_bytes)
     out = [b""]
     for b in batches:
         if len(out[-1]) > fetch_bytes:
@@ -86,8 +86,9 @@ def main() -> None:
     ap.add_argument("--file", default="/tmp/sim3.jsonl")
     ap.add_argument("--records", type=int, default=400_000)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--gzip", action="store_true", help="gzip batches (aiokafka's records / decompressed, then raw)")
     args = ap.parse_args()
-    data = fetches(args.file, args.records)
+    data = fetches(args.file, args.records, codec=1 if args.gzip else 0)
     print(f"{args.records:,} records in {len(data)} fetch responses, {sum(map(len, data)) / 1e6:.0f} MB")
     times: dict[str, list[float]] = {"aiokafka": [], "raw": []}
     fns: dict[str, Any] = {"aiokafka": via_aiokafka, "raw": via_raw}

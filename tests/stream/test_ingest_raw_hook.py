@@ -1,6 +1,6 @@
 """The raw-batch hook into aiokafka's fetcher (stream/ingest_raw.py), without a broker.
 
-Fetch responses (several batches, one gzip) go through aiokafka's ``PartitionRecords`` and
+Fetch responses (v2 batches, one of them gzip; magic-1 message sets) go through aiokafka's ``PartitionRecords`` and
 through :class:`RawPartitionRecords`: the lists and every record a dead letter would get must
 be aiokafka's, from any fetch position; only the marked consumer gets raw batches; and the
 hook must go in with the aiokafka this project pins (else stage 1 silently reads records).
@@ -15,6 +15,7 @@ import aiokafka.consumer.fetcher as fetcher
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from aiokafka.record.legacy_records import LegacyRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
 
 from spikedetect.kernel import loader
@@ -34,22 +35,32 @@ def batch(base: int, n: int, codec: int = 0) -> bytes:
     return bytes(data)
 
 
+def legacy(base: int, n: int) -> bytes:
+    """Magic 1 (message sets): aiokafka's records read these."""
+    b = LegacyRecordBatchBuilder(1, 0, 1 << 20)
+    for i in range(n):
+        b.append(base + i, 5_000 + i, None, b"L%d" % i)
+    return bytes(b.build())
+
+
 DATA = batch(10, 7) + batch(17, 5, codec=1) + batch(22, 9)
+LEGACY = legacy(31, 3)  # aiokafka's MemoryRecords reads one format per fetch response
 
 
-def records(position: int, raw: bool) -> list[Any]:
+def records(position: int, raw: bool, data: bytes = DATA) -> list[Any]:
     args = (None, position, None, ingest_raw.RAW_MARKER if raw else None, True, fetcher.READ_COMMITTED)
     if raw:
-        return list(ingest_raw.RawPartitionRecords(TP, ingest_raw.KeptBytes(DATA), *args))
-    return list(fetcher.PartitionRecords(TP, MemoryRecords(DATA), *args))
+        return list(ingest_raw.RawPartitionRecords(TP, ingest_raw.KeptBytes(data), *args))
+    return list(fetcher.PartitionRecords(TP, MemoryRecords(data), *args))
 
 
-@pytest.mark.parametrize("position", [0, 10, 13, 17, 20, 22, 30, 31])
+@pytest.mark.parametrize("position", [0, 10, 13, 17, 20, 22, 30, 31, 32, 34])
 @pytest.mark.parametrize("max_records", [1, 8, 20_000])
 def test_raw_batches_give_aiokafka_records_lists_and_originals(position: int, max_records: int) -> None:
-    want = records(position, raw=False)
+    data = DATA if position < 31 else LEGACY
+    want = records(position, raw=False, data=data)
     got: list[tuple[list[int], list[bytes], list[int], Any]] = list(
-        ingest_raw.groups(records(position, raw=True), max_records))
+        ingest_raw.groups(records(position, raw=True, data=data), max_records))
     assert [o for g in got for o in g[0]] == [r.offset for r in want]
     assert [v for g in got for v in g[1]] == [r.value if r.value is not None else b"" for r in want]
     assert [t for g in got for t in g[2]] == [r.timestamp for r in want]
@@ -57,10 +68,12 @@ def test_raw_batches_give_aiokafka_records_lists_and_originals(position: int, ma
     assert repr(originals) == repr(want)  # what a dead letter gets: aiokafka's ConsumerRecord
 
 
-def test_the_gzip_batch_is_read_by_aiokafka_and_the_others_raw() -> None:
-    before = (ingest_raw.STATS.raw, ingest_raw.STATS.fallback)
+def test_v2_batches_are_read_raw_the_gzip_one_decompressed_and_magic_1_by_aiokafka() -> None:
+    s = ingest_raw.STATS
+    before = (s.raw, s.decompressed, s.fallback)
     records(0, raw=True)
-    assert (ingest_raw.STATS.raw - before[0], ingest_raw.STATS.fallback - before[1]) == (2, 1)
+    records(0, raw=True, data=LEGACY)
+    assert (s.raw - before[0], s.decompressed - before[1], s.fallback - before[2]) == (2, 1, 3)
 
 
 def test_the_hook_goes_in_with_this_aiokafka_and_only_the_marked_consumer_reads_raw() -> None:

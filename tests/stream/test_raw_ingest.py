@@ -77,7 +77,7 @@ async def stage1(bootstrap: str, topic: str, raw: bool, want: int) -> dict[str, 
     """Run stage 1 over the topic until it has read ``want`` records; what it did and sent."""
     s = Settings(bootstrap=bootstrap, app_id=f"{topic}-{raw}", input_topic=topic, dlq_topic=f"{topic}-dlq-{raw}",
                  raw_batches=raw, summary_interval_s=0, topic_partitions=2, partials_partitions=1)
-    before = (ingest_raw.STATS.raw, ingest_raw.STATS.fallback)
+    before = (ingest_raw.STATS.raw, ingest_raw.STATS.decompressed, ingest_raw.STATS.fallback)
     svc = IngestService(s, Metrics())
     await svc.start()
     try:
@@ -87,8 +87,8 @@ async def stage1(bootstrap: str, topic: str, raw: bool, want: int) -> dict[str, 
         await asyncio.sleep(0.5)
     finally:
         await svc.stop()
-    return {"totals": vars(svc.totals), "stats": (ingest_raw.STATS.raw - before[0],
-                                                  ingest_raw.STATS.fallback - before[1]),
+    now = (ingest_raw.STATS.raw, ingest_raw.STATS.decompressed, ingest_raw.STATS.fallback)
+    return {"totals": vars(svc.totals), "stats": tuple(b - a for a, b in zip(before, now, strict=True)),
             "dlq": await read_all(bootstrap, s.dlq_topic, with_meta=True),
             "partials": sorted(repr(m) for m in map(decode, await read_all(bootstrap, s.partials_topic))
                                if isinstance(m, Partial))}
@@ -123,6 +123,6 @@ async def test_raw_batches_give_what_aiokafka_records_give(kafka_bootstrap: str)
     assert raw["totals"] == records["totals"]
     assert raw["dlq"] == records["dlq"] and len(raw["dlq"]) >= 3
     assert raw["partials"] == records["partials"] and raw["partials"]
-    assert records["stats"] == (0, 0)  # off: aiokafka's records, no raw batches
-    raw_batches, fallback = raw["stats"]
-    assert raw_batches > 0 and fallback > 0  # uncompressed read raw; gzip by aiokafka's records
+    assert records["stats"] == (0, 0, 0)  # off: aiokafka's records, no raw batches
+    raw_batches, decompressed, fallback = raw["stats"]
+    assert raw_batches > 0 and decompressed > 0 and fallback == 0  # gzip: decompressed, then read raw

@@ -1,7 +1,8 @@
 """The compiled record-batch reader (kernel/_records.pyx) against aiokafka's own reader.
 
 Batches are built by aiokafka's ``DefaultRecordBatchBuilder`` and read back by its
-``DefaultRecordBatch``: the reader must give the same offsets, values (null: ``b""``) and
+``DefaultRecordBatch``: the reader (``parse_batch``; ``parse_records`` for a gzip batch's
+records once decompressed) must give the same offsets, values (null: ``b""``) and
 timestamps for the records at/after a fetch position, and on bytes it cannot read exactly -
 truncated, corrupt, compressed - raise ``BatchFormatError``, never anything else.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiokafka.codec import gzip_decode
 from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -63,6 +65,19 @@ def test_the_reader_gives_what_aiokafka_gives(records: Any, base: int, skip: int
     data = build(records, base=base, log_append=log_append)
     position = base + skip
     assert repr(read(data, position)) == repr(aiokafka_lists(data, position))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(record, min_size=1, max_size=30, unique_by=lambda r: r[0]),
+       st.integers(0, 2**40), st.integers(0, 40), st.booleans())
+def test_a_gzip_batch_decompressed_reads_as_aiokafka_reads_it(records: Any, base: int, skip: int,
+                                                               log_append: bool) -> None:
+    assert reader is not None
+    data = build(records, base=base, log_append=log_append, codec=1)
+    b = DefaultRecordBatch(data)
+    got = reader.parse_records(gzip_decode(data[61:]), int.from_bytes(data[57:61], "big"), b.base_offset,
+                               b.first_timestamp, b.max_timestamp, b.timestamp_type == 1, base + skip)
+    assert repr(got) == repr(aiokafka_lists(data, base + skip))
 
 
 @given(st.lists(record, min_size=1, max_size=5, unique_by=lambda r: r[0]), st.binary(max_size=70))

@@ -1,5 +1,5 @@
 # cython: boundscheck=False, wraparound=False, cdivision=True
-"""Reading uncompressed Kafka record batches (magic 2) straight into the counters' lists.
+"""Reading Kafka record batches (magic 2) straight into the counters' lists.
 
 :func:`parse_batch` turns one whole v2 batch (header and records, as the broker sent it) into
 the offsets, values and timestamps of the records at or after a fetch position - what stage 1
@@ -7,9 +7,11 @@ hands to ``SourceState.feed`` - without building a record object per record. A v
 null comes out as ``b""``; a timestamp is ``first_timestamp + delta`` (create time) or the
 batch's ``max_timestamp`` (log-append time), exactly as aiokafka's own reader gives them.
 
-It is strict: anything it does not read exactly as aiokafka would (a compressed, control or
-older-format batch, a truncated or inconsistent one, an out-of-range varint, a header key that
-is not UTF-8) raises :class:`BatchFormatError`, and the caller hands the batch to aiokafka's
+:func:`parse_records` reads a compressed batch's records the same way once the caller has
+decompressed them (with aiokafka's codecs). It is strict: anything it does not read exactly as
+aiokafka would (a compressed batch given to :func:`parse_batch`, a control or older-format
+batch, a truncated or inconsistent one, an out-of-range varint, a header key that is not
+UTF-8) raises :class:`BatchFormatError`, and the caller hands the batch to aiokafka's
 reader instead (stream/ingest_raw.py). Checksums are aiokafka's to check, before this runs.
 """
 
@@ -104,6 +106,17 @@ def parse_batch(bytes data, Py_ssize_t start, Py_ssize_t end, int64_t min_offset
         raise BatchFormatError("negative record count")
     return _records(data, buf, start + HEADER_SIZE, end, count, base, first_ts, max_ts, log_append,
                     min_offset)
+
+
+def parse_records(bytes records, int64_t count, int64_t base, int64_t first_ts, int64_t max_ts, bint log_append,
+                  int64_t min_offset):
+    """As :func:`parse_batch`, for a compressed batch's records once decompressed (``records``: all
+    of them, nothing else) with the batch header's record count, base offset, timestamps and
+    timestamp type."""
+    if count < 0:
+        raise BatchFormatError("negative record count")
+    return _records(records, <const unsigned char*>PyBytes_AS_STRING(records), 0, PyBytes_GET_SIZE(records),
+                    count, base, first_ts, max_ts, log_append, min_offset)
 
 
 cdef tuple _records(object data, const unsigned char* buf, Py_ssize_t pos, Py_ssize_t end, int64_t count,

@@ -10,9 +10,10 @@ only when one is dead-lettered).
 
 aiokafka keeps doing everything else: fetching, positions, CRC checks, ``read_committed``
 (aborted transactions, control batches) - the loop in :meth:`RawPartitionRecords._unpack_records`
-is aiokafka's ``PartitionRecords._unpack_records`` with the per-record part replaced. A batch the
-reader does not read exactly (compressed, older format, malformed) is read by aiokafka's own
-records instead, which raise or skip as they always did (:data:`STATS` counts both).
+is aiokafka's ``PartitionRecords._unpack_records`` with the per-record part replaced. A compressed
+batch is decompressed by aiokafka's codecs, then read the same way. A batch the reader does not
+read exactly (older format, malformed, a codec whose library is missing) is read by aiokafka's
+own records instead, which raise or skip as they always did (:data:`STATS` counts each kind).
 
 **aiokafka internals relied on** (aiokafka 0.14; :func:`install` checks them and otherwise leaves
 the consumer on today's path with a warning): ``aiokafka.consumer.fetcher`` looks up the module
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiokafka
+import aiokafka.codec as codec
 import aiokafka.consumer.fetcher as fetcher
 from aiokafka.errors import CorruptRecordException
 from aiokafka.record.default_records import DefaultRecordBatch
@@ -55,9 +57,11 @@ def RAW_MARKER(value: bytes | None) -> bytes | None:
 
 @dataclass
 class RawStats:
-    """Batches read by the compiled reader (``raw``) and by aiokafka's records (``fallback``)."""
+    """Batches read by the compiled reader (``raw``; ``decompressed``: a compressed one, by
+    aiokafka's codecs first) and by aiokafka's records (``fallback``)."""
 
     raw: int = 0
+    decompressed: int = 0
     fallback: int = 0
 
 
@@ -177,17 +181,9 @@ class RawPartitionRecords(fetcher.PartitionRecords):  # type: ignore[misc]
 
     def _chunk(self, batch: Any, data: bytes, start: int, end: int) -> RawChunk:
         tp, make = self._tp, self._consumer_record
-        reader = loader.records
-        if reader is not None and batch.magic == 2 and batch.compression_type == 0 \
-                and int.from_bytes(data[start:start + 8], "big", signed=True) == batch.base_offset:
-            try:
-                offsets, values, stamps = reader.parse_batch(data, start, end, self.next_fetch_offset)
-            except reader.BatchFormatError:
-                pass
-            else:
-                STATS.raw += 1
-                return RawChunk(offsets, values, stamps,
-                                lambda: [make(tp, r) for r in DefaultRecordBatch(data[start:end])])
+        lists = _read(batch, data, start, end, self.next_fetch_offset)
+        if lists is not None:
+            return RawChunk(*lists, lambda: [make(tp, r) for r in DefaultRecordBatch(data[start:end])])
         STATS.fallback += 1
         recs = []
         for r in batch:  # aiokafka's records: raises on a malformed batch, as it always did
@@ -196,6 +192,33 @@ class RawPartitionRecords(fetcher.PartitionRecords):  # type: ignore[misc]
                 self.next_fetch_offset = r.offset + 1
         return RawChunk([r.offset for r in recs], [r.value if r.value is not None else b"" for r in recs],
                         [r.timestamp for r in recs], lambda: recs)
+
+
+_DECODE = {1: codec.gzip_decode, 2: codec.snappy_decode, 3: codec.lz4_decode, 4: codec.zstd_decode}
+
+
+def _read(batch: Any, data: bytes, start: int, end: int, position: int) -> tuple[
+        list[int], list[bytes], list[int]] | None:
+    """The lists of a v2 batch by the compiled reader (a compressed one decompressed by aiokafka's
+    codecs first); None when it does not read it exactly - aiokafka's records decide then."""
+    reader = loader.records
+    if reader is None or type(batch) is not DefaultRecordBatch:  # magic 0/1: aiokafka's records
+        return None
+    if int.from_bytes(data[start:start + 8], "big", signed=True) != batch.base_offset:
+        return None  # not where aiokafka's batch is (never seen: a guard)
+    try:
+        if batch.compression_type == 0:
+            lists: tuple[list[int], list[bytes], list[int]] = reader.parse_batch(data, start, end, position)
+            STATS.raw += 1
+            return lists
+        records = bytes(_DECODE[batch.compression_type](data[start + 61:end]))
+        lists = reader.parse_records(records, int.from_bytes(data[start + 57:start + 61], "big", signed=True),
+                                     batch.base_offset, batch.first_timestamp, batch.max_timestamp,
+                                     batch.timestamp_type == 1, position)
+        STATS.decompressed += 1
+        return lists
+    except Exception:  # noqa: BLE001 - malformed, an unknown codec or its library missing: aiokafka's reader
+        return None
 
 
 def install() -> bool:

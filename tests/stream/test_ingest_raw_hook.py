@@ -68,6 +68,13 @@ def test_raw_batches_give_aiokafka_records_lists_and_originals(position: int, ma
     assert repr(originals) == repr(want)  # what a dead letter gets: aiokafka's ConsumerRecord
 
 
+def test_a_records_original_shares_the_value_read_so_a_batch_is_not_held_twice() -> None:
+    chunk = records(0, raw=True)[2]  # the last, uncompressed batch (null values among them)
+    originals = [chunk.record(i) for i in range(len(chunk.offsets))]
+    assert [r.value is None for r in originals] == [i % 5 == 3 for i in range(9)]
+    assert all(r.value is v for r, v in zip(originals, chunk.values, strict=True) if r.value is not None)
+
+
 def test_v2_batches_are_read_raw_the_gzip_one_decompressed_and_magic_1_by_aiokafka() -> None:
     s = ingest_raw.STATS
     before = (s.raw, s.decompressed, s.fallback)

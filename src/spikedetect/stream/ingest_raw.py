@@ -29,9 +29,10 @@ today's records), every other consumer gets aiokafka's own objects.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import inspect
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,17 +75,22 @@ class RawChunk:
     __slots__ = ("_cache", "_make", "offsets", "stamps", "values")
 
     def __init__(self, offsets: list[int], values: list[bytes], stamps: list[int],
-                 make: Callable[[], Sequence[Any]]) -> None:
+                 make: Callable[[], Iterable[Any]]) -> None:
         self.offsets, self.values, self.stamps = offsets, values, stamps
         self._make = make  # the batch's ConsumerRecords, as aiokafka builds them
         self._cache: dict[int, Any] | None = None
 
     def record(self, i: int) -> Any:
-        """The ``ConsumerRecord`` of the ``i``-th record here (built on first use)."""
+        """The ``ConsumerRecord`` of the ``i``-th record here (built on first use; its value is the
+        object in :attr:`values`, so the batch's values are not held twice)."""
         if self._cache is None:
+            at = {o: k for k, o in enumerate(self.offsets)}
             self._cache = {}
             for r in self._make():  # a repeated offset: the first one is the one read (as aiokafka skips)
-                self._cache.setdefault(r.offset, r)
+                k = at.get(r.offset)
+                if k is not None and r.offset not in self._cache:
+                    keep = r.value is None or r.value != self.values[k]  # equal (as tested): share ours
+                    self._cache[r.offset] = r if keep else dataclasses.replace(r, value=self.values[k])
         return self._cache[self.offsets[i]]
 
 
@@ -183,7 +189,7 @@ class RawPartitionRecords(fetcher.PartitionRecords):  # type: ignore[misc]
         tp, make = self._tp, self._consumer_record
         lists = _read(batch, data, start, end, self.next_fetch_offset)
         if lists is not None:
-            return RawChunk(*lists, lambda: [make(tp, r) for r in DefaultRecordBatch(data[start:end])])
+            return RawChunk(*lists, lambda: (make(tp, r) for r in DefaultRecordBatch(data[start:end])))
         STATS.fallback += 1
         recs = []
         for r in batch:  # aiokafka's records: raises on a malformed batch, as it always did

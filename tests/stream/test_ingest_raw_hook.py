@@ -51,7 +51,7 @@ def records(position: int, raw: bool, data: bytes = DATA) -> list[Any]:
     args = (None, position, None, ingest_raw.RAW_MARKER if raw else None, True, fetcher.READ_COMMITTED)
     if raw:
         return list(ingest_raw.RawPartitionRecords(TP, ingest_raw.KeptBytes(data), *args))
-    return list(fetcher.PartitionRecords(TP, MemoryRecords(data), *args))
+    return list(ingest_raw._ORIGINAL[1](TP, MemoryRecords(data), *args))  # aiokafka's own, hook or not
 
 
 @pytest.mark.parametrize("position", [0, 10, 13, 17, 20, 22, 30, 31, 32, 34])
@@ -92,6 +92,7 @@ def test_the_hook_goes_in_with_this_aiokafka_and_only_the_marked_consumer_reads_
     marked = fetcher.PartitionRecords(TP, fetcher.MemoryRecords(DATA), None, 0, None, ingest_raw.RAW_MARKER,
                                       True, fetcher.READ_COMMITTED)
     assert type(marked) is ingest_raw.RawPartitionRecords
+    assert type(fetcher.PartitionRecords(TP, MemoryRecords(DATA), *args)) is ingest_raw._ORIGINAL[1]  # unwrapped
 
 
 def test_another_aiokafka_leaves_the_hook_out(monkeypatch: pytest.MonkeyPatch) -> None:

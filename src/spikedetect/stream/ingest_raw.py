@@ -151,9 +151,11 @@ class KeptBytes:
 
 def _partition_records(tp: Any, records: Any, *args: Any) -> Any:
     """What ``fetcher.PartitionRecords`` builds once installed: raw for the marked consumer."""
-    if args[3] is RAW_MARKER and type(records.data) is bytes:
-        return RawPartitionRecords(tp, records, *args)
-    return _ORIGINAL[1](tp, records.inner, *args)
+    if type(records) is KeptBytes:
+        if args[3] is RAW_MARKER and type(records.data) is bytes:
+            return RawPartitionRecords(tp, records, *args)
+        records = records.inner
+    return _ORIGINAL[1](tp, records, *args)
 
 
 class RawPartitionRecords(fetcher.PartitionRecords):  # type: ignore[misc]

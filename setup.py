@@ -1,8 +1,9 @@
 """Builds the optional compiled kernels (Cython); everything else is in pyproject.toml.
 
-Two extensions, each optional on its own: the counting kernel (``kernel/_count.pyx``) and the
-closing loops (``kernel/_closing.pyx``, compiled with ``-ffp-contract=off`` so that no
-multiply-add is fused and every value rounds as numpy's does). Without a C compiler (or with
+Three extensions, each optional on its own: the counting kernel (``kernel/_count.pyx``), the
+reader of Kafka record batches of stage 1 (``kernel/_records.pyx``) and the closing loops
+(``kernel/_closing.pyx``, compiled with ``-ffp-contract=off`` so that no multiply-add is fused
+and every value rounds as numpy's does). Without a C compiler (or with
 SPIKEDETECT_PURE=1 at install time) a build is skipped with a warning and the pure-Python path
 is installed: it is the reference the kernels are tested against and gives identical results,
 only slower.
@@ -47,6 +48,8 @@ def _extensions() -> list[Extension]:
         _warn(exc)
         return []
     exts = [Extension("spikedetect.kernel._count", ["src/spikedetect/kernel/_count.pyx"],
+                      extra_compile_args=["-O3"]),
+            Extension("spikedetect.kernel._records", ["src/spikedetect/kernel/_records.pyx"],
                       extra_compile_args=["-O3"]),
             Extension("spikedetect.kernel._closing", ["src/spikedetect/kernel/_closing.pyx"],
                       extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math"])]

@@ -1,8 +1,8 @@
 """Live throughput on the real broker, against two baselines measured in the same run.
 
     python -m benchmarks.bench_live [--events 2000000] [--partitions 4] [--repeats 3] [--smoke]
-                                    [--ingest-processes 0,1] [--persist-interval-ms 0,1000] [--skip-floor]
-                                    [--partials-wire 1,2] [--worker-src base=/work/base/src,new=src]
+                                    [--ingest-processes 0,1] [--persist-interval-ms 0,1000] [--raw-batches 0,1]
+                                    [--partials-wire 1,2] [--worker-src base=/work/base/src,new=src] [--skip-floor]
 
 1. Pre-fill an input topic (4 partitions) with simulated report events (keyed by region).
 2. For each repeat, in this order, over the same topic:
@@ -14,10 +14,11 @@
        every window (read from its /metrics); with ``--ingest-processes 0,1`` once per value
        (0: stage 1 in the worker's process, N: in N child processes), and with
        ``--persist-interval-ms 0,1000`` once per owner state-write interval (0: after every close),
-       every combination, alternating in each repeat; likewise ``--partials-wire 1,2`` (stage 1's
-       messages: one per window, or packs) and ``--worker-src`` (the worker's code from other trees,
-       e.g. a base checkout: same topic, same run). After each worker run its partials topic's
-       messages by type and its changelog's records are counted.
+       with ``--raw-batches 0,1`` once with stage 1 on aiokafka's records and once on raw record
+       batches (stream/ingest_raw.py), every combination, alternating in each repeat; likewise
+       ``--partials-wire 1,2`` (stage 1's messages: one per window, or packs) and ``--worker-src``
+       (the worker's code from other trees, e.g. a base checkout: same topic, same run). After each
+       worker run its partials topic's messages by type and its changelog's records are counted.
    Each is timed from process start (incl. start-up and group join) and from its first record
    to the end ("steady"); ratios use steady throughput.
 A broker must answer at --bootstrap (``spikedetect kafka start``).
@@ -198,6 +199,8 @@ def main() -> None:
                     help="comma-separated values of the worker's --ingest-processes, each run per repeat")
     ap.add_argument("--persist-interval-ms", default="",
                     help="comma-separated values of the worker's --persist-interval-ms (empty: its default)")
+    ap.add_argument("--raw-batches", default="",
+                    help="comma-separated values (0,1) of the worker's --raw-batches (empty: its default)")
     ap.add_argument("--partials-wire", default="", help="comma-separated values of the worker's partials_wire")
     ap.add_argument("--worker-src", default="",
                     help="comma-separated label=src-dir: run the worker with PYTHONPATH=src-dir, each per repeat")
@@ -206,17 +209,18 @@ def main() -> None:
     args = ap.parse_args()
     persists = [int(v) for v in args.persist_interval_ms.split(",")] if args.persist_interval_ms else [None]
     wires = args.partials_wire.split(",") if args.partials_wire else [""]
+    raws = args.raw_batches.split(",") if args.raw_batches else [""]
     srcs = [tuple(x.split("=", 1)) for x in args.worker_src.split(",")] if args.worker_src else [("", "")]
-    variants = [(int(v), p, w, src) for v in args.ingest_processes.split(",") for p in persists
-                for w in wires for src in srcs]
+    variants = [(int(v), p, w, r, src) for v in args.ingest_processes.split(",") for p in persists
+                for w in wires for r in raws for src in srcs]
     if args.smoke:
         args.events, args.days, args.repeats = 20_000, 0.1, 1
     topic = f"bench-reports-{uuid.uuid4().hex[:8]}"
     n, windows = asyncio.run(prefill(args.bootstrap, topic, args.partitions, args.events, args.days))
     print(f"pre-filled {topic}: {n:,} events over {args.partitions} partitions; {windows} windows")
-    names = {(v, p, w, src): ("spikedetect" if v == 0 else f"spikedetect_ingest_procs_{v}")
-             + ("" if p is None else f"_persist_{p}ms") + (f"_wire{w}" if w else "") + (f"_{src[0]}" if src[0] else "")
-             for v, p, w, src in variants}
+    names = {(v, p, w, r, src): ("spikedetect" if v == 0 else f"spikedetect_ingest_procs_{v}")
+             + ("" if p is None else f"_persist_{p}ms") + (f"_wire{w}" if w else "") + (f"_raw_{r}" if r else "")
+             + (f"_{src[0]}" if src[0] else "") for v, p, w, r, src in variants}
     rows: dict[str, list[tuple[float, float]]] = {"raw_aiokafka": [], "faust_floor": []}
     rows.update({name: [] for name in names.values()})
     cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in names.values()}
@@ -231,7 +235,8 @@ def main() -> None:
                 rows["faust_floor"].append(faust_floor(args.bootstrap, topic, n, tmp))
             for j, v in enumerate(variants if i % 2 == 0 else variants[::-1]):
                 port = args.port + i * len(variants) + j
-                env = ({"SPIKEDETECT_PARTIALS_WIRE": v[2]} if v[2] else {}) | ({"PYTHONPATH": v[3][1]} if v[3][0] else {})
+                env = (({"SPIKEDETECT_PARTIALS_WIRE": v[2]} if v[2] else {}) | ({"SPIKEDETECT_RAW_BATCHES": v[3]} if v[3] else {})
+                       | ({"PYTHONPATH": v[4][1]} if v[4][0] else {}))
                 rows[names[v]].append(spikedetect_worker(args.bootstrap, topic, n, windows, tmp, port, v[0],
                                                         cpu[names[v]], v[1], env, counts[names[v]]))
             print(f"repeat {i + 1}: " + ", ".join(f"{k} {v[-1][1]:.1f}s steady / {v[-1][0]:.1f}s total"

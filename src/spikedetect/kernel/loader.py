@@ -6,7 +6,9 @@ counter in :mod:`spikedetect.core.counter` runs instead - it is the reference th
 tested against (tests/core/test_counter_kernel.py). ``closing`` is likewise the compiled
 closing loops (``_closing.pyx``: the negative-binomial tail sums of :mod:`spikedetect.core.negbin`
 and the seasonal detector's per-key steps) or None, their numpy code being the reference
-(tests/core/test_closing_kernel.py). The kernels do no I/O; reading this one environment
+(tests/core/test_closing_kernel.py). ``records`` is the reader of raw Kafka record batches that
+stage 1 uses (``_records.pyx``) or None, aiokafka's own reader being its reference
+(tests/stream/test_raw_records.py) and fallback. The kernels do no I/O; reading this one environment
 variable at import is the only thing this package does besides loading them.
 """
 
@@ -25,11 +27,12 @@ def pure_forced() -> bool:
     return os.environ.get(PURE_ENV, "") not in ("", "0")
 
 
-_WHAT = {"_count": ("counting kernel", "counting"), "_closing": ("closing loops", "closing windows")}
+_WHAT = {"_count": ("counting kernel", "counting"), "_closing": ("closing loops", "closing windows"),
+         "_records": ("record-batch reader", "reading input batches")}
 
 
 def load_compiled(name: str = "_count") -> ModuleType | None:
-    """A compiled kernel (``_count`` or ``_closing``) whatever ``SPIKEDETECT_PURE`` says, or None
+    """A compiled kernel (``_count``, ``_closing`` or ``_records``) whatever ``SPIKEDETECT_PURE`` says, or None
     if it was not built."""
     try:
         return importlib.import_module(f"spikedetect.kernel.{name}")
@@ -43,3 +46,4 @@ def load_compiled(name: str = "_count") -> ModuleType | None:
 
 count: ModuleType | None = None if pure_forced() else load_compiled("_count")
 closing: ModuleType | None = None if pure_forced() else load_compiled("_closing")
+records: ModuleType | None = None if pure_forced() else load_compiled("_records")

@@ -39,6 +39,8 @@ _HELP = {
                      "one per window (while workers that read only 1 still run: docs/operations.md).",
     "session_timeout_ms": "How long a dead worker holds its partitions before a rebalance (ms).",
     "batch_max_records": "Most records one input fetch hands to the counters.",
+    "raw_batches": "Stage 1 reads whole Kafka record batches with the compiled reader instead of aiokafka's "
+                   "per-record objects (off: aiokafka's records, as before).",
     "ingest_processes": "Run stage 1 (reading and counting the input) in this many child processes (0: in the "
                         "worker's process).",
     "web_host": "Address the dashboard, HTTP API and /metrics listen on.",

@@ -2,7 +2,9 @@
 
 This is the per-event hot path of the live pipeline, so it reads with aiokafka
 ``getmany`` in batches instead of iterating Faust events one by one (Faust's per-event
-stream machinery caps out near 56k events/s on this kind of machine).
+stream machinery caps out near 56k events/s on this kind of machine), and with ``raw_batches``
+(the default) its fetches are whole record batches read by a compiled reader instead of one
+``ConsumerRecord`` per record (stream/ingest_raw.py).
 
 Exactness without a changelog: each input partition (a *source*) keeps only counts
 of its still-open windows. Its committed offset is the first offset that still feeds
@@ -31,6 +33,7 @@ from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
 from spikedetect import kafka_clients
+from spikedetect.stream import ingest_raw
 from spikedetect.stream.faust_fixes import force_metadata_update
 from spikedetect.stream.ingest_rebalance import Rebalance, assign, revoke
 from spikedetect.stream.logs import log_every
@@ -76,8 +79,10 @@ class IngestService(Service):
         self.producer = kafka_clients.producer(conn, enable_idempotence=True, acks="all", linger_ms=20,
                                                max_batch_size=256 * 1024, max_request_size=4 * 1024 * 1024)
         await self.producer.start()
+        raw = s.raw_batches and ingest_raw.install()  # see ingest_raw.py; off: aiokafka's records
         self.consumer = kafka_clients.consumer(
             conn, group_id=f"{s.app_id}-ingest", enable_auto_commit=False, auto_offset_reset="earliest",
+            value_deserializer=ingest_raw.RAW_MARKER if raw else None,
             max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
             isolation_level="read_committed", session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=max(1000, s.session_timeout_ms // 3),
@@ -139,15 +144,24 @@ class IngestService(Service):
                 log.warning("commit failed (%s: %s); retrying at the next interval", type(exc).__name__, exc)
 
     async def _process(self, tp: TopicPartition, st: SourceState, records: Sequence[Any]) -> None:
-        self.metrics.consumed.inc(len(records))
-        self.totals.consumed += len(records)
+        """Feed one partition's fetched items: raw batches (ingest_raw.py) or aiokafka's records."""
+        if type(records[0]) is ingest_raw.RawChunk:
+            for offsets, values, stamps, origin in ingest_raw.groups(records, self.settings.batch_max_records):
+                await self._feed(tp, st, offsets, values, stamps, origin)
+        else:
+            await self._feed(tp, st, [r.offset for r in records],
+                             [r.value if r.value is not None else b"" for r in records],
+                             [r.timestamp for r in records], records.__getitem__)
+
+    async def _feed(self, tp: TopicPartition, st: SourceState, offsets: list[int], values: list[bytes],
+                    stamps: list[int], origin: Callable[[int], Any]) -> None:
+        self.metrics.consumed.inc(len(offsets))
+        self.totals.consumed += len(offsets)
         st.last_arrival = time.monotonic()
         st.confirm_poll_ms = None
         was_idle, st.idle = st.idle, False
-        offsets = [r.offset for r in records]
-        rejects, res = st.feed(offsets, [r.value if r.value is not None else b"" for r in records],
-                               [r.timestamp for r in records], records.__getitem__)
-        await self._dead_letter(tp, [(records[i], reason) for i, reason in rejects])
+        rejects, res = st.feed(offsets, values, stamps, origin)
+        await self._dead_letter(tp, [(origin(i), reason) for i, reason in rejects])
         if res is not None:
             m = self.metrics
             m.accepted.inc(res.accepted)

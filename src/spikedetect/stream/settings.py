@@ -60,6 +60,7 @@ class Settings:
     partials_wire: int = 2  # 2: packs (a forward's windows per service); 1: a message per window (upgrades)
     session_timeout_ms: int = 10_000  # how long a dead worker holds its partitions
     batch_max_records: int = 20_000
+    raw_batches: bool = True  # stage 1 reads whole record batches (stream/ingest_raw.py); off: aiokafka's records
     ingest_processes: int = 0  # stage 1 in this many child processes; 0: in the worker's own process
     web_host: str = "0.0.0.0"
     web_port: int = 6066

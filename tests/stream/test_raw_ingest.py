@@ -17,14 +17,13 @@ import orjson
 import pytest
 
 from spikedetect import kafka_clients
-from spikedetect.core.messages import Partial
 from spikedetect.kernel import loader
 from spikedetect.stream import ingest_raw
 from spikedetect.stream.ingest import IngestService
 from spikedetect.stream.metrics import Metrics
 from spikedetect.stream.settings import Settings
 from spikedetect.stream.topics import ensure_topics, wanted_topics
-from spikedetect.stream.wire import decode
+from spikedetect.stream.wire import decode, partials_of
 
 pytestmark = [pytest.mark.kafka, pytest.mark.skipif(loader.records is None, reason="compiled reader not built")]
 
@@ -90,8 +89,9 @@ async def stage1(bootstrap: str, topic: str, raw: bool, want: int) -> dict[str, 
     now = (ingest_raw.STATS.raw, ingest_raw.STATS.decompressed, ingest_raw.STATS.fallback)
     return {"totals": vars(svc.totals), "stats": tuple(b - a for a, b in zip(before, now, strict=True)),
             "dlq": await read_all(bootstrap, s.dlq_topic, with_meta=True),
-            "partials": sorted(repr(m) for m in map(decode, await read_all(bootstrap, s.partials_topic))
-                               if isinstance(m, Partial))}
+            # packs depend on fetch boundaries; the partials they carry must not
+            "partials": sorted(repr(p) for m in map(decode, await read_all(bootstrap, s.partials_topic))
+                               for p in partials_of(m))}
 
 
 async def read_all(bootstrap: str, topic: str, with_meta: bool = False) -> list[Any]:

@@ -85,10 +85,9 @@ cdef inline void _add(dict d, object k, object n):
     d[k] = PyNumber_Add(0 if hit == NULL else <object>hit, n)
 
 
-def breakdown_sums(object leaf, object wanted, object keys_of, object make) -> dict:
-    """``expand.breakdown``: per wanted key on each leaf's region path (leaf first), its
-    category, source and child-region sums, each added in leaf order as Python adds them, the
-    keys in the order first met; ``make(categories, sources, children)`` builds each result."""
+cdef dict _breakdown_objects(object leaf, object wanted, object keys_of, object make):
+    """``breakdown_sums`` on any counts (_closing_breakdown.pxi: whole numbers take a faster
+    path): per leaf, its sums added to the dicts of each wanted key on its path, as Python adds."""
     cdef dict out = {}, paths = {}
     cdef tuple path, step, sums
     cdef PyObject* hit

@@ -100,6 +100,36 @@ def test_breakdown_of_whole_counts_follows_any_chain() -> None:
     assert repr(got["*"]) == repr(expand.Breakdown({"x": 17, "y": 2}, {"s": 9, "t": 10}, {"a": 10, "c": 4, "*": 4}))
 
 
+def _sums_by_part(leaf: Any, part: int, start: Any) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for key, n in leaf.items():
+        out[key[part]] = out.get(key[part], start) + n
+    return out
+
+
+class _Key(tuple):  # type: ignore[type-arg]
+    """A tuple subclass: not the exact tuple the int64 path takes."""
+
+
+many_sources = st.one_of(st.sampled_from(["app", "web", "ios"]), st.integers(0, 80).map(lambda i: f"s{i}"))
+
+
+@needs_kernel
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.tuples(st.sampled_from(REGIONS[:4]), st.sampled_from(["a", "b"]), many_sources),
+                       st.one_of(whole, whole, whole, st.sampled_from([True, 2.0, -0.0])), max_size=120),
+       st.sampled_from([0.0, -0.0, 0, 1.5, 0.5]), st.sampled_from([0, 2]), st.booleans())
+def test_sums_by_part_of_whole_counts_are_bit_identical(leaf: dict[Any, Any], start: Any, part: int,
+                                                        subclass_keys: bool) -> None:
+    """Whole counts from a float zero take the int64 path; anything else (a start that is not a
+    float zero, bools or floats among the counts, past 2**31, more than 64 names, keys that are
+    not exact tuples) the object loop: either way Python's sums, by repr."""
+    assert KERNEL is not None
+    if subclass_keys:
+        leaf = {_Key(k): n for k, n in leaf.items()}
+    assert repr(KERNEL.sums_by_part(leaf, part, start)) == repr(_sums_by_part(leaf, part, start))
+
+
 @needs_kernel
 def test_the_sums_keep_python_addition() -> None:
     """``0 + -0.0`` is ``0.0`` and ``0.0 + n`` a float; ints past 2**53 stay exact ints."""

@@ -70,7 +70,12 @@ def own_reports(object per_service, dict index, object new_row, Py_ssize_t[::1] 
 
 def sums_by_part(object leaf, Py_ssize_t part, object start) -> dict:
     """``{key[part]: start + n + ...}`` over the leaf counts in their order, added as Python adds
-    (the reference: ``out[k] = out.get(k, start) + n``)."""
+    (the reference: ``out[k] = out.get(k, start) + n``); whole counts from a float zero are
+    summed in int64 (_closing_breakdown.pxi: the same floats, every partial sum being exact)."""
+    if type(start) is float and start == 0.0 and type(leaf) is dict:
+        got = _whole_sums_by_part(<dict>leaf, part)
+        if got is not None:
+            return got
     cdef dict out = {}
     cdef PyObject* hit
     for key, n in leaf.items():

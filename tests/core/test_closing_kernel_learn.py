@@ -114,3 +114,52 @@ def test_calibration_edge_cases_are_bit_identical_to_numpy() -> None:
             evidence._kernel = saved
         out.append([a.tobytes() for a in cols.values()])
     assert out[0] == out[1]
+
+
+def _calibrated(kernel: Any, q: np.ndarray, q3: np.ndarray, counts: np.ndarray, learn: np.ndarray,
+                raw: np.ndarray) -> list[bytes]:
+    n = len(counts)
+    cols = {name: np.full((n + 2, *shape), init, dtype=dtype) for name, (shape, dtype, init) in evidence.EVIDENCE_COLUMNS.items()}
+    cols["cal_q"][:n], cols["cal_q3"][:n], cols["cal_n"][:n] = q, q3, counts
+    saved, evidence._kernel = evidence._kernel, kernel
+    try:
+        with np.errstate(all="ignore"):
+            evidence.learn_calibration(cols, n, learn, raw)
+    finally:
+        evidence._kernel = saved
+    return [a.tobytes() for a in cols.values()]
+
+
+whole_counts = st.one_of(st.integers(0, 120), st.sampled_from([0, 1, 7, 8, 9, 78, 79, 80, 81, 999_999, 1_000_000]))
+
+
+@needs_kernel
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(whole_counts, st.booleans(), st.lists(cal_q, min_size=8, max_size=8),
+                          st.lists(raws, min_size=4, max_size=4)), min_size=1, max_size=40))
+def test_calibration_of_whole_counts_is_bit_identical_to_numpy(rows: list[Any]) -> None:
+    """Whole counts (every state learned here): the one-pass step with the exps looked up by count."""
+    counts = np.array([r[0] for r in rows], dtype=np.float32)
+    learn = np.array([r[1] for r in rows])
+    q = np.array([r[2][:4] for r in rows], dtype=np.float32)
+    q3 = np.array([r[2][4:] for r in rows], dtype=np.float32)
+    raw = np.array([r[3] for r in rows], dtype=np.float64).T.copy()
+    assert _calibrated(KERNEL, q, q3, counts, learn, raw) == _calibrated(None, q, q3, counts, learn, raw)
+
+
+@needs_kernel
+def test_calibration_takes_the_one_pass_step_for_whole_counts_only() -> None:
+    """A learning row with a fractional (or NaN) count sends the window to the two-pass step,
+    nothing written; one that does not learn does not matter."""
+    assert KERNEL is not None
+    n = 3
+    q, raw, flags = np.full((n, 4), 2.0, dtype=np.float32), np.full((4, n), 5.0), np.ones(n, dtype=np.uint8)
+    factors = evidence._rate_factors()
+    for counts, taken in (([0.0, 79.0, 5e5], True), ([0.0, 0.5, 3.0], False), ([np.nan, 1.0, 2.0], False)):
+        cal_n = np.array(counts, dtype=np.float32)
+        qq, q3, nn = q.copy(), q.copy(), cal_n.copy()
+        assert KERNEL.calibration_learn(qq, q3, nn, flags, raw, factors) is taken
+        assert (qq.tobytes() != q.tobytes()) is taken and (nn.tobytes() != cal_n.tobytes()) is taken
+    nn = np.array([0.5, 1.0, 2.0], dtype=np.float32)
+    assert KERNEL.calibration_learn(q.copy(), q.copy(), nn, np.array([0, 1, 1], dtype=np.uint8), raw, factors)
+    assert nn.tolist() == [0.5, 2.0, 3.0]

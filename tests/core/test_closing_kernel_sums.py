@@ -55,6 +55,81 @@ def test_breakdown_is_bit_identical(leaf: dict[tuple[str, str, str], float], wan
     assert got[0] == got[1]
 
 
+# whole-number counts take the kernel's int64 path; the edges around 2**31, bools, non-str names
+# and a float among them send a call (all of it) back to the object loop
+MORE_REGIONS = [*REGIONS, "*", "JP", "JP/13", "JP/13/Tokyo", "US/CA/LA/x"]
+whole = st.one_of(st.integers(-5, 10**4), st.sampled_from([0, 2**31 - 1, -(2**31 - 1), 2**31, -(2**31), 2**40]))
+names = st.one_of(st.sampled_from([f"c{i}" for i in range(9)]), st.sampled_from([7, ("t",), b"c0"]))
+whole_leaves = st.dictionaries(
+    st.tuples(st.sampled_from(MORE_REGIONS), st.sampled_from([f"c{i}" for i in range(9)]),
+              st.sampled_from(["app", "web", "ios", "api"])),
+    st.one_of(whole, whole, whole, whole, whole, whole, st.sampled_from([True, 2.0, 0.5])), max_size=120)
+
+
+@needs_kernel
+@settings(max_examples=400, deadline=None)
+@given(whole_leaves, st.sets(st.sampled_from([*WANTED, "*", "JP", "JP/13/Tokyo", "US/CA/LA/x", "XX"])))
+def test_breakdown_of_whole_counts_is_bit_identical(leaf: dict[tuple[str, str, str], int], wanted: set[str]) -> None:
+    got = [repr(list(_with(expand, k, lambda: expand.breakdown(leaf, wanted)).items())) for k in (None, KERNEL)]
+    assert got[0] == got[1]
+
+
+@needs_kernel
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.tuples(st.sampled_from(REGIONS), names, names), whole, max_size=30),
+       st.sets(st.sampled_from(WANTED)))
+def test_breakdown_with_names_not_str_is_bit_identical(leaf: dict[Any, int], wanted: set[str]) -> None:
+    got = [repr(list(_with(expand, k, lambda: expand.breakdown(leaf, wanted)).items())) for k in (None, KERNEL)]
+    assert got[0] == got[1]
+
+
+@needs_kernel
+def test_breakdown_of_whole_counts_follows_any_chain() -> None:
+    """A chain naming a key twice adds twice; a ``None`` child is no child; order of first sight."""
+    def chain(region: str) -> tuple[Any, ...]:
+        return {"a": ("a", "a", "*"), "b": ("b", None, "*"), "c": ("c", "*", "*")}[region]
+    leaf = {("b", "x", "s"): 1, ("a", "y", "t"): 2, ("c", "x", "t"): 4, ("a", "x", "s"): 8}
+    wanted = {"a", "*", "b", "c"}
+    got = KERNEL.breakdown_sums(leaf, wanted, chain, expand.Breakdown)
+    saved, expand.keys_of = expand.keys_of, chain  # type: ignore[assignment]
+    try:
+        want = _with(expand, None, lambda: expand.breakdown(leaf, wanted))
+    finally:
+        expand.keys_of = saved  # type: ignore[assignment]
+    assert repr(list(got.items())) == repr(list(want.items()))
+    assert repr(got["*"]) == repr(expand.Breakdown({"x": 17, "y": 2}, {"s": 9, "t": 10}, {"a": 10, "c": 4, "*": 4}))
+
+
+def _sums_by_part(leaf: Any, part: int, start: Any) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for key, n in leaf.items():
+        out[key[part]] = out.get(key[part], start) + n
+    return out
+
+
+class _Key(tuple):  # type: ignore[type-arg]
+    """A tuple subclass: not the exact tuple the int64 path takes."""
+
+
+many_sources = st.one_of(st.sampled_from(["app", "web", "ios"]), st.integers(0, 80).map(lambda i: f"s{i}"))
+
+
+@needs_kernel
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.tuples(st.sampled_from(REGIONS[:4]), st.sampled_from(["a", "b"]), many_sources),
+                       st.one_of(whole, whole, whole, st.sampled_from([True, 2.0, -0.0])), max_size=120),
+       st.sampled_from([0.0, -0.0, 0, 1.5, 0.5]), st.sampled_from([0, 2]), st.booleans())
+def test_sums_by_part_of_whole_counts_are_bit_identical(leaf: dict[Any, Any], start: Any, part: int,
+                                                        subclass_keys: bool) -> None:
+    """Whole counts from a float zero take the int64 path; anything else (a start that is not a
+    float zero, bools or floats among the counts, past 2**31, more than 64 names, keys that are
+    not exact tuples) the object loop: either way Python's sums, by repr."""
+    assert KERNEL is not None
+    if subclass_keys:
+        leaf = {_Key(k): n for k, n in leaf.items()}
+    assert repr(KERNEL.sums_by_part(leaf, part, start)) == repr(_sums_by_part(leaf, part, start))
+
+
 @needs_kernel
 def test_the_sums_keep_python_addition() -> None:
     """``0 + -0.0`` is ``0.0`` and ``0.0 + n`` a float; ints past 2**53 stay exact ints."""

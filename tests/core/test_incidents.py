@@ -6,7 +6,9 @@ import copy
 import dataclasses
 import itertools
 import re
+from typing import Any
 
+import numpy as np
 import pytest
 
 from spikedetect.core.config import DetectorConfig
@@ -99,6 +101,21 @@ def test_phase_table_is_total() -> None:
         action_for("closed", CALM)  # type: ignore[arg-type]
     with pytest.raises(IllegalTransition):
         action_for(Phase.OPEN, 7)
+
+
+@pytest.mark.parametrize("signal", [-1, 4, 2.5, "2", None, [2], np.int8(9)])
+def test_signals_outside_the_table_are_illegal_whatever_their_type(signal: Any) -> None:
+    """The plain-int shortcut of :func:`action_for` changes nothing for anything else."""
+    for phase in (*Phase, "open"):
+        with pytest.raises(IllegalTransition):
+            action_for(phase, signal)  # type: ignore[arg-type]
+
+
+def test_signals_of_any_int_type_find_their_action() -> None:
+    for (phase, signal), action in TABLE.items():
+        for value in (int(signal), np.int8(signal), signal, float(signal), bool(signal) if signal < 2 else signal):
+            assert action_for(phase, value) is action  # type: ignore[arg-type]
+        assert action_for(str(phase), int(signal)) is action  # type: ignore[arg-type]
 
 
 def test_every_action_has_a_handler() -> None:

@@ -210,9 +210,12 @@ def learn_calibration(cols: dict[str, npt.NDArray[np.float32]], n: int, learn: n
 
     Log-domain stochastic quantile: up by ``rate * p`` when exceeded, down by
     ``rate * (1 - p)`` otherwise; the rate starts at 4/count so a new key converges fast.
-    In the compiled closing loops when they are built (the same bits; numpy takes the exps)."""
+    In the compiled closing loops when they are built (the same bits; numpy takes the exps, of
+    every rate a whole count can give once, see :func:`_rate_factors`)."""
     if _kernel is not None and raw.dtype == np.float64 and raw.shape == (len(HORIZONS), n):
         flags = np.ascontiguousarray(learn[:n], dtype=np.bool_).view(np.uint8)
+        if _kernel.calibration_learn(cols["cal_q"], cols["cal_q3"], cols["cal_n"], flags, raw, _rate_factors()):
+            return
         rate = np.empty(n)
         _kernel.calibration_rate(cols["cal_n"][:n], flags, rate)
         factors = [np.exp(f * rate) for p in (CAL_P, CAL_P3) for f in (p, p - 1.0)]
@@ -226,3 +229,19 @@ def learn_calibration(cols: dict[str, npt.NDArray[np.float32]], n: int, learn: n
         q *= np.where(raw > q, np.exp(p * rate), np.exp((p - 1.0) * rate))
         np.clip(q, 0.5, 300.0, out=q)
     cols["cal_n"][:n] = np.minimum(count, 1e6)
+
+
+_FACTORS: list[FloatArray] = []
+
+
+def _rate_factors() -> FloatArray:
+    """numpy's ``exp(f * rate)`` for ``f`` in (CAL_P, CAL_P - 1, CAL_P3, CAL_P3 - 1) (rows) and the
+    rate of each count code of the compiled step (columns: 0 not learning, then ``cal_n + 1``
+    = 1 .. CALIBRATION_CODES), the rates computed by the compiled rate loop itself; built once."""
+    if not _FACTORS:
+        assert _kernel is not None
+        codes = _kernel.CALIBRATION_CODES
+        rate = np.zeros(codes + 1)
+        _kernel.calibration_rate(np.arange(codes, dtype=np.float32), np.ones(codes, dtype=np.uint8), rate[1:])
+        _FACTORS.append(np.array([np.exp(f * rate) for p in (CAL_P, CAL_P3) for f in (p, p - 1.0)]))
+    return _FACTORS[0]

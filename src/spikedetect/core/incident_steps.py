@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import LeafKey
@@ -58,12 +59,18 @@ def step_incidents(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
     if not step_rows:
         return out
     details = _breakdowns(ks, step_rows, per_service)
-    for r in sorted(step_rows, key=lambda r: (ks.depth[r], ks.keys[r])):
-        sk = ks.keys[r]
-        view = _view(ks, config, ws, w, r, details[sk[0]].get(sk[1]))
+    keys = ks.keys
+    rows = list(step_rows)
+    # parents first: by depth, then key (keys are unique, so the row never decides)
+    order = [r for _, _, r in sorted(zip(ks.depth[rows].tolist(), [keys[r] for r in rows], rows, strict=True))]
+    at = np.array(order, dtype=np.intp)
+    signals = w.signal[at].tolist()
+    views = _views(ks, config, ws, w, at, order, details)
+    for r, signal, view in zip(order, signals, views, strict=True):
+        sk = keys[r]
         before = trackers.pop(sk, None)
         out.stepped.append(r)
-        tracker, evs = policy.step(before, sk[0], sk[1], int(w.signal[r]), view)
+        tracker, evs = policy.step(before, sk[0], sk[1], signal, view)
         if tracker is not None:
             trackers[sk] = tracker
         elif evs and evs[-1].type == "closed":
@@ -83,20 +90,25 @@ def _breakdowns(ks: Keyspace, rows: set[int], per_service: dict[str, dict[LeafKe
     return {svc: breakdown(per_service.get(svc, {}), keys) for svc, keys in wanted.items()}
 
 
-def _view(ks: Keyspace, config: DetectorConfig, ws: int, w: WindowScores, r: int,
-          b: Breakdown | None) -> WindowView:
-    """What the incident machine sees of row ``r`` in this window."""
-    sk = ks.keys[r]
-    expected = w.expected
-    children: dict[str, tuple[float, float]] = {}
-    if b is not None:
-        for child, cn in b.children.items():
-            crow = ks.index.get((sk[0], child))
-            children[child] = (cn * config.value_scale, float(expected[crow]) if crow is not None else 0.0)
-    return WindowView(ws, float(w.observed[r]), float(expected[r]), float(w.score[r]),
-                      BASELINE_SOURCES[w.exp.source[r]],
-                      b.categories if b else {}, b.sources if b else {}, children,
-                      float(w.score1[r]))
+def _views(ks: Keyspace, config: DetectorConfig, ws: int, w: WindowScores, at: npt.NDArray[np.intp],
+           order: list[int], details: dict[str, dict[str, Breakdown]]) -> list[WindowView]:
+    """What the incident machine sees of each row of ``order`` (``at``: the same rows) in this
+    window: its counts, expectation, scores, baseline and breakdown."""
+    expected, scale, index_get = w.expected, config.value_scale, ks.index.get
+    columns = zip(w.observed[at].tolist(), expected[at].tolist(), w.score[at].tolist(),
+                  w.exp.source[at].tolist(), w.score1[at].tolist(), strict=True)
+    views = []
+    for r, (observed, exp, score, source, score1) in zip(order, columns, strict=True):
+        svc, key = ks.keys[r]
+        b = details[svc].get(key)
+        children: dict[str, tuple[float, float]] = {}
+        if b is not None:
+            for child, cn in b.children.items():
+                crow = index_get((svc, child))
+                children[child] = (cn * scale, float(expected[crow]) if crow is not None else 0.0)
+        views.append(WindowView(ws, observed, exp, score, BASELINE_SOURCES[source],
+                                b.categories if b else {}, b.sources if b else {}, children, score1))
+    return views
 
 
 def _after_close(ks: Keyspace, config: DetectorConfig, ws: int, r: int, closed: IncidentEvent,

@@ -97,10 +97,15 @@ LIFECYCLE: dict[tuple[IncidentState | None, EventType], IncidentState] = {
     ("open", "updated"): "open",
     ("open", "closed"): "closed",
 }
+_BY_INT: dict[tuple[Phase, int], Action] = {(phase, int(signal)): a for (phase, signal), a in TABLE.items()}
 
 
 def action_for(phase: Phase, signal: int) -> Action:
     """Look up the transition table; a pair it does not hold is illegal."""
+    if type(signal) is int:  # the scorer's plain ints: no Signal to build
+        action = _BY_INT.get((phase, signal))
+        if action is not None:
+            return action
     try:
         return TABLE[(phase, Signal(signal))]
     except (KeyError, ValueError):
@@ -146,16 +151,17 @@ class Tracker:
         self.recent_exp += (expected - self.recent_exp) / 43.0
         if observed > self.peak_count:
             self.peak_count, self.peak_ws = observed, ws
-        for name, n in view.categories.items():
-            self.categories[name] = self.categories.get(name, 0.0) + n
-        for name, n in view.sources.items():
-            self.sources[name] = self.sources.get(name, 0.0) + n
+        for into, add in ((self.categories, view.categories), (self.sources, view.sources)):
+            get = into.get
+            for name, n in add.items():
+                into[name] = get(name, 0.0) + n
+        children = self.children
         for child, (n, e) in view.children.items():
-            acc = self.children.get(child)
+            acc = children.get(child)
             if acc is None:
-                if len(self.children) >= max_breakdown * 8:
+                if len(children) >= max_breakdown * 8:
                     continue
-                acc = self.children[child] = [0.0, 0.0]
+                acc = children[child] = [0.0, 0.0]
             acc[0] += n
             acc[1] += e
 

@@ -127,8 +127,12 @@ class IngestGapDetector:
             total = float(observed[row])
             mu, ph = float(expected[row]), float(phi[row])
             judged = bool(learned[row])
-            counts = {ALL: total, **{s: by_src.get(s, 0.0) for s in st.shares if st.shares[s] >= MIN_SHARE}}
-            means = {ALL: mu, **{s: mu * st.shares[s] for s in counts if s != ALL}}
+            counts, means = {ALL: total}, {ALL: mu}
+            for s, share in st.shares.items():
+                if share >= MIN_SHARE:
+                    counts[s] = by_src.get(s, 0.0)
+                    if s != ALL:
+                        means[s] = mu * share
             warm = st.learned >= WARM_REPORTS
             top = 0.0
             for s, n in counts.items():
@@ -197,8 +201,10 @@ class IngestGapDetector:
     @staticmethod
     def _learn(st: ServiceGaps, by_src: Mapping[str, float], total: float) -> None:
         rate = total / (st.learned + total) if st.learned < WARM_REPORTS else min(MAX_RATE, 1 - math.exp(-total / LEARN_REPORTS))
-        for s in set(st.shares) | set(by_src):
-            st.shares[s] = (1.0 - rate) * st.shares.get(s, 0.0) + rate * by_src.get(s, 0.0) / total
+        shares, keep, src = st.shares, 1.0 - rate, by_src.get
+        # no new source (the usual window): the shares themselves, each updated in place
+        for s in shares if by_src.keys() <= shares.keys() else set(shares) | set(by_src):
+            shares[s] = keep * shares.get(s, 0.0) + rate * src(s, 0.0) / total
         st.learned = min(st.learned + total, 1e9)
         if len(st.shares) > MAX_SOURCES:
             for s in sorted(st.shares, key=lambda s: (st.shares[s], s))[: len(st.shares) - MAX_SOURCES]:

@@ -276,6 +276,8 @@ def logsf_log_pmf(const double[::1] xm, const double[::1] mm, const double[::1] 
                 b[i] = r[i] * q[i]
 
 include "_closing_sums.pxi"
+include "_closing_breakdown.pxi"
+include "_closing_breakdown_sums.pxi"
 include "_closing_tree.pxi"
 include "_closing_tails.pxi"
 include "_closing_shares.pxi"

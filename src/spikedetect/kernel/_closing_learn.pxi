@@ -121,3 +121,42 @@ def calibration_step(float[:, ::1] cal_q, float[:, ::1] cal_q3, float[::1] cal_n
             q = cal_q3[r, h]
             cal_q3[r, h] = _f32_clip(<float>(<double>q * (up3[r] if v > <double>q else down3[r])), lo, hi)
         cal_n[r] = _np_minf(cal_n[r] + (<float>1.0 if learn[r] else <float>0.0), <float>1e6)
+
+
+cdef int _RATE_CODES = 80  # a count from 80 on steps at CAL_RATE: 4 / count <= 0.05 (float32)
+CALIBRATION_CODES = _RATE_CODES
+
+
+def calibration_learn(float[:, ::1] cal_q, float[:, ::1] cal_q3, float[::1] cal_n, const unsigned char[::1] learn,
+                      const double[:, :] raw, const double[:, ::1] factors) -> bint:
+    """:func:`calibration_rate` and :func:`calibration_step` in one pass, the factors looked up by
+    count: ``factors[j, c]`` is numpy's ``exp(f_j * rate)`` (``f``: p, p - 1 of CAL_P, then of
+    CAL_P3) for the rate of a learning row whose ``cal_n + 1`` is ``c`` (1..80, 80 for every
+    count from 80 on), and 1 at ``c = 0`` (not learning: rate 0). False, nothing written, when
+    a learning row's count is not a whole number of at least 1 (state read back, not learned
+    here): the caller takes the two-pass path."""
+    cdef Py_ssize_t r, h, nh = cal_q.shape[1], m = learn.shape[0]
+    cdef Py_ssize_t c
+    cdef float count
+    cdef double v, up, down, up3, down3
+    cdef float q
+    cdef float lo = <float>0.5, hi = <float>300.0
+    for r in range(m):
+        if learn[r]:
+            count = cal_n[r] + <float>1.0
+            if not (count >= <float>1.0) or (count < <float>_RATE_CODES and count != <float>(<int>count)):
+                return False
+    for r in range(m):
+        c = 0
+        if learn[r]:
+            count = cal_n[r] + <float>1.0
+            c = _RATE_CODES if count >= <float>_RATE_CODES else <int>count
+        up, down, up3, down3 = factors[0, c], factors[1, c], factors[2, c], factors[3, c]
+        for h in range(nh):
+            v = raw[h, r]
+            q = cal_q[r, h]
+            cal_q[r, h] = _f32_clip(<float>(<double>q * (up if v > <double>q else down)), lo, hi)
+            q = cal_q3[r, h]
+            cal_q3[r, h] = _f32_clip(<float>(<double>q * (up3 if v > <double>q else down3)), lo, hi)
+        cal_n[r] = _np_minf(cal_n[r] + (<float>1.0 if learn[r] else <float>0.0), <float>1e6)
+    return True

@@ -70,7 +70,12 @@ def own_reports(object per_service, dict index, object new_row, Py_ssize_t[::1] 
 
 def sums_by_part(object leaf, Py_ssize_t part, object start) -> dict:
     """``{key[part]: start + n + ...}`` over the leaf counts in their order, added as Python adds
-    (the reference: ``out[k] = out.get(k, start) + n``)."""
+    (the reference: ``out[k] = out.get(k, start) + n``); whole counts from a float zero are
+    summed in int64 (_closing_breakdown.pxi: the same floats, every partial sum being exact)."""
+    if type(start) is float and start == 0.0 and type(leaf) is dict:
+        got = _whole_sums_by_part(<dict>leaf, part)
+        if got is not None:
+            return got
     cdef dict out = {}
     cdef PyObject* hit
     for key, n in leaf.items():
@@ -85,10 +90,9 @@ cdef inline void _add(dict d, object k, object n):
     d[k] = PyNumber_Add(0 if hit == NULL else <object>hit, n)
 
 
-def breakdown_sums(object leaf, object wanted, object keys_of, object make) -> dict:
-    """``expand.breakdown``: per wanted key on each leaf's region path (leaf first), its
-    category, source and child-region sums, each added in leaf order as Python adds them, the
-    keys in the order first met; ``make(categories, sources, children)`` builds each result."""
+cdef dict _breakdown_objects(object leaf, object wanted, object keys_of, object make):
+    """``breakdown_sums`` on any counts (_closing_breakdown.pxi: whole numbers take a faster
+    path): per leaf, its sums added to the dicts of each wanted key on its path, as Python adds."""
     cdef dict out = {}, paths = {}
     cdef tuple path, step, sums
     cdef PyObject* hit

@@ -130,7 +130,8 @@ class IngestService(Service):
             # may replace them, and the new ones re-read from their checkpoints (ingest_rebalance.py)
             fetched_for = {tp: self.sources.get(tp.partition) for tp in batch}
             async with self.batch_lock:
-                for tp, records in batch.items():
+                for tp in list(batch):
+                    records = batch.pop(tp)  # freed once fed: raw chunks hold their fetch's bytes
                     st = fetched_for[tp]
                     if st is not None and st is self.sources.get(tp.partition) and records:
                         await self._process(tp, st, records)

@@ -75,7 +75,8 @@ class Signals:
         if self.cooling:
             under[[ks.index[sk] for sk in self.cooling]] = True
         blocked = blocked | under
-        self.events.extend(self.composition.close_window(ws, per_service, ks.keys, ks.index, expected, blocked))
+        self.events.extend(self.composition.close_window(ws, per_service, ks.keys, ks.index, expected, blocked,
+                                                         ks.version))
         services = list(per_service)  # with the services the gap detector knows already
         self.events.extend(self.gaps.close_window(ws, per_service, ks.index, observed, expected, phi, learned,
                                                   services))

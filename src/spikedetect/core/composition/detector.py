@@ -29,6 +29,7 @@ from spikedetect.kernel import closing as _kernel
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
 
 
 @dataclass
@@ -63,6 +64,8 @@ class CompositionDetector(ShareBank):
         super().__init__()
         self.window_ms = window_ms
         self.book = MemberBook(window_ms, detector)
+        self._rows_at: tuple[int, int] | None = None  # (keys, rows) versions of the cache below
+        self._key_rows_cache: tuple[IntArray, BoolArray] = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=bool))
 
     @property
     def members(self) -> dict[ServiceKey, Member]:
@@ -78,9 +81,12 @@ class CompositionDetector(ShareBank):
         return {sk: self._key_state(sk) for sk in self.row_keys}
 
     def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], keys: Sequence[ServiceKey],
-                     index: Mapping[ServiceKey, int], expected: FloatArray, blocked: BoolArray) -> list[SignalEvent]:
-        """Score, step and learn one closed window. ``blocked``: keys whose total is not normal."""
-        self._track(keys, index, expected)
+                     index: Mapping[ServiceKey, int], expected: FloatArray, blocked: BoolArray,
+                     keys_version: int | None = None) -> list[SignalEvent]:
+        """Score, step and learn one closed window. ``blocked``: keys whose total is not normal.
+        ``keys_version`` (:attr:`~spikedetect.core.keyspace.Keyspace.version`, when the caller has
+        one) lets each row's key row be kept from one window to the next."""
+        key_rows = self._track(keys, index, expected, keys_version)
         m = len(self.row_keys)
         if m == 0:
             return []
@@ -89,7 +95,7 @@ class CompositionDetector(ShareBank):
         k = x.shape[1]  # categories seen so far
         acc = self.acc[:m, :k]
         t = score_tails(x, n, self.shares[:m, :k], acc)
-        block = blocked[np.fromiter(map(index.__getitem__, self.row_keys), dtype=np.intp, count=m)]
+        block = blocked[key_rows]
         has_member = self._has_member(m)
         opening, weight = self._opening(t, n, block | has_member)
         touched = self._step_members(ws, np.flatnonzero(has_member | opening).tolist(), x, n, t)
@@ -98,15 +104,31 @@ class CompositionDetector(ShareBank):
         self._learn_window(x, n, weight)
         return [ev for svc in sorted(touched) for ev in self.book.emit(svc, ws)]
 
-    def _track(self, keys: Sequence[ServiceKey], index: Mapping[ServiceKey, int], expected: FloatArray) -> None:
-        """Rows follow the scorer's keys: a retired key is forgotten, a busy one gets a row."""
-        for sk in [sk for sk in self.row_keys if sk not in index]:
-            self.drop_row(sk)
-            self.book.forget(sk)
-        rows = self.rows
-        for r in np.flatnonzero(expected[: len(keys)] >= MIN_EXPECTED).tolist():
-            if keys[r] not in rows:  # (row() of a tracked key only looks it up)
-                self.row(keys[r])
+    def _track(self, keys: Sequence[ServiceKey], index: Mapping[ServiceKey, int], expected: FloatArray,
+               keys_version: int | None) -> IntArray:
+        """Rows follow the scorer's keys: a retired key is forgotten, a busy one gets a row.
+        Returns each row's key row."""
+        key_rows, has_row = self._key_rows(index, len(keys), keys_version)
+        busy = np.flatnonzero((expected[: len(keys)] >= MIN_EXPECTED) & ~has_row).tolist()
+        for r in busy:  # (in key order, as rows were always added)
+            self.row(keys[r])
+        return self._key_rows(index, len(keys), keys_version)[0] if busy else key_rows
+
+    def _key_rows(self, index: Mapping[ServiceKey, int], n_keys: int, keys_version: int | None
+                  ) -> tuple[IntArray, BoolArray]:
+        """Each row's key row, and which of the ``n_keys`` keys have a row, after forgetting the
+        rows of retired keys. Kept while neither the keys (``keys_version``) nor the rows
+        (:attr:`version`) changed: then no key can have retired either."""
+        if keys_version is None or self._rows_at != (keys_version, self.version):
+            for sk in [sk for sk in self.row_keys if sk not in index]:
+                self.drop_row(sk)
+                self.book.forget(sk)
+            key_rows = np.fromiter(map(index.__getitem__, self.row_keys), dtype=np.intp, count=len(self.row_keys))
+            has_row = np.zeros(n_keys, dtype=bool)
+            has_row[key_rows] = True
+            self._key_rows_cache = (key_rows, has_row)
+            self._rows_at = None if keys_version is None else (keys_version, self.version)
+        return self._key_rows_cache
 
     def _has_member(self, m: int) -> BoolArray:
         if not self.members:

@@ -39,6 +39,7 @@ class ShareBank:
         self.hits = np.zeros(16, dtype=np.int64)
         self._paths: dict[tuple[str, str], list[int]] = {}  # (service, region) -> rows on its path
         self._services: list[str] | None = None  # the services of the rows, sorted (None: to compute)
+        self.version = 0  # moves whenever a row is added or dropped (for caches of row numbers)
 
     def col(self, cat: str) -> int:
         """The column of a category, given one when new (the last column is shared by the rest)."""
@@ -66,6 +67,7 @@ class ShareBank:
         self.shares[r], self.acc[r], self.learned[r], self.hits[r] = 0.0, 0.0, 0.0, 0
         self.rows[sk] = r
         self.row_keys.append(sk)
+        self.version += 1
         self._paths.clear()
         self._services = None
         return r
@@ -73,6 +75,7 @@ class ShareBank:
     def drop_row(self, sk: ServiceKey) -> None:
         """Forget a key's row; the last row moves into its place."""
         r = self.rows.pop(sk)
+        self.version += 1
         self._paths.clear()
         self._services = None
         last = len(self.row_keys) - 1

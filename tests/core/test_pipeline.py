@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from spikedetect.core import ClosedKeys, DetectorConfig, Mark, Output, Partial, Pipeline
+from spikedetect.core import ClosedKeys, ClosedWindow, DetectorConfig, Mark, Output, Partial, Pipeline
 from spikedetect.core.detector import Detector
 from spikedetect.core.signal_events import SignalEvent
 
@@ -168,3 +168,20 @@ def test_the_detector_is_the_pipeline_without_grouping() -> None:
     assert all(e.group_id is None for e in events)
     assert [e.to_json() for e in out.events] == [e.to_json() for e in det.take_signals()]
     assert all(isinstance(e, SignalEvent) for e in out.events)
+
+
+def test_apply_says_what_became_of_a_partial() -> None:
+    """The scorer side tells kept partials from re-deliveries and late ones (the live owner
+    stores only the kept), counting the same in the scorer's stats."""
+    p = Pipeline(config(), sources=())
+    window = ClosedWindow(T0, {"ig": {("US", "feed", "app"): 2}})
+    p.apply(Mark(0, None, idle=True, n_sources=2))
+    assert p.apply(Partial(1, window)) == "kept"
+    assert p.apply(Partial(1, window)) == "kept"  # its window is still open: the copy replaces it
+    p.apply(Mark(1, T0 + 2 * W))
+    assert p.close().incidents == [] and p.scorer.next_ws == T0 + 2 * W
+    assert p.apply(Partial(1, window)) == "replayed"  # source 1's mark had passed it
+    assert p.apply(Partial(0, window)) == "late"  # source 0 was idle: T0 closed without it
+    assert p.apply(Partial(0, ClosedWindow(T0 + 2 * W, {"ig": {("US", "feed", "app"): 1}}))) == "kept"
+    st = p.scorer.stats
+    assert (st.replayed_partials, st.late_partials, st.late_partial_reports) == (1, 1, 2.0)

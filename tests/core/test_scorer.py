@@ -136,9 +136,9 @@ def test_redelivered_partial_changes_nothing() -> None:
 def test_a_newer_copy_of_a_partial_replaces_the_older() -> None:
     s = Scorer(CFG)
     rec = Recorder(s)
-    s.add_partial(0, cw(T0, {"US": 3}))
-    s.add_partial(0, cw(T0, {"US": 5}))
-    s.add_partial(0, cw(T0, {"GB": 2}), part=1)  # another piece of the same window adds up
+    assert s.add_partial(0, cw(T0, {"US": 3})) == "kept"
+    assert s.add_partial(0, cw(T0, {"US": 5})) == "kept"  # its window is open: the copy is kept
+    assert s.add_partial(0, cw(T0, {"GB": 2}), part=1) == "kept"  # another piece of the same window adds up
     step(s, 0, T0, None)
     assert rec.observed(T0) == {("ig", "*"): 7, ("ig", "US"): 5, ("ig", "GB"): 2}
 
@@ -160,15 +160,17 @@ def test_partial_for_closed_window_is_replayed_or_late_never_merged() -> None:
     step(s, "a", T0 + W, {"US": 3})
     assert sorted(rec.windows) == [T0, T0 + W]
     # a re-delivery from a, whose watermark passed the window: replayed, nothing else happens
-    s.add_partial("a", cw(T0, {"US": 99}))
+    assert s.add_partial("a", cw(T0, {"US": 99})) == "replayed"
     assert s.stats.replayed_partials == 1 and s.late == [] and s.stats.late_partials == 0
     # b's watermark never passed it: reported as late with its report count, not merged
-    s.add_partial("b", cw(T0, {"US": 4, "GB": 1}))
+    assert s.add_partial("b", cw(T0, {"US": 4, "GB": 1})) == "late"
     assert s.late == [LatePartial("b", T0, 5.0)]
     assert (s.stats.late_partials, s.stats.late_partial_reports) == (1, 5.0)
     assert T0 not in s.pending
+    assert s.add_partial("b", cw(T0 + 2 * W, {"US": 1})) == "kept"  # an open window: b's counts merge
+    assert (s.stats.replayed_partials, s.stats.late_partials) == (1, 1)
     step(s, "a", T0 + 2 * W, {"US": 3})
-    assert rec.observed(T0 + 2 * W)[("ig", "US")] == 3  # nothing leaked into a later window
+    assert rec.observed(T0 + 2 * W)[("ig", "US")] == 4  # nothing else leaked into a later window
     assert rec.observed(T0)[("ig", "US")] == 3
 
 

@@ -265,3 +265,36 @@ def test_a_kept_pack_partly_written_closed_restores_only_its_open_windows() -> N
     assert owner.pending.by_ws == {t0 + 4 * WINDOW_MS: {key: len(blob)}}
     table["0|meta"] = orjson.dumps({"next_ws": t0 + 5 * WINDOW_MS, "n_src": 1})
     assert PartitionOwner(0, DetectorConfig(), table, Metrics()).stale == [key]
+
+
+def test_the_table_keeps_only_the_partials_the_scorer_kept() -> None:
+    """Re-sent windows of source 0 (replayed) and an idle source 1's windows that closed without it
+    (late) are not stored: v1 messages get no entry, packs are re-encoded with their open windows."""
+    from spikedetect.core.counter import ClosedWindow
+
+    t0 = 1_795_651_200_000
+    windows = [ClosedWindow(t0 + i * WINDOW_MS, {"ig": {("US", "login", "app"): i + 1}}) for i in range(5)]
+    table: dict[str, bytes] = {}
+    owner = PartitionOwner(0, DetectorConfig(), table, Metrics())
+    sent: list[Outbox] = []
+
+    async def publish(out: Outbox) -> None:
+        sent.append(out)
+
+    async def go(*blobs: bytes) -> None:
+        for blob in blobs:
+            await owner.handle(blob, publish)
+
+    asyncio.run(go(encode_mark(1, None, 2, idle=True), *[b for _, b in encode_packs(0, windows[:2])],
+                   encode_mark(0, t0 + 2 * WINDOW_MS, 2)))
+    assert owner.scorer.next_ws == t0 + 2 * WINDOW_MS and not [k for k in table if "|p|" in k]
+    asyncio.run(go(*[b for w in windows[:2] for src in (0, 1) for _, b in encode_partials(src, w)],
+                   *[b for src in (0, 1) for _, b in encode_packs(src, windows)]))
+    st = owner.scorer.stats
+    assert (st.replayed_partials, st.late_partials) == (4, 4)
+    assert sum(len(out.dead) for out in sent) == 4
+    kept = sorted((k, decode(v)) for k, v in table.items() if "|p|" in k)
+    assert [(k, [p.ws_ms for p in msg.partials] if isinstance(msg, Pack) else msg) for k, msg in kept] == [
+        (f"0|p|{t0 + 4 * WINDOW_MS}|{src}|ig|{t0 + 2 * WINDOW_MS}.0-0", [t0 + i * WINDOW_MS for i in (2, 3, 4)])
+        for src in (0, 1)]
+    assert owner.pending.total == sum(len(v) for k, v in table.items() if "|p|" in k)

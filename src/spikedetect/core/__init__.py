@@ -12,7 +12,7 @@ from spikedetect.core.incidents import SCHEMA, IncidentEvent
 from spikedetect.core.messages import Mark, Partial
 from spikedetect.core.pipeline import Output, Pipeline
 from spikedetect.core.reports import REASONS, Report, ReportValidator
-from spikedetect.core.scorer import ClosedKeys, LatePartial, Scorer
+from spikedetect.core.scorer import ClosedKeys, LatePartial, PartialFate, Scorer
 from spikedetect.core.summary import Summary
 from spikedetect.core.timefmt import format_ts_ms, parse_time_arg, parse_ts_ms
 
@@ -34,6 +34,7 @@ __all__ = [
     "Mark",
     "Output",
     "Partial",
+    "PartialFate",
     "Pipeline",
     "Report",
     "ReportValidator",

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import WindowCounter
@@ -36,7 +36,7 @@ from spikedetect.core.incidents import IncidentEvent
 from spikedetect.core.messages import Mark, Message, Partial
 from spikedetect.core.outage_events import OutageEvent
 from spikedetect.core.outages import OutageGrouper
-from spikedetect.core.scorer import ClosedKeys, Scorer, WindowHook
+from spikedetect.core.scorer import ClosedKeys, PartialFate, Scorer, WindowHook
 from spikedetect.core.signal_events import SignalEvent, merge_v2
 from spikedetect.core.summary import Summary
 
@@ -160,16 +160,22 @@ class Pipeline:
         return out.extend(self.close())
 
     # -- the scorer side -------------------------------------------------------------
-    def apply(self, msg: Message) -> None:
+    @overload
+    def apply(self, msg: Partial) -> PartialFate: ...
+    @overload
+    def apply(self, msg: Mark) -> None: ...
+
+    def apply(self, msg: Message) -> PartialFate | None:
         """Hand a partial or a mark to the scorer (idempotent: a partial replaces the same
-        (source, window, part), a mark only moves forward)."""
+        (source, window, part), a mark only moves forward). For a partial, what became of it
+        (kept, replayed or late: :data:`~spikedetect.core.scorer.PartialFate`)."""
         s = self.scorer
         if isinstance(msg, Partial):
-            s.add_partial(msg.source, msg.window, msg.part)
-            return
+            return s.add_partial(msg.source, msg.window, msg.part)
         if msg.n_sources > len(s.watermarks):
             s.expect_sources(range(msg.n_sources))
         s.set_watermark(msg.source, msg.wm_ms, idle=msg.idle)
+        return None
 
     def close(self, until_ms: int | None = None) -> Output:
         """Close every window the marks allow (or up to ``until_ms``): region events, and the

@@ -8,13 +8,14 @@ windows that are not normal never teach the baseline.
 
 Partials are stored per (window, source) and replace each other, and watermarks only
 move forward, so a re-delivered partial or mark changes nothing (at-least-once safe).
+:meth:`Scorer.add_partial` says what became of a partial (:data:`PartialFate`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,11 @@ from spikedetect.core.signals import Signals
 from spikedetect.core.window_scores import WindowScores, observe, parent_prior, score_window
 
 WindowHook = Callable[[int, "ClosedKeys"], None]
+
+# What :meth:`Scorer.add_partial` did with a partial: "kept" for its open window (in pending),
+# "replayed" (a re-delivery of a window closed after its source's watermark had passed it:
+# ignored) or "late" (its window closed without it: reported in ``Scorer.late``, never merged)
+PartialFate = Literal["kept", "replayed", "late"]
 
 
 @dataclass
@@ -104,8 +110,9 @@ class Scorer:
         for s in sources:
             self.watermarks.setdefault(s, None)
 
-    def add_partial(self, source: Any, window: ClosedWindow, part: Any = 0) -> None:
-        """Store a source's counts for a window, replacing an earlier copy of the same part.
+    def add_partial(self, source: Any, window: ClosedWindow, part: Any = 0) -> PartialFate:
+        """Store a source's counts for a window, replacing an earlier copy of the same part, and
+        say what became of them (:data:`PartialFate`; counted in :attr:`stats` besides).
 
         ``part`` names a piece when a source splits one window into several messages."""
         ws = window.ws_ms
@@ -113,16 +120,17 @@ class Scorer:
             wm = self.watermarks.get(source)
             if wm is not None and ws + self.window_ms <= wm:
                 self.stats.replayed_partials += 1  # a re-delivery: the source had passed it
-                return
+                return "replayed"
             n = float(sum(sum(c.values()) for c in window.counts.values()))
             self.stats.late_partials += 1
             self.stats.late_partial_reports += n
             self.late.append(LatePartial(source, ws, n))
-            return
+            return "late"
         pend = self.pending.get(ws)
         if pend is None:
             pend = self.pending[ws] = _Pending()
         pend.by_source[(source, part)] = {svc: dict(c) for svc, c in window.counts.items()}
+        return "kept"
 
     def set_watermark(self, source: Any, wm_ms: int | None, *, idle: bool = False, empty: bool = False) -> None:
         """Move a source's watermark forward (never back).

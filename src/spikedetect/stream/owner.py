@@ -186,15 +186,9 @@ class PartitionOwner:
         await self._close(publish)
 
     def _partials(self, msg: Partial | Pack, blob: bytes) -> None:
-        """Store partials in the scorer and those that came neither too late nor again in the
-        table: a pack as one entry under its last window (re-encoded if only part of it is kept)."""
-        st = self.scorer.stats
-        kept: list[Partial] = []
-        for p in partials_of(msg):
-            before = st.replayed_partials + st.late_partials
-            self.pipeline.apply(p)
-            if st.replayed_partials + st.late_partials == before:
-                kept.append(p)
+        """Store partials in the scorer and those it kept (neither late nor replayed) in the table:
+        a pack as one entry under its last window (re-encoded if only part of it is kept)."""
+        kept = [p for p in partials_of(msg) if self.pipeline.apply(p) == "kept"]
         if not kept:
             return
         if isinstance(msg, Partial):

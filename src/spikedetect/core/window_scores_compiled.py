@@ -51,19 +51,11 @@ def record(kernel: ModuleType, cols: dict[str, npt.NDArray[np.float32]], pos: in
 
 
 def raw_scores(kernel: ModuleType, observed: FloatArray, exp: Expectation, hz: Horizons) -> FloatArray:
-    """``window_scores.raw_scores`` by ``kernel.surprise_gather`` and ``surprise_scatter`` around
-    :func:`~spikedetect.core.negbin.log_sf_terms` (no concatenated copies)."""
+    """``window_scores.raw_scores`` by :func:`~spikedetect.core.negbin.nb_tails` (no concatenated
+    copies)."""
     observed, mean, phi = (np.ascontiguousarray(a, dtype=np.float64) for a in (observed, exp.mean, exp.phi))
-    n = len(observed)
-    total = n + hz.block.shape[1] * len(hz.rows)
-    idx, xm, mm, pm = np.empty(total, dtype=np.intp), np.empty(total), np.empty(total), np.empty(total)
-    m, all_poisson = kernel.surprise_gather(observed, mean, phi, hz.block, idx, xm, mm, pm)
-    log_pmf = log_ratio = np.empty(0)
-    if m:
-        log_pmf, log_ratio = negbin.log_sf_terms(kernel, xm[:m], mm[:m], pm[:m], all_poisson)
-    raw = np.zeros((len(HORIZONS), n))
-    kernel.surprise_scatter(idx[:m], log_pmf, log_ratio, np.ascontiguousarray(hz.rows, dtype=np.intp), negbin._LN10,
-                            negbin.MAX_SCORE, raw)
+    raw = np.empty((len(HORIZONS), len(observed)))
+    negbin.nb_tails(kernel, observed, mean, phi, hz.block, np.ascontiguousarray(hz.rows, dtype=np.intp), True, raw)
     return raw
 
 

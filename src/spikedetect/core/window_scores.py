@@ -147,7 +147,8 @@ def score_window(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
     raw = raw_scores(observed, exp, hz)
     cal = evidence.calibrate(ks.baseline.cols, n, raw, hz.rows)
     tracked = np.zeros(n, dtype=bool)
-    tracked[[ks.index[sk] for sk, t in trackers.items() if t.state == "open"]] = True
+    if trackers:
+        tracked[[ks.index[sk] for sk, t in trackers.items() if t.state == "open"]] = True
     rates = excess_rates(ks, trackers, hz.rows, tracked, ws, config.window_ms)
     signal, score = give_signals(policy, observed, exp.mean, cal, hz, tracked, rates)
     # A key with no history of its own (floor baseline) or relearning after an incident
@@ -228,8 +229,10 @@ def excess_rates(ks: Keyspace, trackers: dict[ServiceKey, Tracker], rows: IntArr
     """Per row, the excess reports per window of its open incident so far when the incident
     is sharp (:data:`~spikedetect.core.policy.KEEP_SHORT_RATIO`), else 0."""
     rate = np.zeros(len(rows))
+    if not trackers:
+        return rate
     keys = ks.keys
-    for j in np.flatnonzero(tracked[rows]).tolist():
+    for j in tracked[rows].nonzero()[0].tolist():
         t = trackers[keys[int(rows[j])]]
         if t.total >= KEEP_SHORT_RATIO * t.expected_total:
             rate[j] = (t.total - t.expected_total) / max(1, (ws - t.first_ws) // window_ms)

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from spikedetect.core import evidence, negbin
 from spikedetect.core import policy as pol
 from spikedetect.core.detectors.base import FLOOR, LEARNED, PARENT_PRIOR, BoolArray, Expectation, FloatArray
+from spikedetect.core.detectors.seasonal import SeasonalBaseline
 from spikedetect.core.evidence import HORIZONS, RING
 from spikedetect.core.keyspace import Keyspace
 
@@ -60,14 +61,20 @@ def raw_scores(kernel: ModuleType, observed: FloatArray, exp: Expectation, hz: H
 
 
 def parent_prior(kernel: ModuleType, ks: Keyspace, exp: Expectation) -> None:
-    """``window_scores.parent_prior`` by ``kernel.parent_prior`` (``exp`` changed in place)."""
+    """``window_scores.parent_prior`` by ``kernel.parent_prior`` (``exp`` changed in place); a
+    seasonal baseline's shares are read from its columns there (``kernel.parent_prior_cols``)."""
     n = ks.size
-    shares = np.ascontiguousarray(ks.baseline.shares(np.arange(n)), dtype=np.float64)
     if exp.mean.dtype != np.float64 or exp.source.dtype != np.int8 or not (
             exp.mean.flags.c_contiguous and exp.source.flags.c_contiguous):
         raise TypeError("parent_prior needs a float64 mean and an int8 source, contiguous")
-    kernel.parent_prior(shares, ks.parent[:n], ks.depth[:n], ks.baseline.floor_mean, LEARNED, PARENT_PRIOR, exp.mean,
-                        exp.source, np.empty(n, dtype=np.uint8), np.empty(n, dtype=np.intp), np.empty(n))
+    args = (ks.parent[:n], ks.depth[:n], ks.baseline.floor_mean, LEARNED, PARENT_PRIOR, exp.mean, exp.source,
+            np.empty(n, dtype=np.uint8), np.empty(n, dtype=np.intp), np.empty(n))
+    if isinstance(ks.baseline, SeasonalBaseline) and type(ks.baseline).shares is SeasonalBaseline.shares:
+        cols = ks.baseline.cols
+        kernel.parent_prior_cols(cols["share"], cols["share_w"], *args, np.empty(n))
+        return
+    shares = np.ascontiguousarray(ks.baseline.shares(np.arange(n)), dtype=np.float64)
+    kernel.parent_prior(shares, *args)
 
 
 def _params(policy: pol.IncidentPolicy) -> tuple[float, ...]:

@@ -53,6 +53,10 @@ def calibrate_rows(raw: FloatArray, q: npt.NDArray[np.float32], q3: npt.NDArray[
 def parent_prior(shares: FloatArray, parent: IntArray, depth: npt.NDArray[np.int8], floor: float, learned: int,
                  prior: int, mean: FloatArray, source: npt.NDArray[np.int8], cold: npt.NDArray[np.uint8],
                  sel: IntArray, value: FloatArray) -> None: ...
+def parent_prior_cols(share: FloatArray, share_w: npt.NDArray[np.float32], parent: IntArray,
+                      depth: npt.NDArray[np.int8], floor: float, learned: int, prior: int, mean: FloatArray,
+                      source: npt.NDArray[np.int8], cold: npt.NDArray[np.uint8], sel: IntArray, value: FloatArray,
+                      shares: FloatArray) -> None: ...
 def window_signals(observed: FloatArray, expected: FloatArray, cal: FloatArray, cand: IntArray, hz: FloatArray,
                    tracked: npt.NDArray[np.uint8], rates: FloatArray, windows: FloatArray,
                    sharp_rows: npt.NDArray[np.uint8], params: tuple[float, ...], sig: npt.NDArray[np.int8],

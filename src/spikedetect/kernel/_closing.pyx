@@ -22,7 +22,7 @@ edge-case inputs.
 from cpython.dict cimport PyDict_GetItem
 from cpython.number cimport PyNumber_Add
 from cpython.ref cimport PyObject
-from libc.math cimport ceil
+from libc.math cimport NAN, ceil
 from libc.stdlib cimport calloc, free, malloc
 
 cdef int _TERMS = 48

@@ -62,8 +62,8 @@ cdef Py_ssize_t _nb_gather(const double[::1] observed, const double[::1] mean, c
     ``mm``, ``pm``. Returns how many; ``poisson``: all of them have phi <= 1.0001."""
     cdef Py_ssize_t i, t, n = observed.shape[0], k = hz.shape[2], total = n + hz.shape[1] * k, m = 0
     cdef double x, mu, p
-    poisson[0] = True
-    for i in range(total):
+    cdef bint above, po = True
+    for i in range(total):  # without branches on the data: each value is written, kept when above
         if i < n:
             x, mu, p = observed[i], mean[i], phi[i]
         else:
@@ -71,10 +71,11 @@ cdef Py_ssize_t _nb_gather(const double[::1] observed, const double[::1] mean, c
             x, mu, p = hz[0, t // k, t % k], hz[2, t // k, t % k], hz[3, t // k, t % k]
         x = ceil(x)
         mu = _np_max(mu, 1e-9)
-        if x > mu:
-            idx[m], xm[m], mm[m], pm[m] = i, x, mu, p
-            poisson[0] = poisson[0] and p <= 1.0001
-            m += 1
+        above = x > mu
+        idx[m], xm[m], mm[m], pm[m] = i, x, mu, p
+        po = po & ((not above) | (p <= 1.0001))
+        m += above
+    poisson[0] = po
     return m
 
 

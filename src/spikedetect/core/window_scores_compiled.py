@@ -67,22 +67,39 @@ def parent_prior(kernel: ModuleType, ks: Keyspace, exp: Expectation) -> None:
     if exp.mean.dtype != np.float64 or exp.source.dtype != np.int8 or not (
             exp.mean.flags.c_contiguous and exp.source.flags.c_contiguous):
         raise TypeError("parent_prior needs a float64 mean and an int8 source, contiguous")
-    args = (ks.parent[:n], ks.depth[:n], ks.baseline.floor_mean, LEARNED, PARENT_PRIOR, exp.mean, exp.source,
-            np.empty(n, dtype=np.uint8), np.empty(n, dtype=np.intp), np.empty(n))
+    bufs = _PRIOR.pop() if _PRIOR else None  # the kernel's scratch, kept between windows (a list's pop is atomic)
+    if bufs is None or len(bufs[0]) < n:
+        m = max(n, 2 * len(bufs[0]) if bufs is not None else 0)
+        bufs = (np.empty(m, dtype=np.uint8), np.empty(m, dtype=np.intp), np.empty(m), np.empty(m))
+    cold, sel, value, shares = bufs
+    args = (ks.parent[:n], ks.depth[:n], ks.baseline.floor_mean, LEARNED, PARENT_PRIOR, exp.mean, exp.source, cold,
+            sel, value)
     if isinstance(ks.baseline, SeasonalBaseline) and type(ks.baseline).shares is SeasonalBaseline.shares:
         cols = ks.baseline.cols
-        kernel.parent_prior_cols(cols["share"], cols["share_w"], *args, np.empty(n))
-        return
-    shares = np.ascontiguousarray(ks.baseline.shares(np.arange(n)), dtype=np.float64)
-    kernel.parent_prior(shares, *args)
+        kernel.parent_prior_cols(cols["share"], cols["share_w"], *args, shares[:n])
+    else:
+        kernel.parent_prior(np.ascontiguousarray(ks.baseline.shares(np.arange(n)), dtype=np.float64), *args)
+    _PRIOR.append(bufs)
+
+
+_PRIOR: list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp], FloatArray, FloatArray]] = []  # free scratch
+_PARAMS: dict[int, tuple[object, tuple[float, ...]]] = {}  # id(config) -> (config, its params)
 
 
 def _params(policy: pol.IncidentPolicy) -> tuple[float, ...]:
+    """The kernel's rule parameters of ``policy`` (its config is frozen: kept per config)."""
     c = policy.config
-    return (c.min_excess, 1.0 + c.min_excess_ratio, 0.5 * c.min_excess, c.close_threshold, 2.0 * c.open_threshold,
-            c.open_threshold, c.extreme_threshold, c.extreme_ratio, 2.0 * c.extreme_ratio, c.sustained_sharp_ratio,
-            pol.KEEP_OPEN_EXPECTED, pol.KEEP_OPEN_EXCESS * c.min_excess, pol.CALM, pol.ELEVATED, pol.ANOMALOUS,
-            pol.EXTREME)
+    known = _PARAMS.get(id(c))
+    if known is not None and known[0] is c:
+        return known[1]
+    if len(_PARAMS) > 64:
+        _PARAMS.clear()
+    params = (c.min_excess, 1.0 + c.min_excess_ratio, 0.5 * c.min_excess, c.close_threshold,
+              2.0 * c.open_threshold, c.open_threshold, c.extreme_threshold, c.extreme_ratio, 2.0 * c.extreme_ratio,
+              c.sustained_sharp_ratio, pol.KEEP_OPEN_EXPECTED, pol.KEEP_OPEN_EXCESS * c.min_excess, pol.CALM,
+              pol.ELEVATED, pol.ANOMALOUS, pol.EXTREME)
+    _PARAMS[id(c)] = (c, params)
+    return params
 
 
 def give_signals(kernel: ModuleType, policy: pol.IncidentPolicy, observed: FloatArray, expected: FloatArray,

@@ -174,9 +174,14 @@ def test_observe_marks_the_same_keys_seen(windows: list[dict[str, dict[tuple[str
 @needs_kernel
 def test_the_kernels_check_their_bounds() -> None:
     assert isinstance(KERNEL, ModuleType)
-    with pytest.raises(IndexError):
-        KERNEL.surprise_scatter(np.array([7], dtype=np.intp), np.zeros(1), np.zeros(1), np.array([0], dtype=np.intp),
-                                2.3, 300.0, np.zeros((H, 2)))
-    with pytest.raises(IndexError):
-        KERNEL.surprise_scatter(np.zeros(0, dtype=np.intp), np.zeros(0), np.zeros(0), np.array([2], dtype=np.intp),
-                                2.3, 300.0, np.zeros((H, 2)))
+    work = np.zeros(KERNEL.NB_WORK * (2 + 3 * 1))
+    consts = negbin._CONSTS
+    with pytest.raises(IndexError):  # a gathered position past the counts and sums
+        KERNEL.nb_finish(np.array([7], dtype=np.intp), work, 1, True, np.array([0], dtype=np.intp), consts, 2.3,
+                         300.0, True, np.zeros((H, 2)))
+    with pytest.raises(IndexError):  # a candidate row past the rows
+        KERNEL.nb_finish(np.zeros(0, dtype=np.intp), work, 0, True, np.array([2], dtype=np.intp), consts, 2.3, 300.0,
+                         True, np.zeros((H, 2)))
+    with pytest.raises(ValueError):  # scratch too small
+        KERNEL.nb_prepare(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros((5, H - 1, 0)), np.zeros(2, dtype=np.intp),
+                          np.zeros(KERNEL.NB_WORK * 2 - 1))

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikedetect.core import evidence, window_scores
-from spikedetect.core.config import DetectorConfig
+from spikedetect.core.config import DetectorConfig, DetectorSpec
+from spikedetect.core.detectors import make_baseline
 from spikedetect.core.detectors.base import Expectation
 from spikedetect.core.evidence import EVIDENCE_COLUMNS, HORIZONS
 from spikedetect.core.policy import IncidentPolicy
@@ -102,6 +103,12 @@ def _expectation(rng: np.random.Generator, n: int, edge: float) -> Expectation:
     return Expectation(_draw(rng, (n,), edge), _draw(rng, (n,), edge), rng.integers(0, 4, size=n).astype(np.int8))
 
 
+def _prior_bytes(ks: Any, exp: Expectation) -> list[bytes]:
+    e = Expectation(exp.mean.copy(), exp.phi.copy(), exp.source.copy())
+    window_scores.parent_prior(ks, e)
+    return _bytes(e.mean, e.source)
+
+
 @needs_kernel
 @settings(max_examples=300, deadline=None)
 @given(st.integers(0, 40), st.sampled_from([0.0, 0.05, 0.3]), st.integers(0, 2**32 - 1))
@@ -109,13 +116,28 @@ def test_parent_prior_is_bit_identical(n: int, edge: float, seed: int) -> None:
     rng = np.random.default_rng(seed)
     ks = _keyspace(rng, n, edge)
     exp = _expectation(rng, n, edge)
+    got = _both(window_scores, lambda: _prior_bytes(ks, exp))
+    assert got[0] == got[1]
 
-    def run() -> list[bytes]:
-        e = Expectation(exp.mean.copy(), exp.phi.copy(), exp.source.copy())
-        window_scores.parent_prior(ks, e)
-        return _bytes(e.mean, e.source)
 
-    got = _both(window_scores, run)
+@needs_kernel
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 40), st.sampled_from(["seasonal", "weekly"]), st.sampled_from([0.0, 0.05, 0.3]),
+       st.integers(0, 2**32 - 1))
+def test_parent_prior_of_a_baselines_shares_is_bit_identical(n: int, name: str, edge: float, seed: int) -> None:
+    """A seasonal baseline's shares (a weekly one's are the same) read from its columns in the
+    kernel: weights around the float32 threshold of 1, NaN and edge shares."""
+    rng = np.random.default_rng(seed)
+    ks = _keyspace(rng, n, edge)
+    ks.baseline = make_baseline(DetectorSpec.parse(name), DetectorConfig().window_ms)
+    for _ in range(n + 2):
+        ks.baseline.add_row()
+    cols = ks.baseline.cols
+    cols["share"][:] = _draw(rng, cols["share"].shape, edge, 1.0)
+    cols["share_w"][:] = rng.choice(np.array([0.0, 0.5, np.nextafter(1, 0), 1.0, 1.0000001, 3.0, np.nan],
+                                             dtype=np.float32), size=cols["share_w"].shape)
+    exp = _expectation(rng, n, edge)
+    got = _both(window_scores, lambda: _prior_bytes(ks, exp))
     assert got[0] == got[1]
 
 

@@ -184,11 +184,12 @@ def calibrate(cols: dict[str, npt.NDArray[np.float32]], n: int, raw: FloatArray,
     horizons > 1 (a raw 0 stays 0), so only they are mapped there."""
     if rows is None:
         return _mapped(raw, cols["cal_q"][:n].T, cols["cal_q3"][:n].T)
-    out = np.zeros_like(raw)
     if _kernel is not None and raw.dtype == np.float64 and raw.flags.c_contiguous:
+        out = np.zeros(raw.shape)
         _kernel.calibrate_rows(raw, cols["cal_q"], cols["cal_q3"], n, np.ascontiguousarray(rows, dtype=np.intp),
                                CAL_INITIAL, out)
         return out
+    out = np.zeros_like(raw)
     out[0] = _mapped(raw[0], cols["cal_q"][:n, 0], cols["cal_q3"][:n, 0])
     if len(rows):
         out[1:, rows] = _mapped(raw[1:, rows], cols["cal_q"][rows, 1:].T, cols["cal_q3"][rows, 1:].T)

@@ -89,36 +89,45 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
 
 
 _CONSTS = (_HALF_LOG_2PI, 1 / 12, 1 / 360, 1 / 1260, 1 / 1680)  # lgamma's, for the compiled loops
+_NO_SUMS = np.zeros((5, 0, 0))  # no horizon sums: log_sf of the counts alone
+_NO_ROWS = np.zeros(0, dtype=np.intp)
+_SCRATCH: list[tuple[npt.NDArray[np.intp], FloatArray]] = []  # free scratch arrays (see _scratch)
 
 
 def _log_sf_compiled(kernel: ModuleType, observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArray:
-    """:func:`log_sf` of 1-d arrays in the compiled closing loops: the same steps, the logs taken
-    by numpy on the gathered values (libm's may differ from numpy's in the last bits)."""
-    n = len(observed)
-    out, xm, mm, pm = np.zeros(n), np.empty(n), np.empty(n), np.empty(n)
-    idx = np.empty(n, dtype=np.intp)
-    m, all_poisson = kernel.logsf_gather(*(np.ascontiguousarray(v, dtype=np.float64) for v in (observed, mean, phi)),
-                                         idx, xm, mm, pm)
-    if m == 0:
-        return out
-    log_pmf, log_ratio = log_sf_terms(kernel, xm[:m], mm[:m], pm[:m], all_poisson)
-    out[idx[:m]] = np.minimum(log_pmf + log_ratio, 0.0)
+    """:func:`log_sf` of 1-d arrays in the compiled closing loops (:func:`nb_tails`)."""
+    x, mu, p = (np.ascontiguousarray(v, dtype=np.float64) for v in (observed, mean, phi))
+    out = np.empty(len(x))
+    nb_tails(kernel, x, mu, p, _NO_SUMS, _NO_ROWS, False, out.reshape(1, -1))
     return out
 
 
-def log_sf_terms(kernel: ModuleType, xm: FloatArray, mm: FloatArray, pm: FloatArray, all_poisson: bool
-                 ) -> tuple[FloatArray, FloatArray]:
-    """The compiled :func:`log_sf`'s two terms for the gathered rows (counts ``xm`` above their
-    means ``mm``, overdispersion ``pm``): the log pmf and the log of the tail's ratio sum."""
-    m = len(xm)
-    r, q, log_pmf, a, b, ratio_sum = (np.empty(m) for _ in range(6))
-    args = np.empty((2 * (1 if all_poisson else 3) + 2) * m)
-    kernel.logsf_log_args(xm, mm, pm, all_poisson, r, q, args)
-    logs = np.log(args)
-    kernel.logsf_log_pmf(xm, mm, pm, all_poisson, r, q, logs, logs if all_poisson else np.log1p(-q), _CONSTS,
-                         log_pmf, a, b)
-    kernel.tail_sum(xm, a, b, _stepwise(xm), ratio_sum)
-    return log_pmf, np.log(ratio_sum)
+def nb_tails(kernel: ModuleType, observed: FloatArray, mean: FloatArray, phi: FloatArray, sums: FloatArray,
+             rows: npt.NDArray[np.intp], as_surprise: bool, out: FloatArray) -> None:
+    """:func:`log_sf` of ``observed`` (float64, contiguous) and of the horizon sums ``sums`` (5, H-1,
+    len(rows): observed, -, mean, phi, -) of the candidate ``rows``, in the compiled closing loops
+    (``kernel.nb_prepare`` and ``nb_finish``), the same steps, the logs taken by numpy on the
+    gathered values (libm's may differ from numpy's in the last bits), in scratch arrays kept between calls.
+    Into ``out`` (every value written): the log tails, (1, n), or their :func:`surprise` laid
+    out as ``window_scores.raw_scores`` does, (H, n)."""
+    idx, work = bufs = _scratch(kernel, len(observed) + sums.shape[1] * sums.shape[2])
+    m, poisson, at, size, logs, negq, log1p = kernel.nb_prepare(observed, mean, phi, sums, idx, work)
+    if m:
+        np.log(work[at:at + size], out=work[logs:logs + size])
+        if not poisson:
+            np.log1p(work[negq:negq + m], out=work[log1p:log1p + m])
+    kernel.nb_finish(idx, work, m, poisson, rows, _CONSTS, _LN10, MAX_SCORE, as_surprise, out)
+    _SCRATCH.append(bufs)
+
+
+def _scratch(kernel: ModuleType, total: int) -> tuple[npt.NDArray[np.intp], FloatArray]:
+    """Scratch arrays of the compiled tails for ``total`` values, taken from :data:`_SCRATCH` (each
+    caller its own: a list's pop is atomic) and grown as needed; the caller puts them back."""
+    bufs = _SCRATCH.pop() if _SCRATCH else None
+    if bufs is None or len(bufs[0]) < total:
+        size = max(total, 2 * len(bufs[0]) if bufs is not None else 0, 1024)
+        bufs = (np.empty(size, dtype=np.intp), np.empty(kernel.NB_WORK * size))
+    return bufs
 
 
 def _poisson_log_pmf(xm: FloatArray, mm: FloatArray, lg_x1: FloatArray) -> FloatArray:

@@ -222,9 +222,10 @@ class Scorer:
         ks = self.keyspace
         n = ks.size
         cols = ks.baseline.cols
-        evidence.reset(cols, np.array(ended, dtype=np.intp))
-        evidence.learn_calibration(cols, n, ~w.tracked & ~w.done, w.raw)
-        learn_mask = ~not_quiet & (w.signal < ANOMALOUS) & ~w.done
+        if ended:
+            evidence.reset(cols, np.array(ended, dtype=np.intp))
+        evidence.learn_calibration(cols, n, ~(w.tracked | w.done), w.raw)
+        learn_mask = ~(not_quiet | w.done) & (w.signal < ANOMALOUS)
         elw = self.config.elevated_learn_weight
         if not ks.baseline.learn_window(learn_mask, ws, w.observed, w.exp, ks.parent, w.signal, w.muted, elw):
             sel = np.arange(n)[learn_mask]
@@ -233,7 +234,7 @@ class Scorer:
                 parent_obs = np.where(parents >= 0, w.observed[np.maximum(parents, 0)], np.nan)
                 weight = np.where((w.signal[sel] == CALM) | w.muted[sel], 1.0, elw)
                 ks.baseline.learn(sel, ws, w.observed[sel], w.exp.subset(learn_mask), parent_obs, weight)
-        ks.closed_ws[:n] = np.maximum(ks.closed_ws[:n], ws)
+        np.maximum(ks.closed_ws[:n], ws, out=ks.closed_ws[:n])
 
     def _report(self, ws: int, w: WindowScores, per_service: dict[str, dict[LeafKey, float]],
                 not_quiet: BoolArray) -> None:

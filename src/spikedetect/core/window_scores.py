@@ -140,20 +140,33 @@ def score_window(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
     """Score every key's ``observed`` reports in window ``ws``: expect, gather evidence, score,
     calibrate, give signals, mute. Records the window in the evidence rings; learns nothing."""
     n = ks.size
-    exp = ks.baseline.expect(np.arange(n), ws)
+    exp = ks.baseline.expect(all_rows(n), ws)
     parent_prior(ks, exp)
     done = ks.closed_ws[:n] >= ws
     hz = gather_evidence(ks, config, ws, observed, exp, done)
     raw = raw_scores(observed, exp, hz)
     cal = evidence.calibrate(ks.baseline.cols, n, raw, hz.rows)
     tracked = np.zeros(n, dtype=bool)
-    tracked[[ks.index[sk] for sk, t in trackers.items() if t.state == "open"]] = True
+    if trackers:
+        tracked[[ks.index[sk] for sk, t in trackers.items() if t.state == "open"]] = True
     rates = excess_rates(ks, trackers, hz.rows, tracked, ws, config.window_ms)
     signal, score = give_signals(policy, observed, exp.mean, cal, hz, tracked, rates)
     # A key with no history of its own (floor baseline) or relearning after an incident
     # hit max_incident_ms cannot open one: its windows teach the baseline instead.
     signal, muted = mute(ks, exp, ws, signal)
     return WindowScores(observed, exp, done, raw, cal[0], score, signal, muted, tracked)
+
+
+_ROWS: list[IntArray] = [np.arange(0, dtype=np.intp)]
+
+
+def all_rows(n: int) -> IntArray:
+    """``np.arange(n)``, read-only: a view of one array kept (and grown) between windows."""
+    if len(_ROWS[0]) < n:
+        rows = np.arange(max(n, 2 * len(_ROWS[0])), dtype=np.intp)
+        rows.flags.writeable = False
+        _ROWS[0] = rows
+    return _ROWS[0][:n]
 
 
 def mute(ks: Keyspace, exp: Expectation, ws: int, signal: npt.NDArray[np.int8]
@@ -228,8 +241,10 @@ def excess_rates(ks: Keyspace, trackers: dict[ServiceKey, Tracker], rows: IntArr
     """Per row, the excess reports per window of its open incident so far when the incident
     is sharp (:data:`~spikedetect.core.policy.KEEP_SHORT_RATIO`), else 0."""
     rate = np.zeros(len(rows))
+    if not trackers:
+        return rate
     keys = ks.keys
-    for j in np.flatnonzero(tracked[rows]).tolist():
+    for j in tracked[rows].nonzero()[0].tolist():
         t = trackers[keys[int(rows[j])]]
         if t.total >= KEEP_SHORT_RATIO * t.expected_total:
             rate[j] = (t.total - t.expected_total) / max(1, (ws - t.first_ws) // window_ms)

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from spikedetect.core import evidence, negbin
 from spikedetect.core import policy as pol
 from spikedetect.core.detectors.base import FLOOR, LEARNED, PARENT_PRIOR, BoolArray, Expectation, FloatArray
+from spikedetect.core.detectors.seasonal import SeasonalBaseline
 from spikedetect.core.evidence import HORIZONS, RING
 from spikedetect.core.keyspace import Keyspace
 
@@ -51,39 +52,54 @@ def record(kernel: ModuleType, cols: dict[str, npt.NDArray[np.float32]], pos: in
 
 
 def raw_scores(kernel: ModuleType, observed: FloatArray, exp: Expectation, hz: Horizons) -> FloatArray:
-    """``window_scores.raw_scores`` by ``kernel.surprise_gather`` and ``surprise_scatter`` around
-    :func:`~spikedetect.core.negbin.log_sf_terms` (no concatenated copies)."""
+    """``window_scores.raw_scores`` by :func:`~spikedetect.core.negbin.nb_tails` (no concatenated
+    copies)."""
     observed, mean, phi = (np.ascontiguousarray(a, dtype=np.float64) for a in (observed, exp.mean, exp.phi))
-    n = len(observed)
-    total = n + hz.block.shape[1] * len(hz.rows)
-    idx, xm, mm, pm = np.empty(total, dtype=np.intp), np.empty(total), np.empty(total), np.empty(total)
-    m, all_poisson = kernel.surprise_gather(observed, mean, phi, hz.block, idx, xm, mm, pm)
-    log_pmf = log_ratio = np.empty(0)
-    if m:
-        log_pmf, log_ratio = negbin.log_sf_terms(kernel, xm[:m], mm[:m], pm[:m], all_poisson)
-    raw = np.zeros((len(HORIZONS), n))
-    kernel.surprise_scatter(idx[:m], log_pmf, log_ratio, np.ascontiguousarray(hz.rows, dtype=np.intp), negbin._LN10,
-                            negbin.MAX_SCORE, raw)
+    raw = np.empty((len(HORIZONS), len(observed)))
+    negbin.nb_tails(kernel, observed, mean, phi, hz.block, np.ascontiguousarray(hz.rows, dtype=np.intp), True, raw)
     return raw
 
 
 def parent_prior(kernel: ModuleType, ks: Keyspace, exp: Expectation) -> None:
-    """``window_scores.parent_prior`` by ``kernel.parent_prior`` (``exp`` changed in place)."""
+    """``window_scores.parent_prior`` by ``kernel.parent_prior`` (``exp`` changed in place); a
+    seasonal baseline's shares are read from its columns there (``kernel.parent_prior_cols``)."""
     n = ks.size
-    shares = np.ascontiguousarray(ks.baseline.shares(np.arange(n)), dtype=np.float64)
     if exp.mean.dtype != np.float64 or exp.source.dtype != np.int8 or not (
             exp.mean.flags.c_contiguous and exp.source.flags.c_contiguous):
         raise TypeError("parent_prior needs a float64 mean and an int8 source, contiguous")
-    kernel.parent_prior(shares, ks.parent[:n], ks.depth[:n], ks.baseline.floor_mean, LEARNED, PARENT_PRIOR, exp.mean,
-                        exp.source, np.empty(n, dtype=np.uint8), np.empty(n, dtype=np.intp), np.empty(n))
+    bufs = _PRIOR.pop() if _PRIOR else None  # the kernel's scratch, kept between windows (a list's pop is atomic)
+    if bufs is None or len(bufs[0]) < n:
+        m = max(n, 2 * len(bufs[0]) if bufs is not None else 0)
+        bufs = (np.empty(m, dtype=np.uint8), np.empty(m, dtype=np.intp), np.empty(m), np.empty(m))
+    cold, sel, value, shares = bufs
+    args = (ks.parent[:n], ks.depth[:n], ks.baseline.floor_mean, LEARNED, PARENT_PRIOR, exp.mean, exp.source, cold,
+            sel, value)
+    if isinstance(ks.baseline, SeasonalBaseline) and type(ks.baseline).shares is SeasonalBaseline.shares:
+        cols = ks.baseline.cols
+        kernel.parent_prior_cols(cols["share"], cols["share_w"], *args, shares[:n])
+    else:
+        kernel.parent_prior(np.ascontiguousarray(ks.baseline.shares(np.arange(n)), dtype=np.float64), *args)
+    _PRIOR.append(bufs)
+
+
+_PRIOR: list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp], FloatArray, FloatArray]] = []  # free scratch
+_PARAMS: dict[int, tuple[object, tuple[float, ...]]] = {}  # id(config) -> (config, its params)
 
 
 def _params(policy: pol.IncidentPolicy) -> tuple[float, ...]:
+    """The kernel's rule parameters of ``policy`` (its config is frozen: kept per config)."""
     c = policy.config
-    return (c.min_excess, 1.0 + c.min_excess_ratio, 0.5 * c.min_excess, c.close_threshold, 2.0 * c.open_threshold,
-            c.open_threshold, c.extreme_threshold, c.extreme_ratio, 2.0 * c.extreme_ratio, c.sustained_sharp_ratio,
-            pol.KEEP_OPEN_EXPECTED, pol.KEEP_OPEN_EXCESS * c.min_excess, pol.CALM, pol.ELEVATED, pol.ANOMALOUS,
-            pol.EXTREME)
+    known = _PARAMS.get(id(c))
+    if known is not None and known[0] is c:
+        return known[1]
+    if len(_PARAMS) > 64:
+        _PARAMS.clear()
+    params = (c.min_excess, 1.0 + c.min_excess_ratio, 0.5 * c.min_excess, c.close_threshold,
+              2.0 * c.open_threshold, c.open_threshold, c.extreme_threshold, c.extreme_ratio, 2.0 * c.extreme_ratio,
+              c.sustained_sharp_ratio, pol.KEEP_OPEN_EXPECTED, pol.KEEP_OPEN_EXCESS * c.min_excess, pol.CALM,
+              pol.ELEVATED, pol.ANOMALOUS, pol.EXTREME)
+    _PARAMS[id(c)] = (c, params)
+    return params
 
 
 def give_signals(kernel: ModuleType, policy: pol.IncidentPolicy, observed: FloatArray, expected: FloatArray,

@@ -22,7 +22,7 @@ edge-case inputs.
 from cpython.dict cimport PyDict_GetItem
 from cpython.number cimport PyNumber_Add
 from cpython.ref cimport PyObject
-from libc.math cimport ceil
+from libc.math cimport NAN, ceil
 from libc.stdlib cimport calloc, free, malloc
 
 cdef int _TERMS = 48
@@ -60,40 +60,39 @@ cdef inline double _np_clip(double x, double lo, double hi) noexcept nogil:
     return x
 
 
+cdef inline double _tail_row(double k, double aa, double bb, bint stepwise) noexcept nogil:
+    """One row of :func:`tail_sum`: the tail terms of count ``k`` 8 at a time until the last term
+    is below 1e-10 of the sum (at most 48), then the geometric remainder."""
+    cdef int g, j
+    cdef double t = 1.0, s = 1.0, r = 0.0, kj = k
+    for g in range(_TERMS // 8):
+        if stepwise:
+            for j in range(8):
+                r = (aa * k + bb) / (k + 1.0)
+                t = t * r
+                s = s + t
+                k = k + 1.0
+        else:
+            for j in range(8):
+                kj = k + <double>j
+                r = (kj * aa + bb) / (kj + 1.0)
+                t = t * r
+                s = s + t
+            k = kj + 1.0
+        if not (t >= 1e-10 * s):
+            break
+    r = _np_min(r, 0.999999)
+    return s + t * r / (1.0 - r)
+
+
 def tail_sum(const double[::1] xm, const double[::1] a, const double[::1] b, bint stepwise,
              double[::1] out) -> None:
-    """``negbin._tail_sum(xm, a, b)`` into ``out``: per row, the tail terms 8 at a time until
-    the last term is below 1e-10 of the sum (at most 48), then the geometric remainder.
-    ``stepwise``: k + j is no longer exact (the reference's choice for the whole call)."""
+    """``negbin._tail_sum(xm, a, b)`` into ``out`` (:func:`_tail_row` per row). ``stepwise``:
+    k + j is no longer exact (the reference's choice for the whole call)."""
     cdef Py_ssize_t i, n = xm.shape[0]
-    cdef int g, j
-    cdef double k, t, s, r, aa, bb, kj
     with nogil:
         for i in range(n):
-            k = xm[i]
-            aa = a[i]
-            bb = b[i]
-            t = 1.0
-            s = 1.0
-            r = 0.0
-            for g in range(_TERMS // 8):
-                if stepwise:
-                    for j in range(8):
-                        r = (aa * k + bb) / (k + 1.0)
-                        t = t * r
-                        s = s + t
-                        k = k + 1.0
-                else:
-                    for j in range(8):
-                        kj = k + <double>j
-                        r = (kj * aa + bb) / (kj + 1.0)
-                        t = t * r
-                        s = s + t
-                    k = kj + 1.0
-                if not (t >= 1e-10 * s):
-                    break
-            r = _np_min(r, 0.999999)
-            out[i] = s + t * r / (1.0 - r)
+            out[i] = _tail_row(xm[i], a[i], b[i], stepwise)
 
 
 def seasonal_expect(dict cols, const Py_ssize_t[::1] rows, Py_ssize_t lo, Py_ssize_t hi, double w_hi, Py_ssize_t d,
@@ -183,98 +182,7 @@ def seasonal_learn(dict cols, const Py_ssize_t[::1] rows, const double[::1] x, c
                           share, share_w)
 
 
-# -- log_sf around the tail sums: everything but the logs (numpy takes those, on gathered values) ---
-
-def logsf_gather(const double[::1] observed, const double[::1] mean, const double[::1] phi, Py_ssize_t[::1] idx,
-                 double[::1] xm, double[::1] mm, double[::1] pm) -> tuple:
-    """``log_sf``'s first steps: ``x = ceil(observed)``, ``mu = max(mean, 1e-9)``; the rows where
-    x > mu into ``idx``, ``xm``, ``mm``, ``pm``. Returns (how many, all of them Poisson)."""
-    cdef Py_ssize_t i, m = 0
-    cdef double x, mu
-    cdef bint poisson = True
-    with nogil:
-        for i in range(observed.shape[0]):
-            x = ceil(observed[i])
-            mu = _np_max(mean[i], 1e-9)
-            if x > mu:
-                idx[m] = i
-                xm[m] = x
-                mm[m] = mu
-                pm[m] = phi[i]
-                poisson = poisson and phi[i] <= 1.0001
-                m += 1
-    return m, poisson
-
-
-cdef inline double _lgamma_prod(double x) noexcept nogil:
-    """The product ``negbin.lgamma`` takes the log of for x < 8 (1 otherwise: not used)."""
-    if not (x < 8.0):
-        return 1.0
-    return x * (x + 1.0) * (x + 2.0) * (x + 3.0) * (x + 4.0) * (x + 5.0) * (x + 6.0) * (x + 7.0)
-
-
-def logsf_log_args(const double[::1] xm, const double[::1] mm, const double[::1] pm, bint all_poisson,
-                   double[::1] r, double[::1] q, double[::1] args) -> None:
-    """The NB size ``r`` and odds ``q`` per row (1 and 0 where Poisson), and every value whose
-    log ``log_sf`` needs, in ``args``: lgamma's product and its z for xm + 1, xm + r and r (only
-    xm + 1 when ``all_poisson``), log(q or 0.5) and log(mean)."""
-    cdef Py_ssize_t i, n = xm.shape[0], k = 1 if all_poisson else 3, j
-    cdef double v, rr, qq
-    cdef bint po
-    with nogil:
-        for i in range(n):
-            po = all_poisson or pm[i] <= 1.0001
-            rr = 1.0 if po else mm[i] / _np_max(pm[i] - 1.0, 1e-4)
-            qq = 0.0 if po else mm[i] / (mm[i] + rr)
-            r[i] = rr
-            q[i] = qq
-            for j in range(k):
-                v = xm[i] + 1.0 if j == 0 else (xm[i] + rr if j == 1 else rr)
-                args[j * n + i] = _lgamma_prod(v)
-                args[(k + j) * n + i] = v + 8.0 if v < 8.0 else v
-            args[2 * k * n + i] = 0.5 if po else qq
-            args[(2 * k + 1) * n + i] = mm[i]
-
-
-cdef inline double _lgamma(double x, double log_prod, double log_z, const double* c) noexcept nogil:
-    """``negbin.lgamma`` of x given log(product) and log(z); c: half log 2 pi, 1/12, 1/360, 1/1260,
-    1/1680 (Python's values)."""
-    cdef bint small = x < 8.0
-    cdef double z = x + 8.0 if small else x
-    cdef double inv = 1.0 / z
-    cdef double inv2 = inv * inv
-    cdef double series = inv * (c[1] - inv2 * (c[2] - inv2 * (c[3] - inv2 * c[4])))
-    return (z - 0.5) * log_z - z + c[0] + series - (log_prod if small else 0.0)
-
-
-def logsf_log_pmf(const double[::1] xm, const double[::1] mm, const double[::1] pm, bint all_poisson,
-                  const double[::1] r, const double[::1] q, const double[::1] logs, const double[::1] log1p_q,
-                  tuple consts, double[::1] log_pmf, double[::1] a, double[::1] b) -> None:
-    """``negbin._log_pmf`` (or the Poisson one) from the logs of :func:`logsf_log_args`' values
-    (``log1p_q``: log1p(-q)), and the tail's ratio terms ``a``, ``b``."""
-    cdef Py_ssize_t i, n = xm.shape[0], k = 1 if all_poisson else 3
-    cdef double c[5]
-    cdef double lg1, lgxr, lgr, nb, po_pmf
-    cdef bint po
-    for i in range(5):
-        c[i] = consts[i]
-    with nogil:
-        for i in range(n):
-            po = all_poisson or pm[i] <= 1.0001
-            lg1 = _lgamma(xm[i] + 1.0, logs[i], logs[k * n + i], c)
-            po_pmf = xm[i] * logs[(2 * k + 1) * n + i] - mm[i] - lg1
-            if po:
-                log_pmf[i] = po_pmf
-                a[i] = 0.0
-                b[i] = mm[i]
-            else:
-                lgxr = _lgamma(xm[i] + r[i], logs[n + i], logs[(k + 1) * n + i], c)
-                lgr = _lgamma(r[i], logs[2 * n + i], logs[(k + 2) * n + i], c)
-                nb = lgxr - lg1 - lgr + r[i] * log1p_q[i] + xm[i] * logs[2 * k * n + i]
-                log_pmf[i] = nb
-                a[i] = q[i]
-                b[i] = r[i] * q[i]
-
+include "_closing_nb.pxi"
 include "_closing_sums.pxi"
 include "_closing_breakdown.pxi"
 include "_closing_breakdown_sums.pxi"

@@ -1,6 +1,6 @@
 # Included by _closing_window.pxi: the evidence rings of one closed window (``gather_evidence``
-# with ``evidence.record``) and its negative-binomial scores (``raw_scores`` around ``log_sf``),
-# bit-identical to the numpy code named in each heading.
+# with ``evidence.record``, and the once-a-lap resum), bit-identical to the numpy code named in
+# each heading (its negative-binomial scores are in _closing_nb.pxi).
 
 # -- window_scores.gather_evidence: the sums' expectations, then evidence.record -------------------
 
@@ -63,71 +63,6 @@ cdef inline void _ring_row(double[:, ::1] sums, float[:, ::1] ring, double v, Py
     for k in range(leaving.shape[0]):
         sums[r, k] = sums[r, k] + (v - <double>ring[r, leaving[k]])
     ring[r, pos] = <float>v
-
-
-# -- window_scores.raw_scores: log_sf over this window's counts and the candidates' sums ----------
-
-def surprise_gather(const double[::1] observed, const double[::1] mean, const double[::1] phi,
-                    const double[:, :, ::1] hz, Py_ssize_t[::1] idx, double[::1] xm, double[::1] mm,
-                    double[::1] pm) -> tuple:
-    """:func:`logsf_gather` over ``observed``, ``mean``, ``phi`` followed by the candidates' sums
-    (``hz[0]``, ``hz[2]``, ``hz[3]`` row after row: ``np.concatenate`` of them raveled) without
-    concatenating. Returns (how many, all of them Poisson)."""
-    cdef Py_ssize_t i, t, n = observed.shape[0], k = hz.shape[2], total = n + hz.shape[1] * k, m = 0
-    cdef double x, mu, p
-    cdef bint poisson = True
-    if mean.shape[0] != n or phi.shape[0] != n or hz.shape[0] != 5 or idx.shape[0] < total or xm.shape[0] < total \
-            or mm.shape[0] < total or pm.shape[0] < total:
-        raise ValueError("the arrays do not fit")
-    with nogil:
-        for i in range(total):
-            if i < n:
-                x, mu, p = observed[i], mean[i], phi[i]
-            else:
-                t = i - n
-                x, mu, p = hz[0, t // k, t % k], hz[2, t // k, t % k], hz[3, t // k, t % k]
-            x = ceil(x)
-            mu = _np_max(mu, 1e-9)
-            if x > mu:
-                idx[m], xm[m], mm[m], pm[m] = i, x, mu, p
-                poisson = poisson and p <= 1.0001
-                m += 1
-    return m, poisson
-
-
-cdef inline double _surprise(double log_sf, double ln10, double cap) noexcept nogil:
-    """``surprise`` of one ``log_sf``: ``np.maximum(np.minimum(-log_sf / ln10, cap), 0.0)``."""
-    return _np_max(_np_min(-log_sf / ln10, cap), 0.0)
-
-
-def surprise_scatter(const Py_ssize_t[::1] idx, const double[::1] log_pmf, const double[::1] log_ratio,
-                     const Py_ssize_t[::1] rows, double ln10, double cap, double[:, ::1] raw) -> None:
-    """``raw_scores``' end into ``raw`` (zeros, (H, n)): the surprise of a ``log_sf`` of 0 for
-    every row's first horizon and the candidate ``rows``' others, then of ``min(log_pmf +
-    log_ratio, 0)`` at each gathered position ``idx`` (of :func:`surprise_gather`)."""
-    cdef Py_ssize_t g, i, j, h, p, t, n = raw.shape[1], k = rows.shape[0], nh = raw.shape[0] - 1
-    cdef double zero = _surprise(0.0, ln10, cap)
-    if log_pmf.shape[0] != idx.shape[0] or log_ratio.shape[0] != idx.shape[0] or nh < 0:
-        raise ValueError("the arrays do not fit")
-    for j in range(k):
-        if not 0 <= rows[j] < n:
-            raise IndexError(f"row {rows[j]} is out of bounds for {n} rows")
-    for g in range(idx.shape[0]):
-        if not 0 <= idx[g] < n + nh * k:
-            raise IndexError(f"position {idx[g]} is out of bounds")
-    with nogil:
-        for i in range(n):
-            raw[0, i] = zero
-        for h in range(1, nh + 1):
-            for j in range(k):
-                raw[h, rows[j]] = zero
-        for g in range(idx.shape[0]):
-            p = idx[g]
-            t = p - n
-            if p < n:
-                raw[0, p] = _surprise(_np_min(log_pmf[g] + log_ratio[g], 0.0), ln10, cap)
-            else:
-                raw[1 + t // k, rows[t % k]] = _surprise(_np_min(log_pmf[g] + log_ratio[g], 0.0), ln10, cap)
 
 
 # -- evidence._resum: the running sums recomputed once a lap --------------------------------------

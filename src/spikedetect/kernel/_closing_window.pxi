@@ -118,6 +118,28 @@ def parent_prior(const double[::1] shares, const Py_ssize_t[::1] parent, const s
     """``parent_prior`` over ``len(shares)`` rows: the cold rows (not learned, a finite share, a
     parent), level by level from depth 1, borrow a trusted parent's mean times their share (at
     least ``floor``); each level reads its parents before it writes (numpy's fancy indexing)."""
+    _parent_prior(shares, parent, depth, floor, learned, prior, mean, source, cold, sel, value)
+
+
+def parent_prior_cols(const double[::1] share, const float[::1] share_w, const Py_ssize_t[::1] parent,
+                      const signed char[::1] depth, double floor, signed char learned, signed char prior,
+                      double[::1] mean, signed char[::1] source, unsigned char[::1] cold, Py_ssize_t[::1] sel,
+                      double[::1] value, double[::1] shares) -> None:
+    """:func:`parent_prior` over ``len(shares)`` rows, their shares those of a seasonal baseline's
+    columns (``SeasonalBaseline.shares``: ``share`` where ``share_w >= 1`` (float32), else NaN),
+    written into ``shares`` first."""
+    cdef Py_ssize_t i, n = shares.shape[0]
+    if share.shape[0] < n or share_w.shape[0] < n:
+        raise ValueError("the share columns are shorter than the rows")
+    for i in range(n):
+        shares[i] = share[i] if share_w[i] >= <float>1.0 else NAN
+    _parent_prior(shares, parent, depth, floor, learned, prior, mean, source, cold, sel, value)
+
+
+cdef int _parent_prior(const double[::1] shares, const Py_ssize_t[::1] parent, const signed char[::1] depth,
+                       double floor, signed char learned, signed char prior, double[::1] mean,
+                       signed char[::1] source, unsigned char[::1] cold, Py_ssize_t[::1] sel,
+                       double[::1] value) except -1:
     cdef Py_ssize_t i, k, m, n = shares.shape[0], p
     cdef int d, top = 0
     if mean.shape[0] < n or source.shape[0] < n or parent.shape[0] < n or depth.shape[0] < n or cold.shape[0] < n \
@@ -142,6 +164,7 @@ def parent_prior(const double[::1] shares, const Py_ssize_t[::1] parent, const s
             for k in range(m):
                 mean[sel[k]] = value[k]
                 source[sel[k]] = prior
+    return 0
 
 
 include "_closing_signals.pxi"

@@ -30,6 +30,7 @@ or falls back to a conservative floor, and reports which it used.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import numpy as np
@@ -109,7 +110,7 @@ class SeasonalBaseline(Baseline):
         the weight of the later one."""
         centre = (ws_ms + self.window_ms // 2) % period_ms
         u = centre / _SLOT_MS - 0.5
-        lo = int(np.floor(u))
+        lo = math.floor(u)
         w_hi = u - lo
         n = period_ms // _SLOT_MS
         return lo % n, (lo + 1) % n, w_hi

@@ -34,6 +34,7 @@ class Keyspace:
         self.last_seen: npt.NDArray[np.int64] = np.full(16, NEVER, dtype=np.int64)
         self.closed_ws: npt.NDArray[np.int64] = np.full(16, NEVER, dtype=np.int64)  # last window applied
         self.mute_until: npt.NDArray[np.int64] = np.full(16, NEVER, dtype=np.int64)  # relearning until
+        self.moves = 0  # how many times rows were removed (and others moved): caches of rows check it
 
     @property
     def size(self) -> int:
@@ -72,6 +73,8 @@ class Keyspace:
 
     def remove(self, rows: list[int]) -> None:
         """Forget rows (children before parents is the caller's duty)."""
+        if rows:
+            self.moves += 1
         for row in sorted(rows, reverse=True):
             last = self.size - 1
             key = self.keys[row]

@@ -24,6 +24,7 @@ from spikedetect.core.composition.shares import MIN_EXPECTED, WARM_REPORTS, Shar
 from spikedetect.core.composition.tails import OPEN_SCORE, Tails, forget_evidence, score_tails
 from spikedetect.core.expand import LeafCounts
 from spikedetect.core.keyspace import ServiceKey
+from spikedetect.core.leaves import LeafFrame
 from spikedetect.core.signal_events import SignalEvent
 from spikedetect.kernel import closing as _kernel
 
@@ -78,13 +79,15 @@ class CompositionDetector(ShareBank):
         return {sk: self._key_state(sk) for sk in self.row_keys}
 
     def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], keys: Sequence[ServiceKey],
-                     index: Mapping[ServiceKey, int], expected: FloatArray, blocked: BoolArray) -> list[SignalEvent]:
-        """Score, step and learn one closed window. ``blocked``: keys whose total is not normal."""
+                     index: Mapping[ServiceKey, int], expected: FloatArray, blocked: BoolArray,
+                     frame: LeafFrame | None = None) -> list[SignalEvent]:
+        """Score, step and learn one closed window. ``blocked``: keys whose total is not normal;
+        ``frame``: the window's leaves as arrays (:mod:`~spikedetect.core.leaves`), if it has them."""
         self._track(keys, index, expected)
         m = len(self.row_keys)
         if m == 0:
             return []
-        x = self.counts(per_service, m)
+        x = self.counts(per_service, m, frame)
         n = x.sum(axis=1)
         k = x.shape[1]  # categories seen so far
         acc = self.acc[:m, :k]

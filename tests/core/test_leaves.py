@@ -2,14 +2,15 @@
 against walking the leaf dicts, compiled and in pure Python: three worlds fed the same windows -
 the frame path, today's compiled dict loops, and the pure-Python reference - must give the same
 observed reports (and keyspace: rows created in the same order, last seen), the same share counts
-and category columns (``~more`` included), and the same source sums (``repr``: keys in the same
-order, floats bit for bit), window after window, while keys appear, share rows come and go, keys
+and category columns (``~more`` included), the same source sums and breakdowns (``repr``: keys in
+the same order, ints as ints, floats bit for bit), window after window, while keys appear, share rows come and go, keys
 retire and the leaf table is cleared; counts whole or not (a window with a fraction, a NaN or a
 huge count has no frame and walks the dicts).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikedetect.core import ingest_gap, leaves, window_scores
+from spikedetect.core import expand, ingest_gap, leaves, window_scores
 from spikedetect.core.composition import leaf_paths, shares
 from spikedetect.core.composition.shares import ShareBank
 from spikedetect.core.detectors import SeasonalBaseline
@@ -31,7 +32,7 @@ from spikedetect.kernel import load_compiled
 
 KERNEL = load_compiled("_closing")
 needs_kernel = pytest.mark.skipif(KERNEL is None, reason="the compiled closing loops are not built (no C compiler)")
-MODULES = (window_scores, shares, ingest_gap, leaves, leaf_paths)
+MODULES = (window_scores, shares, ingest_gap, leaves, leaf_paths, expand)
 
 SERVICES = ["ig", "fb", "wa"]
 REGIONS = ["US", "US/CA", "US/CA/LA", "US/NY", "DE", "DE/BY", "DE/BY/München", "FR/IDF", "US/CA/SF"]
@@ -39,15 +40,19 @@ CATEGORIES = [f"c{i}" for i in range(20)]  # more than a bank's 16 columns
 SOURCES = ["app", "web", "ios"]
 whole = st.one_of(st.integers(0, 10**6), st.integers(-1000, 1000), st.integers(0, 10**6).map(float),
                   st.sampled_from([0.0, -0.0, 2.0**52, 2**52]))
+ints = st.one_of(st.integers(0, 50), st.integers(-(2**31) - 2, 2**31 + 2))  # breakdowns over frames: int windows
 anything = st.one_of(whole, st.floats(allow_nan=True), st.sampled_from([0.5, 2**53, 2**60 + 1, 2.0**53, 1e300]))
+CANONICAL: dict[tuple[str, str, str], tuple[str, str, str]] = {}
 leaf_keys = st.tuples(st.sampled_from(REGIONS), st.sampled_from(CATEGORIES), st.sampled_from(SOURCES))
 
 
 @st.composite
 def windows(draw: st.DrawFn) -> dict[str, dict[tuple[str, str, str], Any]]:
-    values = anything if draw(st.integers(0, 4)) == 0 else whole
+    values = [anything, whole, whole, ints, ints][draw(st.integers(0, 4))]
     svcs = draw(st.lists(st.sampled_from(SERVICES), unique=True, max_size=3))
-    return {svc: draw(st.dictionaries(leaf_keys, values, max_size=30)) for svc in svcs}
+    same = draw(st.booleans())  # the same key objects window after window, as a counter's (the index's hits)
+    return {svc: {CANONICAL.setdefault(k, k) if same else k: n
+                  for k, n in draw(st.dictionaries(leaf_keys, values, max_size=30)).items()} for svc in svcs}
 
 
 @dataclass
@@ -60,7 +65,8 @@ class World:
     bank: ShareBank = field(default_factory=ShareBank)
     table: LeafTable = field(default_factory=LeafTable)
 
-    def close(self, ws: int, per_service: dict[str, dict[tuple[str, str, str], Any]]) -> tuple[Any, ...]:
+    def close(self, ws: int, per_service: dict[str, dict[tuple[str, str, str], Any]], wanted: set[str]
+              ) -> tuple[Any, ...]:
         with _kernel(self.kernel), np.errstate(all="ignore"):
             frame = self.table.frame(self.ks, per_service) if self.frames else None
             if self.frames and self.kernel is not None:
@@ -69,8 +75,9 @@ class World:
             x = self.bank.counts(per_service, len(self.bank.row_keys), frame)
             sums = [repr(ingest_gap.source_sums(per_service.get(svc, {})) if frame is None else frame.source_sums(svc))
                     for svc in SERVICES]
+            details = [repr(_breakdown(per_service, frame, svc, wanted)) for svc in SERVICES]
         return (_bits(observed), list(self.ks.keys), self.ks.last_seen[:self.ks.size].tobytes(), _bits(x), x.shape,
-                list(self.bank.cats.items()), sums)
+                list(self.bank.cats.items()), sums, details)
 
     def change_rows(self, add: list[int], retire: list[int]) -> None:
         """Share rows for the keys at ``add`` (as busy keys get them); keys at ``retire`` that
@@ -84,6 +91,13 @@ class World:
         ks.remove(gone)
         for sk in [sk for sk in self.bank.row_keys if sk not in ks.index]:
             self.bank.drop_row(sk)
+
+
+def _breakdown(per_service: dict[str, dict[tuple[str, str, str], Any]], frame: leaves.LeafFrame | None, svc: str,
+               wanted: set[str]) -> Any:
+    """As ``incident_steps._breakdowns``: over the frame where it can, else the leaf dict."""
+    got = None if frame is None else frame.breakdown(svc, wanted)
+    return list((expand.breakdown(per_service.get(svc, {}), wanted) if got is None else got).items())
 
 
 def _frameable(per_service: dict[str, dict[tuple[str, str, str], Any]]) -> bool:
@@ -112,7 +126,8 @@ def _kernel(kernel: Any) -> Iterator[None]:
 @needs_kernel
 @settings(max_examples=150, deadline=None)
 @given(steps=st.lists(st.tuples(windows(), st.lists(st.integers(0, 40), max_size=4),
-                                st.lists(st.integers(0, 40), max_size=3)), min_size=1, max_size=12),
+                                st.lists(st.integers(0, 40), max_size=3),
+                                st.sets(st.sampled_from(["*", *REGIONS]), max_size=4)), min_size=1, max_size=12),
        small_table=st.booleans())
 def test_frames_close_windows_as_the_dict_walks_and_pure_python(steps: list[Any], small_table: bool) -> None:
     saved = leaves.MIN_KEYS
@@ -120,8 +135,8 @@ def test_frames_close_windows_as_the_dict_walks_and_pure_python(steps: list[Any]
         leaves.MIN_KEYS = 2
     try:
         worlds = [World(KERNEL, True), World(KERNEL, False), World(None, False)]
-        for t, (per_service, add, retire) in enumerate(steps):
-            got = [w.close(60_000 * t, per_service) for w in worlds]
+        for t, (per_service, add, retire, wanted) in enumerate(steps):
+            got = [w.close(60_000 * t, per_service, wanted) for w in worlds]
             assert got[0] == got[2], "frames vs pure Python"
             assert got[1] == got[2], "compiled dict walks vs pure Python"
             for w in worlds:
@@ -161,3 +176,38 @@ def test_the_table_is_cleared_when_keyspace_rows_move() -> None:
         ks.remove([ks.index[("ig", "US/CA")]])
         assert table.frame(ks, window) is not None and table.epoch == epoch + 1
         assert (table.own_row[:len(table.keys)] == -1).all()
+
+
+@needs_kernel
+def test_the_index_finds_key_objects_seen_before_as_it_grows() -> None:
+    ks, table = Keyspace(SeasonalBaseline(60_000)), LeafTable()
+    window = {svc: {(f"R{i % 1000}", f"c{i % 7}", f"s{i // 1000}"): i for i in range(3000)} for svc in ("ig", "fb")}
+
+    def copied() -> dict[str, dict[tuple[str, ...], int]]:  # equal keys, new objects
+        return {svc: {tuple(list(k)): n for k, n in leaf.items()} for svc, leaf in window.items()}
+
+    with _kernel(KERNEL):
+        first = table.frame(ks, window)
+        assert first is not None and len(table.index) == 6000
+        assert not table.index.inserting  # every key was new: the next window's misses are not kept
+        again = table.frame(ks, window)  # every key from the index
+        assert again is not None and again.parts.tobytes() == first.parts.tobytes() and table.index.inserting
+        fresh = table.frame(ks, copied())  # by value, and kept
+        assert fresh is not None and fresh.parts.tobytes() == first.parts.tobytes()
+        assert len(table.index) == 12000 and not table.index.inserting
+        fresh = table.frame(ks, copied())  # by value, not kept
+        assert fresh is not None and fresh.parts.tobytes() == first.parts.tobytes() and len(table.index) == 12000
+        table.clear()
+        assert len(table.index) == 0 and table.index.inserting
+
+
+@needs_kernel
+def test_a_copied_table_starts_its_index_empty_and_gives_the_same_ids() -> None:
+    ks, table = Keyspace(SeasonalBaseline(60_000)), LeafTable()
+    window = {"ig": {("US/CA", "feed", "app"): 2, ("US", "login", "web"): 1}}
+    with _kernel(KERNEL):
+        first = table.frame(ks, window)
+        twin = copy.deepcopy(table)
+        assert len(table.index) == 2 and len(twin.index) == 0
+        again = twin.frame(ks, window)
+        assert first is not None and again is not None and again.parts.tobytes() == first.parts.tobytes()

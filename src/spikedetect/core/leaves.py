@@ -32,11 +32,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from spikedetect.core.counter import LeafKey
+from spikedetect.core.expand import Breakdown, keys_of
 from spikedetect.core.keyspace import Keyspace
 from spikedetect.kernel import closing as _kernel
 
@@ -57,11 +59,14 @@ class LeafTable:
         self.epoch = 0
         self._ks: Keyspace | None = None
         self._moves = 0
+        self.index: Any = None if _kernel is None else _kernel.LeafIndex()  # key objects seen -> part ids
         self.clear()
 
     def clear(self) -> None:
         """Forget every id (the caches built on them see the new ``epoch``)."""
         self.epoch += 1
+        if self.index is not None:
+            self.index.clear()
         self.regions: dict[str, dict[str, int]] = {}
         self.keys: list[tuple[str, str]] = []
         self.own_row: IntArray = np.full(64, UNKNOWN, dtype=np.intp)
@@ -96,16 +101,18 @@ class LeafTable:
         """This window's frame, or None: no compiled loops, or counts a frame cannot hold exactly."""
         if _kernel is None or type(per_service) is not dict:
             return None
+        if self.index is None:
+            self.index = _kernel.LeafIndex()
         room = sum(map(len, per_service.values()))
-        if ks is not self._ks or ks.moves != self._moves or len(self.keys) > max(MIN_KEYS, 8 * room):
+        if ks is not self._ks or ks.moves != self._moves or max(len(self.keys), len(self.index)) > max(MIN_KEYS,
+                                                                                                    8 * room):
             self.clear()
             self._ks, self._moves = ks, ks.moves
         parts, counts = np.empty((3, room), dtype=np.intp), np.empty(room)
         starts = np.empty(len(per_service) + 1, dtype=np.intp)
-        if not _kernel.leaf_frame(per_service, self.regions, self.categories, self.sources, self.intern, parts,
-                                  counts, starts):
-            return None
-        return LeafFrame(self, self.epoch, list(per_service), starts, parts, counts)
+        got = _kernel.leaf_frame(per_service, self.index, self.regions, self.categories, self.sources, self.intern,
+                                 parts, counts, starts)
+        return LeafFrame(self, self.epoch, list(per_service), starts, parts, counts, got == 2) if got else None
 
 
 @dataclass
@@ -120,6 +127,7 @@ class LeafFrame:
     starts: IntArray
     parts: IntArray
     counts: FloatArray
+    ints: bool = False  # every count was a Python int
     _spans: dict[str, tuple[int, int]] | None = field(default=None, repr=False)
 
     def span(self, svc: str) -> tuple[int, int]:
@@ -166,3 +174,15 @@ class LeafFrame:
         sums: dict[str, float] = _kernel.frame_source_sums(self.parts[SOURCE], self.counts, lo, hi,
                                                            self.table.source_names.get(svc, []))
         return sums
+
+    def breakdown(self, svc: str, wanted: set[str]) -> dict[str, Breakdown] | None:
+        """``expand.breakdown`` of one service's leaves when every count is an int (the sums are
+        ints, as the reference's), or None: then walk the service's leaf dict."""
+        if not self.ints or _kernel is None:
+            return None
+        lo, hi = self.span(svc)
+        t = self.table
+        got: dict[str, Breakdown] | None = _kernel.frame_breakdown_sums(
+            self.parts, self.counts, lo, hi, t.keys, t.category_names, t.source_names.get(svc, []), wanted, keys_of,
+            Breakdown)
+        return got

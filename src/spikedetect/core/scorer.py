@@ -188,7 +188,7 @@ class Scorer:
         if self.config.value_scale != 1.0:
             observed = observed * self.config.value_scale
         w = score_window(self.keyspace, self.config, self.policy, self.trackers, ws, observed)
-        stepped = step_incidents(self.keyspace, self.config, self.policy, self.trackers, ws, w, per_service)
+        stepped = step_incidents(self.keyspace, self.config, self.policy, self.trackers, ws, w, per_service, frame)
         not_quiet = stepped.not_quiet(self.keyspace.size)
         self._learn(ws, w, stepped.ended, not_quiet)
         self._report(ws, w, per_service, not_quiet, frame)

@@ -41,57 +41,72 @@ cdef inline Py_ssize_t _part_id(object table, object part, object intern, object
     return PyLong_AsSsize_t(<object>hit)
 
 
-def leaf_frame(dict per_service, dict regions, dict categories, dict sources, object intern,
-               Py_ssize_t[:, ::1] parts, double[::1] counts, Py_ssize_t[::1] starts) -> bint:
+def leaf_frame(dict per_service, LeafIndex index, dict regions, dict categories, dict sources, object intern,
+               Py_ssize_t[:, ::1] parts, double[::1] counts, Py_ssize_t[::1] starts) -> int:
     """One pass over ``per_service`` (service -> leaf dict) in dict order: each leaf's region,
-    category and source as ids (``parts[0..2]``: ``regions[service][region]``,
-    ``categories[category]``, ``sources[service][source]``; ``intern(...)`` gives a new one),
-    its count as a double, and where each service starts (``starts``: one more than the
-    services). False, the arrays half written, when a leaf dict is not a dict, a key not a
-    3-tuple, or the window's counts are not all whole with magnitudes summing below 2**53 (then
-    the callers walk the dicts as before)."""
-    cdef Py_ssize_t j = 0, k = 0, pos, room = counts.shape[0]
+    category and source as ids (``parts[0..2]``) - from ``index`` for key objects seen before,
+    else ``regions[service][region]``, ``categories[category]``, ``sources[service][source]``
+    (``intern(...)`` gives a new one), then added to ``index`` while it is ``inserting`` - its
+    count as a double, and where each service starts (``starts``: one more than the services).
+    Returns 2 when every count is a Python int, 1 when they are whole numbers, ints or floats;
+    0, the arrays half written, when a leaf dict is not a dict, a key not a 3-tuple, or the
+    window's counts are not all whole with magnitudes summing below 2**53 (then the callers walk
+    the dicts as before)."""
+    cdef Py_ssize_t j = 0, k = 0, pos, room = counts.shape[0], misses = 0
+    cdef _Entry* e
     cdef PyObject* pk
     cdef PyObject* pv
     cdef PyObject* hit
-    cdef object rt, st, key, at_region, at_category, at_source, last_region = None
-    cdef Py_ssize_t last_id = -1
+    cdef object tables
     cdef double v, total = 0.0
+    cdef bint ints = True
     if parts.shape[0] != 3 or parts.shape[1] < room or starts.shape[0] < len(per_service) + 1:
         raise ValueError("leaf_frame: arrays too short")
     for svc, leaf in per_service.items():
         if type(leaf) is not dict:
-            return False
+            return 0
         starts[j] = k
         j += 1
-        hit = PyDict_GetItem(regions, svc)
-        rt = None if hit == NULL else <object>hit
-        hit = PyDict_GetItem(sources, svc)
-        st = None if hit == NULL else <object>hit
-        last_region = None
-        at_region, at_category, at_source = (0, svc), (1, svc), (2, svc)
+        tables = None  # (service's regions, service's sources, where tuples), on its first miss
         pos = 0
         while PyDict_Next(<dict>leaf, &pos, &pk, &pv):
-            key = <object>pk
-            if type(key) is not tuple or len(<tuple>key) != 3 or not _whole(<object>pv, &v):
-                return False
+            if not _whole(<object>pv, &v):
+                return 0
+            ints = ints and type(<object>pv) is int
             total += fabs(v)
             if k >= room:
                 raise ValueError("leaf_frame: more leaves than room")
-            if (<tuple>key)[0] is not last_region:  # a service's leaves often come region by region
-                last_region = (<tuple>key)[0]
-                last_id = _part_id(rt, last_region, intern, at_region)
-                if rt is None:
-                    rt = regions[svc]
-            parts[0, k] = last_id
-            parts[1, k] = _part_id(categories, (<tuple>key)[1], intern, at_category)
-            parts[2, k] = _part_id(st, (<tuple>key)[2], intern, at_source)
-            if st is None:
-                st = sources[svc]
+            e = index.find(<PyObject*>svc, pk)
+            if e.key != NULL:
+                parts[0, k], parts[1, k], parts[2, k] = e.ids[0], e.ids[1], e.ids[2]
+            else:
+                if type(<object>pk) is not tuple or len(<tuple>pk) != 3:
+                    return 0
+                if tables is None:
+                    tables = [regions.get(svc), sources.get(svc), (0, svc), (1, svc), (2, svc)]
+                _parts_by_value(<tuple>pk, <list>tables, regions, categories, sources, intern, parts, k)
+                if index.inserting:
+                    index.put(svc, <object>pk, parts[0, k], parts[1, k], parts[2, k])
+                misses += 1
             counts[k] = v
             k += 1
     starts[j] = k
-    return total < _EXACT
+    index.frames += 1
+    index.inserting = 2 * misses <= k or index.frames % 64 == 0 or len(index) == 0
+    return 0 if total >= _EXACT else 2 if ints else 1
+
+
+cdef int _parts_by_value(tuple key, list tables, dict regions, dict categories, dict sources, object intern,
+                         Py_ssize_t[:, ::1] parts, Py_ssize_t k) except -1:
+    """A leaf's part ids by the values of its key (``tables``: the service's region and source
+    tables, None until it has one, and the ``intern`` arguments for its parts)."""
+    parts[0, k] = _part_id(tables[0], key[0], intern, tables[2])
+    parts[1, k] = _part_id(categories, key[1], intern, tables[3])
+    parts[2, k] = _part_id(tables[1], key[2], intern, tables[4])
+    if tables[0] is None or tables[1] is None:
+        svc = tables[2][1]
+        tables[0], tables[1] = regions.get(svc), sources.get(svc)
+    return 0
 
 
 def frame_own_reports(const Py_ssize_t[::1] region, const double[::1] counts, const Py_ssize_t[::1] own_row,

@@ -10,8 +10,12 @@ category, each ``(service, source)`` - with facts about it that stay true from w
 window's leaves as arrays of those ids and of float64 counts, in the dicts' order, made in one
 compiled pass, so the sums are loops over arrays (:mod:`spikedetect.kernel`,
 ``_closing_leaves.pxi``) instead of walks over dicts. (The parts, not whole leaves, are
-interned: there are few of them and their tables stay small and hot, where a table of every
-leaf ever seen grows large and its lookups miss the caches.)
+interned by value: there are few of them and their tables stay small and hot, where a table of
+every leaf ever seen grows large and its lookups miss the caches. A leaf's key object seen
+before - a counter hands out the same tuple window after window - is found by its identity in
+the table's ``index``, ``_closing_leaf_index.pxi``, without hashing the tuple or reading its
+strings.) A window whose counts are all Python ints has its incident breakdowns summed over the
+frame too (:meth:`LeafFrame.breakdown`).
 
 Exactness: a frame is made only when every count is a whole number and the window's sum of
 magnitudes is below 2**53 (counts from the counter always are): then any order of addition gives

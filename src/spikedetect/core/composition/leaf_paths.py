@@ -71,29 +71,41 @@ class LeafPaths:
     def _resolve(self, bank: ShareBank, frame: LeafFrame) -> None:
         """Find the frame's missing paths (in any order: finding one changes nothing) and
         columns (in the walk's order: a new category is given the next column)."""
-        t = frame.table
         self._check(bank, frame)
         region, cat = frame.parts[REGION], frame.parts[CATEGORY]
         missing = list(dict.fromkeys(region[self.start[region] < 0].tolist()))
         if missing:
-            rows = bank.rows
-            paths = [[rows[(svc, k)] for k in keys_of(reg) if (svc, k) in rows] for svc, reg in map(t.keys.__getitem__,
-                                                                                                  missing)]
-            flat = [r for path in paths for r in path]
-            if self.used + len(flat) > len(self.flat):
-                self.flat = np.resize(self.flat, max(self.used + len(flat), 2 * len(self.flat)))
-            self.flat[self.used:self.used + len(flat)] = flat
-            self.start[missing] = self.used + np.cumsum([0] + [len(p) for p in paths[:-1]])
-            self.length[missing] = [len(p) for p in paths]
-            self.used += len(flat)
-        need = np.flatnonzero((self.length[region] > 0) & (self.col[cat] < 0))
-        if len(need):
-            by_service = frame.by_service(need)
-            for svc in bank.services():
-                for i in by_service.get(svc, []):
-                    c = cat[i]
-                    if self.col[c] < 0:
-                        self.col[c] = bank.col(t.category_names[c])
+            self._find_paths(bank, frame, missing)
+        known = len(frame.table.category_names)
+        if not (self.col[:known] >= 0).all():  # (else every category has its column)
+            self._give_columns(bank, frame, np.flatnonzero((self.length[region] > 0) & (self.col[cat] < 0)))
+
+    def _find_paths(self, bank: ShareBank, frame: LeafFrame, missing: list[int]) -> None:
+        """The paths of the keys ``missing``, after the ones in ``flat``."""
+        rows, keys = bank.rows, frame.table.keys
+        paths = [[rows[(svc, k)] for k in keys_of(reg) if (svc, k) in rows] for svc, reg in map(keys.__getitem__,
+                                                                                              missing)]
+        flat = [r for path in paths for r in path]
+        if self.used + len(flat) > len(self.flat):
+            self.flat = np.resize(self.flat, max(self.used + len(flat), 2 * len(self.flat)))
+        self.flat[self.used:self.used + len(flat)] = flat
+        at = self.used
+        for g, path in zip(missing, paths, strict=True):
+            self.start[g], self.length[g] = at, len(path)
+            at += len(path)
+        self.used = at
+
+    def _give_columns(self, bank: ShareBank, frame: LeafFrame, need: IntArray) -> None:
+        """The columns of the categories of the leaves at ``need`` (on a path, without one), in
+        the walk's order: services sorted, leaves in order."""
+        cat, names = frame.parts[CATEGORY], frame.table.category_names
+        by_service = frame.by_service(need)
+        for svc in bank.services():
+            for i in by_service.get(svc, []):
+                c = cat[i]
+                if self.col[c] < 0:
+                    self.col[c] = bank.col(names[c])
+
 
 def _fit(a: IntArray, size: int) -> IntArray:
     """``a`` grown to ``size`` entries at least (doubling), the new ones ``UNKNOWN``."""

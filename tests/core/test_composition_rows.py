@@ -1,5 +1,5 @@
 """The composition detector's rows follow the scorer's keys: with the keyspace's version given
-(rows kept between windows) exactly as without it (looked up every window) - through keys
+(``Keyspace.moves``: rows kept between windows) exactly as without it (looked up every window) - through keys
 added, busy keys getting rows, and retired keys whose rows are refilled by moved ones."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def test_rows_kept_between_windows_match_rows_looked_up_every_window() -> None:
         per_service, expected = _window(rng, ks, i)
         blocked = rng.random(ks.size) < 0.05
         before = set(kept.row_keys)
-        got = kept.close_window(i * W, per_service, ks.keys, ks.index, expected, blocked, ks.version)
+        got = kept.close_window(i * W, per_service, ks.keys, ks.index, expected, blocked, keys_moves=ks.moves)
         want = looked_up.close_window(i * W, per_service, ks.keys, ks.index, expected, blocked)
         assert repr(got) == repr(want), i
         assert kept.row_keys == looked_up.row_keys, i
@@ -65,8 +65,10 @@ def test_a_retired_key_loses_its_row_at_the_next_window() -> None:
     det = CompositionDetector(W, DET)
     ks.row("ig", "US/CA/LA")
     leaf = {"ig": {("US/CA/LA", "feed", "app"): 9.0}}
-    det.close_window(0, leaf, ks.keys, ks.index, np.full(ks.size, 10.0), np.zeros(ks.size, dtype=bool), ks.version)
+    det.close_window(0, leaf, ks.keys, ks.index, np.full(ks.size, 10.0), np.zeros(ks.size, dtype=bool),
+                     keys_moves=ks.moves)
     assert ("ig", "US/CA/LA") in det.rows
     ks.remove([ks.index[("ig", "US/CA/LA")]])
-    det.close_window(W, {}, ks.keys, ks.index, np.full(ks.size, 10.0), np.zeros(ks.size, dtype=bool), ks.version)
+    det.close_window(W, {}, ks.keys, ks.index, np.full(ks.size, 10.0), np.zeros(ks.size, dtype=bool),
+                     keys_moves=ks.moves)
     assert ("ig", "US/CA/LA") not in det.rows and set(det.row_keys) == set(ks.keys)

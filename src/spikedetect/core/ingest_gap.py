@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from spikedetect.core.leaves import LeafFrame
 from spikedetect.core.regions import GLOBAL
 from spikedetect.core.signal_events import SignalEvent, signal_id, signal_next
 from spikedetect.core.timefmt import format_ts_ms
@@ -114,8 +115,9 @@ class IngestGapDetector:
     def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], index: Mapping[tuple[str, str], int],
                      observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
                      phi: npt.NDArray[np.float64], learned: npt.NDArray[np.bool_],
-                     services: Sequence[str]) -> list[SignalEvent]:
-        """One closed window for every known service (``services``: those with a global key)."""
+                     services: Sequence[str], frame: LeafFrame | None = None) -> list[SignalEvent]:
+        """One closed window for every known service (``services``: those with a global key;
+        ``frame``: the window's leaves as arrays, :mod:`~spikedetect.core.leaves`, if it has them)."""
         events: list[SignalEvent] = []
         for svc in sorted(set(services) | set(self.services)):
             row = index.get((svc, GLOBAL))
@@ -123,7 +125,7 @@ class IngestGapDetector:
                 self.services.pop(svc, None)  # retired
                 continue
             st = self.services.setdefault(svc, ServiceGaps())
-            by_src = source_sums(per_service.get(svc, {}))
+            by_src = source_sums(per_service.get(svc, {})) if frame is None else frame.source_sums(svc)
             total = float(observed[row])
             mu, ph = float(expected[row]), float(phi[row])
             judged = bool(learned[row])

@@ -13,8 +13,6 @@ filled by moving the last row into its place, keeping the arrays dense.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import numpy.typing as npt
 
@@ -24,7 +22,6 @@ from spikedetect.core.regions import parent_key
 
 ServiceKey = tuple[str, str]
 NEVER = np.iinfo(np.int64).min // 2
-_VERSIONS = itertools.count()
 
 
 class Keyspace:
@@ -37,8 +34,7 @@ class Keyspace:
         self.last_seen: npt.NDArray[np.int64] = np.full(16, NEVER, dtype=np.int64)
         self.closed_ws: npt.NDArray[np.int64] = np.full(16, NEVER, dtype=np.int64)  # last window applied
         self.mute_until: npt.NDArray[np.int64] = np.full(16, NEVER, dtype=np.int64)  # relearning until
-        # a fresh number whenever a row is added or removed, unique across keyspaces (for caches of rows)
-        self.version = next(_VERSIONS)
+        self.moves = 0  # how many times rows were removed (and others moved): caches of rows check it
 
     @property
     def size(self) -> int:
@@ -67,7 +63,6 @@ class Keyspace:
         self.mute_until[row] = NEVER
         self.keys.append((service, key))
         self.index[(service, key)] = row
-        self.version = next(_VERSIONS)
         return row
 
     def rows_by_depth(self) -> list[npt.NDArray[np.intp]]:
@@ -78,7 +73,8 @@ class Keyspace:
 
     def remove(self, rows: list[int]) -> None:
         """Forget rows (children before parents is the caller's duty)."""
-        self.version = next(_VERSIONS)
+        if rows:
+            self.moves += 1
         for row in sorted(rows, reverse=True):
             last = self.size - 1
             key = self.keys[row]

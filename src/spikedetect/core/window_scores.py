@@ -25,6 +25,7 @@ from spikedetect.core.counter import LeafKey
 from spikedetect.core.detectors.base import FLOOR, LEARNED, PARENT_PRIOR, BoolArray, Expectation, FloatArray
 from spikedetect.core.incidents import Tracker
 from spikedetect.core.keyspace import Keyspace, ServiceKey
+from spikedetect.core.leaves import LeafFrame
 from spikedetect.core.negbin import surprise
 from spikedetect.core.policy import ANOMALOUS, ELEVATED, KEEP_SHORT_RATIO, IncidentPolicy
 from spikedetect.kernel import closing as _kernel
@@ -65,10 +66,17 @@ class WindowScores:
         return self.exp.mean
 
 
-def observe(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]], ws: int) -> FloatArray:
+def observe(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]], ws: int,
+            frame: LeafFrame | None = None) -> FloatArray:
     """Reports per key in this window: each region's own reports, then summed up the tree
     level by level (children into parents) with numpy; new keys get rows first. In the compiled
-    closing loops when they are built (:mod:`spikedetect.kernel`; the same bits)."""
+    closing loops when they are built (:mod:`spikedetect.kernel`; the same bits), over the
+    window's ``frame`` when it has one (:mod:`~spikedetect.core.leaves`)."""
+    if frame is not None and _kernel is not None:
+        observed, rows = frame.own_reports(ks)
+        if len(rows):
+            _kernel.tree_sums_rows(observed, ks.depth[:ks.size], ks.parent[:ks.size], rows, ks.last_seen, ws)
+        return observed
     if _kernel is None:
         own = _own_reports(ks, per_service)
         rows = np.fromiter(map(ks.index.__getitem__, own), dtype=np.intp, count=len(own))

@@ -136,6 +136,13 @@ cdef object _breakdown_ints(object leaf, object wanted, object keys_of, object m
     cdef list paths = [], pair_key = []
     cdef _Ids keys = _Ids(), pairs = _Ids(), cats = _Ids(), srcs = _Ids()
     adds = _scan_leaves(leaf, wanted, keys_of, lv, paths, keys, pairs, pair_key, cats, srcs)
+    return _sums_of_scan(adds, lv, n, paths, keys, pairs, pair_key, cats, srcs, make)
+
+
+cdef object _sums_of_scan(object adds, _Leaves* lv, Py_ssize_t n, list paths, _Ids keys, _Ids pairs, list pair_key,
+                          _Ids cats, _Ids srcs, object make):
+    """Passes 2 and 3 after a pass 1 that gave ``adds`` additions: the sums in C, then the
+    dicts; None (nothing built) when pass 1 did not fit or the cells would be too many."""
     if adds is None or adds >= _COUNT_BOUND or len(keys.names) * max(len(cats.names), len(srcs.names)) > _CELLS:
         return None
     cdef Py_ssize_t nk = len(keys.names), steps = sum([len(<tuple>p) for p in paths])

@@ -24,6 +24,7 @@ from spikedetect.core.composition.shares import MIN_EXPECTED, WARM_REPORTS, Shar
 from spikedetect.core.composition.tails import OPEN_SCORE, Tails, forget_evidence, score_tails
 from spikedetect.core.expand import LeafCounts
 from spikedetect.core.keyspace import ServiceKey
+from spikedetect.core.leaves import LeafFrame
 from spikedetect.core.signal_events import SignalEvent
 from spikedetect.kernel import closing as _kernel
 
@@ -64,7 +65,8 @@ class CompositionDetector(ShareBank):
         super().__init__()
         self.window_ms = window_ms
         self.book = MemberBook(window_ms, detector)
-        self._rows_at: tuple[int, int] | None = None  # (keys, rows) versions of the cache below
+        # (the keys' index, its moves, generation) when the cache below was made
+        self._rows_at: tuple[Mapping[ServiceKey, int], int | None, int] | None = None
         self._key_rows_cache: tuple[IntArray, BoolArray] = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=bool))
 
     @property
@@ -82,15 +84,16 @@ class CompositionDetector(ShareBank):
 
     def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], keys: Sequence[ServiceKey],
                      index: Mapping[ServiceKey, int], expected: FloatArray, blocked: BoolArray,
-                     keys_version: int | None = None) -> list[SignalEvent]:
-        """Score, step and learn one closed window. ``blocked``: keys whose total is not normal.
-        ``keys_version`` (:attr:`~spikedetect.core.keyspace.Keyspace.version`, when the caller has
-        one) lets each row's key row be kept from one window to the next."""
-        key_rows = self._track(keys, index, expected, keys_version)
+                     frame: LeafFrame | None = None, keys_moves: int | None = None) -> list[SignalEvent]:
+        """Score, step and learn one closed window. ``blocked``: keys whose total is not normal;
+        ``frame``: the window's leaves as arrays (:mod:`~spikedetect.core.leaves`), if it has them;
+        ``keys_moves`` (:attr:`~spikedetect.core.keyspace.Keyspace.moves`, when the caller has a
+        keyspace) lets each row's key row be kept from one window to the next."""
+        key_rows = self._track(keys, index, expected, keys_moves)
         m = len(self.row_keys)
         if m == 0:
             return []
-        x = self.counts(per_service, m)
+        x = self.counts(per_service, m, frame)
         n = x.sum(axis=1)
         k = x.shape[1]  # categories seen so far
         acc = self.acc[:m, :k]
@@ -105,21 +108,23 @@ class CompositionDetector(ShareBank):
         return [ev for svc in sorted(touched) for ev in self.book.emit(svc, ws)]
 
     def _track(self, keys: Sequence[ServiceKey], index: Mapping[ServiceKey, int], expected: FloatArray,
-               keys_version: int | None) -> IntArray:
+               keys_moves: int | None) -> IntArray:
         """Rows follow the scorer's keys: a retired key is forgotten, a busy one gets a row.
         Returns each row's key row."""
-        key_rows, has_row = self._key_rows(index, len(keys), keys_version)
+        key_rows, has_row = self._key_rows(index, len(keys), keys_moves)
         busy = np.flatnonzero((expected[: len(keys)] >= MIN_EXPECTED) & ~has_row).tolist()
         for r in busy:  # (in key order, as rows were always added)
             self.row(keys[r])
-        return self._key_rows(index, len(keys), keys_version)[0] if busy else key_rows
+        return self._key_rows(index, len(keys), keys_moves)[0] if busy else key_rows
 
-    def _key_rows(self, index: Mapping[ServiceKey, int], n_keys: int, keys_version: int | None
+    def _key_rows(self, index: Mapping[ServiceKey, int], n_keys: int, keys_moves: int | None
                   ) -> tuple[IntArray, BoolArray]:
         """Each row's key row, and which of the ``n_keys`` keys have a row, after forgetting the
-        rows of retired keys. Kept while neither the keys (``keys_version``) nor the rows
-        (:attr:`version`) changed: then no key can have retired either."""
-        if keys_version is None or self._rows_at != (keys_version, self.version):
+        rows of retired keys. Kept while the same keys moved no row (``keys_moves``) and no row
+        was added or dropped here (:attr:`generation`): then no key retired, and keys added since
+        have no row yet."""
+        cached = self._rows_at
+        if keys_moves is None or cached is None or cached[0] is not index or cached[1:] != (keys_moves, self.generation):
             for sk in [sk for sk in self.row_keys if sk not in index]:
                 self.drop_row(sk)
                 self.book.forget(sk)
@@ -127,7 +132,10 @@ class CompositionDetector(ShareBank):
             has_row = np.zeros(n_keys, dtype=bool)
             has_row[key_rows] = True
             self._key_rows_cache = (key_rows, has_row)
-            self._rows_at = None if keys_version is None else (keys_version, self.version)
+            self._rows_at = (index, keys_moves, self.generation)
+        elif len(self._key_rows_cache[1]) < n_keys:  # keys added since: none of them has a row
+            key_rows, has_row = self._key_rows_cache
+            self._key_rows_cache = (key_rows, np.concatenate([has_row, np.zeros(n_keys - len(has_row), dtype=bool)]))
         return self._key_rows_cache
 
     def _has_member(self, m: int) -> BoolArray:

@@ -14,8 +14,10 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
+from spikedetect.core.composition.leaf_paths import LeafPaths
 from spikedetect.core.expand import LeafCounts, keys_of
 from spikedetect.core.keyspace import ServiceKey
+from spikedetect.core.leaves import LeafFrame
 from spikedetect.kernel import closing as _kernel
 
 MIN_EXPECTED = 3.0  # reports a key must expect in a window to be judged (small keys are not)
@@ -39,7 +41,8 @@ class ShareBank:
         self.hits = np.zeros(16, dtype=np.int64)
         self._paths: dict[tuple[str, str], list[int]] = {}  # (service, region) -> rows on its path
         self._services: list[str] | None = None  # the services of the rows, sorted (None: to compute)
-        self.version = 0  # moves whenever a row is added or dropped (for caches of row numbers)
+        self.generation = 0  # moves on whenever rows are added or dropped (the cached paths are stale)
+        self.leaf_paths = LeafPaths()  # per interned leaf, its path and column (counts over a frame)
 
     def col(self, cat: str) -> int:
         """The column of a category, given one when new (the last column is shared by the rest)."""
@@ -67,16 +70,16 @@ class ShareBank:
         self.shares[r], self.acc[r], self.learned[r], self.hits[r] = 0.0, 0.0, 0.0, 0
         self.rows[sk] = r
         self.row_keys.append(sk)
-        self.version += 1
         self._paths.clear()
+        self.generation += 1
         self._services = None
         return r
 
     def drop_row(self, sk: ServiceKey) -> None:
         """Forget a key's row; the last row moves into its place."""
         r = self.rows.pop(sk)
-        self.version += 1
         self._paths.clear()
+        self.generation += 1
         self._services = None
         last = len(self.row_keys) - 1
         if r != last:
@@ -93,9 +96,13 @@ class ShareBank:
             self._services = sorted({svc for svc, _ in self.row_keys})
         return self._services
 
-    def counts(self, per_service: Mapping[str, LeafCounts], m: int) -> npt.NDArray[np.float64]:
+    def counts(self, per_service: Mapping[str, LeafCounts], m: int,
+               frame: LeafFrame | None = None) -> npt.NDArray[np.float64]:
         """Reports per tracked key (row) and category (column) in this window (in the compiled
-        closing loops when they are built: the same bits)."""
+        closing loops when they are built, over the window's ``frame`` when it has one: the same
+        bits)."""
+        if _kernel is not None and frame is not None:
+            return self.leaf_paths.counts(self, frame, m)
         if _kernel is not None:
             x = np.zeros((m, MAX_CATEGORIES))
             _kernel.share_counts(self, per_service, m, keys_of, x)

@@ -35,6 +35,7 @@ class Keyspace:
         self.closed_ws: npt.NDArray[np.int64] = np.full(16, NEVER, dtype=np.int64)  # last window applied
         self.mute_until: npt.NDArray[np.int64] = np.full(16, NEVER, dtype=np.int64)  # relearning until
         self.moves = 0  # how many times rows were removed (and others moved): caches of rows check it
+        self._all_rows: npt.NDArray[np.intp] = np.arange(0, dtype=np.intp)  # read-only, grown on demand
 
     @property
     def size(self) -> int:
@@ -64,6 +65,21 @@ class Keyspace:
         self.keys.append((service, key))
         self.index[(service, key)] = row
         return row
+
+    def all_rows(self) -> npt.NDArray[np.intp]:
+        """``np.arange(size)``, read-only: a view of one array kept (and grown) with the keyspace.
+
+        >>> from spikedetect.core.detectors import SeasonalBaseline
+        >>> ks = Keyspace(SeasonalBaseline(60_000)); _ = ks.row("ig", "US")
+        >>> ks.all_rows().tolist(), ks.all_rows().flags.writeable
+        ([0, 1], False)
+        """
+        n = self.size
+        if len(self._all_rows) < n:
+            rows = np.arange(max(n, 2 * len(self._all_rows)), dtype=np.intp)
+            rows.flags.writeable = False
+            self._all_rows = rows
+        return self._all_rows[:n]
 
     def rows_by_depth(self) -> list[npt.NDArray[np.intp]]:
         """Row indexes grouped by depth 0..max, parents' depth first."""

@@ -148,7 +148,7 @@ def score_window(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
     """Score every key's ``observed`` reports in window ``ws``: expect, gather evidence, score,
     calibrate, give signals, mute. Records the window in the evidence rings; learns nothing."""
     n = ks.size
-    exp = ks.baseline.expect(all_rows(n), ws)
+    exp = ks.baseline.expect(ks.all_rows(), ws)
     parent_prior(ks, exp)
     done = ks.closed_ws[:n] >= ws
     hz = gather_evidence(ks, config, ws, observed, exp, done)
@@ -163,18 +163,6 @@ def score_window(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
     # hit max_incident_ms cannot open one: its windows teach the baseline instead.
     signal, muted = mute(ks, exp, ws, signal)
     return WindowScores(observed, exp, done, raw, cal[0], score, signal, muted, tracked)
-
-
-_ROWS: list[IntArray] = [np.arange(0, dtype=np.intp)]
-
-
-def all_rows(n: int) -> IntArray:
-    """``np.arange(n)``, read-only: a view of one array kept (and grown) between windows."""
-    if len(_ROWS[0]) < n:
-        rows = np.arange(max(n, 2 * len(_ROWS[0])), dtype=np.intp)
-        rows.flags.writeable = False
-        _ROWS[0] = rows
-    return _ROWS[0][:n]
 
 
 def mute(ks: Keyspace, exp: Expectation, ws: int, signal: npt.NDArray[np.int8]

@@ -66,8 +66,15 @@ class Pack:
         return f"{last.ws_ms}|{self.source}|{self.service}|{first.ws_ms}.{first.part[1]}-{last.part[1]}"
 
 
+def _rows(counts: dict[LeafKey, Any]) -> list[Row]:
+    """``[region, category, source, count]`` rows in key order. The keys are sorted as tuples, not
+    the rows as lists (keys are unique, so the order is the same): CPython's sort compares
+    tuples of str in a specialised fast path that lists don't get (~3x faster per leaf)."""
+    return [[*key, counts[key]] for key in sorted(counts)]
+
+
 def _chunks(window: ClosedWindow, service: str) -> list[list[Row]]:
-    rows = sorted([r, c, s, n] for (r, c, s), n in window.counts[service].items())
+    rows = _rows(window.counts[service])
     return [rows[i:i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)] or [[]]
 
 
@@ -113,7 +120,7 @@ def encode_pack(pack: Pack) -> bytes:
     """A pack as a message (e.g. the part of a received pack an owner keeps)."""
     svc = pack.service
     return _dumps_pack(pack.source, svc, [
-        (p.ws_ms, p.part[1], sorted([r, c, s, n] for (r, c, s), n in p.window.counts[svc].items()))
+        (p.ws_ms, p.part[1], _rows(p.window.counts[svc]))
         for p in pack.partials])
 
 

@@ -10,6 +10,7 @@ operations over these rows.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -17,8 +18,10 @@ import numpy.typing as npt
 from spikedetect.core.composition.leaf_paths import LeafPaths
 from spikedetect.core.expand import LeafCounts, keys_of
 from spikedetect.core.keyspace import ServiceKey
-from spikedetect.core.leaves import LeafFrame
 from spikedetect.kernel import closing as _kernel
+
+if TYPE_CHECKING:
+    from spikedetect.core.leaf_window import LeafWindow
 
 MIN_EXPECTED = 3.0  # reports a key must expect in a window to be judged (small keys are not)
 WARM_REPORTS = 2000.0  # reports learned before a key is judged
@@ -96,13 +99,14 @@ class ShareBank:
             self._services = sorted({svc for svc, _ in self.row_keys})
         return self._services
 
-    def counts(self, per_service: Mapping[str, LeafCounts], m: int,
-               frame: LeafFrame | None = None) -> npt.NDArray[np.float64]:
-        """Reports per tracked key (row) and category (column) in this window (in the compiled
-        closing loops when they are built, over the window's ``frame`` when it has one: the same
-        bits)."""
-        if _kernel is not None and frame is not None:
-            return self.leaf_paths.counts(self, frame, m)
+    def counts(self, window: LeafWindow, m: int) -> npt.NDArray[np.float64]:
+        """Reports per tracked key (row) and category (column) in this window (``m`` rows): over
+        its frame when it has one (:attr:`leaf_paths`), else :meth:`walk_counts` (the same bits)."""
+        return window.share_counts(self, m)
+
+    def walk_counts(self, per_service: Mapping[str, LeafCounts], m: int) -> npt.NDArray[np.float64]:
+        """:meth:`counts` walking the leaf dicts (in the compiled closing loops when they are
+        built: the same bits)."""
         if _kernel is not None:
             x = np.zeros((m, MAX_CATEGORIES))
             _kernel.share_counts(self, per_service, m, keys_of, x)

@@ -125,9 +125,9 @@ def _kernel(kernel: Any) -> Iterator[None]:
                                 st.sets(st.sampled_from(["*", *REGIONS]), max_size=4)), min_size=1, max_size=12),
        small_table=st.booleans())
 def test_frames_close_windows_as_the_dict_walks_and_pure_python(steps: list[Any], small_table: bool) -> None:
-    saved = leaves.MIN_KEYS
-    if small_table:  # the table cleared often: every cache built on its ids starts again
-        leaves.MIN_KEYS = 2
+    saved = leaves.MIN_KEYS, leaf_paths.SLACK
+    if small_table:  # the table cleared often: every cache built on its ids starts again; so do the paths
+        leaves.MIN_KEYS, leaf_paths.SLACK = 2, 0
     try:
         worlds = [World(KERNEL, True), World(KERNEL, False), World(None, False)]
         for t, (per_service, add, retire, wanted) in enumerate(steps):
@@ -137,7 +137,7 @@ def test_frames_close_windows_as_the_dict_walks_and_pure_python(steps: list[Any]
             for w in worlds:
                 w.change_rows(add, retire)
     finally:
-        leaves.MIN_KEYS = saved
+        leaves.MIN_KEYS, leaf_paths.SLACK = saved
 
 
 @needs_kernel

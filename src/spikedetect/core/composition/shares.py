@@ -44,7 +44,7 @@ class ShareBank:
         self.hits = np.zeros(16, dtype=np.int64)
         self._paths: dict[tuple[str, str], list[int]] = {}  # (service, region) -> rows on its path
         self._services: list[str] | None = None  # the services of the rows, sorted (None: to compute)
-        self.generation = 0  # moves on whenever rows are added or dropped (the cached paths are stale)
+        self.generation = 0  # moves on whenever rows are added or dropped (cached rows are stale)
         self.leaf_paths = LeafPaths()  # per interned leaf, its path and column (counts over a frame)
 
     def col(self, cat: str) -> int:
@@ -74,6 +74,7 @@ class ShareBank:
         self.rows[sk] = r
         self.row_keys.append(sk)
         self._paths.clear()
+        self.leaf_paths.added(sk)
         self.generation += 1
         self._services = None
         return r
@@ -82,6 +83,7 @@ class ShareBank:
         """Forget a key's row; the last row moves into its place."""
         r = self.rows.pop(sk)
         self._paths.clear()
+        self.leaf_paths.dropped()
         self.generation += 1
         self._services = None
         last = len(self.row_keys) - 1

@@ -235,7 +235,7 @@ def test_share_counts_are_bit_identical_to_numpy(keys: list[tuple[str, str]],
             got = [bank.counts(LeafWindow(per_service), len(keys)) for per_service in windows]
         finally:
             shares._kernel = saved
-        banks.append(([(x.shape, x.flags.c_contiguous, x.tobytes()) for x in got], bank.cats, bank._paths))
+        banks.append(([(x.shape, x.flags.c_contiguous, x.tobytes()) for x in got], bank.cats))
     assert banks[0] == banks[1]
 
 

@@ -4,11 +4,12 @@
 # -- composition: reports per busy key and category (ShareBank.counts) ----------------------------
 
 def share_counts(object bank, object per_service, Py_ssize_t m, object keys_of, double[:, ::1] x) -> None:
-    """``ShareBank.counts`` into ``x`` (zeros, ``m`` rows, MAX_CATEGORIES columns): the same walk
-    over services, (region, category) sums and cached region paths, and each path row's cell
+    """``ShareBank.walk_counts`` into ``x`` (zeros, ``m`` rows, MAX_CATEGORIES columns): the same
+    walk over services, (region, category) sums and region paths (each found once per service),
+    and each path row's cell
     incremented in the order ``np.add.at`` applies them. A known category's column is read from
     ``bank.cats`` directly (``bank.col`` only for a new one: the same columns)."""
-    cdef dict rows = bank.rows, paths = bank._paths, cats = bank.cats, by_rc
+    cdef dict rows = bank.rows, cats = bank.cats, by_rc, paths
     cdef object leaf, path, col_of = bank.col, key, cnt, rc, cat
     cdef PyObject* hit
     cdef Py_ssize_t r, col
@@ -18,14 +19,15 @@ def share_counts(object bank, object per_service, Py_ssize_t m, object keys_of, 
         if not leaf:
             continue
         by_rc = {}
+        paths = {}
         for key, cnt in leaf.items():
             rc = (key[0], key[1])
             hit = PyDict_GetItem(by_rc, rc)
             by_rc[rc] = PyNumber_Add(0.0 if hit == NULL else <object>hit, cnt)
         for rc, cnt in by_rc.items():
-            path = paths.get((svc, rc[0]))
+            path = paths.get(rc[0])
             if path is None:
-                path = paths[(svc, rc[0])] = [rows[(svc, k)] for k in keys_of(rc[0]) if (svc, k) in rows]
+                path = paths[rc[0]] = [rows[(svc, k)] for k in keys_of(rc[0]) if (svc, k) in rows]
             if path:
                 cat = rc[1]
                 hit = PyDict_GetItem(cats, cat)

@@ -42,7 +42,6 @@ class ShareBank:
         self.acc = np.zeros((16, MAX_CATEGORIES, 5))  # S short, E short, S long, E long, CUSUM
         self.learned = np.zeros(16)
         self.hits = np.zeros(16, dtype=np.int64)
-        self._paths: dict[tuple[str, str], list[int]] = {}  # (service, region) -> rows on its path
         self._services: list[str] | None = None  # the services of the rows, sorted (None: to compute)
         self.generation = 0  # moves on whenever rows are added or dropped (cached rows are stale)
         self.leaf_paths = LeafPaths()  # per interned leaf, its path and column (counts over a frame)
@@ -73,7 +72,6 @@ class ShareBank:
         self.shares[r], self.acc[r], self.learned[r], self.hits[r] = 0.0, 0.0, 0.0, 0
         self.rows[sk] = r
         self.row_keys.append(sk)
-        self._paths.clear()
         self.leaf_paths.added(sk)
         self.generation += 1
         self._services = None
@@ -82,7 +80,6 @@ class ShareBank:
     def drop_row(self, sk: ServiceKey) -> None:
         """Forget a key's row; the last row moves into its place."""
         r = self.rows.pop(sk)
-        self._paths.clear()
         self.leaf_paths.dropped()
         self.generation += 1
         self._services = None
@@ -108,7 +105,8 @@ class ShareBank:
 
     def walk_counts(self, per_service: Mapping[str, LeafCounts], m: int) -> npt.NDArray[np.float64]:
         """:meth:`counts` walking the leaf dicts (in the compiled closing loops when they are
-        built: the same bits)."""
+        built: the same bits). Each region's path (the rows of the keys on its chain) is found once
+        a walk: the one cache of paths that outlives a window is :attr:`leaf_paths`, the frames'."""
         if _kernel is not None:
             x = np.zeros((m, MAX_CATEGORIES))
             _kernel.share_counts(self, per_service, m, keys_of, x)
@@ -116,15 +114,16 @@ class ShareBank:
         rr: list[int] = []
         cc: list[int] = []
         vv: list[float] = []
-        rows, paths = self.rows, self._paths
+        rows = self.rows
         for svc in self.services():
+            paths: dict[str, list[int]] = {}
             by_rc: dict[tuple[str, str], float] = {}
             for (region, cat, _), cnt in per_service.get(svc, {}).items():
                 by_rc[(region, cat)] = by_rc.get((region, cat), 0.0) + cnt
             for (region, cat), cnt in by_rc.items():
-                path = paths.get((svc, region))
+                path = paths.get(region)
                 if path is None:
-                    path = paths[(svc, region)] = [rows[(svc, key)] for key in keys_of(region) if (svc, key) in rows]
+                    path = paths[region] = [rows[(svc, key)] for key in keys_of(region) if (svc, key) in rows]
                 if path:
                     col = self.col(cat)
                     rr.extend(path)

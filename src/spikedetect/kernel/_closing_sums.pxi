@@ -72,12 +72,8 @@ def own_reports(object per_service, dict index, object new_row, Py_ssize_t[::1] 
 
 def sums_by_part(object leaf, Py_ssize_t part, object start) -> dict:
     """``{key[part]: start + n + ...}`` over the leaf counts in their order, added as Python adds
-    (the reference: ``out[k] = out.get(k, start) + n``); whole counts from a float zero are
-    summed in int64 (_closing_breakdown.pxi: the same floats, every partial sum being exact)."""
-    if type(start) is float and start == 0.0 and type(leaf) is dict:
-        got = _whole_sums_by_part(<dict>leaf, part)
-        if got is not None:
-            return got
+    (the reference: ``out[k] = out.get(k, start) + n``). (A window with a frame sums its
+    sources over the frame: ``frame_source_sums``, _closing_leaves.pxi.)"""
     cdef dict out = {}
     cdef PyObject* hit
     for key, n in leaf.items():
@@ -93,8 +89,9 @@ cdef inline void _add(dict d, object k, object n):
 
 
 cdef dict _breakdown_objects(object leaf, object wanted, object keys_of, object make):
-    """``breakdown_sums`` on any counts (_closing_breakdown.pxi: whole numbers take a faster
-    path): per leaf, its sums added to the dicts of each wanted key on its path, as Python adds."""
+    """``breakdown_sums`` on any counts (a window whose counts are all ints sums over its frame
+    instead: _closing_leaf_breakdown.pxi): per leaf, its sums added to the dicts of each wanted key
+    on its path, as Python adds."""
     cdef dict out = {}, paths = {}
     cdef tuple path, step, sums
     cdef PyObject* hit

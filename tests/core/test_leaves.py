@@ -1,6 +1,7 @@
 """Closing windows over interned leaves (:mod:`spikedetect.core.leaves`, ``_closing_leaves.pxi``)
-against walking the leaf dicts, compiled and in pure Python: three worlds fed the same windows -
-the frame path, today's compiled dict loops, and the pure-Python reference - must give the same
+against walking the leaf dicts, compiled and in pure Python: three worlds fed the same windows, each
+asking a :class:`~spikedetect.core.leaf_window.LeafWindow` as the scorer's steps do - with a frame,
+without one over the compiled dict loops, and the pure-Python reference - must give the same
 observed reports (and keyspace: rows created in the same order, last seen), the same share counts
 and category columns (``~more`` included), the same source sums and breakdowns (``repr``: keys in
 the same order, ints as ints, floats bit for bit), window after window, while keys appear, share rows come and go, keys

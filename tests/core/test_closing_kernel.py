@@ -18,13 +18,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikedetect.core import negbin, window_scores
+from spikedetect.core import leaf_window, negbin, window_scores
 from spikedetect.core.composition import shares
 from spikedetect.core.composition.shares import ShareBank
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.detectors import make_baseline, seasonal
 from spikedetect.core.detectors.seasonal import SeasonalBaseline
 from spikedetect.core.keyspace import Keyspace
+from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.kernel import load_compiled, pure_forced
 
 KERNEL = load_compiled("_closing")
@@ -231,10 +232,10 @@ def test_share_counts_are_bit_identical_to_numpy(keys: list[tuple[str, str]],
             bank.row(sk)
         saved, shares._kernel = shares._kernel, kernel
         try:
-            got = [bank.counts(per_service, len(keys)) for per_service in windows]
+            got = [bank.counts(LeafWindow(per_service), len(keys)) for per_service in windows]
         finally:
             shares._kernel = saved
-        banks.append(([(x.shape, x.flags.c_contiguous, x.tobytes()) for x in got], bank.cats, bank._paths))
+        banks.append(([(x.shape, x.flags.c_contiguous, x.tobytes()) for x in got], bank.cats))
     assert banks[0] == banks[1]
 
 
@@ -250,11 +251,13 @@ def test_observe_is_bit_identical_to_numpy(windows: list[dict[str, dict[tuple[st
     for kernel in (None, KERNEL):
         config = DetectorConfig()
         ks = Keyspace(make_baseline(config.detector, config.window_ms))
-        saved, window_scores._kernel = window_scores._kernel, kernel
+        saved = window_scores._kernel, leaf_window._kernel
+        window_scores._kernel = leaf_window._kernel = kernel
         try:
-            got = [window_scores.observe(ks, per_service, i * 60_000).tobytes() for i, per_service in enumerate(windows)]
+            got = [window_scores.observe(ks, LeafWindow(per_service), i * 60_000).tobytes()
+                   for i, per_service in enumerate(windows)]
         finally:
-            window_scores._kernel = saved
+            window_scores._kernel, leaf_window._kernel = saved
         n = ks.size
         results.append((got, list(ks.keys), *(a[:n].tobytes() for a in (ks.last_seen, ks.depth, ks.parent))))
     assert results[0] == results[1]

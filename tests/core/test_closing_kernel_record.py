@@ -16,19 +16,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikedetect.core import evidence, negbin, window_scores
+from spikedetect.core import evidence, leaf_window, negbin, window_scores
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.detectors import make_baseline
 from spikedetect.core.detectors.base import Expectation
 from spikedetect.core.evidence import EVIDENCE_COLUMNS, HORIZONS
 from spikedetect.core.keyspace import Keyspace
+from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.kernel import load_compiled
 
 KERNEL = load_compiled("_closing")
 needs_kernel = pytest.mark.skipif(KERNEL is None, reason="the compiled closing loops are not built (no C compiler)")
 EDGE = [0.0, -0.0, 0.02, 1.0, 1.0001, 1.00011, 2.0, 8.0, 1e-9, 1e-300, 5e-324, 3.4e38, 1e300, 2.0**53,
         float("inf"), -float("inf"), float("nan"), -1.0]
-MODULES = (window_scores, evidence, negbin)
+MODULES = (window_scores, leaf_window, evidence, negbin)
 H = len(HORIZONS)
 W = DetectorConfig().window_ms
 
@@ -164,7 +165,7 @@ def test_observe_marks_the_same_keys_seen(windows: list[dict[str, dict[tuple[str
     def run() -> list[Any]:
         config = DetectorConfig()
         ks = Keyspace(make_baseline(config.detector, config.window_ms))
-        got = [window_scores.observe(ks, per_service, i * W).tobytes() for i, per_service in enumerate(windows)]
+        got = [window_scores.observe(ks, LeafWindow(per_service), i * W).tobytes() for i, per_service in enumerate(windows)]
         return [got, list(ks.keys), ks.last_seen[:ks.size].tobytes()]
 
     got = _both(run)

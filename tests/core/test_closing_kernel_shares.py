@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from spikedetect.core.composition import detector, shares, tails
 from spikedetect.core.composition.detector import CompositionDetector
 from spikedetect.core.composition.tails import Tails
+from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.kernel import load_compiled
 
 KERNEL = load_compiled("_closing")
@@ -142,7 +143,7 @@ def test_detectors_through_a_shift_are_identical_window_by_window() -> None:
                     leaf[(region, c, "app")] = float(got)
         expected = np.array([110.0, 80.0, 80.0, 30.0, 30.0])
         blocked = np.array([False, False, False, 300 <= i < 320, 300 <= i < 320])
-        runs = [_with(kernel, partial(det.close_window, i * 60_000, {"ig": leaf}, keys, index, expected, blocked))
+        runs = [_with(kernel, partial(det.close_window, i * 60_000, LeafWindow({"ig": leaf}), keys, index, expected, blocked))
                 for kernel, det in zip((None, KERNEL), dets, strict=True)]
         assert repr(runs[0]) == repr(runs[1])
         opened += sum(ev.type == "opened" for ev in runs[0])

@@ -55,8 +55,9 @@ def test_breakdown_is_bit_identical(leaf: dict[tuple[str, str, str], float], wan
     assert got[0] == got[1]
 
 
-# whole-number counts take the kernel's int64 path; the edges around 2**31, bools, non-str names
-# and a float among them send a call (all of it) back to the object loop
+# whole-number counts through the object loop (a window whose counts are all ints sums them in int64
+# over its frame instead: tests/core/test_leaves.py), with the edges around 2**31, bools, non-str
+# names and a float among them
 MORE_REGIONS = [*REGIONS, "*", "JP", "JP/13", "JP/13/Tokyo", "US/CA/LA/x"]
 whole = st.one_of(st.integers(-5, 10**4), st.sampled_from([0, 2**31 - 1, -(2**31 - 1), 2**31, -(2**31), 2**40]))
 names = st.one_of(st.sampled_from([f"c{i}" for i in range(9)]), st.sampled_from([7, ("t",), b"c0"]))
@@ -121,9 +122,8 @@ many_sources = st.one_of(st.sampled_from(["app", "web", "ios"]), st.integers(0, 
        st.sampled_from([0.0, -0.0, 0, 1.5, 0.5]), st.sampled_from([0, 2]), st.booleans())
 def test_sums_by_part_of_whole_counts_are_bit_identical(leaf: dict[Any, Any], start: Any, part: int,
                                                         subclass_keys: bool) -> None:
-    """Whole counts from a float zero take the int64 path; anything else (a start that is not a
-    float zero, bools or floats among the counts, past 2**31, more than 64 names, keys that are
-    not exact tuples) the object loop: either way Python's sums, by repr."""
+    """Whole counts from a float zero, a start that is not a float zero, bools or floats among the
+    counts, past 2**31, more than 64 names, keys that are not exact tuples: Python's sums, by repr."""
     assert KERNEL is not None
     if subclass_keys:
         leaf = {_Key(k): n for k, n in leaf.items()}

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikedetect.core import window_scores
+from spikedetect.core import leaf_window, window_scores
+from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.kernel import load_compiled
 
 KERNEL = load_compiled("_closing")
@@ -70,13 +71,14 @@ def forests_and_windows(draw: Any) -> tuple[Forest, list[dict[str, dict[tuple[st
 
 
 def _observe(forest: Forest, windows: list[dict[str, dict[tuple[str, str, str], Any]]], kernel: Any) -> list[bytes]:
-    saved, window_scores._kernel = window_scores._kernel, kernel
+    saved = window_scores._kernel, leaf_window._kernel
+    window_scores._kernel = leaf_window._kernel = kernel
     try:
         with np.errstate(all="ignore"):
-            got = [window_scores.observe(forest, w, 60_000 * (i + 1)).tobytes()  # type: ignore[arg-type]
+            got = [window_scores.observe(forest, LeafWindow(w), 60_000 * (i + 1)).tobytes()  # type: ignore[arg-type]
                    for i, w in enumerate(windows)]
     finally:
-        window_scores._kernel = saved
+        window_scores._kernel, leaf_window._kernel = saved
     return [*got, forest.last_seen.tobytes()]
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from spikedetect.core.composition.detector import CompositionDetector
 from spikedetect.core.detectors import SeasonalBaseline
 from spikedetect.core.keyspace import Keyspace
+from spikedetect.core.leaf_window import LeafWindow
 
 W = 60_000
 DET = {"name": "seasonal", "params_hash": "x"}
@@ -48,8 +49,8 @@ def test_rows_kept_between_windows_match_rows_looked_up_every_window() -> None:
         per_service, expected = _window(rng, ks, i)
         blocked = rng.random(ks.size) < 0.05
         before = set(kept.row_keys)
-        got = kept.close_window(i * W, per_service, ks.keys, ks.index, expected, blocked, keys_moves=ks.moves)
-        want = looked_up.close_window(i * W, per_service, ks.keys, ks.index, expected, blocked)
+        got = kept.close_window(i * W, LeafWindow(per_service), ks.keys, ks.index, expected, blocked, keys_moves=ks.moves)
+        want = looked_up.close_window(i * W, LeafWindow(per_service), ks.keys, ks.index, expected, blocked)
         assert repr(got) == repr(want), i
         assert kept.row_keys == looked_up.row_keys, i
         assert set(kept.row_keys) <= set(ks.index), i  # a retired key never keeps a row
@@ -65,10 +66,10 @@ def test_a_retired_key_loses_its_row_at_the_next_window() -> None:
     det = CompositionDetector(W, DET)
     ks.row("ig", "US/CA/LA")
     leaf = {"ig": {("US/CA/LA", "feed", "app"): 9.0}}
-    det.close_window(0, leaf, ks.keys, ks.index, np.full(ks.size, 10.0), np.zeros(ks.size, dtype=bool),
+    det.close_window(0, LeafWindow(leaf), ks.keys, ks.index, np.full(ks.size, 10.0), np.zeros(ks.size, dtype=bool),
                      keys_moves=ks.moves)
     assert ("ig", "US/CA/LA") in det.rows
     ks.remove([ks.index[("ig", "US/CA/LA")]])
-    det.close_window(W, {}, ks.keys, ks.index, np.full(ks.size, 10.0), np.zeros(ks.size, dtype=bool),
+    det.close_window(W, LeafWindow({}), ks.keys, ks.index, np.full(ks.size, 10.0), np.zeros(ks.size, dtype=bool),
                      keys_moves=ks.moves)
     assert ("ig", "US/CA/LA") not in det.rows and set(det.row_keys) == set(ks.keys)

@@ -22,6 +22,7 @@ from spikedetect.core.ingest_gap import (
     IngestGapDetector,
     ServiceGaps,
 )
+from spikedetect.core.leaf_window import LeafWindow
 
 
 def _learn_plainly(st_: ServiceGaps, by_src: dict[str, float], total: float) -> None:
@@ -57,7 +58,7 @@ def test_a_source_named_like_the_service_takes_its_count_not_its_mean(monkeypatc
     means: list[float] = []
     monkeypatch.setattr(ingest_gap, "zero_log_prob", lambda mu, phi: means.append(mu) or 1.0)
     leaf = {("US", "c", "app"): 3}  # app reports; the source named "*" is silent
-    det.close_window(0, {"svc": leaf}, {("svc", "*"): 0}, np.array([3.0]), np.array([100.0]), np.array([1.0]),
+    det.close_window(0, LeafWindow({"svc": leaf}), {("svc", "*"): 0}, np.array([3.0]), np.array([100.0]), np.array([1.0]),
                      np.array([True]), ["svc"])
     assert means == [100.0]  # "*" counted its source's 0 reports, against the service's mean
     assert sorted(det.services["svc"].runs) == [ALL]

@@ -1,6 +1,7 @@
 """Closing windows over interned leaves (:mod:`spikedetect.core.leaves`, ``_closing_leaves.pxi``)
-against walking the leaf dicts, compiled and in pure Python: three worlds fed the same windows -
-the frame path, today's compiled dict loops, and the pure-Python reference - must give the same
+against walking the leaf dicts, compiled and in pure Python: three worlds fed the same windows, each
+asking a :class:`~spikedetect.core.leaf_window.LeafWindow` as the scorer's steps do - with a frame,
+without one over the compiled dict loops, and the pure-Python reference - must give the same
 observed reports (and keyspace: rows created in the same order, last seen), the same share counts
 and category columns (``~more`` included), the same source sums and breakdowns (``repr``: keys in
 the same order, ints as ints, floats bit for bit), window after window, while keys appear, share rows come and go, keys
@@ -22,17 +23,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikedetect.core import expand, ingest_gap, leaves, window_scores
+from spikedetect.core import expand, ingest_gap, leaf_window, leaves, window_scores
 from spikedetect.core.composition import leaf_paths, shares
 from spikedetect.core.composition.shares import ShareBank
 from spikedetect.core.detectors import SeasonalBaseline
 from spikedetect.core.keyspace import Keyspace
+from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.core.leaves import LeafTable
 from spikedetect.kernel import load_compiled
 
 KERNEL = load_compiled("_closing")
 needs_kernel = pytest.mark.skipif(KERNEL is None, reason="the compiled closing loops are not built (no C compiler)")
-MODULES = (window_scores, shares, ingest_gap, leaves, leaf_paths, expand)
+MODULES = (window_scores, shares, ingest_gap, leaves, leaf_paths, expand, leaf_window)
 
 SERVICES = ["ig", "fb", "wa"]
 REGIONS = ["US", "US/CA", "US/CA/LA", "US/NY", "DE", "DE/BY", "DE/BY/München", "FR/IDF", "US/CA/SF"]
@@ -68,14 +70,15 @@ class World:
     def close(self, ws: int, per_service: dict[str, dict[tuple[str, str, str], Any]], wanted: set[str]
               ) -> tuple[Any, ...]:
         with _kernel(self.kernel), np.errstate(all="ignore"):
-            frame = self.table.frame(self.ks, per_service) if self.frames else None
+            window = LeafWindow.of(self.table, self.ks, per_service) if self.frames else LeafWindow(per_service)
             if self.frames and self.kernel is not None:
-                assert (frame is not None) == _frameable(per_service)
-            observed = window_scores.observe(self.ks, per_service, ws, frame)
-            x = self.bank.counts(per_service, len(self.bank.row_keys), frame)
-            sums = [repr(ingest_gap.source_sums(per_service.get(svc, {})) if frame is None else frame.source_sums(svc))
-                    for svc in SERVICES]
-            details = [repr(_breakdown(per_service, frame, svc, wanted)) for svc in SERVICES]
+                assert (window.frame is not None) == _frameable(per_service)
+            else:
+                assert window.frame is None
+            observed = window_scores.observe(self.ks, window, ws)
+            x = self.bank.counts(window, len(self.bank.row_keys))
+            sums = [repr(window.source_sums(svc)) for svc in SERVICES]
+            details = [repr(list(window.breakdown(svc, wanted).items())) for svc in SERVICES]
         return (_bits(observed), list(self.ks.keys), self.ks.last_seen[:self.ks.size].tobytes(), _bits(x), x.shape,
                 list(self.bank.cats.items()), sums, details)
 
@@ -91,13 +94,6 @@ class World:
         ks.remove(gone)
         for sk in [sk for sk in self.bank.row_keys if sk not in ks.index]:
             self.bank.drop_row(sk)
-
-
-def _breakdown(per_service: dict[str, dict[tuple[str, str, str], Any]], frame: leaves.LeafFrame | None, svc: str,
-               wanted: set[str]) -> Any:
-    """As ``incident_steps._breakdowns``: over the frame where it can, else the leaf dict."""
-    got = None if frame is None else frame.breakdown(svc, wanted)
-    return list((expand.breakdown(per_service.get(svc, {}), wanted) if got is None else got).items())
 
 
 def _frameable(per_service: dict[str, dict[tuple[str, str, str], Any]]) -> bool:
@@ -130,9 +126,9 @@ def _kernel(kernel: Any) -> Iterator[None]:
                                 st.sets(st.sampled_from(["*", *REGIONS]), max_size=4)), min_size=1, max_size=12),
        small_table=st.booleans())
 def test_frames_close_windows_as_the_dict_walks_and_pure_python(steps: list[Any], small_table: bool) -> None:
-    saved = leaves.MIN_KEYS
-    if small_table:  # the table cleared often: every cache built on its ids starts again
-        leaves.MIN_KEYS = 2
+    saved = leaves.MIN_KEYS, leaf_paths.SLACK
+    if small_table:  # the table cleared often: every cache built on its ids starts again; so do the paths
+        leaves.MIN_KEYS, leaf_paths.SLACK = 2, 0
     try:
         worlds = [World(KERNEL, True), World(KERNEL, False), World(None, False)]
         for t, (per_service, add, retire, wanted) in enumerate(steps):
@@ -142,7 +138,7 @@ def test_frames_close_windows_as_the_dict_walks_and_pure_python(steps: list[Any]
             for w in worlds:
                 w.change_rows(add, retire)
     finally:
-        leaves.MIN_KEYS = saved
+        leaves.MIN_KEYS, leaf_paths.SLACK = saved
 
 
 @needs_kernel
@@ -170,7 +166,7 @@ def test_the_table_is_cleared_when_keyspace_rows_move() -> None:
     with _kernel(KERNEL):
         frame = table.frame(ks, window)
         assert frame is not None
-        window_scores.observe(ks, window, 0, frame)
+        window_scores.observe(ks, LeafWindow(window, frame), 0)
         epoch = table.epoch
         assert table.frame(ks, window) is not None and table.epoch == epoch
         ks.remove([ks.index[("ig", "US/CA")]])

@@ -9,6 +9,7 @@ import pytest
 from spikedetect.core import composition as comp
 from spikedetect.core.composition import CompositionDetector
 from spikedetect.core.ingest_gap import IngestGapDetector, zero_log_prob
+from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.core.signal_events import SignalEvent
 
 W = 60_000
@@ -38,7 +39,7 @@ def run_composition(n_windows: int, total: float, mix_at, seed: int = 1, blocked
         leaf = {("US/CA/LA", c, "app"): float(k) for c, k in zip(CATS, counts, strict=True) if k}
         expected = np.full(len(KEYS), float(total))
         blocked = np.full(len(KEYS), bool(blocked_at(i)))
-        events += det.close_window(i * W, {"ig": leaf}, KEYS, INDEX, expected, blocked)
+        events += det.close_window(i * W, LeafWindow({"ig": leaf}), KEYS, INDEX, expected, blocked)
     return det, events
 
 
@@ -109,7 +110,7 @@ def test_state_per_key_is_bounded_and_round_trips() -> None:
     det = CompositionDetector(W, DET)
     for i in range(400):
         leaf = {("US/CA/LA", f"cat{(i * 7 + j) % 50}", "app"): 3.0 for j in range(5)}
-        det.close_window(i * W, {"ig": leaf}, KEYS, INDEX, np.full(3, 15.0), np.zeros(3, dtype=bool))
+        det.close_window(i * W, LeafWindow({"ig": leaf}), KEYS, INDEX, np.full(3, 15.0), np.zeros(3, dtype=bool))
     record = det.export_key(("ig", "*"))
     assert record is not None and len(record["shares"]) <= comp.MAX_CATEGORIES
     assert len(orjson.dumps(record)) <= 8 * 1024 - 2_900  # beside the count model's ~2.8 KB row
@@ -138,7 +139,7 @@ def _continue(det: CompositionDetector, start: int, end: int) -> tuple[Compositi
         if i < start:
             continue
         leaf = {("US/CA/LA", c, "app"): float(k) for c, k in zip(CATS, counts, strict=True) if k}
-        events += det.close_window(i * W, {"ig": leaf}, KEYS, INDEX, np.full(3, 60.0), np.zeros(3, dtype=bool))
+        events += det.close_window(i * W, LeafWindow({"ig": leaf}), KEYS, INDEX, np.full(3, 60.0), np.zeros(3, dtype=bool))
     return det, events
 
 
@@ -164,7 +165,7 @@ def run_gaps(n_windows: int, rates: dict[str, float], silent, seed: int = 1, lea
                     per.setdefault(svc, {})[("US", "feed", src)] = float(k)
                     observed[GKEYS[(svc, "*")]] += k
         expected = np.array([rates.get("ig", 0.0), rates.get("th", 0.0)])
-        events += det.close_window(i * W, per, GKEYS, observed, expected, np.ones(2), np.full(2, learned), svcs)
+        events += det.close_window(i * W, LeafWindow(per), GKEYS, observed, expected, np.ones(2), np.full(2, learned), svcs)
     return det, events
 
 

@@ -16,13 +16,12 @@ import numpy as np
 import numpy.typing as npt
 
 from spikedetect.core.config import DetectorConfig
-from spikedetect.core.counter import LeafKey
 from spikedetect.core.detectors import BASELINE_SOURCES
 from spikedetect.core.detectors.base import BoolArray
-from spikedetect.core.expand import Breakdown, breakdown
+from spikedetect.core.expand import Breakdown
 from spikedetect.core.incidents import IncidentEvent, Tracker, WindowView
 from spikedetect.core.keyspace import Keyspace, ServiceKey
-from spikedetect.core.leaves import LeafFrame
+from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.core.policy import ANOMALOUS, IncidentPolicy
 from spikedetect.core.window_scores import WindowScores
 
@@ -53,13 +52,13 @@ def rows_to_step(ks: Keyspace, trackers: dict[ServiceKey, Tracker], w: WindowSco
 
 def step_incidents(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
                    trackers: dict[ServiceKey, Tracker], ws: int, w: WindowScores,
-                   per_service: dict[str, dict[LeafKey, float]], frame: LeafFrame | None = None) -> Stepped:
+                   window: LeafWindow) -> Stepped:
     """Step every row of :func:`rows_to_step`, parents first, updating ``trackers`` in place."""
     out = Stepped()
     step_rows = rows_to_step(ks, trackers, w)
     if not step_rows:
         return out
-    details = _breakdowns(ks, step_rows, per_service, frame)
+    details = _breakdowns(ks, step_rows, window)
     keys = ks.keys
     rows = list(step_rows)
     # parents first: by depth, then key (keys are unique, so the row never decides)
@@ -81,19 +80,13 @@ def step_incidents(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
     return out
 
 
-def _breakdowns(ks: Keyspace, rows: set[int], per_service: dict[str, dict[LeafKey, float]],
-                frame: LeafFrame | None = None) -> dict[str, dict[str, Breakdown]]:
-    """Per service, the breakdown of this window's leaf counts for the keys in ``rows`` (over
-    the window's ``frame`` where it can)."""
+def _breakdowns(ks: Keyspace, rows: set[int], window: LeafWindow) -> dict[str, dict[str, Breakdown]]:
+    """Per service, the breakdown of this window's leaf counts for the keys in ``rows``."""
     wanted: dict[str, set[str]] = {}
     for r in rows:
         svc, key = ks.keys[r]
         wanted.setdefault(svc, set()).add(key)
-    out = {}
-    for svc, keys in wanted.items():
-        got = None if frame is None else frame.breakdown(svc, keys)
-        out[svc] = breakdown(per_service.get(svc, {}), keys) if got is None else got
-    return out
+    return {svc: window.breakdown(svc, keys) for svc, keys in wanted.items()}
 
 
 def _views(ks: Keyspace, config: DetectorConfig, ws: int, w: WindowScores, at: npt.NDArray[np.intp],

@@ -22,16 +22,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from spikedetect.core.leaves import LeafFrame
 from spikedetect.core.regions import GLOBAL
 from spikedetect.core.signal_events import SignalEvent, signal_id, signal_next
 from spikedetect.core.timefmt import format_ts_ms
 from spikedetect.kernel import closing as _kernel
+
+if TYPE_CHECKING:
+    from spikedetect.core.leaf_window import LeafWindow
 
 LeafCounts = Mapping[tuple[str, str, str], float]
 ALL = "*"  # the pseudo-source: every report of the service
@@ -112,12 +114,12 @@ class IngestGapDetector:
         self.detector = dict(detector)
         self.services: dict[str, ServiceGaps] = {}
 
-    def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], index: Mapping[tuple[str, str], int],
+    def close_window(self, ws: int, window: LeafWindow, index: Mapping[tuple[str, str], int],
                      observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
                      phi: npt.NDArray[np.float64], learned: npt.NDArray[np.bool_],
-                     services: Sequence[str], frame: LeafFrame | None = None) -> list[SignalEvent]:
-        """One closed window for every known service (``services``: those with a global key;
-        ``frame``: the window's leaves as arrays, :mod:`~spikedetect.core.leaves`, if it has them)."""
+                     services: Sequence[str]) -> list[SignalEvent]:
+        """One closed window (its leaves: :mod:`~spikedetect.core.leaf_window`) for every known
+        service (``services``: those with a global key)."""
         events: list[SignalEvent] = []
         for svc in sorted(set(services) | set(self.services)):
             row = index.get((svc, GLOBAL))
@@ -125,7 +127,7 @@ class IngestGapDetector:
                 self.services.pop(svc, None)  # retired
                 continue
             st = self.services.setdefault(svc, ServiceGaps())
-            by_src = source_sums(per_service.get(svc, {})) if frame is None else frame.source_sums(svc)
+            by_src = window.source_sums(svc)
             total = float(observed[row])
             mu, ph = float(expected[row]), float(phi[row])
             judged = bool(learned[row])

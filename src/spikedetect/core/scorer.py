@@ -29,7 +29,8 @@ from spikedetect.core.expand import merge
 from spikedetect.core.incident_steps import step_incidents
 from spikedetect.core.incidents import IncidentEvent, Tracker
 from spikedetect.core.keyspace import Keyspace, ServiceKey
-from spikedetect.core.leaves import LeafFrame, LeafTable
+from spikedetect.core.leaf_window import LeafWindow
+from spikedetect.core.leaves import LeafTable
 from spikedetect.core.policy import ANOMALOUS, CALM, IncidentPolicy
 from spikedetect.core.signals import Signals
 from spikedetect.core.window_scores import WindowScores, observe, parent_prior, score_window
@@ -190,16 +191,15 @@ class Scorer:
     def _close(self, ws: int) -> list[IncidentEvent]:
         """Close window ``ws``: merge its partials, score every key, step the incidents, and only
         then learn (score before learn), feed the signals, report the window, retire keys."""
-        per_service = self._merge(ws)
-        frame = self.leaves.frame(self.keyspace, per_service)
-        observed = observe(self.keyspace, per_service, ws, frame)
+        window = LeafWindow.of(self.leaves, self.keyspace, self._merge(ws))
+        observed = observe(self.keyspace, window, ws)
         if self.config.value_scale != 1.0:
             observed = observed * self.config.value_scale
         w = score_window(self.keyspace, self.config, self.policy, self.trackers, ws, observed)
-        stepped = step_incidents(self.keyspace, self.config, self.policy, self.trackers, ws, w, per_service, frame)
+        stepped = step_incidents(self.keyspace, self.config, self.policy, self.trackers, ws, w, window)
         not_quiet = stepped.not_quiet(self.keyspace.size)
         self._learn(ws, w, stepped.ended, not_quiet)
-        self._report(ws, w, per_service, not_quiet, frame)
+        self._report(ws, w, window, not_quiet)
         if (ws // self.window_ms) % self._retire_every == 0:
             self._retire(ws)
         return stepped.events
@@ -239,17 +239,16 @@ class Scorer:
                 ks.baseline.learn(sel, ws, w.observed[sel], w.exp.subset(learn_mask), parent_obs, weight)
         np.maximum(ks.closed_ws[:n], ws, out=ks.closed_ws[:n])
 
-    def _report(self, ws: int, w: WindowScores, per_service: dict[str, dict[LeafKey, float]],
-                not_quiet: BoolArray, frame: LeafFrame | None = None) -> None:
+    def _report(self, ws: int, w: WindowScores, window: LeafWindow, not_quiet: BoolArray) -> None:
         """Hand the closed window to the composition / ingest-gap signals and the window hook,
         and count it."""
         ks = self.keyspace
         source = w.exp.source
         if self.signals is not None:
-            self.signals.close_window(ws, per_service, ks, w.observed, w.expected, w.exp.phi, source == LEARNED,
-                                      w.tracked | not_quiet | (w.signal >= ANOMALOUS), w.tracked, frame)
+            self.signals.close_window(ws, window, ks, w.observed, w.expected, w.exp.phi, source == LEARNED,
+                                      w.tracked | not_quiet | (w.signal >= ANOMALOUS), w.tracked)
         if self.on_window is not None:
-            self.on_window(ws, ClosedKeys(ws, list(ks.keys), w.observed, w.expected, w.score, source, per_service))
+            self.on_window(ws, ClosedKeys(ws, list(ks.keys), w.observed, w.expected, w.score, source, window.per_service))
         self.stats.windows_closed += 1
         self.stats.keys_scored += ks.size
 

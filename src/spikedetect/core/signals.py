@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from spikedetect.core.composition import CompositionDetector, LeafCounts
+from spikedetect.core.composition import CompositionDetector
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.drops import DropDetector
 from spikedetect.core.ingest_gap import IngestGapDetector
 from spikedetect.core.keyspace import Keyspace
-from spikedetect.core.leaves import LeafFrame
+from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.core.signal_events import SignalEvent
 
 COOLDOWN_MS = 90 * 60_000
@@ -44,16 +44,15 @@ class Signals:
         self.applied_ws: int | None = None  # the last window applied (a re-close after a crash skips it)
         self.cooling: dict[tuple[str, str], int] = {}  # key -> last window with a count incident on or under it
 
-    def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], ks: Keyspace,
+    def close_window(self, ws: int, window: LeafWindow, ks: Keyspace,
                      observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64],
                      phi: npt.NDArray[np.float64], learned: npt.NDArray[np.bool_],
-                     blocked: npt.NDArray[np.bool_], incident: npt.NDArray[np.bool_],
-                     frame: LeafFrame | None = None) -> None:
+                     blocked: npt.NDArray[np.bool_], incident: npt.NDArray[np.bool_]) -> None:
         """One closed window, after the count detector scored it (``blocked``: keys whose total
         is not normal - an open count incident or an anomalous window). A key above one with an
         open count ``incident`` is blocked too: a city outage shifts its country's and the world's
-        mix, and that shift is the outage's. ``frame``: the window's leaves as arrays, if it has
-        them (:mod:`~spikedetect.core.leaves`)."""
+        mix, and that shift is the outage's. ``window``: its leaves
+        (:mod:`~spikedetect.core.leaf_window`)."""
         if self.applied_ws is not None and ws <= self.applied_ws:
             return  # applied before a crash: its events were published then
         self.applied_ws = ws
@@ -78,11 +77,11 @@ class Signals:
         if self.cooling:
             under[[ks.index[sk] for sk in self.cooling]] = True
         blocked = blocked | under
-        self.events.extend(self.composition.close_window(ws, per_service, ks.keys, ks.index, expected, blocked,
-                                                         frame, ks.moves))
-        services = list(per_service)  # with the services the gap detector knows already
-        self.events.extend(self.gaps.close_window(ws, per_service, ks.index, observed, expected, phi, learned,
-                                                  services, frame))
+        self.events.extend(self.composition.close_window(ws, window, ks.keys, ks.index, expected, blocked,
+                                                         ks.moves))
+        services = window.services()  # with the services the gap detector knows already
+        self.events.extend(self.gaps.close_window(ws, window, ks.index, observed, expected, phi, learned,
+                                                  services))
 
     def take(self) -> list[SignalEvent]:
         out, self.events = self.events, []

@@ -21,11 +21,10 @@ import numpy.typing as npt
 from spikedetect.core import evidence
 from spikedetect.core import window_scores_compiled as compiled
 from spikedetect.core.config import DetectorConfig
-from spikedetect.core.counter import LeafKey
 from spikedetect.core.detectors.base import FLOOR, LEARNED, PARENT_PRIOR, BoolArray, Expectation, FloatArray
 from spikedetect.core.incidents import Tracker
 from spikedetect.core.keyspace import Keyspace, ServiceKey
-from spikedetect.core.leaves import LeafFrame
+from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.core.negbin import surprise
 from spikedetect.core.policy import ANOMALOUS, ELEVATED, KEEP_SHORT_RATIO, IncidentPolicy
 from spikedetect.kernel import closing as _kernel
@@ -66,31 +65,15 @@ class WindowScores:
         return self.exp.mean
 
 
-def observe(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]], ws: int,
-            frame: LeafFrame | None = None) -> FloatArray:
-    """Reports per key in this window: each region's own reports, then summed up the tree
-    level by level (children into parents) with numpy; new keys get rows first. In the compiled
-    closing loops when they are built (:mod:`spikedetect.kernel`; the same bits), over the
-    window's ``frame`` when it has one (:mod:`~spikedetect.core.leaves`)."""
-    if frame is not None and _kernel is not None:
-        observed, rows = frame.own_reports(ks)
-        if len(rows):
-            _kernel.tree_sums_rows(observed, ks.depth[:ks.size], ks.parent[:ks.size], rows, ks.last_seen, ws)
-        return observed
-    if _kernel is None:
-        own = _own_reports(ks, per_service)
-        rows = np.fromiter(map(ks.index.__getitem__, own), dtype=np.intp, count=len(own))
-        values = np.fromiter(own.values(), dtype=np.float64, count=len(own))
-    else:
-        room = sum(map(len, per_service.values()))
-        rows, values = np.empty(room, dtype=np.intp), np.empty(room)
-        m = _kernel.own_reports(per_service, ks.index, ks.row, rows, values)
-        rows, values = rows[:m], values[:m]
-    n = ks.size
-    observed = np.zeros(n)
+def observe(ks: Keyspace, window: LeafWindow, ws: int) -> FloatArray:
+    """Reports per key in this window: each region's own reports (:meth:`LeafWindow.own_reports
+    <spikedetect.core.leaf_window.LeafWindow.own_reports>`; new keys get rows first), then summed
+    up the tree level by level (children into parents) with numpy, or in the compiled closing loops
+    when they are built (:mod:`spikedetect.kernel`; the same bits)."""
+    observed, rows = window.own_reports(ks)
     if not len(rows):
         return observed
-    observed[rows] = values
+    n = ks.size
     depth, parent = ks.depth[:n], ks.parent[:n]
     if _kernel is not None:
         _kernel.tree_sums_rows(observed, depth, parent, rows, ks.last_seen, ws)
@@ -102,21 +85,6 @@ def observe(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]], ws: int,
     ks.last_seen[:n][observed != 0] = ws
     return observed
 
-
-def _own_reports(ks: Keyspace, per_service: dict[str, dict[LeafKey, float]]) -> dict[tuple[str, str], float]:
-    """Each (service, region)'s own reports in this window; new keys get rows."""
-    index = ks.index
-    own: dict[tuple[str, str], float] = {}
-    for svc, leaf in per_service.items():
-        by_region: dict[str, float] = {}
-        for (region, _, _), count in leaf.items():
-            by_region[region] = by_region.get(region, 0) + count
-        for region, count in by_region.items():
-            sk = (svc, region)
-            if sk not in index:
-                ks.row(svc, region)
-            own[sk] = count
-    return own
 
 
 def parent_prior(ks: Keyspace, exp: Expectation) -> None:

@@ -1,12 +1,11 @@
 # Included by _closing.pyx (one module), after _closing_breakdown.pxi: expand.breakdown of one
-# service over a window's frame (spikedetect.core.leaves) - pass 1 of _breakdown_ints read from
-# the frame's part ids instead of the leaf dict, passes 2 and 3 the same.
+# service over a window's frame (spikedetect.core.leaves) - pass 1 reads the frame's part ids,
+# passes 2 and 3 are _closing_breakdown.pxi's.
 #
 # Only for windows whose counts are all Python ints (the frame says so): then the reference's
-# sums are Python ints, as _breakdown_ints builds them. Per leaf, in the frame's (the dict's)
+# sums are Python ints, as passes 2 and 3 build them. Per leaf, in the frame's (the dict's)
 # order: its region's path of wanted keys (found once per region), and for a leaf on a path its
-# category and source given local ids in order of first sight - what _scan_leaves does with
-# the names, here with the names' ids.
+# category and source given local ids in order of first sight.
 
 
 cdef object _scan_frame(const Py_ssize_t[:, ::1] parts, const double[::1] counts, Py_ssize_t lo, Py_ssize_t hi,
@@ -66,7 +65,7 @@ def frame_breakdown_sums(const Py_ssize_t[:, ::1] parts, const double[::1] count
                          object make):
     """``breakdown_sums`` of the leaves ``[lo, hi)`` of a frame whose counts are all Python ints
     (``regions``, ``category_names``, ``source_names``: the names of the parts' ids), or None
-    (nothing built) where ``_breakdown_ints`` would leave the leaf dict to the object loop."""
+    (nothing built) where the sums would not fit: the caller walks the leaf dict then."""
     cdef Py_ssize_t n = hi - lo
     cdef _Leaves lv
     if lo < 0 or hi > counts.shape[0] or hi > parts.shape[1] or parts.shape[0] != 3:
@@ -92,7 +91,7 @@ def frame_breakdown_sums(const Py_ssize_t[:, ::1] parts, const double[::1] count
 cdef object _frame_breakdown_ints(const Py_ssize_t[:, ::1] parts, const double[::1] counts, Py_ssize_t lo,
                                   Py_ssize_t hi, list regions, list category_names, list source_names, object wanted,
                                   object keys_of, object make, _Leaves* lv):
-    """``_breakdown_ints`` with pass 1 read from the frame."""
+    """Pass 1 read from the frame, then passes 2 and 3."""
     cdef list paths = [], pair_key = []
     cdef _Ids keys = _Ids(), pairs = _Ids(), cats = _Ids(), srcs = _Ids()
     adds = _scan_frame(parts, counts, lo, hi, regions, category_names, source_names, wanted, keys_of, lv, paths, keys,

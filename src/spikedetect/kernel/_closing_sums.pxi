@@ -4,11 +4,12 @@
 # -- composition: reports per busy key and category (ShareBank.counts) ----------------------------
 
 def share_counts(object bank, object per_service, Py_ssize_t m, object keys_of, double[:, ::1] x) -> None:
-    """``ShareBank.counts`` into ``x`` (zeros, ``m`` rows, MAX_CATEGORIES columns): the same walk
-    over services, (region, category) sums and cached region paths, and each path row's cell
+    """``ShareBank.walk_counts`` into ``x`` (zeros, ``m`` rows, MAX_CATEGORIES columns): the same
+    walk over services, (region, category) sums and region paths (each found once per service),
+    and each path row's cell
     incremented in the order ``np.add.at`` applies them. A known category's column is read from
     ``bank.cats`` directly (``bank.col`` only for a new one: the same columns)."""
-    cdef dict rows = bank.rows, paths = bank._paths, cats = bank.cats, by_rc
+    cdef dict rows = bank.rows, cats = bank.cats, by_rc, paths
     cdef object leaf, path, col_of = bank.col, key, cnt, rc, cat
     cdef PyObject* hit
     cdef Py_ssize_t r, col
@@ -18,14 +19,15 @@ def share_counts(object bank, object per_service, Py_ssize_t m, object keys_of, 
         if not leaf:
             continue
         by_rc = {}
+        paths = {}
         for key, cnt in leaf.items():
             rc = (key[0], key[1])
             hit = PyDict_GetItem(by_rc, rc)
             by_rc[rc] = PyNumber_Add(0.0 if hit == NULL else <object>hit, cnt)
         for rc, cnt in by_rc.items():
-            path = paths.get((svc, rc[0]))
+            path = paths.get(rc[0])
             if path is None:
-                path = paths[(svc, rc[0])] = [rows[(svc, k)] for k in keys_of(rc[0]) if (svc, k) in rows]
+                path = paths[rc[0]] = [rows[(svc, k)] for k in keys_of(rc[0]) if (svc, k) in rows]
             if path:
                 cat = rc[1]
                 hit = PyDict_GetItem(cats, cat)
@@ -70,12 +72,8 @@ def own_reports(object per_service, dict index, object new_row, Py_ssize_t[::1] 
 
 def sums_by_part(object leaf, Py_ssize_t part, object start) -> dict:
     """``{key[part]: start + n + ...}`` over the leaf counts in their order, added as Python adds
-    (the reference: ``out[k] = out.get(k, start) + n``); whole counts from a float zero are
-    summed in int64 (_closing_breakdown.pxi: the same floats, every partial sum being exact)."""
-    if type(start) is float and start == 0.0 and type(leaf) is dict:
-        got = _whole_sums_by_part(<dict>leaf, part)
-        if got is not None:
-            return got
+    (the reference: ``out[k] = out.get(k, start) + n``). (A window with a frame sums its
+    sources over the frame: ``frame_source_sums``, _closing_leaves.pxi.)"""
     cdef dict out = {}
     cdef PyObject* hit
     for key, n in leaf.items():
@@ -91,8 +89,9 @@ cdef inline void _add(dict d, object k, object n):
 
 
 cdef dict _breakdown_objects(object leaf, object wanted, object keys_of, object make):
-    """``breakdown_sums`` on any counts (_closing_breakdown.pxi: whole numbers take a faster
-    path): per leaf, its sums added to the dicts of each wanted key on its path, as Python adds."""
+    """``breakdown_sums`` on any counts (a window whose counts are all ints sums over its frame
+    instead: _closing_leaf_breakdown.pxi): per leaf, its sums added to the dicts of each wanted key
+    on its path, as Python adds."""
     cdef dict out = {}, paths = {}
     cdef tuple path, step, sums
     cdef PyObject* hit

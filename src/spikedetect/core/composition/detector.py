@@ -22,9 +22,8 @@ import numpy.typing as npt
 from spikedetect.core.composition.members import Group, KeyWindow, Member, MemberBook
 from spikedetect.core.composition.shares import MIN_EXPECTED, WARM_REPORTS, ShareBank
 from spikedetect.core.composition.tails import OPEN_SCORE, Tails, forget_evidence, score_tails
-from spikedetect.core.expand import LeafCounts
 from spikedetect.core.keyspace import ServiceKey
-from spikedetect.core.leaves import LeafFrame
+from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.core.signal_events import SignalEvent
 from spikedetect.kernel import closing as _kernel
 
@@ -82,18 +81,17 @@ class CompositionDetector(ShareBank):
         """Every key's state as plain data (tests, snapshots)."""
         return {sk: self._key_state(sk) for sk in self.row_keys}
 
-    def close_window(self, ws: int, per_service: Mapping[str, LeafCounts], keys: Sequence[ServiceKey],
+    def close_window(self, ws: int, window: LeafWindow, keys: Sequence[ServiceKey],
                      index: Mapping[ServiceKey, int], expected: FloatArray, blocked: BoolArray,
-                     frame: LeafFrame | None = None, keys_moves: int | None = None) -> list[SignalEvent]:
-        """Score, step and learn one closed window. ``blocked``: keys whose total is not normal;
-        ``frame``: the window's leaves as arrays (:mod:`~spikedetect.core.leaves`), if it has them;
-        ``keys_moves`` (:attr:`~spikedetect.core.keyspace.Keyspace.moves`, when the caller has a
+                     keys_moves: int | None = None) -> list[SignalEvent]:
+        """Score, step and learn one closed window (its leaves: :mod:`~spikedetect.core.leaf_window`).
+        ``blocked``: keys whose total is not normal; ``keys_moves`` (:attr:`~spikedetect.core.keyspace.Keyspace.moves`, when the caller has a
         keyspace) lets each row's key row be kept from one window to the next."""
         key_rows = self._track(keys, index, expected, keys_moves)
         m = len(self.row_keys)
         if m == 0:
             return []
-        x = self.counts(per_service, m, frame)
+        x = self.counts(window, m)
         n = x.sum(axis=1)
         k = x.shape[1]  # categories seen so far
         acc = self.acc[:m, :k]

@@ -5,8 +5,10 @@ count to the rows of the busy keys on its region's path, in its category's colum
 window's :class:`~spikedetect.core.leaves.LeafFrame`, :class:`LeafPaths` keeps those facts per
 key of the leaf table (``region_of``: the path's rows ``flat[start[g]:start[g] + length[g]]``) and
 per category (``cat_of``: the column), so a window is one compiled loop
-(``frame_share_counts``). The paths are found again when the bank's rows change (its
-``generation``) or the table's ids do (its ``epoch``), the columns when the ids do. A new category
+(``frame_share_counts``). A path is found again when a row is added for a key on its region's
+chain (:meth:`LeafPaths.added`: a new row changes only those paths), every path when a row is
+dropped (the last row moves into its place: :meth:`LeafPaths.dropped`) or the table's ids change
+(its ``epoch``), the columns when the ids do. A new category
 gets its column in the order the dict walk gives it one (services sorted, leaves in order, only
 leaves with a path), so the columns are the walk's.
 """
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from spikedetect.core.composition.shares import ShareBank
 
 IntArray = npt.NDArray[np.intp]
+SLACK = 1024  # paths found again (their old ones dead in ``flat``) before every path is found anew
 
 
 class LeafPaths:
@@ -34,12 +37,27 @@ class LeafPaths:
 
     def __init__(self) -> None:
         self._epoch: tuple[object, int] | None = None
-        self._generation = -1
+        self._stale = True  # every path is to be found again
+        # per (service, key): the table keys whose path was found with that key on its chain
+        self._on_chain: dict[tuple[str, str], list[int]] = {}
+        self._found = self._dead = 0  # paths found since all were, and of those found again since (in ``flat``)
         self.start: IntArray = np.zeros(0, dtype=np.intp)
         self.length: IntArray = np.zeros(0, dtype=np.intp)
         self.col: IntArray = np.zeros(0, dtype=np.intp)
         self.flat: IntArray = np.zeros(64, dtype=np.intp)  # the paths' rows, end to end
         self.used = 0  # how much of ``flat`` holds paths
+
+    def added(self, sk: tuple[str, str]) -> None:
+        """A share row was added for key ``sk``: the paths through it are to be found again."""
+        start = self.start
+        for g in self._on_chain.pop(sk, ()):
+            if start[g] >= 0:
+                start[g] = UNKNOWN
+                self._dead += 1
+
+    def dropped(self) -> None:
+        """A share row was dropped (and the last row moved): every path is to be found again."""
+        self._stale = True
 
     def counts(self, bank: ShareBank, frame: LeafFrame, m: int) -> npt.NDArray[np.float64]:
         """``bank.counts`` of this window (``m`` rows) over its frame: the same bits."""
@@ -59,11 +77,12 @@ class LeafPaths:
         if self._epoch != epoch:
             self._epoch = epoch
             self.col = np.zeros(0, dtype=np.intp)
-            self._generation = -1
-        if self._generation != bank.generation:
-            self._generation = bank.generation
+            self._stale = True
+        if self._stale or (self._dead > SLACK and 2 * self._dead > self._found):  # (flat: mostly paths found again)
+            self._stale = False
             self.start = np.zeros(0, dtype=np.intp)
-            self.used = 0
+            self.used = self._found = self._dead = 0
+            self._on_chain.clear()
         self.start = _fit(self.start, len(frame.table.keys))
         self.length = _fit(self.length, len(self.start))
         self.col = _fit(self.col, len(frame.table.category_names))
@@ -82,9 +101,15 @@ class LeafPaths:
 
     def _find_paths(self, bank: ShareBank, frame: LeafFrame, missing: list[int]) -> None:
         """The paths of the keys ``missing``, after the ones in ``flat``."""
-        rows, keys = bank.rows, frame.table.keys
-        paths = [[rows[(svc, k)] for k in keys_of(reg) if (svc, k) in rows] for svc, reg in map(keys.__getitem__,
-                                                                                              missing)]
+        rows, keys, on_chain = bank.rows, frame.table.keys, self._on_chain
+        paths = []
+        for g in missing:
+            svc, reg = keys[g]
+            chain = [(svc, k) for k in keys_of(reg)]
+            for sk in chain:
+                on_chain.setdefault(sk, []).append(g)
+            paths.append([rows[sk] for sk in chain if sk in rows])
+        self._found += len(missing)
         flat = [r for path in paths for r in path]
         if self.used + len(flat) > len(self.flat):
             self.flat = np.resize(self.flat, max(self.used + len(flat), 2 * len(self.flat)))

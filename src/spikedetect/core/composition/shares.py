@@ -10,6 +10,7 @@ operations over these rows.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -17,8 +18,10 @@ import numpy.typing as npt
 from spikedetect.core.composition.leaf_paths import LeafPaths
 from spikedetect.core.expand import LeafCounts, keys_of
 from spikedetect.core.keyspace import ServiceKey
-from spikedetect.core.leaves import LeafFrame
 from spikedetect.kernel import closing as _kernel
+
+if TYPE_CHECKING:
+    from spikedetect.core.leaf_window import LeafWindow
 
 MIN_EXPECTED = 3.0  # reports a key must expect in a window to be judged (small keys are not)
 WARM_REPORTS = 2000.0  # reports learned before a key is judged
@@ -39,9 +42,8 @@ class ShareBank:
         self.acc = np.zeros((16, MAX_CATEGORIES, 5))  # S short, E short, S long, E long, CUSUM
         self.learned = np.zeros(16)
         self.hits = np.zeros(16, dtype=np.int64)
-        self._paths: dict[tuple[str, str], list[int]] = {}  # (service, region) -> rows on its path
         self._services: list[str] | None = None  # the services of the rows, sorted (None: to compute)
-        self.generation = 0  # moves on whenever rows are added or dropped (the cached paths are stale)
+        self.generation = 0  # moves on whenever rows are added or dropped (cached rows are stale)
         self.leaf_paths = LeafPaths()  # per interned leaf, its path and column (counts over a frame)
 
     def col(self, cat: str) -> int:
@@ -70,7 +72,7 @@ class ShareBank:
         self.shares[r], self.acc[r], self.learned[r], self.hits[r] = 0.0, 0.0, 0.0, 0
         self.rows[sk] = r
         self.row_keys.append(sk)
-        self._paths.clear()
+        self.leaf_paths.added(sk)
         self.generation += 1
         self._services = None
         return r
@@ -78,7 +80,7 @@ class ShareBank:
     def drop_row(self, sk: ServiceKey) -> None:
         """Forget a key's row; the last row moves into its place."""
         r = self.rows.pop(sk)
-        self._paths.clear()
+        self.leaf_paths.dropped()
         self.generation += 1
         self._services = None
         last = len(self.row_keys) - 1
@@ -96,13 +98,15 @@ class ShareBank:
             self._services = sorted({svc for svc, _ in self.row_keys})
         return self._services
 
-    def counts(self, per_service: Mapping[str, LeafCounts], m: int,
-               frame: LeafFrame | None = None) -> npt.NDArray[np.float64]:
-        """Reports per tracked key (row) and category (column) in this window (in the compiled
-        closing loops when they are built, over the window's ``frame`` when it has one: the same
-        bits)."""
-        if _kernel is not None and frame is not None:
-            return self.leaf_paths.counts(self, frame, m)
+    def counts(self, window: LeafWindow, m: int) -> npt.NDArray[np.float64]:
+        """Reports per tracked key (row) and category (column) in this window (``m`` rows): over
+        its frame when it has one (:attr:`leaf_paths`), else :meth:`walk_counts` (the same bits)."""
+        return window.share_counts(self, m)
+
+    def walk_counts(self, per_service: Mapping[str, LeafCounts], m: int) -> npt.NDArray[np.float64]:
+        """:meth:`counts` walking the leaf dicts (in the compiled closing loops when they are
+        built: the same bits). Each region's path (the rows of the keys on its chain) is found once
+        a walk: the one cache of paths that outlives a window is :attr:`leaf_paths`, the frames'."""
         if _kernel is not None:
             x = np.zeros((m, MAX_CATEGORIES))
             _kernel.share_counts(self, per_service, m, keys_of, x)
@@ -110,15 +114,16 @@ class ShareBank:
         rr: list[int] = []
         cc: list[int] = []
         vv: list[float] = []
-        rows, paths = self.rows, self._paths
+        rows = self.rows
         for svc in self.services():
+            paths: dict[str, list[int]] = {}
             by_rc: dict[tuple[str, str], float] = {}
             for (region, cat, _), cnt in per_service.get(svc, {}).items():
                 by_rc[(region, cat)] = by_rc.get((region, cat), 0.0) + cnt
             for (region, cat), cnt in by_rc.items():
-                path = paths.get((svc, region))
+                path = paths.get(region)
                 if path is None:
-                    path = paths[(svc, region)] = [rows[(svc, key)] for key in keys_of(region) if (svc, key) in rows]
+                    path = paths[region] = [rows[(svc, key)] for key in keys_of(region) if (svc, key) in rows]
                 if path:
                     col = self.col(cat)
                     rr.extend(path)

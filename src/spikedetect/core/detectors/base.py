@@ -156,10 +156,13 @@ class Baseline(ABC):
             if arr.ndim == 1:
                 out[col] = arr.item(row)
                 continue
-            value = arr[row]  # a column-major row is strided: tobytes() of a copy, still the row's C order
-            # native little-endian rows are handed over as they lie in memory, no copy
-            data = value.data if _LITTLE and value.dtype.isnative and value.flags.c_contiguous else \
-                value.astype(value.dtype.newbyteorder("<")).tobytes()
+            value = arr[row]
+            if _LITTLE and value.dtype.isnative:
+                # a row-major row is handed over as it lies in memory (no copy); a column-major
+                # row is strided, and tobytes() gathers it in slot order: the same bytes
+                data = value.data if value.flags.c_contiguous else value.tobytes()
+            else:
+                data = value.astype(value.dtype.newbyteorder("<")).tobytes()
             out[col] = binascii.b2a_base64(data, newline=False).decode("ascii")  # = b64encode(...).decode()
         return out
 

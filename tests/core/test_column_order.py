@@ -1,7 +1,7 @@
 """Column-major storage of the per-key multi-slot state (issue 17).
 
-A closed window reads and learns one or two profile slots (one weekday) of every key, so those
-columns are stored Fortran-ordered: ``col[row, slot]`` as before, one slot of all rows one
+A closed window reads and learns one or two profile slots and one ring position of every key, so
+those columns are stored Fortran-ordered: ``col[row, slot]`` as before, one slot of all rows one
 contiguous slice. These tests keep it that way through every row operation, check that the
 exported state is the same bytes as from a C-ordered row, and that the compiled loops refuse a
 C-ordered column instead of reading it with the wrong strides.
@@ -22,11 +22,13 @@ from spikedetect.core.config import DetectorSpec
 from spikedetect.core.detectors import Baseline, make_baseline, seasonal
 from spikedetect.core.detectors.seasonal import SeasonalBaseline
 from spikedetect.core.detectors.weekly import WeeklyBaseline
+from spikedetect.core.evidence import EVIDENCE_COLUMN_MAJOR
 from spikedetect.kernel import load_compiled
 
 W = 60_000
 KERNEL = load_compiled("_closing")
 needs_kernel = pytest.mark.skipif(KERNEL is None, reason="compiled closing loops not built")
+RINGS = ("ring_x", "ring_m", "ring_v")
 SEASONAL = {"prof", "prof_w", "dow_num", "dow_den", "dow_w"}
 
 
@@ -50,12 +52,12 @@ def filled(name: str, rows: int) -> Baseline:
 
 
 def test_the_column_major_columns() -> None:
-    """Which columns are slot-major: the profiles and weekday ratios. The evidence columns stay
-    row-major (the rings: measured no faster position-major, and slower to export)."""
+    """Which columns are slot-major: the profiles and weekday ratios, and the evidence rings (their
+    running sums and the calibration quantiles are touched whole, per row, and stay row-major)."""
     assert SeasonalBaseline.COLUMN_MAJOR == SEASONAL
     assert {*SEASONAL, "wprof", "wprof_w"} == WeeklyBaseline.COLUMN_MAJOR
-    assert make_baseline(DetectorSpec("ewma"), W).column_major == frozenset()
-    assert not set(evidence.EVIDENCE_COLUMNS) & WeeklyBaseline.COLUMN_MAJOR
+    assert set(RINGS) == EVIDENCE_COLUMN_MAJOR
+    assert make_baseline(DetectorSpec("ewma"), W).column_major == EVIDENCE_COLUMN_MAJOR
 
 
 @pytest.mark.parametrize("name", ["seasonal", "weekly", "ewma"])
@@ -66,14 +68,13 @@ def test_rows_keep_the_order_through_growth_move_pop_import_and_copies(name: str
         bank.add_row()
     assert len(bank.cols["ring_x"]) == 64
     assert_ordered(bank)
-    col = "prof" if name != "ewma" else "ring_m"
-    bank.cols[col][7, 3] = 5.0
+    bank.cols["ring_m"][7, 3] = 5.0
     bank.move_row(7, 2)
     bank.pop_row()
-    assert bank.cols[col][2, 3] == 5.0
+    assert bank.cols["ring_m"][2, 3] == 5.0
     assert_ordered(bank)
     bank.import_row(1, orjson.loads(orjson.dumps(bank.export_row(2))))
-    assert bank.cols[col][1, 3] == 5.0
+    assert bank.cols["ring_m"][1, 3] == 5.0
     assert_ordered(bank)
     assert_ordered(copy.deepcopy(bank))
 
@@ -103,7 +104,7 @@ def test_the_exported_state_is_the_c_order_bytes_of_each_row(name: str) -> None:
 @needs_kernel
 def test_the_compiled_loops_refuse_a_row_major_column(monkeypatch: pytest.MonkeyPatch) -> None:
     """A kernel handed a column in C order raises (the memoryviews are declared Fortran-contiguous);
-    it never reads one with the wrong strides: expect and learn both."""
+    it never reads one with the wrong strides. Through the model as well as directly."""
     assert isinstance(KERNEL, ModuleType)
     monkeypatch.setattr(seasonal, "_kernel", KERNEL)  # built, even when SPIKEDETECT_PURE=1 turned it off
     bank = filled("seasonal", 20)
@@ -117,7 +118,24 @@ def test_the_compiled_loops_refuse_a_row_major_column(monkeypatch: pytest.Monkey
         bank.cols[col] = saved
     again = bank.expect(rows, 7 * W)
     assert np.array_equal(before.mean, again.mean) and np.array_equal(before.phi, again.phi)
-    bank.cols["prof_w"] = np.ascontiguousarray(bank.cols["prof_w"])
-    with pytest.raises(ValueError, match="Fortran"):
-        bank.learn_window(np.ones(20, dtype=bool), 7 * W, np.ones(20), again, np.full(20, -1, dtype=np.intp),
-                          np.zeros(20, dtype=np.int8), np.zeros(20, dtype=bool), 0.25)
+    cols = {k: v for k, v in bank.cols.items() if k in evidence.EVIDENCE_COLUMNS}
+    h, pos = np.array([3, 10, 30], dtype=np.intp), 4
+    x = np.ones(20)
+    for ring in RINGS:
+        bad = {**cols, ring: np.ascontiguousarray(cols[ring])}
+        with pytest.raises(ValueError, match="Fortran"):
+            KERNEL.evidence_record(bad["sum_x"], bad["ring_x"], x, bad["sum_m"], bad["ring_m"], x, bad["sum_v"],
+                                   bad["ring_v"], x, rows, pos, (pos - h) % 30)
+        with pytest.raises(ValueError, match="Fortran"):
+            KERNEL.evidence_resum(bad["ring_x"], bad["ring_m"], bad["ring_v"], bad["sum_x"], bad["sum_m"],
+                                  bad["sum_v"], rows, h)
+        with pytest.raises(ValueError, match="Fortran"):
+            KERNEL.horizon_trimmed(bad["ring_x"], bad["ring_m"], bad["ring_v"], bad["sum_m"], rows[:2], pos, h,
+                                   np.zeros((5, 3, 2)))
+
+
+def test_stored_puts_hand_built_rings_in_column_order() -> None:
+    cols = {name: np.zeros((3, *shape), dtype=dtype) for name, (shape, dtype, _) in evidence.EVIDENCE_COLUMNS.items()}
+    got = evidence.stored(cols)
+    assert all(got[k].flags.f_contiguous and not got[k].flags.c_contiguous for k in RINGS)
+    assert all(got[k] is cols[k] for k in cols if k not in RINGS)

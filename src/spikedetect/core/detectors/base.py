@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikedetect.core.errors import ConfigError, StateError
-from spikedetect.core.evidence import EVIDENCE_COLUMNS
+from spikedetect.core.evidence import EVIDENCE_COLUMN_MAJOR, EVIDENCE_COLUMNS
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -59,12 +59,10 @@ class Baseline(ABC):
     ``PARAMS``: name -> default. Rows are added with :meth:`add_row` and removed by
     moving the last row into the hole (:meth:`move_row`), which the scorer manages.
 
-    The columns named in ``COLUMN_MAJOR`` are stored in Fortran order: still indexed
-    ``col[row, slot]``, but one slot of every row is one contiguous slice, so a window that
-    touches one or two slots per row reads a few dense slices instead of a cache line per row
-    (the compiled loops take them as ``[::1, :]`` memoryviews and refuse others). The evidence
-    rings stay row-major: measured, position-major rings made replay no faster (the record's
-    gain is the trimmed sums' loss) and every key's state export slower (a strided row).
+    The columns named in ``COLUMN_MAJOR`` (and the evidence rings) are stored in Fortran order:
+    still indexed ``col[row, slot]``, but one slot of every row is one contiguous slice, so a
+    window that touches one or two slots per row reads a few dense slices instead of a cache
+    line per row (the compiled loops take them as ``[::1, :]`` memoryviews and refuse others).
     """
 
     name: ClassVar[str]
@@ -87,7 +85,7 @@ class Baseline(ABC):
         self.size = 0
         # the model's own columns, then the evidence ring and calibration every model shares
         self.columns: dict[str, tuple[tuple[int, ...], str, float]] = {**self.COLUMNS, **EVIDENCE_COLUMNS}
-        self.column_major = self.COLUMN_MAJOR
+        self.column_major = self.COLUMN_MAJOR | EVIDENCE_COLUMN_MAJOR
         self.cols: dict[str, npt.NDArray[Any]] = {col: self._column(col, 16) for col in self.columns}
         self._grow_extra(16)
 

@@ -118,6 +118,12 @@ def test_the_compiled_loops_refuse_a_row_major_column(monkeypatch: pytest.Monkey
         bank.cols[col] = saved
     again = bank.expect(rows, 7 * W)
     assert np.array_equal(before.mean, again.mean) and np.array_equal(before.phi, again.phi)
+    saved = bank.cols["prof_w"]
+    bank.cols["prof_w"] = np.ascontiguousarray(saved)
+    with pytest.raises(ValueError, match="Fortran"):
+        bank.learn_window(np.ones(20, dtype=bool), 7 * W, np.ones(20), again, np.full(20, -1, dtype=np.intp),
+                          np.zeros(20, dtype=np.int8), np.zeros(20, dtype=bool), 0.25)
+    bank.cols["prof_w"] = saved
     cols = {k: v for k, v in bank.cols.items() if k in evidence.EVIDENCE_COLUMNS}
     h, pos = np.array([3, 10, 30], dtype=np.intp), 4
     x = np.ones(20)

@@ -8,7 +8,9 @@ batches of 20,000 reports to a :class:`~spikedetect.core.Detector`. Reported: me
 --repeats of the CPU seconds spent closing windows (merge, score, evidence, calibration,
 incident steps, learning) and of the whole replay (counting included), the closing share, and
 the cost per closed window, and the CPU seconds spent in ``expand.breakdown`` (the category,
-source and child counts of keys whose incident state may change). CPU time, not wall time, so other processes on a shared machine
+source and child counts of keys whose incident state may change); then the median wall time of
+one call of the per-key row loops (the seasonal ``expect`` and ``learn_window``, and
+``gather_evidence``: the evidence rings' record and horizon sums), which are memory-bound. CPU time, not wall time, so other processes on a shared machine
 disturb it less (they still do, through caches and shared cores).
 """
 
@@ -19,10 +21,27 @@ import sys
 import time
 
 from benchmarks.common import median, save
-from spikedetect.core import Detector, DetectorConfig, expand
+from spikedetect.core import Detector, DetectorConfig, expand, window_scores
+from spikedetect.core.detectors.seasonal import SeasonalBaseline
 from spikedetect.core.expand import Breakdown, LeafCounts
 from spikedetect.core.scorer import Scorer
 from spikedetect.sim.simulate import Simulation, SimulationConfig
+
+LOOPS = ((SeasonalBaseline, "expect"), (window_scores, "gather_evidence"), (SeasonalBaseline, "learn_window"))
+
+
+def time_calls(owner: object, name: str, sink: list[float]) -> None:
+    """Wrap ``owner.name`` so each call's wall seconds go to ``sink``."""
+    original = getattr(owner, name)
+
+    def timed(*args: object, **kwargs: object) -> object:
+        t = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            sink.append(time.perf_counter() - t)
+
+    setattr(owner, name, timed)
 
 
 def main() -> None:
@@ -58,6 +77,9 @@ def main() -> None:
     for module in [m for name, m in sys.modules.items() if name.startswith("spikedetect.core")]:
         if getattr(module, "breakdown", None) is original:  # wherever the closing path imported it
             module.breakdown = timed_breakdown  # type: ignore[attr-defined]
+    calls: dict[str, list[float]] = {name: [] for _, name in LOOPS}
+    for owner, name in LOOPS:
+        time_calls(owner, name, calls[name])
     total, closing, breakdowns, windows = [], [], [], 0
     for _ in range(args.repeats):
         spent[0] = in_breakdown[0] = 0.0
@@ -74,9 +96,11 @@ def main() -> None:
     print(f"{len(lines):,} reports, {windows:,} windows, {det.scorer.keyspace.size:,} keys: replay {t_all:.2f} s CPU, "
           f"closing {t_close:.2f} s CPU ({t_close / t_all:.0%}), {t_close / max(windows, 1) * 1e3:.2f} ms per window "
           f"(median of {args.repeats}); breakdowns {median(breakdowns):.2f} s CPU")
+    print("row loops, median per call: " + ", ".join(f"{name} {median(v) * 1e6:.1f} us" for name, v in calls.items()))
     if not args.smoke:
         print("saved", save("close", {"args": vars(args), "replay_cpu_s": total, "close_cpu_s": closing,
-                                      "breakdown_cpu_s": breakdowns, "windows": windows}))
+                                      "breakdown_cpu_s": breakdowns, "windows": windows,
+                                      "loop_median_us": {k: median(v) * 1e6 for k, v in calls.items()}}))
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def _cols(rng: np.random.Generator, n: int, edge: float) -> dict[str, np.ndarray
         cols = {name: _draw(rng, (n + 2, *shape), edge).astype(dtype) for name, (shape, dtype, _) in
                 EVIDENCE_COLUMNS.items()}
         cols["sum_x"] = cols["sum_m"] + _draw(rng, cols["sum_m"].shape, edge, 40.0) - 5.0  # many candidates
-    return cols
+    return evidence.stored(cols)
 
 
 def _bytes(*arrays: np.ndarray) -> list[bytes]:
@@ -197,6 +197,6 @@ def test_the_kernels_check_their_bounds() -> None:
         KERNEL.calibrate_rows(np.zeros((H, 2)), np.zeros((2, H), np.float32), np.zeros((2, H), np.float32), 2,
                               np.array([2], dtype=np.intp), 2.0, np.zeros((H, 2)))
     with pytest.raises(IndexError):
-        KERNEL.horizon_trimmed(*(np.zeros((2, 30), np.float32) for _ in range(3)), np.zeros((2, H - 1)),
+        KERNEL.horizon_trimmed(*(np.zeros((2, 30), np.float32, order="F") for _ in range(3)), np.zeros((2, H - 1)),
                                np.array([5], dtype=np.intp), 0, np.array([3, 10, 30], dtype=np.intp),
                                np.zeros((5, H - 1, 1)))

@@ -22,7 +22,8 @@ KERNEL = load_compiled("_closing")
 
 
 def columns(n: int) -> dict[str, np.ndarray]:
-    return {name: np.full((n, *shape), init, dtype=dtype) for name, (shape, dtype, init) in EVIDENCE_COLUMNS.items()}
+    return evidence.stored({name: np.full((n, *shape), init, dtype=dtype)
+                            for name, (shape, dtype, init) in EVIDENCE_COLUMNS.items()})
 
 
 def exact_sums(cols: dict[str, np.ndarray], row: int, newest_pos: int) -> np.ndarray:

@@ -101,8 +101,8 @@ def seasonal_expect(dict cols, const Py_ssize_t[::1] rows, Py_ssize_t lo, Py_ssi
     """``SeasonalBaseline.expect`` for ``rows`` into the output arrays: profile slots ``lo``/``hi``
     (weight ``w_hi`` of the later), weekday ``d``; ``params``: (warm_slot_weight, weekday warm
     weight, warm_level_windows, floor_mean, cold_phi_factor, LEARNED, WARMING, FLOOR)."""
-    cdef const double[:, ::1] prof = cols["prof"], dow_num = cols["dow_num"], dow_den = cols["dow_den"]
-    cdef const float[:, ::1] prof_w = cols["prof_w"], dow_w = cols["dow_w"]
+    cdef const double[::1, :] prof = cols["prof"], dow_num = cols["dow_num"], dow_den = cols["dow_den"]
+    cdef const float[::1, :] prof_w = cols["prof_w"], dow_w = cols["dow_w"]
     cdef const double[::1] level = cols["level"]
     cdef const float[::1] level_n = cols["level_n"], phi = cols["phi"], alpha = cols["alpha"]
     cdef float need = params[0], dow_need = params[1], level_need = params[2]
@@ -168,8 +168,8 @@ def seasonal_learn(dict cols, const Py_ssize_t[::1] rows, const double[::1] x, c
     """``SeasonalBaseline.learn`` for ``rows`` (distinct): noise, level, weekday ratio, the two
     profile slots, share. ``params``: (floor_mean, clip_sd ** 2, phi_max, alpha_max, a_phi,
     a_level, a_dow, a_slot, FLOOR)."""
-    cdef double[:, ::1] prof = cols["prof"], dow_num = cols["dow_num"], dow_den = cols["dow_den"]
-    cdef float[:, ::1] prof_w = cols["prof_w"], dow_w = cols["dow_w"]
+    cdef double[::1, :] prof = cols["prof"], dow_num = cols["dow_num"], dow_den = cols["dow_den"]
+    cdef float[::1, :] prof_w = cols["prof_w"], dow_w = cols["dow_w"]
     cdef double[::1] level = cols["level"], share = cols["share"]
     cdef float[::1] level_n = cols["level_n"], phi = cols["phi"], alpha = cols["alpha"]
     cdef float[::1] disp_n = cols["disp_n"], share_w = cols["share_w"]

@@ -21,8 +21,8 @@ cdef _Seasonal _seasonal_params(Py_ssize_t lo, Py_ssize_t hi, double w_hi, Py_ss
 
 cdef inline void _seasonal_row(const _Seasonal* p, Py_ssize_t r, double x, double mean, signed char source,
                                double tod, bint warm, double factor, double po, double wt,
-                               double[:, ::1] prof, float[:, ::1] prof_w, double[:, ::1] dow_num,
-                               double[:, ::1] dow_den, float[:, ::1] dow_w, double[::1] level, float[::1] level_n,
+                               double[::1, :] prof, float[::1, :] prof_w, double[::1, :] dow_num,
+                               double[::1, :] dow_den, float[::1, :] dow_w, double[::1] level, float[::1] level_n,
                                float[::1] phi, float[::1] alpha, float[::1] disp_n, double[::1] share,
                                float[::1] share_w) noexcept nogil:
     """``SeasonalBaseline.learn`` of row ``r``: noise, level, weekday ratio, the two profile
@@ -61,8 +61,8 @@ def seasonal_learn_window(dict cols, const unsigned char[::1] learn, const Py_ss
     set, in row order: its parent's reports (``x[parent]``, NaN without one), weight 1.0 when
     calm (signal 0) or muted else ``elevated_weight``, then :func:`seasonal_learn` of the row -
     what numpy does on the selected rows' subsets (``x`` etc. are the full, unselected arrays)."""
-    cdef double[:, ::1] prof = cols["prof"], dow_num = cols["dow_num"], dow_den = cols["dow_den"]
-    cdef float[:, ::1] prof_w = cols["prof_w"], dow_w = cols["dow_w"]
+    cdef double[::1, :] prof = cols["prof"], dow_num = cols["dow_num"], dow_den = cols["dow_den"]
+    cdef float[::1, :] prof_w = cols["prof_w"], dow_w = cols["dow_w"]
     cdef double[::1] level = cols["level"], share = cols["share"]
     cdef float[::1] level_n = cols["level_n"], phi = cols["phi"], alpha = cols["alpha"]
     cdef float[::1] disp_n = cols["disp_n"], share_w = cols["share_w"]

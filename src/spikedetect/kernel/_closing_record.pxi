@@ -10,8 +10,8 @@ cdef inline double _sum_mean(Py_ssize_t i, const double[::1] mean, const double[
     return _np_max(own[i], floor) if source[i] == learned else mean[i]
 
 
-def evidence_record_window(double[:, ::1] sum_x, float[:, ::1] ring_x, double[:, ::1] sum_m, float[:, ::1] ring_m,
-                           double[:, ::1] sum_v, float[:, ::1] ring_v, const double[::1] x, const double[::1] mean,
+def evidence_record_window(double[:, ::1] sum_x, float[::1, :] ring_x, double[:, ::1] sum_m, float[::1, :] ring_m,
+                           double[:, ::1] sum_v, float[::1, :] ring_v, const double[::1] x, const double[::1] mean,
                            const double[::1] own, const signed char[::1] source, const double[::1] phi,
                            const unsigned char[::1] done, signed char learned, double floor, Py_ssize_t pos,
                            const Py_ssize_t[::1] leaving):
@@ -47,7 +47,7 @@ def evidence_record_window(double[:, ::1] sum_x, float[:, ::1] ring_x, double[:,
     return True
 
 
-cdef _check_rings(double[:, ::1] sums, float[:, ::1] ring, Py_ssize_t n, Py_ssize_t h, Py_ssize_t pos,
+cdef _check_rings(double[:, ::1] sums, float[::1, :] ring, Py_ssize_t n, Py_ssize_t h, Py_ssize_t pos,
                   const Py_ssize_t[::1] leaving):
     if sums.shape[0] < n or ring.shape[0] < n or sums.shape[1] < h or not 0 <= pos < ring.shape[1]:
         raise ValueError("the rings or sums do not fit")
@@ -56,7 +56,7 @@ cdef _check_rings(double[:, ::1] sums, float[:, ::1] ring, Py_ssize_t n, Py_ssiz
             raise IndexError(f"ring position {leaving[k]} is out of bounds")
 
 
-cdef inline void _ring_row(double[:, ::1] sums, float[:, ::1] ring, double v, Py_ssize_t r, Py_ssize_t pos,
+cdef inline void _ring_row(double[:, ::1] sums, float[::1, :] ring, double v, Py_ssize_t r, Py_ssize_t pos,
                            const Py_ssize_t[::1] leaving) noexcept nogil:
     """``_ring_step`` for one row."""
     cdef Py_ssize_t k
@@ -108,7 +108,7 @@ cdef inline double _reduce(const double* a, Py_ssize_t n, bint pairwise) noexcep
     return res
 
 
-cdef bint _has_nan(float[:, ::1] ring, const Py_ssize_t[::1] rows, Py_ssize_t h, const Py_ssize_t* at) noexcept nogil:
+cdef bint _has_nan(float[::1, :] ring, const Py_ssize_t[::1] rows, Py_ssize_t h, const Py_ssize_t* at) noexcept nogil:
     cdef Py_ssize_t i, t
     for i in range(rows.shape[0]):
         for t in range(h):
@@ -117,7 +117,7 @@ cdef bint _has_nan(float[:, ::1] ring, const Py_ssize_t[::1] rows, Py_ssize_t h,
     return False
 
 
-cdef void _resum_ring(float[:, ::1] ring, double[:, ::1] sums, const Py_ssize_t[::1] rows,
+cdef void _resum_ring(float[::1, :] ring, double[:, ::1] sums, const Py_ssize_t[::1] rows,
                       const Py_ssize_t[::1] horizons, const Py_ssize_t* at, double* newest) noexcept nogil:
     """One ring's sums for ``rows`` (``at``: the ring positions newest first)."""
     cdef Py_ssize_t i, k, t, r
@@ -129,7 +129,7 @@ cdef void _resum_ring(float[:, ::1] ring, double[:, ::1] sums, const Py_ssize_t[
             sums[r, k] = _reduce(newest, horizons[k], rows.shape[0] == 1)
 
 
-def evidence_resum(float[:, ::1] ring_x, float[:, ::1] ring_m, float[:, ::1] ring_v, double[:, ::1] sum_x,
+def evidence_resum(float[::1, :] ring_x, float[::1, :] ring_m, float[::1, :] ring_v, double[:, ::1] sum_x,
                    double[:, ::1] sum_m, double[:, ::1] sum_v, const Py_ssize_t[::1] rows,
                    const Py_ssize_t[::1] horizons) -> bint:
     """``evidence._resum``: each running sum of ``rows`` the sum of its horizon's newest ring

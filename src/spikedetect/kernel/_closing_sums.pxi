@@ -128,7 +128,7 @@ cdef dict _breakdown_objects(object leaf, object wanted, object keys_of, object 
 
 # -- evidence rings (evidence.record) ---------------------------------------------------------------
 
-cdef void _ring_step(double[:, ::1] sums, float[:, ::1] ring, const double[::1] value,
+cdef void _ring_step(double[:, ::1] sums, float[::1, :] ring, const double[::1] value,
                      const Py_ssize_t[::1] rows, Py_ssize_t pos, const Py_ssize_t[::1] leaving) noexcept nogil:
     cdef Py_ssize_t i, k, r, h = leaving.shape[0]
     cdef double v
@@ -140,9 +140,9 @@ cdef void _ring_step(double[:, ::1] sums, float[:, ::1] ring, const double[::1] 
         ring[r, pos] = <float>v
 
 
-def evidence_record(double[:, ::1] sum_x, float[:, ::1] ring_x, const double[::1] x,
-                    double[:, ::1] sum_m, float[:, ::1] ring_m, const double[::1] m,
-                    double[:, ::1] sum_v, float[:, ::1] ring_v, const double[::1] v,
+def evidence_record(double[:, ::1] sum_x, float[::1, :] ring_x, const double[::1] x,
+                    double[:, ::1] sum_m, float[::1, :] ring_m, const double[::1] m,
+                    double[:, ::1] sum_v, float[::1, :] ring_v, const double[::1] v,
                     const Py_ssize_t[::1] rows, Py_ssize_t pos, const Py_ssize_t[::1] leaving) -> bint:
     """``evidence.record`` without its once-a-lap resum: for each column set and row, each
     running sum moves by ``value - ring[leaving]`` (float64, the float32 ring value widened),

@@ -28,7 +28,7 @@ cdef inline bint _finite(double v) noexcept nogil:
     return v - v == 0.0
 
 
-cdef bint _trim_row(const float[:, ::1] ring_x, const float[:, ::1] ring_m, const float[:, ::1] ring_v,
+cdef bint _trim_row(const float[::1, :] ring_x, const float[::1, :] ring_m, const float[::1, :] ring_v,
                     const double[:, ::1] sum_m, Py_ssize_t r, Py_ssize_t j, const Py_ssize_t* at,
                     const Py_ssize_t[::1] horizons, double[:, :, ::1] out) noexcept nogil:
     """One candidate row of :func:`horizon_trimmed` (row ``r`` into column ``j``; ``at``: the ring
@@ -53,7 +53,7 @@ cdef bint _trim_row(const float[:, ::1] ring_x, const float[:, ::1] ring_m, cons
     return True
 
 
-def horizon_trimmed(const float[:, ::1] ring_x, const float[:, ::1] ring_m, const float[:, ::1] ring_v,
+def horizon_trimmed(const float[::1, :] ring_x, const float[::1, :] ring_m, const float[::1, :] ring_v,
                     const double[:, ::1] sum_m, const Py_ssize_t[::1] cand, Py_ssize_t pos,
                     const Py_ssize_t[::1] horizons, double[:, :, ::1] out):
     """``evidence._trimmed`` and the rest of ``horizon_sums`` for the rows ``cand``: into ``out``

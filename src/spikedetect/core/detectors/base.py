@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikedetect.core.errors import ConfigError, StateError
-from spikedetect.core.evidence import EVIDENCE_COLUMNS
+from spikedetect.core.evidence import EVIDENCE_COLUMN_MAJOR, EVIDENCE_COLUMNS
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -58,11 +58,17 @@ class Baseline(ABC):
     Subclasses declare ``COLUMNS``: name -> (per-row shape, dtype, initial value), and
     ``PARAMS``: name -> default. Rows are added with :meth:`add_row` and removed by
     moving the last row into the hole (:meth:`move_row`), which the scorer manages.
+
+    The columns named in ``COLUMN_MAJOR`` (and the evidence rings) are stored in Fortran order:
+    still indexed ``col[row, slot]``, but one slot of every row is one contiguous slice, so a
+    window that touches one or two slots per row reads a few dense slices instead of a cache
+    line per row (the compiled loops take them as ``[::1, :]`` memoryviews and refuse others).
     """
 
     name: ClassVar[str]
     COLUMNS: ClassVar[dict[str, tuple[tuple[int, ...], str, float]]] = {}
     PARAMS: ClassVar[dict[str, float]] = {}
+    COLUMN_MAJOR: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, window_ms: int, params: Mapping[str, Any] | None = None) -> None:
         self.window_ms = window_ms
@@ -79,10 +85,8 @@ class Baseline(ABC):
         self.size = 0
         # the model's own columns, then the evidence ring and calibration every model shares
         self.columns: dict[str, tuple[tuple[int, ...], str, float]] = {**self.COLUMNS, **EVIDENCE_COLUMNS}
-        self.cols: dict[str, npt.NDArray[Any]] = {
-            col: np.full((16, *shape), self.initial(col), dtype=dtype)
-            for col, (shape, dtype, _) in self.columns.items()
-        }
+        self.column_major = self.COLUMN_MAJOR | EVIDENCE_COLUMN_MAJOR
+        self.cols: dict[str, npt.NDArray[Any]] = {col: self._column(col, 16) for col in self.columns}
         self._grow_extra(16)
 
     def validate_params(self) -> None:  # noqa: B027 - optional hook
@@ -93,8 +97,8 @@ class Baseline(ABC):
         """Append a fresh row (cold model) and return its index."""
         cap = len(next(iter(self.cols.values()))) if self.cols else 0
         if self.size >= cap:
-            for col, (shape, dtype, _) in self.columns.items():
-                grown = np.full((max(16, cap * 2), *shape), self.initial(col), dtype=dtype)
+            for col in self.columns:
+                grown = self._column(col, max(16, cap * 2))
                 grown[:cap] = self.cols[col]
                 self.cols[col] = grown
             self._grow_extra(max(16, cap * 2))
@@ -104,6 +108,12 @@ class Baseline(ABC):
             self.cols[col][row] = self.initial(col)
         self._reset_extra(row)
         return row
+
+    def _column(self, col: str, capacity: int) -> npt.NDArray[Any]:
+        """A fresh column of ``capacity`` rows, each the column's initial value, in its order."""
+        shape, dtype, _ = self.columns[col]
+        return np.full((capacity, *shape), self.initial(col), dtype=dtype,
+                       order="F" if col in self.column_major else "C")
 
     def move_row(self, src: int, dst: int) -> None:
         """Copy row ``src`` over row ``dst`` (used to fill the hole of a removed row)."""
@@ -147,9 +157,12 @@ class Baseline(ABC):
                 out[col] = arr.item(row)
                 continue
             value = arr[row]
-            # native little-endian rows are handed over as they lie in memory, no copy
-            data = value.data if _LITTLE and value.dtype.isnative and value.flags.c_contiguous else \
-                value.astype(value.dtype.newbyteorder("<")).tobytes()
+            if _LITTLE and value.dtype.isnative:
+                # a row-major row is handed over as it lies in memory (no copy); a column-major
+                # row is strided, and tobytes() gathers it in slot order: the same bytes
+                data = value.data if value.flags.c_contiguous else value.tobytes()
+            else:
+                data = value.astype(value.dtype.newbyteorder("<")).tobytes()
             out[col] = binascii.b2a_base64(data, newline=False).decode("ascii")  # = b64encode(...).decode()
         return out
 

@@ -72,6 +72,8 @@ class SeasonalBaseline(Baseline):
         "share": ((), "float64", 0.0),           # EW share of the parent's reports
         "share_w": ((), "float32", 0.0),
     }
+    # slot-major: a window reads and learns one or two slots (one weekday) of every row
+    COLUMN_MAJOR: ClassVar[frozenset[str]] = frozenset({"prof", "prof_w", "dow_num", "dow_den", "dow_w"})
     PARAMS: ClassVar[dict[str, float]] = {
         "half_life_days": 14.0,
         "dow_half_life_weeks": 4.0,

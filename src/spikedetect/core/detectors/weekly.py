@@ -66,6 +66,7 @@ class WeeklyBaseline(SeasonalBaseline):
         "walpha": ((), "float32", 0.0),
         "wdisp_n": ((), "float32", 0.0),
     }
+    COLUMN_MAJOR: ClassVar[frozenset[str]] = SeasonalBaseline.COLUMN_MAJOR | {"wprof", "wprof_w"}
     PARAMS: ClassVar[dict[str, float]] = {
         **SeasonalBaseline.PARAMS,
         "weekly_half_life_weeks": 2.0,

@@ -390,7 +390,7 @@ def test_incident_opened_on_evidence_of_several_windows_closes_at_its_own_window
     tracker = None
     events: list[IncidentEvent] = []
     for i, sig in enumerate([ANOMALOUS] * K + [CALM] * M):
-        v = dataclasses.replace(view(i, sig), window_score=0.5)  # the window alone: nothing
+        v = view(i, sig)._replace(window_score=0.5)  # the window alone: nothing
         tracker, evs = policy.step(tracker, "ig", "US", sig, v)
         events += evs
     assert [e.type for e in events] == ["opened", "closed"]

@@ -8,7 +8,7 @@ Event types and close reasons are :data:`EventType` and :data:`CloseReason`, so 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from spikedetect.core.event_base import EventBase
 
@@ -19,9 +19,12 @@ CloseReason = Literal["recovered", "level_shift", "max_duration"]
 IncidentState = Literal["open", "closed"]  # an incident's state once it has emitted an event
 
 
-@dataclass(frozen=True)
-class WindowView:
-    """What one key saw in one closed window (input of :meth:`~spikedetect.core.incidents.IncidentMachine.step`)."""
+class WindowView(NamedTuple):
+    """What one key saw in one closed window (input of :meth:`~spikedetect.core.incidents.IncidentMachine.step`).
+
+    Immutable; a named tuple rather than a frozen dataclass because one is built per stepped key
+    and window (tens of thousands per replayed day), and a frozen dataclass's ``__init__`` costs
+    several times a tuple's."""
 
     ws_ms: int
     observed: float

@@ -45,7 +45,8 @@ def rows_to_step(ks: Keyspace, trackers: dict[ServiceKey, Tracker], w: WindowSco
     """Rows whose incident state may change: tracked ones and new anomalies; rows that already
     applied this window (state restored from a crash mid-write) sit out."""
     done = w.done
-    rows = set(np.flatnonzero((w.signal >= ANOMALOUS) & ~done).tolist())
+    anomalous = np.flatnonzero(w.signal >= ANOMALOUS)  # few rows: the done mask is read for those only
+    rows = set(anomalous[~done[anomalous]].tolist()) if len(anomalous) else set()
     rows.update(r for r in (ks.index[sk] for sk in trackers) if not done[r])
     return rows
 

@@ -11,7 +11,6 @@ per source (:mod:`~spikedetect.core.ingest_gap`) and the breakdown of some keys
 and from a walk over the dicts otherwise: the same bits either way, so the steps never ask
 which (``tests/core/test_leaves.py`` holds the two against each other and pure Python).
 
->>> from spikedetect.core.detectors import SeasonalBaseline
 >>> window = LeafWindow({"ig": {("US/CA", "feed", "app"): 2, ("US", "feed", "web"): 1}})
 >>> window.source_sums("ig"), list(window.breakdown("ig", {"US"})["US"].children.items())
 ({'app': 2.0, 'web': 1.0}, [('US/CA', 2)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -358,6 +359,28 @@ class LiveRun:
             for line in p.read_text(errors="replace").splitlines()
             if "Crashed reason=" in line or "We experienced a crash" in line
         ]
+
+    # log lines that explain a live run diverging from a clean one (stalls, late reports, skips)
+    NOTABLE = ("quiet for", "after their window had closed", "skipped offsets", "buffer full", "rebalanc")
+
+    def notable(self, limit: int = 80) -> str:
+        """The workers' :attr:`NOTABLE` log lines, oldest worker first (for a failure message)."""
+        found = [f"{p.name}: {line[:220]}" for p in self.logs if p.exists()
+                 for line in p.read_text(errors="replace").splitlines() if any(k in line for k in self.NOTABLE)]
+        return "\n".join(found[:limit] + ([f"... {len(found) - limit} more"] if len(found) > limit else []))
+
+    def keep(self, name: str, **streams: list[bytes]) -> Path:
+        """Copy the workers' logs and ``streams`` (one JSON line per event) out of pytest's tmp
+        dirs, which keep only the last few runs, to ``$SPIKEDETECT_KEEP_DIR`` (default
+        /tmp/spikedetect-kept)/``name``-app id; returns that directory."""
+        dest = Path(os.environ.get("SPIKEDETECT_KEEP_DIR", "/tmp/spikedetect-kept")) / f"{name}-{self.app_id}"
+        dest.mkdir(parents=True, exist_ok=True)
+        for p in self.logs:
+            if p.exists():
+                shutil.copy(p, dest / p.name)
+        for stream, lines in streams.items():
+            (dest / f"{stream}.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
+        return dest
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(

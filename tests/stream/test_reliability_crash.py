@@ -106,12 +106,16 @@ def test_sigkill_soak_while_producing_equals_an_uninterrupted_run(
         counts = run.wait_for_windows(want_counts)
     finally:
         run.stop_all()
+    regions = run.incidents("regions")
     report = "\n".join(kills)
+    if got != want or regions != REGIONS or counts != want_counts:
+        # pytest keeps only the last few tmp dirs: keep what explains the difference, and say it here
+        kept = run.keep("soak", got=got, want=want, regions=regions, want_regions=REGIONS)
+        report += f"\nlogs and streams kept in {kept}; notable log lines:\n{run.notable()}"
     assert len(run.workers) == KILLS + 1
     assert not run.crashes(), "\n".join(run.crashes()[:10])
     assert got == want, f"incident streams differ: {incident_diff(got, want)}\n{report}"
     assert closed_ids(got) == closed_ids(want), "an incident the clean run closed is left open"
-    regions = run.incidents("regions")
     assert regions == REGIONS, f"region streams differ: {incident_diff(regions, REGIONS)}\n{report}"
     assert counts == want_counts, f"window counts differ: {count_diff(counts, want_counts)}\n{report}"
     # the kills were not all harmless: later workers found state that earlier ones had written

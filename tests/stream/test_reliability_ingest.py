@@ -18,11 +18,13 @@ soaks found on the real broker are reproduced exactly and fast.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from types import SimpleNamespace
 from typing import Any
 
 import orjson
+import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 
@@ -145,13 +147,19 @@ async def test_a_partition_is_not_idle_before_its_end_offset_is_known() -> None:
     assert not st.idle and st.counter.watermark_ms == wm, "the watermark moved before anything was read"
 
 
-async def test_a_caught_up_quiet_partition_does_go_idle() -> None:
-    """The control: once a fetch has shown the end (and it has been read), quiet means idle."""
+async def test_a_caught_up_quiet_partition_does_go_idle(caplog: pytest.LogCaptureFixture) -> None:
+    """The control: once a fetch has shown the end (and it has been read), quiet means idle;
+    going idle is logged once, not at every tick that moves the watermark."""
     svc, _ = service(high=10)
     st = restored_source(svc, quiet_s=30.0)
     wm = st.counter.watermark_ms
-    await idle_ticks(svc)
+    with caplog.at_level(logging.INFO, logger="spikedetect.ingest"):
+        await idle_ticks(svc)
+        for _ in range(3):
+            await svc._idle_tick()
     assert st.idle and st.counter.watermark_ms is not None and wm is not None and st.counter.watermark_ms > wm
+    assert [r.getMessage()[:28] for r in caplog.records if "quiet for" in r.getMessage()] == [
+        "input partition 0 quiet for "]
 
 
 async def test_a_stale_fetch_answer_does_not_make_a_partition_idle() -> None:

@@ -254,6 +254,9 @@ class IngestService(Service):
                             wait_ms=wait_ms, wall_now_ms=time.time() * 1000):
                 continue
             was_idle = st.go_idle(quiet_ms, s.idle_rate)
+            if not was_idle:
+                log.info("input partition %d quiet for %.1f s: its watermark follows the wall clock until reports "
+                         "come (reports older than it then are late)", st.partition, quiet_ms / 1000)
             await self._forward(st, force_mark=not was_idle)
 
     async def commit(self, *, force: bool = False, only: set[int] | None = None) -> None:

@@ -228,6 +228,9 @@ class PartitionOwner:
             out.regions.extend(closed.incidents)
         out.dead.extend(_late_record(self.q, lp) for lp in s.late)
         late_reports = sum(lp.reports for lp in s.late)
+        if s.late:  # rare: an input partition stalled past idle_ms, or a source came back after it
+            log.warning("owner %s: %d partial(s) with %s report(s) came after their window had closed; "
+                        "dead-lettered as late", self.q, len(s.late), f"{late_reports:g}")
         s.late.clear()
         if out:
             await publish(out)

@@ -15,11 +15,12 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from spikedetect.core.counter import ClosedWindow
 from spikedetect.core.messages import Partial
+from spikedetect.kernel import load_compiled
 from spikedetect.stream import wire
 from spikedetect.stream.wire import (
     Pack,
@@ -153,3 +154,57 @@ def test_messages_do_not_depend_on_the_counter_s_leaf_order(source: int, windows
             for ws, _, chunk in orjson.loads(blob)["w"]:
                 by_window.setdefault((svc, ws), []).extend(tuple(r[:3]) for r in chunk)
         assert all(keys == sorted(keys) for keys in by_window.values())
+
+
+field = st.one_of(names, st.integers(-3, 3), st.booleans(), st.floats(-2.5, 2.5), st.none(), st.just([]))
+ours = st.tuples(names, names, names, st.integers(0, 10**20)).map(list)  # what we send (and some huge counts)
+text = st.one_of(names, names, field)
+odd = st.one_of(st.tuples(text, text, text, st.one_of(st.integers(0, 9), field)).map(list),  # a field off
+                st.lists(field, min_size=3, max_size=5), ours.map(tuple))  # anything else a message might hold
+
+
+@st.composite
+def wire_rows(draw: st.DrawFn) -> list[Any]:
+    """Rows as we send them, with at most one odd row among them (one odd row sends the whole
+    list down the reference path, so more would hide what the compiled loop does)."""
+    rows: list[Any] = draw(st.lists(ours, max_size=6))
+    extra = draw(st.one_of(st.none(), odd))
+    if extra is not None:
+        rows.insert(draw(st.integers(0, len(rows))), extra)
+    return rows
+
+
+def _outcome(rows: list[Any]) -> tuple[str, Any]:
+    try:
+        counts = wire._counts(rows)
+    except (TypeError, ValueError) as exc:
+        return "error", type(exc)
+    return "counts", (list(counts.items()), [type(k) for key in counts for k in key], [type(v) for v in counts.values()])
+
+
+_RECORDS = load_compiled("_records")  # whatever SPIKEDETECT_PURE says: the kernel is compared with the reference
+
+
+@pytest.mark.skipif(_RECORDS is None, reason="compiled record kernel not built (no C compiler)")
+@settings(max_examples=400, deadline=None)
+@given(rows=wire_rows())
+@example(rows=[["US", "feed", "app", True]])  # bool is an int subclass: int() makes it 1
+@example(rows=[["US", "feed", "app", 2.5]])
+@example(rows=[["US", "feed", 7, 1]])
+@example(rows=[["US", "feed", "app", 1], ["US", "feed", "app", 2]])  # a repeated key: the last count, the first place
+def test_compiled_row_decoding_equals_the_comprehension(rows: list[Any]) -> None:
+    """The compiled decoding of a partial's rows gives the reference comprehension's counts (same
+    keys in the same order, same values and types) or the same error, whatever the rows hold."""
+    with _rows_by(_RECORDS):
+        compiled = _outcome(rows)
+    with _rows_by(None):
+        assert _outcome(rows) == compiled
+
+
+@contextmanager
+def _rows_by(kernel: Any) -> Iterator[None]:
+    saved, wire._records = wire._records, kernel
+    try:
+        yield
+    finally:
+        wire._records = saved

@@ -158,3 +158,6 @@ cdef tuple _records(object data, const unsigned char* buf, Py_ssize_t pos, Py_ss
 cdef inline bint _sum_overflows(int64_t a, int64_t b):
     """Whether ``a + b`` leaves the int64 range."""
     return (b > 0 and a > 0x7FFFFFFFFFFFFFFF - b) or (b < 0 and a < -0x7FFFFFFFFFFFFFFF - 1 - b)
+
+
+include "_wire_rows.pxi"

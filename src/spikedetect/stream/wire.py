@@ -39,6 +39,7 @@ import orjson
 
 from spikedetect.core.counter import ClosedWindow, LeafKey
 from spikedetect.core.messages import Mark, Message, Partial
+from spikedetect.kernel import loader
 
 CHUNK_ROWS = 4000  # rows of one window's chunk
 PACK_ROWS = 4000  # rows of one pack (unless its one chunk is bigger)
@@ -71,6 +72,20 @@ def _rows(counts: dict[LeafKey, Any]) -> list[Row]:
     the rows as lists (keys are unique, so the order is the same): CPython's sort compares
     tuples of str in a specialised fast path that lists don't get (~3x faster per leaf)."""
     return [[*key, counts[key]] for key in sorted(counts)]
+
+
+def _counts(rows: Any) -> dict[LeafKey, int]:
+    """The counts of a partial's wire rows: converted to str, str, str, int, as the reference
+    comprehension does; the compiled loop (``kernel/_wire_rows.pxi``) takes the rows that need no
+    conversion (ours: ~20 % faster decoding per leaf)."""
+    if _records is not None and type(rows) is list:
+        counts: dict[LeafKey, int] | None = _records.leaf_counts(rows)
+        if counts is not None:
+            return counts
+    return {(str(r), str(c), str(s)): int(n) for r, c, s, n in rows}
+
+
+_records = loader.records  # the compiled row loops (None: pure Python); a module attribute so tests can swap it
 
 
 def _chunks(window: ClosedWindow, service: str) -> list[list[Row]]:
@@ -146,8 +161,7 @@ class WireError(ValueError):
 
 
 def _partial(src: int, svc: str, ws: Any, chunk: Any, rows: Any) -> Partial:
-    counts: dict[LeafKey, int] = {(str(r), str(c), str(s)): int(n) for r, c, s, n in rows}
-    return Partial(src, ClosedWindow(int(ws), {svc: counts}), (svc, int(chunk)))
+    return Partial(src, ClosedWindow(int(ws), {svc: _counts(rows)}), (svc, int(chunk)))
 
 
 def decode(blob: bytes) -> Message | Pack:

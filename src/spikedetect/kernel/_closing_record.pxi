@@ -19,6 +19,17 @@ def evidence_record_window(double[:, ::1] sum_x, float[::1, :] ring_x, double[:,
     sums (its own estimate at least ``floor`` where learned, else ``mean``) and that times ``phi``
     recorded with ``x`` as :func:`evidence_record` does (without the once-a-lap resum). False, and
     nothing written, where :func:`evidence_record` would be (a NaN value or running sum)."""
+    return bool(_evidence_record_window(sum_x, ring_x, sum_m, ring_m, sum_v, ring_v, x, mean, own, source, phi, done,
+                                        learned, floor, pos, leaving))
+
+
+cdef int _evidence_record_window(double[:, ::1] sum_x, float[::1, :] ring_x, double[:, ::1] sum_m,
+                                 float[::1, :] ring_m, double[:, ::1] sum_v, float[::1, :] ring_v,
+                                 const double[::1] x, const double[::1] mean, const double[::1] own,
+                                 const signed char[::1] source, const double[::1] phi, const unsigned char[::1] done,
+                                 signed char learned, double floor, Py_ssize_t pos,
+                                 const Py_ssize_t[::1] leaving) except -1:
+    """:func:`evidence_record_window`."""
     cdef Py_ssize_t i, k, n = x.shape[0], h = leaving.shape[0]
     cdef double m, v
     cdef bint nan = False
@@ -136,6 +147,13 @@ def evidence_resum(float[::1, :] ring_x, float[::1, :] ring_m, float[::1, :] rin
     values from position 0 backwards (0, -1, -2, ... around the ring), in numpy's order.
     False, and nothing written, when a ring value read is NaN (which NaN a sum keeps is then the
     compiler's choice): numpy does those."""
+    return bool(_evidence_resum(ring_x, ring_m, ring_v, sum_x, sum_m, sum_v, rows, horizons))
+
+
+cdef int _evidence_resum(float[::1, :] ring_x, float[::1, :] ring_m, float[::1, :] ring_v, double[:, ::1] sum_x,
+                         double[:, ::1] sum_m, double[:, ::1] sum_v, const Py_ssize_t[::1] rows,
+                         const Py_ssize_t[::1] horizons) except -1:
+    """:func:`evidence_resum`."""
     cdef double newest[256]
     cdef Py_ssize_t at[256]
     cdef Py_ssize_t i, nh = horizons.shape[0], h, size = ring_x.shape[1]

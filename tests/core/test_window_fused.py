@@ -9,6 +9,7 @@ old arrays and differ here).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -137,7 +138,7 @@ def _play(fused: bool, seed: int, keys: int, edge: float, ops: list[str], start:
                     cols = s.keyspace.baseline.cols
                     cols[op] = cols[op].copy(order="K")
                     _fill(rng, cols[op][: s.keyspace.size], op, edge)
-    views = window_fused._VIEWS.get(s.keyspace)
+    views = s.keyspace.views
     return s.got, (views.builds if views is not None else 0)  # type: ignore[attr-defined]
 
 
@@ -187,3 +188,21 @@ def test_learn_needs_the_window_it_scored() -> None:
         w = window_fused.score_window(ks, s.config, s.policy, {}, MIN, observed)
         assert window_fused.learn(ks, s.config, MIN, w, [], quiet)
         assert not window_fused.learn(ks, s.config, MIN, w, [], quiet)
+
+
+@needs_kernel
+def test_a_copied_scorer_gets_views_of_its_own() -> None:
+    """``copy.deepcopy`` of a scorer whose keyspace has views: the copy starts without, builds its
+    own on its next window, and both score and learn that window alike."""
+    with _fused(True):
+        s, rng = _scorer(5, len(KEYS), 0.0)
+        s.got = []  # type: ignore[attr-defined]
+        _window(s, rng, 0)
+        twin = copy.deepcopy(s)
+        twin.got = []  # type: ignore[attr-defined]
+        assert s.keyspace.views is not None and twin.keyspace.views is not s.keyspace.views
+        assert twin.keyspace.views.builds == 0  # type: ignore[attr-defined]
+        _window(s, np.random.default_rng(9), MIN)
+        _window(twin, np.random.default_rng(9), MIN)
+        assert twin.keyspace.views.builds == 1  # type: ignore[attr-defined]
+    assert s.got[-2:] == twin.got

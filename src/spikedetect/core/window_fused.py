@@ -5,15 +5,14 @@ With the compiled closing loops built, :func:`score_window` runs
 :class:`~spikedetect.core.detectors.seasonal.SeasonalBaseline` in two kernel calls around the only
 numpy it keeps (the logs of the tails), and :func:`learn` runs ``Scorer._learn`` in one. The
 kernel keeps typed views of the baseline's columns and the keyspace's arrays between windows
-(``kernel.SeasonalViews``, one per keyspace), rebuilt whenever one of those arrays was
-replaced. The steps are the per-step loops' own, in the same order: the same bits
+(``kernel.SeasonalViews``, one per keyspace, in ``Keyspace.views``), rebuilt whenever one of
+those arrays was replaced. The steps are the per-step loops' own, in the same order: the same bits
 (tests/core/test_window_fused.py). Any other baseline, pure mode, or a step that declines (NaN
 in the rings, a calibration count that is not whole) takes the per-step path from there.
 """
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import numpy as np
@@ -33,15 +32,14 @@ from spikedetect.kernel import closing as _kernel
 
 _LONG = np.array(evidence.HORIZONS[1:], dtype=np.intp)
 _CONSTS = (*negbin._CONSTS, negbin._LN10, negbin.MAX_SCORE, evidence.CAL_INITIAL)
-_VIEWS: weakref.WeakKeyDictionary[Keyspace, Any] = weakref.WeakKeyDictionary()  # keyspace -> SeasonalViews
 
 
 def _views(ks: Keyspace) -> Any:
-    """The keyspace's ``kernel.SeasonalViews`` (made on first use)."""
-    v = _VIEWS.get(ks)
+    """The keyspace's ``kernel.SeasonalViews`` (made on first use, kept in ``ks.views``)."""
+    v = ks.views
     if v is None:
         assert _kernel is not None
-        v = _VIEWS[ks] = _kernel.SeasonalViews()
+        v = ks.views = _kernel.SeasonalViews()
     return v
 
 
@@ -90,7 +88,7 @@ def learn(ks: Keyspace, config: DetectorConfig, ws: int, w: WindowScores, ended:
     """``Scorer._learn`` in one compiled call, for the window :func:`score_window` scored last: the
     ended incidents' evidence reset, calibration, the baseline, ``closed_ws``. False, and nothing
     learned, where it does not apply (the caller learns step by step then)."""
-    v = _VIEWS.get(ks)
+    v = ks.views
     if v is None or not _applies(ks, w.observed) or not (
             not_quiet.dtype == np.bool_ and not_quiet.flags.c_contiguous and not_quiet.shape == (ks.size,)):
         return False

@@ -50,6 +50,11 @@ cdef class SeasonalViews:
         self.builds = 0
         self.w_objs = None
 
+    def __reduce__(self):
+        """A copy (``copy.deepcopy`` or pickle of the keyspace holding this) starts empty: these
+        are views of the original's arrays, rebuilt from the copy's on its first window."""
+        return SeasonalViews, ()
+
     cdef int refresh(self, dict cols, object parent, object depth, object closed_ws, object mute_until) except -1:
         """Rebuild the views unless every array is the one viewed."""
         cdef Py_ssize_t i, m = len(_VIEWED)

@@ -10,8 +10,10 @@ incident steps, learning) and of the whole replay (counting included), the closi
 the cost per closed window, and the CPU seconds spent in ``expand.breakdown`` (the category,
 source and child counts of keys whose incident state may change); then the median wall time of
 one call of the per-key row loops (the seasonal ``expect`` and ``learn_window``, and
-``gather_evidence``: the evidence rings' record and horizon sums), which are memory-bound. CPU time, not wall time, so other processes on a shared machine
-disturb it less (they still do, through caches and shared cores).
+``gather_evidence``: the evidence rings' record and horizon sums), which are memory-bound - or,
+where the seasonal path is fused (:mod:`spikedetect.core.window_fused`), of its three kernel
+calls: scoring up to the tails' logs, after them, and learning. CPU time, not wall time, so other
+processes on a shared machine disturb it less (they still do, through caches and shared cores).
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ import sys
 import time
 
 from benchmarks.common import median, save
-from spikedetect.core import Detector, DetectorConfig, expand, window_scores
+from spikedetect.core import Detector, DetectorConfig, expand, window_fused, window_scores
 from spikedetect.core.detectors.seasonal import SeasonalBaseline
 from spikedetect.core.expand import Breakdown, LeafCounts
 from spikedetect.core.scorer import Scorer
 from spikedetect.sim.simulate import Simulation, SimulationConfig
 
-LOOPS = ((SeasonalBaseline, "expect"), (window_scores, "gather_evidence"), (SeasonalBaseline, "learn_window"))
+LOOPS: tuple[tuple[object, str], ...] = (
+    (SeasonalBaseline, "expect"), (window_scores, "gather_evidence"), (SeasonalBaseline, "learn_window"))
+if window_fused._kernel is not None:  # the fused path's calls, where it runs
+    LOOPS += ((window_fused._kernel, "fused_score_first"), (window_fused._kernel, "fused_score_second"),
+              (window_fused._kernel, "fused_learn"))
 
 
 def time_calls(owner: object, name: str, sink: list[float]) -> None:
@@ -96,11 +102,12 @@ def main() -> None:
     print(f"{len(lines):,} reports, {windows:,} windows, {det.scorer.keyspace.size:,} keys: replay {t_all:.2f} s CPU, "
           f"closing {t_close:.2f} s CPU ({t_close / t_all:.0%}), {t_close / max(windows, 1) * 1e3:.2f} ms per window "
           f"(median of {args.repeats}); breakdowns {median(breakdowns):.2f} s CPU")
-    print("row loops, median per call: " + ", ".join(f"{name} {median(v) * 1e6:.1f} us" for name, v in calls.items()))
+    print("row loops, median per call: " + ", ".join(f"{name} {median(v) * 1e6:.1f} us" for name, v in calls.items()
+                                                     if v))
     if not args.smoke:
         print("saved", save("close", {"args": vars(args), "replay_cpu_s": total, "close_cpu_s": closing,
                                       "breakdown_cpu_s": breakdowns, "windows": windows,
-                                      "loop_median_us": {k: median(v) * 1e6 for k, v in calls.items()}}))
+                                      "loop_median_us": {k: median(v) * 1e6 for k, v in calls.items() if v}}))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ EXPECTED = {
     "quality": [r"detector seasonal", r"detector ewma", r"outages_detected", r"false_alarms_per_day",
                 r"sustained scenarios", r"small_city"],
     "close": [rf"{NUMBER} reports, {NUMBER} windows, {NUMBER} keys: replay {NUMBER} s CPU, closing {NUMBER} s CPU.*; breakdowns {NUMBER} s CPU",
-              rf"row loops, median per call: expect {NUMBER} us, gather_evidence {NUMBER} us, learn_window {NUMBER} us"],
+              rf"row loops, median per call: (expect {NUMBER} us, gather_evidence {NUMBER} us, learn_window {NUMBER} us"
+              rf"|fused_score_first {NUMBER} us, fused_score_second {NUMBER} us, fused_learn {NUMBER} us)"],
     "calibration": [rf"per key and window: numpy {NUMBER} us, River stats.Quantile x8 {NUMBER} us"],
     "live": [rf"raw_aiokafka\s+steady\s+{NUMBER} ev/s", rf"faust_floor\s+steady\s+{NUMBER} ev/s",
              rf"spikedetect\s+steady\s+{NUMBER} ev/s .* ratio to raw aiokafka {NUMBER}"],

@@ -36,6 +36,7 @@ class Keyspace:
         self.mute_until: npt.NDArray[np.int64] = np.full(16, NEVER, dtype=np.int64)  # relearning until
         self.moves = 0  # how many times rows were removed (and others moved): caches of rows check it
         self._all_rows: npt.NDArray[np.intp] = np.arange(0, dtype=np.intp)  # read-only, grown on demand
+        self.views: object = None  # the compiled loops' views of these arrays (core.window_fused keeps them)
 
     @property
     def size(self) -> int:

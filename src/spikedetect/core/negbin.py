@@ -111,13 +111,21 @@ def nb_tails(kernel: ModuleType, observed: FloatArray, mean: FloatArray, phi: Fl
     Into ``out`` (every value written): the log tails, (1, n), or their :func:`surprise` laid
     out as ``window_scores.raw_scores`` does, (H, n)."""
     idx, work = bufs = _scratch(kernel, len(observed) + sums.shape[1] * sums.shape[2])
-    m, poisson, at, size, logs, negq, log1p = kernel.nb_prepare(observed, mean, phi, sums, idx, work)
+    prepared = kernel.nb_prepare(observed, mean, phi, sums, idx, work)
+    take_logs(work, prepared)
+    kernel.nb_finish(idx, work, prepared[0], prepared[1], rows, _CONSTS, _LN10, MAX_SCORE, as_surprise, out)
+    _SCRATCH.append(bufs)
+
+
+def take_logs(work: FloatArray, prepared: tuple[int, bool, int, int, int, int, int]) -> None:
+    """The logs ``kernel.nb_prepare`` left to numpy, into ``work`` where it said (its returned
+    ``prepared``: rows, all Poisson, where the values start, how many, where their logs go, where
+    ``-q`` is, where ``log1p(-q)`` goes)."""
+    m, poisson, at, size, logs, negq, log1p = prepared
     if m:
         np.log(work[at:at + size], out=work[logs:logs + size])
         if not poisson:
             np.log1p(work[negq:negq + m], out=work[log1p:log1p + m])
-    kernel.nb_finish(idx, work, m, poisson, rows, _CONSTS, _LN10, MAX_SCORE, as_surprise, out)
-    _SCRATCH.append(bufs)
 
 
 def _scratch(kernel: ModuleType, total: int) -> tuple[npt.NDArray[np.intp], FloatArray]:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from spikedetect.core import evidence
+from spikedetect.core import evidence, window_fused
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import ClosedWindow, LeafKey
 from spikedetect.core.detectors import make_baseline
@@ -33,7 +33,8 @@ from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.core.leaves import LeafTable
 from spikedetect.core.policy import ANOMALOUS, CALM, IncidentPolicy
 from spikedetect.core.signals import Signals
-from spikedetect.core.window_scores import WindowScores, observe, parent_prior, score_window
+from spikedetect.core.window_fused import score_window
+from spikedetect.core.window_scores import WindowScores, observe, parent_prior
 
 WindowHook = Callable[[int, "ClosedKeys"], None]
 
@@ -222,6 +223,8 @@ class Scorer:
         were normal, for keys that were and stay quiet. Calm windows teach fully, elevated ones
         only a little (a slow ramp must not become the baseline), anomalous ones not at all;
         keys without a baseline of their own learn everything."""
+        if window_fused.learn(self.keyspace, self.config, ws, w, ended, not_quiet):
+            return
         ks = self.keyspace
         n = ks.size
         cols = ks.baseline.cols

@@ -120,17 +120,30 @@ def score_window(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
     parent_prior(ks, exp)
     done = ks.closed_ws[:n] >= ws
     hz = gather_evidence(ks, config, ws, observed, exp, done)
+    return score_rest(ks, config, policy, trackers, ws, observed, exp, done, hz)
+
+
+def score_rest(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy, trackers: dict[ServiceKey, Tracker],
+               ws: int, observed: FloatArray, exp: Expectation, done: BoolArray, hz: Horizons) -> WindowScores:
+    """:func:`score_window` once the evidence is gathered (``hz``): score, calibrate, give
+    signals, mute."""
     raw = raw_scores(observed, exp, hz)
-    cal = evidence.calibrate(ks.baseline.cols, n, raw, hz.rows)
-    tracked = np.zeros(n, dtype=bool)
-    if trackers:
-        tracked[[ks.index[sk] for sk, t in trackers.items() if t.state == "open"]] = True
+    cal = evidence.calibrate(ks.baseline.cols, ks.size, raw, hz.rows)
+    tracked = tracked_rows(ks, trackers)
     rates = excess_rates(ks, trackers, hz.rows, tracked, ws, config.window_ms)
     signal, score = give_signals(policy, observed, exp.mean, cal, hz, tracked, rates)
     # A key with no history of its own (floor baseline) or relearning after an incident
     # hit max_incident_ms cannot open one: its windows teach the baseline instead.
     signal, muted = mute(ks, exp, ws, signal)
     return WindowScores(observed, exp, done, raw, cal[0], score, signal, muted, tracked)
+
+
+def tracked_rows(ks: Keyspace, trackers: dict[ServiceKey, Tracker]) -> BoolArray:
+    """The rows with an open incident (before this window)."""
+    tracked = np.zeros(ks.size, dtype=bool)
+    if trackers:
+        tracked[[ks.index[sk] for sk, t in trackers.items() if t.state == "open"]] = True
+    return tracked
 
 
 def mute(ks: Keyspace, exp: Expectation, ws: int, signal: npt.NDArray[np.int8]
@@ -158,7 +171,11 @@ def gather_evidence(ks: Keyspace, config: DetectorConfig, ws: int, observed: Flo
         sum_mean = expected if own is None else np.where(exp.source == LEARNED,
                                                          np.maximum(own, evidence.MEAN_FLOOR), expected)
         evidence.record(cols, n, pos, observed, sum_mean, sum_mean * phi, ~done)
-    rows, block = evidence.horizon_block(cols, n, pos, 0.5 * config.min_excess)
+    return horizons(*evidence.horizon_block(cols, n, pos, 0.5 * config.min_excess))
+
+
+def horizons(rows: IntArray, block: FloatArray) -> Horizons:
+    """:class:`Horizons` of :func:`~spikedetect.core.evidence.horizon_block`'s rows and block."""
     return Horizons(rows, block[0], block[1], block[2], block[3], block[4], block)
 
 

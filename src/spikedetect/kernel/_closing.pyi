@@ -104,3 +104,20 @@ def frame_breakdown_sums(parts: IntArray, counts: FloatArray, lo: int, hi: int, 
                          category_names: list[str], source_names: list[str], wanted: Container[str],
                          keys_of: Callable[[str], tuple[str, ...]],
                          make: Callable[[dict[str, float], dict[str, float], dict[str, float]], _B]) -> dict[str, _B] | None: ...
+class SeasonalViews:
+    builds: int
+    work: FloatArray
+    idx: IntArray
+    cand: IntArray
+
+def fused_score_first(v: SeasonalViews, cols: dict[str, npt.NDArray[Any]], parent: IntArray, depth: npt.NDArray[np.int8],
+                      closed_ws: npt.NDArray[np.int64], mute_until: npt.NDArray[np.int64], observed: FloatArray, ws: int,
+                      expect: tuple[Any, ...], prior: tuple[Any, ...], record: tuple[Any, ...]) -> list[Any]: ...
+def fused_score_second(v: SeasonalViews, prepared: tuple[int, bool, int, int, int, int, int], consts: tuple[float, ...],
+                       tracked: npt.NDArray[np.bool_], rates: FloatArray, signals: tuple[Any, ...], ws: int
+                       ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int8], FloatArray, npt.NDArray[np.bool_]]: ...
+def fused_keep(v: SeasonalViews, objs: tuple[Any, ...]) -> None: ...
+def fused_learn(v: SeasonalViews, cols: dict[str, npt.NDArray[Any]], parent: IntArray, depth: npt.NDArray[np.int8],
+                closed_ws: npt.NDArray[np.int64], mute_until: npt.NDArray[np.int64], objs: tuple[Any, ...],
+                ended: IntArray | None, not_quiet: npt.NDArray[np.bool_], factors: FloatArray, anomalous: int,
+                elevated_weight: float, learn: tuple[Any, ...], ws: int) -> int: ...

@@ -95,6 +95,54 @@ def tail_sum(const double[::1] xm, const double[::1] a, const double[::1] b, bin
             out[i] = _tail_row(xm[i], a[i], b[i], stepwise)
 
 
+cdef struct _Expect:
+    float need, dow_need, level_need
+    double floor, cold, w_hi
+    signed char learned, warming, floor_src
+    Py_ssize_t lo, hi, d
+
+
+cdef _Expect _expect_params(Py_ssize_t lo, Py_ssize_t hi, double w_hi, Py_ssize_t d, tuple params):
+    """``params``: (warm_slot_weight, weekday warm weight, warm_level_windows, floor_mean,
+    cold_phi_factor, LEARNED, WARMING, FLOOR)."""
+    cdef _Expect q
+    q.need, q.dow_need, q.level_need, q.floor, q.cold = params[0], params[1], params[2], params[3], params[4]
+    q.learned, q.warming, q.floor_src = params[5], params[6], params[7]
+    q.lo, q.hi, q.w_hi, q.d = lo, hi, w_hi, d
+    return q
+
+
+cdef void _expect_rows(const _Expect* q, const Py_ssize_t* rows, Py_ssize_t n, const double[::1, :] prof,
+                       const double[::1, :] dow_num, const double[::1, :] dow_den, const float[::1, :] prof_w,
+                       const float[::1, :] dow_w, const double[::1] level, const float[::1] level_n,
+                       const float[::1] phi, const float[::1] alpha, double[::1] mean, double[::1] phi_out,
+                       signed char[::1] source, double[::1] tod, unsigned char[::1] warm, double[::1] factor,
+                       double[::1] own) noexcept nogil:
+    """:func:`seasonal_expect` of ``rows[:n]``, or of the rows 0..n-1 when ``rows`` is NULL."""
+    cdef Py_ssize_t i, r, lo = q.lo, hi = q.hi, d = q.d
+    cdef double w_hi = q.w_hi, t, f, m, p, num, den
+    cdef bint wm, lok
+    for i in range(n):
+        r = rows[i] if rows != NULL else i
+        t = (1.0 - w_hi) * prof[r, lo] + w_hi * prof[r, hi]
+        wm = prof_w[r, lo] >= q.need and prof_w[r, hi] >= q.need
+        num = dow_num[r, d]
+        den = dow_den[r, d]
+        f = num / (den if den > 1e-9 else 1.0) if (dow_w[r, d] >= q.dow_need and den > 1e-9) else 1.0
+        f = _np_clip(f, 0.25, 4.0)
+        lok = level_n[r] >= q.level_need
+        m = t * f if wm else (level[r] if lok else _np_max(level[r], q.floor))
+        source[i] = q.learned if wm else (q.warming if lok else q.floor_src)
+        m = _np_max(m, q.floor)
+        p = <double>phi[r] + <double>alpha[r] * m
+        phi_out[i] = p if wm else p * q.cold
+        mean[i] = m
+        tod[i] = t
+        warm[i] = wm
+        factor[i] = f
+        own[i] = t * f if wm else level[r]
+
+
 def seasonal_expect(dict cols, const Py_ssize_t[::1] rows, Py_ssize_t lo, Py_ssize_t hi, double w_hi, Py_ssize_t d,
                     tuple params, double[::1] mean, double[::1] phi_out, signed char[::1] source, double[::1] tod,
                     unsigned char[::1] warm, double[::1] factor, double[::1] own) -> None:
@@ -105,31 +153,12 @@ def seasonal_expect(dict cols, const Py_ssize_t[::1] rows, Py_ssize_t lo, Py_ssi
     cdef const float[::1, :] prof_w = cols["prof_w"], dow_w = cols["dow_w"]
     cdef const double[::1] level = cols["level"]
     cdef const float[::1] level_n = cols["level_n"], phi = cols["phi"], alpha = cols["alpha"]
-    cdef float need = params[0], dow_need = params[1], level_need = params[2]
-    cdef double floor = params[3], cold = params[4], t, f, m, p, num, den
-    cdef signed char learned = params[5], warming = params[6], floor_src = params[7]
-    cdef Py_ssize_t i, r
-    cdef bint wm, lok
+    cdef _Expect q = _expect_params(lo, hi, w_hi, d, params)
+    if rows.shape[0] == 0:
+        return
     with nogil:
-        for i in range(rows.shape[0]):
-            r = rows[i]
-            t = (1.0 - w_hi) * prof[r, lo] + w_hi * prof[r, hi]
-            wm = prof_w[r, lo] >= need and prof_w[r, hi] >= need
-            num = dow_num[r, d]
-            den = dow_den[r, d]
-            f = num / (den if den > 1e-9 else 1.0) if (dow_w[r, d] >= dow_need and den > 1e-9) else 1.0
-            f = _np_clip(f, 0.25, 4.0)
-            lok = level_n[r] >= level_need
-            m = t * f if wm else (level[r] if lok else _np_max(level[r], floor))
-            source[i] = learned if wm else (warming if lok else floor_src)
-            m = _np_max(m, floor)
-            p = <double>phi[r] + <double>alpha[r] * m
-            phi_out[i] = p if wm else p * cold
-            mean[i] = m
-            tod[i] = t
-            warm[i] = wm
-            factor[i] = f
-            own[i] = t * f if wm else level[r]
+        _expect_rows(&q, &rows[0], rows.shape[0], prof, dow_num, dow_den, prof_w, dow_w, level, level_n, phi, alpha,
+                     mean, phi_out, source, tod, warm, factor, own)
 
 
 cdef inline void _learn_noise(double x, double mean, double floor, double clip_sd2, double phi_max,
@@ -193,3 +222,4 @@ include "_closing_window.pxi"
 include "_closing_leaf_index.pxi"
 include "_closing_leaves.pxi"
 include "_closing_leaf_breakdown.pxi"
+include "_closing_fused.pxi"

@@ -67,17 +67,29 @@ def seasonal_learn_window(dict cols, const unsigned char[::1] learn, const Py_ss
     cdef float[::1] level_n = cols["level_n"], phi = cols["phi"], alpha = cols["alpha"]
     cdef float[::1] disp_n = cols["disp_n"], share_w = cols["share_w"]
     cdef _Seasonal p = _seasonal_params(lo, hi, w_hi, d, params)
-    cdef Py_ssize_t r, up
-    cdef double po, nan = float("nan")
     with nogil:
-        for r in range(learn.shape[0]):
-            if not learn[r]:
-                continue
-            up = parent[r]
-            po = x[up] if up >= 0 else nan
-            _seasonal_row(&p, r, x[r], mean[r], source[r], tod[r], warm[r], factor[r], po,
-                          1.0 if (signal[r] == 0 or muted[r]) else elevated_weight,
-                          prof, prof_w, dow_num, dow_den, dow_w, level, level_n, phi, alpha, disp_n, share, share_w)
+        _learn_rows(&p, learn, parent, signal, muted, elevated_weight, x, mean, source, tod, warm, factor,
+                    prof, prof_w, dow_num, dow_den, dow_w, level, level_n, phi, alpha, disp_n, share, share_w)
+
+
+cdef void _learn_rows(const _Seasonal* p, const unsigned char[::1] learn, const Py_ssize_t[::1] parent,
+                      const signed char[::1] signal, const unsigned char[::1] muted, double elevated_weight,
+                      const double[::1] x, const double[::1] mean, const signed char[::1] source,
+                      const double[::1] tod, const unsigned char[::1] warm, const double[::1] factor,
+                      double[::1, :] prof, float[::1, :] prof_w, double[::1, :] dow_num, double[::1, :] dow_den,
+                      float[::1, :] dow_w, double[::1] level, float[::1] level_n, float[::1] phi, float[::1] alpha,
+                      float[::1] disp_n, double[::1] share, float[::1] share_w) noexcept nogil:
+    """:func:`seasonal_learn_window`'s loop over the rows."""
+    cdef Py_ssize_t r, up
+    cdef double po, nan = NAN
+    for r in range(learn.shape[0]):
+        if not learn[r]:
+            continue
+        up = parent[r]
+        po = x[up] if up >= 0 else nan
+        _seasonal_row(p, r, x[r], mean[r], source[r], tod[r], warm[r], factor[r], po,
+                      1.0 if (signal[r] == 0 or muted[r]) else elevated_weight,
+                      prof, prof_w, dow_num, dow_den, dow_w, level, level_n, phi, alpha, disp_n, share, share_w)
 
 
 cdef inline float _f32_clip(float x, float lo, float hi) noexcept nogil:
@@ -135,17 +147,34 @@ def calibration_learn(float[:, ::1] cal_q, float[:, ::1] cal_q3, float[::1] cal_
     count from 80 on), and 1 at ``c = 0`` (not learning: rate 0). False, nothing written, when
     a learning row's count is not a whole number of at least 1 (state read back, not learned
     here): the caller takes the two-pass path."""
+    return _calibration_learn(cal_q, cal_q3, cal_n, learn, raw, factors)
+
+
+cdef bint _calibration_check(const float[::1] cal_n, const unsigned char[::1] learn) noexcept nogil:
+    """Whether :func:`calibration_learn` applies: every learning row's ``cal_n + 1`` a whole number
+    of at least 1 (or at least the last code)."""
+    cdef Py_ssize_t r
+    cdef float count
+    for r in range(learn.shape[0]):
+        if learn[r]:
+            count = cal_n[r] + <float>1.0
+            if not (count >= <float>1.0) or (count < <float>_RATE_CODES and count != <float>(<int>count)):
+                return False
+    return True
+
+
+cdef bint _calibration_learn(float[:, ::1] cal_q, float[:, ::1] cal_q3, float[::1] cal_n,
+                             const unsigned char[::1] learn, const double[:, :] raw,
+                             const double[:, ::1] factors) noexcept nogil:
+    """:func:`calibration_learn`."""
     cdef Py_ssize_t r, h, nh = cal_q.shape[1], m = learn.shape[0]
     cdef Py_ssize_t c
     cdef float count
     cdef double v, up, down, up3, down3
     cdef float q
     cdef float lo = <float>0.5, hi = <float>300.0
-    for r in range(m):
-        if learn[r]:
-            count = cal_n[r] + <float>1.0
-            if not (count >= <float>1.0) or (count < <float>_RATE_CODES and count != <float>(<int>count)):
-                return False
+    if not _calibration_check(cal_n, learn):
+        return False
     for r in range(m):
         c = 0
         if learn[r]:

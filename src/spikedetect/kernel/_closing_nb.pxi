@@ -89,6 +89,12 @@ def nb_prepare(const double[::1] observed, const double[::1] mean, const double[
     (m, all Poisson, where the values to take logs of start, how many, where their logs go, where
     ``-q`` is, where ``log1p(-q)`` goes): the caller takes those with numpy, then
     :func:`nb_finish`."""
+    return _nb_prepare(observed, mean, phi, hz, idx, work)
+
+
+cdef tuple _nb_prepare(const double[::1] observed, const double[::1] mean, const double[::1] phi,
+                       const double[:, :, ::1] hz, Py_ssize_t[::1] idx, double[::1] work):
+    """:func:`nb_prepare`."""
     cdef Py_ssize_t n = observed.shape[0], total = n + hz.shape[1] * hz.shape[2], m, i, j
     cdef bint poisson, po, stepwise = False
     cdef double v, rr, qq, x, mu
@@ -147,13 +153,21 @@ def nb_finish(const Py_ssize_t[::1] idx, const double[::1] work, Py_ssize_t m, b
     (``raw_scores``: a position past ``n`` is horizon ``1 + t // k`` of candidate ``rows[t % k]``,
     and the surprise of 0 where nothing was gathered: each row's first horizon and the candidates'
     others; 0 elsewhere). ``consts``: ``negbin._CONSTS``."""
-    cdef Py_ssize_t g, i, j, h, p, t, n = out.shape[1], k = rows.shape[0], nh = out.shape[0] - 1
-    cdef Py_ssize_t total = n + nh * k
     cdef double c[5]
-    cdef double zero = _surprise(0.0, ln10, cap), v
-    cdef _NbLayout o = _nb_layout(total, m, poisson)
+    cdef Py_ssize_t i
     for i in range(5):
         c[i] = consts[i]
+    _nb_finish(idx, work, m, poisson, rows, c, ln10, cap, as_surprise, out)
+
+
+cdef int _nb_finish(const Py_ssize_t[::1] idx, const double[::1] work, Py_ssize_t m, bint poisson,
+                    const Py_ssize_t[::1] rows, const double* c, double ln10, double cap, bint as_surprise,
+                    double[:, ::1] out) except -1:
+    """:func:`nb_finish` (``c``: the five constants)."""
+    cdef Py_ssize_t g, i, j, h, p, t, n = out.shape[1], k = rows.shape[0], nh = out.shape[0] - 1
+    cdef Py_ssize_t total = n + nh * k
+    cdef double zero = _surprise(0.0, ln10, cap), v
+    cdef _NbLayout o = _nb_layout(total, m, poisson)
     if nh < 0 or not 0 <= m <= total or idx.shape[0] < m or work.shape[0] < NB_WORK * total \
             or (not as_surprise and (nh != 0 or k != 0)):
         raise ValueError("the arrays do not fit")
@@ -183,3 +197,4 @@ def nb_finish(const Py_ssize_t[::1] idx, const double[::1] work, Py_ssize_t m, b
                 out[0, p] = v
             else:
                 out[1 + t // k, rows[t % k]] = v
+    return 0

@@ -19,6 +19,17 @@ def evidence_record_window(double[:, ::1] sum_x, float[::1, :] ring_x, double[:,
     sums (its own estimate at least ``floor`` where learned, else ``mean``) and that times ``phi``
     recorded with ``x`` as :func:`evidence_record` does (without the once-a-lap resum). False, and
     nothing written, where :func:`evidence_record` would be (a NaN value or running sum)."""
+    return bool(_evidence_record_window(sum_x, ring_x, sum_m, ring_m, sum_v, ring_v, x, mean, own, source, phi, done,
+                                        learned, floor, pos, leaving))
+
+
+cdef int _evidence_record_window(double[:, ::1] sum_x, float[::1, :] ring_x, double[:, ::1] sum_m,
+                                 float[::1, :] ring_m, double[:, ::1] sum_v, float[::1, :] ring_v,
+                                 const double[::1] x, const double[::1] mean, const double[::1] own,
+                                 const signed char[::1] source, const double[::1] phi, const unsigned char[::1] done,
+                                 signed char learned, double floor, Py_ssize_t pos,
+                                 const Py_ssize_t[::1] leaving) except -1:
+    """:func:`evidence_record_window`."""
     cdef Py_ssize_t i, k, n = x.shape[0], h = leaving.shape[0]
     cdef double m, v
     cdef bint nan = False
@@ -110,23 +121,41 @@ cdef inline double _reduce(const double* a, Py_ssize_t n, bint pairwise) noexcep
 
 cdef bint _has_nan(float[::1, :] ring, const Py_ssize_t[::1] rows, Py_ssize_t h, const Py_ssize_t* at) noexcept nogil:
     cdef Py_ssize_t i, t
-    for i in range(rows.shape[0]):
-        for t in range(h):
+    for t in range(h):  # position after position: each one a dense slice of the rows
+        for i in range(rows.shape[0]):
             if ring[rows[i], at[t]] != ring[rows[i], at[t]]:
                 return True
     return False
 
 
 cdef void _resum_ring(float[::1, :] ring, double[:, ::1] sums, const Py_ssize_t[::1] rows,
-                      const Py_ssize_t[::1] horizons, const Py_ssize_t* at, double* newest) noexcept nogil:
-    """One ring's sums for ``rows`` (``at``: the ring positions newest first)."""
-    cdef Py_ssize_t i, k, t, r
-    for i in range(rows.shape[0]):
-        r = rows[i]
-        for t in range(horizons[horizons.shape[0] - 1]):
+                      const Py_ssize_t[::1] horizons, const Py_ssize_t* at, double* newest,
+                      double* acc) noexcept nogil:
+    """One ring's sums for ``rows`` (``at``: the ring positions newest first). Several rows are
+    summed position after position into ``acc`` (one per row; the ring is position-major, so each
+    position is a dense slice), each row's sum still from 0.0 one value after the other, as
+    numpy adds them; a single row pairwise, as numpy does then."""
+    cdef Py_ssize_t i, k, t, r, m = rows.shape[0], nh = horizons.shape[0]
+    if m == 1:
+        r = rows[0]
+        for t in range(horizons[nh - 1]):
             newest[t] = <double>ring[r, at[t]]
-        for k in range(horizons.shape[0]):
-            sums[r, k] = _reduce(newest, horizons[k], rows.shape[0] == 1)
+        for k in range(nh):
+            sums[r, k] = _reduce(newest, horizons[k], True)
+        return
+    for i in range(m):
+        acc[i] = 0.0
+    for k in range(nh):
+        if horizons[k] == 0:
+            for i in range(m):
+                sums[rows[i], k] = 0.0
+    for t in range(horizons[nh - 1]):
+        for i in range(m):
+            acc[i] += <double>ring[rows[i], at[t]]
+        for k in range(nh):
+            if horizons[k] == t + 1:
+                for i in range(m):
+                    sums[rows[i], k] = acc[i]
 
 
 def evidence_resum(float[::1, :] ring_x, float[::1, :] ring_m, float[::1, :] ring_v, double[:, ::1] sum_x,
@@ -136,7 +165,15 @@ def evidence_resum(float[::1, :] ring_x, float[::1, :] ring_m, float[::1, :] rin
     values from position 0 backwards (0, -1, -2, ... around the ring), in numpy's order.
     False, and nothing written, when a ring value read is NaN (which NaN a sum keeps is then the
     compiler's choice): numpy does those."""
+    return bool(_evidence_resum(ring_x, ring_m, ring_v, sum_x, sum_m, sum_v, rows, horizons))
+
+
+cdef int _evidence_resum(float[::1, :] ring_x, float[::1, :] ring_m, float[::1, :] ring_v, double[:, ::1] sum_x,
+                         double[:, ::1] sum_m, double[:, ::1] sum_v, const Py_ssize_t[::1] rows,
+                         const Py_ssize_t[::1] horizons) except -1:
+    """:func:`evidence_resum`."""
     cdef double newest[256]
+    cdef double* acc
     cdef Py_ssize_t at[256]
     cdef Py_ssize_t i, nh = horizons.shape[0], h, size = ring_x.shape[1]
     cdef bint nan
@@ -153,10 +190,14 @@ def evidence_resum(float[::1, :] ring_x, float[::1, :] ring_m, float[::1, :] rin
     h = horizons[nh - 1]
     for i in range(h):
         at[i] = (size - i % size) % size
+    acc = <double*>malloc(max(rows.shape[0], 1) * sizeof(double))
+    if acc == NULL:
+        raise MemoryError()
     with nogil:
         nan = _has_nan(ring_x, rows, h, at) or _has_nan(ring_m, rows, h, at) or _has_nan(ring_v, rows, h, at)
         if not nan:
-            _resum_ring(ring_x, sum_x, rows, horizons, at, newest)
-            _resum_ring(ring_m, sum_m, rows, horizons, at, newest)
-            _resum_ring(ring_v, sum_v, rows, horizons, at, newest)
+            _resum_ring(ring_x, sum_x, rows, horizons, at, newest, acc)
+            _resum_ring(ring_m, sum_m, rows, horizons, at, newest, acc)
+            _resum_ring(ring_v, sum_v, rows, horizons, at, newest, acc)
+    free(acc)
     return not nan

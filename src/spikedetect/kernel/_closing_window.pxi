@@ -9,6 +9,12 @@ def horizon_candidates(const double[:, ::1] sum_x, const double[:, ::1] sum_m, c
     """The rows < ``n`` whose running excess ``sum_x - sum_m`` reaches ``min_excess`` and two
     standard deviations (``excess * excess >= 4.0 * sum_v``) on some horizon, into ``cand`` in
     row order. Returns how many."""
+    return _horizon_candidates(sum_x, sum_m, sum_v, n, min_excess, cand)
+
+
+cdef Py_ssize_t _horizon_candidates(const double[:, ::1] sum_x, const double[:, ::1] sum_m, const double[:, ::1] sum_v,
+                                    Py_ssize_t n, double min_excess, Py_ssize_t[::1] cand) except -1:
+    """:func:`horizon_candidates`."""
     cdef Py_ssize_t i, k, m = 0
     cdef double e
     if n > sum_x.shape[0] or n > sum_m.shape[0] or n > sum_v.shape[0] or n > cand.shape[0]:
@@ -61,6 +67,13 @@ def horizon_trimmed(const float[::1, :] ring_x, const float[::1, :] ring_m, cons
     (at least 1e-9), the overdispersion (at least 1) and the running mean sum. The ring is read
     newest first from ``pos``; the sums add up in that order from the newest value (np.cumsum).
     False (``out`` partly written) when a ring value read is not finite: numpy does those."""
+    return bool(_horizon_trimmed(ring_x, ring_m, ring_v, sum_m, cand, pos, horizons, out))
+
+
+cdef int _horizon_trimmed(const float[::1, :] ring_x, const float[::1, :] ring_m, const float[::1, :] ring_v,
+                          const double[:, ::1] sum_m, const Py_ssize_t[::1] cand, Py_ssize_t pos,
+                          const Py_ssize_t[::1] horizons, double[:, :, ::1] out) except -1:
+    """:func:`horizon_trimmed`."""
     cdef Py_ssize_t j, t, s, nh = horizons.shape[0], ring = ring_x.shape[1]
     cdef Py_ssize_t at[256]
     cdef bint ok = True
@@ -94,6 +107,12 @@ def calibrate_rows(const double[:, ::1] raw, const float[:, ::1] q, const float[
                    const Py_ssize_t[::1] rows, double initial, double[:, ::1] out) -> None:
     """``evidence.calibrate(cols, n, raw, rows)`` into ``out`` (zeros, shaped like ``raw``): the
     first horizon for every row < ``n``, the others for ``rows`` only."""
+    _calibrate_rows(raw, q, q3, n, rows, initial, out)
+
+
+cdef int _calibrate_rows(const double[:, ::1] raw, const float[:, ::1] q, const float[:, ::1] q3, Py_ssize_t n,
+                         const Py_ssize_t[::1] rows, double initial, double[:, ::1] out) except -1:
+    """:func:`calibrate_rows`."""
     cdef Py_ssize_t i, j, r, h, nh = raw.shape[0]
     if (out.shape[0] != nh or raw.shape[1] < n or out.shape[1] < n or q.shape[0] < n or q3.shape[0] < n
             or q.shape[1] < nh or q3.shape[1] < nh or nh < 1):
@@ -108,6 +127,7 @@ def calibrate_rows(const double[:, ::1] raw, const float[:, ::1] q, const float[
             for j in range(rows.shape[0]):
                 r = rows[j]
                 out[h, r] = _mapped(raw[h, r], q[r, h], q3[r, h], initial)
+    return 0
 
 
 # -- window_scores.parent_prior --------------------------------------------------------------------

@@ -32,17 +32,28 @@ if TYPE_CHECKING:
 
 def expect(kernel: ModuleType, model: SeasonalBaseline, rows: IntArray, ws_ms: int) -> Expectation:
     """``model.expect(rows, ws_ms)`` computed by ``kernel.seasonal_expect``."""
-    p = model.params
     lo, hi, w_hi = model._slots(ws_ms)
     n = len(rows)
     mean, phi, tod, factor, own = (np.empty(n) for _ in range(5))
     source = np.empty(n, dtype=np.int8)
     warm = np.empty(n, dtype=np.bool_)
-    params = (p["warm_slot_weight"], 0.5 * DAY_MS / model.window_ms, p["warm_level_windows"], p["floor_mean"],
-              p["cold_phi_factor"], LEARNED, WARMING, FLOOR)
     kernel.seasonal_expect(model.cols, np.ascontiguousarray(rows, dtype=np.intp), lo, hi, w_hi, model._dow(ws_ms),
-                           params, mean, phi, source, tod, warm.view(np.uint8), factor, own)
+                           expect_params(model), mean, phi, source, tod, warm.view(np.uint8), factor, own)
     return Expectation(mean, phi, source, {"tod": tod, "warm": warm, "factor": factor, "own": own})
+
+
+def expect_params(model: SeasonalBaseline) -> tuple[float, ...]:
+    """``kernel.seasonal_expect``'s parameters of ``model``."""
+    p = model.params
+    return (p["warm_slot_weight"], 0.5 * DAY_MS / model.window_ms, p["warm_level_windows"], p["floor_mean"],
+            p["cold_phi_factor"], LEARNED, WARMING, FLOOR)
+
+
+def learn_params(model: SeasonalBaseline) -> tuple[float, ...]:
+    """``kernel.seasonal_learn``'s (and ``seasonal_learn_window``'s) parameters of ``model``."""
+    p = model.params
+    return (p["floor_mean"], p["clip_sd"] ** 2, p["phi_max"], p["alpha_max"], model._a_phi, model._a_level,
+            model._a_dow, model._a_slot, FLOOR)
 
 
 def learn(kernel: ModuleType, model: SeasonalBaseline, rows: IntArray, ws_ms: int, observed: FloatArray,
@@ -52,11 +63,9 @@ def learn(kernel: ModuleType, model: SeasonalBaseline, rows: IntArray, ws_ms: in
     rows = np.ascontiguousarray(rows, dtype=np.intp)
     if len(rows) > 1 and not bool((rows[1:] > rows[:-1]).all()):
         return False
-    p = model.params
     lo, hi, w_hi = model._slots(ws_ms)
     aux = expected.aux
-    params = (p["floor_mean"], p["clip_sd"] ** 2, p["phi_max"], p["alpha_max"], model._a_phi, model._a_level,
-              model._a_dow, model._a_slot, FLOOR)
+    params = learn_params(model)
 
     def f64(a: object) -> FloatArray:
         return np.ascontiguousarray(a, dtype=np.float64)
@@ -81,10 +90,8 @@ def learn_window(kernel: ModuleType, model: SeasonalBaseline, learn: BoolArray, 
     if not (all(a.dtype == np.float64 and a.shape == (n,) for a in full) and expected.source.dtype == np.int8
             and signal.dtype == np.int8 and len(parent) >= n):
         return False
-    p = model.params
     lo, hi, w_hi = model._slots(ws_ms)
-    params = (p["floor_mean"], p["clip_sd"] ** 2, p["phi_max"], p["alpha_max"], model._a_phi, model._a_level,
-              model._a_dow, model._a_slot, FLOOR)
+    params = learn_params(model)
 
     def u8(a: BoolArray) -> npt.NDArray[np.uint8]:
         return np.ascontiguousarray(a, dtype=np.bool_).view(np.uint8)

@@ -179,7 +179,7 @@ def fused_score_second(SeasonalViews v, tuple prepared, tuple consts, object tra
     cdef const double[::1] observed = v.w_obs, expected = v.w_mean
     cdef const signed char[::1] source = v.w_source
     cdef const double[:, :, ::1] block = v.w_block
-    cdef Py_ssize_t n = observed.shape[0], i, j, r, k = block.shape[2], nh = block.shape[1]
+    cdef Py_ssize_t n = observed.shape[0], i, k = block.shape[2], nh = block.shape[1]
     cdef double c[5]
     cdef const Py_ssize_t[::1] cand = v.cand_v[:k]
     cdef object raw_a = np.empty((nh + 1, n)), cal_a = np.zeros((nh + 1, n))
@@ -192,8 +192,6 @@ def fused_score_second(SeasonalViews v, tuple prepared, tuple consts, object tra
     cdef const double[::1] windows = signals[0]
     cdef _Rule rule = _rule(signals[2])
     cdef signed char floor = signals[3], anomalous = signals[4], elevated = signals[5]
-    cdef signed char last
-    cdef double best = 0.0
     if signals[1] is not v.sharp_obj:
         v.sharp = signals[1].view(np.uint8)
         v.sharp_obj = signals[1]
@@ -205,21 +203,8 @@ def fused_score_second(SeasonalViews v, tuple prepared, tuple consts, object tra
             or v.mute_until.shape[0] < n or windows.shape[0] != nh or v.sharp.shape[0] != nh or nh < 1):
         raise ValueError("the arrays do not fit")
     with nogil:  # window_signals, then mute
-        for i in range(n):
-            sig[i] = _one_window(observed[i], expected[i], cal[0, i], &rule, False)
-            score[i] = cal[0, i]
-        for j in range(k):
-            r = cand[j]
-            sig[r] = _horizons(sig[r], block, cal, j, r, not tr[r], _keep(block, j, rates[j], windows, &rule),
-                               v.sharp, &rule, &best)
-            score[r] = _np_max(score[r], best)
-        for i in range(n):
-            last = _one_window(observed[i], expected[i], cal[0, i], &rule, True)
-            if last >= 0:
-                sig[i] = last
-            muted[i] = source[i] == floor or v.mute_until[i] > ws
-            if muted[i] and sig[i] >= anomalous:
-                sig[i] = elevated
+        _signal_rows(observed, expected, cal, cand, block, tr, rates, windows, v.sharp, &rule, sig, score, n)
+        _mute_rows(sig, source, v.mute_until, ws, floor, anomalous, elevated, muted, n)
     v.w_raw, v.w_sig, v.w_muted, v.w_tracked = raw, sig, muted, tr
     return raw_a, cal_a, sig_a, score_a, muted_a
 

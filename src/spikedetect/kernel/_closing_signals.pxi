@@ -82,9 +82,7 @@ def window_signals(const double[::1] observed, const double[::1] expected, const
     ``cand`` the candidate rows and ``hz`` their sums as ``horizon_trimmed`` gives them, ``rates`` their excess rates; ``windows`` the horizons >
     1 as floats, ``sharp_rows`` those long enough for the sustained-sharp rule."""
     cdef _Rule c = _rule(params)
-    cdef Py_ssize_t i, j, r, n = observed.shape[0], k = cand.shape[0]
-    cdef signed char last
-    cdef double best = 0.0
+    cdef Py_ssize_t j, n = observed.shape[0], k = cand.shape[0]
     if (expected.shape[0] < n or cal.shape[1] < n or tracked.shape[0] < n or sig.shape[0] < n or score.shape[0] < n
             or hz.shape[2] < k or rates.shape[0] < k or hz.shape[0] != 5 or cal.shape[0] < hz.shape[1] + 1
             or windows.shape[0] != hz.shape[1] or sharp_rows.shape[0] != hz.shape[1] or hz.shape[1] < 1):
@@ -93,29 +91,48 @@ def window_signals(const double[::1] observed, const double[::1] expected, const
         if not 0 <= cand[j] < n:
             raise IndexError(f"row {cand[j]} is out of bounds for {n} rows")
     with nogil:
-        for i in range(n):
-            sig[i] = _one_window(observed[i], expected[i], cal[0, i], &c, False)
-            score[i] = cal[0, i]
-        for j in range(k):
-            r = cand[j]
-            sig[r] = _horizons(sig[r], hz, cal, j, r, not tracked[r], _keep(hz, j, rates[j], windows, &c),
-                               sharp_rows, &c, &best)
-            score[r] = _np_max(score[r], best)
-        for i in range(n):
-            last = _one_window(observed[i], expected[i], cal[0, i], &c, True)
-            if last >= 0:
-                sig[i] = last
+        _signal_rows(observed, expected, cal, cand, hz, tracked, rates, windows, sharp_rows, &c, sig, score, n)
+
+
+cdef inline void _signal_rows(const double[::1] observed, const double[::1] expected, const double[:, ::1] cal,
+                              const Py_ssize_t[::1] cand, const double[:, :, ::1] hz, const unsigned char[::1] tracked,
+                              const double[::1] rates, const double[::1] windows, const unsigned char[::1] sharp_rows,
+                              _Rule* c, signed char[::1] sig, double[::1] score, Py_ssize_t n) noexcept nogil:
+    """:func:`window_signals`' loops (arrays checked by the caller); shared with the fused path."""
+    cdef Py_ssize_t i, j, r
+    cdef signed char last
+    cdef double best = 0.0
+    for i in range(n):
+        sig[i] = _one_window(observed[i], expected[i], cal[0, i], c, False)
+        score[i] = cal[0, i]
+    for j in range(cand.shape[0]):
+        r = cand[j]
+        sig[r] = _horizons(sig[r], hz, cal, j, r, not tracked[r], _keep(hz, j, rates[j], windows, c),
+                           sharp_rows, c, &best)
+        score[r] = _np_max(score[r], best)
+    for i in range(n):
+        last = _one_window(observed[i], expected[i], cal[0, i], c, True)
+        if last >= 0:
+            sig[i] = last
 
 
 def mute(signed char[::1] sig, const signed char[::1] source, const long long[::1] mute_until, long long ws,
          signed char floor, signed char anomalous, signed char elevated, unsigned char[::1] muted) -> None:
     """``score_window``'s muting: rows with a floor baseline or relearning until after ``ws`` are
     ``muted``, and their signals at ``anomalous`` or above become ``elevated``."""
-    cdef Py_ssize_t i, n = sig.shape[0]
+    cdef Py_ssize_t n = sig.shape[0]
     if source.shape[0] < n or mute_until.shape[0] < n or muted.shape[0] < n:
         raise ValueError("the arrays do not fit")
     with nogil:
-        for i in range(n):
-            muted[i] = source[i] == floor or mute_until[i] > ws
-            if muted[i] and sig[i] >= anomalous:
-                sig[i] = elevated
+        _mute_rows(sig, source, mute_until, ws, floor, anomalous, elevated, muted, n)
+
+
+cdef inline void _mute_rows(signed char[::1] sig, const signed char[::1] source, const long long[::1] mute_until,
+                            long long ws, signed char floor, signed char anomalous, signed char elevated,
+                            unsigned char[::1] muted, Py_ssize_t n) noexcept nogil:
+    """:func:`mute`'s loop (arrays checked by the caller); shared with the fused path."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        muted[i] = source[i] == floor or mute_until[i] > ws
+        if muted[i] and sig[i] >= anomalous:
+            sig[i] = elevated

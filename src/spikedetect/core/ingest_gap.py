@@ -106,6 +106,18 @@ def source_sums(leaf: LeafCounts) -> dict[str, float]:
     return by_src
 
 
+def _quiet(st: ServiceGaps, by_src: Mapping[str, float], judged: bool) -> bool:
+    """Whether no silent run starts this window, the whole service having reported: its key is
+    not judged, or each source with a share reported (or, its sources not warm, only the whole
+    service is judged); ``"*"`` is no source of it."""
+    if ALL in st.shares:
+        return False
+    if not judged or st.learned < WARM_REPORTS:
+        return True
+    get = by_src.get
+    return all(get(s, 0.0) > 0 for s, share in st.shares.items() if share >= MIN_SHARE)
+
+
 class IngestGapDetector:
     """Per service: silent runs of the whole service and of each source; pure."""
 
@@ -129,8 +141,11 @@ class IngestGapDetector:
             st = self.services.setdefault(svc, ServiceGaps())
             by_src = window.source_sums(svc)
             total = float(observed[row])
-            mu, ph = float(expected[row]), float(phi[row])
             judged = bool(learned[row])
+            if st.gap is None and not st.runs and total > 0 and _quiet(st, by_src, judged):
+                self._learn(st, by_src, total)  # (no run starts, none is open: nothing else to do)
+                continue
+            mu, ph = float(expected[row]), float(phi[row])
             counts, means = {ALL: total}, {ALL: mu}
             for s, share in st.shares.items():
                 if share >= MIN_SHARE:

@@ -47,12 +47,15 @@ cdef bint _whole_sums(const double[:, ::1] x, double* n) noexcept nogil:
 cdef Py_ssize_t _front_rows(const double[:, ::1] x, const double[:, ::1] shares, double[:, :, ::1] acc,
                             Py_ssize_t m, Py_ssize_t k, double p_floor, double d0, double d1, double lnr, double cr1,
                             double learn_reports, double* f, Py_ssize_t* idx) noexcept nogil:
-    """:func:`composition_front` once the totals are in ``f``: returns how many candidates."""
-    cdef Py_ssize_t cells = 3 * m * k, r, c, h, got = 0
+    """:func:`composition_front` once the totals are in ``f``, in one pass over the cells: each
+    horizon's candidates gathered in its own third of the outputs, then put end to end (the
+    order of ``poisson_scores``: horizon, row, column). Returns how many."""
+    cdef Py_ssize_t mk = m * k, cells = 3 * mk, r, c, h, i, at, got[3]
     cdef double p, e1, xv, o, mu, tot
     cdef double* n = f
     cdef double* obs = f + 4 * m
     cdef double* mean = f + 4 * m + cells
+    got[0] = got[1] = got[2] = 0
     for r in range(m):
         f[m + r] = -n[r] / learn_reports
         for c in range(k):
@@ -64,18 +67,24 @@ cdef Py_ssize_t _front_rows(const double[:, ::1] x, const double[:, ::1] shares,
             acc[r, c, 2] = d1 * acc[r, c, 2] + xv
             acc[r, c, 3] = d1 * acc[r, c, 3] + e1
             acc[r, c, 4] = _np_max(0.0, acc[r, c, 4] + xv * lnr - e1 * cr1)
-    for h in range(3):
-        for r in range(m):
-            for c in range(k):
-                if not (shares[r, c] > 0.0 or x[r, c] > 0.0):
-                    continue
-                _horizon(h, r, c, n[r], _np_max(shares[r, c], p_floor), x, acc, &o, &mu, &tot)
+            if not (shares[r, c] > 0.0 or xv > 0.0):
+                continue
+            for h in range(3):
+                _horizon(h, r, c, n[r], p, x, acc, &o, &mu, &tot)
                 if o >= mu + 1.5 and o >= 1.2 * mu:
-                    idx[got] = (h * m + r) * k + c
-                    obs[got] = o
-                    mean[got] = mu
-                    got += 1
-    return got
+                    at = h * mk + got[h]
+                    idx[at] = (h * m + r) * k + c
+                    obs[at] = o
+                    mean[at] = mu
+                    got[h] += 1
+    at = got[0]
+    for h in range(1, 3):
+        for i in range(got[h]):
+            idx[at + i] = idx[h * mk + i]
+            obs[at + i] = obs[h * mk + i]
+            mean[at + i] = mean[h * mk + i]
+        at += got[h]
+    return at
 
 
 def composition_front(const double[:, ::1] x, const double[:, ::1] shares, double[:, :, ::1] acc, tuple consts,

@@ -172,3 +172,23 @@ def test_totals_of_counts_not_whole_are_numpys() -> None:
     dets = _pair(m, k, mix, np.zeros((m, k, 5)), np.full(m, 5000.0), np.zeros(m, dtype=np.int64), [])
     for w, counts_ in enumerate((x, big, x)):
         _same(dets, w * 60_000, counts_, np.zeros(m, dtype=bool))
+
+
+@needs_kernel
+def test_rows_added_past_the_arrays_are_worked_on_in_the_new_arrays() -> None:
+    """The compiled window holds the bank's arrays between windows: when rows are added past
+    them (the arrays are replaced, twice as long) it works on the new ones."""
+    rng = np.random.default_rng(5)
+    k = 6
+    dets = _pair(10, k, rng.dirichlet(np.ones(k), size=10), np.zeros((10, k, 5)), np.full(10, 5000.0),
+                 np.zeros(10, dtype=np.int64), [])
+    for w in range(8):
+        if w == 4:
+            for det in dets:
+                arrays = det.shares, det.acc, det.learned, det.hits
+                for r in range(10, 30):
+                    det.row(("ig", f"new{r}"))
+                assert all(a is not b for a, b in zip(arrays, (det.shares, det.acc, det.learned, det.hits), strict=True))
+        m = len(dets[0].row_keys)
+        _same(dets, w * 60_000, rng.poisson(40.0, size=(m, k)).astype(float), rng.random(m) < 0.1)
+    assert dets[0].learned[10:30].min() > 0  # the new rows learned

@@ -10,6 +10,42 @@ cdef extern from "math.h":
     bint signbit(double x) nogil
 
 
+cdef struct _Back:
+    double p_floor, ln10, open_s, close_s, min_ex, min_ratio, close_ratio, rise, half_ex, warm, strong, max_rate
+
+
+cdef class CompositionArrays:
+    """The arrays a composition window works on - the share bank's ``shares``, ``acc``,
+    ``learned`` and ``hits`` and the scratch ``f``, ``b``, ``idx``, ``tail`` - with the constants
+    of both passes, taken once (a new object when one of them is replaced) rather than every call.
+    ``front``: (P_FLOOR, DECAY short, DECAY long, ln CUSUM_RATIO, CUSUM_RATIO - 1, LEARN_REPORTS);
+    ``back``: (P_FLOOR, ln 10, OPEN_SCORE, CLOSE_SCORE, MIN_EXCESS, MIN_RATIO, CLOSE_RATIO,
+    MIN_SHARE_RISE, MIN_EXCESS / 2, WARM_REPORTS, 2 OPEN_SCORE, MAX_RATE)."""
+    cdef double[:, ::1] shares
+    cdef double[:, :, ::1] acc
+    cdef double[::1] learned
+    cdef long long[::1] hits
+    cdef double[::1] f
+    cdef unsigned char[::1] b
+    cdef Py_ssize_t[::1] idx
+    cdef double[:, ::1] tail
+    cdef double p_floor, d0, d1, lnr, cr1, learn_reports
+    cdef _Back back
+
+    def __init__(self, double[:, ::1] shares, double[:, :, ::1] acc, double[::1] learned, long long[::1] hits,
+                 double[::1] f, unsigned char[::1] b, Py_ssize_t[::1] idx, double[:, ::1] tail, tuple front,
+                 tuple back):
+        if acc.shape[0] != shares.shape[0] or acc.shape[1] != shares.shape[1] or acc.shape[2] != 5 \
+                or learned.shape[0] != shares.shape[0] or hits.shape[0] != shares.shape[0] or tail.shape[0] != 1:
+            raise ValueError("CompositionArrays: the arrays do not fit")
+        self.shares, self.acc, self.learned, self.hits = shares, acc, learned, hits
+        self.f, self.b, self.idx, self.tail = f, b, idx, tail
+        self.p_floor, self.d0, self.d1, self.lnr, self.cr1, self.learn_reports = front
+        (self.back.p_floor, self.back.ln10, self.back.open_s, self.back.close_s, self.back.min_ex,
+         self.back.min_ratio, self.back.close_ratio, self.back.rise, self.back.half_ex, self.back.warm,
+         self.back.strong, self.back.max_rate) = back
+
+
 cdef inline void _horizon(Py_ssize_t h, Py_ssize_t r, Py_ssize_t c, double nr, double p,
                           const double[:, ::1] x, const double[:, :, ::1] acc,
                           double* obs, double* mean, double* total) noexcept nogil:
@@ -87,32 +123,25 @@ cdef Py_ssize_t _front_rows(const double[:, ::1] x, const double[:, ::1] shares,
     return at
 
 
-def composition_front(const double[:, ::1] x, const double[:, ::1] shares, double[:, :, ::1] acc, tuple consts,
-                      bint given_n, double[::1] f, Py_ssize_t[::1] idx) -> Py_ssize_t:
-    """The first pass over the ``m`` rows (``x``: (m, k)): each row's total into ``f`` (or, with
-    ``given_n``, the one numpy put there), ``-n / LEARN_REPORTS``, ``move_sums`` on ``acc`` (in
+def composition_front(CompositionArrays a, const double[:, ::1] x, bint given_n) -> Py_ssize_t:
+    """The first pass over the ``m`` rows (``x``: (m, k)): each row's total into ``a.f`` (or, with
+    ``given_n``, the one numpy put there), ``-n / LEARN_REPORTS``, ``move_sums`` on ``a.acc`` (in
     place) and the candidates of ``poisson_scores`` in its order (raw position, count, mean).
     Returns how many, or -1 - nothing moved - when a total is not surely numpy's (not every count
-    whole: numpy's sum is to be given). ``consts``: (P_FLOOR, DECAY short, DECAY long,
-    ln CUSUM_RATIO, CUSUM_RATIO - 1, LEARN_REPORTS)."""
-    cdef double p_floor = consts[0], d0 = consts[1], d1 = consts[2], lnr = consts[3], cr1 = consts[4]
-    cdef double learn_reports = consts[5]
+    whole: numpy's sum is to be given)."""
     cdef Py_ssize_t m = x.shape[0], k = x.shape[1], cells = 3 * m * k, got
-    if shares.shape[0] < m or shares.shape[1] < k or acc.shape[0] < m or acc.shape[1] < k or acc.shape[2] != 5 \
-            or f.shape[0] < 4 * m + 3 * cells + m * k or idx.shape[0] < cells + m:
+    if a.shares.shape[0] < m or a.shares.shape[1] < k or a.f.shape[0] < 4 * m + 3 * cells + m * k \
+            or a.idx.shape[0] < cells + m:
         raise ValueError("composition_front: the arrays do not fit")
     if m == 0:
         return 0
     with nogil:
-        if given_n or _whole_sums(x, &f[0]):
-            got = _front_rows(x, shares, acc, m, k, p_floor, d0, d1, lnr, cr1, learn_reports, &f[0], &idx[0])
+        if given_n or _whole_sums(x, &a.f[0]):
+            got = _front_rows(x, a.shares, a.acc, m, k, a.p_floor, a.d0, a.d1, a.lnr, a.cr1, a.learn_reports,
+                              &a.f[0], &a.idx[0])
         else:
             got = -1
     return got
-
-
-cdef struct _Back:
-    double p_floor, ln10, open_s, close_s, min_ex, min_ratio, close_ratio, rise, half_ex, warm, strong, max_rate
 
 
 cdef void _score_row(Py_ssize_t r, Py_ssize_t m, Py_ssize_t k, const double[:, ::1] x, const double[:, ::1] shares,
@@ -188,19 +217,16 @@ cdef void _forget_learn(const double[:, ::1] x, double[:, ::1] shares, double[:,
         _learn_rows(x, shares, learned, m, k, n, e, weight, c_.warm, c_.max_rate)
 
 
-def composition_back(const double[:, ::1] x, double[:, ::1] shares, double[:, :, ::1] acc, double[::1] learned,
-                     long long[::1] hits, const unsigned char[::1] held, tuple consts, Py_ssize_t got,
-                     const double[:, ::1] tail, double[::1] f, unsigned char[::1] b, Py_ssize_t[::1] idx
-                     ) -> Py_ssize_t:
-    """The second pass, once ``tail`` holds the candidates' ``log_sf`` and ``f`` the exp: per row
-    the scores and flags (``-tail / ln 10`` at the candidates, 0 elsewhere), ``_opening`` (``hits``
-    counted in place) and the learning weight. The rows that step - an open member (``held`` bit 2)
-    or one opening now - go to ``idx`` after the candidates; returns how many. When none does,
-    the window ends here as numpy ends it: blocked rows (``held`` bit 1) forget their evidence and
-    the rows learn (``ShareBank.learn``, once some weight is > 0); else the caller steps the rows,
-    then does both. ``consts``: (P_FLOOR, ln 10, OPEN_SCORE, CLOSE_SCORE, MIN_EXCESS, MIN_RATIO,
-    CLOSE_RATIO, MIN_SHARE_RISE, MIN_EXCESS / 2, WARM_REPORTS, 2 OPEN_SCORE, MAX_RATE)."""
-    cdef _Back c_
+def composition_back(CompositionArrays a, const double[:, ::1] x, const unsigned char[::1] held,
+                     Py_ssize_t got) -> Py_ssize_t:
+    """The second pass, once ``a.tail`` holds the candidates' ``log_sf`` and ``a.f`` the exp: per
+    row the scores and flags (``-tail / ln 10`` at the candidates, 0 elsewhere), ``_opening``
+    (``hits`` counted in place) and the learning weight. The rows that step - an open member
+    (``held`` bit 2) or one opening now - go to ``a.idx`` after the candidates; returns how many.
+    When none does, the window ends here as numpy ends it: blocked rows (``held`` bit 1) forget
+    their evidence and the rows learn (``ShareBank.learn``, once some weight is > 0); else the
+    caller steps the rows, then does both."""
+    cdef _Back c_ = a.back
     cdef Py_ssize_t m = x.shape[0], k = x.shape[1], cells = 3 * m * k, r, c, i, steps = 0, learning = 0
     cdef double *n
     cdef double *e
@@ -208,12 +234,15 @@ def composition_back(const double[:, ::1] x, double[:, ::1] shares, double[:, :,
     cdef double *raw
     cdef double *score
     cdef bint warm, qany, moved, strong, rising, opened
-    (c_.p_floor, c_.ln10, c_.open_s, c_.close_s, c_.min_ex, c_.min_ratio, c_.close_ratio, c_.rise, c_.half_ex,
-     c_.warm, c_.strong, c_.max_rate) = consts
-    if shares.shape[0] < m or shares.shape[1] < k or acc.shape[0] < m or acc.shape[1] < k or acc.shape[2] != 5 \
-            or learned.shape[0] < m or hits.shape[0] < m or held.shape[0] != m or tail.shape[0] != 1 \
-            or tail.shape[1] < got or not 0 <= got <= cells or f.shape[0] < 4 * m + 3 * cells + m * k \
-            or b.shape[0] < 3 * m * k or idx.shape[0] < cells + m:
+    cdef double[:, ::1] shares = a.shares, tail = a.tail
+    cdef double[:, :, ::1] acc = a.acc
+    cdef double[::1] learned = a.learned, f = a.f
+    cdef long long[::1] hits = a.hits
+    cdef unsigned char[::1] b = a.b
+    cdef Py_ssize_t[::1] idx = a.idx
+    if shares.shape[0] < m or shares.shape[1] < k or held.shape[0] != m or tail.shape[1] < got \
+            or not 0 <= got <= cells or f.shape[0] < 4 * m + 3 * cells + m * k or b.shape[0] < 3 * m * k \
+            or idx.shape[0] < cells + m:
         raise ValueError("composition_back: the arrays do not fit")
     for i in range(got):
         if not 0 <= idx[i] < cells:

@@ -15,7 +15,8 @@ by doubling).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -60,7 +61,9 @@ class Steps:
 
 
 class FusedWindow:
-    """The compiled window's scratch: floats, flags, positions, ones and the candidates' tails."""
+    """The compiled window's scratch: floats, flags, positions, ones and the candidates' tails,
+    and the kernel's hold on them and on the bank's arrays (``_arrays``, made anew when one of
+    them is replaced)."""
 
     def __init__(self) -> None:
         self.f = np.zeros(0)
@@ -68,6 +71,12 @@ class FusedWindow:
         self.idx = np.zeros(0, dtype=np.intp)
         self.ones = np.zeros(0)
         self.tail = np.zeros((1, 0))
+        self._arrays: Any = None
+        self._bank: tuple[npt.NDArray[Any], ...] = ()  # the bank's arrays ``_arrays`` holds
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies and pickles leave the kernel's hold behind (made again at the next window)."""
+        return {**self.__dict__, "_arrays": None, "_bank": ()}
 
     def _fit(self, m: int, k: int) -> None:
         cells = 3 * m * k
@@ -79,6 +88,16 @@ class FusedWindow:
         self.idx = np.empty(size, dtype=np.intp)
         self.ones = np.ones(size)
         self.tail = np.empty((1, size))
+        self._arrays = None
+
+    def _hold(self, kernel: ModuleType, bank: ShareBank) -> Any:
+        """The kernel's hold on the scratch and ``bank``'s arrays (the same object while none
+        of them was replaced)."""
+        arrays = (bank.shares, bank.acc, bank.learned, bank.hits)
+        if self._arrays is None or any(a is not b for a, b in zip(arrays, self._bank, strict=True)):
+            self._arrays = kernel.CompositionArrays(*arrays, self.f, self.b, self.idx, self.tail, _FRONT, _BACK)
+            self._bank = arrays
+        return self._arrays
 
     def run(self, bank: ShareBank, x: FloatArray, held: npt.NDArray[np.uint8]) -> Steps | None:
         """Score, open and - when no row steps (None) - forget and learn one window of ``bank``'s
@@ -89,23 +108,23 @@ class FusedWindow:
             x = np.ascontiguousarray(x)
         m, k = x.shape
         self._fit(m, k)
-        f, idx = self.f, self.idx
-        got = kernel.composition_front(x, bank.shares, bank.acc, _FRONT, False, f, idx)
+        arrays = self._hold(kernel, bank)
+        f = self.f
+        got = kernel.composition_front(arrays, x, False)
         if got < 0:  # some count is not whole: numpy's own sums
             np.sum(x, axis=1, out=f[:m])
-            got = kernel.composition_front(x, bank.shares, bank.acc, _FRONT, True, f, idx)
+            got = kernel.composition_front(arrays, x, True)
         if got:
             cells = 3 * m * k
             at = 4 * m
             nb_tails(kernel, f[at:at + got], f[at + cells:at + cells + got], self.ones[:got], _NO_SUMS, _NO_ROWS,
                      False, self.tail[:, :got])
         np.exp(f[m:2 * m], out=f[2 * m:3 * m])
-        steps = kernel.composition_back(x, bank.shares, bank.acc, bank.learned, bank.hits, held, _BACK, got, self.tail,
-                                        f, self.b, idx)
+        steps = kernel.composition_back(arrays, x, held, got)
         if not steps:
             return None
         cells, mk = 3 * m * k, m * k
         flags = [self.b[i * mk:(i + 1) * mk].view(np.bool_).reshape(m, k) for i in range(3)]
         score = f[4 * m + 3 * cells:4 * m + 3 * cells + mk].reshape(m, k)
-        return Steps(idx[cells:cells + steps].tolist(), f[:m], Tails(flags[0], score, flags[1], flags[2]),
+        return Steps(self.idx[cells:cells + steps].tolist(), f[:m], Tails(flags[0], score, flags[1], flags[2]),
                      f[3 * m:4 * m])

@@ -126,8 +126,8 @@ class CompositionDetector(ShareBank):
                keys_moves: int | None) -> IntArray:
         """Rows follow the scorer's keys: a retired key is forgotten, a busy one gets a row.
         Returns each row's key row."""
-        key_rows, has_row = self._key_rows(index, len(keys), keys_moves)
-        busy = np.flatnonzero((expected[: len(keys)] >= MIN_EXPECTED) & ~has_row).tolist()
+        key_rows, no_row = self._key_rows(index, len(keys), keys_moves)
+        busy = np.flatnonzero((expected[: len(keys)] >= MIN_EXPECTED) & no_row).tolist()
         for r in busy:  # (in key order, as rows were always added)
             self.row(keys[r])
         return self._key_rows(index, len(keys), keys_moves)[0] if busy else key_rows
@@ -138,7 +138,7 @@ class CompositionDetector(ShareBank):
 
     def _key_rows(self, index: Mapping[ServiceKey, int], n_keys: int, keys_moves: int | None
                   ) -> tuple[IntArray, BoolArray]:
-        """Each row's key row, and which of the ``n_keys`` keys have a row, after forgetting the
+        """Each row's key row, and which of the ``n_keys`` keys have no row, after forgetting the
         rows of retired keys. Kept while the same keys moved no row (``keys_moves``) and no row
         was added or dropped here (:meth:`_rows_changed`): then no key retired, and keys added since
         have no row yet."""
@@ -148,13 +148,13 @@ class CompositionDetector(ShareBank):
                 self.drop_row(sk)
                 self.book.forget(sk)
             key_rows = np.fromiter(map(index.__getitem__, self.row_keys), dtype=np.intp, count=len(self.row_keys))
-            has_row = np.zeros(n_keys, dtype=bool)
-            has_row[key_rows] = True
-            self._key_rows_cache = (key_rows, has_row)
+            no_row = np.ones(n_keys, dtype=bool)
+            no_row[key_rows] = False
+            self._key_rows_cache = (key_rows, no_row)
             self._rows_at = (index, keys_moves)
         elif len(self._key_rows_cache[1]) < n_keys:  # keys added since: none of them has a row
-            key_rows, has_row = self._key_rows_cache
-            self._key_rows_cache = (key_rows, np.concatenate([has_row, np.zeros(n_keys - len(has_row), dtype=bool)]))
+            key_rows, no_row = self._key_rows_cache
+            self._key_rows_cache = (key_rows, np.concatenate([no_row, np.ones(n_keys - len(no_row), dtype=bool)]))
         return self._key_rows_cache
 
     def _has_member(self, m: int) -> BoolArray:

@@ -166,7 +166,9 @@ class IngestGapDetector:
             if row is None:
                 self.services.pop(svc, None)  # retired
                 continue
-            st = self.services.setdefault(svc, ServiceGaps())
+            st = self.services.get(svc)
+            if st is None:
+                st = self.services[svc] = ServiceGaps()
             by_src = window.source_sums(svc)
             total = float(observed[row])
             judged = bool(learned[row])

@@ -61,7 +61,7 @@ class Signals:
                                                        incident))
         if "composition" not in self.kinds:
             return
-        if self.cooling or incident.any():  # (else no key is under an incident: blocked stays)
+        if self.cooling or np.count_nonzero(incident):  # (else no key is under an incident: blocked stays)
             blocked = blocked | self._under(ws, ks, incident)
         self.events.extend(self.composition.close_window(ws, window, ks.keys, ks.index, expected, blocked,
                                                          ks.moves))

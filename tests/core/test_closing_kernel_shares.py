@@ -1,9 +1,9 @@
-"""The compiled composition steps after the tails (spikedetect/kernel/_closing_shares.pxi:
-``composition_open``, ``composition_learn``) against the numpy code of
-``CompositionDetector._opening`` and ``ShareBank.learn``: hits, opened rows, weights, shares and
-reports learned identical by bytes, on random rows and edge values; and whole detectors, every
-loop compiled or none, through a shift that opens and closes an incident: the same events and
-state after every window.
+"""The compiled learning of a window whose members step in Python (spikedetect/kernel/
+_closing_shares.pxi: ``composition_learn``) against the numpy code of ``ShareBank.learn``: shares
+and reports learned identical by bytes, on random rows and edge values (the other windows learn
+in the compiled window: test_closing_kernel_tails.py); and whole detectors, every loop compiled
+or none, through a shift that opens and closes an incident: the same events and state after
+every window.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikedetect.core.composition import detector, shares, tails
+from spikedetect.core.composition import detector, fused, shares
 from spikedetect.core.composition.detector import CompositionDetector
 from spikedetect.core.composition.tails import Tails
 from spikedetect.core.leaf_window import LeafWindow
@@ -28,7 +28,7 @@ needs_kernel = pytest.mark.skipif(KERNEL is None, reason="the compiled closing l
 
 EDGE = [0.0, -0.0, 1.0, 0.5, 1999.0, 2000.0, 2001.0, 1e9, 2e9, 1e300, np.inf, -np.inf, np.nan]
 reals = st.one_of(st.floats(0.0, 5000.0), st.sampled_from(EDGE), st.floats())
-MODULES = (detector, shares, tails)
+MODULES = (detector, fused, shares)
 
 
 def _bits(a: np.ndarray) -> bytes:
@@ -62,7 +62,7 @@ def _bank(m: int, k: int, data: st.DataObject) -> CompositionDetector:
 @needs_kernel
 @settings(max_examples=400, deadline=None)
 @given(st.integers(0, 6), st.integers(1, 16), st.data())
-def test_opening_and_learning_are_bit_identical_to_numpy(m: int, k: int, data: st.DataObject) -> None:
+def test_learning_after_opening_is_bit_identical_to_numpy(m: int, k: int, data: st.DataObject) -> None:
     flags = [np.array(data.draw(st.lists(st.booleans(), min_size=m * k, max_size=m * k)), dtype=bool).reshape(m, k)
              for _ in range(3)]
     score = np.array(data.draw(st.lists(st.one_of(st.sampled_from([0.0, 7.0, 13.9, 14.0, 300.0, np.nan]), reals),

@@ -62,3 +62,63 @@ def test_a_source_named_like_the_service_takes_its_count_not_its_mean(monkeypatc
                      np.array([True]), ["svc"])
     assert means == [100.0]  # "*" counted its source's 0 reports, against the service's mean
     assert sorted(det.services["svc"].runs) == [ALL]
+
+
+gap_windows = st.lists(
+    st.tuples(st.dictionaries(st.sampled_from(["app", "web", "unknown", "*"]), st.sampled_from([0, 1, 7, 40, 0.5]),
+                              max_size=4),
+              st.sampled_from([0.5, 20.0, 60.0]), st.sampled_from([1.0, 2.5]), st.booleans() | st.just(True)),
+    min_size=1, max_size=80)
+
+
+def _fast_and_full(services: list[list[Any]]) -> tuple[list[bool], list[Any]]:
+    """Two detectors through the same windows, one skipping quiet windows to learning
+    (``_quiet``), one taking every window through the runs and the incident step: the same events
+    and state after every window. What ``_quiet`` said, and the events."""
+    fast, full = (IngestGapDetector(60_000, {"params_hash": "x"}) for _ in range(2))
+    names = [f"s{i}" for i in range(len(services))]
+    index = {(svc, ALL): i for i, svc in enumerate(names)}
+    quiet, said, events = ingest_gap._quiet, [], []
+
+    def counted(*a: Any) -> bool:
+        said.append(quiet(*a))
+        return said[-1]
+    for w in range(2 * max(map(len, services)) + 3):  # each list twice, then normal windows
+        per_service, observed, expected, phi, learned = {}, [], [], [], []
+        for svc, windows_ in zip(names, services, strict=True):
+            by_src, mu, ph, judged = windows_[w % len(windows_)] if w < 2 * len(windows_) else ({"app": 5}, 60.0, 1.0, True)
+            per_service[svc] = {("US", "feed", src): n for src, n in by_src.items() if n}
+            observed.append(float(sum(per_service[svc].values())))
+            expected.append(mu)
+            phi.append(ph)
+            learned.append(judged)
+        args = (LeafWindow(per_service), index, np.array(observed), np.array(expected), np.array(phi),
+                np.array(learned), names)
+        try:
+            ingest_gap._quiet = lambda *a: False  # type: ignore[assignment]
+            want = full.close_window(w * 60_000, *args)
+            ingest_gap._quiet = counted
+            got = fast.close_window(w * 60_000, *args)
+        finally:
+            ingest_gap._quiet = quiet
+        assert repr(got) == repr(want), w
+        assert repr(fast.to_dict()) == repr(full.to_dict()), w
+        events.extend(got)
+    return said, events
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(gap_windows, min_size=1, max_size=2))
+def test_a_quiet_window_only_learns_as_the_full_steps_would(services: list[list[Any]]) -> None:
+    """Through sources going silent, gaps opening and closing, a source named "*", windows not
+    judged (:func:`_fast_and_full`)."""
+    _fast_and_full(services)
+
+
+def test_a_source_going_silent_between_quiet_windows() -> None:
+    """Warm shares, then "web" silent for a while (a gap opens and closes), then quiet again."""
+    normal = ({"app": 60, "web": 30, "unknown": 5}, 95.0, 1.0, True)
+    silent = ({"app": 60, "unknown": 5}, 95.0, 1.0, True)
+    said, events = _fast_and_full([[normal] * 30 + [silent] * 6 + [normal] * 10])
+    assert said.count(True) > 60 and said.count(False) > 0
+    assert {"opened", "closed"} <= {ev.type for ev in events}, events

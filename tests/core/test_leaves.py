@@ -76,7 +76,7 @@ class World:
             else:
                 assert window.frame is None
             observed = window_scores.observe(self.ks, window, ws)
-            x = self.bank.counts(window, len(self.bank.row_keys))
+            x = window.share_counts(self.bank, len(self.bank.row_keys))
             sums = [repr(window.source_sums(svc)) for svc in SERVICES]
             details = [repr(list(window.breakdown(svc, wanted).items())) for svc in SERVICES]
         return (_bits(observed), list(self.ks.keys), self.ks.last_seen[:self.ks.size].tobytes(), _bits(x), x.shape,

@@ -106,6 +106,46 @@ def source_sums(leaf: LeafCounts) -> dict[str, float]:
     return by_src
 
 
+def _quiet(st: ServiceGaps, by_src: Mapping[str, float], judged: bool) -> bool:
+    """Whether no silent run starts this window, the whole service having reported: its key is
+    not judged, or each source with a share reported (or, its sources not warm, only the whole
+    service is judged); ``"*"`` is no source of it."""
+    if ALL in st.shares:
+        return False
+    if not judged or st.learned < WARM_REPORTS:
+        return True
+    get = by_src.get
+    return all(get(s, 0.0) > 0 for s, share in st.shares.items() if share >= MIN_SHARE)
+
+
+def _runs(st: ServiceGaps, by_src: Mapping[str, float], total: float, mu: float, ph: float, judged: bool,
+          ws: int) -> tuple[dict[str, float], float]:
+    """Move the silent runs of the whole service and of each source with a share by this
+    window (``total`` reports, ``by_src`` per source; ``mu`` expected, overdispersion ``ph``):
+    a source that reported, or is not judged, has none. The window's counts per source and the
+    highest run score."""
+    counts, means = {ALL: total}, {ALL: mu}
+    for s, share in st.shares.items():
+        if share >= MIN_SHARE:
+            counts[s] = by_src.get(s, 0.0)
+            if s != ALL:
+                means[s] = mu * share
+    warm = st.learned >= WARM_REPORTS
+    top = 0.0
+    for s, n in counts.items():
+        if n > 0 or not judged or (s != ALL and not warm):
+            st.runs.pop(s, None)
+            continue
+        run = st.runs.setdefault(s, [float(ws), 0.0, 0.0, 0.0])
+        run[1] += 1.0
+        run[2] += zero_log_prob(means[s], ph)
+        run[3] += means[s]
+        top = max(top, run[2] / _LN10)
+    for s in [s for s in st.runs if s not in counts]:
+        del st.runs[s]
+    return counts, top
+
+
 class IngestGapDetector:
     """Per service: silent runs of the whole service and of each source; pure."""
 
@@ -126,30 +166,16 @@ class IngestGapDetector:
             if row is None:
                 self.services.pop(svc, None)  # retired
                 continue
-            st = self.services.setdefault(svc, ServiceGaps())
+            st = self.services.get(svc)
+            if st is None:
+                st = self.services[svc] = ServiceGaps()
             by_src = window.source_sums(svc)
             total = float(observed[row])
-            mu, ph = float(expected[row]), float(phi[row])
             judged = bool(learned[row])
-            counts, means = {ALL: total}, {ALL: mu}
-            for s, share in st.shares.items():
-                if share >= MIN_SHARE:
-                    counts[s] = by_src.get(s, 0.0)
-                    if s != ALL:
-                        means[s] = mu * share
-            warm = st.learned >= WARM_REPORTS
-            top = 0.0
-            for s, n in counts.items():
-                if n > 0 or not judged or (s != ALL and not warm):
-                    st.runs.pop(s, None)
-                    continue
-                run = st.runs.setdefault(s, [float(ws), 0.0, 0.0, 0.0])
-                run[1] += 1.0
-                run[2] += zero_log_prob(means[s], ph)
-                run[3] += means[s]
-                top = max(top, run[2] / _LN10)
-            for s in [s for s in st.runs if s not in counts]:
-                del st.runs[s]
+            if st.gap is None and not st.runs and total > 0 and _quiet(st, by_src, judged):
+                self._learn(st, by_src, total)  # (no run starts, none is open: nothing else to do)
+                continue
+            counts, top = _runs(st, by_src, total, float(expected[row]), float(phi[row]), judged, ws)
             events.extend(self._step(svc, st, counts, ws))
             if st.gap is None and total > 0 and top < ELEVATED_SCORE:
                 self._learn(st, by_src, total)

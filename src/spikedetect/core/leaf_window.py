@@ -5,7 +5,7 @@ source): n}}``, and - when it has one - their :class:`~spikedetect.core.leaves.L
 same leaves as arrays of interned ids, made only when every count is whole and small, and only
 when the compiled closing loops are built). It answers the questions the steps of closing ask:
 each key's own reports (:func:`~spikedetect.core.window_scores.observe`), the share counts of the
-busy keys (:meth:`~spikedetect.core.composition.shares.ShareBank.counts`), a service's reports
+busy keys (:meth:`share_counts`), a service's reports
 per source (:mod:`~spikedetect.core.ingest_gap`) and the breakdown of some keys
 (:mod:`~spikedetect.core.incident_steps`). Each answer comes from the frame when there is one
 and from a walk over the dicts otherwise: the same bits either way, so the steps never ask

@@ -61,6 +61,17 @@ class Signals:
                                                        incident))
         if "composition" not in self.kinds:
             return
+        if self.cooling or np.count_nonzero(incident):  # (else no key is under an incident: blocked stays)
+            blocked = blocked | self._under(ws, ks, incident)
+        self.events.extend(self.composition.close_window(ws, window, ks.keys, ks.index, expected, blocked,
+                                                         ks.moves))
+        services = window.services()  # with the services the gap detector knows already
+        self.events.extend(self.gaps.close_window(ws, window, ks.index, observed, expected, phi, learned,
+                                                  services))
+
+    def _under(self, ws: int, ks: Keyspace, incident: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+        """The keys with an open count ``incident`` and those above them, and for COOLDOWN_MS
+        after (an outage's tail keeps its mix while its count is normal again)."""
         under = incident.copy()
         parent = ks.parent[: ks.size]
         for _ in range(int(ks.depth[: ks.size].max(initial=0)) if under.any() else 0):  # (none: nothing to lift)
@@ -68,7 +79,6 @@ class Signals:
             if len(up) == 0 or under[up].all():
                 break
             under[up] = True
-        # and for COOLDOWN_MS after: an outage's tail keeps its mix while its count is normal again
         keys = ks.keys
         for r in np.flatnonzero(under).tolist():
             self.cooling[keys[r]] = ws
@@ -76,12 +86,7 @@ class Signals:
             del self.cooling[sk]
         if self.cooling:
             under[[ks.index[sk] for sk in self.cooling]] = True
-        blocked = blocked | under
-        self.events.extend(self.composition.close_window(ws, window, ks.keys, ks.index, expected, blocked,
-                                                         ks.moves))
-        services = window.services()  # with the services the gap detector knows already
-        self.events.extend(self.gaps.close_window(ws, window, ks.index, observed, expected, phi, learned,
-                                                  services))
+        return under
 
     def take(self) -> list[SignalEvent]:
         out, self.events = self.events, []

@@ -10,7 +10,7 @@ compared in float32 (NumPy 2's rule for Python scalars), and float32 + bool, 1 /
 float32 as in numpy; Python numbers are added by ``PyNumber_Add``, as Python adds them. The
 references, each the numpy code its caller runs when this extension is not loaded: the tail
 sums and ``log_sf`` of :mod:`spikedetect.core.negbin`, ``expect`` and ``learn`` of
-:class:`spikedetect.core.detectors.seasonal.SeasonalBaseline`, ``ShareBank.counts``
+:class:`spikedetect.core.detectors.seasonal.SeasonalBaseline`, ``LeafWindow.share_counts``
 (composition), ``observe`` (:mod:`spikedetect.core.window_scores`), ``source_sums``
 (:mod:`spikedetect.core.ingest_gap`), ``breakdown`` (:mod:`spikedetect.core.expand`) and
 ``record`` and ``learn_calibration`` (:mod:`spikedetect.core.evidence`), ``Scorer._learn``'s

@@ -11,7 +11,8 @@ categories, five floats each.
 
 The modules, one concept each: :mod:`.shares` (the learned shares as numpy rows),
 :mod:`.tails` (scores and the qualifying rule), :mod:`.members` (members, incidents and
-their events), :mod:`.detector` (one window's steps, and the state as plain data).
+their events), :mod:`.detector` (one window's steps, and the state as plain data), :mod:`.fused`
+(those steps in the compiled closing loops).
 """
 
 from spikedetect.core.composition.detector import CompositionDetector, KeyState

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from spikedetect.core.composition.fused import FusedWindow
 from spikedetect.core.composition.members import Group, KeyWindow, Member, MemberBook
 from spikedetect.core.composition.shares import MIN_EXPECTED, WARM_REPORTS, ShareBank
 from spikedetect.core.composition.tails import OPEN_SCORE, Tails, forget_evidence, score_tails
@@ -64,9 +65,10 @@ class CompositionDetector(ShareBank):
         super().__init__()
         self.window_ms = window_ms
         self.book = MemberBook(window_ms, detector)
-        # (the keys' index, its moves, generation) when the cache below was made
-        self._rows_at: tuple[Mapping[ServiceKey, int], int | None, int] | None = None
+        # (the keys' index, its moves) when the cache below was made (None: rows changed since)
+        self._rows_at: tuple[Mapping[ServiceKey, int], int | None] | None = None
         self._key_rows_cache: tuple[IntArray, BoolArray] = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=bool))
+        self._fused = FusedWindow()  # the compiled window's scratch
 
     @property
     def members(self) -> dict[ServiceKey, Member]:
@@ -91,68 +93,86 @@ class CompositionDetector(ShareBank):
         m = len(self.row_keys)
         if m == 0:
             return []
-        x = self.counts(window, m)
-        n = x.sum(axis=1)
-        k = x.shape[1]  # categories seen so far
+        touched = self._window(ws, window.share_counts(self, m), blocked[key_rows])
+        return [ev for svc in sorted(touched) for ev in self.book.emit(svc, ws)]
+
+    def _window(self, ws: int, x: FloatArray, block: BoolArray) -> set[str]:
+        """One window of counts ``x`` (a row per key, a column per category; ``block``: rows whose
+        total is not normal): score, open and step members, forget, learn (in the compiled closing
+        loops when they are built, :mod:`.fused`: the same bits). The services touched."""
+        m, k = x.shape
         acc = self.acc[:m, :k]
-        t = score_tails(x, n, self.shares[:m, :k], acc)
-        block = blocked[key_rows]
-        has_member = self._has_member(m)
-        opening, weight = self._opening(t, n, block | has_member)
-        touched = self._step_members(ws, np.flatnonzero(has_member | opening).tolist(), x, n, t)
+        if _kernel is not None:
+            held = block.view(np.uint8)
+            if self.members:
+                held = held | (self._has_member(m).view(np.uint8) << np.uint8(1))
+            steps = self._fused.run(self, x, held)
+            if steps is None:  # (no member stepped: the window was forgotten and learned there)
+                return set()
+            n, t, weight, rows = steps.n, steps.tails, steps.weight, steps.rows
+        else:
+            n = x.sum(axis=1)
+            t = score_tails(x, n, self.shares[:m, :k], acc)
+            has_member = self._has_member(m)
+            opening, weight = self._opening(t, n, block | has_member)
+            rows = np.flatnonzero(has_member | opening).tolist()
+        touched = self._step_members(ws, rows, x, n, t)
         if block.any():  # an outage's mix is the outage's: its evidence never carries over
             forget_evidence(acc, block)
         self._learn_window(x, n, weight)
-        return [ev for svc in sorted(touched) for ev in self.book.emit(svc, ws)]
+        return touched
 
     def _track(self, keys: Sequence[ServiceKey], index: Mapping[ServiceKey, int], expected: FloatArray,
                keys_moves: int | None) -> IntArray:
         """Rows follow the scorer's keys: a retired key is forgotten, a busy one gets a row.
         Returns each row's key row."""
-        key_rows, has_row = self._key_rows(index, len(keys), keys_moves)
-        busy = np.flatnonzero((expected[: len(keys)] >= MIN_EXPECTED) & ~has_row).tolist()
+        key_rows, no_row = self._key_rows(index, len(keys), keys_moves)
+        busy = np.flatnonzero((expected[: len(keys)] >= MIN_EXPECTED) & no_row).tolist()
         for r in busy:  # (in key order, as rows were always added)
             self.row(keys[r])
         return self._key_rows(index, len(keys), keys_moves)[0] if busy else key_rows
 
+    def _rows_changed(self, added: ServiceKey | None) -> None:
+        super()._rows_changed(added)
+        self._rows_at = None
+
     def _key_rows(self, index: Mapping[ServiceKey, int], n_keys: int, keys_moves: int | None
                   ) -> tuple[IntArray, BoolArray]:
-        """Each row's key row, and which of the ``n_keys`` keys have a row, after forgetting the
+        """Each row's key row, and which of the ``n_keys`` keys have no row, after forgetting the
         rows of retired keys. Kept while the same keys moved no row (``keys_moves``) and no row
-        was added or dropped here (:attr:`generation`): then no key retired, and keys added since
+        was added or dropped here (:meth:`_rows_changed`): then no key retired, and keys added since
         have no row yet."""
         cached = self._rows_at
-        if keys_moves is None or cached is None or cached[0] is not index or cached[1:] != (keys_moves, self.generation):
+        if keys_moves is None or cached is None or cached[0] is not index or cached[1] != keys_moves:
             for sk in [sk for sk in self.row_keys if sk not in index]:
                 self.drop_row(sk)
                 self.book.forget(sk)
             key_rows = np.fromiter(map(index.__getitem__, self.row_keys), dtype=np.intp, count=len(self.row_keys))
-            has_row = np.zeros(n_keys, dtype=bool)
-            has_row[key_rows] = True
-            self._key_rows_cache = (key_rows, has_row)
-            self._rows_at = (index, keys_moves, self.generation)
+            no_row = np.ones(n_keys, dtype=bool)
+            no_row[key_rows] = False
+            self._key_rows_cache = (key_rows, no_row)
+            self._rows_at = (index, keys_moves)
         elif len(self._key_rows_cache[1]) < n_keys:  # keys added since: none of them has a row
-            key_rows, has_row = self._key_rows_cache
-            self._key_rows_cache = (key_rows, np.concatenate([has_row, np.zeros(n_keys - len(has_row), dtype=bool)]))
+            key_rows, no_row = self._key_rows_cache
+            self._key_rows_cache = (key_rows, np.concatenate([no_row, np.ones(n_keys - len(no_row), dtype=bool)]))
         return self._key_rows_cache
 
     def _has_member(self, m: int) -> BoolArray:
-        if not self.members:
-            return np.zeros(m, dtype=bool)
-        return np.array([sk in self.members for sk in self.row_keys], dtype=bool)
+        """The rows (of the first ``m``) with an open member."""
+        has = np.zeros(m, dtype=bool)
+        rows = self.rows
+        for sk in self.members:
+            r = rows.get(sk)
+            if r is not None and r < m:
+                has[r] = True
+        return has
 
     def _opening(self, t: Tails, n: FloatArray, held: BoolArray) -> tuple[BoolArray, FloatArray]:
         """Rows that open a member: warm keys not ``held`` (blocked, or with a member) that
         qualify two windows in a row, or once at twice the score. Counts the hits. And each row's
-        learning weight, but for members opened now (:meth:`_learn_window`). In the compiled
-        closing loops when they are built (the same bits)."""
+        learning weight, but for members opened now (:meth:`_learn_window`)."""
         m = len(n)
         opened, weight = np.empty(m, dtype=np.bool_), np.empty(m)
-        if _kernel is not None:
-            _kernel.composition_open(*(np.ascontiguousarray(a).view(np.uint8) for a in (t.qual, t.shifting)),
-                                     np.ascontiguousarray(t.score), n, self.learned[:m], held.view(np.uint8),
-                                     self.hits[:m], WARM_REPORTS, 2 * OPEN_SCORE, opened.view(np.uint8), weight)
-            return opened, weight
         warm = self.learned[:m] >= WARM_REPORTS
         rising = t.qual.any(axis=1) & warm & ~held
         hits = self.hits[:m]

@@ -1,6 +1,6 @@
 """Per interned leaf (:mod:`spikedetect.core.leaves`): the share rows its reports count in.
 
-:meth:`ShareBank.counts <spikedetect.core.composition.shares.ShareBank.counts>` adds each leaf's
+:meth:`LeafWindow.share_counts <spikedetect.core.leaf_window.LeafWindow.share_counts>` adds each leaf's
 count to the rows of the busy keys on its region's path, in its category's column. Over a
 window's :class:`~spikedetect.core.leaves.LeafFrame`, :class:`LeafPaths` keeps those facts per
 key of the leaf table (``region_of``: the path's rows ``flat[start[g]:start[g] + length[g]]``) and
@@ -60,7 +60,7 @@ class LeafPaths:
         self._stale = True
 
     def counts(self, bank: ShareBank, frame: LeafFrame, m: int) -> npt.NDArray[np.float64]:
-        """``bank.counts`` of this window (``m`` rows) over its frame: the same bits."""
+        """``window.share_counts(bank, m)`` of this window (``m`` rows) over its frame: the same bits."""
         assert _kernel is not None
         self._check(bank, frame)
         for _ in range(3):

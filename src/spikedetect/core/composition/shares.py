@@ -10,7 +10,6 @@ operations over these rows.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -19,9 +18,6 @@ from spikedetect.core.composition.leaf_paths import LeafPaths
 from spikedetect.core.expand import LeafCounts, keys_of
 from spikedetect.core.keyspace import ServiceKey
 from spikedetect.kernel import closing as _kernel
-
-if TYPE_CHECKING:
-    from spikedetect.core.leaf_window import LeafWindow
 
 MIN_EXPECTED = 3.0  # reports a key must expect in a window to be judged (small keys are not)
 WARM_REPORTS = 2000.0  # reports learned before a key is judged
@@ -43,7 +39,6 @@ class ShareBank:
         self.learned = np.zeros(16)
         self.hits = np.zeros(16, dtype=np.int64)
         self._services: list[str] | None = None  # the services of the rows, sorted (None: to compute)
-        self.generation = 0  # moves on whenever rows are added or dropped (cached rows are stale)
         self.leaf_paths = LeafPaths()  # per interned leaf, its path and column (counts over a frame)
 
     def col(self, cat: str) -> int:
@@ -72,17 +67,13 @@ class ShareBank:
         self.shares[r], self.acc[r], self.learned[r], self.hits[r] = 0.0, 0.0, 0.0, 0
         self.rows[sk] = r
         self.row_keys.append(sk)
-        self.leaf_paths.added(sk)
-        self.generation += 1
-        self._services = None
+        self._rows_changed(sk)
         return r
 
     def drop_row(self, sk: ServiceKey) -> None:
         """Forget a key's row; the last row moves into its place."""
         r = self.rows.pop(sk)
-        self.leaf_paths.dropped()
-        self.generation += 1
-        self._services = None
+        self._rows_changed(None)
         last = len(self.row_keys) - 1
         if r != last:
             moved = self.row_keys[last]
@@ -92,20 +83,28 @@ class ShareBank:
             self.rows[moved] = r
         self.row_keys.pop()
 
+    def _rows_changed(self, added: ServiceKey | None) -> None:
+        """A row was added for key ``added`` (None: one was dropped, the last row moved into its
+        place): what is kept about the rows is stale - the services, the leaf paths through the key
+        (every path after a drop). The one notice of a change of rows: a subclass that keeps more
+        about them forgets it here too."""
+        self._services = None
+        if added is None:
+            self.leaf_paths.dropped()
+        else:
+            self.leaf_paths.added(added)
+
     def services(self) -> list[str]:
         """The services that have rows, sorted (cached until a row is added or dropped)."""
         if self._services is None:
             self._services = sorted({svc for svc, _ in self.row_keys})
         return self._services
 
-    def counts(self, window: LeafWindow, m: int) -> npt.NDArray[np.float64]:
-        """Reports per tracked key (row) and category (column) in this window (``m`` rows): over
-        its frame when it has one (:attr:`leaf_paths`), else :meth:`walk_counts` (the same bits)."""
-        return window.share_counts(self, m)
-
     def walk_counts(self, per_service: Mapping[str, LeafCounts], m: int) -> npt.NDArray[np.float64]:
-        """:meth:`counts` walking the leaf dicts (in the compiled closing loops when they are
-        built: the same bits). Each region's path (the rows of the keys on its chain) is found once
+        """Reports per tracked key (row) and category (column) in this window (``m`` rows),
+        walking the leaf dicts (:meth:`LeafWindow.share_counts
+        <spikedetect.core.leaf_window.LeafWindow.share_counts>` without a frame; in the compiled
+        closing loops when they are built: the same bits). Each region's path (the rows of the keys on its chain) is found once
         a walk: the one cache of paths that outlives a window is :attr:`leaf_paths`, the frames'."""
         if _kernel is not None:
             x = np.zeros((m, MAX_CATEGORIES))

@@ -19,7 +19,6 @@ import numpy as np
 import numpy.typing as npt
 
 from spikedetect.core.negbin import log_sf
-from spikedetect.kernel import closing as _kernel
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -49,10 +48,8 @@ class Tails:
 
 def score_tails(x: FloatArray, n: FloatArray, shares: FloatArray, acc: FloatArray) -> Tails:
     """Move the leaky sums and CUSUM ``acc`` (m, C, 5; in place) by this window's counts ``x``
-    (m, C) of totals ``n`` and score every category against its ``shares`` (in the compiled
-    closing loops when they are built: the same bits, the tails from the same ``log_sf`` call)."""
-    if _kernel is not None:
-        return _score_tails_compiled(x, n, shares, acc)
+    (m, C) of totals ``n`` and score every category against its ``shares`` (the numpy reference
+    of the compiled window, :mod:`.fused`: the same bits)."""
     p = np.maximum(shares, P_FLOOR)
     e1 = n[:, None] * p
     move_sums(acc, x, e1)
@@ -71,26 +68,6 @@ def score_tails(x: FloatArray, n: FloatArray, shares: FloatArray, acc: FloatArra
     qual = (horizon_ok.any(axis=0) | ((cusum >= OPEN_SCORE) & long_ok)) & used  # (m, C)
     shifting = ((raw >= CLOSE_SCORE) & (obs >= CLOSE_RATIO * mean) & (excess >= MIN_EXCESS / 2)).any(axis=0) \
         | (cusum >= CLOSE_SCORE)
-    return Tails(used, score, qual, shifting)
-
-
-_MOVE = (P_FLOOR, DECAY[0], DECAY[1], _LN_RATIO, CUSUM_RATIO - 1.0)  # for the compiled loops
-_SCORE = (P_FLOOR, _LN10, OPEN_SCORE, CLOSE_SCORE, MIN_EXCESS, MIN_RATIO, CLOSE_RATIO, MIN_SHARE_RISE, MIN_EXCESS / 2)
-
-
-def _score_tails_compiled(x: FloatArray, n: FloatArray, shares: FloatArray, acc: FloatArray) -> Tails:
-    """:func:`score_tails` in two compiled passes around the one :func:`log_sf` call of
-    :func:`poisson_scores` (the same candidates in the same order)."""
-    assert _kernel is not None
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    m, k = x.shape
-    used, qual, shifting = (np.empty((m, k), dtype=np.bool_) for _ in range(3))
-    raw, obs, mean, score = np.empty(3 * m * k), np.empty(3 * m * k), np.empty(3 * m * k), np.empty((m, k))
-    idx = np.empty(3 * m * k, dtype=np.intp)
-    got = _kernel.tails_move(x, n, shares, acc, _MOVE, used.view(np.uint8), raw, obs, mean, idx)
-    tail = -log_sf(obs[:got], mean[:got], np.ones(got)) / _LN10 if got else obs[:0]
-    _kernel.tails_score(x, n, shares, acc, _SCORE, used.view(np.uint8), raw, idx, tail, score, qual.view(np.uint8),
-                        shifting.view(np.uint8))
     return Tails(used, score, qual, shifting)
 
 

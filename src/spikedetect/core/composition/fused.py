@@ -1,0 +1,130 @@
+"""One composition window in the compiled closing loops (``_closing_tails.pxi``), with its scratch.
+
+:class:`FusedWindow` runs :meth:`CompositionDetector.close_window
+<spikedetect.core.composition.detector.CompositionDetector.close_window>`'s steps after the
+counts - :func:`~spikedetect.core.composition.tails.score_tails`, ``_opening``,
+:func:`~spikedetect.core.composition.tails.forget_evidence` and
+:meth:`~spikedetect.core.composition.shares.ShareBank.learn` - as two compiled passes around the
+numpy calls left (the tails' one :func:`~spikedetect.core.negbin.log_sf`, through
+:func:`~spikedetect.core.negbin.nb_tails`, and the learning's exp), the same bits. A window
+where no member steps ends there; otherwise the detector steps the members and then forgets and
+learns as the numpy code does. The scratch arrays are kept from one window to the next (grown
+by doubling).
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from spikedetect.core.composition.shares import LEARN_REPORTS, MAX_RATE, WARM_REPORTS
+from spikedetect.core.composition.tails import (
+    CLOSE_RATIO,
+    CLOSE_SCORE,
+    CUSUM_RATIO,
+    DECAY,
+    MIN_EXCESS,
+    MIN_RATIO,
+    MIN_SHARE_RISE,
+    OPEN_SCORE,
+    P_FLOOR,
+    Tails,
+)
+from spikedetect.core.negbin import nb_tails
+from spikedetect.kernel import closing as _kernel
+
+if TYPE_CHECKING:
+    from spikedetect.core.composition.shares import ShareBank
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+_FRONT = (P_FLOOR, DECAY[0], DECAY[1], math.log(CUSUM_RATIO), CUSUM_RATIO - 1.0, LEARN_REPORTS)
+_BACK = (P_FLOOR, math.log(10.0), OPEN_SCORE, CLOSE_SCORE, MIN_EXCESS, MIN_RATIO, CLOSE_RATIO, MIN_SHARE_RISE,
+         MIN_EXCESS / 2, WARM_REPORTS, 2 * OPEN_SCORE, MAX_RATE)
+_NO_SUMS = np.zeros((5, 0, 0))  # log_sf of the candidates alone
+_NO_ROWS = np.zeros(0, dtype=np.intp)
+
+
+class Steps:
+    """A window whose members step in Python: the rows, their totals ``n``, tails and learning
+    weights (views of the scratch, valid until the next window)."""
+
+    __slots__ = ("n", "rows", "tails", "weight")
+
+    def __init__(self, rows: list[int], n: FloatArray, tails: Tails, weight: FloatArray) -> None:
+        self.rows, self.n, self.tails, self.weight = rows, n, tails, weight
+
+
+class FusedWindow:
+    """The compiled window's scratch: floats, flags, positions, ones and the candidates' tails,
+    and the kernel's hold on them and on the bank's arrays (``_arrays``, made anew when one of
+    them is replaced)."""
+
+    def __init__(self) -> None:
+        self.f = np.zeros(0)
+        self.b = np.zeros(0, dtype=np.uint8)
+        self.idx = np.zeros(0, dtype=np.intp)
+        self.ones = np.zeros(0)
+        self.tail = np.zeros((1, 0))
+        self._arrays: Any = None
+        self._bank: tuple[npt.NDArray[Any], ...] = ()  # the bank's arrays ``_arrays`` holds
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies and pickles leave the kernel's hold behind (made again at the next window)."""
+        return {**self.__dict__, "_arrays": None, "_bank": ()}
+
+    def _fit(self, m: int, k: int) -> None:
+        cells = 3 * m * k
+        if cells + m <= len(self.idx):
+            return
+        size = max(cells + m, 2 * len(self.idx), 1024)  # (cells + m <= size: every layout below fits)
+        self.f = np.empty(4 * size)
+        self.b = np.empty(size, dtype=np.uint8)
+        self.idx = np.empty(size, dtype=np.intp)
+        self.ones = np.ones(size)
+        self.tail = np.empty((1, size))
+        self._arrays = None
+
+    def _hold(self, kernel: ModuleType, bank: ShareBank) -> Any:
+        """The kernel's hold on the scratch and ``bank``'s arrays (the same object while none
+        of them was replaced)."""
+        arrays = (bank.shares, bank.acc, bank.learned, bank.hits)
+        if self._arrays is None or any(a is not b for a, b in zip(arrays, self._bank, strict=True)):
+            self._arrays = kernel.CompositionArrays(*arrays, self.f, self.b, self.idx, self.tail, _FRONT, _BACK)
+            self._bank = arrays
+        return self._arrays
+
+    def run(self, bank: ShareBank, x: FloatArray, held: npt.NDArray[np.uint8]) -> Steps | None:
+        """Score, open and - when no row steps (None) - forget and learn one window of ``bank``'s
+        ``m`` rows: ``x`` its counts (m, k), ``held`` per row 1 blocked, 2 with a member (or both)."""
+        kernel = _kernel
+        assert kernel is not None
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
+        m, k = x.shape
+        self._fit(m, k)
+        arrays = self._hold(kernel, bank)
+        f = self.f
+        got = kernel.composition_front(arrays, x, False)
+        if got < 0:  # some count is not whole: numpy's own sums
+            np.sum(x, axis=1, out=f[:m])
+            got = kernel.composition_front(arrays, x, True)
+        if got:
+            cells = 3 * m * k
+            at = 4 * m
+            nb_tails(kernel, f[at:at + got], f[at + cells:at + cells + got], self.ones[:got], _NO_SUMS, _NO_ROWS,
+                     False, self.tail[:, :got])
+        np.exp(f[m:2 * m], out=f[2 * m:3 * m])
+        steps = kernel.composition_back(arrays, x, held, got)
+        if not steps:
+            return None
+        cells, mk = 3 * m * k, m * k
+        flags = [self.b[i * mk:(i + 1) * mk].view(np.bool_).reshape(m, k) for i in range(3)]
+        score = f[4 * m + 3 * cells:4 * m + 3 * cells + mk].reshape(m, k)
+        return Steps(self.idx[cells:cells + steps].tolist(), f[:m], Tails(flags[0], score, flags[1], flags[2]),
+                     f[3 * m:4 * m])

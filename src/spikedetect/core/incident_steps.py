@@ -37,7 +37,8 @@ class Stepped:
     def not_quiet(self, n: int) -> BoolArray:
         """Mask of the ``n`` rows: the ones the incident machine saw this window."""
         mask = np.zeros(n, dtype=bool)
-        mask[self.stepped] = True
+        if self.stepped:  # most windows step nothing: no fancy index of an empty list
+            mask[self.stepped] = True
         return mask
 
 

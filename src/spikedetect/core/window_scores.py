@@ -225,8 +225,9 @@ def excess_rates(ks: Keyspace, trackers: dict[ServiceKey, Tracker], rows: IntArr
     if not trackers:
         return rate
     keys = ks.keys
-    for j in tracked[rows].nonzero()[0].tolist():
-        t = trackers[keys[int(rows[j])]]
+    at = tracked[rows].nonzero()[0]
+    for j, r in zip(at.tolist(), rows[at].tolist(), strict=True):
+        t = trackers[keys[r]]
         if t.total >= KEEP_SHORT_RATIO * t.expected_total:
             rate[j] = (t.total - t.expected_total) / max(1, (ws - t.first_ws) // window_ms)
     return rate

@@ -15,4 +15,4 @@ def composition_learn(const double[:, ::1] x, const double[::1] n, const double[
     if m == 0:
         return
     with nogil:
-        _learn_rows(x, shares, learned, m, k, &n[0], &e[0], &weight[0], warm_reports, max_rate)
+        _share_learn_rows(x, shares, learned, m, k, &n[0], &e[0], &weight[0], warm_reports, max_rate)

@@ -176,9 +176,9 @@ cdef void _score_row(Py_ssize_t r, Py_ssize_t m, Py_ssize_t k, const double[:, :
         shifting[at] = sh or cus >= c_.close_s
 
 
-cdef void _learn_rows(const double[:, ::1] x, double[:, :] shares, double[::1] learned, Py_ssize_t m,
-                      Py_ssize_t k, const double* n, const double* e, const double* weight, double warm_reports,
-                      double max_rate) noexcept nogil:
+cdef void _share_learn_rows(const double[:, ::1] x, double[:, :] shares, double[::1] learned, Py_ssize_t m,
+                            Py_ssize_t k, const double* n, const double* e, const double* weight, double warm_reports,
+                            double max_rate) noexcept nogil:
     """``ShareBank.learn`` once some weight is > 0, every row as numpy does: per row ``nn`` (n, or
     1 where the weight is 0), the rate (a cold row averages, a warm one ``min(max_rate, 1 - e) *
     weight``; ``e`` is numpy's ``exp(-n / LEARN_REPORTS)``, used only where the weight is > 0), the
@@ -214,7 +214,7 @@ cdef void _forget_learn(const double[:, ::1] x, double[:, ::1] shares, double[:,
                 acc[r, c, 2] = acc[r, c, 3]
                 acc[r, c, 4] = 0.0
     if learning:
-        _learn_rows(x, shares, learned, m, k, n, e, weight, c_.warm, c_.max_rate)
+        _share_learn_rows(x, shares, learned, m, k, n, e, weight, c_.warm, c_.max_rate)
 
 
 def composition_back(CompositionArrays a, const double[:, ::1] x, const unsigned char[::1] held,

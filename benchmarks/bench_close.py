@@ -12,20 +12,23 @@ source and child counts of keys whose incident state may change); then the media
 one call of the per-key row loops (the seasonal ``expect`` and ``learn_window``, and
 ``gather_evidence``: the evidence rings' record and horizon sums), which are memory-bound - or,
 where the seasonal path is fused (:mod:`spikedetect.core.window_fused`), of its three kernel
-calls: scoring up to the tails' logs, after them, and learning. CPU time, not wall time, so other
-processes on a shared machine disturb it less (they still do, through caches and shared cores).
+calls: scoring up to the tails' logs, after them, and learning. Last, the CPU microseconds a
+window of each step of ``Scorer._close`` (the leaf window, observe, score, incident steps, learn,
+signals). CPU time, not wall time, so other processes on a shared machine disturb it less (they
+still do, through caches and shared cores).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
+from collections.abc import Callable
 
 from benchmarks.common import median, save
-from spikedetect.core import Detector, DetectorConfig, expand, window_fused, window_scores
+from spikedetect.core import Detector, DetectorConfig, window_fused, window_scores
+from spikedetect.core import scorer as scorer_module
 from spikedetect.core.detectors.seasonal import SeasonalBaseline
-from spikedetect.core.expand import Breakdown, LeafCounts
+from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.core.scorer import Scorer
 from spikedetect.sim.simulate import Simulation, SimulationConfig
 
@@ -36,18 +39,25 @@ if window_fused._kernel is not None:  # the fused path's calls, where it runs
               (window_fused._kernel, "fused_learn"))
 
 
-def time_calls(owner: object, name: str, sink: list[float]) -> None:
-    """Wrap ``owner.name`` so each call's wall seconds go to ``sink``."""
+# the steps of Scorer._close: (label, owner, attribute); module functions as the scorer module sees them
+STEPS: tuple[tuple[str, object, str], ...] = (
+    ("merge", Scorer, "_merge"), ("leaf window", LeafWindow, "of"), ("observe", scorer_module, "observe"),
+    ("score", scorer_module, "score_window"), ("incident steps", scorer_module, "step_incidents"),
+    ("learn", Scorer, "_learn"), ("signals and report", Scorer, "_report"))
+
+
+def time_calls(owner: object, name: str, sink: list[float], clock: Callable[[], float] = time.perf_counter) -> None:
+    """Wrap ``owner.name`` so each call's seconds (``clock``: wall by default) go to ``sink``."""
     original = getattr(owner, name)
 
     def timed(*args: object, **kwargs: object) -> object:
-        t = time.perf_counter()
+        t = clock()
         try:
             return original(*args, **kwargs)
         finally:
-            sink.append(time.perf_counter() - t)
+            sink.append(clock() - t)
 
-    setattr(owner, name, timed)
+    setattr(owner, name, staticmethod(timed) if isinstance(owner, type) and name == "of" else timed)
 
 
 def main() -> None:
@@ -70,25 +80,20 @@ def main() -> None:
             spent[0] += time.process_time() - t
 
     Scorer.close_ready = timed_close  # type: ignore[method-assign]
-    in_breakdown = [0.0]
-    original = expand.breakdown
-
-    def timed_breakdown(leaf: LeafCounts, wanted: set[str]) -> dict[str, Breakdown]:
-        t = time.process_time()
-        try:
-            return original(leaf, wanted)
-        finally:
-            in_breakdown[0] += time.process_time() - t
-
-    for module in [m for name, m in sys.modules.items() if name.startswith("spikedetect.core")]:
-        if getattr(module, "breakdown", None) is original:  # wherever the closing path imported it
-            module.breakdown = timed_breakdown  # type: ignore[attr-defined]
+    in_breakdown: list[float] = []  # LeafWindow.breakdown: the frame's arrays or the dicts' walk
+    time_calls(LeafWindow, "breakdown", in_breakdown, time.process_time)
     calls: dict[str, list[float]] = {name: [] for _, name in LOOPS}
     for owner, name in LOOPS:
         time_calls(owner, name, calls[name])
+    steps: dict[str, list[float]] = {label: [] for label, _, _ in STEPS}
+    for label, owner, name in STEPS:
+        time_calls(owner, name, steps[label], time.process_time)
     total, closing, breakdowns, windows = [], [], [], 0
     for _ in range(args.repeats):
-        spent[0] = in_breakdown[0] = 0.0
+        spent[0] = 0.0
+        in_breakdown.clear()
+        for sink in steps.values():
+            sink.clear()
         t = time.process_time()
         det = Detector(DetectorConfig())
         for i in range(0, len(lines), 20_000):
@@ -96,7 +101,7 @@ def main() -> None:
         det.flush()
         total.append(time.process_time() - t)
         closing.append(spent[0])
-        breakdowns.append(in_breakdown[0])
+        breakdowns.append(sum(in_breakdown))
         windows = det.scorer.stats.windows_closed
     t_all, t_close = median(total), median(closing)
     print(f"{len(lines):,} reports, {windows:,} windows, {det.scorer.keyspace.size:,} keys: replay {t_all:.2f} s CPU, "
@@ -104,10 +109,14 @@ def main() -> None:
           f"(median of {args.repeats}); breakdowns {median(breakdowns):.2f} s CPU")
     print("row loops, median per call: " + ", ".join(f"{name} {median(v) * 1e6:.1f} us" for name, v in calls.items()
                                                      if v))
+    per_window = {label: sum(v) / max(windows, 1) * 1e6 for label, v in steps.items()}  # the last repeat's
+    print("steps of closing, CPU us per window (last repeat): "
+          + ", ".join(f"{label} {us:.0f}" for label, us in per_window.items()))
     if not args.smoke:
         print("saved", save("close", {"args": vars(args), "replay_cpu_s": total, "close_cpu_s": closing,
                                       "breakdown_cpu_s": breakdowns, "windows": windows,
-                                      "loop_median_us": {k: median(v) * 1e6 for k, v in calls.items() if v}}))
+                                      "loop_median_us": {k: median(v) * 1e6 for k, v in calls.items() if v},
+                                      "step_cpu_us_per_window": per_window}))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ EXPECTED = {
                 r"sustained scenarios", r"small_city"],
     "close": [rf"{NUMBER} reports, {NUMBER} windows, {NUMBER} keys: replay {NUMBER} s CPU, closing {NUMBER} s CPU.*; breakdowns {NUMBER} s CPU",
               rf"row loops, median per call: (expect {NUMBER} us, gather_evidence {NUMBER} us, learn_window {NUMBER} us"
-              rf"|fused_score_first {NUMBER} us, fused_score_second {NUMBER} us, fused_learn {NUMBER} us)"],
+              rf"|fused_score_first {NUMBER} us, fused_score_second {NUMBER} us, fused_learn {NUMBER} us)",
+              rf"steps of closing, CPU us per window \(last repeat\): merge {NUMBER}, leaf window {NUMBER}, "
+              rf"observe {NUMBER}, score {NUMBER}, incident steps {NUMBER}, learn {NUMBER}, signals and report {NUMBER}"],
     "calibration": [rf"per key and window: numpy {NUMBER} us, River stats.Quantile x8 {NUMBER} us"],
     "live": [rf"raw_aiokafka\s+steady\s+{NUMBER} ev/s", rf"faust_floor\s+steady\s+{NUMBER} ev/s",
              rf"spikedetect\s+steady\s+{NUMBER} ev/s .* ratio to raw aiokafka {NUMBER}"],

@@ -32,7 +32,7 @@ needs_kernel = pytest.mark.skipif(KERNEL is None, reason="the compiled closing l
 
 KEYS = ["*", "US", "US/CA", "US/CA/LA", "US/NY", "DE", "DE/BY", "DE/BY/Munich", "FR", "FR/IDF", "FR/IDF/Paris",
         "US/TX", "US/TX/Austin", "US/NY/NYC", "IT", "IT/LAZ"]
-MORE = [f"BR/S{i}" for i in range(40)]
+MORE = [f"BR/S{i}" for i in range(12 * 11)]  # enough for every op a "grow" (ops has at most 12, each up to 11 keys)
 EDGE = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e300]
 MIN = 60_000
 

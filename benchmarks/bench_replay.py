@@ -18,7 +18,10 @@ alternating the baseline and the replays.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -30,13 +33,24 @@ from spikedetect.core.composition import shares
 from spikedetect.core.counter import WindowCounter
 from spikedetect.core.detectors import seasonal
 from spikedetect.files.sources import iter_batches, open_binary
+from spikedetect.gc_policy import tune_collector
 from spikedetect.replay.runner import Replay
+
+
+@contextlib.contextmanager
+def as_the_cli() -> Iterator[None]:
+    """The garbage collector as every ``spikedetect`` command sets it (:mod:`spikedetect.gc_policy`)."""
+    old = tune_collector()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 def read_decode(path: Path) -> int:
     n = 0
     loads = orjson.loads
-    with open_binary(path) as f:
+    with as_the_cli(), open_binary(path) as f:  # the baseline under the same collector setting
         for batch in iter_batches(f):
             for line in batch:
                 loads(line)
@@ -45,14 +59,15 @@ def read_decode(path: Path) -> int:
 
 
 def replay(path: Path, config: DetectorConfig, *, pure: bool = False, signals: bool = True) -> int:
-    r = Replay(config, signals=signals)  # signals=False: the count detector alone, what replay did before issue 18
-    if pure:
-        r.pipeline.counters[0].use_kernel(None)
-    with open_binary(path) as f:
-        for batch in iter_batches(f):
-            r.feed(batch)
-    r.finish()
-    return r.summary.incidents_opened
+    with as_the_cli():
+        r = Replay(config, signals=signals)  # signals=False: the count detector alone, what replay did before issue 18
+        if pure:
+            r.pipeline.counters[0].use_kernel(None)
+        with open_binary(path) as f:
+            for batch in iter_batches(f):
+                r.feed(batch)
+        r.finish()
+        return r.summary.incidents_opened
 
 
 def replay_numpy_closing(path: Path, config: DetectorConfig) -> int:
@@ -68,14 +83,15 @@ def replay_numpy_closing(path: Path, config: DetectorConfig) -> int:
 def count_only(path: Path, config: DetectorConfig, *, pure: bool = False) -> int:
     """Counting alone (WindowCounter: decode, validate, dedupe, windows, closed windows handed
     out), no scoring: what the compiled kernel replaces."""
-    c = WindowCounter(config, pure=pure)
-    windows = 0
-    with open_binary(path) as f:
-        for batch in iter_batches(f):
-            c.feed_batch(batch)
-            windows += len(c.take_closed())
-    c.finish()
-    return windows + len(c.take_closed())
+    with as_the_cli():
+        c = WindowCounter(config, pure=pure)
+        windows = 0
+        with open_binary(path) as f:
+            for batch in iter_batches(f):
+                c.feed_batch(batch)
+                windows += len(c.take_closed())
+        c.finish()
+        return windows + len(c.take_closed())
 
 
 def detector_only(path: Path, config: DetectorConfig) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from spikedetect import __version__
+from spikedetect.gc_policy import tune_collector
 
 # name -> "module:attribute" of a click command; loaded on first use.
 _COMMANDS: dict[str, str] = {
@@ -45,3 +46,4 @@ class _LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="spikedetect")
 def main() -> None:
     """Detect outage spikes in streams of user problem reports."""
+    tune_collector()

@@ -29,6 +29,7 @@ import threading
 import time
 from multiprocessing.connection import Connection
 
+from spikedetect.gc_policy import tune_collector
 from spikedetect.stream.ingest import IngestService
 from spikedetect.stream.ingest_mirror import snapshot
 from spikedetect.stream.logs import setup_logging
@@ -43,6 +44,7 @@ STOP_GRACE_S = 20.0  # after the parent let go, at most this long for the final 
 def child_main(settings: Settings, control: Connection, report: Connection, report_every_s: float) -> None:
     """The child process's entry point (a ``multiprocessing`` "spawn" target)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune_collector()  # a spawned child starts with CPython's defaults
     setup_logging(settings.log_level)
     code = asyncio.run(_run(settings, control, report, report_every_s))
     sys.exit(code)

@@ -21,6 +21,7 @@ still do, through caches and shared cores).
 from __future__ import annotations
 
 import argparse
+import inspect
 import time
 from collections.abc import Callable
 
@@ -47,8 +48,12 @@ STEPS: tuple[tuple[str, object, str], ...] = (
 
 
 def time_calls(owner: object, name: str, sink: list[float], clock: Callable[[], float] = time.perf_counter) -> None:
-    """Wrap ``owner.name`` so each call's seconds (``clock``: wall by default) go to ``sink``."""
-    original = getattr(owner, name)
+    """Wrap ``owner.name`` so each call's seconds (``clock``: wall by default) go to ``sink``. A
+    class's staticmethod or classmethod stays one (the wrapper, of the same kind, calls the
+    function inside it), so it is called as before."""
+    held = inspect.getattr_static(owner, name)
+    kind = type(held) if isinstance(owner, type) and isinstance(held, (staticmethod, classmethod)) else None
+    original = held.__func__ if kind is not None else getattr(owner, name)
 
     def timed(*args: object, **kwargs: object) -> object:
         t = clock()
@@ -57,7 +62,7 @@ def time_calls(owner: object, name: str, sink: list[float], clock: Callable[[], 
         finally:
             sink.append(clock() - t)
 
-    setattr(owner, name, staticmethod(timed) if isinstance(owner, type) and name == "of" else timed)
+    setattr(owner, name, kind(timed) if kind is not None else timed)
 
 
 def main() -> None:

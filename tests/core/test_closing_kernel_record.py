@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.core.columns import stored
 
 from spikedetect.core import evidence, leaf_window, negbin, window_scores
 from spikedetect.core.config import DetectorConfig
@@ -84,7 +85,7 @@ def test_gather_evidence_is_bit_identical(n: int, slots: list[int], edge: float,
     windows = [(s * W, _draw(rng, (n,), edge, 40.0), _expectation(rng, n, edge), rng.random(n) < 0.2) for s in slots]
 
     def run() -> list[bytes]:
-        cols = evidence.stored({k: v.copy() for k, v in base.items()})
+        cols = stored({k: v.copy() for k, v in base.items()})
         ks = SimpleNamespace(size=n, baseline=SimpleNamespace(cols=cols))
         got = []
         for ws, observed, exp, done in windows:
@@ -127,7 +128,7 @@ def test_the_lap_resum_is_bit_identical(n: int, edge: float, share: float, seed:
     rows = np.flatnonzero(rng.random(n + 2) < share)
 
     def run() -> list[bytes]:
-        mine = evidence.stored({k: v.copy() for k, v in cols.items()})
+        mine = stored({k: v.copy() for k, v in cols.items()})
         evidence._resum(mine, rows)
         return _bytes(*mine.values())
 
@@ -143,7 +144,7 @@ def test_the_lap_resum_of_negative_zeros(rows: list[int]) -> None:
     cols["ring_v"][:, ::7] = 1e-45
 
     def run() -> list[bytes]:
-        mine = evidence.stored({k: v.copy() for k, v in cols.items()})
+        mine = stored({k: v.copy() for k, v in cols.items()})
         evidence._resum(mine, np.array(rows, dtype=np.intp))
         return _bytes(*mine.values())
 

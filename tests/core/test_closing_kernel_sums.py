@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.core.columns import stored
 
 from spikedetect.core import evidence, expand, ingest_gap
 from spikedetect.core.evidence import EVIDENCE_COLUMNS
@@ -158,7 +159,7 @@ def test_evidence_record_is_bit_identical(n: int, steps: list[tuple[int, int]], 
     inputs = [[np.array(data.draw(st.lists(floats, min_size=n, max_size=n))) for _ in range(3)] for _ in steps]
     states = []
     for kernel in (None, KERNEL):
-        cols = evidence.stored({k: v.copy() for k, v in base.items()})
+        cols = stored({k: v.copy() for k, v in base.items()})
         saved, evidence._kernel = evidence._kernel, kernel  # type: ignore[attr-defined]
         try:
             for (pos, mask), (x, m, v) in zip(steps, inputs, strict=True):
@@ -177,7 +178,7 @@ def test_evidence_record_leaves_nan_windows_to_numpy(monkeypatch: pytest.MonkeyP
     when a value or a running sum is NaN (two NaNs meeting keep the SIMD loop's choice)."""
     monkeypatch.setattr(evidence, "_kernel", KERNEL)  # built, even when SPIKEDETECT_PURE=1 turned it off
     n = 3
-    cols = evidence.stored({name: np.ones((n, *shape), dtype=dtype) for name, (shape, dtype, _) in EVIDENCE_COLUMNS.items()})
+    cols = stored({name: np.ones((n, *shape), dtype=dtype) for name, (shape, dtype, _) in EVIDENCE_COLUMNS.items()})
     leaving = (5 - np.array(evidence.HORIZONS[1:])) % evidence.RING
     finite, nan = np.array([1.0, np.inf, 3.0]), np.array([1.0, np.nan, 3.0])
     assert evidence._record_compiled(cols, n, slice(0, n), 5, leaving, finite, finite, finite)

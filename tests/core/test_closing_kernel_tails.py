@@ -176,8 +176,8 @@ def test_totals_of_counts_not_whole_are_numpys() -> None:
 
 @needs_kernel
 def test_rows_added_past_the_arrays_are_worked_on_in_the_new_arrays() -> None:
-    """The compiled window holds the bank's arrays between windows: when rows are added past
-    them (the arrays are replaced, twice as long) it works on the new ones."""
+    """The compiled window holds the bank's arrays between windows, viewed once: when rows are
+    added past them (the arrays are replaced, twice as long) it views and works on the new ones."""
     rng = np.random.default_rng(5)
     k = 6
     dets = _pair(10, k, rng.dirichlet(np.ones(k), size=10), np.zeros((10, k, 5)), np.full(10, 5000.0),
@@ -191,4 +191,24 @@ def test_rows_added_past_the_arrays_are_worked_on_in_the_new_arrays() -> None:
                 assert all(a is not b for a, b in zip(arrays, (det.shares, det.acc, det.learned, det.hits), strict=True))
         m = len(dets[0].row_keys)
         _same(dets, w * 60_000, rng.poisson(40.0, size=(m, k)).astype(float), rng.random(m) < 0.1)
+        assert dets[1]._fused._arrays.builds == (1 if w < 4 else 2)  # (the scratch still fits 30 rows)
     assert dets[0].learned[10:30].min() > 0  # the new rows learned
+
+
+@needs_kernel
+def test_the_passes_refuse_a_hold_without_arrays() -> None:
+    """Before its first ``take`` (or after one that failed) the hold views nothing: both passes
+    raise rather than read views that are not there."""
+    arrays = KERNEL.CompositionArrays(fused._FRONT, fused._BACK)
+    x = np.zeros((1, 1))
+    with pytest.raises(ValueError, match="no arrays viewed"):
+        KERNEL.composition_front(arrays, x, False)
+    with pytest.raises(ValueError, match="no arrays viewed"):
+        KERNEL.composition_back(arrays, x, np.zeros(1, dtype=np.uint8), 0)
+    det = _detector(2, 1)
+    with pytest.raises(ValueError, match="do not fit"):
+        arrays.take((det.shares, det.acc[:1], det.learned, det.hits, np.zeros(8), np.zeros(8, dtype=np.uint8),
+                     np.zeros(8, dtype=np.intp), np.zeros((1, 8))))
+    with pytest.raises(ValueError, match="no arrays viewed"):
+        KERNEL.composition_front(arrays, x, False)
+    assert arrays.builds == 0

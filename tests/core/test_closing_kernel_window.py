@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.core.columns import stored
 
 from spikedetect.core import evidence, window_scores
 from spikedetect.core.config import DetectorConfig, DetectorSpec
@@ -58,7 +59,7 @@ def _cols(rng: np.random.Generator, n: int, edge: float) -> dict[str, np.ndarray
         cols = {name: _draw(rng, (n + 2, *shape), edge).astype(dtype) for name, (shape, dtype, _) in
                 EVIDENCE_COLUMNS.items()}
         cols["sum_x"] = cols["sum_m"] + _draw(rng, cols["sum_m"].shape, edge, 40.0) - 5.0  # many candidates
-    return evidence.stored(cols)
+    return stored(cols)
 
 
 def _bytes(*arrays: np.ndarray) -> list[bytes]:

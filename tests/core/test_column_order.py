@@ -16,6 +16,7 @@ from types import ModuleType
 import numpy as np
 import orjson
 import pytest
+from tests.core.columns import stored
 
 from spikedetect.core import evidence
 from spikedetect.core.config import DetectorSpec
@@ -142,6 +143,6 @@ def test_the_compiled_loops_refuse_a_row_major_column(monkeypatch: pytest.Monkey
 
 def test_stored_puts_hand_built_rings_in_column_order() -> None:
     cols = {name: np.zeros((3, *shape), dtype=dtype) for name, (shape, dtype, _) in evidence.EVIDENCE_COLUMNS.items()}
-    got = evidence.stored(cols)
+    got = stored(cols)
     assert all(got[k].flags.f_contiguous and not got[k].flags.c_contiguous for k in RINGS)
     assert all(got[k] is cols[k] for k in cols if k not in RINGS)

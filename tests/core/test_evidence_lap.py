@@ -13,6 +13,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from tests.core.columns import stored
 
 from spikedetect.core import evidence
 from spikedetect.core.evidence import EVIDENCE_COLUMNS, RING
@@ -22,7 +23,7 @@ KERNEL = load_compiled("_closing")
 
 
 def columns(n: int) -> dict[str, np.ndarray]:
-    return evidence.stored({name: np.full((n, *shape), init, dtype=dtype)
+    return stored({name: np.full((n, *shape), init, dtype=dtype)
                             for name, (shape, dtype, init) in EVIDENCE_COLUMNS.items()})
 
 

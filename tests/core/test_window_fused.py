@@ -191,6 +191,24 @@ def test_learn_needs_the_window_it_scored() -> None:
 
 
 @needs_kernel
+def test_learn_refuses_a_keyspace_changed_since_scoring() -> None:
+    """The kernel refuses only arrays other than the window's; ``learn``'s own check refuses a
+    keyspace that changed since the window was scored: a row added, the fused path switched off."""
+    s, _ = _scorer(3, len(KEYS) - 1, 0.0)
+    ks = s.keyspace
+    ks.baseline.cols["cal_n"][:] = 5.0
+    with _fused(True):
+        w = window_fused.score_window(ks, s.config, s.policy, {}, 0, np.arange(ks.size, dtype=np.float64))
+        ks.row("ig", KEYS[-1])
+        assert not window_fused.learn(ks, s.config, 0, w, [], np.zeros(ks.size, dtype=bool))
+        w = window_fused.score_window(ks, s.config, s.policy, {}, MIN, np.arange(ks.size, dtype=np.float64))
+    with _fused(False):
+        assert not window_fused.learn(ks, s.config, MIN, w, [], np.zeros(ks.size, dtype=bool))
+    with _fused(True):  # the window is still the one scored: learned now
+        assert window_fused.learn(ks, s.config, MIN, w, [], np.zeros(ks.size, dtype=bool))
+
+
+@needs_kernel
 def test_a_copied_scorer_gets_views_of_its_own() -> None:
     """``copy.deepcopy`` of a scorer whose keyspace has views: the copy starts without, builds its
     own on its next window, and both score and learn that window alike."""

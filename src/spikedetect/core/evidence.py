@@ -24,8 +24,6 @@ Everything is numpy over all keys at once (see docs/architecture.md for why not 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 
@@ -55,13 +53,6 @@ EVIDENCE_COLUMNS: dict[str, tuple[tuple[int, ...], str, float]] = {
 }
 # stored position-major (Fortran order): a window writes one position and reads three of every row
 EVIDENCE_COLUMN_MAJOR = frozenset({"ring_x", "ring_m", "ring_v"})
-
-
-def stored(cols: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
-    """``cols`` with the evidence columns in their storage order (the rings Fortran-ordered, a
-    copy where they were not), as a :class:`~spikedetect.core.detectors.base.Baseline` keeps them
-    and the compiled loops take them (for columns built by hand)."""
-    return {k: np.asfortranarray(v) if k in EVIDENCE_COLUMN_MAJOR else v for k, v in cols.items()}
 
 
 def slot(ws_ms: int, window_ms: int) -> int:

@@ -89,6 +89,9 @@ def learn(ks: Keyspace, config: DetectorConfig, ws: int, w: WindowScores, ended:
     ended incidents' evidence reset, calibration, the baseline, ``closed_ws``. False, and nothing
     learned, where it does not apply (the caller learns step by step then)."""
     v = ks.views
+    # fused_learn refuses any arrays but those of the window it last scored, which passed _applies
+    # then; _applies again sees what the kernel cannot: the keyspace since (rows added or
+    # removed, another baseline) and the fused path switched off
     if v is None or not _applies(ks, w.observed) or not (
             not_quiet.dtype == np.bool_ and not_quiet.flags.c_contiguous and not_quiet.shape == (ks.size,)):
         return False

@@ -34,10 +34,12 @@ def breakdown_sums(leaf: Mapping[tuple[str, str, str], float], wanted: Container
 def evidence_record(sum_x: FloatArray, ring_x: npt.NDArray[np.float32], x: FloatArray, sum_m: FloatArray,
                     ring_m: npt.NDArray[np.float32], m: FloatArray, sum_v: FloatArray, ring_v: npt.NDArray[np.float32],
                     v: FloatArray, rows: IntArray, pos: int, leaving: IntArray) -> bool: ...
-class CompositionArrays:
-    def __init__(self, shares: FloatArray, acc: FloatArray, learned: FloatArray, hits: npt.NDArray[np.int64],
-                 f: FloatArray, b: npt.NDArray[np.uint8], idx: IntArray, tail: FloatArray, front: tuple[float, ...],
-                 back: tuple[float, ...]) -> None: ...
+class HeldViews:
+    builds: int
+
+class CompositionArrays(HeldViews):
+    def __init__(self, front: tuple[float, ...], back: tuple[float, ...]) -> None: ...
+    def take(self, arrays: tuple[npt.NDArray[Any], ...]) -> None: ...
 
 def composition_front(a: CompositionArrays, x: FloatArray, given_n: bool) -> int: ...
 def composition_back(a: CompositionArrays, x: FloatArray, held: npt.NDArray[np.uint8], got: int) -> int: ...
@@ -103,8 +105,7 @@ def frame_breakdown_sums(parts: IntArray, counts: FloatArray, lo: int, hi: int, 
                          category_names: list[str], source_names: list[str], wanted: Container[str],
                          keys_of: Callable[[str], tuple[str, ...]],
                          make: Callable[[dict[str, float], dict[str, float], dict[str, float]], _B]) -> dict[str, _B] | None: ...
-class SeasonalViews:
-    builds: int
+class SeasonalViews(HeldViews):
     work: FloatArray
     idx: IntArray
     cand: IntArray

@@ -1,22 +1,17 @@
 # Included by _closing.pyx (one module), last: the seasonal closing path of one window in three
 # calls instead of some forty (spikedetect.core.window_fused). :class:`SeasonalViews` keeps typed
-# memoryviews of a seasonal baseline's columns and the keyspace's arrays from window to window,
-# rebuilt whenever one of those arrays is another object than the one viewed (a table grew, a
-# state was imported into new arrays), so a view is never stale; the calls run the same cdef
-# loops as the per-step entry points, in the same order, so every value is bit-identical.
+# memoryviews of a seasonal baseline's columns and the keyspace's arrays from window to window
+# (a :class:`HeldViews`: rebuilt whenever one of those arrays is another object than the one
+# viewed), so a view is never stale; the calls run the same cdef loops as the per-step entry
+# points, in the same order, so every value is bit-identical.
 
 import numpy as np
 
-_VIEWED = ("prof", "prof_w", "dow_num", "dow_den", "dow_w", "level", "level_n", "phi", "alpha", "disp_n", "share",
-           "share_w", "ring_x", "ring_m", "ring_v", "sum_x", "sum_m", "sum_v", "cal_q", "cal_q3", "cal_n")
 
-
-cdef class SeasonalViews:
+cdef class SeasonalViews(HeldViews):
     """Memoryviews of one seasonal baseline's columns and its keyspace's ``parent``, ``depth``,
     ``closed_ws`` and ``mute_until``, and the scratch arrays of the fused calls (grown by
     doubling). ``builds`` counts how often the views were (re)built."""
-    cdef dict cols
-    cdef list objs  # the arrays viewed, in _VIEWED order then the keyspace's four
     cdef double[::1, :] prof, dow_num, dow_den
     cdef float[::1, :] prof_w, dow_w, ring_x, ring_m, ring_v
     cdef double[::1] level, share
@@ -42,12 +37,8 @@ cdef class SeasonalViews:
     cdef unsigned char[::1] w_warm, w_done, w_muted, w_tracked
     cdef double[:, ::1] w_raw
     cdef double[:, :, ::1] w_block
-    cdef readonly Py_ssize_t builds
 
     def __init__(self):
-        self.cols = None
-        self.objs = []
-        self.builds = 0
         self.w_objs = None
 
     def __reduce__(self):
@@ -56,34 +47,19 @@ cdef class SeasonalViews:
         return SeasonalViews, ()
 
     cdef int refresh(self, dict cols, object parent, object depth, object closed_ws, object mute_until) except -1:
-        """Rebuild the views unless every array is the one viewed."""
-        cdef Py_ssize_t i, m = len(_VIEWED)
-        cdef PyObject* hit
-        cdef list objs = self.objs
-        cdef bint same = cols is self.cols and len(objs) == m + 4
-        if same:
-            for i in range(m):
-                hit = PyDict_GetItem(cols, _VIEWED[i])
-                if hit == NULL or <object>hit is not objs[i]:
-                    same = False
-                    break
-        if same and parent is objs[m] and depth is objs[m + 1] and closed_ws is objs[m + 2] \
-                and mute_until is objs[m + 3]:
-            return 0
-        self.cols = None  # a failed rebuild leaves nothing that could pass for fresh
-        self.objs = []
-        self.prof, self.dow_num, self.dow_den = cols["prof"], cols["dow_num"], cols["dow_den"]
-        self.prof_w, self.dow_w = cols["prof_w"], cols["dow_w"]
-        self.ring_x, self.ring_m, self.ring_v = cols["ring_x"], cols["ring_m"], cols["ring_v"]
-        self.level, self.share = cols["level"], cols["share"]
-        self.level_n, self.phi, self.alpha, self.disp_n = cols["level_n"], cols["phi"], cols["alpha"], cols["disp_n"]
-        self.share_w, self.cal_n = cols["share_w"], cols["cal_n"]
-        self.sum_x, self.sum_m, self.sum_v = cols["sum_x"], cols["sum_m"], cols["sum_v"]
-        self.cal_q, self.cal_q3 = cols["cal_q"], cols["cal_q3"]
-        self.parent, self.depth, self.closed_ws, self.mute_until = parent, depth, closed_ws, mute_until
-        self.objs = [cols[name] for name in _VIEWED] + [parent, depth, closed_ws, mute_until]
-        self.cols = cols
-        self.builds += 1
+        """View the baseline's columns and the keyspace's arrays (rebuilt unless each is the
+        one viewed)."""
+        return self.hold((cols["prof"], cols["prof_w"], cols["dow_num"], cols["dow_den"], cols["dow_w"], cols["level"],
+                          cols["level_n"], cols["phi"], cols["alpha"], cols["disp_n"], cols["share"], cols["share_w"],
+                          cols["ring_x"], cols["ring_m"], cols["ring_v"], cols["sum_x"], cols["sum_m"], cols["sum_v"],
+                          cols["cal_q"], cols["cal_q3"], cols["cal_n"], parent, depth, closed_ws, mute_until))
+
+    cdef int build(self, tuple objs) except -1:
+        """The views of :meth:`refresh`'s arrays, in its order."""
+        (self.prof, self.prof_w, self.dow_num, self.dow_den, self.dow_w, self.level, self.level_n, self.phi,
+         self.alpha, self.disp_n, self.share, self.share_w, self.ring_x, self.ring_m, self.ring_v, self.sum_x,
+         self.sum_m, self.sum_v, self.cal_q, self.cal_q3, self.cal_n, self.parent, self.depth, self.closed_ws,
+         self.mute_until) = objs
         return 0
 
     cdef int scratch(self, Py_ssize_t n, Py_ssize_t total) except -1:

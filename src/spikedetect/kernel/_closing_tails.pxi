@@ -14,10 +14,11 @@ cdef struct _Back:
     double p_floor, ln10, open_s, close_s, min_ex, min_ratio, close_ratio, rise, half_ex, warm, strong, max_rate
 
 
-cdef class CompositionArrays:
+cdef class CompositionArrays(HeldViews):
     """The arrays a composition window works on - the share bank's ``shares``, ``acc``,
-    ``learned`` and ``hits`` and the scratch ``f``, ``b``, ``idx``, ``tail`` - with the constants
-    of both passes, taken once (a new object when one of them is replaced) rather than every call.
+    ``learned`` and ``hits`` and the scratch ``f``, ``b``, ``idx``, ``tail`` (given to
+    :meth:`hold` each window; a :class:`HeldViews`: viewed again only when one of them was
+    replaced) - with the constants of both passes, taken once rather than every call.
     ``front``: (P_FLOOR, DECAY short, DECAY long, ln CUSUM_RATIO, CUSUM_RATIO - 1, LEARN_REPORTS);
     ``back``: (P_FLOOR, ln 10, OPEN_SCORE, CLOSE_SCORE, MIN_EXCESS, MIN_RATIO, CLOSE_RATIO,
     MIN_SHARE_RISE, MIN_EXCESS / 2, WARM_REPORTS, 2 OPEN_SCORE, MAX_RATE)."""
@@ -32,18 +33,23 @@ cdef class CompositionArrays:
     cdef double p_floor, d0, d1, lnr, cr1, learn_reports
     cdef _Back back
 
-    def __init__(self, double[:, ::1] shares, double[:, :, ::1] acc, double[::1] learned, long long[::1] hits,
-                 double[::1] f, unsigned char[::1] b, Py_ssize_t[::1] idx, double[:, ::1] tail, tuple front,
-                 tuple back):
-        if acc.shape[0] != shares.shape[0] or acc.shape[1] != shares.shape[1] or acc.shape[2] != 5 \
-                or learned.shape[0] != shares.shape[0] or hits.shape[0] != shares.shape[0] or tail.shape[0] != 1:
-            raise ValueError("CompositionArrays: the arrays do not fit")
-        self.shares, self.acc, self.learned, self.hits = shares, acc, learned, hits
-        self.f, self.b, self.idx, self.tail = f, b, idx, tail
+    def __init__(self, tuple front, tuple back):
         self.p_floor, self.d0, self.d1, self.lnr, self.cr1, self.learn_reports = front
         (self.back.p_floor, self.back.ln10, self.back.open_s, self.back.close_s, self.back.min_ex,
          self.back.min_ratio, self.back.close_ratio, self.back.rise, self.back.half_ex, self.back.warm,
          self.back.strong, self.back.max_rate) = back
+
+    def take(self, tuple arrays) -> None:
+        """View ``arrays``: (shares, acc, learned, hits, f, b, idx, tail)."""
+        self.hold(arrays)
+
+    cdef int build(self, tuple objs) except -1:
+        self.shares, self.acc, self.learned, self.hits, self.f, self.b, self.idx, self.tail = objs
+        if self.acc.shape[0] != self.shares.shape[0] or self.acc.shape[1] != self.shares.shape[1] \
+                or self.acc.shape[2] != 5 or self.learned.shape[0] != self.shares.shape[0] \
+                or self.hits.shape[0] != self.shares.shape[0] or self.tail.shape[0] != 1:
+            raise ValueError("CompositionArrays: the arrays do not fit")
+        return 0
 
 
 cdef inline void _horizon(Py_ssize_t h, Py_ssize_t r, Py_ssize_t c, double nr, double p,
@@ -130,6 +136,7 @@ def composition_front(CompositionArrays a, const double[:, ::1] x, bint given_n)
     Returns how many, or -1 - nothing moved - when a total is not surely numpy's (not every count
     whole: numpy's sum is to be given)."""
     cdef Py_ssize_t m = x.shape[0], k = x.shape[1], cells = 3 * m * k, got
+    a.viewing()
     if a.shares.shape[0] < m or a.shares.shape[1] < k or a.f.shape[0] < 4 * m + 3 * cells + m * k \
             or a.idx.shape[0] < cells + m:
         raise ValueError("composition_front: the arrays do not fit")
@@ -226,6 +233,7 @@ def composition_back(CompositionArrays a, const double[:, ::1] x, const unsigned
     When none does, the window ends here as numpy ends it: blocked rows (``held`` bit 1) forget
     their evidence and the rows learn (``ShareBank.learn``, once some weight is > 0); else the
     caller steps the rows, then does both."""
+    a.viewing()  # (before the views are copied)
     cdef _Back c_ = a.back
     cdef Py_ssize_t m = x.shape[0], k = x.shape[1], cells = 3 * m * k, r, c, i, steps = 0, learning = 0
     cdef double *n

@@ -62,8 +62,8 @@ class Steps:
 
 class FusedWindow:
     """The compiled window's scratch: floats, flags, positions, ones and the candidates' tails,
-    and the kernel's hold on them and on the bank's arrays (``_arrays``, made anew when one of
-    them is replaced)."""
+    and the kernel's hold on them and on the bank's arrays (``_arrays``, which views them again
+    when one of them was replaced)."""
 
     def __init__(self) -> None:
         self.f = np.zeros(0)
@@ -72,11 +72,10 @@ class FusedWindow:
         self.ones = np.zeros(0)
         self.tail = np.zeros((1, 0))
         self._arrays: Any = None
-        self._bank: tuple[npt.NDArray[Any], ...] = ()  # the bank's arrays ``_arrays`` holds
 
     def __getstate__(self) -> dict[str, Any]:
         """Copies and pickles leave the kernel's hold behind (made again at the next window)."""
-        return {**self.__dict__, "_arrays": None, "_bank": ()}
+        return {**self.__dict__, "_arrays": None}
 
     def _fit(self, m: int, k: int) -> None:
         cells = 3 * m * k
@@ -88,15 +87,13 @@ class FusedWindow:
         self.idx = np.empty(size, dtype=np.intp)
         self.ones = np.ones(size)
         self.tail = np.empty((1, size))
-        self._arrays = None
 
     def _hold(self, kernel: ModuleType, bank: ShareBank) -> Any:
-        """The kernel's hold on the scratch and ``bank``'s arrays (the same object while none
-        of them was replaced)."""
-        arrays = (bank.shares, bank.acc, bank.learned, bank.hits)
-        if self._arrays is None or any(a is not b for a, b in zip(arrays, self._bank, strict=True)):
-            self._arrays = kernel.CompositionArrays(*arrays, self.f, self.b, self.idx, self.tail, _FRONT, _BACK)
-            self._bank = arrays
+        """The kernel's hold on ``bank``'s arrays and the scratch (their views taken again only
+        when one of them was replaced)."""
+        if self._arrays is None:
+            self._arrays = kernel.CompositionArrays(_FRONT, _BACK)
+        self._arrays.take((bank.shares, bank.acc, bank.learned, bank.hits, self.f, self.b, self.idx, self.tail))
         return self._arrays
 
     def run(self, bank: ShareBank, x: FloatArray, held: npt.NDArray[np.uint8]) -> Steps | None:

@@ -26,7 +26,14 @@ from spikedetect.core.detectors.base import FLOOR, LEARNED, PARENT_PRIOR, BoolAr
 from spikedetect.core.detectors.seasonal import SeasonalBaseline
 from spikedetect.core.incidents import Tracker
 from spikedetect.core.keyspace import Keyspace, ServiceKey
-from spikedetect.core.window_scores import WindowScores, excess_rates, horizons, score_rest, tracked_rows
+from spikedetect.core.window_scores import (
+    WindowScores,
+    excess_rates,
+    gather_evidence,
+    horizons,
+    score_rest,
+    tracked_rows,
+)
 from spikedetect.core.window_scores import score_window as score_window_steps
 from spikedetect.kernel import closing as _kernel
 
@@ -66,13 +73,13 @@ def score_window(ks: Keyspace, config: DetectorConfig, policy: pol.IncidentPolic
         (model.floor_mean, LEARNED, PARENT_PRIOR),
         (LEARNED, evidence.MEAN_FLOOR, pos, compiled._LEAVING[pos], _LONG, min_excess))
     exp = Expectation(mean, phi, source, {"tod": tod, "warm": warm, "factor": factor, "own": own})
-    if stage:  # a step declined: numpy from there
-        if stage == 1:
-            sum_mean = np.where(source == LEARNED, np.maximum(own, evidence.MEAN_FLOOR), mean)
-            evidence.record(cols, n, pos, observed, sum_mean, sum_mean * phi, ~done)
-        elif stage == 2:
-            evidence._resum(cols, np.flatnonzero(~done))
-        hz = horizons(*evidence.horizon_block(cols, n, pos, min_excess))
+    if stage:  # a step declined: the per-step code from there
+        if stage == 1:  # the record: all of gathering the evidence
+            hz = gather_evidence(ks, config, ws, observed, exp, done)
+        else:
+            if stage == 2:  # the lap's resum of the rows just recorded
+                evidence._resum(cols, np.flatnonzero(~done))
+            hz = horizons(*evidence.horizon_block(cols, n, pos, min_excess))
         return score_rest(ks, config, policy, trackers, ws, observed, exp, done, hz)
     negbin.take_logs(v.work, prepared)
     tracked = tracked_rows(ks, trackers)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -50,14 +50,14 @@ _NO_SUMS = np.zeros((5, 0, 0))  # log_sf of the candidates alone
 _NO_ROWS = np.zeros(0, dtype=np.intp)
 
 
-class Steps:
+class Steps(NamedTuple):
     """A window whose members step in Python: the rows, their totals ``n``, tails and learning
     weights (views of the scratch, valid until the next window)."""
 
-    __slots__ = ("n", "rows", "tails", "weight")
-
-    def __init__(self, rows: list[int], n: FloatArray, tails: Tails, weight: FloatArray) -> None:
-        self.rows, self.n, self.tails, self.weight = rows, n, tails, weight
+    rows: list[int]
+    n: FloatArray
+    tails: Tails
+    weight: FloatArray
 
 
 class FusedWindow:

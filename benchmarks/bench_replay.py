@@ -32,7 +32,7 @@ from spikedetect.core import Detector, DetectorConfig, negbin, window_scores
 from spikedetect.core.composition import shares
 from spikedetect.core.counter import WindowCounter
 from spikedetect.core.detectors import seasonal
-from spikedetect.files.sources import iter_batches, open_binary
+from spikedetect.files.sources import BatchReader, iter_batches, open_binary
 from spikedetect.gc_policy import tune_collector
 from spikedetect.replay.runner import Replay
 
@@ -59,13 +59,17 @@ def read_decode(path: Path) -> int:
 
 
 def replay(path: Path, config: DetectorConfig, *, pure: bool = False, signals: bool = True) -> int:
+    """What ``spikedetect replay FILE`` does, less writing its outputs: FileInput's reader (the
+    kernel's line spans when it is built; lists of bytes, as ``iter_batches``, when ``pure``)
+    and line numbers, the Replay driver."""
     with as_the_cli():
         r = Replay(config, signals=signals)  # signals=False: the count detector alone, what replay did before issue 18
         if pure:
             r.pipeline.counters[0].use_kernel(None)
         with open_binary(path) as f:
-            for batch in iter_batches(f):
-                r.feed(batch)
+            reader = BatchReader(f, str(path), spans=not pure)
+            for batch in reader:
+                r.feed(batch, line_numbers=reader.line_numbers)
         r.finish()
         return r.summary.incidents_opened
 
@@ -87,7 +91,7 @@ def count_only(path: Path, config: DetectorConfig, *, pure: bool = False) -> int
         c = WindowCounter(config, pure=pure)
         windows = 0
         with open_binary(path) as f:
-            for batch in iter_batches(f):
+            for batch in BatchReader(f, str(path), spans=not pure):
                 c.feed_batch(batch)
                 windows += len(c.take_closed())
         c.finish()

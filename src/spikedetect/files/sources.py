@@ -13,11 +13,15 @@ from __future__ import annotations
 import gzip
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, overload
 
 from spikedetect.files.faults import Fault
+from spikedetect.kernel import count as _kernel
+
+if TYPE_CHECKING:
+    from spikedetect.kernel._count import Lines
 
 BLOCK_BYTES = 4 * 1024 * 1024
 
@@ -65,12 +69,15 @@ class BatchReader:
     ``lines`` counts every line read, blank ones included, so line numbers are the file's.
     """
 
-    def __init__(self, stream: BinaryIO, path: str, batch_size: int = 20_000) -> None:
+    def __init__(self, stream: BinaryIO, path: str, batch_size: int = 20_000, *, spans: bool = False) -> None:
         self.stream, self.path, self.batch_size = stream, path, batch_size
         self.fault: Fault | None = None
         self.cut_mid_line = False
         self.lines = 0
-        self.line_numbers: list[int] = []  # of the lines in the batch just yielded
+        self.line_numbers: Sequence[int] = []  # of the lines in the batch just yielded
+        # spans: batches are the counting kernel's Lines (no bytes object per line) when it is built
+        self._split = _kernel.split_lines if spans and _kernel is not None else None
+        self._tail = b""
 
     def position(self) -> int:
         """Bytes of the underlying file read so far (compressed bytes for gzip)."""
@@ -80,18 +87,15 @@ class BatchReader:
         except (OSError, ValueError):
             return 0
 
-    def __iter__(self) -> Iterator[list[bytes]]:
-        tail = b""
+    def __iter__(self) -> Iterator[Sequence[bytes]]:
+        if self._split is not None:
+            yield from self._spans(self._split)
+            return
         batch: list[bytes] = []
         numbers: list[int] = []
-        while True:
-            block = self._read()
-            if not block:
-                if self.fault is not None:
-                    tail = b""  # a line cut by the fault is not used
-                break
-            lines = (tail + block).split(b"\n")
-            tail = lines.pop()
+        for buf, end in self._cut():
+            lines = buf[:end].split(b"\n")
+            lines.pop()
             for line in lines:
                 self.lines += 1
                 if line.strip():
@@ -101,16 +105,65 @@ class BatchReader:
                 self.line_numbers = numbers
                 yield batch
                 batch, numbers = [], []
-        if tail:
-            self.lines += 1
-            if tail.strip():
-                self.cut_mid_line = True
-                batch.append(tail)
-                numbers.append(self.lines)
+        last = self._last_line()
+        if last is not None:
+            batch.append(last)
+            numbers.append(self.lines)
         if batch:
             self.line_numbers = numbers
             yield batch
 
+    def _spans(self, split: Callable[[bytes, int, int], Lines]) -> Iterator[Sequence[bytes]]:
+        """:meth:`__iter__` with each block cut by the kernel: the same batches, lines and line
+        numbers, as :class:`Lines` (tests/replay/test_line_spans.py holds the two to each other)."""
+        parts: list[Lines] = []
+        pending = 0
+        for buf, end in self._cut():
+            lines = split(buf, end, self.lines + 1)
+            self.lines += lines.seen
+            if len(lines):
+                parts.append(lines)
+                pending += len(lines)
+            if pending >= self.batch_size:
+                yield self._batch(parts)
+                parts, pending = [], 0
+        last = self._last_line()
+        if last is not None:
+            parts.append(split(last + b"\n", len(last) + 1, self.lines))
+        if parts:
+            yield self._batch(parts)
+
+    def _cut(self) -> Iterator[tuple[bytes, int]]:
+        """Each block read, after the unfinished line of the one before: (that buffer, the end
+        of its last whole line). What is left at the end of input waits in ``_tail``."""
+        tail = b""
+        while True:
+            block = self._read()
+            if not block:
+                if self.fault is not None:
+                    tail = b""  # a line cut by the fault is not used
+                break
+            buf = tail + block
+            end = buf.rfind(b"\n") + 1
+            yield buf, end
+            tail = buf[end:]
+        self._tail = tail
+
+    def _last_line(self) -> bytes | None:
+        """The input's last line when it has no newline (counted; ``cut_mid_line`` set), unless blank."""
+        tail = self._tail
+        if not tail:
+            return None
+        self.lines += 1
+        if not tail.strip():
+            return None
+        self.cut_mid_line = True
+        return tail
+
+    def _batch(self, parts: list[Lines]) -> Lines:
+        batch = parts[0] if len(parts) == 1 else _kernel_lines().join(parts)
+        self.line_numbers = _Numbers(batch)
+        return batch
 
     def _read(self) -> bytes:
         """Up to BLOCK_BYTES; on a fault, what was decompressed before it (then b"" next time)."""
@@ -135,6 +188,31 @@ class BatchReader:
                                "lines before it were processed, the rest is lost")  # fmt: skip
             return data
         return b"".join(chunks)
+
+
+class _Numbers(Sequence[int]):
+    """The line numbers of a :class:`Lines` batch, read from it when asked (dead letters only)."""
+
+    def __init__(self, lines: Lines) -> None:
+        self.lines = lines
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @overload
+    def __getitem__(self, i: int) -> int: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[int]: ...
+    def __getitem__(self, i: int | slice) -> int | Sequence[int]:
+        if isinstance(i, slice):
+            return [self.lines.number(k) for k in range(len(self.lines))[i]]
+        return self.lines.number(i)
+
+
+def _kernel_lines() -> type[Lines]:
+    assert _kernel is not None
+    lines: type[Lines] = _kernel.Lines
+    return lines
 
 
 def _describe(exc: BaseException) -> str:

@@ -6,7 +6,6 @@
 from libc.stdint cimport int32_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memset
-from cpython.list cimport PyList_GET_ITEM
 
 from os import urandom as _urandom
 
@@ -251,44 +250,3 @@ cdef int _add(dict cur, object service, object leaf, int64_t count) except -1:
     hit = PyDict_GetItem(svc, leaf)
     svc[leaf] = count if hit == NULL else <object>hit + count
     return 0
-
-
-# -- scanning ahead: the table's memory is fetched while earlier lines are counted ---------------
-DEF RING = 8  # lines scanned ahead of the one being counted (a power of 2)
-
-
-cdef struct Ahead:
-    Scan scans[RING]
-    uint64_t hashes[RING]
-    int ok[RING]
-
-
-cdef inline void _scan_ahead(Ahead* a, list values, Py_ssize_t j, Py_ssize_t max_bytes) noexcept:
-    """Scan line j into the ring (a line the main loop will reject or that is not bytes is just
-    not scanned: the main loop judges it as before)."""
-    cdef Py_ssize_t r = j & (RING - 1)
-    cdef PyObject* v = PyList_GET_ITEM(values, j)
-    a.ok[r] = 0
-    if type(<object>v) is bytes and PyBytes_GET_SIZE(<object>v) <= max_bytes:
-        if _scan(<const unsigned char*>PyBytes_AS_STRING(<object>v), PyBytes_GET_SIZE(<object>v), &a.scans[r]):
-            a.ok[r] = 1
-            a.hashes[r] = _combo_hash(<const unsigned char*>PyBytes_AS_STRING(<object>v), &a.scans[r])
-
-
-cdef inline void _prefetch(Ahead* a, RawCombos rc, Py_ssize_t k, bint arena) noexcept:
-    """Line k's bucket is (nearly) fetched: prefetch its slot record, or with ``arena`` (the
-    record fetched by now) the slot's raw key bytes."""
-    cdef Py_ssize_t r = k & (RING - 1), slot
-    if a.ok[r]:
-        slot = rc.table[<Py_ssize_t>(a.hashes[r] & <uint64_t>rc.mask)]
-        if slot >= 0:
-            if arena:
-                __builtin_prefetch(rc.arena + rc.slots[slot].off)
-            else:
-                __builtin_prefetch(rc.slots + slot)
-
-
-cdef inline void _prefetch_bucket(Ahead* a, RawCombos rc, Py_ssize_t j) noexcept:
-    cdef Py_ssize_t r = j & (RING - 1)
-    if a.ok[r]:
-        __builtin_prefetch(rc.table + <Py_ssize_t>(a.hashes[r] & <uint64_t>rc.mask))

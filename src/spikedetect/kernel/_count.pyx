@@ -1,6 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=False, initializedcheck=False
-"""The compiled counting kernel: :meth:`WindowCounter.feed_batch` with a C scanner for the
-common line.
+"""The compiled counting kernel: :meth:`WindowCounter.feed_batch` with a C scanner for the common line.
 
 The loop is the pure-Python one in ``spikedetect/core/counter.py`` (the reference), statement
 for statement, with one change: a line is first scanned in C as a strict subset of JSON - one
@@ -8,8 +7,7 @@ flat object, string and integer values, no escapes, keys and other values ASCII,
 integer or ``YYYY-MM-DDTHH:MM:SS[.mmm]Z`` - and its (service, region, category, source) raw
 bytes are looked up in a cache of combinations the Python validator already admitted. Any
 other line (a miss, an escape, a float, a nested value, a duplicate field, non-ASCII outside
-the key fields, bad JSON) takes the Python path unchanged, so every reject reason is the
-Python validator's.
+the key fields, bad JSON) takes the Python path unchanged: every reject reason is the validator's.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -25,6 +23,8 @@ include "_scan.pxi"
 include "_combos.pxi"
 include "_evidence.pxi"
 include "_eids.pxi"
+include "_lines.pxi"  # a batch may be Lines: spans of the blocks read, no bytes object per line
+include "_ahead.pxi"
 
 
 def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin, result):
@@ -33,8 +33,9 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
     cdef Heap heap
     cdef Scan* sc
     cdef const unsigned char* s
-    cdef list values = values_in if type(values_in) is list else list(values_in)
-    cdef Py_ssize_t n, i, j, nvalues = len(values)
+    cdef Lines lines = values_in if type(values_in) is Lines else None
+    cdef list values = None if lines is not None else values_in if type(values_in) is list else list(values_in)
+    cdef Py_ssize_t n, i, j, nvalues = len(values_in) if lines is not None else len(values)
     cdef PyObject* hit
     cdef Py_ssize_t slot
     cdef uint64_t khash = 0
@@ -84,22 +85,24 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
     ev_min = heap.v[0] if heap.n == quorum else no_floor
     limit = no_limit if frontier == no_floor else frontier + skew_ms
     for j in range(min(RING - 1, nvalues)):
-        _scan_ahead(&ahead, values, j, max_bytes)
+        _scan_ahead(&ahead, values, lines, j, max_bytes)
     for i in range(nvalues):
         j = i + RING - 1
         if j < nvalues:
-            _scan_ahead(&ahead, values, j, max_bytes)
+            _scan_ahead(&ahead, values, lines, j, max_bytes)
             _prefetch_bucket(&ahead, rc, j)
         if i + RING // 2 < nvalues:
             _prefetch(&ahead, rc, i + RING // 2, False)
         if i + 2 < nvalues:
             _prefetch(&ahead, rc, i + 2, True)
-        raw = values[i]
-        n = PyBytes_GET_SIZE(raw)
+        if lines is None:
+            raw = values[i]
+            n, s = PyBytes_GET_SIZE(raw), <const unsigned char*>PyBytes_AS_STRING(raw)
+        else:  # a span: its bytes object is made only where one is needed (_own)
+            raw, n, s = None, lines.size[i], <const unsigned char*>lines.ptr[i]
         if n > max_bytes:
             rejects.append((i, "value_too_large"))
             continue
-        s = <const unsigned char*>PyBytes_AS_STRING(raw)
         insert = False
         slot = -1
         sc = &ahead.scans[i & (RING - 1)]
@@ -118,6 +121,7 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
             eid_raw = sc.seen[F_EID]
         else:
             eid_raw = False
+            raw = _own(raw, s, n)
             try:
                 obj = loads(raw)
             except decode_error as exc:
@@ -175,6 +179,7 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
                 if eid in got_ids:
                     duplicates += 1
                     continue
+            raw = _own(raw, s, n)
             reason = self._hold(raw, ts, ws, key, (position, i) if not has_origin else origin(i),
                                 None if position is None else position + i, ev_total + confirm)
             if reason is not None:

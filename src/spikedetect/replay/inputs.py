@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,7 @@ class FileInput:
 
     path: str
     batch_size: int = 20_000
-    _cached: tuple[list[tuple[list[bytes], list[int]]], BatchReader] | None = field(default=None, repr=False)
+    _cached: tuple[list[tuple[Sequence[bytes], Sequence[int]]], BatchReader] | None = field(default=None, repr=False)
 
     def prepare(self, values: dict[str, Any]) -> dict[str, Any]:
         return values
@@ -67,7 +67,7 @@ class FileInput:
         if self.path == "-":
             if self._cached is None:
                 with open_binary("-") as stream:
-                    reader = BatchReader(stream, name, self.batch_size)
+                    reader = BatchReader(stream, name, self.batch_size, spans=True)
                     self._cached = ([(b, reader.line_numbers) for b in reader], reader)
             batches, reader = self._cached
             for batch, numbers in batches:
@@ -75,7 +75,7 @@ class FileInput:
         else:
             with open_binary(self.path) as stream, Progress(progress, "replay", "events") as update:
                 total = count_bytes(self.path)  # gzip: progress in compressed bytes
-                reader = BatchReader(stream, name, self.batch_size)
+                reader = BatchReader(stream, name, self.batch_size, spans=True)
                 for batch in reader:
                     runner.feed(batch, line_numbers=reader.line_numbers)
                     update(reader.position(), total, runner.summary.events)

@@ -129,7 +129,7 @@ class CompositionDetector(ShareBank):
         key_rows, no_row = self._key_rows(index, len(keys), keys_moves)
         busy = np.greater_equal(expected[: len(keys)], MIN_EXPECTED)
         busy &= no_row
-        if not busy.any():  # (the usual window: no key became busy)
+        if not np.count_nonzero(busy):  # (the usual window: no key became busy)
             return key_rows
         for r in np.flatnonzero(busy).tolist():  # (in key order, as rows were always added)
             self.row(keys[r])

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from spikedetect.core.leaves import SOURCE
 from spikedetect.core.regions import GLOBAL
 from spikedetect.core.signal_events import SignalEvent, signal_id, signal_next
 from spikedetect.core.timefmt import format_ts_ms
@@ -46,6 +47,7 @@ LEARN_REPORTS = 300.0
 MAX_RATE = 0.1
 MAX_SOURCES = 8
 _LN10 = math.log(10.0)
+_QUIET = (ALL, WARM_REPORTS, LEARN_REPORTS, MAX_RATE, MIN_SHARE, MAX_SOURCES)  # gap_quiet_learn's constants
 
 
 @dataclass
@@ -159,9 +161,17 @@ class IngestGapDetector:
                      phi: npt.NDArray[np.float64], learned: npt.NDArray[np.bool_],
                      services: Sequence[str]) -> list[SignalEvent]:
         """One closed window (its leaves: :mod:`~spikedetect.core.leaf_window`) for every known
-        service (``services``: those with a global key)."""
+        service (``services``: those with a global key). With a frame and the compiled closing loops,
+        the quiet services (no gap, no run, none silent, no new source) learn in one compiled pass
+        (``gap_quiet_learn``: the same steps, the same bits) and only the others walk the steps below."""
         events: list[SignalEvent] = []
-        for svc in sorted(set(services) | set(self.services)):
+        order = sorted(set(services) | set(self.services))
+        frame = window.frame
+        if _kernel is not None and frame is not None:
+            order = _kernel.gap_quiet_learn(order, self.services, index, GLOBAL, observed, learned.view(np.uint8),
+                                            frame.parts[SOURCE], frame.counts, frame.starts, frame.services,
+                                            frame.table.source_names, _QUIET)
+        for svc in order:
             row = index.get((svc, GLOBAL))
             if row is None:
                 self.services.pop(svc, None)  # retired

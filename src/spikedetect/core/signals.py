@@ -22,6 +22,7 @@ from spikedetect.core.ingest_gap import IngestGapDetector
 from spikedetect.core.keyspace import Keyspace
 from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.core.signal_events import SignalEvent
+from spikedetect.kernel import closing as _kernel
 
 COOLDOWN_MS = 90 * 60_000
 
@@ -73,19 +74,28 @@ class Signals:
         """The keys with an open count ``incident`` and those above them, and for COOLDOWN_MS
         after (an outage's tail keeps its mix while its count is normal again)."""
         under = incident.copy()
-        parent = ks.parent[: ks.size]
-        for _ in range(int(ks.depth[: ks.size].max(initial=0)) if under.any() else 0):  # (none: nothing to lift)
-            up = parent[under & (parent >= 0)]
-            if len(up) == 0 or under[up].all():
-                break
-            under[up] = True
-        keys = ks.keys
+        if _kernel is not None:
+            _kernel.lift_to_ancestors(under.view(np.uint8), ks.parent, ks.depth)
+        else:
+            parent = ks.parent[: ks.size]
+            for _ in range(int(ks.depth[: ks.size].max(initial=0)) if under.any() else 0):  # (none: nothing to lift)
+                up = parent[under & (parent >= 0)]
+                if len(up) == 0 or under[up].all():
+                    break
+                under[up] = True
+        keys, cooling, index = ks.keys, self.cooling, ks.index
         for r in np.flatnonzero(under).tolist():
-            self.cooling[keys[r]] = ws
-        for sk in [sk for sk, at in self.cooling.items() if ws - at >= COOLDOWN_MS or sk not in ks.index]:
-            del self.cooling[sk]
-        if self.cooling:
-            under[[ks.index[sk] for sk in self.cooling]] = True
+            cooling[keys[r]] = ws
+        rows = []  # the rows still cooling from earlier windows (those of this one are under already)
+        for sk, at in list(cooling.items()):
+            if at != ws:
+                row = index.get(sk)
+                if row is None or ws - at >= COOLDOWN_MS:
+                    del cooling[sk]
+                else:
+                    rows.append(row)
+        if rows:
+            under[rows] = True
         return under
 
     def take(self) -> list[SignalEvent]:

@@ -126,6 +126,117 @@ cdef dict _breakdown_objects(object leaf, object wanted, object keys_of, object 
     return out
 
 
+# -- the quiet services of one ingest-gap window (IngestGapDetector.close_window) -------------------
+
+from libc.math cimport exp as _c_exp
+
+
+cdef double _source_value(object name, list names, const double* acc, const unsigned char* seen, Py_ssize_t ns):
+    """The window's reports of source ``name`` (0.0 when it sent none): ``by_src.get(name, 0.0)``."""
+    cdef Py_ssize_t s
+    for s in range(ns):
+        if seen[s] and names[s] == name:
+            return acc[s]
+    return 0.0
+
+
+def gap_quiet_learn(list order, dict states, object index, object whole, const double[::1] observed,
+                    const unsigned char[::1] judged, const Py_ssize_t[::1] src, const double[::1] counts,
+                    const Py_ssize_t[::1] starts, list frame_services, dict source_names, tuple consts) -> list:
+    """``IngestGapDetector.close_window``'s quiet services, the same steps in the same order: of
+    the services ``order``, each known one (``states``) with a global key (``(svc, whole)`` in
+    ``index``), no open gap, no silent run, reports (``observed`` at its row) and no silence this
+    window (``_quiet``: its reports per source summed over its span of the frame - ``src`` the
+    leaves' source ids into ``source_names[svc]``, ``counts`` theirs, the span
+    ``starts[j]:starts[j + 1]`` of ``frame_services[j]`` - from +0.0 in leaf order) learns its
+    source shares (``_learn``) when no new source reported. Returns the others, in order, for the
+    Python steps (nothing of theirs touched). ``judged``: per row, its count model learned.
+    ``consts``: (ALL, WARM_REPORTS, LEARN_REPORTS, MAX_RATE, MIN_SHARE, MAX_SOURCES)."""
+    cdef object every = consts[0]
+    cdef double warm = consts[1], learn_reports = consts[2], max_rate = consts[3], min_share = consts[4]
+    cdef Py_ssize_t max_sources = consts[5]
+    cdef list rest = [], names, keys
+    cdef dict shares
+    cdef Py_ssize_t i, j, s, lo, hi, ns, row, nsvc = len(frame_services), cap = 0
+    cdef double total, learned, rate, keep, v, y
+    cdef double* acc = NULL
+    cdef unsigned char* seen = NULL
+    cdef bint fits
+    if starts.shape[0] < nsvc + 1:
+        raise ValueError("gap_quiet_learn: starts too short")
+    try:
+        for svc in order:
+            got = index.get((svc, whole))
+            st = states.get(svc)
+            if got is None or st is None or st.gap is not None or st.runs:
+                rest.append(svc)
+                continue
+            row = got
+            if not 0 <= row < observed.shape[0] or row >= judged.shape[0]:
+                raise IndexError(f"row {row} is out of bounds")
+            total = observed[row]
+            shares = st.shares
+            if not total > 0 or every in shares or len(shares) > max_sources:
+                rest.append(svc)
+                continue
+            lo = hi = 0
+            for j in range(nsvc):
+                if frame_services[j] == svc:
+                    lo, hi = starts[j], starts[j + 1]
+                    break
+            if lo < 0 or hi > src.shape[0] or hi > counts.shape[0]:
+                raise IndexError("gap_quiet_learn: span out of bounds")
+            names = source_names.get(svc, [])
+            ns = len(names)
+            if ns + 1 > cap:
+                free(acc)
+                free(seen)
+                acc, seen, cap = NULL, NULL, 0
+                acc = <double*>malloc((ns + 1) * sizeof(double))
+                seen = <unsigned char*>malloc((ns + 1) * sizeof(unsigned char))
+                if acc == NULL or seen == NULL:
+                    raise MemoryError()
+                cap = ns + 1
+            for s in range(ns):
+                acc[s] = 0.0
+                seen[s] = 0
+            for i in range(lo, hi):
+                s = src[i]
+                if s < 0 or s >= ns:
+                    raise IndexError(f"source {s} is out of bounds for {ns} sources")
+                seen[s] = 1
+                acc[s] += counts[i]
+            learned = st.learned
+            fits = True
+            if judged[row] and learned >= warm:  # _quiet: each source with a share reported
+                for name, share in shares.items():
+                    if share >= min_share and not _source_value(name, names, acc, seen, ns) > 0:
+                        fits = False
+                        break
+            for s in range(ns):  # _learn's usual window: no new source
+                if fits and seen[s] and names[s] not in shares:
+                    fits = False
+            if not fits:
+                rest.append(svc)
+                continue
+            if learned < warm:
+                rate = total / (learned + total)
+            else:
+                y = 1 - _c_exp(-total / learn_reports)
+                rate = y if y < max_rate else max_rate
+            keep = 1.0 - rate
+            keys = list(shares)
+            for name in keys:
+                v = _source_value(name, names, acc, seen, ns)
+                shares[name] = keep * <double>shares[name] + rate * v / total
+            y = learned + total
+            st.learned = 1e9 if 1e9 < y else y
+    finally:
+        free(acc)
+        free(seen)
+    return rest
+
+
 # -- evidence rings (evidence.record) ---------------------------------------------------------------
 
 cdef void _ring_step(double[:, ::1] sums, float[::1, :] ring, const double[::1] value,

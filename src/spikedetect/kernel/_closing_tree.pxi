@@ -88,3 +88,40 @@ def tree_sums_rows(double[::1] observed, const signed char[::1] depth, const Py_
         free(mark)
         free(s)
         free(level)
+
+
+def lift_to_ancestors(unsigned char[::1] under, const Py_ssize_t[::1] parent, const signed char[::1] depth) -> None:
+    """``Signals._under``'s lift: the rows ``under`` (n) and their ancestors within the deepest
+    row's depth (``depth[:n].max()`` steps up ``parent``, -1 at a root) marked, as its numpy loop
+    marks them - level after level from the rows marked at the start."""
+    cdef Py_ssize_t i, j, p, step, levels = 0, k = 0, n = under.shape[0]
+    cdef Py_ssize_t* start
+    if parent.shape[0] < n or depth.shape[0] < n:
+        raise ValueError("lift_to_ancestors: the arrays do not fit")
+    for i in range(n):
+        if depth[i] > levels:
+            levels = depth[i]
+        if under[i]:
+            k += 1
+    if k == 0 or levels == 0:
+        return
+    start = <Py_ssize_t*>malloc(k * sizeof(Py_ssize_t))
+    if start == NULL:
+        raise MemoryError()
+    try:
+        k = 0
+        for i in range(n):
+            if under[i]:
+                start[k] = i
+                k += 1
+        for j in range(k):
+            p = start[j]
+            for step in range(levels):
+                p = parent[p]
+                if p < 0:
+                    break
+                if p >= n:
+                    raise IndexError(f"parent {p} is out of bounds for {n} rows")
+                under[p] = 1
+    finally:
+        free(start)

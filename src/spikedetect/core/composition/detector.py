@@ -94,7 +94,7 @@ class CompositionDetector(ShareBank):
         if m == 0:
             return []
         touched = self._window(ws, window.share_counts(self, m), blocked[key_rows])
-        return [ev for svc in sorted(touched) for ev in self.book.emit(svc, ws)]
+        return [ev for svc in sorted(touched) for ev in self.book.emit(svc, ws)] if touched else []
 
     def _window(self, ws: int, x: FloatArray, block: BoolArray) -> set[str]:
         """One window of counts ``x`` (a row per key, a column per category; ``block``: rows whose
@@ -104,7 +104,7 @@ class CompositionDetector(ShareBank):
         acc = self.acc[:m, :k]
         if _kernel is not None:
             held = block.view(np.uint8)
-            if self.members:
+            if self.book.members:
                 held = held | (self._has_member(m).view(np.uint8) << np.uint8(1))
             steps = self._fused.run(self, x, held)
             if steps is None:  # (no member stepped: the window was forgotten and learned there)
@@ -127,10 +127,13 @@ class CompositionDetector(ShareBank):
         """Rows follow the scorer's keys: a retired key is forgotten, a busy one gets a row.
         Returns each row's key row."""
         key_rows, no_row = self._key_rows(index, len(keys), keys_moves)
-        busy = np.flatnonzero((expected[: len(keys)] >= MIN_EXPECTED) & no_row).tolist()
-        for r in busy:  # (in key order, as rows were always added)
+        busy = np.greater_equal(expected[: len(keys)], MIN_EXPECTED)
+        busy &= no_row
+        if not np.count_nonzero(busy):  # (the usual window: no key became busy)
+            return key_rows
+        for r in np.flatnonzero(busy).tolist():  # (in key order, as rows were always added)
             self.row(keys[r])
-        return self._key_rows(index, len(keys), keys_moves)[0] if busy else key_rows
+        return self._key_rows(index, len(keys), keys_moves)[0]
 
     def _rows_changed(self, added: ServiceKey | None) -> None:
         super()._rows_changed(added)

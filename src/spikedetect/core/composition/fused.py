@@ -104,7 +104,8 @@ class FusedWindow:
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
         m, k = x.shape
-        self._fit(m, k)
+        if 3 * m * k + m > len(self.idx):
+            self._fit(m, k)
         arrays = self._hold(kernel, bank)
         f = self.f
         got = kernel.composition_front(arrays, x, False)

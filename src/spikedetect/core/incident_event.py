@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from spikedetect.core.event_base import EventBase
+from spikedetect.core.timefmt import format_ts_ms
 
 SCHEMA = "spikedetect.incident/v1"
 
@@ -35,6 +36,27 @@ class WindowView(NamedTuple):
     sources: dict[str, float]
     children: dict[str, tuple[float, float]]  # child key -> (reports, expected)
     window_score: float | None = None  # this window's own score (None: ``score``)
+
+
+def num(x: float, digits: int = 3) -> float:
+    """Round for output; whole numbers stay whole so output is stable and readable."""
+    r = round(float(x), digits)
+    return float(int(r)) if r == int(r) else r
+
+
+class TimeTexts(dict[int, str]):
+    """:func:`~spikedetect.core.timefmt.format_ts_ms` of the times met lately (an event gives three
+    or four, most of them the same few window starts), each formatted once.
+
+    >>> texts = TimeTexts(); texts[1_795_651_200_000], len(texts)
+    ('2026-11-26T00:00:00.000Z', 1)
+    """
+
+    def __missing__(self, ts_ms: int) -> str:
+        if len(self) >= 4096:
+            self.clear()
+        text = self[ts_ms] = format_ts_ms(ts_ms)
+        return text
 
 
 @dataclass(frozen=True, kw_only=True)

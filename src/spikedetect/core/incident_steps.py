@@ -42,14 +42,14 @@ class Stepped:
         return mask
 
 
-def rows_to_step(ks: Keyspace, trackers: dict[ServiceKey, Tracker], w: WindowScores) -> set[int]:
-    """Rows whose incident state may change: tracked ones and new anomalies; rows that already
-    applied this window (state restored from a crash mid-write) sit out."""
-    done = w.done
-    anomalous = np.flatnonzero(w.signal >= ANOMALOUS)  # few rows: the done mask is read for those only
-    rows = set(anomalous[~done[anomalous]].tolist()) if len(anomalous) else set()
-    rows.update(r for r in (ks.index[sk] for sk in trackers) if not done[r])
-    return rows
+def rows_to_step(ks: Keyspace, trackers: dict[ServiceKey, Tracker], w: WindowScores) -> npt.NDArray[np.intp]:
+    """Rows whose incident state may change, ascending: tracked ones and new anomalies; rows
+    that already applied this window (state restored from a crash mid-write) sit out."""
+    step = w.signal >= ANOMALOUS
+    if trackers:
+        step[np.fromiter(map(ks.index.__getitem__, trackers), dtype=np.intp, count=len(trackers))] = True
+    rows = np.flatnonzero(step)  # few rows: the done mask is read for those only
+    return rows[~w.done[rows]]
 
 
 def step_incidents(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
@@ -57,59 +57,68 @@ def step_incidents(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
                    window: LeafWindow) -> Stepped:
     """Step every row of :func:`rows_to_step`, parents first, updating ``trackers`` in place."""
     out = Stepped()
-    step_rows = rows_to_step(ks, trackers, w)
-    if not step_rows:
+    rows = rows_to_step(ks, trackers, w)
+    if not len(rows):
         return out
-    details = _breakdowns(ks, step_rows, window)
-    keys = ks.keys
-    rows = list(step_rows)
+    keys, listed = ks.keys, rows.tolist()
     # parents first: by depth, then key (keys are unique, so the row never decides)
-    order = [r for _, _, r in sorted(zip(ks.depth[rows].tolist(), [keys[r] for r in rows], rows, strict=True))]
-    at = np.array(order, dtype=np.intp)
-    signals = w.signal[at].tolist()
-    views = _views(ks, config, ws, w, at, order, details)
-    for r, signal, view in zip(order, signals, views, strict=True):
+    order = [r for _, _, r in sorted(zip(ks.depth[rows].tolist(), [keys[r] for r in listed], listed, strict=True))]
+    views = _views(ks, config, ws, w, order, window)
+    step, ended, events = policy.step, out.ended, out.events
+    for r, (signal, view) in zip(order, views, strict=True):
         sk = keys[r]
         before = trackers.pop(sk, None)
-        out.stepped.append(r)
-        tracker, evs = policy.step(before, sk[0], sk[1], signal, view)
+        tracker, evs = step(before, sk[0], sk[1], signal, view)
         if tracker is not None:
             trackers[sk] = tracker
         elif evs and evs[-1].type == "closed":
-            out.ended.append(r)
+            ended.append(r)
             _after_close(ks, config, ws, r, evs[-1], before)
-        out.events.extend(evs)
+        if evs:
+            events.extend(evs)
+    out.stepped = order
     return out
 
 
-def _breakdowns(ks: Keyspace, rows: set[int], window: LeafWindow) -> dict[str, dict[str, Breakdown]]:
-    """Per service, the breakdown of this window's leaf counts for the keys in ``rows``."""
+def _views(ks: Keyspace, config: DetectorConfig, ws: int, w: WindowScores, order: list[int],
+           window: LeafWindow) -> list[tuple[int, WindowView]]:
+    """What the incident machine sees of each row of ``order`` in this window: its signal, and
+    its counts, expectation, scores, baseline and breakdown (by category, source and child, each
+    child with its own expectation)."""
+    keys, at = ks.keys, np.array(order, dtype=np.intp)
     wanted: dict[str, set[str]] = {}
-    for r in rows:
-        svc, key = ks.keys[r]
-        wanted.setdefault(svc, set()).add(key)
-    return {svc: window.breakdown(svc, keys) for svc, keys in wanted.items()}
-
-
-def _views(ks: Keyspace, config: DetectorConfig, ws: int, w: WindowScores, at: npt.NDArray[np.intp],
-           order: list[int], details: dict[str, dict[str, Breakdown]]) -> list[WindowView]:
-    """What the incident machine sees of each row of ``order`` (``at``: the same rows) in this
-    window: its counts, expectation, scores, baseline and breakdown."""
-    expected, scale, index_get = w.expected, config.value_scale, ks.index.get
-    columns = zip(w.observed[at].tolist(), expected[at].tolist(), w.score[at].tolist(),
-                  w.exp.source[at].tolist(), w.score1[at].tolist(), strict=True)
-    views = []
-    for r, (observed, exp, score, source, score1) in zip(order, columns, strict=True):
-        svc, key = ks.keys[r]
+    for r in order:
+        svc, key = keys[r]
+        got = wanted.get(svc)
+        if got is None:
+            wanted[svc] = {key}
+        else:
+            got.add(key)
+    details = {svc: window.breakdown(svc, want) for svc, want in wanted.items()}
+    # every child's expectation in one gather: (row of the view, child, reports, child's row)
+    index_get, kids, crows = ks.index.get, [], []
+    breakdowns: list[Breakdown | None] = []
+    for i, r in enumerate(order):
+        svc, key = keys[r]
         b = details[svc].get(key)
-        children: dict[str, tuple[float, float]] = {}
-        if b is not None:
+        breakdowns.append(b)
+        if b is not None and b.children:
             for child, cn in b.children.items():
                 crow = index_get((svc, child))
-                children[child] = (cn * scale, float(expected[crow]) if crow is not None else 0.0)
-        views.append(WindowView(ws, observed, exp, score, BASELINE_SOURCES[source],
-                                b.categories if b else {}, b.sources if b else {}, children, score1))
-    return views
+                kids.append((i, child, cn))
+                crows.append(-1 if crow is None else crow)
+    children: list[dict[str, tuple[float, float]]] = [{} for _ in order]
+    if kids:
+        cexp = np.where(np.array(crows) >= 0, w.expected[crows], 0.0).tolist()
+        scale = config.value_scale
+        for (i, child, cn), e in zip(kids, cexp, strict=True):
+            children[i][child] = (cn * scale, e)
+    columns = zip(w.signal[at].tolist(), w.observed[at].tolist(), w.expected[at].tolist(), w.score[at].tolist(),
+                  w.exp.source[at].tolist(), w.score1[at].tolist(), breakdowns, children, strict=True)
+    return [(signal, WindowView(ws, observed, exp, score, BASELINE_SOURCES[source],
+                                b.categories if b is not None else {}, b.sources if b is not None else {},
+                                kids_of, score1))
+            for signal, observed, exp, score, source, score1, b, kids_of in columns]
 
 
 def _after_close(ks: Keyspace, config: DetectorConfig, ws: int, r: int, closed: IncidentEvent,

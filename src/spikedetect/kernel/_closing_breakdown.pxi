@@ -45,7 +45,8 @@ cdef class _Ids:
 
 cdef object _path_of(object chain, object wanted, _Ids keys, _Ids pairs, list pair_key):
     """The region's wanted keys (leaf first) as (key id, (key, child) id or -1); None when a name
-    is not a plain str."""
+    is not a plain str. A (key, child) pair is known by its child alone (a child region has one
+    parent), checked: a child met under another key gives None too."""
     cdef list out = []
     cdef Py_ssize_t i
     cdef Py_ssize_t k, p
@@ -59,9 +60,11 @@ cdef object _path_of(object chain, object wanted, _Ids keys, _Ids pairs, list pa
             if i > 0 and chain[i - 1] is not None:
                 if not PyUnicode_CheckExact(chain[i - 1]):
                     return None
-                p = pairs.of((k, chain[i - 1]))
+                p = pairs.of(chain[i - 1])
                 if p == len(pair_key):
                     pair_key.append(k)
+                elif <Py_ssize_t>pair_key[p] != k:
+                    return None
             out.append((k, p))
     return tuple(out)
 

@@ -110,5 +110,5 @@ cdef dict _sums_dicts(const _Sums* s, list key_names, list cat_names, list src_n
         (<dict>srcs[cell // s.ns])[src_names[cell % s.ns]] = s.src[cell]
     for e in range(s.n_pair):
         cell = s.pair_ev[e]
-        (<dict>kids[<Py_ssize_t>pair_key[cell]])[(<tuple>pair_names[cell])[1]] = s.pair[cell]
+        (<dict>kids[<Py_ssize_t>pair_key[cell]])[pair_names[cell]] = s.pair[cell]
     return {key_names[k]: make(cats[k], srcs[k], kids[k]) for k in range(s.nk)}

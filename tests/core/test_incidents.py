@@ -13,6 +13,7 @@ import pytest
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import IllegalTransition
+from spikedetect.core.incident_event import TimeTexts
 from spikedetect.core.incidents import (
     LIFECYCLE,
     TABLE,
@@ -132,6 +133,64 @@ def test_illegal_step_raises_and_changes_nothing() -> None:
     with pytest.raises(IllegalTransition):
         policy.step(tracker, "ig", "US", 9, view(1, A))
     assert tracker.to_dict() == before
+
+
+class _Recording(IncidentPolicy):
+    """A policy whose handlers only say which action ran."""
+
+    def __init__(self, cfg: DetectorConfig) -> None:
+        self.ran: list[Action] = []
+        super().__init__(cfg)
+
+    def _count(self, t: Tracker, service: str, key: str, view: WindowView) -> Any:
+        self.ran.append(Action.COUNT)
+        return t, []
+
+    def _open(self, t: Tracker, service: str, key: str, view: WindowView) -> Any:
+        self.ran.append(Action.OPEN)
+        return t, []
+
+    def _keep(self, t: Tracker, service: str, key: str, view: WindowView) -> Any:
+        self.ran.append(Action.KEEP)
+        return t, []
+
+    def _cool(self, t: Tracker, service: str, key: str, view: WindowView) -> Any:
+        self.ran.append(Action.COOL)
+        return t, []
+
+
+def test_step_runs_the_tables_action_for_a_signal_of_any_type() -> None:
+    """``step`` finds its handler in TABLE's pairs (a plain, numpy, enum or float signal, a phase
+    or its string), as :func:`action_for` does; any other signal raises and changes nothing."""
+    for (phase, signal), action in TABLE.items():
+        for value in (int(signal), np.int8(signal), signal, float(signal), bool(signal) if signal < 2 else signal):
+            for ph in (phase, str(phase)):
+                policy = _Recording(CFG)
+                tracker = None if phase is Phase.QUIET else Tracker(phase=ph, first_ws=T0)  # type: ignore[arg-type]
+                got, events = policy.step(tracker, "ig", "US", value, view(1, int(signal)))  # type: ignore[arg-type]
+                handled = action not in (Action.IGNORE, Action.ABANDON)
+                assert policy.ran == ([action] if handled else []), (phase, value)
+                assert (got is not None) == handled and events == []
+    for value in (-1, 4, 2.5, "2", None, [2], np.int8(9)):
+        for phase in Phase:
+            tracker = None if phase is Phase.QUIET else Tracker(phase=phase, first_ws=T0)
+            before = None if tracker is None else copy.deepcopy(tracker.to_dict())
+            with pytest.raises(IllegalTransition):
+                IncidentPolicy(CFG).step(tracker, "ig", "US", value, view(1, A))  # type: ignore[arg-type]
+            assert (None if tracker is None else tracker.to_dict()) == before
+
+
+def test_event_times_are_formatted_once_and_kept_bounded() -> None:
+    texts = TimeTexts()
+    times = [T0 + i * W for i in range(5000)]
+    assert [texts[t] for t in times] == [format_ts_ms(t) for t in times]
+    assert len(texts) <= 4096 and texts[times[-1]] == format_ts_ms(times[-1])
+    # the same event stream from a machine whose texts were formatted before
+    policy = IncidentPolicy(CFG)
+    _, once = run([X, A, A, A, C, C, C, C], policy=policy)
+    _, again = run([X, A, A, A, C, C, C, C], policy=policy)
+    assert [e.to_json() for _, e in once] == [e.to_json() for _, e in again]
+    assert '"opened_at":"2026-11-26T00:00:00.000Z"' in once[0][1].to_json().decode()
 
 
 def test_tracker_round_trip_keeps_phase_strings() -> None:

@@ -135,28 +135,21 @@ def test_illegal_step_raises_and_changes_nothing() -> None:
     assert tracker.to_dict() == before
 
 
+def _says(action: Action) -> Any:
+    def handler(self: _Recording, t: Tracker, service: str, key: str, view: WindowView) -> Any:
+        self.ran.append(action)
+        return t, []
+    return handler
+
+
 class _Recording(IncidentPolicy):
     """A policy whose handlers only say which action ran."""
+
+    _count, _open, _keep, _cool = (_says(a) for a in (Action.COUNT, Action.OPEN, Action.KEEP, Action.COOL))
 
     def __init__(self, cfg: DetectorConfig) -> None:
         self.ran: list[Action] = []
         super().__init__(cfg)
-
-    def _count(self, t: Tracker, service: str, key: str, view: WindowView) -> Any:
-        self.ran.append(Action.COUNT)
-        return t, []
-
-    def _open(self, t: Tracker, service: str, key: str, view: WindowView) -> Any:
-        self.ran.append(Action.OPEN)
-        return t, []
-
-    def _keep(self, t: Tracker, service: str, key: str, view: WindowView) -> Any:
-        self.ran.append(Action.KEEP)
-        return t, []
-
-    def _cool(self, t: Tracker, service: str, key: str, view: WindowView) -> Any:
-        self.ran.append(Action.COOL)
-        return t, []
 
 
 def test_step_runs_the_tables_action_for_a_signal_of_any_type() -> None:

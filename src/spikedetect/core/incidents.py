@@ -30,7 +30,7 @@ from typing import Any
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import IllegalTransition
-from spikedetect.core.expand import fold
+from spikedetect.core.expand import add_breakdown, fold
 from spikedetect.core.incident_event import (
     SCHEMA,
     CloseReason,
@@ -152,19 +152,8 @@ class Tracker:
         self.recent_exp += (expected - self.recent_exp) / 43.0
         if observed > self.peak_count:
             self.peak_count, self.peak_ws = observed, ws
-        for into, add in ((self.categories, view.categories), (self.sources, view.sources)):
-            get = into.get
-            for name, n in add.items():
-                into[name] = get(name, 0.0) + n
-        children = self.children
-        for child, (n, e) in view.children.items():
-            acc = children.get(child)
-            if acc is None:
-                if len(children) >= max_breakdown * 8:
-                    continue
-                acc = children[child] = [0.0, 0.0]
-            acc[0] += n
-            acc[1] += e
+        add_breakdown(self.categories, self.sources, self.children, view.categories, view.sources, view.children,
+                      max_breakdown * 8)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "phase": str(self.phase)}

@@ -31,6 +31,9 @@ def sums_by_part(leaf: Mapping[tuple[str, str, str], float], part: int, start: f
 def breakdown_sums(leaf: Mapping[tuple[str, str, str], float], wanted: Container[str],
                    keys_of: Callable[[str], tuple[str, ...]], make: Callable[[dict[str, float], dict[str, float],
                                                                               dict[str, float]], _B]) -> dict[str, _B]: ...
+def add_breakdown(categories: dict[str, float], sources: dict[str, float], children: dict[str, list[float]],
+                  add_categories: Mapping[str, float], add_sources: Mapping[str, float],
+                  add_children: Mapping[str, tuple[float, float]], cap: int) -> None: ...
 def evidence_record(sum_x: FloatArray, ring_x: npt.NDArray[np.float32], x: FloatArray, sum_m: FloatArray,
                     ring_m: npt.NDArray[np.float32], m: FloatArray, sum_v: FloatArray, ring_v: npt.NDArray[np.float32],
                     v: FloatArray, rows: IntArray, pos: int, leaving: IntArray) -> bool: ...

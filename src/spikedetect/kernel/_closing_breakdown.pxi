@@ -9,6 +9,7 @@
 # _closing_breakdown_sums.pxi). The dicts are built at the end, each entry where the reference
 # first meets it (the order of first sight is recorded), with the same int values.
 
+from cpython.dict cimport PyDict_Next
 from libc.stdint cimport int32_t, int64_t
 
 cdef extern from "Python.h":
@@ -91,3 +92,45 @@ cdef object _sums_of_scan(object adds, _Leaves* lv, Py_ssize_t n, list paths, _I
         return _sums_dicts(&s, keys.names, cats.names, srcs.names, pairs.names, pair_key, make)
     finally:
         _sums_free(&s)
+
+
+# -- Tracker.accumulate: a window's breakdown added into an incident's sums -----------------------
+
+cdef object _ZERO = 0.0
+
+
+cdef int _add_counts(dict into, object add) except -1:
+    """``into[name] = into.get(name, 0.0) + n`` for each of ``add``'s items, in its order."""
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* name
+    cdef PyObject* n
+    cdef PyObject* hit
+    if type(add) is not dict or add is into:
+        for k, v in add.items():
+            hit = PyDict_GetItem(into, k)
+            into[k] = PyNumber_Add(_ZERO if hit == NULL else <object>hit, v)
+        return 0
+    while PyDict_Next(<dict>add, &pos, &name, &n):
+        hit = PyDict_GetItem(into, <object>name)
+        into[<object>name] = PyNumber_Add(_ZERO if hit == NULL else <object>hit, <object>n)
+    return 0
+
+
+def add_breakdown(dict categories not None, dict sources not None, dict children not None, object add_categories,
+                  object add_sources, object add_children, Py_ssize_t cap):
+    """``expand.add_breakdown``: the same additions, in the same order, as Python makes them."""
+    _add_counts(categories, add_categories)
+    _add_counts(sources, add_sources)
+    cdef PyObject* hit
+    for child, pair in add_children.items():
+        n, e = pair
+        hit = PyDict_GetItem(children, child)
+        if hit == NULL:
+            if len(children) >= cap:
+                continue
+            acc = [0.0, 0.0]
+            children[child] = acc
+        else:
+            acc = <object>hit
+        acc[0] += n
+        acc[1] += e

@@ -7,9 +7,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spikedetect.core.detectors import SeasonalBaseline
-from spikedetect.core.incident_steps import Stepped, rows_to_step
+from spikedetect.core.incident_steps import Stepped, rows_to_step, stepping_order
 from spikedetect.core.incidents import Phase, Tracker
 from spikedetect.core.keyspace import Keyspace
 from spikedetect.core.policy import ANOMALOUS, CALM, ELEVATED, EXTREME
@@ -40,3 +42,16 @@ def test_the_rows_stepped_are_the_not_quiet_mask() -> None:
     out = Stepped(stepped=[3, 1])
     assert np.flatnonzero(out.not_quiet(5)).tolist() == [1, 3]
     assert not Stepped().not_quiet(4).any()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["ig", "ab", "fb"]), st.sampled_from(
+    ["US", "US/CA", "US/CA/LA", "US/NY", "DE", "DE/BY", "D", "D/E", "U", "US/C", "*"])), min_size=1, max_size=30),
+       st.data())
+def test_rows_are_stepped_parents_first_then_by_key(keys: list[tuple[str, str]], data: st.DataObject) -> None:
+    ks = Keyspace(SeasonalBaseline(60_000))
+    for svc, key in keys:
+        ks.row(svc, key)
+    rows = sorted(data.draw(st.sets(st.integers(0, ks.size - 1), min_size=1)))
+    want = [r for _, _, r in sorted(zip(ks.depth[rows].tolist(), [ks.keys[r] for r in rows], rows, strict=True))]
+    assert stepping_order(ks, np.array(rows, dtype=np.intp)) == want

@@ -10,10 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import IllegalTransition
-from spikedetect.core.incident_event import TimeTexts
+from spikedetect.core.incident_event import TimeTexts, num
 from spikedetect.core.incidents import (
     LIFECYCLE,
     TABLE,
@@ -171,6 +173,25 @@ def test_step_runs_the_tables_action_for_a_signal_of_any_type() -> None:
             with pytest.raises(IllegalTransition):
                 IncidentPolicy(CFG).step(tracker, "ig", "US", value, view(1, A))  # type: ignore[arg-type]
             assert (None if tracker is None else tracker.to_dict()) == before
+
+
+def _num_reference(x: float, digits: int = 3) -> float:
+    r = round(float(x), digits)
+    return float(int(r)) if r == int(r) else r
+
+
+@given(st.one_of(st.floats(), st.integers(-(2**70), 2**70).map(float), st.integers(-10**6, 10**6),
+                 st.sampled_from([-0.0, 0.0, 2.0**53 + 2, 1e300, 0.0005, 2.0005, -1.9995, 5e-324])),
+       st.sampled_from([3, 4]))
+def test_num_rounds_as_before_its_whole_number_shortcut(x: float, digits: int) -> None:
+    try:
+        want: Any = _num_reference(x, digits)
+    except (OverflowError, ValueError) as exc:  # inf, nan
+        with pytest.raises(type(exc)):
+            num(x, digits)
+        return
+    got = num(x, digits)
+    assert (type(got), repr(got)) == (type(want), repr(want))
 
 
 def test_event_times_are_formatted_once_and_kept_bounded() -> None:

@@ -39,8 +39,15 @@ class WindowView(NamedTuple):
 
 
 def num(x: float, digits: int = 3) -> float:
-    """Round for output; whole numbers stay whole so output is stable and readable."""
-    r = round(float(x), digits)
+    """Round for output; whole numbers stay whole so output is stable and readable.
+
+    >>> num(2.0004), num(-0.0), num(7), num(1.23456)
+    (2.0, 0.0, 7.0, 1.235)
+    """
+    x = float(x)
+    if x.is_integer():  # round would return it as it is (and a float's round is slow)
+        return float(int(x))
+    r = round(x, digits)
     return float(int(r)) if r == int(r) else r
 
 

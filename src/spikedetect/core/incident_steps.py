@@ -25,6 +25,8 @@ from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.core.policy import ANOMALOUS, IncidentPolicy
 from spikedetect.core.window_scores import WindowScores
 
+_ANOMALOUS = np.int8(ANOMALOUS)  # the signals' type: no Python int to promote
+
 
 @dataclass
 class Stepped:
@@ -45,11 +47,11 @@ class Stepped:
 def rows_to_step(ks: Keyspace, trackers: dict[ServiceKey, Tracker], w: WindowScores) -> npt.NDArray[np.intp]:
     """Rows whose incident state may change, ascending: tracked ones and new anomalies; rows
     that already applied this window (state restored from a crash mid-write) sit out."""
-    step = w.signal >= ANOMALOUS
+    step = w.signal >= _ANOMALOUS
     if trackers:
         step[np.fromiter(map(ks.index.__getitem__, trackers), dtype=np.intp, count=len(trackers))] = True
-    rows = np.flatnonzero(step)  # few rows: the done mask is read for those only
-    return rows[~w.done[rows]]
+    rows = step.nonzero()[0]  # few rows: the done mask is read for those only
+    return rows[~w.done[rows]] if len(rows) else rows
 
 
 def step_incidents(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
@@ -60,9 +62,7 @@ def step_incidents(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
     rows = rows_to_step(ks, trackers, w)
     if not len(rows):
         return out
-    keys, listed = ks.keys, rows.tolist()
-    # parents first: by depth, then key (keys are unique, so the row never decides)
-    order = [r for _, _, r in sorted(zip(ks.depth[rows].tolist(), [keys[r] for r in listed], listed, strict=True))]
+    keys, order = ks.keys, stepping_order(ks, rows)
     views = _views(ks, config, ws, w, order, window)
     step, ended, events = policy.step, out.ended, out.events
     for r, (signal, view) in zip(order, views, strict=True):
@@ -78,6 +78,28 @@ def step_incidents(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
             events.extend(evs)
     out.stepped = order
     return out
+
+
+def stepping_order(ks: Keyspace, rows: npt.NDArray[np.intp]) -> list[int]:
+    """``rows`` parents first: by depth, then by key (keys are unique, so the row never decides);
+    each depth's rows sorted on their own, by key alone.
+
+    >>> from spikedetect.core.detectors import SeasonalBaseline
+    >>> ks = Keyspace(SeasonalBaseline(60_000)); _ = ks.row("ig", "US/NY"), ks.row("ig", "DE/BY"), ks.row("ab", "FR")
+    >>> [ks.keys[r] for r in stepping_order(ks, np.arange(ks.size))]
+    [('ab', '*'), ('ig', '*'), ('ab', 'FR'), ('ig', 'DE'), ('ig', 'US'), ('ig', 'DE/BY'), ('ig', 'US/NY')]
+    """
+    by_depth: dict[int, list[int]] = {}
+    for d, r in zip(ks.depth[rows].tolist(), rows.tolist(), strict=True):
+        got = by_depth.get(d)
+        if got is None:
+            by_depth[d] = [r]
+        else:
+            got.append(r)
+    order, key_of = [], ks.keys.__getitem__
+    for d in sorted(by_depth):
+        order += sorted(by_depth[d], key=key_of)
+    return order
 
 
 def _views(ks: Keyspace, config: DetectorConfig, ws: int, w: WindowScores, order: list[int],

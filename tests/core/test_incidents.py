@@ -5,17 +5,18 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import math
 import re
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import IllegalTransition
-from spikedetect.core.incident_event import TimeTexts, num
+from spikedetect.core.incident_event import TimeTexts, num, round_float
 from spikedetect.core.incidents import (
     LIFECYCLE,
     TABLE,
@@ -192,6 +193,29 @@ def test_num_rounds_as_before_its_whole_number_shortcut(x: float, digits: int) -
         return
     got = num(x, digits)
     assert (type(got), repr(got)) == (type(want), repr(want))
+
+
+def _near_ties(digits: int) -> st.SearchStrategy[float]:
+    """Values a few ulps from a tie of round(., digits), or from a whole number of its steps."""
+    m = 10.0**digits
+    return st.builds(lambda k, half, ulps, sign: sign * np.nextafter((k + half) / m, np.inf * ulps, dtype=np.float64)
+                     if ulps else sign * (k + half) / m, st.integers(0, 2**31), st.sampled_from([0.0, 0.5, 0.4999999, 0.5000001]),
+                     st.sampled_from([-1, 0, 1]), st.sampled_from([1.0, -1.0])).map(float)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.data(), st.sampled_from([3, 4, 2]))
+def test_round_float_is_round_to_the_bit(data: st.DataObject, digits: int) -> None:
+    x = data.draw(st.one_of(st.floats(), st.floats(-1e4, 1e4), st.floats(0, 1), _near_ties(digits), _near_ties(3),
+                            st.integers(-(2**40), 2**40).map(float), st.integers(-(2**40), 2**40)))
+    try:
+        want: Any = round(x, digits)
+    except (OverflowError, ValueError) as exc:
+        with pytest.raises(type(exc)):
+            round_float(x, digits)
+        return
+    got = round_float(x, digits)
+    assert (type(got), repr(got), math.copysign(1.0, got)) == (type(want), repr(want), math.copysign(1.0, want))
 
 
 def test_event_times_are_formatted_once_and_kept_bounded() -> None:

@@ -7,6 +7,7 @@ Event types and close reasons are :data:`EventType` and :data:`CloseReason`, so 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -47,8 +48,32 @@ def num(x: float, digits: int = 3) -> float:
     x = float(x)
     if x.is_integer():  # round would return it as it is (and a float's round is slow)
         return float(int(x))
-    r = round(x, digits)
+    r = round_float(x, digits)
     return float(int(r)) if r == int(r) else r
+
+
+_POWERS = {3: 1000.0, 4: 10000.0}  # 10**digits of the roundings events make
+
+
+def round_float(x: float, digits: int) -> float:
+    """``round(x, digits)`` of a float, the same bits, mostly without the decimal conversion of
+    round (~0.6 us): ``|x| * 10**digits`` (one rounding, < 2**-22 off below 2**31) more than
+    1e-6 from a tie has the nearest integer ``n`` the exact product has, the one round's decimal
+    holds, and ``n / 10**digits`` (both exact, the quotient correctly rounded) is the double nearest
+    that decimal, as round returns it; the sign is ``x``'s. Near a tie, large or not finite: round.
+
+    >>> [round_float(v, 3) == round(v, 3) for v in (2.0005, 1.23456, -0.0001, 1e12 + 0.4)]
+    [True, True, True, True]
+    """
+    m = _POWERS.get(digits)
+    if m is not None and type(x) is float:
+        a = abs(x) * m
+        if a < 2147483648.0:
+            n = int(a)  # a - n is exact: a and n within a factor 2 (or n is 0)
+            d = a - n
+            if abs(d - 0.5) > 1e-6:
+                return math.copysign((n + 1 if d > 0.5 else n) / m, x)
+    return round(x, digits)
 
 
 class TimeTexts(dict[int, str]):

@@ -40,6 +40,7 @@ from spikedetect.core.incident_event import (
     TimeTexts,
     WindowView,
     num,
+    round_float,
 )
 from spikedetect.core.regions import level_name
 
@@ -277,8 +278,8 @@ class IncidentMachine:
             observed=num(view.observed * u), expected=num(view.expected * u), score=num(view.score),
             peak_count=num(t.peak_count * u), peak_at=self._times[t.peak_ws], total_reports=num(t.total * u),
             excess_reports=num((t.total - t.expected_total) * u),
-            categories={k: round(v / total, 4) for k, v in sorted(fold(t.categories, c.max_breakdown).items())},
-            sources={k: round(v / total, 4) for k, v in sorted(fold(t.sources, c.max_breakdown).items())},
+            categories={k: round_float(v / total, 4) for k, v in sorted(fold(t.categories, c.max_breakdown).items())},
+            sources={k: round_float(v / total, 4) for k, v in sorted(fold(t.sources, c.max_breakdown).items())},
             children=children, baseline=view.baseline, detector=dict(self.detector),
         )
 

@@ -45,8 +45,8 @@ cdef class _Ids:
 
 
 cdef object _path_of(object chain, object wanted, _Ids keys, _Ids pairs, list pair_key):
-    """The region's wanted keys (leaf first) as (key id, (key, child) id or -1); None when a name
-    is not a plain str. A (key, child) pair is known by its child alone (a child region has one
+    """The region's wanted keys (leaf first), flat: key id, then (key, child) id or -1, for each;
+    None when a name is not a plain str. A (key, child) pair is known by its child alone (a child region has one
     parent), checked: a child met under another key gives None too."""
     cdef list out = []
     cdef Py_ssize_t i
@@ -66,7 +66,8 @@ cdef object _path_of(object chain, object wanted, _Ids keys, _Ids pairs, list pa
                     pair_key.append(k)
                 elif <Py_ssize_t>pair_key[p] != k:
                     return None
-            out.append((k, p))
+            out.append(k)
+            out.append(p)
     return tuple(out)
 
 
@@ -83,7 +84,7 @@ cdef object _sums_of_scan(object adds, _Leaves* lv, Py_ssize_t n, list paths, _I
     dicts; None (nothing built) when pass 1 did not fit or the cells would be too many."""
     if adds is None or adds >= _COUNT_BOUND or len(keys.names) * max(len(cats.names), len(srcs.names)) > _CELLS:
         return None
-    cdef Py_ssize_t nk = len(keys.names), steps = sum([len(<tuple>p) for p in paths])
+    cdef Py_ssize_t nk = len(keys.names), steps = sum([len(<tuple>p) for p in paths]) // 2
     cdef _Sums s
     _sums_alloc(&s, nk, len(cats.names), len(srcs.names), len(pair_key), len(paths), steps)
     try:

@@ -58,7 +58,7 @@ cdef object _scan_frame(const Py_ssize_t[:, ::1] parts, const double[::1] counts
             lv.src[t] = seen.src[r]
             if lv.cat[t] < 0 or lv.src[t] < 0:
                 return None
-            adds += len(<tuple>paths[got])
+            adds += len(<tuple>paths[got]) // 2
         lv.count[t] = <int64_t>v
     return adds
 

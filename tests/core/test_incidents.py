@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import IllegalTransition
-from spikedetect.core.incident_event import TimeTexts, num, round_float
+from spikedetect.core.incident_event import TimeTexts, num, round_float_py
 from spikedetect.core.incidents import (
     LIFECYCLE,
     TABLE,
@@ -38,7 +38,9 @@ from spikedetect.core.policy import (
     WindowView,
 )
 from spikedetect.core.timefmt import format_ts_ms
+from spikedetect.kernel import load_compiled
 
+KERNEL = load_compiled("_closing")
 W = 60_000
 T0 = 1_795_651_200_000  # 2026-11-26T00:00:00Z
 K, M, U = 3, 4, 3  # open_windows, close_windows, update_every_windows
@@ -195,6 +197,9 @@ def test_num_rounds_as_before_its_whole_number_shortcut(x: float, digits: int) -
     assert (type(got), repr(got)) == (type(want), repr(want))
 
 
+ROUND_FLOATS = [round_float_py] + ([] if KERNEL is None else [KERNEL.round_float])  # pure, compiled
+
+
 def _near_ties(digits: int) -> st.SearchStrategy[float]:
     """Values a few ulps from a tie of round(., digits), or from a whole number of its steps."""
     m = 10.0**digits
@@ -208,14 +213,15 @@ def _near_ties(digits: int) -> st.SearchStrategy[float]:
 def test_round_float_is_round_to_the_bit(data: st.DataObject, digits: int) -> None:
     x = data.draw(st.one_of(st.floats(), st.floats(-1e4, 1e4), st.floats(0, 1), _near_ties(digits), _near_ties(3),
                             st.integers(-(2**40), 2**40).map(float), st.integers(-(2**40), 2**40)))
-    try:
-        want: Any = round(x, digits)
-    except (OverflowError, ValueError) as exc:
-        with pytest.raises(type(exc)):
-            round_float(x, digits)
-        return
-    got = round_float(x, digits)
-    assert (type(got), repr(got), math.copysign(1.0, got)) == (type(want), repr(want), math.copysign(1.0, want))
+    for round_float in ROUND_FLOATS:
+        try:
+            want: Any = round(x, digits)
+        except (OverflowError, ValueError) as exc:
+            with pytest.raises(type(exc)):
+                round_float(x, digits)
+            continue
+        got = round_float(x, digits)
+        assert (type(got), repr(got), math.copysign(1.0, got)) == (type(want), repr(want), math.copysign(1.0, want))
 
 
 def test_event_times_are_formatted_once_and_kept_bounded() -> None:

@@ -8,11 +8,13 @@ Event types and close reasons are :data:`EventType` and :data:`CloseReason`, so 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from spikedetect.core.event_base import EventBase
 from spikedetect.core.timefmt import format_ts_ms
+from spikedetect.kernel import closing as _kernel
 
 SCHEMA = "spikedetect.incident/v1"
 
@@ -55,14 +57,15 @@ def num(x: float, digits: int = 3) -> float:
 _POWERS = {3: 1000.0, 4: 10000.0}  # 10**digits of the roundings events make
 
 
-def round_float(x: float, digits: int) -> float:
+def round_float_py(x: float, digits: int) -> float:
     """``round(x, digits)`` of a float, the same bits, mostly without the decimal conversion of
     round (~0.6 us): ``|x| * 10**digits`` (one rounding, < 2**-22 off below 2**31) more than
     1e-6 from a tie has the nearest integer ``n`` the exact product has, the one round's decimal
     holds, and ``n / 10**digits`` (both exact, the quotient correctly rounded) is the double nearest
     that decimal, as round returns it; the sign is ``x``'s. Near a tie, large or not finite: round.
+    :data:`round_float` is the compiled loops' (the same double arithmetic) when they are built.
 
-    >>> [round_float(v, 3) == round(v, 3) for v in (2.0005, 1.23456, -0.0001, 1e12 + 0.4)]
+    >>> [round_float_py(v, 3) == round(v, 3) for v in (2.0005, 1.23456, -0.0001, 1e12 + 0.4)]
     [True, True, True, True]
     """
     m = _POWERS.get(digits)
@@ -89,6 +92,9 @@ class TimeTexts(dict[int, str]):
             self.clear()
         text = self[ts_ms] = format_ts_ms(ts_ms)
         return text
+
+
+round_float: Callable[[float, int], float] = round_float_py if _kernel is None else _kernel.round_float
 
 
 @dataclass(frozen=True, kw_only=True)

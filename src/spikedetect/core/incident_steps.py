@@ -117,24 +117,19 @@ def _views(ks: Keyspace, config: DetectorConfig, ws: int, w: WindowScores, order
         else:
             got.add(key)
     details = {svc: window.breakdown(svc, want) for svc, want in wanted.items()}
-    # every child's expectation in one gather: (row of the view, child, reports, child's row)
-    index_get, kids, crows = ks.index.get, [], []
+    index_get, expected_at, scale = ks.index.get, w.expected.item, config.value_scale
     breakdowns: list[Breakdown | None] = []
-    for i, r in enumerate(order):
+    children: list[dict[str, tuple[float, float]]] = []
+    for r in order:
         svc, key = keys[r]
         b = details[svc].get(key)
         breakdowns.append(b)
-        if b is not None and b.children:
-            for child, cn in b.children.items():
+        kids: dict[str, tuple[float, float]] = {}
+        if b is not None:
+            for child, cn in b.children.items():  # each child with its own expectation
                 crow = index_get((svc, child))
-                kids.append((i, child, cn))
-                crows.append(-1 if crow is None else crow)
-    children: list[dict[str, tuple[float, float]]] = [{} for _ in order]
-    if kids:
-        cexp = np.where(np.array(crows) >= 0, w.expected[crows], 0.0).tolist()
-        scale = config.value_scale
-        for (i, child, cn), e in zip(kids, cexp, strict=True):
-            children[i][child] = (cn * scale, e)
+                kids[child] = (cn * scale, expected_at(crow) if crow is not None else 0.0)
+        children.append(kids)
     columns = zip(w.signal[at].tolist(), w.observed[at].tolist(), w.expected[at].tolist(), w.score[at].tolist(),
                   w.exp.source[at].tolist(), w.score1[at].tolist(), breakdowns, children, strict=True)
     return [(signal, WindowView(ws, observed, exp, score, BASELINE_SOURCES[source],

@@ -10,6 +10,8 @@
 # first meets it (the order of first sight is recorded), with the same int values.
 
 from cpython.dict cimport PyDict_Next
+from cpython.float cimport PyFloat_AS_DOUBLE
+from libc.math cimport copysign, fabs
 from libc.stdint cimport int32_t, int64_t
 
 cdef extern from "Python.h":
@@ -135,3 +137,24 @@ def add_breakdown(dict categories not None, dict sources not None, dict children
             acc = <object>hit
         acc[0] += n
         acc[1] += e
+
+
+# -- the shares of an incident's breakdown, rounded for its events -----------------------------------
+
+def round_float(object x, Py_ssize_t digits):
+    """``incident_event.round_float_py``: the same double arithmetic (no fused multiply-add), so
+    the same bits; round itself where that one does."""
+    cdef double v, m, a, d
+    cdef long long n
+    if type(x) is float and (digits == 3 or digits == 4):
+        m = 1000.0 if digits == 3 else 10000.0
+        v = PyFloat_AS_DOUBLE(x)
+        a = fabs(v) * m
+        if a < 2147483648.0:
+            n = <long long>a
+            d = a - <double>n
+            if fabs(d - 0.5) > 1e-6:
+                if d > 0.5:
+                    n += 1
+                return copysign(<double>n / m, v)
+    return round(x, digits)

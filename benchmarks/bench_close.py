@@ -14,7 +14,7 @@ one call of the per-key row loops (the seasonal ``expect`` and ``learn_window``,
 where the seasonal path is fused (:mod:`spikedetect.core.window_fused`), of its three kernel
 calls: scoring up to the tails' logs, after them, and learning. Last, the CPU microseconds a
 window of each step of ``Scorer._close`` (the leaf window, observe, score, incident steps, learn,
-signals). CPU time, not wall time, so other processes on a shared machine disturb it less (they
+signals), and of the incident steps per row they stepped. CPU time, not wall time, so other processes on a shared machine disturb it less (they
 still do, through caches and shared cores).
 """
 
@@ -24,6 +24,7 @@ import argparse
 import inspect
 import time
 from collections.abc import Callable
+from typing import Any
 
 from benchmarks.common import median, save
 from spikedetect.core import Detector, DetectorConfig, window_fused, window_scores
@@ -93,10 +94,20 @@ def main() -> None:
     steps: dict[str, list[float]] = {label: [] for label, _, _ in STEPS}
     for label, owner, name in STEPS:
         time_calls(owner, name, steps[label], time.process_time)
+    stepped: list[int] = []  # rows the incident machine saw, per window (the last repeat)
+    timed_steps = scorer_module.step_incidents
+
+    def counted_steps(*a: Any) -> Any:
+        got = timed_steps(*a)
+        stepped.append(len(got.stepped))
+        return got
+
+    scorer_module.step_incidents = counted_steps
     total, closing, breakdowns, windows = [], [], [], 0
     for _ in range(args.repeats):
         spent[0] = 0.0
         in_breakdown.clear()
+        stepped.clear()
         for sink in steps.values():
             sink.clear()
         t = time.process_time()
@@ -115,13 +126,16 @@ def main() -> None:
     print("row loops, median per call: " + ", ".join(f"{name} {median(v) * 1e6:.1f} us" for name, v in calls.items()
                                                      if v))
     per_window = {label: sum(v) / max(windows, 1) * 1e6 for label, v in steps.items()}  # the last repeat's
+    per_row = sum(steps["incident steps"]) / sum(stepped) * 1e6 if sum(stepped) else None
     print("steps of closing, CPU us per window (last repeat): "
-          + ", ".join(f"{label} {us:.0f}" for label, us in per_window.items()))
+          + ", ".join(f"{label} {us:.0f}" for label, us in per_window.items())
+          + ("" if per_row is None else f"; incident steps {per_row:.2f} us per stepped row ({sum(stepped):,} rows)"))
     if not args.smoke:
         print("saved", save("close", {"args": vars(args), "replay_cpu_s": total, "close_cpu_s": closing,
                                       "breakdown_cpu_s": breakdowns, "windows": windows,
                                       "loop_median_us": {k: median(v) * 1e6 for k, v in calls.items() if v},
-                                      "step_cpu_us_per_window": per_window}))
+                                      "step_cpu_us_per_window": per_window, "stepped_rows": sum(stepped),
+                                      "step_cpu_us_per_stepped_row": per_row}))
 
 
 if __name__ == "__main__":

@@ -188,3 +188,24 @@ def test_evidence_record_leaves_nan_windows_to_numpy(monkeypatch: pytest.MonkeyP
     assert not evidence._record_compiled(cols, n, np.array([2]), 6, leaving, finite, finite, finite)
     cols["sum_m"][2, 0] = kept
     assert [a.tobytes() for a in cols.values()] == before
+
+
+names = st.sampled_from(["feed", "login", "app", "web", "US/CA", "US/NY", "DE"])
+counts = st.dictionaries(names, values, max_size=6)
+
+
+@needs_kernel
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(counts, counts, st.dictionaries(names, st.tuples(values, values), max_size=4)),
+                min_size=1, max_size=5), st.integers(0, 5))
+def test_add_breakdown_is_bit_identical(windows: list[Any], cap: int) -> None:
+    """An incident's sums after adding its windows' breakdowns one by one (a name new to them from
+    0.0; a new child only under ``cap``): the same keys in the same order, the same bits."""
+    got = []
+    for add in (expand.add_breakdown_py, KERNEL.add_breakdown):
+        sums: tuple[dict[str, Any], dict[str, Any], dict[str, Any]] = ({"feed": 0.5}, {}, {"DE": [1.0, 2.0]})
+        for cats, srcs, kids in windows:
+            add(*sums, cats, srcs, kids, cap)
+        add(sums[0], sums[1], sums[2], sums[0], {}, {}, cap)  # a dict added into itself
+        got.append(repr(sums))
+    assert got[0] == got[1]

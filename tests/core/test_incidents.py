@@ -5,14 +5,18 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import math
 import re
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import IllegalTransition
+from spikedetect.core.incident_event import TimeTexts, num, round_float_py
 from spikedetect.core.incidents import (
     LIFECYCLE,
     TABLE,
@@ -34,7 +38,9 @@ from spikedetect.core.policy import (
     WindowView,
 )
 from spikedetect.core.timefmt import format_ts_ms
+from spikedetect.kernel import load_compiled
 
+KERNEL = load_compiled("_closing")
 W = 60_000
 T0 = 1_795_651_200_000  # 2026-11-26T00:00:00Z
 K, M, U = 3, 4, 3  # open_windows, close_windows, update_every_windows
@@ -132,6 +138,103 @@ def test_illegal_step_raises_and_changes_nothing() -> None:
     with pytest.raises(IllegalTransition):
         policy.step(tracker, "ig", "US", 9, view(1, A))
     assert tracker.to_dict() == before
+
+
+def _says(action: Action) -> Any:
+    def handler(self: _Recording, t: Tracker, service: str, key: str, view: WindowView) -> Any:
+        self.ran.append(action)
+        return t, []
+    return handler
+
+
+class _Recording(IncidentPolicy):
+    """A policy whose handlers only say which action ran."""
+
+    _count, _open, _keep, _cool = (_says(a) for a in (Action.COUNT, Action.OPEN, Action.KEEP, Action.COOL))
+
+    def __init__(self, cfg: DetectorConfig) -> None:
+        self.ran: list[Action] = []
+        super().__init__(cfg)
+
+
+def test_step_runs_the_tables_action_for_a_signal_of_any_type() -> None:
+    """``step`` finds its handler in TABLE's pairs (a plain, numpy, enum or float signal, a phase
+    or its string), as :func:`action_for` does; any other signal raises and changes nothing."""
+    for (phase, signal), action in TABLE.items():
+        for value in (int(signal), np.int8(signal), signal, float(signal), bool(signal) if signal < 2 else signal):
+            for ph in (phase, str(phase)):
+                policy = _Recording(CFG)
+                tracker = None if phase is Phase.QUIET else Tracker(phase=ph, first_ws=T0)  # type: ignore[arg-type]
+                got, events = policy.step(tracker, "ig", "US", value, view(1, int(signal)))  # type: ignore[arg-type]
+                handled = action not in (Action.IGNORE, Action.ABANDON)
+                assert policy.ran == ([action] if handled else []), (phase, value)
+                assert (got is not None) == handled and events == []
+    for value in (-1, 4, 2.5, "2", None, [2], np.int8(9)):
+        for phase in Phase:
+            tracker = None if phase is Phase.QUIET else Tracker(phase=phase, first_ws=T0)
+            before = None if tracker is None else copy.deepcopy(tracker.to_dict())
+            with pytest.raises(IllegalTransition):
+                IncidentPolicy(CFG).step(tracker, "ig", "US", value, view(1, A))  # type: ignore[arg-type]
+            assert (None if tracker is None else tracker.to_dict()) == before
+
+
+def _num_reference(x: float, digits: int = 3) -> float:
+    r = round(float(x), digits)
+    return float(int(r)) if r == int(r) else r
+
+
+@given(st.one_of(st.floats(), st.integers(-(2**70), 2**70).map(float), st.integers(-10**6, 10**6),
+                 st.sampled_from([-0.0, 0.0, 2.0**53 + 2, 1e300, 0.0005, 2.0005, -1.9995, 5e-324])),
+       st.sampled_from([3, 4]))
+def test_num_rounds_as_before_its_whole_number_shortcut(x: float, digits: int) -> None:
+    try:
+        want: Any = _num_reference(x, digits)
+    except (OverflowError, ValueError) as exc:  # inf, nan
+        with pytest.raises(type(exc)):
+            num(x, digits)
+        return
+    got = num(x, digits)
+    assert (type(got), repr(got)) == (type(want), repr(want))
+
+
+ROUND_FLOATS = [round_float_py] + ([] if KERNEL is None else [KERNEL.round_float])  # pure, compiled
+
+
+def _near_ties(digits: int) -> st.SearchStrategy[float]:
+    """Values a few ulps from a tie of round(., digits), or from a whole number of its steps."""
+    m = 10.0**digits
+    return st.builds(lambda k, half, ulps, sign: sign * np.nextafter((k + half) / m, np.inf * ulps, dtype=np.float64)
+                     if ulps else sign * (k + half) / m, st.integers(0, 2**31), st.sampled_from([0.0, 0.5, 0.4999999, 0.5000001]),
+                     st.sampled_from([-1, 0, 1]), st.sampled_from([1.0, -1.0])).map(float)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.data(), st.sampled_from([3, 4, 2]))
+def test_round_float_is_round_to_the_bit(data: st.DataObject, digits: int) -> None:
+    x = data.draw(st.one_of(st.floats(), st.floats(-1e4, 1e4), st.floats(0, 1), _near_ties(digits), _near_ties(3),
+                            st.integers(-(2**40), 2**40).map(float), st.integers(-(2**40), 2**40)))
+    for round_float in ROUND_FLOATS:
+        try:
+            want: Any = round(x, digits)
+        except (OverflowError, ValueError) as exc:
+            with pytest.raises(type(exc)):
+                round_float(x, digits)
+            continue
+        got = round_float(x, digits)
+        assert (type(got), repr(got), math.copysign(1.0, got)) == (type(want), repr(want), math.copysign(1.0, want))
+
+
+def test_event_times_are_formatted_once_and_kept_bounded() -> None:
+    texts = TimeTexts()
+    times = [T0 + i * W for i in range(5000)]
+    assert [texts[t] for t in times] == [format_ts_ms(t) for t in times]
+    assert len(texts) <= 4096 and texts[times[-1]] == format_ts_ms(times[-1])
+    # the same event stream from a machine whose texts were formatted before
+    policy = IncidentPolicy(CFG)
+    _, once = run([X, A, A, A, C, C, C, C], policy=policy)
+    _, again = run([X, A, A, A, C, C, C, C], policy=policy)
+    assert [e.to_json() for _, e in once] == [e.to_json() for _, e in again]
+    assert '"opened_at":"2026-11-26T00:00:00.000Z"' in once[0][1].to_json().decode()
 
 
 def test_tracker_round_trip_keeps_phase_strings() -> None:

@@ -207,3 +207,22 @@ def test_a_copied_table_starts_its_index_empty_and_gives_the_same_ids() -> None:
         assert len(table.index) == 2 and len(twin.index) == 0
         again = twin.frame(ks, window)
         assert first is not None and again is not None and again.parts.tobytes() == first.parts.tobytes()
+
+
+@needs_kernel
+def test_a_frame_breakdown_credits_a_child_to_each_key_it_is_met_under(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The frame's sums know a (key, child) pair by its child alone (a region's parent is one); a
+    chain that puts one child under two keys (no region's does) still gives the reference's sums."""
+    chains = {"r1": ("r1", "x", "a", "*"), "r2": ("r2", "x", "b", "*")}
+    leaf = {("r1", "c", "s"): 1, ("r2", "c", "s"): 2, ("r1", "d", "s"): 4}
+    wanted = {"a", "b", "x", "*"}
+    for mod in (leaves, expand):
+        monkeypatch.setattr(mod, "keys_of", chains.__getitem__)
+    with _kernel(KERNEL):
+        window = LeafWindow.of(LeafTable(), Keyspace(SeasonalBaseline(60_000)), {"ig": leaf})
+        got = window.breakdown("ig", wanted)
+    with _kernel(None):
+        want = expand.breakdown(leaf, wanted)
+    assert window.frame is not None and window.frame.ints
+    assert repr(list(got.items())) == repr(list(want.items()))
+    assert (got["a"].children, got["b"].children, got["*"].children) == ({"x": 5}, {"x": 2}, {"a": 5, "b": 2})

@@ -13,7 +13,7 @@ region path and to ``"*"``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from spikedetect.core.regions import region_keys
@@ -86,6 +86,38 @@ def breakdown(leaf: LeafCounts, wanted: set[str]) -> dict[str, Breakdown]:
             if child is not None:
                 b.children[child] = b.children.get(child, 0) + n
     return out
+
+
+def add_breakdown_py(categories: dict[str, float], sources: dict[str, float], children: dict[str, list[float]],
+                     add_categories: Mapping[str, float], add_sources: Mapping[str, float],
+                     add_children: Mapping[str, tuple[float, float]], cap: int) -> None:
+    """Add one window's breakdown into an incident's sums: each category and source count (a
+    name new to them from 0.0) and each child's (reports, expected), a new child only while there
+    are fewer than ``cap``; :data:`add_breakdown` is the compiled loop's when built (the same
+    additions in the same order).
+
+    >>> cats, kids = {"feed": 1.0}, {}
+    >>> add_breakdown_py(cats, {}, kids, {"feed": 2, "login": 1}, {}, {"US/CA": (3.0, 1.5)}, 8)
+    >>> cats, kids
+    ({'feed': 3.0, 'login': 1.0}, {'US/CA': [3.0, 1.5]})
+    """
+    for into, add in ((categories, add_categories), (sources, add_sources)):
+        get = into.get
+        for name, n in add.items():
+            into[name] = get(name, 0.0) + n
+    for child, (n, e) in add_children.items():
+        acc = children.get(child)
+        if acc is None:
+            if len(children) >= cap:
+                continue
+            acc = children[child] = [0.0, 0.0]
+        acc[0] += n
+        acc[1] += e
+
+
+AddBreakdown = Callable[[dict[str, float], dict[str, float], dict[str, list[float]], Mapping[str, float],
+                         Mapping[str, float], Mapping[str, tuple[float, float]], int], None]
+add_breakdown: AddBreakdown = add_breakdown_py if _kernel is None else _kernel.add_breakdown
 
 
 def fold(counts: dict[str, float], limit: int, other: str = "other") -> dict[str, float]:

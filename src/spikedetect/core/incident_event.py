@@ -7,10 +7,14 @@ Event types and close reasons are :data:`EventType` and :data:`CloseReason`, so 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from spikedetect.core.event_base import EventBase
+from spikedetect.core.timefmt import format_ts_ms
+from spikedetect.kernel import closing as _kernel
 
 SCHEMA = "spikedetect.incident/v1"
 
@@ -35,6 +39,62 @@ class WindowView(NamedTuple):
     sources: dict[str, float]
     children: dict[str, tuple[float, float]]  # child key -> (reports, expected)
     window_score: float | None = None  # this window's own score (None: ``score``)
+
+
+def num(x: float, digits: int = 3) -> float:
+    """Round for output; whole numbers stay whole so output is stable and readable.
+
+    >>> num(2.0004), num(-0.0), num(7), num(1.23456)
+    (2.0, 0.0, 7.0, 1.235)
+    """
+    x = float(x)
+    if x.is_integer():  # round would return it as it is (and a float's round is slow)
+        return float(int(x))
+    r = round_float(x, digits)
+    return float(int(r)) if r == int(r) else r
+
+
+_POWERS = {3: 1000.0, 4: 10000.0}  # 10**digits of the roundings events make
+
+
+def round_float_py(x: float, digits: int) -> float:
+    """``round(x, digits)`` of a float, the same bits, mostly without the decimal conversion of
+    round (~0.6 us): ``|x| * 10**digits`` (one rounding, < 2**-22 off below 2**31) more than
+    1e-6 from a tie has the nearest integer ``n`` the exact product has, the one round's decimal
+    holds, and ``n / 10**digits`` (both exact, the quotient correctly rounded) is the double nearest
+    that decimal, as round returns it; the sign is ``x``'s. Near a tie, large or not finite: round.
+    :data:`round_float` is the compiled loops' (the same double arithmetic) when they are built.
+
+    >>> [round_float_py(v, 3) == round(v, 3) for v in (2.0005, 1.23456, -0.0001, 1e12 + 0.4)]
+    [True, True, True, True]
+    """
+    m = _POWERS.get(digits)
+    if m is not None and type(x) is float:
+        a = abs(x) * m
+        if a < 2147483648.0:
+            n = int(a)  # a - n is exact: a and n within a factor 2 (or n is 0)
+            d = a - n
+            if abs(d - 0.5) > 1e-6:
+                return math.copysign((n + 1 if d > 0.5 else n) / m, x)
+    return round(x, digits)
+
+
+class TimeTexts(dict[int, str]):
+    """:func:`~spikedetect.core.timefmt.format_ts_ms` of the times met lately (an event gives three
+    or four, most of them the same few window starts), each formatted once.
+
+    >>> texts = TimeTexts(); texts[1_795_651_200_000], len(texts)
+    ('2026-11-26T00:00:00.000Z', 1)
+    """
+
+    def __missing__(self, ts_ms: int) -> str:
+        if len(self) >= 4096:
+            self.clear()
+        text = self[ts_ms] = format_ts_ms(ts_ms)
+        return text
+
+
+round_float: Callable[[float, int], float] = round_float_py if _kernel is None else _kernel.round_float
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,6 +25,8 @@ from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.core.policy import ANOMALOUS, IncidentPolicy
 from spikedetect.core.window_scores import WindowScores
 
+_ANOMALOUS = np.int8(ANOMALOUS)  # the signals' type: no Python int to promote
+
 
 @dataclass
 class Stepped:
@@ -42,14 +44,14 @@ class Stepped:
         return mask
 
 
-def rows_to_step(ks: Keyspace, trackers: dict[ServiceKey, Tracker], w: WindowScores) -> set[int]:
-    """Rows whose incident state may change: tracked ones and new anomalies; rows that already
-    applied this window (state restored from a crash mid-write) sit out."""
-    done = w.done
-    anomalous = np.flatnonzero(w.signal >= ANOMALOUS)  # few rows: the done mask is read for those only
-    rows = set(anomalous[~done[anomalous]].tolist()) if len(anomalous) else set()
-    rows.update(r for r in (ks.index[sk] for sk in trackers) if not done[r])
-    return rows
+def rows_to_step(ks: Keyspace, trackers: dict[ServiceKey, Tracker], w: WindowScores) -> npt.NDArray[np.intp]:
+    """Rows whose incident state may change, ascending: tracked ones and new anomalies; rows
+    that already applied this window (state restored from a crash mid-write) sit out."""
+    step = w.signal >= _ANOMALOUS
+    if trackers:
+        step[np.fromiter(map(ks.index.__getitem__, trackers), dtype=np.intp, count=len(trackers))] = True
+    rows = step.nonzero()[0]  # few rows: the done mask is read for those only
+    return rows[~w.done[rows]] if len(rows) else rows
 
 
 def step_incidents(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
@@ -57,59 +59,83 @@ def step_incidents(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
                    window: LeafWindow) -> Stepped:
     """Step every row of :func:`rows_to_step`, parents first, updating ``trackers`` in place."""
     out = Stepped()
-    step_rows = rows_to_step(ks, trackers, w)
-    if not step_rows:
+    rows = rows_to_step(ks, trackers, w)
+    if not len(rows):
         return out
-    details = _breakdowns(ks, step_rows, window)
-    keys = ks.keys
-    rows = list(step_rows)
-    # parents first: by depth, then key (keys are unique, so the row never decides)
-    order = [r for _, _, r in sorted(zip(ks.depth[rows].tolist(), [keys[r] for r in rows], rows, strict=True))]
-    at = np.array(order, dtype=np.intp)
-    signals = w.signal[at].tolist()
-    views = _views(ks, config, ws, w, at, order, details)
-    for r, signal, view in zip(order, signals, views, strict=True):
+    keys, order = ks.keys, stepping_order(ks, rows)
+    views = _views(ks, config, ws, w, order, window)
+    step, ended, events = policy.step, out.ended, out.events
+    for r, (signal, view) in zip(order, views, strict=True):
         sk = keys[r]
         before = trackers.pop(sk, None)
-        out.stepped.append(r)
-        tracker, evs = policy.step(before, sk[0], sk[1], signal, view)
+        tracker, evs = step(before, sk[0], sk[1], signal, view)
         if tracker is not None:
             trackers[sk] = tracker
         elif evs and evs[-1].type == "closed":
-            out.ended.append(r)
+            ended.append(r)
             _after_close(ks, config, ws, r, evs[-1], before)
-        out.events.extend(evs)
+        if evs:
+            events.extend(evs)
+    out.stepped = order
     return out
 
 
-def _breakdowns(ks: Keyspace, rows: set[int], window: LeafWindow) -> dict[str, dict[str, Breakdown]]:
-    """Per service, the breakdown of this window's leaf counts for the keys in ``rows``."""
+def stepping_order(ks: Keyspace, rows: npt.NDArray[np.intp]) -> list[int]:
+    """``rows`` parents first: by depth, then by key (keys are unique, so the row never decides);
+    each depth's rows sorted on their own, by key alone.
+
+    >>> from spikedetect.core.detectors import SeasonalBaseline
+    >>> ks = Keyspace(SeasonalBaseline(60_000)); _ = ks.row("ig", "US/NY"), ks.row("ig", "DE/BY"), ks.row("ab", "FR")
+    >>> [ks.keys[r] for r in stepping_order(ks, np.arange(ks.size))]
+    [('ab', '*'), ('ig', '*'), ('ab', 'FR'), ('ig', 'DE'), ('ig', 'US'), ('ig', 'DE/BY'), ('ig', 'US/NY')]
+    """
+    by_depth: dict[int, list[int]] = {}
+    for d, r in zip(ks.depth[rows].tolist(), rows.tolist(), strict=True):
+        got = by_depth.get(d)
+        if got is None:
+            by_depth[d] = [r]
+        else:
+            got.append(r)
+    order, key_of = [], ks.keys.__getitem__
+    for d in sorted(by_depth):
+        order += sorted(by_depth[d], key=key_of)
+    return order
+
+
+def _views(ks: Keyspace, config: DetectorConfig, ws: int, w: WindowScores, order: list[int],
+           window: LeafWindow) -> list[tuple[int, WindowView]]:
+    """What the incident machine sees of each row of ``order`` in this window: its signal, and
+    its counts, expectation, scores, baseline and breakdown (by category, source and child, each
+    child with its own expectation)."""
+    keys, at = ks.keys, np.array(order, dtype=np.intp)
     wanted: dict[str, set[str]] = {}
-    for r in rows:
-        svc, key = ks.keys[r]
-        wanted.setdefault(svc, set()).add(key)
-    return {svc: window.breakdown(svc, keys) for svc, keys in wanted.items()}
-
-
-def _views(ks: Keyspace, config: DetectorConfig, ws: int, w: WindowScores, at: npt.NDArray[np.intp],
-           order: list[int], details: dict[str, dict[str, Breakdown]]) -> list[WindowView]:
-    """What the incident machine sees of each row of ``order`` (``at``: the same rows) in this
-    window: its counts, expectation, scores, baseline and breakdown."""
-    expected, scale, index_get = w.expected, config.value_scale, ks.index.get
-    columns = zip(w.observed[at].tolist(), expected[at].tolist(), w.score[at].tolist(),
-                  w.exp.source[at].tolist(), w.score1[at].tolist(), strict=True)
-    views = []
-    for r, (observed, exp, score, source, score1) in zip(order, columns, strict=True):
-        svc, key = ks.keys[r]
+    for r in order:
+        svc, key = keys[r]
+        got = wanted.get(svc)
+        if got is None:
+            wanted[svc] = {key}
+        else:
+            got.add(key)
+    details = {svc: window.breakdown(svc, want) for svc, want in wanted.items()}
+    index_get, expected_at, scale = ks.index.get, w.expected.item, config.value_scale
+    breakdowns: list[Breakdown | None] = []
+    children: list[dict[str, tuple[float, float]]] = []
+    for r in order:
+        svc, key = keys[r]
         b = details[svc].get(key)
-        children: dict[str, tuple[float, float]] = {}
+        breakdowns.append(b)
+        kids: dict[str, tuple[float, float]] = {}
         if b is not None:
-            for child, cn in b.children.items():
+            for child, cn in b.children.items():  # each child with its own expectation
                 crow = index_get((svc, child))
-                children[child] = (cn * scale, float(expected[crow]) if crow is not None else 0.0)
-        views.append(WindowView(ws, observed, exp, score, BASELINE_SOURCES[source],
-                                b.categories if b else {}, b.sources if b else {}, children, score1))
-    return views
+                kids[child] = (cn * scale, expected_at(crow) if crow is not None else 0.0)
+        children.append(kids)
+    columns = zip(w.signal[at].tolist(), w.observed[at].tolist(), w.expected[at].tolist(), w.score[at].tolist(),
+                  w.exp.source[at].tolist(), w.score1[at].tolist(), breakdowns, children, strict=True)
+    return [(signal, WindowView(ws, observed, exp, score, BASELINE_SOURCES[source],
+                                b.categories if b is not None else {}, b.sources if b is not None else {},
+                                kids_of, score1))
+            for signal, observed, exp, score, source, score1, b, kids_of in columns]
 
 
 def _after_close(ks: Keyspace, config: DetectorConfig, ws: int, r: int, closed: IncidentEvent,

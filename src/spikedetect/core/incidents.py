@@ -30,17 +30,19 @@ from typing import Any
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import IllegalTransition
-from spikedetect.core.expand import fold
+from spikedetect.core.expand import add_breakdown, fold
 from spikedetect.core.incident_event import (
     SCHEMA,
     CloseReason,
     EventType,
     IncidentEvent,
     IncidentState,
+    TimeTexts,
     WindowView,
+    num,
+    round_float,
 )
 from spikedetect.core.regions import level_name
-from spikedetect.core.timefmt import format_ts_ms
 
 
 class Phase(StrEnum):
@@ -151,19 +153,8 @@ class Tracker:
         self.recent_exp += (expected - self.recent_exp) / 43.0
         if observed > self.peak_count:
             self.peak_count, self.peak_ws = observed, ws
-        for into, add in ((self.categories, view.categories), (self.sources, view.sources)):
-            get = into.get
-            for name, n in add.items():
-                into[name] = get(name, 0.0) + n
-        children = self.children
-        for child, (n, e) in view.children.items():
-            acc = children.get(child)
-            if acc is None:
-                if len(children) >= max_breakdown * 8:
-                    continue
-                acc = children[child] = [0.0, 0.0]
-            acc[0] += n
-            acc[1] += e
+        add_breakdown(self.categories, self.sources, self.children, view.categories, view.sources, view.children,
+                      max_breakdown * 8)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "phase": str(self.phase)}
@@ -188,12 +179,6 @@ class Tracker:
         return t
 
 
-def _num(x: float, digits: int = 3) -> float:
-    """Round for output; whole numbers stay whole so output is stable and readable."""
-    r = round(float(x), digits)
-    return float(int(r)) if r == int(r) else r
-
-
 Outcome = tuple[Tracker | None, list[IncidentEvent]]  # the key's tracker (None: quiet) and its events
 Handler = Callable[[Tracker, str, str, WindowView], Outcome]
 
@@ -211,6 +196,8 @@ class IncidentMachine:
             Action.IGNORE: None, Action.ABANDON: None,  # nothing tracked, nothing said
             Action.COUNT: self._count, Action.OPEN: self._open, Action.KEEP: self._keep, Action.COOL: self._cool,
         }
+        self._times = TimeTexts()
+        self._by_pair = {(p, int(s)): self.handlers[a] for (p, s), a in TABLE.items()}  # TABLE, as handlers
 
     def incident_id(self, service: str, key: str, first_ws: int) -> str:
         blob = f"{service}|{key}|{first_ws}|{self.detector['params_hash']}".encode()
@@ -218,13 +205,17 @@ class IncidentMachine:
 
     def step(self, tracker: Tracker | None, service: str, key: str, signal: int, view: WindowView) -> Outcome:
         """Advance one key by one window; returns its tracker (None when quiet) and events."""
-        handler = self.handlers[action_for(tracker.phase if tracker is not None else Phase.QUIET, signal)]
+        phase = tracker.phase if tracker is not None else Phase.QUIET
+        try:
+            handler = self._by_pair[(phase, signal)]
+        except (KeyError, TypeError):  # a pair TABLE does not hold: action_for raises
+            handler = self.handlers[action_for(phase, signal)]
         if handler is None:
             return None, []
         t = tracker if tracker is not None else Tracker(phase=Phase.PENDING, first_ws=view.ws_ms)
         t.accumulate(view.ws_ms, view, self.config.max_breakdown)
         own = view.score if view.window_score is None else view.window_score
-        if signal != Signal.CALM and (own >= self.config.close_threshold or not t.last_active_end):
+        if signal and (own >= self.config.close_threshold or not t.last_active_end):
             # earlier windows' evidence alone does not extend it; opened on it, it is active from its first window
             t.last_active_end = view.ws_ms + self.window_ms
         return handler(t, service, key, view)
@@ -276,19 +267,19 @@ class IncidentMachine:
         total = (t.total * u) or 1.0  # categories and sources are kept in input units
         ranked = sorted(t.children.items(), key=lambda kv: (-(kv[1][0] - kv[1][1]), kv[0]))
         children = [
-            {"region": child, "reports": _num(n * u), "expected": _num(e * u), "excess": _num((n - e) * u)}
+            {"region": child, "reports": num(n * u), "expected": num(e * u), "excess": num((n - e) * u)}
             for child, (n, e) in ranked[: c.top_children]
         ]
         return IncidentEvent(
             type=kind, incident_id=t.incident_id, seq=t.seq, service=service, region=key,
-            level=level_name(key), window_ms=self.window_ms, opened_at=format_ts_ms(t.first_ws),
-            detected_at=format_ts_ms(view.ws_ms + self.window_ms),
-            closed_at=format_ts_ms(t.last_active_end) if kind == "closed" else None, close_reason=reason,
-            observed=_num(view.observed * u), expected=_num(view.expected * u), score=_num(view.score),
-            peak_count=_num(t.peak_count * u), peak_at=format_ts_ms(t.peak_ws), total_reports=_num(t.total * u),
-            excess_reports=_num((t.total - t.expected_total) * u),
-            categories={k: round(v / total, 4) for k, v in sorted(fold(t.categories, c.max_breakdown).items())},
-            sources={k: round(v / total, 4) for k, v in sorted(fold(t.sources, c.max_breakdown).items())},
+            level=level_name(key), window_ms=self.window_ms, opened_at=self._times[t.first_ws],
+            detected_at=self._times[view.ws_ms + self.window_ms],
+            closed_at=self._times[t.last_active_end] if kind == "closed" else None, close_reason=reason,
+            observed=num(view.observed * u), expected=num(view.expected * u), score=num(view.score),
+            peak_count=num(t.peak_count * u), peak_at=self._times[t.peak_ws], total_reports=num(t.total * u),
+            excess_reports=num((t.total - t.expected_total) * u),
+            categories={k: round_float(v / total, 4) for k, v in sorted(fold(t.categories, c.max_breakdown).items())},
+            sources={k: round_float(v / total, 4) for k, v in sorted(fold(t.sources, c.max_breakdown).items())},
             children=children, baseline=view.baseline, detector=dict(self.detector),
         )
 

@@ -9,6 +9,9 @@
 # _closing_breakdown_sums.pxi). The dicts are built at the end, each entry where the reference
 # first meets it (the order of first sight is recorded), with the same int values.
 
+from cpython.dict cimport PyDict_Next
+from cpython.float cimport PyFloat_AS_DOUBLE
+from libc.math cimport copysign, fabs
 from libc.stdint cimport int32_t, int64_t
 
 cdef extern from "Python.h":
@@ -44,8 +47,9 @@ cdef class _Ids:
 
 
 cdef object _path_of(object chain, object wanted, _Ids keys, _Ids pairs, list pair_key):
-    """The region's wanted keys (leaf first) as (key id, (key, child) id or -1); None when a name
-    is not a plain str."""
+    """The region's wanted keys (leaf first), flat: key id, then (key, child) id or -1, for each;
+    None when a name is not a plain str. A (key, child) pair is known by its child alone (a child region has one
+    parent), checked: a child met under another key gives None too."""
     cdef list out = []
     cdef Py_ssize_t i
     cdef Py_ssize_t k, p
@@ -59,10 +63,13 @@ cdef object _path_of(object chain, object wanted, _Ids keys, _Ids pairs, list pa
             if i > 0 and chain[i - 1] is not None:
                 if not PyUnicode_CheckExact(chain[i - 1]):
                     return None
-                p = pairs.of((k, chain[i - 1]))
+                p = pairs.of(chain[i - 1])
                 if p == len(pair_key):
                     pair_key.append(k)
-            out.append((k, p))
+                elif <Py_ssize_t>pair_key[p] != k:
+                    return None
+            out.append(k)
+            out.append(p)
     return tuple(out)
 
 
@@ -79,7 +86,7 @@ cdef object _sums_of_scan(object adds, _Leaves* lv, Py_ssize_t n, list paths, _I
     dicts; None (nothing built) when pass 1 did not fit or the cells would be too many."""
     if adds is None or adds >= _COUNT_BOUND or len(keys.names) * max(len(cats.names), len(srcs.names)) > _CELLS:
         return None
-    cdef Py_ssize_t nk = len(keys.names), steps = sum([len(<tuple>p) for p in paths])
+    cdef Py_ssize_t nk = len(keys.names), steps = sum([len(<tuple>p) for p in paths]) // 2
     cdef _Sums s
     _sums_alloc(&s, nk, len(cats.names), len(srcs.names), len(pair_key), len(paths), steps)
     try:
@@ -88,3 +95,66 @@ cdef object _sums_of_scan(object adds, _Leaves* lv, Py_ssize_t n, list paths, _I
         return _sums_dicts(&s, keys.names, cats.names, srcs.names, pairs.names, pair_key, make)
     finally:
         _sums_free(&s)
+
+
+# -- Tracker.accumulate: a window's breakdown added into an incident's sums -----------------------
+
+cdef object _ZERO = 0.0
+
+
+cdef int _add_counts(dict into, object add) except -1:
+    """``into[name] = into.get(name, 0.0) + n`` for each of ``add``'s items, in its order."""
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* name
+    cdef PyObject* n
+    cdef PyObject* hit
+    if type(add) is not dict or add is into:
+        for k, v in add.items():
+            hit = PyDict_GetItem(into, k)
+            into[k] = PyNumber_Add(_ZERO if hit == NULL else <object>hit, v)
+        return 0
+    while PyDict_Next(<dict>add, &pos, &name, &n):
+        hit = PyDict_GetItem(into, <object>name)
+        into[<object>name] = PyNumber_Add(_ZERO if hit == NULL else <object>hit, <object>n)
+    return 0
+
+
+def add_breakdown(dict categories not None, dict sources not None, dict children not None, object add_categories,
+                  object add_sources, object add_children, Py_ssize_t cap):
+    """``expand.add_breakdown``: the same additions, in the same order, as Python makes them."""
+    _add_counts(categories, add_categories)
+    _add_counts(sources, add_sources)
+    cdef PyObject* hit
+    for child, pair in add_children.items():
+        n, e = pair
+        hit = PyDict_GetItem(children, child)
+        if hit == NULL:
+            if len(children) >= cap:
+                continue
+            acc = [0.0, 0.0]
+            children[child] = acc
+        else:
+            acc = <object>hit
+        acc[0] += n
+        acc[1] += e
+
+
+# -- the shares of an incident's breakdown, rounded for its events -----------------------------------
+
+def round_float(object x, Py_ssize_t digits):
+    """``incident_event.round_float_py``: the same double arithmetic (no fused multiply-add), so
+    the same bits; round itself where that one does."""
+    cdef double v, m, a, d
+    cdef long long n
+    if type(x) is float and (digits == 3 or digits == 4):
+        m = 1000.0 if digits == 3 else 10000.0
+        v = PyFloat_AS_DOUBLE(x)
+        a = fabs(v) * m
+        if a < 2147483648.0:
+            n = <long long>a
+            d = a - <double>n
+            if fabs(d - 0.5) > 1e-6:
+                if d > 0.5:
+                    n += 1
+                return copysign(<double>n / m, v)
+    return round(x, digits)

@@ -51,16 +51,16 @@ cdef void _sums_free(_Sums* s) noexcept:
 
 
 cdef void _flatten(list paths, _Sums* s) except *:
-    """The paths' steps into the flat step arrays."""
+    """The paths' steps (each path flat: key id, pair id, key id, ...) into the flat step arrays."""
     cdef Py_ssize_t p, j, at = 0
     cdef tuple path
     for p in range(len(paths)):
         path = <tuple>paths[p]
         s.path_off[p] = at
-        s.path_len[p] = len(path)
-        for j in range(len(path)):
-            s.step_key[at] = (<tuple>path[j])[0]
-            s.step_pair[at] = (<tuple>path[j])[1]
+        s.path_len[p] = len(path) // 2
+        for j in range(0, len(path) - 1, 2):
+            s.step_key[at] = path[j]
+            s.step_pair[at] = path[j + 1]
             at += 1
 
 
@@ -110,5 +110,5 @@ cdef dict _sums_dicts(const _Sums* s, list key_names, list cat_names, list src_n
         (<dict>srcs[cell // s.ns])[src_names[cell % s.ns]] = s.src[cell]
     for e in range(s.n_pair):
         cell = s.pair_ev[e]
-        (<dict>kids[<Py_ssize_t>pair_key[cell]])[(<tuple>pair_names[cell])[1]] = s.pair[cell]
+        (<dict>kids[<Py_ssize_t>pair_key[cell]])[pair_names[cell]] = s.pair[cell]
     return {key_names[k]: make(cats[k], srcs[k], kids[k]) for k in range(s.nk)}

@@ -7,14 +7,19 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spikedetect.core import Detector, DetectorConfig
 from spikedetect.core.detectors import SeasonalBaseline
 from spikedetect.core.incident_steps import Stepped, rows_to_step, stepping_order
-from spikedetect.core.incidents import Phase, Tracker
+from spikedetect.core.incidents import TABLE, Action, Phase, Signal, Tracker
 from spikedetect.core.keyspace import Keyspace
-from spikedetect.core.policy import ANOMALOUS, CALM, ELEVATED, EXTREME
+from spikedetect.core.leaf_window import LeafWindow
+from spikedetect.core.policy import ANOMALOUS, CALM, ELEVATED, EXTREME, IncidentPolicy
+from spikedetect.kernel import load_compiled
+from spikedetect.sim.simulate import Simulation, SimulationConfig
 
 
 def _window(n: int, signal: dict[int, int], done: set[int]) -> Any:
@@ -55,3 +60,34 @@ def test_rows_are_stepped_parents_first_then_by_key(keys: list[tuple[str, str]],
     rows = sorted(data.draw(st.sets(st.integers(0, ks.size - 1), min_size=1)))
     want = [r for _, _, r in sorted(zip(ks.depth[rows].tolist(), [ks.keys[r] for r in rows], rows, strict=True))]
     assert stepping_order(ks, np.array(rows, dtype=np.intp)) == want
+
+
+def test_only_pairs_the_table_steps_accumulate() -> None:
+    """``accumulates``: TABLE's pairs with a handler (not ignore or abandon); False for a pair
+    TABLE does not hold (step raises for it, adding nothing)."""
+    policy = IncidentPolicy(DetectorConfig())
+    for phase in (Phase.PENDING, Phase.OPEN, Phase.COOLING):
+        t = Tracker(phase=phase, first_ws=0)
+        for signal in (CALM, ELEVATED, ANOMALOUS, EXTREME):
+            assert policy.accumulates(t, signal) == (TABLE[(phase, Signal(signal))] not in (Action.IGNORE, Action.ABANDON))
+        assert not policy.accumulates(t, 7) and not policy.accumulates(t, [1])  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(load_compiled("_closing") is None, reason="the compiled closing loops are not built")
+def test_breakdowns_added_into_trackers_step_as_the_views_did(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A simulated day with incidents, the trackers' breakdowns added straight into their sums
+    (``breakdown_into``) and through their views (it declined): the same events, the same trackers."""
+    lines = list(Simulation(SimulationConfig(seed=3, days=1, scenario="suite")).lines())
+    runs, calls = [], []
+    real = LeafWindow.breakdown_into
+    for declined in (False, True):
+        def into(self: LeafWindow, *args: Any, declined: bool = declined) -> Any:
+            got = None if declined else real(self, *args)
+            calls.append(got is not None)
+            return got
+        monkeypatch.setattr(LeafWindow, "breakdown_into", into)
+        det = Detector(DetectorConfig())
+        events = [e.to_json() for i in range(0, len(lines), 50_000) for e in det.feed_batch(lines[i:i + 50_000]).incidents]
+        events += [e.to_json() for e in det.flush()]
+        runs.append((events, repr(sorted(det.scorer.trackers.items()))))
+    assert sum(calls) > 100 and runs[0][0] and runs[0] == runs[1]

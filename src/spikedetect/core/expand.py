@@ -16,6 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from spikedetect.core.regions import region_keys
 from spikedetect.kernel import closing as _kernel
 
@@ -60,6 +63,13 @@ class Breakdown:
     categories: dict[str, float] = field(default_factory=dict)
     sources: dict[str, float] = field(default_factory=dict)
     children: dict[str, float] = field(default_factory=dict)
+
+
+# Incidents' sums a window's breakdown may be added into directly (LeafWindow.breakdown_into):
+# (key -> its incident's categories, sources, children; service; keyspace index; expectations;
+# value scale; cap on children), as Tracker.accumulate adds a view's
+Sums = tuple[dict[str, float], dict[str, float], dict[str, list[float]]]
+Into = tuple[dict[str, Sums], str, dict[tuple[str, str], int], npt.NDArray[np.float64], float, int]
 
 
 def breakdown(leaf: LeafCounts, wanted: set[str]) -> dict[str, Breakdown]:

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.detectors import BASELINE_SOURCES
 from spikedetect.core.detectors.base import BoolArray
-from spikedetect.core.expand import Breakdown
+from spikedetect.core.expand import Breakdown, Sums
 from spikedetect.core.incidents import IncidentEvent, Tracker, WindowView
 from spikedetect.core.keyspace import Keyspace, ServiceKey
 from spikedetect.core.leaf_window import LeafWindow
@@ -62,12 +62,14 @@ def step_incidents(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy,
     rows = rows_to_step(ks, trackers, w)
     if not len(rows):
         return out
-    keys, order = ks.keys, stepping_order(ks, rows)
-    views = _views(ks, config, ws, w, order, window)
-    step, ended, events = policy.step, out.ended, out.events
-    for r, (signal, view) in zip(order, views, strict=True):
-        sk = keys[r]
-        before = trackers.pop(sk, None)
+    order = stepping_order(ks, rows)
+    sks = list(map(ks.keys.__getitem__, order))
+    signals = w.signal[np.array(order, dtype=np.intp)].tolist()
+    details = _breakdowns(ks, config, policy, trackers, w, sks, signals, window)
+    views = _views(ks, config, ws, w, order, sks, details)
+    step, ended, events, pop = policy.step, out.ended, out.events, trackers.pop
+    for r, sk, signal, view in zip(order, sks, signals, views, strict=True):
+        before = pop(sk, None)
         tracker, evs = step(before, sk[0], sk[1], signal, view)
         if tracker is not None:
             trackers[sk] = tracker
@@ -102,40 +104,56 @@ def stepping_order(ks: Keyspace, rows: npt.NDArray[np.intp]) -> list[int]:
     return order
 
 
-def _views(ks: Keyspace, config: DetectorConfig, ws: int, w: WindowScores, order: list[int],
-           window: LeafWindow) -> list[tuple[int, WindowView]]:
-    """What the incident machine sees of each row of ``order`` in this window: its signal, and
-    its counts, expectation, scores, baseline and breakdown (by category, source and child, each
-    child with its own expectation)."""
-    keys, at = ks.keys, np.array(order, dtype=np.intp)
+def _breakdowns(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy, trackers: dict[ServiceKey, Tracker],
+                w: WindowScores, sks: list[ServiceKey], signals: list[int],
+                window: LeafWindow) -> dict[str, dict[str, Breakdown]]:
+    """Each service's breakdowns (by category, source and child) of the keys ``sks``. A key the
+    machine will add this window to (a tracker whose pair TABLE steps) has its breakdown added
+    into the tracker's sums here where the frame's sums allow it
+    (:meth:`~spikedetect.core.leaf_window.LeafWindow.breakdown_into`: no dicts built to be added
+    once and dropped) and is left out, so its view carries none; ``Tracker.accumulate`` adds the
+    rest: the same sums, in the same order."""
     wanted: dict[str, set[str]] = {}
-    for r in order:
-        svc, key = keys[r]
+    aims: dict[str, dict[str, Sums]] = {}
+    accumulates = policy.accumulates
+    for (svc, key), signal in zip(sks, signals, strict=True):
         got = wanted.get(svc)
         if got is None:
-            wanted[svc] = {key}
-        else:
-            got.add(key)
-    details = {svc: window.breakdown(svc, want) for svc, want in wanted.items()}
-    index_get, expected_at, scale = ks.index.get, w.expected.item, config.value_scale
-    breakdowns: list[Breakdown | None] = []
-    children: list[dict[str, tuple[float, float]]] = []
-    for r in order:
-        svc, key = keys[r]
+            got = wanted[svc] = set()
+            aims[svc] = {}
+        got.add(key)
+        t = trackers.get((svc, key))
+        if t is not None and accumulates(t, signal):
+            aims[svc][key] = (t.categories, t.sources, t.children)
+    into = (ks.index, w.expected, config.value_scale, config.max_breakdown * 8)
+    details: dict[str, dict[str, Breakdown]] = {}
+    for svc, want in wanted.items():
+        added = window.breakdown_into(svc, want, (aims[svc], svc, *into)) if aims[svc] else None
+        details[svc] = window.breakdown(svc, want) if added is None else added
+    return details
+
+
+def _views(ks: Keyspace, config: DetectorConfig, ws: int, w: WindowScores, order: list[int], sks: list[ServiceKey],
+           details: dict[str, dict[str, Breakdown]]) -> list[WindowView]:
+    """What the incident machine sees of each row of ``order`` (keys ``sks``) in this window: its
+    counts, expectation, scores, baseline and breakdown (``details``: by category, source and
+    child, each child with its own expectation)."""
+    index_get, expected_at, scale, names = ks.index.get, w.expected.item, config.value_scale, BASELINE_SOURCES
+    make = tuple.__new__  # a WindowView of its fields in order, without the named tuple's Python __new__
+    at, views = np.array(order, dtype=np.intp), []
+    for (svc, key), observed, exp, score, source, score1 in zip(
+            sks, w.observed[at].tolist(), w.expected[at].tolist(), w.score[at].tolist(), w.exp.source[at].tolist(),
+            w.score1[at].tolist(), strict=True):
         b = details[svc].get(key)
-        breakdowns.append(b)
+        if b is None:  # no reports under the key this window, or added into its tracker already
+            views.append(make(WindowView, (ws, observed, exp, score, names[source], {}, {}, {}, score1)))
+            continue
         kids: dict[str, tuple[float, float]] = {}
-        if b is not None:
-            for child, cn in b.children.items():  # each child with its own expectation
-                crow = index_get((svc, child))
-                kids[child] = (cn * scale, expected_at(crow) if crow is not None else 0.0)
-        children.append(kids)
-    columns = zip(w.signal[at].tolist(), w.observed[at].tolist(), w.expected[at].tolist(), w.score[at].tolist(),
-                  w.exp.source[at].tolist(), w.score1[at].tolist(), breakdowns, children, strict=True)
-    return [(signal, WindowView(ws, observed, exp, score, BASELINE_SOURCES[source],
-                                b.categories if b is not None else {}, b.sources if b is not None else {},
-                                kids_of, score1))
-            for signal, observed, exp, score, source, score1, b, kids_of in columns]
+        for child, cn in b.children.items():  # each child with its own expectation
+            crow = index_get((svc, child))
+            kids[child] = (cn * scale, expected_at(crow) if crow is not None else 0.0)
+        views.append(make(WindowView, (ws, observed, exp, score, names[source], b.categories, b.sources, kids, score1)))
+    return views
 
 
 def _after_close(ks: Keyspace, config: DetectorConfig, ws: int, r: int, closed: IncidentEvent,

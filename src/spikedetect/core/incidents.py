@@ -153,8 +153,9 @@ class Tracker:
         self.recent_exp += (expected - self.recent_exp) / 43.0
         if observed > self.peak_count:
             self.peak_count, self.peak_ws = observed, ws
-        add_breakdown(self.categories, self.sources, self.children, view.categories, view.sources, view.children,
-                      max_breakdown * 8)
+        if view.categories or view.sources or view.children:  # empty: added already (breakdown_into)
+                add_breakdown(self.categories, self.sources, self.children, view.categories, view.sources,
+                          view.children, max_breakdown * 8)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "phase": str(self.phase)}
@@ -202,6 +203,14 @@ class IncidentMachine:
     def incident_id(self, service: str, key: str, first_ws: int) -> str:
         blob = f"{service}|{key}|{first_ws}|{self.detector['params_hash']}".encode()
         return "inc-" + hashlib.sha256(blob).hexdigest()[:20]
+
+    def accumulates(self, tracker: Tracker, signal: int) -> bool:
+        """Whether :meth:`step` adds this window to ``tracker`` (TABLE's action for the pair has a
+        handler); False for a pair TABLE does not hold (step raises for it)."""
+        try:
+            return self._by_pair.get((tracker.phase, signal)) is not None
+        except TypeError:  # an unhashable signal: step raises for it
+            return False
 
     def step(self, tracker: Tracker | None, service: str, key: str, signal: int, view: WindowView) -> Outcome:
         """Advance one key by one window; returns its tracker (None when quiet) and events."""

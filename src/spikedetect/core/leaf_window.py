@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikedetect.core.counter import LeafKey
-from spikedetect.core.expand import Breakdown, breakdown
+from spikedetect.core.expand import Breakdown, Into, breakdown
 from spikedetect.core.ingest_gap import source_sums
 from spikedetect.core.keyspace import Keyspace
 from spikedetect.core.leaves import LeafFrame, LeafTable
@@ -94,6 +94,12 @@ class LeafWindow:
         """A service's :func:`~spikedetect.core.expand.breakdown` for the keys in ``wanted``."""
         got = None if self.frame is None else self.frame.breakdown(svc, wanted)
         return breakdown(self.per_service.get(svc, {}), wanted) if got is None else got
+
+    def breakdown_into(self, svc: str, wanted: set[str], into: Into) -> dict[str, Breakdown] | None:
+        """:meth:`breakdown`, the keys of ``into``'s targets added straight into their incidents'
+        sums (as ``Tracker.accumulate`` adds a view's) and left out; None when only the leaf dict's
+        walk can give it (nothing added: then :meth:`breakdown`)."""
+        return None if self.frame is None else self.frame.breakdown(svc, wanted, into)
 
 
 def _own_reports(ks: Keyspace, per_service: PerService) -> dict[tuple[str, str], float]:

@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikedetect.core.counter import LeafKey
-from spikedetect.core.expand import Breakdown, keys_of
+from spikedetect.core.expand import Breakdown, Into, keys_of
 from spikedetect.core.keyspace import Keyspace
 from spikedetect.kernel import closing as _kernel
 
@@ -179,14 +179,15 @@ class LeafFrame:
                                                            self.table.source_names.get(svc, []))
         return sums
 
-    def breakdown(self, svc: str, wanted: set[str]) -> dict[str, Breakdown] | None:
+    def breakdown(self, svc: str, wanted: set[str], into: Into | None = None) -> dict[str, Breakdown] | None:
         """``expand.breakdown`` of one service's leaves when every count is an int (the sums are
-        ints, as the reference's), or None: then walk the service's leaf dict."""
+        ints, as the reference's), or None: then walk the service's leaf dict. ``into``: see
+        :meth:`~spikedetect.core.leaf_window.LeafWindow.breakdown_into`."""
         if not self.ints or _kernel is None:
             return None
         lo, hi = self.span(svc)
         t = self.table
         got: dict[str, Breakdown] | None = _kernel.frame_breakdown_sums(
             self.parts, self.counts, lo, hi, t.keys, t.category_names, t.source_names.get(svc, []), wanted, keys_of,
-            Breakdown)
+            Breakdown, into)
         return got

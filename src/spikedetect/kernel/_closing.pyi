@@ -108,7 +108,10 @@ def frame_source_sums(src: IntArray, counts: FloatArray, lo: int, hi: int, names
 def frame_breakdown_sums(parts: IntArray, counts: FloatArray, lo: int, hi: int, regions: list[tuple[str, str]],
                          category_names: list[str], source_names: list[str], wanted: Container[str],
                          keys_of: Callable[[str], tuple[str, ...]],
-                         make: Callable[[dict[str, float], dict[str, float], dict[str, float]], _B]) -> dict[str, _B] | None: ...
+                         make: Callable[[dict[str, float], dict[str, float], dict[str, float]], _B],
+                         into: tuple[dict[str, tuple[dict[str, float], dict[str, float], dict[str, list[float]]]], str,
+                                     dict[tuple[str, str], int], FloatArray, float, int] | None = None
+                         ) -> dict[str, _B] | None: ...
 class SeasonalViews(HeldViews):
     work: FloatArray
     idx: IntArray

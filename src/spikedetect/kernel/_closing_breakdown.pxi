@@ -81,9 +81,10 @@ def breakdown_sums(object leaf, object wanted, object keys_of, object make) -> d
 
 
 cdef object _sums_of_scan(object adds, _Leaves* lv, Py_ssize_t n, list paths, _Ids keys, _Ids pairs, list pair_key,
-                          _Ids cats, _Ids srcs, object make):
+                          _Ids cats, _Ids srcs, object make, object into):
     """Passes 2 and 3 after a pass 1 that gave ``adds`` additions: the sums in C, then the
-    dicts; None (nothing built) when pass 1 did not fit or the cells would be too many."""
+    dicts (``into``: see ``_sums_into``); None (nothing built, nothing added) when pass 1 did not
+    fit or the cells would be too many."""
     if adds is None or adds >= _COUNT_BOUND or len(keys.names) * max(len(cats.names), len(srcs.names)) > _CELLS:
         return None
     cdef Py_ssize_t nk = len(keys.names), steps = sum([len(<tuple>p) for p in paths]) // 2
@@ -92,7 +93,9 @@ cdef object _sums_of_scan(object adds, _Leaves* lv, Py_ssize_t n, list paths, _I
     try:
         _flatten(paths, &s)
         _sums_run(lv, n, &s)
-        return _sums_dicts(&s, keys.names, cats.names, srcs.names, pairs.names, pair_key, make)
+        if into is None:
+            return _sums_dicts(&s, keys.names, cats.names, srcs.names, pairs.names, pair_key, make)
+        return _sums_into(&s, keys.names, cats.names, srcs.names, pairs.names, pair_key, make, <tuple?>into)
     finally:
         _sums_free(&s)
 

@@ -1,3 +1,6 @@
+from cpython.float cimport PyFloat_CheckExact
+from cpython.list cimport PyList_CheckExact
+
 # -- the C half of breakdown_sums (_closing_breakdown.pxi): sums per (key, name) and order of first sight
 
 cdef struct _Sums:
@@ -112,3 +115,96 @@ cdef dict _sums_dicts(const _Sums* s, list key_names, list cat_names, list src_n
         cell = s.pair_ev[e]
         (<dict>kids[<Py_ssize_t>pair_key[cell]])[pair_names[cell]] = s.pair[cell]
     return {key_names[k]: make(cats[k], srcs[k], kids[k]) for k in range(s.nk)}
+
+
+cdef int64_t _EXACT_INT = 1LL << 53  # |int| below it: exact as a double, as Python converts it
+
+
+cdef inline int _add_sum(dict d, object name, int64_t v) except -1:
+    """``d[name] = d.get(name, 0.0) + v`` (v a Python int), the float arithmetic in C when the
+    sum is a float and ``v`` is exact as a double (Python's float + int then adds the same doubles)."""
+    cdef PyObject* hit = PyDict_GetItem(d, name)
+    if -_EXACT_INT < v < _EXACT_INT:
+        if hit == NULL:
+            d[name] = 0.0 + <double>v
+            return 0
+        if PyFloat_CheckExact(<object>hit):
+            d[name] = PyFloat_AS_DOUBLE(<object>hit) + <double>v
+            return 0
+    d[name] = PyNumber_Add(_ZERO if hit == NULL else <object>hit, v)
+    return 0
+
+
+cdef dict _sums_into(const _Sums* s, list key_names, list cat_names, list src_names, list pair_names,
+                     list pair_key, object make, tuple into):
+    """``_sums_dicts`` of the keys not in ``into``'s targets; a target key's sums are added
+    straight into its (categories, sources, children) as ``expand.add_breakdown`` adds a view's:
+    the same Python additions, per dict in the same order (of first sight), each child's reports
+    times ``scale`` and its expectation (``expected`` at its ``index`` row; 0.0 for no row), a new
+    child only while there are fewer than ``cap``. ``into``: (targets, service, index, expected,
+    scale, cap)."""
+    cdef dict targets = into[0]
+    cdef object svc = into[1], scale = into[4]
+    cdef dict index = into[2]
+    cdef const double[:] expected = into[3]
+    cdef Py_ssize_t cap = into[5], e, cell, k, row
+    cdef list aim = [targets.get(name) for name in key_names]  # per key: its target, or None
+    cdef list cats = [], srcs = [], kids = []
+    cdef PyObject* hit
+    cdef dict d
+    cdef bint fast_scale = PyFloat_CheckExact(scale)
+    cdef double scale_d = PyFloat_AS_DOUBLE(scale) if fast_scale else 0.0, n_d
+    for k in range(s.nk):
+        t = aim[k]
+        cats.append({} if t is None else (<tuple>t)[0])
+        srcs.append({} if t is None else (<tuple>t)[1])
+        kids.append({} if t is None else (<tuple>t)[2])
+    for e in range(s.n_cat):
+        cell = s.cat_ev[e]
+        k = cell // s.nc
+        d, name = <dict>cats[k], cat_names[cell % s.nc]
+        if aim[k] is None:
+            d[name] = s.cat[cell]
+        else:
+            _add_sum(d, name, s.cat[cell])
+    for e in range(s.n_src):
+        cell = s.src_ev[e]
+        k = cell // s.ns
+        d, name = <dict>srcs[k], src_names[cell % s.ns]
+        if aim[k] is None:
+            d[name] = s.src[cell]
+        else:
+            _add_sum(d, name, s.src[cell])
+    for e in range(s.n_pair):
+        cell = s.pair_ev[e]
+        k = <Py_ssize_t>pair_key[cell]
+        d, child = <dict>kids[k], pair_names[cell]
+        if aim[k] is None:
+            d[child] = s.pair[cell]
+            continue
+        hit = PyDict_GetItem(d, child)
+        if hit == NULL:
+            if len(d) >= cap:
+                continue
+            acc = [0.0, 0.0]
+            d[child] = acc
+        else:
+            acc = <object>hit
+        got = index.get((svc, child))
+        if got is None:
+            ex = 0.0
+        else:
+            row = got
+            if row < 0 or row >= expected.shape[0]:
+                raise IndexError("frame_breakdown_sums: a child's row is outside the expectations")
+            ex = expected[row]
+        if (fast_scale and PyList_CheckExact(acc) and len(<list>acc) == 2 and PyFloat_CheckExact((<list>acc)[0])
+                and PyFloat_CheckExact((<list>acc)[1]) and -_EXACT_INT < s.pair[cell] < _EXACT_INT):
+            # as Python: n = count * scale (the int exact as a double), then each += (no fused multiply-add)
+            n_d = <double>s.pair[cell] * scale_d
+            (<list>acc)[0] = PyFloat_AS_DOUBLE((<list>acc)[0]) + n_d
+            (<list>acc)[1] = PyFloat_AS_DOUBLE((<list>acc)[1]) + <double>ex
+        else:
+            acc[0] += (<object>s.pair[cell]) * scale
+            acc[1] += ex
+    return {key_names[k]: make(cats[k], srcs[k], kids[k]) for k in range(s.nk) if aim[k] is None}

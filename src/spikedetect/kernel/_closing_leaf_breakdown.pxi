@@ -72,10 +72,12 @@ cdef int32_t _local_id(object name, _Ids ids) except -2:
 
 def frame_breakdown_sums(const Py_ssize_t[:, ::1] parts, const double[::1] counts, Py_ssize_t lo, Py_ssize_t hi,
                          list regions, list category_names, list source_names, object wanted, object keys_of,
-                         object make):
+                         object make, object into=None):
     """``breakdown_sums`` of the leaves ``[lo, hi)`` of a frame whose counts are all Python ints
     (``regions``, ``category_names``, ``source_names``: the names of the parts' ids), or None
-    (nothing built) where the sums would not fit: the caller walks the leaf dict then."""
+    (nothing built, nothing added) where the sums would not fit: the caller walks the leaf dict
+    then. With ``into`` (targets, service, index, expected, scale, cap), the targets' keys are
+    added into their incidents' sums instead (``_sums_into``) and left out of the result."""
     cdef Py_ssize_t n = hi - lo, i
     cdef _Leaves lv
     cdef _Seen seen
@@ -102,7 +104,7 @@ def frame_breakdown_sums(const Py_ssize_t[:, ::1] parts, const double[::1] count
         for i in range(seen.n_src):
             seen.src[i] = -2
         return _frame_breakdown_ints(parts, counts, lo, hi, regions, category_names, source_names, wanted, keys_of,
-                                     make, &lv, &seen)
+                                     make, into, &lv, &seen)
     finally:
         free(lv.path)
         free(lv.cat)
@@ -115,10 +117,10 @@ def frame_breakdown_sums(const Py_ssize_t[:, ::1] parts, const double[::1] count
 
 cdef object _frame_breakdown_ints(const Py_ssize_t[:, ::1] parts, const double[::1] counts, Py_ssize_t lo,
                                   Py_ssize_t hi, list regions, list category_names, list source_names, object wanted,
-                                  object keys_of, object make, _Leaves* lv, _Seen* seen):
+                                  object keys_of, object make, object into, _Leaves* lv, _Seen* seen):
     """Pass 1 read from the frame, then passes 2 and 3."""
     cdef list paths = [], pair_key = []
     cdef _Ids keys = _Ids(), pairs = _Ids(), cats = _Ids(), srcs = _Ids()
     adds = _scan_frame(parts, counts, lo, hi, regions, category_names, source_names, wanted, keys_of, lv, paths, keys,
                        pairs, pair_key, cats, srcs, seen)
-    return _sums_of_scan(adds, lv, hi - lo, paths, keys, pairs, pair_key, cats, srcs, make)
+    return _sums_of_scan(adds, lv, hi - lo, paths, keys, pairs, pair_key, cats, srcs, make, into)

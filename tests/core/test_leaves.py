@@ -198,6 +198,24 @@ def test_the_index_finds_key_objects_seen_before_as_it_grows() -> None:
 
 
 @needs_kernel
+def test_the_index_keeps_inserting_while_some_key_objects_come_back() -> None:
+    """A counter's windows: few leaves of one window were in the last, but those are the same
+    objects - the index keeps learning the new ones (and finds them by identity later)."""
+    ks, table = Keyspace(SeasonalBaseline(60_000)), LeafTable()
+    old = {("US", "feed", "app"): 1, ("US", "feed", "web"): 1}
+    with _kernel(KERNEL):
+        assert table.frame(ks, {"ig": old}) is not None and not table.index.inserting  # (all new)
+        assert table.frame(ks, {"ig": old}) is not None and table.index.inserting  # (all found)
+        for w in range(3):  # two leaves seen before among 100 new ones each window
+            window = {"ig": {**old, **{(f"R{w}-{i}", "feed", "app"): 1 for i in range(100)}}}
+            before = len(table.index)
+            assert table.frame(ks, window) is not None
+            assert len(table.index) == before + 100 and table.index.inserting
+        by_value = table.frame(ks, {"ig": {tuple(list(k)): n for k, n in window["ig"].items()}})
+        assert by_value is not None and not table.index.inserting  # no object came back
+
+
+@needs_kernel
 def test_a_copied_table_starts_its_index_empty_and_gives_the_same_ids() -> None:
     ks, table = Keyspace(SeasonalBaseline(60_000)), LeafTable()
     window = {"ig": {("US/CA", "feed", "app"): 2, ("US", "login", "web"): 1}}

@@ -62,6 +62,12 @@ def leaf_frame(dict per_service, LeafIndex index, dict regions, dict categories,
     cdef bint ints = True
     if parts.shape[0] != 3 or parts.shape[1] < room or starts.shape[0] < len(per_service) + 1:
         raise ValueError("leaf_frame: arrays too short")
+    if len(index):  # every entry's load started before the first is read (they miss the caches)
+        for svc, leaf in per_service.items():
+            if type(leaf) is dict:
+                pos = 0
+                while PyDict_Next(<dict>leaf, &pos, &pk, &pv):
+                    index.prefetch(<PyObject*>svc, pk)
     for svc, leaf in per_service.items():
         if type(leaf) is not dict:
             return 0
@@ -92,7 +98,9 @@ def leaf_frame(dict per_service, LeafIndex index, dict regions, dict categories,
             k += 1
     starts[j] = k
     index.frames += 1
-    index.inserting = 2 * misses <= k or index.frames % 64 == 0 or len(index) == 0
+    # kept inserting while some key objects come back (a counter's, even when most of a window's
+    # leaves are new to the table) - never while every object is new (decoded partials)
+    index.inserting = 64 * (k - misses) >= k or index.frames % 64 == 0 or len(index) == 0
     return 0 if total >= _EXACT else 2 if ints else 1
 
 

@@ -23,29 +23,43 @@ cdef Py_ssize_t _with_ancestors(const Py_ssize_t[::1] rows, const Py_ssize_t[::1
         while 0 <= i < n and not mark[i]:
             mark[i] = 1
             i = parent[i]
-    for i in range(n):
-        if mark[i]:
-            out[k] = i
-            k += 1
+    for i in range(n):  # (without a branch: ``out`` has room for n, and ``k <= i`` here)
+        out[k] = i
+        k += mark[i]
     return k
 
 
 cdef int _sum_up(double[::1] observed, const signed char[::1] depth, const Py_ssize_t[::1] parent,
-                 const Py_ssize_t* s, Py_ssize_t k, double* level) except -1:
+                 const Py_ssize_t* s, Py_ssize_t k, double* level, Py_ssize_t* by_depth) except -1:
     """The tree sums over the rows ``s`` (sorted): level by level from their deepest, each
     row's reports (where not 0) added into its parent's level sum in row order, then every
     level sum added to its row as ``observed += np.bincount(...)`` does, for levels that have
-    such rows (``level``: zeros, left zeros)."""
+    such rows (``level``: zeros, left zeros; ``by_depth``: room for ``k`` rows, ``s`` sorted
+    stably by depth there, each level's rows in row order)."""
     cdef Py_ssize_t j, i, p, n = observed.shape[0]
-    cdef int d, top = -128
+    cdef Py_ssize_t at[129]
+    cdef int d, top = 0
     cdef bint any_at
+    for d in range(129):
+        at[d] = 0
     for j in range(k):
-        top = depth[s[j]] if depth[s[j]] > top else top
-    for d in range(top, 0, -1):
+        d = depth[s[j]]
+        if d < 0:  # (no level of the tree: visited by no level, as before)
+            continue
+        top = d if d > top else top
+        at[d + 1] += 1
+    for d in range(1, top + 1):  # where each depth's rows start
+        at[d] += at[d - 1]
+    for j in range(k):
+        d = depth[s[j]]
+        if d >= 0:
+            by_depth[at[d]] = s[j]
+            at[d] += 1
+    for d in range(top, 0, -1):  # (at[d]: where depth d's rows end, at[d - 1] where they start)
         any_at = False
-        for j in range(k):
-            i = s[j]
-            if depth[i] == d and observed[i] != 0.0:
+        for j in range(at[d - 1], at[d]):
+            i = by_depth[j]
+            if observed[i] != 0.0:
                 p = parent[i]
                 if p < 0 or p >= n:
                     raise ValueError(f"row {i} at depth {d} has parent {p}, not one of {n} rows")
@@ -74,13 +88,13 @@ def tree_sums_rows(double[::1] observed, const signed char[::1] depth, const Py_
     if depth.shape[0] < n or parent.shape[0] < n or last_seen.shape[0] < n or n == 0:
         raise ValueError("the arrays do not fit")
     mark = <unsigned char*>calloc(n, sizeof(unsigned char))
-    s = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
+    s = <Py_ssize_t*>malloc(2 * n * sizeof(Py_ssize_t))
     level = <double*>calloc(n, sizeof(double))
     try:
         if mark == NULL or s == NULL or level == NULL:
             raise MemoryError()
         k = _with_ancestors(rows, parent, n, mark, s)
-        _sum_up(observed, depth, parent, s, k, level)
+        _sum_up(observed, depth, parent, s, k, level, s + n)
         for j in range(k):
             if observed[s[j]] != 0.0:
                 last_seen[s[j]] = ws

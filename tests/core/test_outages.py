@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from dataclasses import FrozenInstanceError, replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spikedetect.core.errors import IllegalTransition
 from spikedetect.core.incidents import IncidentEvent
-from spikedetect.core.outage_events import SCHEMA_V2, OutageEvent
+from spikedetect.core.outage_events import SCHEMA_V2, Member, OutageEvent, highest
 from spikedetect.core.outages import OutageGrouper, outage_next
-from spikedetect.core.regions import level_name
+from spikedetect.core.regions import depth, level_name
 from spikedetect.core.timefmt import format_ts_ms
 
 W = 60_000
@@ -226,3 +229,23 @@ def test_top_members_are_those_with_no_member_region_above_them() -> None:
         o = Outage("o", "svc", "*", 60_000, {}, {f"id-{r}": Member(f"id-{r}", r, "t0", "t0") for r in picked})
         want = [m for m in o.members.values() if not any(is_under(m.region, r) for r in picked)]
         assert o.top_members() == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["*", "US", "DE", "US/CA", "US/NY", "US/CA/LA", "DE/BY"]),
+                          st.sampled_from([0.0, 1.0, 2.0, 5.0])), min_size=1, max_size=12))
+def test_the_highest_member_is_the_first_of_the_smallest_depth_peak_and_region(parts: list[tuple[str, float]]) -> None:
+    """``highest`` (the root's walk, without a call per member) is min over (depth, -peak, region),
+    the first of equals (a region can be two members: a closed incident and a new one)."""
+    members = [Member(f"m{i}", region, "", "", peak_count=peak) for i, (region, peak) in enumerate(parts)]
+    want = min(members, key=lambda m: (depth(m.region), -m.peak_count, m.region))
+    assert highest(members) is want
+
+
+def test_a_region_event_with_its_group_is_replace_with_the_group_id() -> None:
+    e = ev("opened", "US/CA", 0, 1, 30.0)
+    got = e.with_group("out-1")
+    assert got == replace(e, group_id="out-1") and type(got) is IncidentEvent and e.group_id is None
+    assert got.to_json() == replace(e, group_id="out-1").to_json()
+    with pytest.raises(FrozenInstanceError):
+        got.group_id = "out-2"  # type: ignore[misc]

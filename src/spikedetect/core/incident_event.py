@@ -118,6 +118,15 @@ class IncidentEvent(EventBase):
     schema: str = SCHEMA
     group_id: str | None = None  # the outage incident (spikedetect.incident/v2) it belongs to
 
+    def with_group(self, group_id: str | None) -> IncidentEvent:
+        """A copy with ``group_id`` set: ``dataclasses.replace``'s result (the same fields, no
+        ``__post_init__`` to run) for a tenth of its cost, one per region event the grouper passes."""
+        copy = object.__new__(type(self))
+        fields = copy.__dict__  # filled before anyone sees it, as the frozen __init__ does
+        fields.update(self.__dict__)
+        fields["group_id"] = group_id
+        return copy
+
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         if self.group_id is None:

@@ -17,7 +17,7 @@ from spikedetect.core.expand import keys_of
 from spikedetect.core.incidents import IncidentEvent
 from spikedetect.core.regions import GLOBAL, depth, level_name
 
-__all__ = ["SCHEMA_V2", "Member", "Outage", "OutageEvent", "country_of", "is_under", "outage_event"]
+__all__ = ["SCHEMA_V2", "Member", "Outage", "OutageEvent", "country_of", "highest", "is_under", "outage_event"]
 
 
 def country_of(region: str) -> str | None:
@@ -30,6 +30,19 @@ def is_under(region: str, ancestor: str) -> bool:
     if region == ancestor:
         return False
     return ancestor == GLOBAL or region.startswith(ancestor + "/")
+
+
+def highest(members: list[Member]) -> Member:
+    """``min(members, key=(depth, -peak_count, region))``, the first of equals: the members at the
+    smallest depth (found without a call per member), then the rest of the key among those.
+
+    >>> highest([Member("a", "US/CA", "", ""), Member("b", "DE", "", "", peak_count=2.0), Member("c", "US", "", "")]).region
+    'DE'
+    """
+    depths = [0 if (region := m.region) == GLOBAL else region.count("/") + 1 for m in members]
+    top = min(depths)
+    level = [m for m, d in zip(members, depths, strict=True) if d == top]
+    return level[0] if len(level) == 1 else min(level, key=lambda m: (-m.peak_count, m.region))
 
 
 def _round(x: float, digits: int = 3) -> float:
@@ -98,11 +111,13 @@ class Outage:
     dirty: bool = False
     countries: list[str] = field(default_factory=list)  # countries of members already published
 
-    def open_members(self) -> list[Member]:
-        return [m for m in self.members.values() if m.is_open]
+    def any_open(self) -> bool:
+        """Whether a member is still open (stops at the first; no list, no property call each)."""
+        return any(m.closed_at is None for m in self.members.values())
 
     def member_countries(self) -> list[str]:
-        return sorted({c for m in self.members.values() if (c := country_of(m.region)) is not None})
+        # country_of of each member, inline (a call per member and window is most of the cost)
+        return sorted({region.split("/", 1)[0] for m in self.members.values() if (region := m.region) != GLOBAL})
 
     def top_members(self) -> list[Member]:
         """Members with no member above them: their reports are the outage's, counted once."""

@@ -45,7 +45,15 @@ from typing import Any
 
 from spikedetect.core.errors import IllegalTransition
 from spikedetect.core.incidents import IncidentEvent
-from spikedetect.core.outage_events import Member, Outage, OutageEvent, country_of, is_under, outage_event
+from spikedetect.core.outage_events import (
+    Member,
+    Outage,
+    OutageEvent,
+    country_of,
+    highest,
+    is_under,
+    outage_event,
+)
 from spikedetect.core.regions import GLOBAL, depth
 from spikedetect.core.timefmt import parse_ts_ms
 
@@ -120,7 +128,7 @@ class OutageGrouper:
                 j += 1
             for svc in sorted(by_service):
                 outages.extend(self._apply(svc, by_service[svc], at))
-            regions.extend(replace(e, group_id=self.group_of(e.service, e.incident_id)) for e in events[i:j])
+            regions.extend(e.with_group(self.group_of(e.service, e.incident_id)) for e in events[i:j])
             i = j
         return outages, regions
 
@@ -188,7 +196,7 @@ class OutageGrouper:
             o.root = self._root(o)
             o.incident_id = _outage_id(o.service, o.root, min(m.opened_at for m in o.members.values()), o.detector)
             return self._emit(o, "members_opened", at, t)
-        if not o.open_members():
+        if not o.any_open():
             ev = self._emit(o, "all_closed", at, t)
             st.open.remove(o)
             for m in o.members.values():
@@ -215,7 +223,7 @@ class OutageGrouper:
         """Every other open outage of the service joins ``o`` (its global key just opened);
         a published one closes with ``close_reason: "merged"``."""
         out: list[OutageEvent] = []
-        others = [x for x in st.open if x is not o and x.open_members()]
+        others = [x for x in st.open if x is not o and x.any_open()]
         glob = next(m for m in o.members.values() if m.region == GLOBAL and m.is_open)
         below = [m for x in [o, *others] for m in x.members.values() if m.region != GLOBAL]
         explained = sum(_peak_excess(m) for m in below if not any(is_under(m.region, n.region) for n in below))
@@ -235,7 +243,7 @@ class OutageGrouper:
 
     def _choose(self, st: ServiceOutages, region: str) -> Outage | None:
         """The open outage a newly opened region incident joins (None: it starts a new one)."""
-        live = [o for o in st.open if o.open_members()]
+        live = [o for o in st.open if o.any_open()]
         if region == GLOBAL:
             if not live:
                 return None
@@ -252,13 +260,15 @@ class OutageGrouper:
     def _root(self, o: Outage) -> str:
         """The highest member, moved down a single chain while one child explains its peak."""
         members = list(o.members.values())
-        r = min(members, key=lambda m: (depth(m.region), -m.peak_count, m.region))
+        r = highest(members)
         while True:
-            under = [m for m in members if is_under(m.region, r.region)]
+            top, below = r.region == GLOBAL, r.region + "/"  # is_under, inline: a call per member is most of it
+            under = [m for m in members if m.region != GLOBAL and (top or m.region.startswith(below))]
             if not under:
                 return r.region
-            h = min(under, key=lambda m: (depth(m.region), -m.peak_count, m.region))
-            one_chain = all(m.region == h.region or is_under(m.region, h.region) for m in under)
+            h = highest(under)  # never the global key: it is under r
+            below = h.region + "/"
+            one_chain = all(m.region == h.region or m.region.startswith(below) for m in under)
             if not (one_chain and _peak_excess(h) >= self.explain_share * _peak_excess(r)):
                 return r.region
             r = h

@@ -7,7 +7,7 @@ The input is the default ``suite`` scenario (seed 1, ~1,800 keys, 1,440 windows 
 batches of 20,000 reports to a :class:`~spikedetect.core.Detector`. Reported: medians over
 --repeats of the CPU seconds spent closing windows (merge, score, evidence, calibration,
 incident steps, learning) and of the whole replay (counting included), the closing share, and
-the cost per closed window, and the CPU seconds spent in ``expand.breakdown`` (the category,
+the cost per closed window, and the CPU seconds spent in ``LeafWindow.breakdown`` and ``breakdown_into`` (the category,
 source and child counts of keys whose incident state may change); then the median wall time of
 one call of the per-key row loops (the seasonal ``expect`` and ``learn_window``, and
 ``gather_evidence``: the evidence rings' record and horizon sums), which are memory-bound - or,
@@ -86,8 +86,9 @@ def main() -> None:
             spent[0] += time.process_time() - t
 
     Scorer.close_ready = timed_close  # type: ignore[method-assign]
-    in_breakdown: list[float] = []  # LeafWindow.breakdown: the frame's arrays or the dicts' walk
-    time_calls(LeafWindow, "breakdown", in_breakdown, time.process_time)
+    in_breakdown: list[float] = []  # LeafWindow.breakdown(_into): the frame's arrays or the dicts' walk
+    for name in ("breakdown", "breakdown_into"):
+        time_calls(LeafWindow, name, in_breakdown, time.process_time)
     calls: dict[str, list[float]] = {name: [] for _, name in LOOPS}
     for owner, name in LOOPS:
         time_calls(owner, name, calls[name])

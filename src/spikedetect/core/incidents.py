@@ -154,7 +154,7 @@ class Tracker:
         if observed > self.peak_count:
             self.peak_count, self.peak_ws = observed, ws
         if view.categories or view.sources or view.children:  # empty: added already (breakdown_into)
-                add_breakdown(self.categories, self.sources, self.children, view.categories, view.sources,
+            add_breakdown(self.categories, self.sources, self.children, view.categories, view.sources,
                           view.children, max_breakdown * 8)
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spikedetect import kernel
 from spikedetect.core import Detector, DetectorConfig
 from spikedetect.core.detectors import SeasonalBaseline
 from spikedetect.core.incident_steps import Stepped, rows_to_step, stepping_order
@@ -18,7 +19,6 @@ from spikedetect.core.incidents import TABLE, Action, Phase, Signal, Tracker
 from spikedetect.core.keyspace import Keyspace
 from spikedetect.core.leaf_window import LeafWindow
 from spikedetect.core.policy import ANOMALOUS, CALM, ELEVATED, EXTREME, IncidentPolicy
-from spikedetect.kernel import load_compiled
 from spikedetect.sim.simulate import Simulation, SimulationConfig
 
 
@@ -73,7 +73,8 @@ def test_only_pairs_the_table_steps_accumulate() -> None:
         assert not policy.accumulates(t, 7) and not policy.accumulates(t, [1])  # type: ignore[arg-type]
 
 
-@pytest.mark.skipif(load_compiled("_closing") is None, reason="the compiled closing loops are not built")
+@pytest.mark.skipif(kernel.closing is None, reason="the core runs without the compiled closing loops (not built, "
+                    "or SPIKEDETECT_PURE=1): no frames, so breakdown_into always declines")
 def test_breakdowns_added_into_trackers_step_as_the_views_did(monkeypatch: pytest.MonkeyPatch) -> None:
     """A simulated day with incidents, the trackers' breakdowns added straight into their sums
     (``breakdown_into``) and through their views (it declined): the same events, the same trackers."""

@@ -9,14 +9,13 @@ the keys that were not targets.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.core.kernels import using_kernel
 
 from spikedetect.core import expand, leaf_window, leaves
 from spikedetect.core.detectors import SeasonalBaseline
@@ -29,18 +28,6 @@ KERNEL = load_compiled("_closing")
 needs_kernel = pytest.mark.skipif(KERNEL is None, reason="the compiled closing loops are not built (no C compiler)")
 MODULES = (leaves, leaf_window, expand)  # what a frame and its breakdowns go through
 
-
-@contextmanager
-def _compiled() -> Iterator[None]:
-    """The compiled loops in those modules, also in a SPIKEDETECT_PURE=1 run (which leaves them out)."""
-    saved = [mod._kernel for mod in MODULES]
-    for mod in MODULES:
-        mod._kernel = KERNEL
-    try:
-        yield
-    finally:
-        for mod, k in zip(MODULES, saved, strict=True):
-            mod._kernel = k
 
 REGIONS = ["US", "US/CA", "US/CA/LA", "US/NY", "DE", "DE/BY", "DE/BY/München", "FR/IDF", "US/CA/SF"]
 KEYS = ["*", "US", "US/CA", "DE", "DE/BY", "FR", "FR/IDF", "US/CA/LA"]
@@ -79,7 +66,7 @@ def test_sums_added_into_incidents_are_bit_identical(counts_of: dict[Any, int], 
     index = {("ig", r): i for i, r in enumerate(KEYS + REGIONS) if data.draw(st.booleans())}
     expected = np.array(data.draw(st.lists(st.floats(0.0, 1e4), min_size=len(KEYS + REGIONS),
                                            max_size=len(KEYS + REGIONS))))
-    with _compiled():
+    with using_kernel(MODULES, KERNEL):  # also in a SPIKEDETECT_PURE=1 run
         window = LeafWindow.of(LeafTable(), Keyspace(SeasonalBaseline(60_000)), {"ig": counts_of})
         assert window.frame is not None and window.frame.ints
         fast = copy.deepcopy(targets)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.core.kernels import using_kernel
 
 from spikedetect.core import evidence
 from spikedetect.core.config import DetectorConfig
@@ -70,14 +71,10 @@ def _scorer(rows: list[dict[str, Any]], ws: int) -> tuple[Scorer, WindowScores, 
 
 
 def _learned(kernel: Any, rows: list[dict[str, Any]], ws: int) -> list[bytes]:
-    saved = evidence._kernel, seasonal._kernel
-    evidence._kernel = seasonal._kernel = kernel
-    try:
+    with using_kernel((evidence, seasonal), kernel):
         s, w, not_quiet = _scorer(rows, ws)
         with np.errstate(all="ignore"):
             s._learn(ws, w, [], not_quiet)
-    finally:
-        evidence._kernel, seasonal._kernel = saved
     n = s.keyspace.size
     return [a[:n].tobytes() for a in s.keyspace.baseline.cols.values()] + [s.keyspace.closed_ws[:n].tobytes()]
 
@@ -105,13 +102,9 @@ def test_calibration_edge_cases_are_bit_identical_to_numpy() -> None:
         cols["cal_q3"][:] = q.reshape(-1)[::-1, None]
         cols["cal_n"][:] = np.resize(counts, n)
         learn = np.resize(np.array([True, True, False]), n)
-        saved, evidence._kernel = evidence._kernel, kernel
-        try:
-            with np.errstate(all="ignore"):
-                evidence.learn_calibration(cols, n, learn, np.tile(raw.reshape(-1), (4, 1)))
-                evidence.learn_calibration(cols, 0, learn[:0], np.zeros((4, 0)))
-        finally:
-            evidence._kernel = saved
+        with using_kernel((evidence,), kernel), np.errstate(all="ignore"):
+            evidence.learn_calibration(cols, n, learn, np.tile(raw.reshape(-1), (4, 1)))
+            evidence.learn_calibration(cols, 0, learn[:0], np.zeros((4, 0)))
         out.append([a.tobytes() for a in cols.values()])
     assert out[0] == out[1]
 
@@ -121,12 +114,8 @@ def _calibrated(kernel: Any, q: np.ndarray, q3: np.ndarray, counts: np.ndarray, 
     n = len(counts)
     cols = {name: np.full((n + 2, *shape), init, dtype=dtype) for name, (shape, dtype, init) in evidence.EVIDENCE_COLUMNS.items()}
     cols["cal_q"][:n], cols["cal_q3"][:n], cols["cal_n"][:n] = q, q3, counts
-    saved, evidence._kernel = evidence._kernel, kernel
-    try:
-        with np.errstate(all="ignore"):
-            evidence.learn_calibration(cols, n, learn, raw)
-    finally:
-        evidence._kernel = saved
+    with using_kernel((evidence,), kernel), np.errstate(all="ignore"):
+        evidence.learn_calibration(cols, n, learn, raw)
     return [a.tobytes() for a in cols.values()]
 
 

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.core.columns import stored
+from tests.core.kernels import bits, using_kernel
 
 from spikedetect.core import evidence, leaf_window, negbin, window_scores
 from spikedetect.core.config import DetectorConfig
@@ -39,15 +40,8 @@ def _both(call: Any) -> list[Any]:
     """``call()`` on the numpy path (every module's), then with the compiled loops."""
     out = []
     for kernel in (None, KERNEL):
-        saved = [m._kernel for m in MODULES]  # type: ignore[attr-defined]
-        for m in MODULES:
-            m._kernel = kernel  # type: ignore[attr-defined]
-        try:
-            with np.errstate(all="ignore"):
-                out.append(call())
-        finally:
-            for m, k in zip(MODULES, saved, strict=True):
-                m._kernel = k  # type: ignore[attr-defined]
+        with using_kernel(MODULES, kernel), np.errstate(all="ignore"):
+            out.append(call())
     return out
 
 
@@ -166,7 +160,7 @@ def test_observe_marks_the_same_keys_seen(windows: list[dict[str, dict[tuple[str
     def run() -> list[Any]:
         config = DetectorConfig()
         ks = Keyspace(make_baseline(config.detector, config.window_ms))
-        got = [window_scores.observe(ks, LeafWindow(per_service), i * W).tobytes() for i, per_service in enumerate(windows)]
+        got = [bits(window_scores.observe(ks, LeafWindow(per_service), i * W)) for i, per_service in enumerate(windows)]
         return [got, list(ks.keys), ks.last_seen[:ks.size].tobytes()]
 
     got = _both(run)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.core.kernels import bits
 
 from spikedetect.core.composition import detector, fused, shares
 from spikedetect.core.composition.detector import CompositionDetector
@@ -29,12 +30,6 @@ needs_kernel = pytest.mark.skipif(KERNEL is None, reason="the compiled closing l
 EDGE = [0.0, -0.0, 1.0, 0.5, 1999.0, 2000.0, 2001.0, 1e9, 2e9, 1e300, np.inf, -np.inf, np.nan]
 reals = st.one_of(st.floats(0.0, 5000.0), st.sampled_from(EDGE), st.floats())
 MODULES = (detector, fused, shares)
-
-
-def _bits(a: np.ndarray) -> bytes:
-    """The bytes of ``a``, every NaN made the one NaN (its sign and payload bits follow the
-    operand order a C compiler may swap)."""
-    return (np.where(np.isnan(a), np.nan, a) if a.dtype.kind == "f" else a).tobytes()
 
 
 def _with(kernel: ModuleType | None, call: Any) -> Any:
@@ -81,9 +76,9 @@ def test_learning_after_opening_is_bit_identical_to_numpy(m: int, k: int, data: 
 
         def step(det: CompositionDetector = det) -> list[bytes]:
             opened, weight = det._opening(t, n, held)
-            out = [_bits(opened), _bits(weight), _bits(det.hits[:m])]
+            out = [bits(opened), bits(weight), bits(det.hits[:m])]
             det._learn_window(x, n, weight)
-            return [*out, _bits(weight), _bits(det.shares[:m]), _bits(det.learned[:m])]
+            return [*out, bits(weight), bits(det.shares[:m]), bits(det.learned[:m])]
         got.append(_with(kernel, step))
     assert got[0] == got[1]
 
@@ -108,7 +103,7 @@ def test_learning_at_the_edges_is_bit_identical() -> None:
         def step(det: CompositionDetector = det) -> list[bytes]:
             weight = np.ones(m)
             det._learn_window(x, grid[1].copy(), weight)
-            return [_bits(det.shares[:m]), _bits(det.learned[:m])]
+            return [bits(det.shares[:m]), bits(det.learned[:m])]
         got.append(_with(kernel, step))
     assert got[0] == got[1]
 
@@ -147,6 +142,6 @@ def test_detectors_through_a_shift_are_identical_window_by_window() -> None:
                 for kernel, det in zip((None, KERNEL), dets, strict=True)]
         assert repr(runs[0]) == repr(runs[1])
         opened += sum(ev.type == "opened" for ev in runs[0])
-        states = [[_bits(a) for a in (d.shares, d.acc, d.learned, d.hits)] + [repr(d.members)] for d in dets]
+        states = [[bits(a) for a in (d.shares, d.acc, d.learned, d.hits)] + [repr(d.members)] for d in dets]
         assert states[0] == states[1], i
     assert opened == 1

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.core.columns import stored
+from tests.core.kernels import using_kernel
 
 from spikedetect.core import evidence, expand, ingest_gap
 from spikedetect.core.evidence import EVIDENCE_COLUMNS
@@ -33,11 +34,8 @@ leaves = st.dictionaries(st.tuples(st.sampled_from(REGIONS), st.sampled_from([f"
 
 
 def _with(module: Any, kernel: ModuleType | None, call: Any) -> Any:
-    saved, module._kernel = module._kernel, kernel
-    try:
+    with using_kernel((module,), kernel):
         return call()
-    finally:
-        module._kernel = saved
 
 
 @needs_kernel

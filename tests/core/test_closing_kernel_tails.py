@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.core.kernels import bits
 
 from spikedetect.core.composition import detector, fused, shares
 from spikedetect.core.composition.detector import CompositionDetector
@@ -33,13 +34,6 @@ counts = st.one_of(st.integers(0, 12).map(float), st.integers(0, 2000).map(float
 share = st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.0, -0.0, 0.004, 0.005, 0.3, 1.0, np.nan]), st.floats())
 acc_value = st.one_of(st.floats(0.0, 500.0), st.sampled_from(EDGE), st.floats())
 learned_value = st.one_of(st.sampled_from([0.0, 1999.0, 2000.0, 2001.0, 1e9, np.inf, np.nan]), st.floats(0.0, 5000.0))
-
-
-def _bits(a: np.ndarray) -> bytes:
-    """The bytes of ``a`` with every NaN made the one NaN."""
-    if a.dtype.kind == "f":
-        a = np.where(np.isnan(a), np.nan, a)
-    return a.tobytes()
 
 
 def _detector(m: int, k: int) -> CompositionDetector:
@@ -60,7 +54,7 @@ def _open_member(det: CompositionDetector, r: int, k: int) -> None:
 
 def _state(det: CompositionDetector, touched: set[str]) -> list[Any]:
     m = len(det.row_keys)
-    return [_bits(det.acc[:m]), _bits(det.shares[:m]), _bits(det.learned[:m]), _bits(det.hits[:m]),
+    return [bits(det.acc[:m]), bits(det.shares[:m]), bits(det.learned[:m]), bits(det.hits[:m]),
             repr(det.members), repr(det.groups), sorted(touched)]
 
 

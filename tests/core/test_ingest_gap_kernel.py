@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.core.test_leaves import _kernel  # (every module's kernel switched: the pure world)
+from tests.core.kernels import using_kernel
+from tests.core.test_leaves import MODULES  # (every module's kernel switched: the pure world)
 
 from spikedetect.core.detectors import SeasonalBaseline
 from spikedetect.core.ingest_gap import ALL, IngestGapDetector, ServiceGaps
@@ -48,7 +49,7 @@ def _run(kernel: Any, starts: list[Any], windows: list[list[Any]]) -> list[str]:
             det.services[svc] = ServiceGaps(dict(start[0]), start[1])
     ks, table, out = Keyspace(SeasonalBaseline(60_000)), LeafTable(), []
     for w, per_window in enumerate(windows):
-        with _kernel(kernel):
+        with using_kernel(MODULES, kernel):
             per_service = {svc: leaf for svc, (leaf, _, _) in zip(SERVICES, per_window, strict=False) if leaf}
             window = LeafWindow.of(table, ks, per_service) if kernel is not None else LeafWindow(per_service)
             assert (window.frame is not None) == (kernel is not None)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.core.kernels import bits, using_kernel
 
 from spikedetect.core import expand, ingest_gap, leaf_window, leaves, window_scores
 from spikedetect.core.composition import leaf_paths, shares
@@ -69,7 +68,7 @@ class World:
 
     def close(self, ws: int, per_service: dict[str, dict[tuple[str, str, str], Any]], wanted: set[str]
               ) -> tuple[Any, ...]:
-        with _kernel(self.kernel), np.errstate(all="ignore"):
+        with using_kernel(MODULES, self.kernel), np.errstate(all="ignore"):
             window = LeafWindow.of(self.table, self.ks, per_service) if self.frames else LeafWindow(per_service)
             if self.frames and self.kernel is not None:
                 assert (window.frame is not None) == _frameable(per_service)
@@ -79,7 +78,7 @@ class World:
             x = window.share_counts(self.bank, len(self.bank.row_keys))
             sums = [repr(window.source_sums(svc)) for svc in SERVICES]
             details = [repr(list(window.breakdown(svc, wanted).items())) for svc in SERVICES]
-        return (_bits(observed), list(self.ks.keys), self.ks.last_seen[:self.ks.size].tobytes(), _bits(x), x.shape,
+        return (bits(observed), list(self.ks.keys), self.ks.last_seen[:self.ks.size].tobytes(), bits(x), x.shape,
                 list(self.bank.cats.items()), sums, details)
 
     def change_rows(self, add: list[int], retire: list[int]) -> None:
@@ -101,22 +100,6 @@ def _frameable(per_service: dict[str, dict[tuple[str, str, str], Any]]) -> bool:
     counts = [n for leaf in per_service.values() for n in leaf.values()]
     return all(type(n) in (int, float) and math.isfinite(n) and n == int(n) and abs(n) < 2**53 for n in counts) \
         and sum(abs(int(n)) for n in counts) < 2**53
-
-
-def _bits(a: np.ndarray) -> bytes:
-    return np.where(np.isnan(a), np.nan, a).tobytes()
-
-
-@contextmanager
-def _kernel(kernel: Any) -> Iterator[None]:
-    saved = [mod._kernel for mod in MODULES]
-    for mod in MODULES:
-        mod._kernel = kernel
-    try:
-        yield
-    finally:
-        for mod, k in zip(MODULES, saved, strict=True):
-            mod._kernel = k
 
 
 @needs_kernel
@@ -144,7 +127,7 @@ def test_frames_close_windows_as_the_dict_walks_and_pure_python(steps: list[Any]
 @needs_kernel
 def test_a_frame_holds_ids_and_counts_in_dict_order_and_only_exact_counts() -> None:
     ks, table = Keyspace(SeasonalBaseline(60_000)), LeafTable()
-    with _kernel(KERNEL):
+    with using_kernel(MODULES, KERNEL):
         frame = table.frame(ks, {"ig": {("US/CA", "feed", "app"): 2, ("US", "login", "web"): 1.0},
                                  "fb": {("US", "feed", "app"): -0.0}})
         assert frame is not None
@@ -155,7 +138,7 @@ def test_a_frame_holds_ids_and_counts_in_dict_order_and_only_exact_counts() -> N
             assert table.frame(ks, {"ig": {("US", "feed", "app"): bad}}) is None, bad
         assert table.frame(ks, {"ig": {("US", "feed", "app"): 2**52, ("DE", "feed", "app"): 2**52}}) is None
         assert table.frame(ks, {"ig": {("US", "feed", "app"): 2**52 - 1}}) is not None
-    with _kernel(None):
+    with using_kernel(MODULES, None):
         assert table.frame(ks, {"ig": {("US", "feed", "app"): 1}}) is None  # pure: no frames
 
 
@@ -163,7 +146,7 @@ def test_a_frame_holds_ids_and_counts_in_dict_order_and_only_exact_counts() -> N
 def test_the_table_is_cleared_when_keyspace_rows_move() -> None:
     ks, table = Keyspace(SeasonalBaseline(60_000)), LeafTable()
     window = {"ig": {("US/CA", "feed", "app"): 2}}
-    with _kernel(KERNEL):
+    with using_kernel(MODULES, KERNEL):
         frame = table.frame(ks, window)
         assert frame is not None
         window_scores.observe(ks, LeafWindow(window, frame), 0)
@@ -182,7 +165,7 @@ def test_the_index_finds_key_objects_seen_before_as_it_grows() -> None:
     def copied() -> dict[str, dict[tuple[str, ...], int]]:  # equal keys, new objects
         return {svc: {tuple(list(k)): n for k, n in leaf.items()} for svc, leaf in window.items()}
 
-    with _kernel(KERNEL):
+    with using_kernel(MODULES, KERNEL):
         first = table.frame(ks, window)
         assert first is not None and len(table.index) == 6000
         assert not table.index.inserting  # every key was new: the next window's misses are not kept
@@ -203,7 +186,7 @@ def test_the_index_keeps_inserting_while_some_key_objects_come_back() -> None:
     objects - the index keeps learning the new ones (and finds them by identity later)."""
     ks, table = Keyspace(SeasonalBaseline(60_000)), LeafTable()
     old = {("US", "feed", "app"): 1, ("US", "feed", "web"): 1}
-    with _kernel(KERNEL):
+    with using_kernel(MODULES, KERNEL):
         assert table.frame(ks, {"ig": old}) is not None and not table.index.inserting  # (all new)
         assert table.frame(ks, {"ig": old}) is not None and table.index.inserting  # (all found)
         for w in range(3):  # two leaves seen before among 100 new ones each window
@@ -219,7 +202,7 @@ def test_the_index_keeps_inserting_while_some_key_objects_come_back() -> None:
 def test_a_copied_table_starts_its_index_empty_and_gives_the_same_ids() -> None:
     ks, table = Keyspace(SeasonalBaseline(60_000)), LeafTable()
     window = {"ig": {("US/CA", "feed", "app"): 2, ("US", "login", "web"): 1}}
-    with _kernel(KERNEL):
+    with using_kernel(MODULES, KERNEL):
         first = table.frame(ks, window)
         twin = copy.deepcopy(table)
         assert len(table.index) == 2 and len(twin.index) == 0
@@ -236,10 +219,10 @@ def test_a_frame_breakdown_credits_a_child_to_each_key_it_is_met_under(monkeypat
     wanted = {"a", "b", "x", "*"}
     for mod in (leaves, expand):
         monkeypatch.setattr(mod, "keys_of", chains.__getitem__)
-    with _kernel(KERNEL):
+    with using_kernel(MODULES, KERNEL):
         window = LeafWindow.of(LeafTable(), Keyspace(SeasonalBaseline(60_000)), {"ig": leaf})
         got = window.breakdown("ig", wanted)
-    with _kernel(None):
+    with using_kernel(MODULES, None):
         want = expand.breakdown(leaf, wanted)
     assert window.frame is not None and window.frame.ints
     assert repr(list(got.items())) == repr(list(want.items()))

@@ -3,9 +3,11 @@
 # ancestors only, bit-identical to observe's numpy code.
 
 cdef inline double _add_keeping_nan(double a, double b) noexcept nogil:
-    """``a + b`` as numpy's loops add here (``bincount``'s ``out[i] += w``, ``observed += sums``):
-    when both are NaN, ``a``'s NaN (quieted) - spelled out, since the compiler may swap the
-    operands of a lone ``+``. With at most one NaN operand the order cannot show."""
+    """``a + b`` as numpy's loops mostly add here (``bincount``'s ``out[i] += w``, the SIMD lanes
+    of ``observed += sums``): when both are NaN, ``a``'s NaN (quieted) - spelled out, since the
+    compiler may swap the operands of a lone ``+``. With at most one NaN operand the order cannot
+    show. (numpy 2.4's AVX-512 add keeps ``b``'s NaN in its remainder lanes, so which NaN two
+    NaNs give is not numpy's contract: the tests compare NaNs as NaN.)"""
     if a != a:
         return a + 0.0
     return a + b

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from dataclasses import FrozenInstanceError, replace
+from dataclasses import FrozenInstanceError, dataclass, replace
 
 import pytest
 from hypothesis import given, settings
@@ -249,3 +249,18 @@ def test_a_region_event_with_its_group_is_replace_with_the_group_id() -> None:
     assert got.to_json() == replace(e, group_id="out-1").to_json()
     with pytest.raises(FrozenInstanceError):
         got.group_id = "out-2"  # type: ignore[misc]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Grouped(IncidentEvent):
+    """An event whose ``__init__`` does more than set fields: it notes its group in ``baseline``."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "baseline", f"{self.baseline.split('@')[0]}@{self.group_id}")
+
+
+def test_with_group_runs_the_init_of_an_event_whose_init_does_more() -> None:
+    e = _Grouped(**{**ev("opened", "US/CA", 0, 1, 30.0).__dict__, "baseline": "learned"})
+    got = e.with_group("out-1")
+    assert e.baseline == "learned@None" and got.baseline == "learned@out-1"
+    assert type(got) is _Grouped and got == replace(e, group_id="out-1")

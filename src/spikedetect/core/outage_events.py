@@ -34,12 +34,12 @@ def is_under(region: str, ancestor: str) -> bool:
 
 def highest(members: list[Member]) -> Member:
     """``min(members, key=(depth, -peak_count, region))``, the first of equals: the members at the
-    smallest depth (found without a call per member), then the rest of the key among those.
+    smallest depth, then the rest of the key among those (no tuple built per member).
 
     >>> highest([Member("a", "US/CA", "", ""), Member("b", "DE", "", "", peak_count=2.0), Member("c", "US", "", "")]).region
     'DE'
     """
-    depths = [0 if (region := m.region) == GLOBAL else region.count("/") + 1 for m in members]
+    depths = [depth(m.region) for m in members]
     top = min(depths)
     level = [m for m, d in zip(members, depths, strict=True) if d == top]
     return level[0] if len(level) == 1 else min(level, key=lambda m: (-m.peak_count, m.region))

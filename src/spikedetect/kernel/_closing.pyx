@@ -4,7 +4,8 @@
 Only IEEE arithmetic (+ - * /, comparisons) is done here, row by row, in the order the numpy
 code does it elementwise; setup.py compiles with -ffp-contract=off (no fused multiply-add), so
 every value rounds as numpy's does. Transcendentals (log, exp, lgamma) stay in numpy: libm's
-may differ from numpy's in the last bits. ``np.minimum``/``np.maximum`` are spelled out with
+may differ from numpy's in the last bits (``composition_window`` calls numpy's own float64
+loops of them, taken from the ufunc objects: the loops a numpy call runs). ``np.minimum``/``np.maximum`` are spelled out with
 numpy's NaN and tie rules; a float32 column compared with or bounded by a Python float is
 compared in float32 (NumPy 2's rule for Python scalars), and float32 + bool, 1 / float32 stay
 float32 as in numpy; Python numbers are added by ``PyNumber_Add``, as Python adds them. The
@@ -218,6 +219,7 @@ include "_closing_breakdown_sums.pxi"
 include "_closing_tree.pxi"
 include "_closing_held.pxi"
 include "_closing_tails.pxi"
+include "_closing_comp_window.pxi"
 include "_closing_shares.pxi"
 include "_closing_window.pxi"
 include "_closing_leaf_index.pxi"

@@ -233,6 +233,12 @@ def composition_back(CompositionArrays a, const double[:, ::1] x, const unsigned
     When none does, the window ends here as numpy ends it: blocked rows (``held`` bit 1) forget
     their evidence and the rows learn (``ShareBank.learn``, once some weight is > 0); else the
     caller steps the rows, then does both."""
+    return _composition_back(a, x, held, got)
+
+
+cdef Py_ssize_t _composition_back(CompositionArrays a, const double[:, ::1] x, const unsigned char[::1] held,
+                                  Py_ssize_t got) except -1:
+    """:func:`composition_back` (also the end of ``composition_window``)."""
     a.viewing()  # (before the views are copied)
     cdef _Back c_ = a.back
     cdef Py_ssize_t m = x.shape[0], k = x.shape[1], cells = 3 * m * k, r, c, i, steps = 0, learning = 0

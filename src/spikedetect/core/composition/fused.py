@@ -1,17 +1,19 @@
-"""One composition window in the compiled closing loops (``_closing_tails.pxi``), with its scratch.
+"""One composition window in the compiled closing loops (``_closing_tails.pxi``,
+``_closing_comp_window.pxi``), with its scratch.
 
 :class:`FusedWindow` runs :meth:`CompositionDetector.close_window
 <spikedetect.core.composition.detector.CompositionDetector.close_window>`'s steps after the
 counts - :func:`~spikedetect.core.composition.tails.score_tails`, ``_opening``,
 :func:`~spikedetect.core.composition.tails.forget_evidence` and
-:meth:`~spikedetect.core.composition.shares.ShareBank.learn` - as two compiled passes around the
-numpy calls left (the tails' one :func:`~spikedetect.core.negbin.log_sf`, through
-:func:`~spikedetect.core.negbin.nb_tails`, and the learning's exp), the same bits. A window
-where no member steps ends there; otherwise the detector steps the members and then forgets and
-learns as the numpy code does. The scratch arrays are kept from one window to the next (grown
-by doubling).
+:meth:`~spikedetect.core.composition.shares.ShareBank.learn` - in one kernel call
+(``composition_window``: two compiled passes around the tails' one
+:func:`~spikedetect.core.negbin.log_sf` and the learning's exp, their logs and exp taken by
+numpy's own float64 loops, :data:`_LOOPS`), the same bits. When some count is not whole, numpy
+sums the rows and the passes run one call at a time with numpy's calls between them
+(:func:`~spikedetect.core.negbin.nb_tails`, ``np.exp``). A window where no member steps ends
+there; otherwise the detector steps the members and then forgets and learns as the numpy code
+does. The scratch arrays are kept from one window to the next (grown by doubling).
 """
-
 from __future__ import annotations
 
 import math
@@ -34,7 +36,7 @@ from spikedetect.core.composition.tails import (
     P_FLOOR,
     Tails,
 )
-from spikedetect.core.negbin import nb_tails
+from spikedetect.core.negbin import _CONSTS, _LN10, MAX_SCORE, nb_tails
 from spikedetect.kernel import closing as _kernel
 
 if TYPE_CHECKING:
@@ -48,6 +50,9 @@ _BACK = (P_FLOOR, math.log(10.0), OPEN_SCORE, CLOSE_SCORE, MIN_EXCESS, MIN_RATIO
          MIN_EXCESS / 2, WARM_REPORTS, 2 * OPEN_SCORE, MAX_RATE)
 _NO_SUMS = np.zeros((5, 0, 0))  # log_sf of the candidates alone
 _NO_ROWS = np.zeros(0, dtype=np.intp)
+# numpy's float64 loops of the logs and the exp (the kernel calls them: the same bits), negbin's constants
+_LOOPS = tuple((u, u.types.index("d->d")) for u in (np.log, np.log1p, np.exp))
+_NB = (_CONSTS, _LN10, MAX_SCORE)
 
 
 class Steps(NamedTuple):
@@ -92,7 +97,7 @@ class FusedWindow:
         """The kernel's hold on ``bank``'s arrays and the scratch (their views taken again only
         when one of them was replaced)."""
         if self._arrays is None:
-            self._arrays = kernel.CompositionArrays(_FRONT, _BACK)
+            self._arrays = kernel.CompositionWindow(_FRONT, _BACK, _LOOPS, _NB)
         self._arrays.take((bank.shares, bank.acc, bank.learned, bank.hits, self.f, self.b, self.idx, self.tail))
         return self._arrays
 
@@ -106,19 +111,18 @@ class FusedWindow:
         m, k = x.shape
         if 3 * m * k + m > len(self.idx):
             self._fit(m, k)
-        arrays = self._hold(kernel, bank)
-        f = self.f
-        got = kernel.composition_front(arrays, x, False)
-        if got < 0:  # some count is not whole: numpy's own sums
+        arrays, f = self._hold(kernel, bank), self.f
+        steps = kernel.composition_window(arrays, x, held)  # (the usual window: one call)
+        if steps < 0:  # some count is not whole: numpy's own sums, and the passes one by one
             np.sum(x, axis=1, out=f[:m])
             got = kernel.composition_front(arrays, x, True)
-        if got:
-            cells = 3 * m * k
-            at = 4 * m
-            nb_tails(kernel, f[at:at + got], f[at + cells:at + cells + got], self.ones[:got], _NO_SUMS, _NO_ROWS,
-                     False, self.tail[:, :got])
-        np.exp(f[m:2 * m], out=f[2 * m:3 * m])
-        steps = kernel.composition_back(arrays, x, held, got)
+            if got:
+                cells = 3 * m * k
+                at = 4 * m
+                nb_tails(kernel, f[at:at + got], f[at + cells:at + cells + got], self.ones[:got], _NO_SUMS,
+                         _NO_ROWS, False, self.tail[:, :got])
+            np.exp(f[m:2 * m], out=f[2 * m:3 * m])
+            steps = kernel.composition_back(arrays, x, held, got)
         if not steps:
             return None
         cells, mk = 3 * m * k, m * k

@@ -116,20 +116,12 @@ def composition_window(CompositionWindow a, const double[:, ::1] x, const unsign
     then the passes one by one, numpy's sums given): :func:`composition_front`, the candidates'
     ``log_sf`` into ``a.tail``, ``exp(-n / LEARN_REPORTS)`` into ``a.f`` and
     :func:`composition_back`, whose rows that step it returns (in ``a.idx`` after the candidates)."""
-    cdef Py_ssize_t m = x.shape[0], k = x.shape[1], cells = 3 * m * k, got = 0
-    cdef bint whole
+    cdef Py_ssize_t m = x.shape[0], k = x.shape[1], cells = 3 * m * k, got
     a.viewing()
-    if a.shares.shape[0] < m or a.shares.shape[1] < k or a.f.shape[0] < 4 * m + 3 * cells + m * k \
-            or a.idx.shape[0] < cells + m or a.tail.shape[1] < cells:
+    if a.tail.shape[1] < cells:  # (before the front moves anything)
         raise ValueError("composition_window: the arrays do not fit")
-    if m == 0:
-        return _composition_back(a, x, held, 0)
-    with nogil:
-        whole = _whole_sums(x, &a.f[0])
-        if whole:
-            got = _front_rows(x, a.shares, a.acc, m, k, a.p_floor, a.d0, a.d1, a.lnr, a.cr1, a.learn_reports,
-                              &a.f[0], &a.idx[0])
-    if not whole:
+    got = _composition_front(a, x, False, "composition_window")
+    if got < 0:
         return -1
     if got:
         a._tails(m, cells, got)

@@ -135,11 +135,17 @@ def composition_front(CompositionArrays a, const double[:, ::1] x, bint given_n)
     place) and the candidates of ``poisson_scores`` in its order (raw position, count, mean).
     Returns how many, or -1 - nothing moved - when a total is not surely numpy's (not every count
     whole: numpy's sum is to be given)."""
+    return _composition_front(a, x, given_n, "composition_front")
+
+
+cdef Py_ssize_t _composition_front(CompositionArrays a, const double[:, ::1] x, bint given_n, str caller) except -2:
+    """:func:`composition_front` (also the start of ``composition_window``); ``caller`` names
+    it in the error."""
     cdef Py_ssize_t m = x.shape[0], k = x.shape[1], cells = 3 * m * k, got
     a.viewing()
     if a.shares.shape[0] < m or a.shares.shape[1] < k or a.f.shape[0] < 4 * m + 3 * cells + m * k \
             or a.idx.shape[0] < cells + m:
-        raise ValueError("composition_front: the arrays do not fit")
+        raise ValueError(f"{caller}: the arrays do not fit")
     if m == 0:
         return 0
     with nogil:

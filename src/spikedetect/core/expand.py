@@ -125,6 +125,13 @@ def add_breakdown_py(categories: dict[str, float], sources: dict[str, float], ch
         acc[1] += e
 
 
+def children_cap(max_breakdown: int) -> int:
+    """How many child regions an incident's sums keep (:func:`add_breakdown`'s ``cap``, on both
+    the view's path and :meth:`LeafWindow.breakdown_into
+    <spikedetect.core.leaf_window.LeafWindow.breakdown_into>`'s) when events show ``max_breakdown``."""
+    return max_breakdown * 8
+
+
 AddBreakdown = Callable[[dict[str, float], dict[str, float], dict[str, list[float]], Mapping[str, float],
                          Mapping[str, float], Mapping[str, tuple[float, float]], int], None]
 add_breakdown: AddBreakdown = add_breakdown_py if _kernel is None else _kernel.add_breakdown

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.detectors import BASELINE_SOURCES
 from spikedetect.core.detectors.base import BoolArray
-from spikedetect.core.expand import Breakdown, Sums
+from spikedetect.core.expand import Breakdown, Sums, children_cap
 from spikedetect.core.incidents import IncidentEvent, Tracker, WindowView
 from spikedetect.core.keyspace import Keyspace, ServiceKey
 from spikedetect.core.leaf_window import LeafWindow
@@ -125,7 +125,7 @@ def _breakdowns(ks: Keyspace, config: DetectorConfig, policy: IncidentPolicy, tr
         t = trackers.get((svc, key))
         if t is not None and accumulates(t, signal):
             aims[svc][key] = (t.categories, t.sources, t.children)
-    into = (ks.index, w.expected, config.value_scale, config.max_breakdown * 8)
+    into = (ks.index, w.expected, config.value_scale, children_cap(config.max_breakdown))
     details: dict[str, dict[str, Breakdown]] = {}
     for svc, want in wanted.items():
         added = window.breakdown_into(svc, want, (aims[svc], svc, *into)) if aims[svc] else None

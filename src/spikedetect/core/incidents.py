@@ -30,7 +30,7 @@ from typing import Any
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.errors import IllegalTransition
-from spikedetect.core.expand import add_breakdown, fold
+from spikedetect.core.expand import add_breakdown, children_cap, fold
 from spikedetect.core.incident_event import (
     SCHEMA,
     CloseReason,
@@ -155,7 +155,7 @@ class Tracker:
             self.peak_count, self.peak_ws = observed, ws
         if view.categories or view.sources or view.children:  # empty: added already (breakdown_into)
             add_breakdown(self.categories, self.sources, self.children, view.categories, view.sources,
-                          view.children, max_breakdown * 8)
+                          view.children, children_cap(max_breakdown))
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "phase": str(self.phase)}

@@ -14,7 +14,6 @@ replay median. The incidents each run opened must agree, or the script exits 1.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -23,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import simulated_file
+from benchmarks.common import simulated_file, two_trees
 
 # what one run does, in the tree under test (its own benchmarks.bench_replay)
 CHILD = """
@@ -48,16 +47,10 @@ def one_run(tree: Path, what: str, path: Path) -> tuple[float, int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", type=Path)
-    ap.add_argument("--new", type=Path, default=Path("."))
-    ap.add_argument("--file", type=Path, help="input JSONL (default: a simulated one of --days)")
-    ap.add_argument("--days", type=float, default=3.0)
+    ap, two = two_trees(__doc__, days=3.0, what="read,replay")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--what", default="read,replay", help="read, replay, count; comma-separated")
-    ap.add_argument("--smoke", action="store_true", help="tiny run, the new tree against itself")
     a = ap.parse_args()
-    trees = {"base": (a.new if a.smoke else a.base).resolve(), "new": a.new.resolve()}
+    trees = two(a)
     whats = a.what.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         path = a.file or Path(tmp) / "ab.jsonl"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -33,6 +34,27 @@ def _git() -> str:
                               check=False, cwd=Path(__file__).parent).stdout.strip()
     except OSError:
         return ""
+
+
+def two_trees(description: str | None, *, days: float, what: str) -> tuple[argparse.ArgumentParser, Callable[
+        [argparse.Namespace], dict[str, Path]]]:
+    """The arguments of an A/B of two source trees (``--base``, ``--new``, ``--file``, ``--days``,
+    ``--what``, ``--smoke``), and what gives the trees to compare from the parsed ones (``--smoke``:
+    the new tree against itself)."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", type=Path)
+    ap.add_argument("--new", type=Path, default=Path("."))
+    ap.add_argument("--file", type=Path, help="input JSONL (default: a simulated one of --days)")
+    ap.add_argument("--days", type=float, default=days)
+    ap.add_argument("--what", default=what, help="read, replay, count; comma-separated")
+    ap.add_argument("--smoke", action="store_true", help="tiny run, the new tree against itself")
+
+    def trees(a: argparse.Namespace) -> dict[str, Path]:
+        if a.base is None and not a.smoke:
+            ap.error("--base is required (or --smoke)")
+        return {"base": (a.new if a.smoke else a.base).resolve(), "new": a.new.resolve()}
+
+    return ap, trees
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:

@@ -32,6 +32,8 @@ EXPECTED = {
               rf"|fused_score_first {NUMBER} us, fused_score_second {NUMBER} us, fused_learn {NUMBER} us)",
               rf"steps of closing, CPU us per window \(last repeat\): merge {NUMBER}, leaf window {NUMBER}, "
               rf"observe {NUMBER}, score {NUMBER}, incident steps {NUMBER}, learn {NUMBER}, signals and report {NUMBER}"],
+    "instr": [rf"replay\s+base\s+{NUMBER} G\s+new\s+{NUMBER} G\s+new/base 1\.0000",
+              rf"imports\s+base\s+{NUMBER} G"],
     "calibration": [rf"per key and window: numpy {NUMBER} us, River stats.Quantile x8 {NUMBER} us"],
     "live": [rf"raw_aiokafka\s+steady\s+{NUMBER} ev/s", rf"faust_floor\s+steady\s+{NUMBER} ev/s",
              rf"spikedetect\s+steady\s+{NUMBER} ev/s .* ratio to raw aiokafka {NUMBER}"],

@@ -9,17 +9,19 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "test-deps"
 
 
-def run(tmp_path: Path, apt: str, chromium: Path) -> subprocess.CompletedProcess[str]:
+def run(tmp_path: Path, apt: str, chromium: Path, valgrind: str = sys.executable) -> subprocess.CompletedProcess[str]:
     with socket.socket() as listener:  # something answers at SPIKEDETECT_KAFKA: Java/Maven are not needed
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         env = {**os.environ, "SPIKEDETECT_CHROMIUM": str(chromium), "SPIKEDETECT_APT_GET": apt,
+               "SPIKEDETECT_VALGRIND": valgrind,
                "SPIKEDETECT_KAFKA": f"127.0.0.1:{listener.getsockname()[1]}"}  # fmt: skip
         return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60,
                               check=False)  # fmt: skip
@@ -47,6 +49,12 @@ def test_a_missing_browser_is_installed_with_apt_get(tmp_path: Path) -> None:
     assert "install -y -qq chromium" in log.read_text() and browser.exists()
     again = run(tmp_path, str(fake), browser)  # present now: nothing to do
     assert again.returncode == 0 and again.stderr == "" and log.read_text().count("install") == 1
+
+
+def test_a_missing_valgrind_is_named_with_the_browser(tmp_path: Path) -> None:
+    res = run(tmp_path, str(tmp_path / "no-apt-get"), tmp_path / "no-chromium", str(tmp_path / "no-valgrind"))
+    assert res.returncode == 1
+    assert "missing chromium valgrind" in res.stderr and "apt-get install -y chromium valgrind" in res.stderr
 
 
 def test_a_failed_install_says_what_is_missing(tmp_path: Path) -> None:

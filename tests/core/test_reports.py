@@ -10,11 +10,14 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from spikedetect.core import reports
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.counter import WindowCounter
 from spikedetect.core.reports import REASONS, Report, ReportValidator
-from spikedetect.core.timefmt import MAX_TS_MS, MIN_TS_MS
+from spikedetect.core.timefmt import MAX_TS_MS, MIN_TS_MS, format_ts_ms
 
 T = 1_795_662_855_123  # 2026-11-26T03:14:15.123Z
 BASE: dict[str, Any] = {
@@ -299,3 +302,27 @@ def test_validator_limits_are_configurable() -> None:
     assert v.decode(small) == "region_too_deep"
     assert isinstance(v.decode(small.replace(b"/LA", b"")), Report)
     assert v.decode(small + b" " * 100) == "value_too_large"
+
+
+TAILS = st.one_of(
+    st.builds(lambda s, ms, z: f":{s:02d}.{ms:03d}{z}", st.integers(0, 99), st.integers(0, 999),
+              st.sampled_from(["Z", "z", "+"])),
+    st.text(min_size=8, max_size=8))
+
+
+@settings(max_examples=400, deadline=None)
+@given(minute=st.integers(MIN_TS_MS // 60_000 - 2, MAX_TS_MS // 60_000 + 1), tail=TAILS)
+def test_a_seen_minute_parses_a_timestamp_as_the_full_parse_does(minute: int, tail: str) -> None:
+    """The validator's minute cache (``ts[:16]`` seen in a valid timestamp) gives what parsing
+    the whole string gives: the same value or the same reason, for any 8-character tail."""
+    prefix = format_ts_ms(minute * 60_000)[:16]
+    warm, cold = ReportValidator(), ReportValidator()
+    warm.ts_ms(prefix + ":00.000Z")  # primes the minute (when it is in range)
+    assert warm.ts_ms(prefix + tail) == cold.ts_ms(prefix + tail)
+
+
+def test_a_seen_minute_skips_the_full_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    v = ReportValidator()
+    assert v.ts_ms("2026-11-26T03:14:00.000Z") == T - 15_123
+    monkeypatch.setattr(reports, "parse_ts_ms", lambda ts: pytest.fail(f"parsed {ts} in full"))
+    assert v.ts_ms(BASE["ts"]) == T

@@ -30,7 +30,7 @@ import orjson
 
 from spikedetect.core.config import DetectorConfig
 from spikedetect.core.frontier import EVIDENCE_BLOCK, MAX_HELD, Held, HeldReports
-from spikedetect.core.reports import ReportValidator
+from spikedetect.core.reports import SECONDS_MS, ReportValidator
 from spikedetect.core.timefmt import MAX_TS_MS, MIN_TS_MS
 from spikedetect.kernel import count as _kernel
 
@@ -40,9 +40,6 @@ Combo = tuple[Key, LeafKey]  # an admitted key and its leaf part (cached togethe
 WindowCounts = dict[str, dict[LeafKey, int]]  # service -> (region, category, source) -> reports
 
 _FIELDS = operator.itemgetter("service", "region", "category", "source")
-# ":SS.mmmZ" -> milliseconds into the minute, for every valid second and millisecond: one
-# lookup validates and converts the tail of an RFC 3339 UTC timestamp.
-_SECONDS_MS: dict[str, int] = {f":{s:02d}.{ms:03d}Z": s * 1000 + ms for s in range(60) for ms in range(1000)}
 _COMBO_CACHE_SIZE = 500_000
 
 
@@ -131,7 +128,7 @@ class WindowCounter:
         """Count with this compiled kernel (:func:`spikedetect.kernel.load_compiled`), or in
         pure Python (None). Both paths share this object's state, so switching is safe."""
         if kernel is not None:
-            kernel.configure(_FIELDS, _SECONDS_MS, _COMBO_CACHE_SIZE, EVIDENCE_BLOCK, MIN_TS_MS, MAX_TS_MS)
+            kernel.configure(_FIELDS, SECONDS_MS, _COMBO_CACHE_SIZE, EVIDENCE_BLOCK, MIN_TS_MS, MAX_TS_MS)
         self._raw_combos = None if kernel is None else kernel.RawCombos()
         self.kernel = kernel
 
@@ -311,7 +308,7 @@ class WindowCounter:
         cur_ws = None
         cur: WindowCounts = {}
         cur_ids: EventIds = set()
-        secms = _SECONDS_MS
+        secms = SECONDS_MS
         no_limit = 2**62
         limit = no_limit if frontier == no_floor else frontier + skew_ms  # future-skew bound without fallbacks
         for i, raw in enumerate(values):

@@ -214,6 +214,7 @@ def seasonal_learn(dict cols, const Py_ssize_t[::1] rows, const double[::1] x, c
 
 include "_closing_nb.pxi"
 include "_closing_sums.pxi"
+include "_closing_gap.pxi"
 include "_closing_breakdown.pxi"
 include "_closing_breakdown_sums.pxi"
 include "_closing_tree.pxi"

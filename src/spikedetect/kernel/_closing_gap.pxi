@@ -138,8 +138,11 @@ def gap_quiet_learn(list order, dict states, object index, object whole, const d
     cdef double* acc = NULL
     cdef unsigned char* seen = NULL
     cdef bint fits, learn
-    c_.warm, c_.learn_reports, c_.max_rate, c_.min_share, c_.max_sources = consts[1:6]
-    c_.gap_score, c_.elevated, c_.min_windows, c_.ln10 = consts[6:10]
+    if len(consts) != 10:
+        raise ValueError("gap_quiet_learn: ten constants")
+    c_.warm, c_.learn_reports, c_.max_rate, c_.min_share = consts[1], consts[2], consts[3], consts[4]
+    c_.max_sources, c_.gap_score, c_.elevated = consts[5], consts[6], consts[7]
+    c_.min_windows, c_.ln10 = consts[8], consts[9]
     if starts.shape[0] < nsvc + 1:
         raise ValueError("gap_quiet_learn: starts too short")
     try:

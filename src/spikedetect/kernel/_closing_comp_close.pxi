@@ -26,7 +26,7 @@ cdef class CompositionClose(CompositionWindow):
         return 0
 
 
-def composition_close(CompositionClose a, const Py_ssize_t[::1] region, const Py_ssize_t[::1] cat,
+def composition_close(CompositionClose a not None, const Py_ssize_t[::1] region, const Py_ssize_t[::1] cat,
                       const double[::1] counts, const double[:] expected, Py_ssize_t n_keys,
                       const unsigned char[:] blocked, double min_expected) -> Py_ssize_t:
     """One window of the ``m`` rows of ``a.x`` (m, k) over a frame's leaves (``region``, ``cat``,

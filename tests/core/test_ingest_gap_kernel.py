@@ -42,7 +42,7 @@ warm_state = st.one_of(st.none(), st.tuples(
     st.sampled_from([0.0, 150.0, 5000.0, 1e9])))
 
 
-def _run(kernel: Any, starts: list[Any], windows: list[list[Any]]) -> list[str]:
+def _run(kernel: Any, starts: list[Any], windows: list[list[Any]], mu: float = 40.0, phi: float = 1.5) -> list[str]:
     det = IngestGapDetector(60_000, {"params_hash": "x"})
     for svc, start in zip(SERVICES, starts, strict=True):
         if start is not None:
@@ -57,7 +57,7 @@ def _run(kernel: Any, starts: list[Any], windows: list[list[Any]]) -> list[str]:
                      if not (i < len(per_window) and per_window[i][2])}
             observed = np.array([float(sum(per_service.get(svc, {}).values())) for svc in SERVICES])
             judged = np.array([i >= len(per_window) or per_window[i][1] for i in range(len(SERVICES))])
-            args = (index, observed, np.full(3, 40.0), np.full(3, 1.5), judged, list(per_service))
+            args = (index, observed, np.full(3, mu), np.full(3, phi), judged, list(per_service))
             events = det.close_window(w * 60_000, window, *args)
         out.append(repr(events) + repr(det.to_dict()))
     return out
@@ -72,12 +72,19 @@ def test_the_compiled_quiet_pass_is_the_python_steps(starts: list[Any], windows:
 
 
 @needs_kernel
-def test_quiet_services_learn_in_the_kernel_and_a_silent_source_opens_a_gap(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Warm shares, then "web" silent (a gap opens and closes), then quiet again: the kernel
-    handled the quiet windows (the Python steps saw only the others), the same events and state."""
-    normal = [({("US", "c0", "app"): 60, ("US", "c1", "web"): 30, ("DE", "c0", "ios"): 5}, True, False)]
-    silent = [({("US", "c0", "app"): 60, ("DE", "c0", "ios"): 5}, True, False)]
-    windows = [normal] * 30 + [silent] * 6 + [normal] * 10
+@settings(max_examples=300, deadline=None)
+@given(st.lists(warm_state, min_size=3, max_size=3), st.lists(st.lists(service_window, max_size=3), min_size=1,
+                                                              max_size=30),
+       st.sampled_from([0.0, 0.5, 3.0, 12.0, 40.0, 400.0]), st.sampled_from([1.0, 1.00005, 1.3, 4.0, 40.0]))
+def test_runs_that_go_on_or_end_in_the_compiled_pass_are_the_python_steps(
+        starts: list[Any], windows: list[list[Any]], mu: float, phi: float) -> None:
+    """Expectations low and high, overdispersion at and above one: runs that start, go on for
+    many windows or end without turning silent (the compiled pass), and those that do (Python)."""
+    assert _run(KERNEL, starts, windows, mu, phi) == _run(None, starts, windows, mu, phi)
+
+
+def _count_left(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Per window from now on, how many services the compiled pass left to the Python steps."""
     left: list[int] = []
     call = KERNEL.gap_quiet_learn
 
@@ -86,10 +93,34 @@ def test_quiet_services_learn_in_the_kernel_and_a_silent_source_opens_a_gap(monk
         left.append(len(rest))
         return rest
     monkeypatch.setattr(KERNEL, "gap_quiet_learn", counted)
+    return left
+
+
+@needs_kernel
+def test_quiet_services_learn_in_the_kernel_and_a_silent_source_opens_a_gap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Warm shares, then "web" silent (a gap opens and closes), then quiet again: the kernel
+    handled the quiet windows (the Python steps saw only the others), the same events and state."""
+    normal = [({("US", "c0", "app"): 60, ("US", "c1", "web"): 30, ("DE", "c0", "ios"): 5}, True, False)]
+    silent = [({("US", "c0", "app"): 60, ("DE", "c0", "ios"): 5}, True, False)]
+    windows = [normal] * 30 + [silent] * 6 + [normal] * 10
+    left = _count_left(monkeypatch)
     got = _run(KERNEL, [None, None, None], windows)
     assert got == _run(None, [None, None, None], windows)
     assert len(left) == len(windows) and left.count(0) > 30 and 0 < sum(left) < len(windows)
     assert '"opened"' in "".join(got) or "type='opened'" in "".join(got)
+
+
+@needs_kernel
+def test_silent_runs_below_the_gap_score_go_on_in_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A low expectation: "web" and then everything silent for many windows without a gap, then
+    silent long enough to open one, then back: the kernel walked the runs until one turned silent,
+    the same events and state as the Python steps."""
+    normal = [({("US", "c0", "app"): 60, ("US", "c1", "web"): 30}, True, False)]
+    windows = [normal] * 30 + [[({("US", "c0", "app"): 60}, True, False)]] * 12 + [[]] * 30 + [normal] * 5
+    left = _count_left(monkeypatch)
+    got = _run(KERNEL, [None, None, None], windows, 1.0, 1.3)
+    assert got == _run(None, [None, None, None], windows, 1.0, 1.3)
+    assert "type='opened'" in "".join(got) and left[30:42].count(0) == 12 and 0 < sum(left) < 20, left
 
 
 @needs_kernel

@@ -47,7 +47,8 @@ LEARN_REPORTS = 300.0
 MAX_RATE = 0.1
 MAX_SOURCES = 8
 _LN10 = math.log(10.0)
-_QUIET = (ALL, WARM_REPORTS, LEARN_REPORTS, MAX_RATE, MIN_SHARE, MAX_SOURCES)  # gap_quiet_learn's constants
+_CONSTS = (ALL, WARM_REPORTS, LEARN_REPORTS, MAX_RATE, MIN_SHARE, MAX_SOURCES, GAP_SCORE, ELEVATED_SCORE, MIN_WINDOWS,
+           _LN10)  # gap_quiet_learn's constants
 
 
 @dataclass
@@ -162,15 +163,16 @@ class IngestGapDetector:
                      services: Sequence[str]) -> list[SignalEvent]:
         """One closed window (its leaves: :mod:`~spikedetect.core.leaf_window`) for every known
         service (``services``: those with a global key). With a frame and the compiled closing loops,
-        the quiet services (no gap, no run, none silent, no new source) learn in one compiled pass
-        (``gap_quiet_learn``: the same steps, the same bits) and only the others walk the steps below."""
+        the services whose steps open, grow or close no gap (quiet ones, and runs that start, go on or
+        end without turning silent; no new source) go through one compiled pass (``gap_quiet_learn``:
+        the same steps, the same bits) and only the others walk the steps below."""
         events: list[SignalEvent] = []
         order = sorted(set(services) | set(self.services))
         frame = window.frame
         if _kernel is not None and frame is not None:
-            order = _kernel.gap_quiet_learn(order, self.services, index, GLOBAL, observed, learned.view(np.uint8),
+            order = _kernel.gap_quiet_learn(order, self.services, index, GLOBAL, observed, expected, phi, learned,
                                             frame.parts[SOURCE], frame.counts, frame.starts, frame.services,
-                                            frame.table.source_names, _QUIET)
+                                            frame.table.source_names, ws, _CONSTS)
         for svc in order:
             row = index.get((svc, GLOBAL))
             if row is None:

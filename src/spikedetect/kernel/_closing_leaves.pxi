@@ -154,6 +154,14 @@ def frame_share_counts(const Py_ssize_t[::1] region, const Py_ssize_t[::1] cat, 
     share row ``r`` on its key's path (``flat[start[g]:start[g] + length[g]]``, ``g = region[i]``).
     False, nothing written, when a path (``start`` below 0) or the column of a leaf with a path
     is not known yet."""
+    return _share_counts(region, cat, counts, start, length, col, flat, x, False)
+
+
+cdef bint _share_counts(const Py_ssize_t[::1] region, const Py_ssize_t[::1] cat, const double[::1] counts,
+                        const Py_ssize_t[::1] start, const Py_ssize_t[::1] length, const Py_ssize_t[::1] col,
+                        const Py_ssize_t[::1] flat, double[:, ::1] x, bint zero) except -1:
+    """:func:`frame_share_counts` (also ``composition_close``'s), ``x`` first set to zeros when
+    ``zero`` (and every path and column is known)."""
     cdef Py_ssize_t i, g, j, c, nl = region.shape[0], m = x.shape[0], k = x.shape[1]
     if cat.shape[0] < nl or counts.shape[0] < nl or length.shape[0] < start.shape[0]:
         raise ValueError("frame_share_counts: arrays too short")
@@ -173,6 +181,8 @@ def frame_share_counts(const Py_ssize_t[::1] region, const Py_ssize_t[::1] cat, 
         for j in range(start[g], start[g] + length[g]):
             if flat[j] < 0 or flat[j] >= m:
                 raise IndexError(f"row {flat[j]} is out of bounds for {m} rows")
+    if zero:
+        x[:, :] = 0.0
     for i in range(nl):
         g = region[i]
         if length[g] > 0:

@@ -25,6 +25,7 @@ from spikedetect.core.composition.shares import MIN_EXPECTED, WARM_REPORTS, Shar
 from spikedetect.core.composition.tails import OPEN_SCORE, Tails, forget_evidence, score_tails
 from spikedetect.core.keyspace import ServiceKey
 from spikedetect.core.leaf_window import LeafWindow
+from spikedetect.core.leaves import LeafFrame
 from spikedetect.core.signal_events import SignalEvent
 from spikedetect.kernel import closing as _kernel
 
@@ -89,11 +90,36 @@ class CompositionDetector(ShareBank):
         """Score, step and learn one closed window (its leaves: :mod:`~spikedetect.core.leaf_window`).
         ``blocked``: keys whose total is not normal; ``keys_moves`` (:attr:`~spikedetect.core.keyspace.Keyspace.moves`, when the caller has a
         keyspace) lets each row's key row be kept from one window to the next."""
+        if _kernel is not None and window.frame is not None and not self.book.members:
+            done = self._close_compiled(ws, window.frame, len(keys), index, expected, blocked, keys_moves)
+            if done is not None:
+                return done
         key_rows = self._track(keys, index, expected, keys_moves)
         m = len(self.row_keys)
         if m == 0:
             return []
         touched = self._window(ws, window.share_counts(self, m), blocked[key_rows])
+        return [ev for svc in sorted(touched) for ev in self.book.emit(svc, ws)] if touched else []
+
+    def _close_compiled(self, ws: int, frame: LeafFrame, n_keys: int, index: Mapping[ServiceKey, int],
+                        expected: FloatArray, blocked: BoolArray, keys_moves: int | None) -> list[SignalEvent] | None:
+        """The usual window (no member open, the rows' key rows kept, the frame's paths fresh) in
+        one compiled call (:meth:`FusedWindow.close <.fused.FusedWindow.close>`: ``_track``'s check,
+        the share counts, the block and :meth:`_window`'s call, the same bits), or None - nothing
+        moved - for the steps one by one."""
+        cached, (key_rows, no_row) = self._rows_at, self._key_rows_cache
+        if (keys_moves is None or cached is None or cached[0] is not index or cached[1] != keys_moves
+                or len(no_row) < n_keys or not len(key_rows) or not self.leaf_paths.fresh(frame)):
+            return None
+        fused = self._fused
+        steps = fused.close(self, frame, n_keys, expected, blocked, key_rows, no_row)
+        if steps == 0:
+            return []
+        if steps < 0:
+            return None
+        x, block = fused.x, blocked[key_rows]
+        s = fused.steps(*x.shape, steps)
+        touched = self._finish(ws, x, block, s.n, s.tails, s.weight, s.rows)
         return [ev for svc in sorted(touched) for ev in self.book.emit(svc, ws)] if touched else []
 
     def _window(self, ws: int, x: FloatArray, block: BoolArray) -> set[str]:
@@ -116,9 +142,14 @@ class CompositionDetector(ShareBank):
             has_member = self._has_member(m)
             opening, weight = self._opening(t, n, block | has_member)
             rows = np.flatnonzero(has_member | opening).tolist()
+        return self._finish(ws, x, block, n, t, weight, rows)
+
+    def _finish(self, ws: int, x: FloatArray, block: BoolArray, n: FloatArray, t: Tails, weight: FloatArray,
+                rows: list[int]) -> set[str]:
+        """Step the members of ``rows``, forget the blocked rows' evidence and learn; the services touched."""
         touched = self._step_members(ws, rows, x, n, t)
         if block.any():  # an outage's mix is the outage's: its evidence never carries over
-            forget_evidence(acc, block)
+            forget_evidence(self.acc[: x.shape[0], : x.shape[1]], block)
         self._learn_window(x, n, weight)
         return touched
 

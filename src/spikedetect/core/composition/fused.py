@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from spikedetect.core.composition.shares import LEARN_REPORTS, MAX_RATE, WARM_REPORTS
+from spikedetect.core.composition.shares import LEARN_REPORTS, MAX_RATE, MIN_EXPECTED, WARM_REPORTS
 from spikedetect.core.composition.tails import (
     CLOSE_RATIO,
     CLOSE_SCORE,
@@ -36,11 +36,13 @@ from spikedetect.core.composition.tails import (
     P_FLOOR,
     Tails,
 )
+from spikedetect.core.leaves import CATEGORY, REGION
 from spikedetect.core.negbin import _CONSTS, _LN10, MAX_SCORE, nb_tails
 from spikedetect.kernel import closing as _kernel
 
 if TYPE_CHECKING:
     from spikedetect.core.composition.shares import ShareBank
+    from spikedetect.core.leaves import LeafFrame
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -76,11 +78,14 @@ class FusedWindow:
         self.idx = np.zeros(0, dtype=np.intp)
         self.ones = np.zeros(0)
         self.tail = np.zeros((1, 0))
+        self.x = np.zeros((0, 0))  # :meth:`close`'s counts (m, k) and held flags
+        self.hs = np.zeros(0, dtype=np.uint8)
         self._arrays: Any = None
+        self._close: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        """Copies and pickles leave the kernel's hold behind (made again at the next window)."""
-        return {**self.__dict__, "_arrays": None}
+        """Copies and pickles leave the kernel's holds behind (made again at the next window)."""
+        return {**self.__dict__, "_arrays": None, "_close": None}
 
     def _fit(self, m: int, k: int) -> None:
         cells = 3 * m * k
@@ -123,9 +128,36 @@ class FusedWindow:
                          _NO_ROWS, False, self.tail[:, :got])
             np.exp(f[m:2 * m], out=f[2 * m:3 * m])
             steps = kernel.composition_back(arrays, x, held, got)
-        if not steps:
-            return None
-        cells, mk = 3 * m * k, m * k
+        return self.steps(m, k, steps) if steps else None
+
+    def close(self, bank: ShareBank, frame: LeafFrame, n_keys: int, expected: FloatArray,
+              blocked: npt.NDArray[np.bool_], key_rows: IntArray, no_row: npt.NDArray[np.bool_]) -> int:
+        """The usual window of ``bank``'s rows (``key_rows``: each one's key row) over ``frame`` in
+        one call (``composition_close``): the check that none of the ``n_keys`` keys without a row
+        (``no_row``) became busy, the counts into :attr:`x`, ``blocked[key_rows]`` and :meth:`run`'s
+        call. -4, -3, -1: nothing of the bank moved (a row to add, a path or column to find, a count
+        not whole: the steps one by one then); else the rows that step (:meth:`steps`)."""
+        kernel = _kernel
+        assert kernel is not None
+        m, k = len(key_rows), max(len(bank.cats), 1)
+        if self.x.shape != (m, k):
+            self.x = np.zeros((m, k))
+        if len(self.hs) < m:
+            self.hs = np.zeros(max(m, 2 * len(self.hs), 64), dtype=np.uint8)
+        if 3 * m * k + m > len(self.idx):
+            self._fit(m, k)
+        if self._close is None:
+            self._close = kernel.CompositionClose(_FRONT, _BACK, _LOOPS, _NB)
+        paths = bank.leaf_paths
+        self._close.take((bank.shares, bank.acc, bank.learned, bank.hits, self.f, self.b, self.idx, self.tail, self.x,
+                          self.hs, key_rows, no_row, paths.start, paths.length, paths.col, paths.flat))
+        steps: int = kernel.composition_close(self._close, frame.parts[REGION], frame.parts[CATEGORY], frame.counts,
+                                              expected, n_keys, blocked, MIN_EXPECTED)
+        return steps
+
+    def steps(self, m: int, k: int, steps: int) -> Steps:
+        """The ``steps`` rows that step in the window just run (``m`` rows, ``k`` columns)."""
+        f, cells, mk = self.f, 3 * m * k, m * k
         flags = [self.b[i * mk:(i + 1) * mk].view(np.bool_).reshape(m, k) for i in range(3)]
         score = f[4 * m + 3 * cells:4 * m + 3 * cells + mk].reshape(m, k)
         return Steps(self.idx[cells:cells + steps].tolist(), f[:m], Tails(flags[0], score, flags[1], flags[2]),

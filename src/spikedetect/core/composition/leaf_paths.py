@@ -59,6 +59,13 @@ class LeafPaths:
         """A share row was dropped (and the last row moved): every path is to be found again."""
         self._stale = True
 
+    def fresh(self, frame: LeafFrame) -> bool:
+        """Whether :meth:`counts` over ``frame`` would forget nothing first (:meth:`_check`: the
+        table's ids the same, nothing stale): then the paths and columns known hold for it."""
+        at = self._epoch
+        return (at is not None and at[0] is frame.table and at[1] == frame.epoch and not self._stale
+                and not (self._dead > SLACK and 2 * self._dead > self._found))
+
     def counts(self, bank: ShareBank, frame: LeafFrame, m: int) -> npt.NDArray[np.float64]:
         """``window.share_counts(bank, m)`` of this window (``m`` rows) over its frame: the same bits."""
         assert _kernel is not None

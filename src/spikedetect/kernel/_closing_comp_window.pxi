@@ -111,7 +111,7 @@ cdef class CompositionWindow(CompositionArrays):
         return 0
 
 
-def composition_window(CompositionWindow a, const double[:, ::1] x, const unsigned char[::1] held) -> Py_ssize_t:
+def composition_window(CompositionWindow a not None, const double[:, ::1] x, const unsigned char[::1] held) -> Py_ssize_t:
     """One composition window in one call, when every count is whole (else -1, nothing moved:
     then the passes one by one, numpy's sums given): :func:`composition_front`, the candidates'
     ``log_sf`` into ``a.tail``, ``exp(-n / LEARN_REPORTS)`` into ``a.f`` and

@@ -83,7 +83,7 @@ cdef class SeasonalViews(HeldViews):
         return 0
 
 
-def fused_score_first(SeasonalViews v, dict cols, object parent, object depth, object closed_ws, object mute_until,
+def fused_score_first(SeasonalViews v not None, dict cols, object parent, object depth, object closed_ws, object mute_until,
                       const double[::1] observed, long long ws, tuple expect, tuple prior, tuple record):
     """``score_window`` up to the logs of the tails, for the ``len(observed)`` rows: ``expect``
     (``SeasonalBaseline.expect``: lo, hi, w_hi, d, its params), ``parent_prior`` (``prior``: floor,
@@ -145,7 +145,7 @@ def fused_score_first(SeasonalViews v, dict cols, object parent, object depth, o
     return out
 
 
-def fused_score_second(SeasonalViews v, tuple prepared, tuple consts, object tracked, const double[::1] rates,
+def fused_score_second(SeasonalViews v not None, tuple prepared, tuple consts, object tracked, const double[::1] rates,
                        tuple signals, long long ws):
     """``score_window`` after the logs, on the arrays of the last :func:`fused_score_first` (it
     returned stage 0): ``nb_finish`` into the raw scores, ``calibrate``, the signals and scores
@@ -185,13 +185,13 @@ def fused_score_second(SeasonalViews v, tuple prepared, tuple consts, object tra
     return raw_a, cal_a, sig_a, score_a, muted_a
 
 
-def fused_keep(SeasonalViews v, tuple objs) -> None:
+def fused_keep(SeasonalViews v not None, tuple objs) -> None:
     """The arrays of the window just scored (observed, mean, source, tod, warm, factor, done, raw,
     signal, muted, tracked), which :func:`fused_learn` learns from when it is given them."""
     v.w_objs = objs
 
 
-def fused_learn(SeasonalViews v, dict cols, object parent, object depth, object closed_ws, object mute_until,
+def fused_learn(SeasonalViews v not None, dict cols, object parent, object depth, object closed_ws, object mute_until,
                 tuple objs, object ended, object not_quiet, object factors, signed char anomalous,
                 double elevated_weight, tuple learn, long long ws) -> int:
     """``Scorer._learn`` of a seasonal baseline from the window last scored, whose arrays ``objs``

@@ -41,7 +41,7 @@ cdef inline Py_ssize_t _part_id(object table, object part, object intern, object
     return PyLong_AsSsize_t(<object>hit)
 
 
-def leaf_frame(dict per_service, LeafIndex index, dict regions, dict categories, dict sources, object intern,
+def leaf_frame(dict per_service, LeafIndex index not None, dict regions, dict categories, dict sources, object intern,
                Py_ssize_t[:, ::1] parts, double[::1] counts, Py_ssize_t[::1] starts) -> int:
     """One pass over ``per_service`` (service -> leaf dict) in dict order: each leaf's region,
     category and source as ids (``parts[0..2]``) - from ``index`` for key objects seen before,

@@ -129,7 +129,7 @@ cdef Py_ssize_t _front_rows(const double[:, ::1] x, const double[:, ::1] shares,
     return at
 
 
-def composition_front(CompositionArrays a, const double[:, ::1] x, bint given_n) -> Py_ssize_t:
+def composition_front(CompositionArrays a not None, const double[:, ::1] x, bint given_n) -> Py_ssize_t:
     """The first pass over the ``m`` rows (``x``: (m, k)): each row's total into ``a.f`` (or, with
     ``given_n``, the one numpy put there), ``-n / LEARN_REPORTS``, ``move_sums`` on ``a.acc`` (in
     place) and the candidates of ``poisson_scores`` in its order (raw position, count, mean).
@@ -230,7 +230,7 @@ cdef void _forget_learn(const double[:, ::1] x, double[:, ::1] shares, double[:,
         _share_learn_rows(x, shares, learned, m, k, n, e, weight, c_.warm, c_.max_rate)
 
 
-def composition_back(CompositionArrays a, const double[:, ::1] x, const unsigned char[::1] held,
+def composition_back(CompositionArrays a not None, const double[:, ::1] x, const unsigned char[::1] held,
                      Py_ssize_t got) -> Py_ssize_t:
     """The second pass, once ``a.tail`` holds the candidates' ``log_sf`` and ``a.f`` the exp: per
     row the scores and flags (``-tail / ln 10`` at the candidates, 0 elsewhere), ``_opening``

@@ -238,15 +238,24 @@ cdef inline void _touch(RawCombos rc, Py_ssize_t slot) noexcept:
     e.pend += 1
 
 
+cdef extern from "Python.h":
+    PyObject* PyDict_SetDefault(object d, object key, object default) except NULL  # borrowed
+
+
 cdef int _add(dict cur, object service, object leaf, int64_t count) except -1:
-    """``count`` reports of one combination into its window's dict."""
+    """``count`` reports of one combination into its window's dict (a new leaf is inserted by
+    the one lookup that finds it missing: most adds of a window are its leaves' first)."""
     cdef PyObject* hit
     cdef dict svc
+    cdef Py_ssize_t before
     hit = PyDict_GetItem(cur, service)
     if hit == NULL:
         svc = cur[service] = {}
     else:
         svc = <dict>hit
-    hit = PyDict_GetItem(svc, leaf)
-    svc[leaf] = count if hit == NULL else <object>hit + count
+    before = len(svc)
+    n = count
+    hit = PyDict_SetDefault(svc, leaf, n)
+    if len(svc) == before:  # it was there (its value may be the same small int object as n)
+        svc[leaf] = <object>hit + n
     return 0

@@ -207,9 +207,14 @@ cdef int _flush(RawCombos rc, dict cur) except -1:
     dict's insertion order is the one counting line by line gives)."""
     cdef Py_ssize_t j
     cdef Slot* e
+    cdef PyObject* last = NULL  # the service object of the slot before, and its leaf dict in cur
+    cdef dict svc = None
     for j in range(rc.ntouched):
         e = rc.slots + rc.touched[j]
-        _add(cur, <object>e.service, <object>e.leaf, e.pend)
+        if e.service != last:
+            svc = _service_dict(cur, <object>e.service)
+            last = e.service
+        _add_leaf(svc, <object>e.leaf, e.pend)
         e.pend = 0
     rc.ntouched = 0
     return 0
@@ -242,20 +247,27 @@ cdef extern from "Python.h":
     PyObject* PyDict_SetDefault(object d, object key, object default) except NULL  # borrowed
 
 
-cdef int _add(dict cur, object service, object leaf, int64_t count) except -1:
-    """``count`` reports of one combination into its window's dict (a new leaf is inserted by
-    the one lookup that finds it missing: most adds of a window are its leaves' first)."""
-    cdef PyObject* hit
-    cdef dict svc
-    cdef Py_ssize_t before
-    hit = PyDict_GetItem(cur, service)
+cdef dict _service_dict(dict cur, object service):
+    """A service's leaf dict in its window's dict (made empty when it has none yet)."""
+    cdef PyObject* hit = PyDict_GetItem(cur, service)
     if hit == NULL:
-        svc = cur[service] = {}
-    else:
-        svc = <dict>hit
-    before = len(svc)
+        got = cur[service] = {}
+        return got
+    return <dict>hit
+
+
+cdef int _add_leaf(dict svc, object leaf, int64_t count) except -1:
+    """``count`` reports of one leaf into its service's dict (a new leaf is inserted by the one
+    lookup that finds it missing: most adds of a window are its leaves' first)."""
+    cdef PyObject* hit
+    cdef Py_ssize_t before = len(svc)
     n = count
     hit = PyDict_SetDefault(svc, leaf, n)
     if len(svc) == before:  # it was there (its value may be the same small int object as n)
         svc[leaf] = <object>hit + n
     return 0
+
+
+cdef int _add(dict cur, object service, object leaf, int64_t count) except -1:
+    """``count`` reports of one combination into its window's dict."""
+    return _add_leaf(_service_dict(cur, service), leaf, count)

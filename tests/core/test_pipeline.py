@@ -185,3 +185,25 @@ def test_apply_says_what_became_of_a_partial() -> None:
     assert p.apply(Partial(0, ClosedWindow(T0 + 2 * W, {"ig": {("US", "feed", "app"): 1}}))) == "kept"
     st = p.scorer.stats
     assert (st.replayed_partials, st.late_partials, st.late_partial_reports) == (1, 1, 2.0)
+
+
+def test_the_pipeline_hands_its_counters_windows_over_uncopied_and_apply_copies() -> None:
+    """_forward gives the scorer a closed window's dicts as the counter let go of them (nothing
+    else holds them: the counter's later counting makes new ones); apply, the live owner's way in,
+    keeps a copy, so a caller's later change to its partial never reaches a pending window."""
+    p = Pipeline(config(), sources=[0, 1])  # source 1 says nothing: source 0's windows stay pending
+    p.feed(0, list(reports()[:200]))
+    counter, pending = p.counters[0], p.scorer.pending
+    assert len(pending) > 5
+    handed = {id(d) for pend in pending.values() for part in pend.by_source.values() for d in part.values()}
+    open_dicts = {id(d) for c in counter._counts.values() for d in [c, *c.values()]}
+    assert handed and not handed & open_dicts
+    before = {ws: repr(pend.by_source) for ws, pend in pending.items()}
+    p.feed(0, list(reports()[200:260]))  # counting goes on in other dicts
+    assert {ws: repr(pend.by_source) for ws, pend in pending.items() if ws in before} == \
+        {ws: r for ws, r in before.items() if ws in pending}
+    scoring = Pipeline(config(), sources=())
+    window = ClosedWindow(T0 + 10 * W, {"ig": {("US", "feed", "app"): 2}})
+    assert scoring.apply(Partial(0, window)) == "kept"
+    window.counts["ig"][("US", "feed", "app")] = 7
+    assert scoring.scorer.pending[T0 + 10 * W].by_source[(0, 0)] == {"ig": {("US", "feed", "app"): 2}}

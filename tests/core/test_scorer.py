@@ -143,6 +143,24 @@ def test_a_newer_copy_of_a_partial_replaces_the_older() -> None:
     assert rec.observed(T0) == {("ig", "*"): 7, ("ig", "US"): 5, ("ig", "GB"): 2}
 
 
+def test_a_partial_is_copied_unless_owned_and_a_callers_later_change_never_reaches_it() -> None:
+    """add_partial keeps a copy: the caller may change its dicts afterwards (an owner reuses
+    decoded ones); ``owned=True`` (a counter's own closed windows) keeps them as they are."""
+    for owned in (False, True):
+        s = Scorer(CFG)
+        rec = Recorder(s)
+        window = cw(T0, {"US": 3, "GB": 1})
+        assert s.add_partial(0, window, owned=owned) == "kept"
+        kept = s.pending[T0].by_source[(0, 0)]
+        assert (kept is window.counts) == owned and (kept["ig"] is window.counts["ig"]) == owned
+        if not owned:  # the caller still holds its dicts: what it does to them later stays its own
+            window.counts["ig"][("US", "login", "app")] = 40
+            window.counts["ig"][("FR", "login", "app")] = 9
+            window.counts["wa"] = {("US", "login", "app"): 5}
+        step(s, 0, T0, None)
+        assert rec.observed(T0) == {("ig", "*"): 4, ("ig", "US"): 3, ("ig", "GB"): 1}
+
+
 def test_watermark_never_moves_back() -> None:
     s = Scorer(CFG, sources=("a",))
     s.set_watermark("a", T0 + 10 * W)

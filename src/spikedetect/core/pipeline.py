@@ -153,8 +153,8 @@ class Pipeline:
     def _forward(self, source: Any, out: Output, *, idle: bool) -> Output:
         counter = self.counters[source]
         out.dead += counter.take_dead()
-        for window in counter.take_closed():
-            self.apply(Partial(source, window))
+        for window in counter.take_closed():  # the counter let go of them: the scorer keeps them uncopied
+            self.scorer.add_partial(source, window, owned=True)
         self.apply(Mark(source, counter.watermark_ms, idle=idle))
         self.summary.count(out)  # its dead letters: the rest is counted by close()
         return out.extend(self.close())

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -114,11 +114,15 @@ class Scorer:
         for s in sources:
             self.watermarks.setdefault(s, None)
 
-    def add_partial(self, source: Any, window: ClosedWindow, part: Any = 0) -> PartialFate:
+    def add_partial(self, source: Any, window: ClosedWindow, part: Any = 0, *, owned: bool = False) -> PartialFate:
         """Store a source's counts for a window, replacing an earlier copy of the same part, and
         say what became of them (:data:`PartialFate`; counted in :attr:`stats` besides).
 
-        ``part`` names a piece when a source splits one window into several messages."""
+        ``part`` names a piece when a source splits one window into several messages. The scorer
+        keeps a copy of the counts, unless ``owned``: the caller hands them over and never touches
+        them again (a window its own counter's ``take_closed`` just gave it, as
+        :meth:`Pipeline._forward <spikedetect.core.pipeline.Pipeline._forward>` does), so they are
+        kept as they are."""
         ws = window.ws_ms
         if self.next_ws is not None and ws < self.next_ws:
             wm = self.watermarks.get(source)
@@ -133,7 +137,8 @@ class Scorer:
         pend = self.pending.get(ws)
         if pend is None:
             pend = self.pending[ws] = _Pending()
-        pend.by_source[(source, part)] = {svc: dict(c) for svc, c in window.counts.items()}
+        counts = cast(dict[str, dict[LeafKey, float]], window.counts)  # ints are read as numbers only
+        pend.by_source[(source, part)] = counts if owned else {svc: dict(c) for svc, c in counts.items()}
         return "kept"
 
     def set_watermark(self, source: Any, wm_ms: int | None, *, idle: bool = False, empty: bool = False) -> None:
@@ -210,6 +215,9 @@ class Scorer:
         parts merged in a fixed order (by source and part)."""
         pend = self.pending.pop(ws, None)
         per_service: dict[str, dict[LeafKey, float]] = {}
+        if pend is not None and len(pend.by_source) == 1:  # one part (one source's replay): as it is
+            (part,) = pend.by_source.values()
+            return {svc: part[svc] for svc in sorted(part)}
         if pend is not None:
             parts = [part for _, part in sorted(pend.by_source.items(), key=lambda kv: repr(kv[0]))]
             for svc in sorted({svc for part in parts for svc in part}):

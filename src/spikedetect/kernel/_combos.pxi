@@ -6,6 +6,7 @@
 from libc.stdint cimport int32_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memset
+from cpython.exc cimport PyErr_Occurred
 
 from os import urandom as _urandom
 
@@ -85,6 +86,7 @@ cdef class RawCombos:
     cdef Py_ssize_t mask, n, cap, arena_used, arena_cap, ntouched
     cdef Slot* slots
     cdef int32_t* touched
+    cdef Py_hash_t* leaf_hash  # hash(entries[i][1]), so a flush hashes no tuple
     cdef char* arena
     cdef list entries
 
@@ -98,6 +100,7 @@ cdef class RawCombos:
         free(self.table)
         free(self.slots)
         free(self.touched)
+        free(self.leaf_hash)
         free(self.arena)
 
     def __len__(self):
@@ -136,6 +139,7 @@ cdef class RawCombos:
             cap = 2 * self.cap if self.cap else 256
             self.slots = <Slot*>_grow(self.slots, cap * sizeof(Slot))
             self.touched = <int32_t*>_grow(self.touched, cap * sizeof(int32_t))
+            self.leaf_hash = <Py_hash_t*>_grow(self.leaf_hash, cap * sizeof(Py_hash_t))
             self.cap = cap
         if 2 * (self.n + 1) > self.mask + 1:
             buckets = 2 * (self.mask + 1)
@@ -171,6 +175,7 @@ cdef class RawCombos:
         e.pend = 0
         e.service = <PyObject*>key[0]
         e.leaf = <PyObject*>leaf
+        self.leaf_hash[slot] = hash(leaf)
         self.entries.append((key, leaf))  # keeps service and leaf alive
         b = <Py_ssize_t>(h & <uint64_t>self.mask)
         while self.table[b] >= 0:
@@ -207,9 +212,14 @@ cdef int _flush(RawCombos rc, dict cur) except -1:
     dict's insertion order is the one counting line by line gives)."""
     cdef Py_ssize_t j
     cdef Slot* e
+    cdef PyObject* last = NULL  # the service object of the slot before, and its leaf dict in cur
+    cdef dict svc = None
     for j in range(rc.ntouched):
         e = rc.slots + rc.touched[j]
-        _add(cur, <object>e.service, <object>e.leaf, e.pend)
+        if e.service != last:
+            svc = _service_dict(cur, <object>e.service)
+            last = e.service
+        _add_known(svc, <object>e.leaf, e.pend, rc.leaf_hash[rc.touched[j]])
         e.pend = 0
     rc.ntouched = 0
     return 0
@@ -238,15 +248,42 @@ cdef inline void _touch(RawCombos rc, Py_ssize_t slot) noexcept:
     e.pend += 1
 
 
+cdef dict _service_dict(dict cur, object service):
+    """A service's leaf dict in its window's dict (made empty when it has none yet)."""
+    cdef PyObject* hit = PyDict_GetItem(cur, service)
+    if hit == NULL:
+        got = cur[service] = {}
+        return got
+    return <dict>hit
+
+
+cdef extern from *:
+    """
+    #if PY_VERSION_HEX < 0x030D0000
+    #define spk_dict_get_known(d, k, h) _PyDict_GetItem_KnownHash(d, k, h)
+    #define spk_dict_set_known(d, k, v, h) _PyDict_SetItem_KnownHash(d, k, v, h)
+    #else
+    #define spk_dict_get_known(d, k, h) PyDict_GetItemWithError(d, k)
+    #define spk_dict_set_known(d, k, v, h) PyDict_SetItem(d, k, v)
+    #endif
+    """
+    PyObject* spk_dict_get_known(object d, object k, Py_hash_t h)  # borrowed; NULL: absent (or an error)
+    int spk_dict_set_known(object d, object k, object v, Py_hash_t h) except -1
+
+
+cdef int _add_known(dict svc, object leaf, int64_t count, Py_hash_t h) except -1:
+    """``count`` reports of one leaf into its service's dict, the leaf's hash known (CPython before
+    3.13: not computed again; RawCombos keeps each cached leaf's)."""
+    cdef PyObject* hit = spk_dict_get_known(svc, leaf, h)
+    if hit == NULL:
+        if PyErr_Occurred():
+            return -1
+        spk_dict_set_known(svc, leaf, count, h)
+    else:
+        spk_dict_set_known(svc, leaf, <object>hit + count, h)
+    return 0
+
+
 cdef int _add(dict cur, object service, object leaf, int64_t count) except -1:
     """``count`` reports of one combination into its window's dict."""
-    cdef PyObject* hit
-    cdef dict svc
-    hit = PyDict_GetItem(cur, service)
-    if hit == NULL:
-        svc = cur[service] = {}
-    else:
-        svc = <dict>hit
-    hit = PyDict_GetItem(svc, leaf)
-    svc[leaf] = count if hit == NULL else <object>hit + count
-    return 0
+    return _add_known(_service_dict(cur, service), leaf, count, hash(leaf))

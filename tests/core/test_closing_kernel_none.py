@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from spikedetect.kernel import closing as _kernel
+from spikedetect.kernel import load_compiled
 
-pytestmark = pytest.mark.skipif(_kernel is None, reason="the compiled closing loops are not built (pure mode)")
+KERNEL = load_compiled("_closing")
+pytestmark = pytest.mark.skipif(KERNEL is None, reason="the compiled closing loops are not built (no C compiler)")
 
 # entry point -> the state class it takes, and its arguments: "o" None, "0" the number 0 (C numbers
 # are converted before the state's type is checked, so they must convert)
@@ -29,7 +30,8 @@ ENTRIES = {
 
 CHILD = """
 import sys
-from spikedetect.kernel import closing as k
+from spikedetect.kernel import load_compiled
+k = load_compiled("_closing")
 name, kinds = sys.argv[1], sys.argv[2]
 try:
     getattr(k, name)(*(None if c == "o" else 0 for c in kinds))
@@ -41,7 +43,7 @@ except TypeError as exc:
 @pytest.mark.parametrize("name", sorted(ENTRIES))
 def test_an_entry_point_refuses_none_for_its_state(name: str) -> None:
     cls, kinds = ENTRIES[name]
-    assert hasattr(_kernel, name) and hasattr(_kernel, cls)
+    assert hasattr(KERNEL, name) and hasattr(KERNEL, cls)
     res = subprocess.run([sys.executable, "-c", CHILD, name, kinds], capture_output=True, text=True,
                          timeout=60, check=False)
     assert res.returncode == 0, f"{name}(None, ...) crashed the process (exit {res.returncode}): {res.stderr[-500:]}"

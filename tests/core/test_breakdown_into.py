@@ -83,3 +83,18 @@ def test_without_a_frame_nothing_is_added() -> None:
     sums: tuple[dict[str, float], dict[str, float], dict[str, list[float]]] = ({"c0": 1.0}, {}, {})
     assert window.breakdown_into("ig", {"US"}, ({"US": sums}, "ig", {}, np.zeros(1), 1.0, 8)) is None
     assert sums == ({"c0": 1.0}, {}, {})
+
+
+@needs_kernel
+@pytest.mark.parametrize("scale", [2, 2.0, np.float64(-1.0)])
+def test_a_zero_count_added_into_a_negative_zero_sum_is_python_s(scale: Any) -> None:
+    """A child's -0.0 sum plus a window's 0 reports: Python's ``-0.0 + 0`` is 0.0 (Cython's own
+    float + int kept -0.0: CI's hypothesis run found it)."""
+    targets = {"*": ({}, {}, {"US": [-0.0, -0.0]})}
+    fast = copy.deepcopy(targets)
+    expected = np.array([-0.0, 0.0])
+    with using_kernel(MODULES, KERNEL):
+        window = LeafWindow.of(LeafTable(), Keyspace(SeasonalBaseline(60_000)), {"ig": {("US", "c0", "app"): 0}})
+        assert window.breakdown_into("ig", {"*"}, (fast, "ig", {("ig", "US"): 1}, expected, scale, 0)) == {}
+        _plain(window, {"*"}, (targets, "ig", {("ig", "US"): 1}, expected, scale, 0))
+    assert repr(fast) == repr(targets)

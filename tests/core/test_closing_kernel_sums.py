@@ -207,3 +207,14 @@ def test_add_breakdown_is_bit_identical(windows: list[Any], cap: int) -> None:
         add(sums[0], sums[1], sums[2], sums[0], {}, {}, cap)  # a dict added into itself
         got.append(repr(sums))
     assert got[0] == got[1]
+
+
+@needs_kernel
+def test_add_breakdown_adds_a_zero_as_python_does() -> None:
+    """-0.0 + 0 is 0.0 in Python; Cython's own float + int kept -0.0."""
+    got = []
+    for add in (expand.add_breakdown_py, KERNEL.add_breakdown):
+        sums: tuple[dict[str, Any], dict[str, Any], dict[str, Any]] = ({"feed": -0.0}, {}, {"DE": [-0.0, -0.0]})
+        add(*sums, {"feed": 0}, {}, {"DE": (0, 0)}, 1)
+        got.append(repr(sums))
+    assert got[0] == got[1] == repr(({"feed": 0.0}, {}, {"DE": [0.0, 0.0]}))

@@ -21,7 +21,7 @@ edge-case inputs.
 """
 
 from cpython.dict cimport PyDict_GetItem
-from cpython.number cimport PyNumber_Add
+from cpython.number cimport PyNumber_Add, PyNumber_InPlaceAdd, PyNumber_Multiply
 from cpython.ref cimport PyObject
 from libc.math cimport NAN, ceil
 from libc.stdlib cimport calloc, free, malloc

@@ -138,8 +138,10 @@ def add_breakdown(dict categories not None, dict sources not None, dict children
             children[child] = acc
         else:
             acc = <object>hit
-        acc[0] += n
-        acc[1] += e
+        # Python's +=, by the C API: Cython's own float + int returns the float itself for a 0, where
+        # Python adds 0.0 (-0.0 + 0 is 0.0)
+        acc[0] = PyNumber_InPlaceAdd(acc[0], n)
+        acc[1] = PyNumber_InPlaceAdd(acc[1], e)
 
 
 # -- the shares of an incident's breakdown, rounded for its events -----------------------------------

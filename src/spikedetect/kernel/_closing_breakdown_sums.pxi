@@ -205,6 +205,7 @@ cdef dict _sums_into(const _Sums* s, list key_names, list cat_names, list src_na
             (<list>acc)[0] = PyFloat_AS_DOUBLE((<list>acc)[0]) + n_d
             (<list>acc)[1] = PyFloat_AS_DOUBLE((<list>acc)[1]) + <double>ex
         else:
-            acc[0] += (<object>s.pair[cell]) * scale
-            acc[1] += ex
+            # Python's * and +=, by the C API (Cython's own shortcuts for a 0 keep a -0.0 Python changes)
+            acc[0] = PyNumber_InPlaceAdd(acc[0], PyNumber_Multiply(s.pair[cell], scale))
+            acc[1] = PyNumber_InPlaceAdd(acc[1], ex)
     return {key_names[k]: make(cats[k], srcs[k], kids[k]) for k in range(s.nk) if aim[k] is None}

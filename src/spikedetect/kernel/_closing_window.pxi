@@ -34,31 +34,6 @@ cdef inline bint _finite(double v) noexcept nogil:
     return v - v == 0.0
 
 
-cdef bint _trim_row(const float[::1, :] ring_x, const float[::1, :] ring_m, const float[::1, :] ring_v,
-                    const double[:, ::1] sum_m, Py_ssize_t r, Py_ssize_t j, const Py_ssize_t* at,
-                    const Py_ssize_t[::1] horizons, double[:, :, ::1] out) noexcept nogil:
-    """One candidate row of :func:`horizon_trimmed` (row ``r`` into column ``j``; ``at``: the ring
-    positions newest first)."""
-    cdef Py_ssize_t t, s, h = 0, nh = horizons.shape[0]
-    cdef double x, m, v, d, cx = 0.0, cm = 0.0, cv = 0.0, top = 0.0, mean
-    for t in range(horizons[nh - 1] if nh else 0):
-        s = at[t]
-        x, m, v = ring_x[r, s], ring_m[r, s], ring_v[r, s]
-        if not (_finite(x) and _finite(m) and _finite(v)):
-            return False
-        d = _np_max(x - m, 0.0)
-        if t == 0:
-            cx, cm, cv, top = x, m, v, d
-        else:
-            cx, cm, cv, top = cx + x, cm + m, cv + v, _np_max(top, d)
-        while h < nh and t == horizons[h] - 1:
-            mean = _np_max(cm, 1e-9)
-            out[0, h, j], out[1, h, j], out[2, h, j] = cx - top, cm, mean
-            out[3, h, j], out[4, h, j] = _np_max(cv / mean, 1.0), sum_m[r, h]
-            h += 1
-    return True
-
-
 def horizon_trimmed(const float[::1, :] ring_x, const float[::1, :] ring_m, const float[::1, :] ring_v,
                     const double[:, ::1] sum_m, const Py_ssize_t[::1] cand, Py_ssize_t pos,
                     const Py_ssize_t[::1] horizons, double[:, :, ::1] out):
@@ -73,25 +48,56 @@ def horizon_trimmed(const float[::1, :] ring_x, const float[::1, :] ring_m, cons
 cdef int _horizon_trimmed(const float[::1, :] ring_x, const float[::1, :] ring_m, const float[::1, :] ring_v,
                           const double[:, ::1] sum_m, const Py_ssize_t[::1] cand, Py_ssize_t pos,
                           const Py_ssize_t[::1] horizons, double[:, :, ::1] out) except -1:
-    """:func:`horizon_trimmed`."""
-    cdef Py_ssize_t j, t, s, nh = horizons.shape[0], ring = ring_x.shape[1]
+    """:func:`horizon_trimmed`: ring positions as the outer loop and the candidate rows inner, so
+    each pass reads one ring column (the rings are column-major: a row's positions lie a column
+    apart, a page or more, where a column's candidates are near one another); each row keeps
+    its running sums, added in the same order (newest first) as one row at a time would."""
+    cdef Py_ssize_t j, t, s, r, h = 0, k = cand.shape[0], nh = horizons.shape[0], ring = ring_x.shape[1]
     cdef Py_ssize_t at[256]
+    cdef double x, m, v, d, mean
+    cdef double* acc  # per candidate: observed, mean and variance sums, the largest excess
     cdef bint ok = True
-    if out.shape[0] != 5 or out.shape[1] != nh or out.shape[2] != cand.shape[0] or sum_m.shape[1] < nh \
+    if out.shape[0] != 5 or out.shape[1] != nh or out.shape[2] != k or sum_m.shape[1] < nh \
             or ring_m.shape[1] != ring or ring_v.shape[1] != ring or ring < 1 or (nh and horizons[nh - 1] > 256):
         raise ValueError("the output is not (5, horizons, rows), or the rings differ")
     for t in range(horizons[nh - 1] if nh else 0):
         s = (pos - t) % ring
         at[t] = s + ring if s < 0 else s
-    for j in range(cand.shape[0]):
+    for j in range(k):
         if not (0 <= cand[j] < ring_x.shape[0] and cand[j] < ring_m.shape[0] and cand[j] < ring_v.shape[0]
                 and cand[j] < sum_m.shape[0]):
             raise IndexError(f"row {cand[j]} is out of bounds")
+    if k == 0 or nh == 0:
+        return True
+    acc = <double*>malloc(4 * k * sizeof(double))
+    if acc == NULL:
+        raise MemoryError()
     with nogil:
-        for j in range(cand.shape[0]):
-            if not _trim_row(ring_x, ring_m, ring_v, sum_m, cand[j], j, at, horizons, out):
-                ok = False
+        for t in range(horizons[nh - 1]):
+            s = at[t]
+            for j in range(k):
+                r = cand[j]
+                x, m, v = ring_x[r, s], ring_m[r, s], ring_v[r, s]
+                if not (_finite(x) and _finite(m) and _finite(v)):
+                    ok = False
+                    break
+                d = _np_max(x - m, 0.0)
+                if t == 0:
+                    acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3] = x, m, v, d
+                else:
+                    acc[4 * j] = acc[4 * j] + x
+                    acc[4 * j + 1] = acc[4 * j + 1] + m
+                    acc[4 * j + 2] = acc[4 * j + 2] + v
+                    acc[4 * j + 3] = _np_max(acc[4 * j + 3], d)
+            if not ok:
                 break
+            while h < nh and t == horizons[h] - 1:
+                for j in range(k):
+                    mean = _np_max(acc[4 * j + 1], 1e-9)
+                    out[0, h, j], out[1, h, j], out[2, h, j] = acc[4 * j] - acc[4 * j + 3], acc[4 * j + 1], mean
+                    out[3, h, j], out[4, h, j] = _np_max(acc[4 * j + 2] / mean, 1.0), sum_m[cand[j], h]
+                h += 1
+    free(acc)
     return ok
 
 

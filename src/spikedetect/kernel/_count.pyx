@@ -1,13 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=False, initializedcheck=False
 """The compiled counting kernel: :meth:`WindowCounter.feed_batch` with a C scanner for the common line.
 
-The loop is the pure-Python one in ``spikedetect/core/counter.py`` (the reference), statement
-for statement, with one change: a line is first scanned in C as a strict subset of JSON - one
-flat object, string and integer values, no escapes, keys and other values ASCII, ``ts`` an
-integer or ``YYYY-MM-DDTHH:MM:SS[.mmm]Z`` - and its (service, region, category, source) raw
-bytes are looked up in a cache of combinations the Python validator already admitted. Any
-other line (a miss, an escape, a float, a nested value, a duplicate field, non-ASCII outside
-the key fields, bad JSON) takes the Python path unchanged: every reject reason is the validator's.
+The loop is the pure-Python one in ``spikedetect/core/counter.py`` (the reference), statement for
+statement, except that a line is first scanned in C as a strict subset of JSON (one flat object,
+string and integer values, no escapes, keys and other values ASCII, ``ts`` an integer or
+``YYYY-MM-DDTHH:MM:SS[.mmm]Z``) and its raw (service, region, category, source) looked up among
+the combinations the validator admitted (_combos.pxi) or made of values it admitted (_admit.pxi).
+Any other line takes the Python path unchanged: every reject reason is the validator's.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -25,6 +24,7 @@ include "_evidence.pxi"
 include "_eids.pxi"
 include "_lines.pxi"  # a batch may be Lines: spans of the blocks read, no bytes object per line
 include "_ahead.pxi"
+include "_admit.pxi"  # a new combination of known field values: cached without the validator
 
 
 def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin, result):
@@ -60,10 +60,8 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
     cdef bint eid_raw  # the event id is the scanned span (no str made unless needed)
     cdef list evidence = self._evidence, rejects = result.rejects
     cdef bytes raw
-    loads = orjson.loads
-    decode_error = orjson.JSONDecodeError
-    fields = _fields
-    minutes = self.validator.minutes
+    loads, decode_error, fields = orjson.loads, orjson.JSONDecodeError, _fields
+    validator, minutes = self.validator, self.validator.minutes
     secms = _seconds_ms
     slow = self._slow_path
     cdef int64_t gen = self._generation, gen_end = self._generation_end
@@ -109,6 +107,8 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
         if ahead.ok[i & (RING - 1)]:
             khash = ahead.hashes[i & (RING - 1)]
             slot = rc.find(s, sc, khash)
+            if slot == -1:  # new: cached when the validator knows each field (registered below)
+                slot = _admit(rc, validator, cur, s, sc, khash, gen - 1)
             insert = slot == -1
         if slot >= 0:
             if rc.slots[slot].gen != gen:  # admitted in an earlier generation: its region counts again

@@ -77,6 +77,24 @@ def test_split_lines_cuts_and_numbers_as_split_and_strip(block: bytes, end: int,
 
 
 @needs_kernel
+@pytest.mark.parametrize(("start", "end", "numbers"), [(0, 9, [7, 8, 9]), (3, 9, [7, 8]), (6, 9, [7]), (9, 9, []),
+                                                      (3, 3, [])])
+def test_split_lines_from_a_start_cuts_only_the_lines_after_it(start: int, end: int, numbers: list[int]) -> None:
+    assert KERNEL is not None
+    block = b"ab\ncd\nef\ngh"
+    lines = KERNEL.split_lines(block, end, 7, start)
+    assert list(lines) == block[start:end].split(b"\n")[:-1] and [lines.number(i) for i in range(len(lines))] == numbers
+
+
+@needs_kernel
+@pytest.mark.parametrize(("start", "end"), [(1, 3), (4, 6), (6, 3), (-1, 3), (3, 20)])
+def test_split_lines_refuses_a_start_not_after_a_newline_or_past_the_end(start: int, end: int) -> None:
+    assert KERNEL is not None
+    with pytest.raises(ValueError, match="newline"):
+        KERNEL.split_lines(b"ab\ncd\nef\ngh", end, 1, start)
+
+
+@needs_kernel
 @pytest.mark.parametrize("end", [-1, 1, 4])
 def test_split_lines_refuses_an_end_not_after_a_newline(end: int) -> None:
     assert KERNEL is not None

@@ -47,6 +47,30 @@ def test_spans_and_lists_read_alike(data: bytes, block_bytes: int, batch_size: i
         assert read(data, batch_size, True) == read(data, batch_size, False)
 
 
+def lines_of(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
+    """The reference: (line number, line) of every non-blank line, and how many lines there are."""
+    pieces = data.split(b"\n")
+    last = pieces.pop()  # what follows the last newline: a line without one, or nothing
+    out = [(i + 1, p) for i, p in enumerate(pieces) if p.strip()]
+    if last.strip():
+        out.append((len(pieces) + 1, last))
+    return out, len(pieces) + (1 if last else 0)
+
+
+@needs_kernel
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"ab", b"{}", b" ", b"\n", b"\n\n", b"x\n", b"long line " * 3])).map(b"".join),
+       st.sampled_from([1, 2, 3, 5, 8, 64]), st.integers(1, 5), st.booleans())
+def test_either_form_reads_the_lines_split_gives(data: bytes, block_bytes: int, batch_size: int, spans: bool) -> None:
+    """Lines cut across blocks, lines longer than a block, blank lines and a last line without a
+    newline: every form reads what ``data.split(b"\\n")`` holds, numbered from 1."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sources, "BLOCK_BYTES", block_bytes)
+        reader = BatchReader(io.BytesIO(data), "f", batch_size, spans=spans)
+        got = [(reader.line_numbers[i], line) for b in reader for i, line in enumerate(b)]
+    assert (got, reader.lines) == lines_of(data)
+
+
 @needs_kernel
 def test_a_truncated_gzip_ends_both_forms_at_the_same_line() -> None:
     whole = gzip.compress(b"".join(b'{"n":%d}\n' % i for i in range(5000)))

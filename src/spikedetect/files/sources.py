@@ -93,8 +93,8 @@ class BatchReader:
             return
         batch: list[bytes] = []
         numbers: list[int] = []
-        for buf, end in self._cut():
-            lines = buf[:end].split(b"\n")
+        for buf, start, end in self._cut():
+            lines = buf[start:end].split(b"\n")
             lines.pop()
             for line in lines:
                 self.lines += 1
@@ -113,13 +113,13 @@ class BatchReader:
             self.line_numbers = numbers
             yield batch
 
-    def _spans(self, split: Callable[[bytes, int, int], Lines]) -> Iterator[Sequence[bytes]]:
+    def _spans(self, split: Callable[[bytes, int, int, int], Lines]) -> Iterator[Sequence[bytes]]:
         """:meth:`__iter__` with each block cut by the kernel: the same batches, lines and line
         numbers, as :class:`Lines` (tests/replay/test_line_spans.py holds the two to each other)."""
         parts: list[Lines] = []
         pending = 0
-        for buf, end in self._cut():
-            lines = split(buf, end, self.lines + 1)
+        for buf, start, end in self._cut():
+            lines = split(buf, end, self.lines + 1, start)
             self.lines += lines.seen
             if len(lines):
                 parts.append(lines)
@@ -133,9 +133,11 @@ class BatchReader:
         if parts:
             yield self._batch(parts)
 
-    def _cut(self) -> Iterator[tuple[bytes, int]]:
-        """Each block read, after the unfinished line of the one before: (that buffer, the end
-        of its last whole line). What is left at the end of input waits in ``_tail``."""
+    def _cut(self) -> Iterator[tuple[bytes, int, int]]:
+        """The whole lines read, as (a buffer, start, end): ``buf[start:end]`` ends just past a
+        newline. A block's lines are cut from the block itself (not copied), after the line the
+        block before left unfinished, which is yielded on its own. What is left at the end of
+        input waits in ``_tail``."""
         tail = b""
         while True:
             block = self._read()
@@ -143,10 +145,18 @@ class BatchReader:
                 if self.fault is not None:
                     tail = b""  # a line cut by the fault is not used
                 break
-            buf = tail + block
-            end = buf.rfind(b"\n") + 1
-            yield buf, end
-            tail = buf[end:]
+            first = 0
+            if tail:
+                first = block.find(b"\n") + 1
+                if not first:  # the unfinished line goes on through the whole block
+                    tail += block
+                    continue
+                head = tail + block[:first]
+                yield head, 0, len(head)
+            end = block.rfind(b"\n") + 1
+            if end > first:
+                yield block, first, end
+            tail = block[max(first, end):]
         self._tail = tail
 
     def _last_line(self) -> bytes | None:

@@ -95,19 +95,20 @@ cdef class Lines:
         return out
 
 
-def split_lines(bytes block, Py_ssize_t end, int64_t first_number):
-    """The lines of ``block[:end]`` (``end`` just past a newline, or 0), as ``block[:end].split(
-    b"\\n")`` without its last, empty piece, blank lines left out; the first is line
-    ``first_number`` of its file."""
+def split_lines(bytes block, Py_ssize_t end, int64_t first_number, Py_ssize_t start=0):
+    """The lines of ``block[start:end]`` (``start`` 0 or just past a newline, ``end`` just past
+    a newline, or ``start``), as ``block[start:end].split(b"\\n")`` without its last, empty
+    piece, blank lines left out; the first is line ``first_number`` of its file."""
     cdef Lines out = Lines()
     cdef const char* base = PyBytes_AS_STRING(block)
-    cdef const char* p = base
+    cdef const char* p = base + start
     cdef const char* stop = base + end
     cdef const char* q
     cdef Py_ssize_t cap = 1024, k = 0
     cdef int64_t number = first_number
-    if not 0 <= end <= PyBytes_GET_SIZE(block) or (end > 0 and base[end - 1] != b'\n'):
-        raise ValueError("end must be 0 or just past a newline of the block")
+    if not 0 <= start <= end <= PyBytes_GET_SIZE(block) or (end > start and base[end - 1] != b'\n') \
+            or (start > 0 and base[start - 1] != b'\n'):
+        raise ValueError("start and end must each be 0 or just past a newline of the block, start <= end")
     out.owners = (block,)
     out.reserve(cap)
     while p < stop:

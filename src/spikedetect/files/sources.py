@@ -129,7 +129,7 @@ class BatchReader:
                 parts, pending = [], 0
         last = self._last_line()
         if last is not None:
-            parts.append(split(last + b"\n", len(last) + 1, self.lines))
+            parts.append(split(last + b"\n", len(last) + 1, self.lines, 0))
         if parts:
             yield self._batch(parts)
 

@@ -73,3 +73,36 @@ def test_a_retired_key_loses_its_row_at_the_next_window() -> None:
     det.close_window(W, LeafWindow({}), ks.keys, ks.index, np.full(ks.size, 10.0), np.zeros(ks.size, dtype=bool),
                      keys_moves=ks.moves)
     assert ("ig", "US/CA/LA") not in det.rows and set(det.row_keys) == set(ks.keys)
+
+
+def test_the_one_call_is_tried_only_while_the_rows_are_kept_for_every_key() -> None:
+    """``_close_compiled`` leaves a window to the steps (None, before looking at the frame) unless
+    the key rows were kept (:meth:`_rows_kept`: the same index and moves, given, no row changed
+    since) for every key; ``_key_rows`` marks keys added since rowless instead of looking up again."""
+    ks = Keyspace(SeasonalBaseline(W))
+    det = CompositionDetector(W, DET)
+    ks.row("ig", "US/CA/LA")
+    det.close_window(0, LeafWindow({"ig": {("US/CA/LA", "feed", "app"): 9.0}}), ks.keys, ks.index,
+                     np.full(ks.size, 10.0), np.zeros(ks.size, dtype=bool), keys_moves=ks.moves)
+    n, moves = ks.size, ks.moves
+    tried: list[object] = []
+    det.leaf_paths.fresh = lambda frame: bool(tried.append(frame))  # type: ignore[method-assign]
+
+    def tries(n_keys: int, index: object = ks.index, keys_moves: int | None = moves) -> bool:
+        before = len(tried)
+        assert det._close_compiled(0, "frame", n_keys, index, np.full(n_keys, 10.0),  # type: ignore[arg-type]
+                                   np.zeros(n_keys, dtype=bool), keys_moves) is None
+        return len(tried) > before
+
+    assert det._rows_kept(ks.index, moves) and tries(n)
+    assert not det._rows_kept(ks.index, None) and not tries(n, keys_moves=None)
+    assert not det._rows_kept(dict(ks.index), moves) and not tries(n, index=dict(ks.index))
+    assert not det._rows_kept(ks.index, moves + 1) and not tries(n, keys_moves=moves + 1)
+    ks.row("ig", "US/NY/NYC")  # a key added: the rows are kept, but not for it yet
+    assert ks.moves == moves and det._rows_kept(ks.index, moves) and not tries(ks.size)
+    key_rows, no_row = det._key_rows(ks.index, ks.size, moves)
+    assert key_rows.tolist() == [ks.index[k] for k in det.row_keys]
+    assert no_row.tolist() == [k not in det.rows for k in ks.keys] and no_row[n:].all() and not no_row[:n].all()
+    assert det._key_rows_cache[1] is no_row and tries(ks.size)  # marked rowless, the one call tried
+    det._rows_changed(None)
+    assert not det._rows_kept(ks.index, moves) and not tries(ks.size)

@@ -326,3 +326,22 @@ def test_a_seen_minute_skips_the_full_parse(monkeypatch: pytest.MonkeyPatch) -> 
     assert v.ts_ms("2026-11-26T03:14:00.000Z") == T - 15_123
     monkeypatch.setattr(reports, "parse_ts_ms", lambda ts: pytest.fail(f"parsed {ts} in full"))
     assert v.ts_ms(BASE["ts"]) == T
+
+
+@settings(max_examples=300, deadline=None)
+@given(tail=TAILS)
+def test_the_counters_fast_path_takes_a_timestamp_as_known_ts_ms(tail: str) -> None:
+    """The pure counter's per-report fast path inlines ``known_ts_ms``: the same timestamps take
+    it, at the same time (its window of 1 ms), and the others go to the validator."""
+    c = WindowCounter(DetectorConfig(window_ms=1, lateness_ms=10 * 60_000, watermark_quorum=1), pure=True)
+    for _ in range(2):  # the minute, the key generation (it empties the combinations), the combination
+        c.feed_batch([msg(ts="2026-11-26T03:14:00.000Z", event_id=MISSING)])
+    slow: list[object] = []
+    path = c._slow_path
+    c._slow_path = lambda obj, fb: slow.append(obj) or path(obj, fb)  # type: ignore[method-assign]
+    ts = "2026-11-26T03:14" + tail
+    c.feed_batch([msg(ts=ts, event_id=MISSING)])
+    want = reports.known_ts_ms(c.validator.minutes, ts)
+    assert (not slow) == (want is not None)
+    if want is not None:
+        assert want in c._counts

@@ -324,7 +324,7 @@ class WindowCounter:
             try:  # fast path: a (service, region, category, source) seen and admitted before
                 key, leaf = combos[fields(obj)]  # TypeError when obj is not a dict
                 t = obj["ts"]
-                if type(t) is str:  # "YYYY-MM-DDTHH:MM" cached per minute, ":SS.mmmZ" by table
+                if type(t) is str:  # reports.known_ts_ms inlined (a call: +1.7 % instructions counting)
                     if len(t) != 24:
                         raise KeyError
                     ts = minutes[t[:16]] + secms[t[16:]]

@@ -17,7 +17,7 @@ Report(ts_ms=1795662855123, service='ig', region='US/CA', category='login', sour
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import orjson
@@ -55,6 +55,23 @@ REASONS: dict[str, str] = {
 # lookup validates and converts the tail of an RFC 3339 UTC timestamp (with ``minutes``, the
 # validator's and the counters' fast path).
 SECONDS_MS: dict[str, int] = {f":{s:02d}.{ms:03d}Z": s * 1000 + ms for s in range(60) for ms in range(1000)}
+
+
+def known_ts_ms(minutes: Mapping[str, int], ts: str) -> int | None:
+    """Epoch ms of ``ts``, "YYYY-MM-DDTHH:MM:SS.mmmZ" whose minute is in ``minutes`` (the
+    validator's, learned from valid timestamps) and whose tail is in :data:`SECONDS_MS`: the value
+    the full parse gives, without the regex and datetime. None for any other string.
+
+    The validator's fast path. The counters' per-report fast paths (``WindowCounter.feed_batch``'s
+    pure loop and ``_count.pyx``) inline it over the same dicts, a miss raising KeyError, as a call
+    per report costs too much there (tests/core/test_reports.py holds the pure copy to this one)."""
+    if len(ts) == 24:
+        minute = minutes.get(ts[:16])
+        if minute is not None:
+            tail = SECONDS_MS.get(ts[16:])
+            if tail is not None:
+                return minute + tail
+    return None
 
 
 class Report(NamedTuple):
@@ -136,11 +153,9 @@ class ReportValidator:
     def ts_ms(self, ts: object) -> int | str:
         """Event time in epoch ms, or a reason."""
         if type(ts) is str:
-            # a minute seen before (in a valid "...:SS.mmmZ" timestamp) and a valid tail: the value
-            # the full parse gives, without the regex and datetime
-            minute = self.minutes.get(ts[:16]) if len(ts) == 24 else None
-            tail = None if minute is None else SECONDS_MS.get(ts[16:])
-            value = parse_ts_ms(ts) if minute is None or tail is None else minute + tail
+            value = known_ts_ms(self.minutes, ts)
+            if value is None:
+                value = parse_ts_ms(ts)
             if value is None:
                 return "bad_ts_format"
             n = len(ts)

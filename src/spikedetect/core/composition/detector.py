@@ -107,9 +107,9 @@ class CompositionDetector(ShareBank):
         one compiled call (:meth:`FusedWindow.close <.fused.FusedWindow.close>`: ``_track``'s check,
         the share counts, the block and :meth:`_window`'s call, the same bits), or None - nothing
         moved - for the steps one by one."""
-        cached, (key_rows, no_row) = self._rows_at, self._key_rows_cache
-        if (keys_moves is None or cached is None or cached[0] is not index or cached[1] != keys_moves
-                or len(no_row) < n_keys or not len(key_rows) or not self.leaf_paths.fresh(frame)):
+        key_rows, no_row = self._key_rows_cache
+        if (not self._rows_kept(index, keys_moves) or len(no_row) < n_keys or not len(key_rows)
+                or not self.leaf_paths.fresh(frame)):
             return None
         fused = self._fused
         steps = fused.close(self, frame, n_keys, expected, blocked, key_rows, no_row)
@@ -170,14 +170,20 @@ class CompositionDetector(ShareBank):
         super()._rows_changed(added)
         self._rows_at = None
 
+    def _rows_kept(self, index: Mapping[ServiceKey, int], keys_moves: int | None) -> bool:
+        """Whether the cached key rows (:meth:`_key_rows`) still hold: made for this ``index`` at
+        these ``keys_moves`` (not None), with no row added or dropped here since. Keys added to the
+        index since are not in the cache's ``no_row`` yet (it is shorter than the keys)."""
+        at = self._rows_at
+        return keys_moves is not None and at is not None and at[0] is index and at[1] == keys_moves
+
     def _key_rows(self, index: Mapping[ServiceKey, int], n_keys: int, keys_moves: int | None
                   ) -> tuple[IntArray, BoolArray]:
         """Each row's key row, and which of the ``n_keys`` keys have no row, after forgetting the
         rows of retired keys. Kept while the same keys moved no row (``keys_moves``) and no row
         was added or dropped here (:meth:`_rows_changed`): then no key retired, and keys added since
         have no row yet."""
-        cached = self._rows_at
-        if keys_moves is None or cached is None or cached[0] is not index or cached[1] != keys_moves:
+        if not self._rows_kept(index, keys_moves):
             for sk in [sk for sk in self.row_keys if sk not in index]:
                 self.drop_row(sk)
                 self.book.forget(sk)

@@ -118,6 +118,8 @@ cells = st.one_of(st.integers(-(2**70), 2**70).map(str), st.floats().map(repr), 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.lists(st.tuples(cells, cells), max_size=12), header=st.sampled_from(["timestamp,value", "\ufefftimestamp,value", "value,timestamp", "x,y"]))
+@example(rows=[("0", "1"), ("1.531763401139191e-308", "0")], header="value,timestamp")  # a subnormal median: no value scale
+@example(rows=[("0", "6e-306"), ("60", "6e-306")], header="timestamp,value")  # a scale of 1e309 from a finite ratio
 def test_replay_series_exits_0_or_2_on_random_csv(rows: list[tuple[str, str]], header: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "s.csv"

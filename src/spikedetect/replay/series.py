@@ -32,6 +32,7 @@ import csv
 import itertools
 import math
 import statistics
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -233,13 +234,20 @@ def choose_value_scale(rows: list[tuple[int, float]]) -> float:
 
     >>> choose_value_scale([(0, 3.0), (1, 0.0), (2, 12.0)]), choose_value_scale([(0, 0.25), (1, 0.5)])
     (1.0, 10000.0)
+
+    A median too small for that is scaled by the largest power of ten a float holds:
+
+    >>> choose_value_scale([(0, 1.5e-308)]), choose_value_scale([(0, 6e-306)])
+    (1e+308, 1e+308)
     """
     values = [v for _, v in rows]
     if all(float(v).is_integer() for v in values):
         return 1.0
     positive = sorted(v for v in values if v > 0)
     median = positive[len(positive) // 2] if positive else 1.0
-    return float(10.0 ** math.ceil(math.log10(CONTINUOUS_UNITS / median)))
+    ratio = CONTINUOUS_UNITS / median  # infinite for a median below ~1e-305 (a subnormal float)
+    top = sys.float_info.max_10_exp  # 10.0 ** 308, the largest power of ten a float holds
+    return float(10.0 ** min(math.ceil(math.log10(ratio)) if ratio < math.inf else top, top))
 
 
 def model_name(config: DetectorConfig) -> str:

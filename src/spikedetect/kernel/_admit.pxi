@@ -44,8 +44,16 @@ cdef Py_ssize_t _admit(RawCombos rc, validator, dict cur, const unsigned char* s
     source = _known(validator.sources, s, sc, F_SOURCE)
     if source is None:
         return -1
+    return _cache_combo(rc, cur, s, sc, h, (service, region, category, source), (region, category, source),
+                        stale_gen)
+
+
+cdef Py_ssize_t _cache_combo(RawCombos rc, dict cur, const unsigned char* s, Scan* sc, uint64_t h, tuple key,
+                             tuple leaf, int64_t gen) except -1:
+    """Cache a combination the table does not hold (its slot), first emptying a full table (its
+    pending counts flushed into ``cur``, the current window's dict)."""
     if rc.n >= _combo_cache_size:
         if rc.ntouched:
             _flush(rc, cur)
         rc.clear()
-    return rc.add(s, sc, h, (service, region, category, source), (region, category, source), stale_gen)
+    return rc.add(s, sc, h, key, leaf, gen)

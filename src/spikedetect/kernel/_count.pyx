@@ -149,11 +149,7 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
                 ts, combo, eid = checked
                 key, leaf = combo
             if insert:
-                if rc.n >= _combo_cache_size:
-                    if rc.ntouched:
-                        _flush(rc, cur)
-                    rc.clear()
-                slot = rc.add(s, sc, khash, key, leaf, gen)
+                slot = _cache_combo(rc, cur, s, sc, khash, key, leaf, gen)
         bound = limit
         ev_bound = no_limit
         if has_fb:

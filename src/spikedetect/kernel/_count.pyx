@@ -18,6 +18,7 @@ from libc.string cimport memcmp, memcpy
 
 import orjson
 
+include "_span.pxi"
 include "_scan.pxi"
 include "_combos.pxi"
 include "_evidence.pxi"

@@ -119,14 +119,8 @@ cdef int _scan(const unsigned char* s, Py_ssize_t n, Scan* out) noexcept nogil:
             return 0
         i += 1
         ks = i
-        while i < n:
-            c = s[i]
-            if c == b'"':
-                break
-            if c == b'\\' or c < 32 or c >= 128:
-                return 0
-            i += 1
-        if i >= n:
+        i = spd_span(s, i, n, 128)  # (the key's end: _span.pxi)
+        if i >= n or s[i] != b'"':
             return 0
         kn = i - ks
         i += 1
@@ -148,24 +142,10 @@ cdef int _scan(const unsigned char* s, Py_ssize_t n, Scan* out) noexcept nogil:
         if c == b'"':
             i += 1
             vs = i
-            if f >= F_SERVICE and f <= F_SOURCE:
-                # raw bytes are only a cache key: a hit means these bytes were decoded and admitted
-                while i < n:
-                    c = s[i]
-                    if c == b'"':
-                        break
-                    if c == b'\\' or c < 32:
-                        return 0
-                    i += 1
-            else:
-                while i < n:
-                    c = s[i]
-                    if c == b'"':
-                        break
-                    if c == b'\\' or c < 32 or c >= 127:
-                        return 0
-                    i += 1
-            if i >= n:
+            # service ... source: raw bytes are only a cache key (a hit means these bytes were
+            # decoded and admitted), so any byte from 32 on; other values ASCII without DEL
+            i = spd_span(s, i, n, 256 if f >= F_SERVICE and f <= F_SOURCE else 127)
+            if i >= n or s[i] != b'"':
                 return 0
             if f != F_OTHER:  # (start and length have no room for other fields)
                 out.start[f] = vs

@@ -173,6 +173,7 @@ cdef bint _calibration_learn(float[:, ::1] cal_q, float[:, ::1] cal_q3, float[::
     cdef double v, up, down, up3, down3
     cdef float q
     cdef float lo = <float>0.5, hi = <float>300.0
+    cdef bint row4 = nh == 4 and _cal_sse2
     if not _calibration_check(cal_n, learn):
         return False
     for r in range(m):
@@ -181,15 +182,13 @@ cdef bint _calibration_learn(float[:, ::1] cal_q, float[:, ::1] cal_q3, float[::
             count = cal_n[r] + <float>1.0
             c = _RATE_CODES if count >= <float>_RATE_CODES else <int>count
         up, down, up3, down3 = factors[0, c], factors[1, c], factors[2, c], factors[3, c]
-        if nh == 4 and _cal_sse2 and spd_cal_row4(&cal_q[r, 0], &cal_q3[r, 0], <const char*>&raw[0, r], raw.strides[0],
-                                                   up, down, up3, down3, lo, hi):
-            cal_n[r] = _np_minf(cal_n[r] + (<float>1.0 if learn[r] else <float>0.0), <float>1e6)
-            continue
-        for h in range(nh):
-            v = raw[h, r]
-            q = cal_q[r, h]
-            cal_q[r, h] = _f32_clip(<float>(<double>q * (up if v > <double>q else down)), lo, hi)
-            q = cal_q3[r, h]
-            cal_q3[r, h] = _f32_clip(<float>(<double>q * (up3 if v > <double>q else down3)), lo, hi)
+        if not (row4 and spd_cal_row4(&cal_q[r, 0], &cal_q3[r, 0], <const char*>&raw[0, r], raw.strides[0],
+                                      up, down, up3, down3, lo, hi)):
+            for h in range(nh):
+                v = raw[h, r]
+                q = cal_q[r, h]
+                cal_q[r, h] = _f32_clip(<float>(<double>q * (up if v > <double>q else down)), lo, hi)
+                q = cal_q3[r, h]
+                cal_q3[r, h] = _f32_clip(<float>(<double>q * (up3 if v > <double>q else down3)), lo, hi)
         cal_n[r] = _np_minf(cal_n[r] + (<float>1.0 if learn[r] else <float>0.0), <float>1e6)
     return True

@@ -24,6 +24,18 @@ def using_kernel(modules: Iterable[Any], kernel: Any) -> Iterator[None]:
             m._kernel = k
 
 
+@contextmanager
+def switched(switch: Any, on: bool) -> Iterator[None]:
+    """A kernel's on/off switch (``calibration_sse2``, ``record_sse2``: called with a value it
+    sets, without one it says) set to ``on`` for the block, and restored after."""
+    before = switch()
+    switch(on)
+    try:
+        yield
+    finally:
+        switch(before)
+
+
 def bits(a: np.ndarray) -> bytes:
     """The bytes of ``a``, every NaN made the one NaN: which NaN a sum of two NaNs gives follows
     the operand order, which a C compiler may swap and numpy's SIMD loops choose per CPU."""

@@ -6,14 +6,13 @@ subnormals, out of the clip range) and any score, and read a strided score array
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.core.kernels import using_kernel
+from tests.core.kernels import switched, using_kernel
 
 from spikedetect.core import evidence
 from spikedetect.kernel import load_compiled
@@ -26,15 +25,9 @@ floats32 = st.floats(width=32, allow_nan=True, allow_infinity=True, allow_subnor
 scores = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.5, 300.0, 2.0, -0.0]))
 
 
-@contextmanager
-def sse2(on: bool) -> Iterator[None]:
+def sse2(on: bool) -> AbstractContextManager[None]:
     assert KERNEL is not None
-    before = KERNEL.calibration_sse2()
-    KERNEL.calibration_sse2(on)
-    try:
-        yield
-    finally:
-        KERNEL.calibration_sse2(before)
+    return switched(KERNEL.calibration_sse2, on)
 
 
 def learned(on: bool | None, q: np.ndarray, q3: np.ndarray, counts: np.ndarray, flags: np.ndarray,

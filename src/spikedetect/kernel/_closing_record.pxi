@@ -2,6 +2,9 @@
 # with ``evidence.record``, and the once-a-lap resum), bit-identical to the numpy code named in
 # each heading (its negative-binomial scores are in _closing_nb.pxi).
 
+include "_closing_record_rows.pxi"
+
+
 # -- window_scores.gather_evidence: the sums' expectations, then evidence.record -------------------
 
 cdef inline double _sum_mean(Py_ssize_t i, const double[::1] mean, const double[::1] own,
@@ -33,11 +36,19 @@ cdef int _evidence_record_window(double[:, ::1] sum_x, float[::1, :] ring_x, dou
     cdef Py_ssize_t i, k, n = x.shape[0], h = leaving.shape[0]
     cdef double m, v
     cdef bint nan = False
+    cdef int got
     _check_rings(sum_x, ring_x, n, h, pos, leaving)
     _check_rings(sum_m, ring_m, n, h, pos, leaving)
     _check_rings(sum_v, ring_v, n, h, pos, leaving)
     if mean.shape[0] < n or own.shape[0] < n or source.shape[0] < n or phi.shape[0] < n or done.shape[0] < n:
         raise ValueError("the arrays are shorter than the counts")
+    if n == 0:
+        return True
+    if _rec_sse2:
+        got = _record_rows(sum_x, ring_x, sum_m, ring_m, sum_v, ring_v, x, mean, own, source, phi, done, learned,
+                           floor, pos, leaving)
+        if got >= 0:
+            return got
     with nogil:
         for i in range(n):
             if not done[i]:
@@ -56,6 +67,25 @@ cdef int _evidence_record_window(double[:, ::1] sum_x, float[::1, :] ring_x, dou
                 _ring_row(sum_m, ring_m, m, i, pos, leaving)
                 _ring_row(sum_v, ring_v, m * phi[i], i, pos, leaving)
     return True
+
+
+cdef int _record_rows(double[:, ::1] sum_x, float[::1, :] ring_x, double[:, ::1] sum_m, float[::1, :] ring_m,
+                      double[:, ::1] sum_v, float[::1, :] ring_v, const double[::1] x, const double[::1] mean,
+                      const double[::1] own, const signed char[::1] source, const double[::1] phi,
+                      const unsigned char[::1] done, signed char learned, double floor, Py_ssize_t pos,
+                      const Py_ssize_t[::1] leaving) noexcept:
+    """:func:`spd_record_rows` of the checked arrays (``x`` not empty): 1 recorded, 0 a NaN, -1
+    not done there."""
+    cdef spd_rings g
+    cdef int got
+    g.sums[0], g.sums[1], g.sums[2] = &sum_x[0, 0], &sum_m[0, 0], &sum_v[0, 0]
+    g.sst[0], g.sst[1], g.sst[2] = sum_x.strides[0] // 8, sum_m.strides[0] // 8, sum_v.strides[0] // 8
+    g.ring[0], g.ring[1], g.ring[2] = &ring_x[0, 0], &ring_m[0, 0], &ring_v[0, 0]
+    g.rst[0], g.rst[1], g.rst[2] = ring_x.strides[1] // 4, ring_m.strides[1] // 4, ring_v.strides[1] // 4
+    with nogil:
+        got = spd_record_rows(&g, x.shape[0], leaving.shape[0], &x[0], &mean[0], &own[0], &source[0], &phi[0],
+                              &done[0], learned, floor, pos, &leaving[0] if leaving.shape[0] else NULL)
+    return got
 
 
 cdef _check_rings(double[:, ::1] sums, float[::1, :] ring, Py_ssize_t n, Py_ssize_t h, Py_ssize_t pos,

@@ -19,6 +19,10 @@ cdef _Seasonal _seasonal_params(Py_ssize_t lo, Py_ssize_t hi, double w_hi, Py_ss
     return p
 
 
+cdef inline bint _finite_positive(double po) noexcept nogil:
+    return po == po and po - po == 0.0 and po > 0.0
+
+
 cdef inline void _seasonal_row(const _Seasonal* p, Py_ssize_t r, double x, double mean, signed char source,
                                double tod, bint warm, double factor, double po, double wt,
                                double[::1, :] prof, float[::1, :] prof_w, double[::1, :] dow_num,
@@ -45,7 +49,7 @@ cdef inline void _seasonal_row(const _Seasonal* p, Py_ssize_t r, double x, doubl
         _learn_slot(x / factor, p.w_lo, wt, p.a_slot, &prof[r, p.lo], &prof_w[r, p.lo])
     if p.w_hi > 0.0:
         _learn_slot(x / factor, p.w_hi, wt, p.a_slot, &prof[r, p.hi], &prof_w[r, p.hi])
-    if po == po and po - po == 0.0 and po > 0.0:  # finite and positive
+    if _finite_positive(po):
         w = share_w[r] + <float>1.0
         a = <double>_np_maxf(<float>1.0 / w, p.a_share) * wt
         share[r] += a * (x / po - share[r])
@@ -79,17 +83,40 @@ cdef void _learn_rows(const _Seasonal* p, const unsigned char[::1] learn, const 
                       double[::1, :] prof, float[::1, :] prof_w, double[::1, :] dow_num, double[::1, :] dow_den,
                       float[::1, :] dow_w, double[::1] level, float[::1] level_n, float[::1] phi, float[::1] alpha,
                       float[::1] disp_n, double[::1] share, float[::1] share_w) noexcept nogil:
-    """:func:`seasonal_learn_window`'s loop over the rows."""
-    cdef Py_ssize_t r, up
-    cdef double po, nan = NAN
-    for r in range(learn.shape[0]):
+    """:func:`seasonal_learn_window`'s loop over the rows: two neighbouring learning rows at a time
+    by :func:`spd_seasonal_pair` where it runs, else one by one."""
+    cdef Py_ssize_t r = 0, m = learn.shape[0], up
+    cdef double po, po1, wt, wt1, nan = NAN
+    cdef spd_sparams q
+    cdef spd_scols c
+    cdef bint pairs = _pair_sse2 and SPD_PAIR_SSE2 and m > 1
+    if pairs:
+        q.floor, q.clip_sd2, q.phi_max, q.alpha_max = p.floor, p.clip_sd2, p.phi_max, p.alpha_max
+        q.a_level, q.a_slot, q.w_lo, q.w_hi = p.a_level, p.a_slot, p.w_lo, p.w_hi
+        q.a_phi, q.a_share, q.a_dow = p.a_phi, p.a_share, p.a_dow
+        c.prof_lo, c.prof_hi, c.pw_lo, c.pw_hi = &prof[0, p.lo], &prof[0, p.hi], &prof_w[0, p.lo], &prof_w[0, p.hi]
+        c.dow_num, c.dow_den, c.dow_w = &dow_num[0, p.d], &dow_den[0, p.d], &dow_w[0, p.d]
+        c.level, c.level_n, c.phi, c.alpha, c.disp_n = &level[0], &level_n[0], &phi[0], &alpha[0], &disp_n[0]
+        c.share, c.share_w = &share[0], &share_w[0]
+    while r < m:
         if not learn[r]:
+            r += 1
             continue
         up = parent[r]
         po = x[up] if up >= 0 else nan
-        _seasonal_row(p, r, x[r], mean[r], source[r], tod[r], warm[r], factor[r], po,
-                      1.0 if (signal[r] == 0 or muted[r]) else elevated_weight,
+        wt = 1.0 if (signal[r] == 0 or muted[r]) else elevated_weight
+        if pairs and r + 1 < m and learn[r + 1]:
+            up = parent[r + 1]
+            po1 = x[up] if up >= 0 else nan
+            wt1 = 1.0 if (signal[r + 1] == 0 or muted[r + 1]) else elevated_weight
+            if spd_seasonal_pair(&q, &c, r, &x[r], &mean[r], &tod[r], &factor[r], po, po1, wt, wt1,
+                                 source[r] != p.floor_src and wt >= 1.0, source[r + 1] != p.floor_src and wt1 >= 1.0,
+                                 warm[r], warm[r + 1], _finite_positive(po), _finite_positive(po1)):
+                r += 2
+                continue
+        _seasonal_row(p, r, x[r], mean[r], source[r], tod[r], warm[r], factor[r], po, wt,
                       prof, prof_w, dow_num, dow_den, dow_w, level, level_n, phi, alpha, disp_n, share, share_w)
+        r += 1
 
 
 cdef inline float _f32_clip(float x, float lo, float hi) noexcept nogil:

@@ -234,7 +234,7 @@ def fused_learn(SeasonalViews v not None, dict cols, object parent, object depth
             for h in range(v.sum_x.shape[1]):
                 v.sum_x[end[i], h] = v.sum_m[end[i], h]
     with nogil:
-        _calibration_learn(v.cal_q, v.cal_q3, v.cal_n, v.flags_v[:n], v.w_raw, v.factors)
+        _calibration_learn(v.cal_q, v.cal_q3, v.cal_n, v.flags_v[:n], v.w_raw, v.factors, True)  # checked above
         for i in range(n):
             v.flags_v[i] = not (nq[i] or v.w_done[i]) and v.w_sig[i] < anomalous
         _learn_rows(&p, v.flags_v[:n], v.parent, v.w_sig, v.w_muted, elevated_weight, v.w_obs, v.w_mean, v.w_source,

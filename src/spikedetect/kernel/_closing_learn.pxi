@@ -192,8 +192,9 @@ cdef bint _calibration_check(const float[::1] cal_n, const unsigned char[::1] le
 
 cdef bint _calibration_learn(float[:, ::1] cal_q, float[:, ::1] cal_q3, float[::1] cal_n,
                              const unsigned char[::1] learn, const double[:, :] raw,
-                             const double[:, ::1] factors) noexcept nogil:
-    """:func:`calibration_learn`."""
+                             const double[:, ::1] factors, bint checked=False) noexcept nogil:
+    """:func:`calibration_learn` (``checked``: the caller ran :func:`_calibration_check` on these
+    counts and flags and it held)."""
     cdef Py_ssize_t r, h, nh = cal_q.shape[1], m = learn.shape[0]
     cdef Py_ssize_t c
     cdef float count
@@ -201,7 +202,7 @@ cdef bint _calibration_learn(float[:, ::1] cal_q, float[:, ::1] cal_q3, float[::
     cdef float q
     cdef float lo = <float>0.5, hi = <float>300.0
     cdef bint row4 = nh == 4 and _cal_sse2
-    if not _calibration_check(cal_n, learn):
+    if not checked and not _calibration_check(cal_n, learn):
         return False
     for r in range(m):
         c = 0

@@ -30,6 +30,9 @@ cdef Py_ssize_t _horizon_candidates(const double[:, ::1] sum_x, const double[:, 
     return m
 
 
+include "_closing_trimmed_pair.pxi"
+
+
 cdef inline bint _finite(double v) noexcept nogil:
     return v - v == 0.0
 
@@ -57,6 +60,7 @@ cdef int _horizon_trimmed(const float[::1, :] ring_x, const float[::1, :] ring_m
     cdef double x, m, v, d, mean
     cdef double* acc  # per candidate: observed, mean and variance sums, the largest excess
     cdef bint ok = True
+    cdef int got
     if out.shape[0] != 5 or out.shape[1] != nh or out.shape[2] != k or sum_m.shape[1] < nh \
             or ring_m.shape[1] != ring or ring_v.shape[1] != ring or ring < 1 or (nh and horizons[nh - 1] > 256):
         raise ValueError("the output is not (5, horizons, rows), or the rings differ")
@@ -72,6 +76,14 @@ cdef int _horizon_trimmed(const float[::1, :] ring_x, const float[::1, :] ring_m
     acc = <double*>malloc(4 * k * sizeof(double))
     if acc == NULL:
         raise MemoryError()
+    if _trim_sse2:
+        with nogil:
+            got = spd_trimmed(&ring_x[0, 0], ring_x.strides[1] // 4, &ring_m[0, 0], ring_m.strides[1] // 4,
+                              &ring_v[0, 0], ring_v.strides[1] // 4, &sum_m[0, 0], sum_m.strides[0] // 8, &cand[0],
+                              k, at, &horizons[0], nh, &out[0, 0, 0], out.strides[0] // 8, out.strides[1] // 8, acc)
+        if got >= 0:
+            free(acc)
+            return got
     with nogil:
         for t in range(horizons[nh - 1]):
             s = at[t]

@@ -188,6 +188,7 @@ cdef inline void _learn_slot(double y, double part, double wt, double a_slot, do
     prof_w[0] = <float>_np_min(pw, 1e6)
 
 
+include "_closing_simd.pxi"
 include "_closing_cal_row.pxi"
 include "_closing_learn_pair.pxi"
 include "_closing_learn.pxi"

@@ -17,13 +17,10 @@ cdef extern from *:
         const __m128d u = _mm_set1_pd(up), d = _mm_set1_pd(down);
         __m128d q01 = _mm_cvtps_pd(q), q23 = _mm_cvtps_pd(_mm_movehl_ps(q, q));
         __m128d m01 = _mm_cmpgt_pd(r01, q01), m23 = _mm_cmpgt_pd(r23, q23);
-        __m128d p01 = _mm_mul_pd(q01, _mm_or_pd(_mm_and_pd(m01, u), _mm_andnot_pd(m01, d)));
-        __m128d p23 = _mm_mul_pd(q23, _mm_or_pd(_mm_and_pd(m23, u), _mm_andnot_pd(m23, d)));
+        __m128d p01 = _mm_mul_pd(q01, spd_sel(m01, u, d)), p23 = _mm_mul_pd(q23, spd_sel(m23, u, d));
         __m128 x = _mm_movelh_ps(_mm_cvtpd_ps(p01), _mm_cvtpd_ps(p23));
-        __m128 m = _mm_cmplt_ps(x, lo);
-        x = _mm_or_ps(_mm_and_ps(m, lo), _mm_andnot_ps(m, x));
-        m = _mm_cmpgt_ps(x, hi);
-        return _mm_or_ps(_mm_and_ps(m, hi), _mm_andnot_ps(m, x));
+        x = spd_self(_mm_cmplt_ps(x, lo), lo, x);
+        return spd_self(_mm_cmpgt_ps(x, hi), hi, x);
     }
 
     /* q, q3: the row's four float32 quantiles each; raw: its horizon-0 score, the next ones

@@ -25,41 +25,6 @@ cdef extern from *:
     #include <emmintrin.h>
     #define SPD_PAIR_SSE2 1
 
-    static inline __m128d spd_sel(__m128d m, __m128d a, __m128d b) {  /* a where m, else b */
-        return _mm_or_pd(_mm_and_pd(m, a), _mm_andnot_pd(m, b));
-    }
-    static inline __m128 spd_self(__m128 m, __m128 a, __m128 b) {
-        return _mm_or_ps(_mm_and_ps(m, a), _mm_andnot_ps(m, b));
-    }
-    static inline __m128d spd_max(__m128d x, __m128d y) {  /* x when NaN or x > y, else y */
-        return spd_sel(_mm_or_pd(_mm_cmpunord_pd(x, x), _mm_cmpgt_pd(x, y)), x, y);
-    }
-    static inline __m128d spd_min(__m128d x, __m128d y) {
-        return spd_sel(_mm_or_pd(_mm_cmpunord_pd(x, x), _mm_cmplt_pd(x, y)), x, y);
-    }
-    static inline __m128 spd_maxf(__m128 x, __m128 y) {
-        return spd_self(_mm_or_ps(_mm_cmpunord_ps(x, x), _mm_cmpgt_ps(x, y)), x, y);
-    }
-    static inline __m128 spd_minf(__m128 x, __m128 y) {
-        return spd_self(_mm_or_ps(_mm_cmpunord_ps(x, x), _mm_cmplt_ps(x, y)), x, y);
-    }
-    static inline __m128d spd_clip(__m128d x, __m128d lo, __m128d hi) {  /* NaN kept, ties keep x */
-        x = spd_sel(_mm_cmplt_pd(x, lo), lo, x);
-        return spd_sel(_mm_cmpgt_pd(x, hi), hi, x);
-    }
-    static inline __m128 spd_load2f(const float* p) {
-        return _mm_castsi128_ps(_mm_loadl_epi64((const __m128i*)p));
-    }
-    static inline void spd_store2f(float* p, __m128 v) {
-        _mm_storel_epi64((__m128i*)p, _mm_castps_si128(v));
-    }
-    static inline __m128d spd_mask2(int a, int b) {  /* lane 0 from a, lane 1 from b */
-        return _mm_castsi128_pd(_mm_set_epi64x(-(long long)(b != 0), -(long long)(a != 0)));
-    }
-    static inline __m128 spd_mask2f(int a, int b) {
-        return _mm_castsi128_ps(_mm_set_epi32(0, 0, -(int)(b != 0), -(int)(a != 0)));
-    }
-
     static inline void spd_slot2(__m128d y, double part, __m128d wt, double a_slot, double* prof, float* prof_w) {
         __m128d pw = _mm_add_pd(_mm_cvtps_pd(spd_load2f(prof_w)), _mm_mul_pd(_mm_set1_pd(part), wt));
         __m128d a = _mm_mul_pd(_mm_mul_pd(_mm_set1_pd(part), spd_max(_mm_div_pd(_mm_set1_pd(1.0),

@@ -6,7 +6,7 @@
 # widened to float64, and last the value rounded to float32 into ring position ``pos`` (after the
 # leaving values were read: the longest horizon leaves from ``pos`` itself). The NaN check before
 # it reads the same values as the scalar check; nothing is written when one is NaN. A row pair's two
-# float32 ring values move as one 64-bit load or store through __m128i (a type that may alias). So the bits are
+# float32 ring values move as one 64-bit load or store (spd_load2f, spd_store2f: _closing_simd.pxi). So the bits are
 # the scalar loops' (tests/core/test_closing_kernel_record_rows.py holds the two to each other).
 # Without SSE2 (not x86-64), or with more than 8 horizons, spd_record_rows returns -1 and the
 # scalar loops run.
@@ -27,18 +27,13 @@ cdef extern from *:
     /* the sum mean of rows r, r + 1: np.where(source == learned, np.maximum(own, floor), mean) */
     static inline __m128d spd_sum_mean2(const double* mean, const double* own, const signed char* source,
                                         Py_ssize_t r, signed char learned, __m128d fl) {
-        __m128d o = _mm_loadu_pd(own + r);
-        __m128d keep = _mm_or_pd(_mm_cmpunord_pd(o, o), _mm_cmpgt_pd(o, fl));
-        __m128d mx = _mm_or_pd(_mm_and_pd(keep, o), _mm_andnot_pd(keep, fl));
-        __m128d own_m = _mm_castsi128_pd(_mm_set_epi64x(-(long long)(source[r + 1] == learned),
-                                                        -(long long)(source[r] == learned)));
-        return _mm_or_pd(_mm_and_pd(own_m, mx), _mm_andnot_pd(own_m, _mm_loadu_pd(mean + r)));
+        return spd_sel(spd_mask2(source[r] == learned, source[r + 1] == learned),
+                       spd_max(_mm_loadu_pd(own + r), fl), _mm_loadu_pd(mean + r));
     }
 
     static inline double spd_sum_mean1(const double* mean, const double* own, const signed char* source,
                                        Py_ssize_t r, signed char learned, double fl) {
-        double o = own[r];
-        return source[r] == learned ? ((o != o || o > fl) ? o : fl) : mean[r];
+        return source[r] == learned ? spd_max1(own[r], fl) : mean[r];
     }
 
     /* one ring's step of rows r, r + 1 (values val) */
@@ -48,13 +43,13 @@ cdef extern from *:
         double* s0 = s + r * sst;
         double* s1 = s0 + sst;
         for (k = 0; k < h; k++) {
-            __m128d old = _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i*)(ring + r + leaving[k] * rst))));
+            __m128d old = _mm_cvtps_pd(spd_load2f(ring + r + leaving[k] * rst));
             __m128d sum = _mm_loadh_pd(_mm_load_sd(s0 + k), s1 + k);
             sum = _mm_add_pd(sum, _mm_sub_pd(val, old));
             _mm_storel_pd(s0 + k, sum);
             _mm_storeh_pd(s1 + k, sum);
         }
-        _mm_storel_epi64((__m128i*)(ring + r + pos * rst), _mm_castps_si128(_mm_cvtpd_ps(val)));
+        spd_store2f(ring + r + pos * rst, _mm_cvtpd_ps(val));
     }
 
     static inline void spd_ring1(double* s, Py_ssize_t sst, float* ring, Py_ssize_t rst, double val,

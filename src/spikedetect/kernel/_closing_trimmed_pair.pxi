@@ -15,12 +15,6 @@ cdef extern from *:
     #include <emmintrin.h>
     #define SPD_TRIM_SSE2 1
 
-    static inline __m128d spd_tmax(__m128d x, __m128d y) {  /* x when NaN or x > y, else y */
-        __m128d keep = _mm_or_pd(_mm_cmpunord_pd(x, x), _mm_cmpgt_pd(x, y));
-        return _mm_or_pd(_mm_and_pd(keep, x), _mm_andnot_pd(keep, y));
-    }
-    static inline double spd_tmax1(double x, double y) { return (x != x || x > y) ? x : y; }
-
     /* ring r's column: position c of row r at [r + c * st]; sums: row r's horizon h at [r * sst + h];
        out: (5, nh, k), [c * os0 + h * os1 + j]; acc: 4 * k scratch (observed, mean, variance, excess, k each) */
     static int spd_trimmed(const float* rx, Py_ssize_t stx, const float* rm, Py_ssize_t stm, const float* rv,
@@ -42,7 +36,7 @@ cdef extern from *:
                 fin = _mm_and_pd(fin, _mm_and_pd(_mm_cmpeq_pd(_mm_sub_pd(x, x), zero),
                                                   _mm_and_pd(_mm_cmpeq_pd(_mm_sub_pd(m, m), zero),
                                                              _mm_cmpeq_pd(_mm_sub_pd(v, v), zero))));
-                __m128d d = spd_tmax(_mm_sub_pd(x, m), zero);
+                __m128d d = spd_max(_mm_sub_pd(x, m), zero);
                 if (t == 0) {
                     _mm_storeu_pd(ax + j, x); _mm_storeu_pd(am + j, m); _mm_storeu_pd(av + j, v);
                     _mm_storeu_pd(ad + j, d);
@@ -50,18 +44,18 @@ cdef extern from *:
                     _mm_storeu_pd(ax + j, _mm_add_pd(_mm_loadu_pd(ax + j), x));
                     _mm_storeu_pd(am + j, _mm_add_pd(_mm_loadu_pd(am + j), m));
                     _mm_storeu_pd(av + j, _mm_add_pd(_mm_loadu_pd(av + j), v));
-                    _mm_storeu_pd(ad + j, spd_tmax(_mm_loadu_pd(ad + j), d));
+                    _mm_storeu_pd(ad + j, spd_max(_mm_loadu_pd(ad + j), d));
                 }
             }
             if (j < k) {  /* the last of an odd number */
                 Py_ssize_t r = cand[j];
                 double x = (double)cx[r], m = (double)cm[r], v = (double)cv[r];
-                double d = spd_tmax1(x - m, 0.0);
+                double d = spd_max1(x - m, 0.0);
                 fin1 = x - x == 0.0 && m - m == 0.0 && v - v == 0.0;
                 if (t == 0) {
                     ax[j] = x; am[j] = m; av[j] = v; ad[j] = d;
                 } else {
-                    ax[j] = ax[j] + x; am[j] = am[j] + m; av[j] = av[j] + v; ad[j] = spd_tmax1(ad[j], d);
+                    ax[j] = ax[j] + x; am[j] = am[j] + m; av[j] = av[j] + v; ad[j] = spd_max1(ad[j], d);
                 }
             }
             if (_mm_movemask_pd(fin) != 3 || !fin1)
@@ -69,18 +63,18 @@ cdef extern from *:
             while (h < nh && t == horizons[h] - 1) {
                 double *o0 = out + h * os1, *o1 = o0 + os0, *o2 = o1 + os0, *o3 = o2 + os0, *o4 = o3 + os0;
                 for (j = 0; j + 1 < k; j += 2) {
-                    __m128d mm = _mm_loadu_pd(am + j), mean = spd_tmax(mm, tiny);
+                    __m128d mm = _mm_loadu_pd(am + j), mean = spd_max(mm, tiny);
                     _mm_storeu_pd(o0 + j, _mm_sub_pd(_mm_loadu_pd(ax + j), _mm_loadu_pd(ad + j)));
                     _mm_storeu_pd(o1 + j, mm);
                     _mm_storeu_pd(o2 + j, mean);
-                    _mm_storeu_pd(o3 + j, spd_tmax(_mm_div_pd(_mm_loadu_pd(av + j), mean), one));
+                    _mm_storeu_pd(o3 + j, spd_max(_mm_div_pd(_mm_loadu_pd(av + j), mean), one));
                     o4[j] = sum_m[cand[j] * sst + h];
                     o4[j + 1] = sum_m[cand[j + 1] * sst + h];
                 }
                 if (j < k) {
-                    double mean = spd_tmax1(am[j], 1e-9);
+                    double mean = spd_max1(am[j], 1e-9);
                     o0[j] = ax[j] - ad[j]; o1[j] = am[j]; o2[j] = mean;
-                    o3[j] = spd_tmax1(av[j] / mean, 1.0); o4[j] = sum_m[cand[j] * sst + h];
+                    o3[j] = spd_max1(av[j] / mean, 1.0); o4[j] = sum_m[cand[j] * sst + h];
                 }
                 h++;
             }

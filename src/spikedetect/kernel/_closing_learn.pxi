@@ -2,11 +2,7 @@
 # a closed window (Scorer._learn) - calibration quantiles and the seasonal baseline - each
 # bit-identical to the numpy reference named in its docstring.
 
-cdef struct _Seasonal:
-    double floor, clip_sd2, phi_max, alpha_max, a_level, a_slot, w_lo, w_hi
-    float a_phi, a_share, a_dow
-    signed char floor_src
-    Py_ssize_t lo, hi, d
+ctypedef spd_sparams _Seasonal  # declared in C (_closing_learn_pair.pxi), so the row pairs take it as it is
 
 
 cdef _Seasonal _seasonal_params(Py_ssize_t lo, Py_ssize_t hi, double w_hi, Py_ssize_t d, tuple params):
@@ -87,13 +83,9 @@ cdef void _learn_rows(const _Seasonal* p, const unsigned char[::1] learn, const 
     by :func:`spd_seasonal_pair` where it runs, else one by one."""
     cdef Py_ssize_t r = 0, m = learn.shape[0], up
     cdef double po, po1, wt, wt1, nan = NAN
-    cdef spd_sparams q
     cdef spd_scols c
     cdef bint pairs = _pair_sse2 and SPD_PAIR_SSE2 and m > 1
     if pairs:
-        q.floor, q.clip_sd2, q.phi_max, q.alpha_max = p.floor, p.clip_sd2, p.phi_max, p.alpha_max
-        q.a_level, q.a_slot, q.w_lo, q.w_hi = p.a_level, p.a_slot, p.w_lo, p.w_hi
-        q.a_phi, q.a_share, q.a_dow = p.a_phi, p.a_share, p.a_dow
         c.prof_lo, c.prof_hi, c.pw_lo, c.pw_hi = &prof[0, p.lo], &prof[0, p.hi], &prof_w[0, p.lo], &prof_w[0, p.hi]
         c.dow_num, c.dow_den, c.dow_w = &dow_num[0, p.d], &dow_den[0, p.d], &dow_w[0, p.d]
         c.level, c.level_n, c.phi, c.alpha, c.disp_n = &level[0], &level_n[0], &phi[0], &alpha[0], &disp_n[0]
@@ -109,7 +101,7 @@ cdef void _learn_rows(const _Seasonal* p, const unsigned char[::1] learn, const 
             up = parent[r + 1]
             po1 = x[up] if up >= 0 else nan
             wt1 = 1.0 if (signal[r + 1] == 0 or muted[r + 1]) else elevated_weight
-            if spd_seasonal_pair(&q, &c, r, &x[r], &mean[r], &tod[r], &factor[r], po, po1, wt, wt1,
+            if spd_seasonal_pair(p, &c, r, &x[r], &mean[r], &tod[r], &factor[r], po, po1, wt, wt1,
                                  source[r] != p.floor_src and wt >= 1.0, source[r + 1] != p.floor_src and wt1 >= 1.0,
                                  warm[r], warm[r + 1], _finite_positive(po), _finite_positive(po1)):
                 r += 2

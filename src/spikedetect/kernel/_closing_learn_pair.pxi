@@ -11,9 +11,11 @@
 
 cdef extern from *:
     """
-    typedef struct {
+    typedef struct {  /* _Seasonal of _closing_learn.pxi: one window's learning parameters */
         double floor, clip_sd2, phi_max, alpha_max, a_level, a_slot, w_lo, w_hi;
         float a_phi, a_share, a_dow;
+        signed char floor_src;
+        Py_ssize_t lo, hi, d;
     } spd_sparams;
 
     typedef struct {  /* each a column: row r at [r] */
@@ -114,6 +116,8 @@ cdef extern from *:
     ctypedef struct spd_sparams:
         double floor, clip_sd2, phi_max, alpha_max, a_level, a_slot, w_lo, w_hi
         float a_phi, a_share, a_dow
+        signed char floor_src
+        Py_ssize_t lo, hi, d
     ctypedef struct spd_scols:
         double *prof_lo
         double *prof_hi

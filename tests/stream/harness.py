@@ -34,6 +34,10 @@ from spikedetect.core.timefmt import parse_ts_ms
 from spikedetect.files.sources import iter_batches, open_binary
 from spikedetect.stream.scrape import scrape
 
+READ_BOUND_S = 120.0
+"""The longest a read of a topic goes on while it has not reached the end offsets taken at its
+start (a broker that slow fails the test that reads)."""
+
 
 def input_end_ms(values: list[bytes]) -> int | None:
     """Where an input's last 60 s window ends: a robust newest event time of its last reports
@@ -293,6 +297,12 @@ class LiveRun:
         return asyncio.run(self._read(self.topics.get(topic, topic), timeout_s))
 
     async def _read(self, topic: str, timeout_s: float) -> list[Record]:
+        """Every record of ``topic``: at least up to the end offsets taken when reading starts.
+
+        Past those offsets, reading goes on until ``timeout_s / 3`` passes without a new
+        record (``timeout_s`` at first), for records still being written. A gap before the
+        end offsets does not stop it (a slowed broker or test process), only ``READ_BOUND_S``.
+        """
         consumer = AIOKafkaConsumer(
             topic,
             bootstrap_servers=self.bootstrap,
@@ -300,15 +310,21 @@ class LiveRun:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=8 * 1024 * 1024,
         )
-        await consumer.start()
+        await consumer.start()  # without a group, every partition is assigned once it starts
         out: list[Record] = []
         try:
+            parts = sorted(consumer.assignment())
+            ends = await consumer.end_offsets(parts) if parts else {}
+            bound = time.monotonic() + READ_BOUND_S
             end = time.monotonic() + timeout_s
-            while time.monotonic() < end:
+            behind = True
+            while time.monotonic() < bound and (behind or time.monotonic() < end):
                 batch = await consumer.getmany(timeout_ms=500)
                 for records in batch.values():
                     out += [Record(r.key, r.value, dict(r.headers), r.partition, r.offset) for r in records]
                     end = time.monotonic() + timeout_s / 3
+                if behind:
+                    behind = any([await consumer.position(tp) < ends[tp] for tp in parts])
         finally:
             await consumer.stop()
         return out

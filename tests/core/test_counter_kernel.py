@@ -332,12 +332,19 @@ def test_window_counts_keep_first_touch_order_across_window_switches_and_release
 @needs_kernel
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.sampled_from(["e1", "e2", "", "ü1", "e\ud800", "x" * 9, "x" * 8,
-                                                           "x" * 17, "a\0b", "東京"])), max_size=60))
-def test_the_kernels_event_id_set_answers_like_a_set_of_str(ops: list[tuple[bool, str]]) -> None:
+                                                           "x" * 17, "a\0b", "東京"])), max_size=60),
+       st.sampled_from([None, 0, 1, 7, 40, 300]))
+def test_the_kernels_event_id_set_answers_like_a_set_of_str(ops: list[tuple[bool, str]], like: int | None) -> None:
     """EidSet (raw UTF-8 in C): ``in``, ``add``, ``len`` and the ids it iterates, as a set of str,
-    growth included."""
+    growth included - also made with room for as many ids as another set holds (``like``: the
+    window before), whether it then grows past that room or not."""
     assert KERNEL is not None
-    ids, ref = KERNEL.EidSet(), set()
+    before = None
+    if like is not None:
+        before = KERNEL.EidSet()
+        for i in range(like):
+            before.add(f"b{i}" * (i % 5))
+    ids, ref = KERNEL.EidSet(before), set()
     for i, (add, eid) in enumerate(ops):
         assert (eid in ids) == (eid in ref)
         if add:

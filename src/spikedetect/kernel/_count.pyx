@@ -206,7 +206,7 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
                 cur = got
                 got_ids = ids.get(ws)
                 if got_ids is None:
-                    got_ids = ids[ws] = EidSet()
+                    got_ids = ids[ws] = EidSet(cur_eids)  # sized as the window before
                 cur_ids = got_ids
                 cur_eids = got_ids if type(got_ids) is EidSet else None
             elif has_wm and ws + window_ms <= wm:

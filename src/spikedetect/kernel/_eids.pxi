@@ -20,10 +20,23 @@ cdef class EidSet:
     cdef char* arena
     cdef set members
 
-    def __cinit__(self):
+    def __cinit__(self, EidSet like=None):
+        """``like``: a set whose size this one will likely reach (the window before): room for
+        a quarter more ids and bytes than it holds is made at once, so a window's set is not
+        grown and rehashed from 16 buckets every window (only the room differs, never an answer)."""
+        cdef Py_ssize_t want = 0 if like is None else like.n + like.n // 4
         self.mask = 15
-        self.table = <int32_t*>_grow(NULL, 16 * sizeof(int32_t))
-        memset(self.table, 0xFF, 16 * sizeof(int32_t))
+        while 2 * want > self.mask + 1:
+            self.mask = 2 * self.mask + 1
+        self.table = <int32_t*>_grow(NULL, (self.mask + 1) * sizeof(int32_t))
+        memset(self.table, 0xFF, (self.mask + 1) * sizeof(int32_t))
+        if want:
+            self.cap = want + 2
+            self.hashes = <uint64_t*>_grow(NULL, self.cap * sizeof(uint64_t))
+            self.offs = <Py_ssize_t*>_grow(NULL, self.cap * sizeof(Py_ssize_t))
+            self.offs[0] = 0
+            self.arena_cap = like.used + like.used // 4 + 256
+            self.arena = <char*>_grow(NULL, self.arena_cap)
 
     def __dealloc__(self):
         free(self.table)

@@ -104,12 +104,13 @@ def split_lines(bytes block, Py_ssize_t end, int64_t first_number, Py_ssize_t st
     cdef const char* p = base + start
     cdef const char* stop = base + end
     cdef const char* q
-    cdef Py_ssize_t cap = 1024, k = 0
+    cdef Py_ssize_t cap, k = 0
     cdef int64_t number = first_number
     if not 0 <= start <= end <= PyBytes_GET_SIZE(block) or (end > start and base[end - 1] != b'\n') \
             or (start > 0 and base[start - 1] != b'\n'):
         raise ValueError("start and end must each be 0 or just past a newline of the block, start <= end")
     out.owners = (block,)
+    cap = 1024 + (end - start) // 96  # room for lines of 96 bytes or more without growing
     out.reserve(cap)
     while p < stop:
         q = <const char*>memchr(p, b'\n', stop - p)

@@ -146,6 +146,37 @@ def test_the_lap_resum_of_negative_zeros(rows: list[int]) -> None:
     assert got[0] == got[1]
 
 
+@needs_kernel
+@pytest.mark.parametrize("rows", [[0, 1, 2, 3, 4], [1, 2, 3], [1, 3, 4], [2]])
+@pytest.mark.parametrize("bad", [None, np.nan, np.inf])
+@pytest.mark.parametrize("ring", ["ring_x", "ring_m", "ring_v"])
+def test_the_lap_resum_declines_a_nan_sum_and_writes_nothing(rows: list[int], bad: float | None, ring: str) -> None:
+    """The kernel declines, every sum left as it was, where a row's sum over the longest horizon
+    comes out NaN: a NaN read anywhere in it, of any ring, or infinities of both signs. Finite
+    rings it sums itself, as numpy does (contiguous rows, others, a single row); a NaN past the
+    longest horizon it does not read."""
+    assert KERNEL is not None
+    rng = np.random.default_rng(7)
+    idx = np.array(rows, dtype=np.intp)
+    names = ("ring_x", "ring_m", "ring_v", "sum_x", "sum_m", "sum_v")
+    for pos in (0, 29, 20, 1):  # the newest window, the one before, within the lap, the oldest
+        cols = stored({name: rng.random((5, *shape)).astype(dtype) for name, (shape, dtype, _) in
+                       EVIDENCE_COLUMNS.items()})
+        if bad is not None:
+            cols[ring][rows[-1], pos] = bad
+            cols[ring][rows[-1], 15] = -bad  # NaN, or the other infinity
+        before = {k: cols[k].tobytes() for k in names}
+        ref = stored({k: v.copy() for k, v in cols.items()})
+        with using_kernel(MODULES, None), np.errstate(invalid="ignore"):
+            evidence._resum(ref, idx)
+        assert bool(KERNEL.evidence_resum(*(cols[k] for k in names), idx, evidence._LONG)) is (bad is None)
+        want = before if bad is not None else {k: ref[k].tobytes() for k in names}
+        assert {k: cols[k].tobytes() for k in names} == want
+    cols = stored({name: rng.random((5, *shape)).astype(dtype) for name, (shape, dtype, _) in EVIDENCE_COLUMNS.items()})
+    cols[ring][rows[-1], 20] = np.nan  # the 11th newest: past horizons of 3 and 10
+    assert KERNEL.evidence_resum(*(cols[k] for k in names), idx, np.array([3, 10], dtype=np.intp))
+
+
 REGIONS = ["US/CA/LA", "US/CA", "US/NY", "DE/BY/München", "FR/IDF", "US/CA/SF"]
 counts = st.one_of(st.integers(-3, 10**6), st.floats(-1e6, 1e6), st.sampled_from(EDGE))
 leaves = st.dictionaries(st.tuples(st.sampled_from(REGIONS), st.sampled_from(["a", "b"]), st.sampled_from(["app"])),

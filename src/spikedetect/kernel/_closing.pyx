@@ -25,6 +25,7 @@ from cpython.number cimport PyNumber_Add, PyNumber_InPlaceAdd, PyNumber_Multiply
 from cpython.ref cimport PyObject
 from libc.math cimport NAN, ceil
 from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy, memset
 
 cdef int _TERMS = 48
 

@@ -149,43 +149,54 @@ cdef inline double _reduce(const double* a, Py_ssize_t n, bint pairwise) noexcep
     return res
 
 
-cdef bint _has_nan(float[::1, :] ring, const Py_ssize_t[::1] rows, Py_ssize_t h, const Py_ssize_t* at) noexcept nogil:
-    cdef Py_ssize_t i, t
-    for t in range(h):  # position after position: each one a dense slice of the rows
-        for i in range(rows.shape[0]):
-            if ring[rows[i], at[t]] != ring[rows[i], at[t]]:
-                return True
-    return False
-
-
-cdef void _resum_ring(float[::1, :] ring, double[:, ::1] sums, const Py_ssize_t[::1] rows,
-                      const Py_ssize_t[::1] horizons, const Py_ssize_t* at, double* newest,
-                      double* acc) noexcept nogil:
-    """One ring's sums for ``rows`` (``at``: the ring positions newest first). Several rows are
+cdef bint _resum_ring(const float* ring, Py_ssize_t rst, const Py_ssize_t[::1] rows, bint contiguous,
+                      const Py_ssize_t[::1] horizons, const Py_ssize_t* at, double* newest, double* acc,
+                      double* out) noexcept nogil:
+    """One ring's sums for ``rows`` into ``out`` (horizon k of row i at ``out[k * m + i]``; ``at``:
+    the ring positions newest first; ``ring[r + p * rst]``: row r at position p). Several rows are
     summed position after position into ``acc`` (one per row; the ring is position-major, so each
-    position is a dense slice), each row's sum still from 0.0 one value after the other, as
-    numpy adds them; a single row pairwise, as numpy does then."""
-    cdef Py_ssize_t i, k, t, r, m = rows.shape[0], nh = horizons.shape[0]
+    position is a dense slice, read straight when the rows are ``contiguous``), each row's sum
+    still from 0.0 one value after the other, as numpy adds them; a single row pairwise, as numpy
+    does then. True when a row's sum over the longest horizon, which every value read goes into,
+    is NaN: a NaN was read (or infinities of both signs, which numpy then sums the same)."""
+    cdef Py_ssize_t i, k, t, m = rows.shape[0], nh = horizons.shape[0], r0 = rows[0]
+    cdef const float* col
     if m == 1:
-        r = rows[0]
         for t in range(horizons[nh - 1]):
-            newest[t] = <double>ring[r, at[t]]
+            newest[t] = <double>ring[r0 + at[t] * rst]
         for k in range(nh):
-            sums[r, k] = _reduce(newest, horizons[k], True)
-        return
+            out[k] = _reduce(newest, horizons[k], True)
+        return out[nh - 1] != out[nh - 1]
     for i in range(m):
         acc[i] = 0.0
     for k in range(nh):
         if horizons[k] == 0:
-            for i in range(m):
-                sums[rows[i], k] = 0.0
+            memset(out + k * m, 0, m * sizeof(double))
     for t in range(horizons[nh - 1]):
-        for i in range(m):
-            acc[i] += <double>ring[rows[i], at[t]]
+        col = ring + at[t] * rst
+        if contiguous:
+            col = col + r0
+            for i in range(m):
+                acc[i] += <double>col[i]
+        else:
+            for i in range(m):
+                acc[i] += <double>col[rows[i]]
         for k in range(nh):
             if horizons[k] == t + 1:
-                for i in range(m):
-                    sums[rows[i], k] = acc[i]
+                memcpy(out + k * m, acc, m * sizeof(double))
+    out = out + (nh - 1) * m
+    for i in range(m):
+        if out[i] != out[i]:
+            return True
+    return False
+
+
+cdef void _resum_put(double[:, ::1] sums, const Py_ssize_t[::1] rows, Py_ssize_t nh, const double* out) noexcept nogil:
+    """The sums :func:`_resum_ring` left in ``out`` into ``sums``."""
+    cdef Py_ssize_t i, k, m = rows.shape[0]
+    for i in range(m):
+        for k in range(nh):
+            sums[rows[i], k] = out[k * m + i]
 
 
 def evidence_resum(float[::1, :] ring_x, float[::1, :] ring_m, float[::1, :] ring_v, double[:, ::1] sum_x,
@@ -193,8 +204,8 @@ def evidence_resum(float[::1, :] ring_x, float[::1, :] ring_m, float[::1, :] rin
                    const Py_ssize_t[::1] horizons) -> bint:
     """``evidence._resum``: each running sum of ``rows`` the sum of its horizon's newest ring
     values from position 0 backwards (0, -1, -2, ... around the ring), in numpy's order.
-    False, and nothing written, when a ring value read is NaN (which NaN a sum keeps is then the
-    compiler's choice): numpy does those."""
+    False, and nothing written, when a sum comes out NaN - a NaN read (which NaN a sum keeps is
+    then the compiler's choice), or infinities of both signs: numpy does those."""
     return bool(_evidence_resum(ring_x, ring_m, ring_v, sum_x, sum_m, sum_v, rows, horizons))
 
 
@@ -204,9 +215,10 @@ cdef int _evidence_resum(float[::1, :] ring_x, float[::1, :] ring_m, float[::1, 
     """:func:`evidence_resum`."""
     cdef double newest[256]
     cdef double* acc
+    cdef double* out
     cdef Py_ssize_t at[256]
-    cdef Py_ssize_t i, nh = horizons.shape[0], h, size = ring_x.shape[1]
-    cdef bint nan
+    cdef Py_ssize_t i, m, nh = horizons.shape[0], h, size = ring_x.shape[1]
+    cdef bint nan, contiguous
     if nh < 1 or horizons[nh - 1] > 256 or sum_x.shape[1] < nh or sum_m.shape[1] < nh or sum_v.shape[1] < nh \
             or size < 1 or ring_m.shape[1] != size or ring_v.shape[1] != size:
         raise ValueError("the horizons or rings do not fit")
@@ -220,14 +232,25 @@ cdef int _evidence_resum(float[::1, :] ring_x, float[::1, :] ring_m, float[::1, 
     h = horizons[nh - 1]
     for i in range(h):
         at[i] = (size - i % size) % size
-    acc = <double*>malloc(max(rows.shape[0], 1) * sizeof(double))
+    m = rows.shape[0]
+    if m == 0:
+        return True
+    contiguous = rows[m - 1] - rows[0] == m - 1
+    for i in range(1, m):
+        contiguous = contiguous and rows[i] == rows[i - 1] + 1
+    acc = <double*>malloc((3 * nh + 1) * m * sizeof(double))
     if acc == NULL:
         raise MemoryError()
+    out = acc + m
     with nogil:
-        nan = _has_nan(ring_x, rows, h, at) or _has_nan(ring_m, rows, h, at) or _has_nan(ring_v, rows, h, at)
+        nan = _resum_ring(&ring_x[0, 0], ring_x.strides[1] // 4, rows, contiguous, horizons, at, newest, acc, out) \
+            or _resum_ring(&ring_m[0, 0], ring_m.strides[1] // 4, rows, contiguous, horizons, at, newest, acc,
+                           out + nh * m) \
+            or _resum_ring(&ring_v[0, 0], ring_v.strides[1] // 4, rows, contiguous, horizons, at, newest, acc,
+                           out + 2 * nh * m)
         if not nan:
-            _resum_ring(ring_x, sum_x, rows, horizons, at, newest, acc)
-            _resum_ring(ring_m, sum_m, rows, horizons, at, newest, acc)
-            _resum_ring(ring_v, sum_v, rows, horizons, at, newest, acc)
+            _resum_put(sum_x, rows, nh, out)
+            _resum_put(sum_m, rows, nh, out + nh * m)
+            _resum_put(sum_v, rows, nh, out + 2 * nh * m)
     free(acc)
     return not nan

@@ -87,16 +87,6 @@ cdef inline double _tail_row(double k, double aa, double bb, bint stepwise) noex
     return s + t * r / (1.0 - r)
 
 
-def tail_sum(const double[::1] xm, const double[::1] a, const double[::1] b, bint stepwise,
-             double[::1] out) -> None:
-    """``negbin._tail_sum(xm, a, b)`` into ``out`` (:func:`_tail_row` per row). ``stepwise``:
-    k + j is no longer exact (the reference's choice for the whole call)."""
-    cdef Py_ssize_t i, n = xm.shape[0]
-    with nogil:
-        for i in range(n):
-            out[i] = _tail_row(xm[i], a[i], b[i], stepwise)
-
-
 cdef struct _Expect:
     float need, dow_need, level_need
     double floor, cold, w_hi
@@ -190,6 +180,7 @@ cdef inline void _learn_slot(double y, double part, double wt, double a_slot, do
 
 
 include "_closing_simd.pxi"
+include "_closing_tail_pair.pxi"
 include "_closing_cal_row.pxi"
 include "_closing_learn_pair.pxi"
 include "_closing_learn.pxi"

@@ -123,7 +123,8 @@ cdef tuple _nb_prepare(const double[::1] observed, const double[::1] mean, const
                 w[o.args + (o.k + j) * m + i] = v + 8.0 if v < 8.0 else v
             w[o.args + 2 * o.k * m + i] = 0.5 if po else qq
             w[o.args + (2 * o.k + 1) * m + i] = mu
-            w[o.args + (2 * o.k + 2) * m + i] = _tail_row(x, 0.0 if po else qq, mu if po else rr * qq, stepwise)
+            w[o.args + (2 * o.k + 2) * m + i] = mu if po else rr * qq  # the tail's b, then its sum:
+        _tail_rows(w + o.xm, w + o.q, w + o.args + (2 * o.k + 2) * m, w + o.args + (2 * o.k + 2) * m, m, stepwise)
     return m, poisson, o.args, o.nargs, o.logs, o.negq, o.log1p
 
 

@@ -69,17 +69,15 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
     cdef Py_ssize_t max_keys = self.config.max_keys_per_service
     heap_buf = _heap_load(&heap, evidence, quorum)
     held = self.held
+    cdef list held_items = held.items  # read again after each call that may replace it (_hold, _release, expiry)
     frontier = no_floor if self.frontier_ms is None else self.frontier_ms
     has_floor = self.floor_wm_ms is not None
     if has_floor:
         floor_wm = self.floor_wm_ms
-    has_max = self.max_ts_ms is not None
-    if has_max:
-        max_ts = self.max_ts_ms
-    py_wm = self.watermark_ms
+    has_max, py_wm = self.max_ts_ms is not None, self.watermark_ms
+    max_ts = self.max_ts_ms if has_max else 0
     has_wm = py_wm is not None
-    if has_wm:
-        wm = py_wm
+    wm = py_wm if has_wm else 0
     hold_at = self._hold_at()
     ev_min = heap.v[0] if heap.n == quorum else no_floor
     limit = no_limit if frontier == no_floor else frontier + skew_ms
@@ -179,6 +177,7 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
             raw = _own(raw, s, n)
             reason = self._hold(raw, ts, ws, key, (position, i) if not has_origin else origin(i),
                                 None if position is None else position + i, ev_total + confirm)
+            held_items = held.items
             if reason is not None:
                 rejects.append((i, reason))
                 continue
@@ -257,12 +256,13 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
                     if has_floor and floor_wm > wm:
                         wm = floor_wm
                     hold_at = wm + lateness_ms + hold_ms
-                    if held.items and held.items[0].ts_ms <= hold_at:  # a list test: no __len__ call per advance
+                    if held_items and held_items[0].ts_ms <= hold_at:  # a list test: no __len__ call per advance
                         if rc.ntouched:
                             _flush(rc, cur)
                         self.frontier_ms = frontier
                         self.max_ts_ms = max_ts if has_max else None
                         self._release(hold_at, wm if first else None)
+                        held_items = held.items
                         gen, gen_end = self._generation, self._generation_end  # a released report may start one
                         has_max = self.max_ts_ms is not None
                         if has_max:
@@ -270,9 +270,10 @@ def feed_batch(self, values_in, fallback_ts_ms, position, bint replaying, origin
                         has_cur = False
             evidence_n += 1
             ev_total += 1
-            if held.items and held.arrivals[0].deadline <= ev_total and frontier != no_floor:
+            if held_items and held.arrivals[0].deadline <= ev_total and frontier != no_floor:
                 for h in held.pop_expired(ev_total):
                     self._expire(h, "ts_skewed")
+                held_items = held.items
             if evidence_n >= block:
                 heap.n = 0
                 evidence_n = 0

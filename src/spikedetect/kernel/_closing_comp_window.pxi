@@ -83,10 +83,10 @@ cdef class CompositionWindow(CompositionArrays):
 
     cdef int _grow(self, Py_ssize_t total) except -1:
         """Room for the tails of ``total`` candidates (as ``negbin._scratch`` gives it)."""
-        import numpy
         cdef Py_ssize_t size
         if self.nb_idx is not None and self.nb_idx.shape[0] >= total:
             return 0
+        import numpy  # here, not above the test: an import statement looks numpy up each time it runs
         size = max(total, 2 * (0 if self.nb_idx is None else self.nb_idx.shape[0]), 1024)
         self.nb_idx = numpy.empty(size, dtype=numpy.intp)
         self.nb_work = numpy.empty(NB_WORK * size)

@@ -2,8 +2,9 @@
 
 With the compiled closing loops built, :func:`score_window` runs
 :func:`~spikedetect.core.window_scores.score_window`'s steps for a baseline that is exactly a
-:class:`~spikedetect.core.detectors.seasonal.SeasonalBaseline` in two kernel calls around the only
-numpy it keeps (the logs of the tails), and :func:`learn` runs ``Scorer._learn`` in one. The
+:class:`~spikedetect.core.detectors.seasonal.SeasonalBaseline` in two kernel calls (the logs of the
+tails are numpy's: its own float64 loops of log and log1p, called by the first on the values a ufunc
+call would get), and :func:`learn` runs ``Scorer._learn`` in one. The
 kernel keeps typed views of the baseline's columns and the keyspace's arrays between windows
 (``kernel.SeasonalViews``, one per keyspace, in ``Keyspace.views``), rebuilt whenever one of
 those arrays was replaced. The steps are the per-step loops' own, in the same order: the same bits
@@ -39,6 +40,8 @@ from spikedetect.kernel import closing as _kernel
 
 _LONG = np.array(evidence.HORIZONS[1:], dtype=np.intp)
 _CONSTS = (*negbin._CONSTS, negbin._LN10, negbin.MAX_SCORE, evidence.CAL_INITIAL)
+# numpy's float64 loops of log and log1p: fused_score_first takes the tails' logs with them
+_LOGS = tuple((u, u.types.index("d->d")) for u in (np.log, np.log1p))
 
 
 def _views(ks: Keyspace) -> Any:
@@ -71,7 +74,7 @@ def score_window(ks: Keyspace, config: DetectorConfig, policy: pol.IncidentPolic
         v, cols, ks.parent, ks.depth, ks.closed_ws, ks.mute_until, observed, ws,
         (lo, hi, w_hi, model._dow(ws), seasonal_compiled.expect_params(model)),
         (model.floor_mean, LEARNED, PARENT_PRIOR),
-        (LEARNED, evidence.MEAN_FLOOR, pos, compiled._LEAVING[pos], _LONG, min_excess))
+        (LEARNED, evidence.MEAN_FLOOR, pos, compiled._LEAVING[pos], _LONG, min_excess), _LOGS)
     exp = Expectation(mean, phi, source, {"tod": tod, "warm": warm, "factor": factor, "own": own})
     if stage:  # a step declined: the per-step code from there
         if stage == 1:  # the record: all of gathering the evidence
@@ -81,7 +84,6 @@ def score_window(ks: Keyspace, config: DetectorConfig, policy: pol.IncidentPolic
                 evidence._resum(cols, np.flatnonzero(~done))
             hz = horizons(*evidence.horizon_block(cols, n, pos, min_excess))
         return score_rest(ks, config, policy, trackers, ws, observed, exp, done, hz)
-    negbin.take_logs(v.work, prepared)
     tracked = tracked_rows(ks, trackers)
     rates = excess_rates(ks, trackers, v.cand[:k], tracked, ws, config.window_ms)
     signals = (compiled._WINDOWS, policy._sharp_rows, compiled._params(policy), FLOOR, pol.ANOMALOUS, pol.ELEVATED)

@@ -129,7 +129,8 @@ class SeasonalViews(HeldViews):
 
 def fused_score_first(v: SeasonalViews, cols: dict[str, npt.NDArray[Any]], parent: IntArray, depth: npt.NDArray[np.int8],
                       closed_ws: npt.NDArray[np.int64], mute_until: npt.NDArray[np.int64], observed: FloatArray, ws: int,
-                      expect: tuple[Any, ...], prior: tuple[Any, ...], record: tuple[Any, ...]) -> list[Any]: ...
+                      expect: tuple[Any, ...], prior: tuple[Any, ...], record: tuple[Any, ...],
+                      logs: tuple[tuple[Any, int], tuple[Any, int]] | None = None) -> list[Any]: ...
 def fused_score_second(v: SeasonalViews, prepared: tuple[int, bool, int, int, int, int, int], consts: tuple[float, ...],
                        tracked: npt.NDArray[np.bool_], rates: FloatArray, signals: tuple[Any, ...], ws: int
                        ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int8], FloatArray, npt.NDArray[np.bool_]]: ...

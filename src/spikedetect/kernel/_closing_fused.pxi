@@ -26,7 +26,8 @@ cdef class SeasonalViews(HeldViews):
     cdef Py_ssize_t[::1] idx_v, cand_v, sel_v
     cdef double[::1] work_v, value_v, shares_v
     cdef unsigned char[::1] cold_v, flags_v
-    cdef object factors_obj, sharp_obj
+    cdef object factors_obj, sharp_obj, logs_obj
+    cdef _Loop log_loop, log1p_loop  # numpy's float64 loops of log and log1p (logs_obj: where from)
     cdef const double[:, ::1] factors
     cdef const unsigned char[::1] sharp
     # the window last scored: its arrays (for identity) and views of them
@@ -84,13 +85,15 @@ cdef class SeasonalViews(HeldViews):
 
 
 def fused_score_first(SeasonalViews v not None, dict cols, object parent, object depth, object closed_ws, object mute_until,
-                      const double[::1] observed, long long ws, tuple expect, tuple prior, tuple record):
-    """``score_window`` up to the logs of the tails, for the ``len(observed)`` rows: ``expect``
-    (``SeasonalBaseline.expect``: lo, hi, w_hi, d, its params), ``parent_prior`` (``prior``: floor,
-    LEARNED, PARENT_PRIOR), ``done``, ``gather_evidence``'s record and once-a-lap resum and its
-    candidates and block (``record``: LEARNED, MEAN_FLOOR, pos, the leaving positions, the long
-    horizons, min_excess), then ``nb_prepare``. Returns (stage, mean, phi, source, tod, warm,
-    factor, own, done, k, block, prepared): stage 0 when all of it ran (the candidates are
+                      const double[::1] observed, long long ws, tuple expect, tuple prior, tuple record,
+                      tuple logs=None):
+    """``score_window`` up to the tails' logs (through them, given ``logs``), for the ``len(observed)``
+    rows: ``expect`` (``SeasonalBaseline.expect``: lo, hi, w_hi, d, its params), ``parent_prior``
+    (``prior``: floor, LEARNED, PARENT_PRIOR), ``done``, ``gather_evidence``'s record and once-a-lap
+    resum and its candidates and block (``record``: LEARNED, MEAN_FLOOR, pos, the leaving positions,
+    the long horizons, min_excess), then ``nb_prepare`` and, given ``logs``, its logs
+    (:func:`_take_logs`; without, the caller takes them). Returns (stage, mean, phi, source, tod,
+    warm, factor, own, done, k, block, prepared): stage 0 when all of it ran (the candidates are
     ``v.cand[:k]``, ``prepared`` :func:`nb_prepare`'s tuple), 1 when the record declined (nothing
     recorded), 2 when the resum declined, 3 when the trimmed sums declined: the caller goes on
     with the per-step code from there."""
@@ -142,7 +145,31 @@ def fused_score_first(SeasonalViews v not None, dict cols, object parent, object
     v.w_block = block
     out[9], out[10] = k, block
     out[11] = _nb_prepare(observed, mean, phi, v.w_block, v.idx_v, v.work_v)
+    if logs is not None:
+        _take_logs(v, logs, out[11])
     return out
+
+
+cdef int _take_logs(SeasonalViews v, tuple logs, tuple prepared) except -1:
+    """``negbin.take_logs(v.work, prepared)`` with numpy's own loops of log and log1p (``logs``:
+    ``((np.log, i), (np.log1p, j))``, the positions of ``"d->d"`` in their ``types``), called on
+    the same contiguous values as a ufunc call runs them, so the same bits."""
+    cdef Py_ssize_t m = prepared[0], at = prepared[2], size = prepared[3], lg = prepared[4]
+    cdef Py_ssize_t negq = prepared[5], l1p = prepared[6]
+    cdef bint poisson = prepared[1]
+    cdef double* w = &v.work_v[0]
+    if logs is not v.logs_obj:
+        v.log_loop, v.log1p_loop = _ufunc_loop(logs[0][0], logs[0][1]), _ufunc_loop(logs[1][0], logs[1][1])
+        v.logs_obj = logs
+    if not (0 <= at and 0 <= lg and 0 <= negq and 0 <= l1p and 0 <= m and 0 <= size
+            and max(at, lg) + size <= v.work_v.shape[0] and max(negq, l1p) + m <= v.work_v.shape[0]):
+        raise ValueError("the logs do not fit the scratch")
+    if m:
+        with nogil:
+            _apply(&v.log_loop, w + at, w + lg, size)
+            if not poisson:
+                _apply(&v.log1p_loop, w + negq, w + l1p, m)
+    return 0
 
 
 def fused_score_second(SeasonalViews v not None, tuple prepared, tuple consts, object tracked, const double[::1] rates,

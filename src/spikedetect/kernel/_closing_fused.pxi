@@ -157,18 +157,22 @@ cdef int _take_logs(SeasonalViews v, tuple logs, tuple prepared) except -1:
     cdef Py_ssize_t m = prepared[0], at = prepared[2], size = prepared[3], lg = prepared[4]
     cdef Py_ssize_t negq = prepared[5], l1p = prepared[6]
     cdef bint poisson = prepared[1]
-    cdef double* w = &v.work_v[0]
+    cdef double* w
     if logs is not v.logs_obj:
         v.log_loop, v.log1p_loop = _ufunc_loop(logs[0][0], logs[0][1]), _ufunc_loop(logs[1][0], logs[1][1])
         v.logs_obj = logs
-    if not (0 <= at and 0 <= lg and 0 <= negq and 0 <= l1p and 0 <= m and 0 <= size
-            and max(at, lg) + size <= v.work_v.shape[0] and max(negq, l1p) + m <= v.work_v.shape[0]):
+    if not m:
+        return 0
+    # in the scratch, and each output apart from its input (numpy would copy an overlapping input)
+    if not (0 <= at and 0 <= lg and 0 <= negq and 0 <= l1p and 0 < m and 0 <= size
+            and max(at, lg) + size <= v.work_v.shape[0] and max(negq, l1p) + m <= v.work_v.shape[0]
+            and (lg >= at + size or at >= lg + size) and (l1p >= negq + m or negq >= l1p + m)):
         raise ValueError("the logs do not fit the scratch")
-    if m:
-        with nogil:
-            _apply(&v.log_loop, w + at, w + lg, size)
-            if not poisson:
-                _apply(&v.log1p_loop, w + negq, w + l1p, m)
+    w = &v.work_v[0]
+    with nogil:
+        _apply(&v.log_loop, w + at, w + lg, size)
+        if not poisson:
+            _apply(&v.log1p_loop, w + negq, w + l1p, m)
     return 0
 
 

@@ -89,6 +89,9 @@ def log_sf(observed: FloatArray, mean: FloatArray, phi: FloatArray) -> FloatArra
 
 
 _CONSTS = (_HALF_LOG_2PI, 1 / 12, 1 / 360, 1 / 1260, 1 / 1680)  # lgamma's, for the compiled loops
+# numpy's own float64 loops of log, log1p and exp, as (ufunc, position of "d->d" in its types): the
+# compiled closing loops call them on the values a ufunc call would get (the same bits)
+UFUNC_LOOPS = tuple((u, u.types.index("d->d")) for u in (np.log, np.log1p, np.exp))
 _NO_SUMS = np.zeros((5, 0, 0))  # no horizon sums: log_sf of the counts alone
 _NO_ROWS = np.zeros(0, dtype=np.intp)
 _SCRATCH: list[tuple[npt.NDArray[np.intp], FloatArray]] = []  # free scratch arrays (see _scratch)

@@ -40,8 +40,6 @@ from spikedetect.kernel import closing as _kernel
 
 _LONG = np.array(evidence.HORIZONS[1:], dtype=np.intp)
 _CONSTS = (*negbin._CONSTS, negbin._LN10, negbin.MAX_SCORE, evidence.CAL_INITIAL)
-# numpy's float64 loops of log and log1p: fused_score_first takes the tails' logs with them
-_LOGS = tuple((u, u.types.index("d->d")) for u in (np.log, np.log1p))
 
 
 def _views(ks: Keyspace) -> Any:
@@ -74,7 +72,7 @@ def score_window(ks: Keyspace, config: DetectorConfig, policy: pol.IncidentPolic
         v, cols, ks.parent, ks.depth, ks.closed_ws, ks.mute_until, observed, ws,
         (lo, hi, w_hi, model._dow(ws), seasonal_compiled.expect_params(model)),
         (model.floor_mean, LEARNED, PARENT_PRIOR),
-        (LEARNED, evidence.MEAN_FLOOR, pos, compiled._LEAVING[pos], _LONG, min_excess), _LOGS)
+        (LEARNED, evidence.MEAN_FLOOR, pos, compiled._LEAVING[pos], _LONG, min_excess), negbin.UFUNC_LOOPS)
     exp = Expectation(mean, phi, source, {"tod": tod, "warm": warm, "factor": factor, "own": own})
     if stage:  # a step declined: the per-step code from there
         if stage == 1:  # the record: all of gathering the evidence

@@ -56,6 +56,29 @@ cdef inline void _apply(_Loop* loop, double* src, double* dst, Py_ssize_t n) noe
     loop.f(args, dims, steps, loop.data)
 
 
+cdef int _nb_logs(_Loop* log, _Loop* log1p, double[::1] work, Py_ssize_t nm, bint poisson, Py_ssize_t start,
+                  Py_ssize_t size, Py_ssize_t logs, Py_ssize_t negq, Py_ssize_t log1p_at) except -1:
+    """``negbin.take_logs(work, prepared)`` for :func:`nb_prepare`'s ``prepared`` (``nm``, ``poisson``,
+    ``start``, ``size``, ``logs``, ``negq``, ``log1p_at``) with numpy's loops: log of ``size`` values
+    from ``start`` into ``logs``, and log1p of ``-q`` unless all rows are Poisson. Refused (nothing
+    run) when a range leaves ``work`` or an output overlaps its input: numpy would copy that input
+    first, a direct loop call would not (nb_prepare's layout never does either)."""
+    cdef Py_ssize_t end = work.shape[0]
+    cdef double* w
+    if not nm:
+        return 0
+    if not (0 <= start and 0 <= logs and 0 <= negq and 0 <= log1p_at and 0 < nm and 0 <= size
+            and max(start, logs) + size <= end and max(negq, log1p_at) + nm <= end
+            and (logs >= start + size or start >= logs + size) and (log1p_at >= negq + nm or negq >= log1p_at + nm)):
+        raise ValueError("the logs do not fit the scratch")
+    w = &work[0]
+    with nogil:
+        _apply(log, w + start, w + logs, size)
+        if not poisson:
+            _apply(log1p, w + negq, w + log1p_at, nm)
+    return 0
+
+
 cdef class CompositionWindow(CompositionArrays):
     """:class:`CompositionArrays` with what one call of :func:`composition_window` needs besides:
     numpy's loops of log, log1p and exp (``loops``: ``((np.log, i), (np.log1p, j), (np.exp, k))``,
@@ -102,10 +125,7 @@ cdef class CompositionWindow(CompositionArrays):
         nm, poisson, start, size, logs, negq, log1p = _nb_prepare(
             self.f[at:at + got], self.f[at + cells:at + cells + got], self.ones[:got], self.no_sums, self.nb_idx,
             self.nb_work)
-        if nm:
-            _apply(&self.log, &self.nb_work[start], &self.nb_work[logs], size)
-            if not poisson:
-                _apply(&self.log1p, &self.nb_work[negq], &self.nb_work[log1p], nm)
+        _nb_logs(&self.log, &self.log1p, self.nb_work, nm, poisson, start, size, logs, negq, log1p)
         _nb_finish(self.nb_idx, self.nb_work, nm, poisson, self.no_rows, self.nb_c, self.nb_ln10, self.nb_cap,
                    False, self.tail[:, :got])
         return 0

@@ -151,29 +151,14 @@ def fused_score_first(SeasonalViews v not None, dict cols, object parent, object
 
 
 cdef int _take_logs(SeasonalViews v, tuple logs, tuple prepared) except -1:
-    """``negbin.take_logs(v.work, prepared)`` with numpy's own loops of log and log1p (``logs``:
-    ``((np.log, i), (np.log1p, j))``, the positions of ``"d->d"`` in their ``types``), called on
-    the same contiguous values as a ufunc call runs them, so the same bits."""
-    cdef Py_ssize_t m = prepared[0], at = prepared[2], size = prepared[3], lg = prepared[4]
-    cdef Py_ssize_t negq = prepared[5], l1p = prepared[6]
-    cdef bint poisson = prepared[1]
-    cdef double* w
+    """``negbin.take_logs(v.work, prepared)`` by :func:`_nb_logs` with numpy's own loops of log and
+    log1p (``logs``: ``negbin.UFUNC_LOOPS``, each (ufunc, position of ``"d->d"`` in its types);
+    resolved once, kept in ``v``)."""
     if logs is not v.logs_obj:
         v.log_loop, v.log1p_loop = _ufunc_loop(logs[0][0], logs[0][1]), _ufunc_loop(logs[1][0], logs[1][1])
         v.logs_obj = logs
-    if not m:
-        return 0
-    # in the scratch, and each output apart from its input (numpy would copy an overlapping input)
-    if not (0 <= at and 0 <= lg and 0 <= negq and 0 <= l1p and 0 < m and 0 <= size
-            and max(at, lg) + size <= v.work_v.shape[0] and max(negq, l1p) + m <= v.work_v.shape[0]
-            and (lg >= at + size or at >= lg + size) and (l1p >= negq + m or negq >= l1p + m)):
-        raise ValueError("the logs do not fit the scratch")
-    w = &v.work_v[0]
-    with nogil:
-        _apply(&v.log_loop, w + at, w + lg, size)
-        if not poisson:
-            _apply(&v.log1p_loop, w + negq, w + l1p, m)
-    return 0
+    return _nb_logs(&v.log_loop, &v.log1p_loop, v.work_v, prepared[0], prepared[1], prepared[2], prepared[3],
+                    prepared[4], prepared[5], prepared[6])
 
 
 def fused_score_second(SeasonalViews v not None, tuple prepared, tuple consts, object tracked, const double[::1] rates,

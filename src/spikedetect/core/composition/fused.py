@@ -37,7 +37,7 @@ from spikedetect.core.composition.tails import (
     Tails,
 )
 from spikedetect.core.leaves import CATEGORY, REGION
-from spikedetect.core.negbin import _CONSTS, _LN10, MAX_SCORE, nb_tails
+from spikedetect.core.negbin import _CONSTS, _LN10, MAX_SCORE, UFUNC_LOOPS, nb_tails
 from spikedetect.kernel import closing as _kernel
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ _BACK = (P_FLOOR, math.log(10.0), OPEN_SCORE, CLOSE_SCORE, MIN_EXCESS, MIN_RATIO
 _NO_SUMS = np.zeros((5, 0, 0))  # log_sf of the candidates alone
 _NO_ROWS = np.zeros(0, dtype=np.intp)
 # numpy's float64 loops of the logs and the exp (the kernel calls them: the same bits), negbin's constants
-_LOOPS = tuple((u, u.types.index("d->d")) for u in (np.log, np.log1p, np.exp))
+_LOOPS = UFUNC_LOOPS
 _NB = (_CONSTS, _LN10, MAX_SCORE)
 
 

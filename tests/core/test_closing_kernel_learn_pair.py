@@ -1,6 +1,6 @@
-"""The seasonal learn's SSE2 row pairs (spikedetect/kernel/_closing_learn_pair.pxi): two
-neighbouring learning rows at once leave every column of the baseline in the bits the row-by-row
-loop leaves, for any mix of learning, warm, trusted and untrusted rows, rows with and without a
+"""The seasonal learn's SSE2 row pairs and AVX row quads (spikedetect/kernel/_closing_learn_pair.pxi,
+_closing_learn_quad.pxi): two or four neighbouring learning rows at once leave every column of the
+baseline in the bits the row-by-row loop leaves, for any mix of learning, warm, trusted and untrusted rows, rows with and without a
 finite positive parent, calm and elevated weights, NaN, infinite, signed-zero and huge values,
 one or two profile slots (and the same slot twice), and column arrays wider than the rows. The
 row-by-row loop is held to numpy by test_closing_kernel_learn.py and the golden tests.
@@ -8,7 +8,8 @@ row-by-row loop is held to numpy by test_closing_kernel_learn.py and the golden 
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import numpy as np
 import pytest
@@ -32,6 +33,15 @@ def sse2(on: bool) -> AbstractContextManager[None]:
     return switched(KERNEL.learn_pair_sse2, on)
 
 
+@contextmanager
+def rows_at_a_time(mode: str) -> Iterator[None]:
+    """The learn's loop as ``mode`` says: "rows" one by one, "pairs" (SSE2), "quads" (AVX, the
+    rest one by one) or "both" (quads, then pairs, then one by one)."""
+    assert KERNEL is not None
+    with sse2(mode in ("pairs", "both")), switched(KERNEL.learn_quad_avx, mode in ("quads", "both")):
+        yield
+
+
 def spiced(rng: np.random.Generator, a: np.ndarray, rate: float) -> np.ndarray:
     """``a`` with a ``rate`` share of its values replaced by special ones."""
     hit = rng.random(a.shape) < rate
@@ -49,7 +59,7 @@ def columns(rng: np.random.Generator, cap: int, rate: float) -> dict[str, np.nda
     return cols
 
 
-def learned(on: bool, seed: int, n: int, rate: float, slots: tuple[int, int, float]) -> list[bytes]:
+def learned(mode: str, seed: int, n: int, rate: float, slots: tuple[int, int, float]) -> list[bytes]:
     """Every column's bytes after one ``seasonal_learn_window`` of ``n`` random rows (each NaN
     the one NaN: which of two NaN operands an addition keeps is the compiler's choice, see
     :func:`tests.core.kernels.bits`)."""
@@ -66,7 +76,7 @@ def learned(on: bool, seed: int, n: int, rate: float, slots: tuple[int, int, flo
     warm = (rng.random(n) < 0.6).view(np.uint8)
     lo, hi, w_hi = slots
     params = (0.1, 9.0, 50.0, 4.0, 0.01, 0.1, 0.02, 0.003, FLOOR_SRC)
-    with sse2(on):
+    with rows_at_a_time(mode):
         KERNEL.seasonal_learn_window(cols, learn, parent, signal, muted, 0.25, x, mean, source, tod, warm, factor,
                                      lo, hi, w_hi, int(rng.integers(0, 7)), params)
     return [bits(cols[name]) for name in SeasonalBaseline.COLUMNS]
@@ -78,18 +88,31 @@ def learned(on: bool, seed: int, n: int, rate: float, slots: tuple[int, int, flo
 def test_the_sse2_pairs_give_the_row_by_row_bits(seed: int, n: int, rate: float,
                                                  slots: tuple[int, int, float]) -> None:
     with np.errstate(all="ignore"):
-        assert learned(True, seed, n, rate, slots) == learned(False, seed, n, rate, slots)
+        assert learned("pairs", seed, n, rate, slots) == learned("rows", seed, n, rate, slots)
 
 
-def test_the_pairs_run_and_change_the_state() -> None:
-    """The comparison above is not of two no-ops: pairs of learning rows move every column."""
+@pytest.mark.skipif(KERNEL is None or not KERNEL.LEARN_QUAD_AVX, reason="this CPU has no AVX: no quads to hold")
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.sampled_from([0.0, 0.02, 0.3]),
+       st.sampled_from([(3, 4, 0.25), (3, 4, 0.0), (3, 4, 1.0), (47, 0, 0.5), (5, 5, 0.5)]),
+       st.sampled_from(["quads", "both"]))
+def test_the_avx_quads_give_the_row_by_row_bits(seed: int, n: int, rate: float, slots: tuple[int, int, float],
+                                                mode: str) -> None:
+    with np.errstate(all="ignore"):
+        assert learned(mode, seed, n, rate, slots) == learned("rows", seed, n, rate, slots)
+
+
+@pytest.mark.parametrize("mode", ["pairs", pytest.param("quads", marks=pytest.mark.skipif(
+    KERNEL is None or not KERNEL.LEARN_QUAD_AVX, reason="this CPU has no AVX"))])
+def test_the_pairs_and_quads_run_and_change_the_state(mode: str) -> None:
+    """The comparisons above are not of two no-ops: runs of learning rows move every column."""
     assert KERNEL is not None
     rng = np.random.default_rng(5)
     n = 8
     cols = columns(rng, n, 0.0)
     start = {k: v.copy() for k, v in cols.items()}
     ones = np.ones(n, dtype=np.uint8)
-    with sse2(True):
+    with rows_at_a_time(mode):
         KERNEL.seasonal_learn_window(cols, ones, np.zeros(n, dtype=np.intp), np.zeros(n, dtype=np.int8),
                                      np.zeros(n, dtype=np.uint8), 0.25, np.full(n, 30.0), np.full(n, 5.0),
                                      np.zeros(n, dtype=np.int8), np.full(n, 4.0), ones, np.ones(n), 3, 4, 0.5, 2,

@@ -180,9 +180,11 @@ cdef inline void _learn_slot(double y, double part, double wt, double a_slot, do
 
 
 include "_closing_simd.pxi"
+include "_closing_avx.pxi"
 include "_closing_tail_pair.pxi"
 include "_closing_cal_row.pxi"
 include "_closing_learn_pair.pxi"
+include "_closing_learn_quad.pxi"
 include "_closing_learn.pxi"
 
 

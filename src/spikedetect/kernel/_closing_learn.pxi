@@ -79,13 +79,20 @@ cdef void _learn_rows(const _Seasonal* p, const unsigned char[::1] learn, const 
                       double[::1, :] prof, float[::1, :] prof_w, double[::1, :] dow_num, double[::1, :] dow_den,
                       float[::1, :] dow_w, double[::1] level, float[::1] level_n, float[::1] phi, float[::1] alpha,
                       float[::1] disp_n, double[::1] share, float[::1] share_w) noexcept nogil:
-    """:func:`seasonal_learn_window`'s loop over the rows: two neighbouring learning rows at a time
-    by :func:`spd_seasonal_pair` where it runs, else one by one."""
-    cdef Py_ssize_t r = 0, m = learn.shape[0], up
+    """:func:`seasonal_learn_window`'s loop over the rows: four neighbouring learning rows at a
+    time by :func:`spd_seasonal_quad` where it runs, else two by :func:`spd_seasonal_pair` where
+    it runs, else one by one."""
+    cdef Py_ssize_t r = 0, m = learn.shape[0], up, j
     cdef double po, po1, wt, wt1, nan = NAN
+    cdef double pos[4]
+    cdef double wts[4]
+    cdef int trusted[4]
+    cdef int warms[4]
+    cdef int shares[4]
     cdef spd_scols c
     cdef bint pairs = _pair_sse2 and SPD_PAIR_SSE2 and m > 1
-    if pairs:
+    cdef bint quads = _quad_avx and LEARN_QUAD_AVX_C and m > 3
+    if pairs or quads:
         c.prof_lo, c.prof_hi, c.pw_lo, c.pw_hi = &prof[0, p.lo], &prof[0, p.hi], &prof_w[0, p.lo], &prof_w[0, p.hi]
         c.dow_num, c.dow_den, c.dow_w = &dow_num[0, p.d], &dow_den[0, p.d], &dow_w[0, p.d]
         c.level, c.level_n, c.phi, c.alpha, c.disp_n = &level[0], &level_n[0], &phi[0], &alpha[0], &disp_n[0]
@@ -93,6 +100,17 @@ cdef void _learn_rows(const _Seasonal* p, const unsigned char[::1] learn, const 
     while r < m:
         if not learn[r]:
             r += 1
+            continue
+        if quads and r + 3 < m and learn[r + 1] and learn[r + 2] and learn[r + 3]:
+            for j in range(4):
+                up = parent[r + j]
+                pos[j] = x[up] if up >= 0 else nan
+                wts[j] = 1.0 if (signal[r + j] == 0 or muted[r + j]) else elevated_weight
+                trusted[j] = source[r + j] != p.floor_src and wts[j] >= 1.0
+                warms[j] = warm[r + j]
+                shares[j] = _finite_positive(pos[j])
+            spd_seasonal_quad(p, &c, r, &x[r], &mean[r], &tod[r], &factor[r], pos, wts, trusted, warms, shares)
+            r += 4
             continue
         up = parent[r]
         po = x[up] if up >= 0 else nan

@@ -1,13 +1,15 @@
-"""The negative-binomial tail sums two rows at a time (spikedetect/kernel/_closing_tail_pair.pxi): the
-same bits as the scalar loop, row by row, for odd and even numbers of rows whose sums stop after
-different numbers of terms (one lane going on after the other stopped), with Poisson rows, slow
+"""The negative-binomial tail sums four rows at a time in AVX and two in SSE2
+(spikedetect/kernel/_closing_tail_pair.pxi): the same bits as the scalar loop, row by row, for any
+number of rows whose sums stop after different numbers of terms (lanes going on after others
+stopped), with Poisson rows, slow
 tails that take all 48 terms, and NaN, infinite and signed-zero values. numpy's ``_tail_sum`` is
 held to the kernel by test_closing_kernel.py.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -24,15 +26,23 @@ pytestmark = pytest.mark.skipif(KERNEL is None or not KERNEL.TAIL_SSE2,
 EDGE = [0.0, -0.0, 1.0, 1e-300, 1e300, 2.0**51, float("inf"), -float("inf"), float("nan"), -1.0]
 
 
-def sse2(on: bool) -> AbstractContextManager[None]:
+AVX = KERNEL is not None and KERNEL.TAIL_AVX
+MODES = ["pairs", *(["quads", "both"] if AVX else [])]  # quads only where this CPU has AVX
+
+
+@contextmanager
+def rows_at_a_time(mode: str) -> Iterator[None]:
+    """The tail loop as ``mode`` says: "rows" one by one, "pairs" (SSE2), "quads" (AVX, the rest
+    one by one) or "both" (quads, then pairs, then one by one)."""
     assert KERNEL is not None
-    return switched(KERNEL.tail_sse2, on)
+    with switched(KERNEL.tail_sse2, mode in ("pairs", "both")), switched(KERNEL.tail_avx, mode in ("quads", "both")):
+        yield
 
 
-def tails(on: bool, k: np.ndarray, a: np.ndarray, b: np.ndarray, stepwise: bool = False) -> np.ndarray:
+def tails(mode: str, k: np.ndarray, a: np.ndarray, b: np.ndarray, stepwise: bool = False) -> np.ndarray:
     assert KERNEL is not None
     out = np.full(len(k), -7.0)
-    with sse2(on):
+    with rows_at_a_time(mode):
         KERNEL.tail_sum(k, a, b, stepwise, out)
     return out
 
@@ -54,23 +64,25 @@ def rows(seed: int, n: int, edge: float) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(0, 23), st.sampled_from([0.0, 0.0, 0.05, 0.3]))
-def test_the_pairs_give_the_scalar_loops_bits(seed: int, n: int, edge: float) -> None:
+@given(st.integers(0, 2**32 - 1), st.integers(0, 23), st.sampled_from([0.0, 0.0, 0.05, 0.3]),
+       st.sampled_from(MODES))
+def test_the_pairs_and_quads_give_the_scalar_loops_bits(seed: int, n: int, edge: float, mode: str) -> None:
     k, a, b = rows(seed, n, edge)
-    assert bits(tails(True, k, a, b)) == bits(tails(False, k, a, b))
+    assert bits(tails(mode, k, a, b)) == bits(tails("rows", k, a, b))
 
 
-@pytest.mark.parametrize("first_fast", [True, False])
-def test_a_lane_that_stopped_keeps_its_sum_while_the_other_goes_on(first_fast: bool) -> None:
-    """One row's tail ends after the first 8 terms, its neighbour's needs all 48 (a slow ratio,
-    then the geometric remainder): each gets the scalar loop's sum, and the two differ from
-    what the other lane's number of groups would give."""
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("slow_at", [0, 1, 2, 3])
+def test_a_lane_that_stopped_keeps_its_sum_while_another_goes_on(mode: str, slow_at: int) -> None:
+    """One row's tail needs all 48 terms (a slow ratio, then the geometric remainder), its
+    neighbours' end after the first 8: each gets the scalar loop's sum, and the slow one differs
+    from what the other lanes' number of groups would give."""
     fast, slow = (30.0, 0.0, 1.0), (400.0, 0.0, 399.0)  # Poisson: mean 1 at 30, mean 399 at 400
-    k, a, b = (np.array(v) for v in zip(*((fast, slow) if first_fast else (slow, fast)), strict=True))
-    on, off = tails(True, k, a, b), tails(False, k, a, b)
+    k, a, b = (np.array(v) for v in zip(*(slow if i == slow_at else fast for i in range(4)), strict=True))
+    on, off = tails(mode, k, a, b), tails("rows", k, a, b)
     assert on.tobytes() == off.tobytes()
-    alone = [tails(False, k[i:i + 1], a[i:i + 1], b[i:i + 1])[0] for i in range(2)]
-    assert list(on) == alone and on[0] != on[1]
+    alone = [tails("rows", k[i:i + 1], a[i:i + 1], b[i:i + 1])[0] for i in range(4)]
+    assert list(on) == alone and on[slow_at] != on[(slow_at + 1) % 4]
 
 
 def test_stepwise_rows_take_the_scalar_loop() -> None:
@@ -78,4 +90,5 @@ def test_stepwise_rows_take_the_scalar_loop() -> None:
     and the bits are the scalar loop's either way."""
     k = np.array([2.0**52, 2.0**52 + 2, 5.0])
     a, b = np.array([0.5, 0.5, 0.0]), np.array([2.0**51, 2.0**51, 1.0])
-    assert tails(True, k, a, b, stepwise=True).tobytes() == tails(False, k, a, b, stepwise=True).tobytes()
+    for mode in MODES:
+        assert tails(mode, k, a, b, stepwise=True).tobytes() == tails("rows", k, a, b, stepwise=True).tobytes()

@@ -60,23 +60,30 @@ cdef Py_ssize_t _nb_gather(const double[::1] observed, const double[::1] mean, c
     sums (``hz[0]``, ``hz[2]``, ``hz[3]`` row after row, as ``np.concatenate`` of them raveled):
     ``x = ceil(observed)``, ``mu = max(mean, 1e-9)``; the positions where x > mu into ``idx``, ``xm``,
     ``mm``, ``pm``. Returns how many; ``poisson``: all of them have phi <= 1.0001."""
-    cdef Py_ssize_t i, t, n = observed.shape[0], k = hz.shape[2], total = n + hz.shape[1] * k, m = 0
-    cdef double x, mu, p
-    cdef bint above, po = True
-    for i in range(total):  # without branches on the data: each value is written, kept when above
-        if i < n:
-            x, mu, p = observed[i], mean[i], phi[i]
-        else:
-            t = i - n
-            x, mu, p = hz[0, t // k, t % k], hz[2, t // k, t % k], hz[3, t // k, t % k]
-        x = ceil(x)
-        mu = _np_max(mu, 1e-9)
-        above = x > mu
-        idx[m], xm[m], mm[m], pm[m] = i, x, mu, p
-        po = po & ((not above) | (p <= 1.0001))
-        m += above
+    cdef Py_ssize_t i, h, j, n = observed.shape[0], k = hz.shape[2], m = 0
+    cdef bint po = True
+    for i in range(n):
+        m = _gather_one(i, observed[i], mean[i], phi[i], m, &idx[0], xm, mm, pm, &po)
+    i = n
+    for h in range(hz.shape[1]):  # position n + h * k + j
+        for j in range(k):
+            m = _gather_one(i, hz[0, h, j], hz[2, h, j], hz[3, h, j], m, &idx[0], xm, mm, pm, &po)
+            i += 1
     poisson[0] = po
     return m
+
+
+cdef inline Py_ssize_t _gather_one(Py_ssize_t i, double x, double mu, double p, Py_ssize_t m, Py_ssize_t* idx,
+                                   double* xm, double* mm, double* pm, bint* po) noexcept nogil:
+    """:func:`_nb_gather`'s step at position ``i``, without branches on the data: each value is
+    written at ``m``, and kept (``m + 1`` returned) when above."""
+    cdef bint above
+    x = ceil(x)
+    mu = _np_max(mu, 1e-9)
+    above = x > mu
+    idx[m], xm[m], mm[m], pm[m] = i, x, mu, p
+    po[0] = po[0] & ((not above) | (p <= 1.0001))
+    return m + above
 
 
 def nb_prepare(const double[::1] observed, const double[::1] mean, const double[::1] phi,

@@ -185,6 +185,7 @@ include "_closing_tail_pair.pxi"
 include "_closing_cal_row.pxi"
 include "_closing_learn_pair.pxi"
 include "_closing_learn_quad.pxi"
+include "_closing_nb_quad.pxi"
 include "_closing_learn.pxi"
 
 

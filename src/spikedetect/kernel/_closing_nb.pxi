@@ -172,9 +172,11 @@ cdef int _nb_finish(const Py_ssize_t[::1] idx, const double[::1] work, Py_ssize_
                     const Py_ssize_t[::1] rows, const double* c, double ln10, double cap, bint as_surprise,
                     double[:, ::1] out) except -1:
     """:func:`nb_finish` (``c``: the five constants)."""
-    cdef Py_ssize_t g, i, j, h, p, t, n = out.shape[1], k = rows.shape[0], nh = out.shape[0] - 1
+    cdef Py_ssize_t g, i, j, h, n = out.shape[1], k = rows.shape[0], nh = out.shape[0] - 1
     cdef Py_ssize_t total = n + nh * k
     cdef double zero = _surprise(0.0, ln10, cap), v
+    cdef double vals[4]
+    cdef const double* w
     cdef _NbLayout o = _nb_layout(total, m, poisson)
     if nh < 0 or not 0 <= m <= total or idx.shape[0] < m or work.shape[0] < NB_WORK * total \
             or (not as_surprise and (nh != 0 or k != 0)):
@@ -195,14 +197,28 @@ cdef int _nb_finish(const Py_ssize_t[::1] idx, const double[::1] work, Py_ssize_
             for h in range(1, nh + 1):
                 for j in range(k):
                     out[h, rows[j]] = zero
-        for g in range(m):
-            v = _nb_log_sf(&work[0], &o, m, g, poisson, c)
+        g = 0
+        w = &work[0] if m else NULL
+        while _nb_avx and NB_AVX_C and g + 3 < m:  # four at a time (_closing_nb_quad.pxi), then one by one
+            spd_log_sf4(w + o.xm, w + o.mm, w + o.r, w + o.pm, w + o.log1p, w + o.logs, m, o.k, poisson, c, ln10,
+                        cap, as_surprise, g, vals)
+            for j in range(4):
+                _nb_put(out, n, k, rows, idx[g + j], vals[j])
+            g += 4
+        for i in range(g, m):
+            v = _nb_log_sf(&work[0], &o, m, i, poisson, c)
             if as_surprise:
                 v = _surprise(v, ln10, cap)
-            p = idx[g]
-            t = p - n
-            if p < n:
-                out[0, p] = v
-            else:
-                out[1 + t // k, rows[t % k]] = v
+            _nb_put(out, n, k, rows, idx[i], v)
     return 0
+
+
+cdef inline void _nb_put(double[:, ::1] out, Py_ssize_t n, Py_ssize_t k, const Py_ssize_t[::1] rows, Py_ssize_t p,
+                         double v) noexcept nogil:
+    """Gathered position ``p``'s value into ``out``: row ``p`` of the window, or horizon
+    ``1 + t // k`` of candidate ``rows[t % k]`` (``t = p - n``)."""
+    cdef Py_ssize_t t = p - n
+    if p < n:
+        out[0, p] = v
+    else:
+        out[1 + t // k, rows[t % k]] = v

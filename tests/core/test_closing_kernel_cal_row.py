@@ -1,12 +1,13 @@
-"""The calibration step's SSE2 row (spikedetect/kernel/_closing_cal_row.pxi): the four horizons'
-q99 and q999 of a row in two registers give the bits of the scalar loop and of numpy
+"""The calibration step's SSE2 and AVX rows (spikedetect/kernel/_closing_cal_row.pxi): the four
+horizons' q99 and q999 of a row in two registers (or one, AVX) give the bits of the scalar loop and of numpy
 (``evidence.learn_calibration`` without the kernel), for any float32 quantile (NaN, infinities,
 subnormals, out of the clip range) and any score, and read a strided score array where it is.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -25,19 +26,25 @@ floats32 = st.floats(width=32, allow_nan=True, allow_infinity=True, allow_subnor
 scores = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.5, 300.0, 2.0, -0.0]))
 
 
-def sse2(on: bool) -> AbstractContextManager[None]:
+AVX = KERNEL is not None and KERNEL.CALIBRATION_AVX
+
+
+@contextmanager
+def row(mode: str) -> Iterator[None]:
+    """The kernel's row as ``mode`` says: "avx", "sse2" or "scalar"."""
     assert KERNEL is not None
-    return switched(KERNEL.calibration_sse2, on)
+    with switched(KERNEL.calibration_sse2, mode == "sse2"), switched(KERNEL.calibration_avx, mode == "avx"):
+        yield
 
 
-def learned(on: bool | None, q: np.ndarray, q3: np.ndarray, counts: np.ndarray, flags: np.ndarray,
+def learned(mode: str | None, q: np.ndarray, q3: np.ndarray, counts: np.ndarray, flags: np.ndarray,
             raw: np.ndarray) -> list[bytes]:
-    """The quantiles and counts after one step: the kernel with the SSE2 row ``on`` or off, or
-    numpy (``on`` None)."""
+    """The quantiles and counts after one step: the kernel with its row as ``mode`` says (see
+    :func:`row`), or numpy (``mode`` None)."""
     n = len(counts)
     cols = {name: np.full((n, *shape), init, dtype=dtype) for name, (shape, dtype, init) in evidence.EVIDENCE_COLUMNS.items()}
     cols["cal_q"][:], cols["cal_q3"][:], cols["cal_n"][:] = q, q3, counts
-    with using_kernel((evidence,), None if on is None else KERNEL), np.errstate(all="ignore"), sse2(bool(on)):
+    with using_kernel((evidence,), None if mode is None else KERNEL), np.errstate(all="ignore"), row(mode or "scalar"):
         evidence.learn_calibration(cols, n, flags.astype(bool), raw)
     return [cols["cal_q"].tobytes(), cols["cal_q3"].tobytes(), cols["cal_n"].tobytes()]
 
@@ -45,15 +52,15 @@ def learned(on: bool | None, q: np.ndarray, q3: np.ndarray, counts: np.ndarray, 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 100), st.booleans(), st.lists(floats32, min_size=8, max_size=8),
                           st.lists(scores, min_size=4, max_size=4)), min_size=1, max_size=20))
-def test_the_sse2_row_gives_the_scalar_loops_bits(rows: list[tuple[int, bool, list[float], list[float]]]) -> None:
+def test_the_sse2_and_avx_rows_give_the_scalar_loops_bits(rows: list[tuple[int, bool, list[float], list[float]]]) -> None:
     counts = np.array([r[0] for r in rows], dtype=np.float32)
     flags = np.array([r[1] for r in rows], dtype=np.uint8)
     q = np.array([r[2][:4] for r in rows], dtype=np.float32)
     q3 = np.array([r[2][4:] for r in rows], dtype=np.float32)
     raw = np.array([r[3] for r in rows], dtype=np.float64).T.copy()
     want = learned(None, q, q3, counts, flags, raw)
-    assert learned(True, q, q3, counts, flags, raw) == want
-    assert learned(False, q, q3, counts, flags, raw) == want
+    for mode in ("sse2", "scalar", *(("avx",) if AVX else ())):
+        assert learned(mode, q, q3, counts, flags, raw) == want, mode
 
 
 def test_a_strided_score_array_is_read_where_it_is() -> None:
@@ -65,10 +72,12 @@ def test_a_strided_score_array_is_read_where_it_is() -> None:
     raw = wide[:, ::2]
     assert not raw.flags.c_contiguous
     q, counts, flags = np.full((n, 4), 2.0, dtype=np.float32), np.full(n, 30.0, dtype=np.float32), np.ones(n, dtype=np.uint8)
-    got = []
-    for scores in (raw, raw.copy()):
-        qq, q3, nn = q.copy(), q.copy(), counts.copy()
-        assert KERNEL.calibration_learn(qq, q3, nn, flags, scores, evidence._rate_factors())
-        got.append(qq)
-    assert got[0].tobytes() == got[1].tobytes()
-    assert ((got[0] > 2.0) == (raw.T > 2.0)).all()  # stepped up where its own score was above
+    for mode in ("sse2", *(("avx",) if AVX else ())):
+        got = []
+        for scores in (raw, raw.copy()):
+            qq, q3, nn = q.copy(), q.copy(), counts.copy()
+            with row(mode):
+                assert KERNEL.calibration_learn(qq, q3, nn, flags, scores, evidence._rate_factors())
+            got.append(qq)
+        assert got[0].tobytes() == got[1].tobytes()
+        assert ((got[0] > 2.0) == (raw.T > 2.0)).all()  # stepped up where its own score was above

@@ -212,6 +212,7 @@ cdef bint _calibration_learn(float[:, ::1] cal_q, float[:, ::1] cal_q3, float[::
     cdef float q
     cdef float lo = <float>0.5, hi = <float>300.0
     cdef bint row4 = nh == 4 and _cal_sse2
+    cdef bint avx4 = nh == 4 and _cal_avx and CALIBRATION_AVX_C
     if not checked and not _calibration_check(cal_n, learn):
         return False
     for r in range(m):
@@ -220,8 +221,11 @@ cdef bint _calibration_learn(float[:, ::1] cal_q, float[:, ::1] cal_q3, float[::
             count = cal_n[r] + <float>1.0
             c = _RATE_CODES if count >= <float>_RATE_CODES else <int>count
         up, down, up3, down3 = factors[0, c], factors[1, c], factors[2, c], factors[3, c]
-        if not (row4 and spd_cal_row4(&cal_q[r, 0], &cal_q3[r, 0], <const char*>&raw[0, r], raw.strides[0],
-                                      up, down, up3, down3, lo, hi)):
+        if avx4:
+            spq_cal_row4(&cal_q[r, 0], &cal_q3[r, 0], <const char*>&raw[0, r], raw.strides[0], up, down, up3, down3,
+                         lo, hi)
+        elif not (row4 and spd_cal_row4(&cal_q[r, 0], &cal_q3[r, 0], <const char*>&raw[0, r], raw.strides[0],
+                                        up, down, up3, down3, lo, hi)):
             for h in range(nh):
                 v = raw[h, r]
                 q = cal_q[r, h]

@@ -1,5 +1,5 @@
 """The evidence record's SSE2 rows (spikedetect/kernel/_closing_record_rows.pxi): two rows at a
-time, they leave the rings and running sums in the bits of the scalar loops and of numpy
+time, with their NaN check four rows at a time in AVX where the CPU has it, they leave the rings and running sums in the bits of the scalar loops and of numpy
 (``evidence._record_numpy`` of the rows not done, with ``gather_evidence``'s sum means), for
 any mix of done rows, odd row counts, learned and unlearned sources, and arrays wider than the
 rows (a keyspace's capacity, more sum columns than horizons); and they decline, writing
@@ -8,7 +8,8 @@ nothing, exactly where the scalar check does (a NaN value or running sum of a ro
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -27,9 +28,15 @@ LEARNED, FLOOR, RING = 1, 0.1, evidence.RING
 values = st.one_of(st.floats(-1e6, 1e6, allow_nan=False), st.sampled_from([0.0, -0.0, FLOOR, 3.0]))
 
 
-def sse2(on: bool) -> AbstractContextManager[None]:
+MODES = ["sse2", *(["avx"] if KERNEL is not None and KERNEL.RECORD_AVX else [])]  # "avx": SSE2 rows, AVX check
+
+
+@contextmanager
+def rows_at_a_time(mode: str) -> Iterator[None]:
+    """The record as ``mode`` says: "scalar" loops, "sse2" rows, or those with the "avx" check."""
     assert KERNEL is not None
-    return switched(KERNEL.record_sse2, on)
+    with switched(KERNEL.record_sse2, mode != "scalar"), switched(KERNEL.record_avx, mode == "avx"):
+        yield
 
 
 def state(rng: np.random.Generator, cap: int, width: int) -> list[np.ndarray]:
@@ -41,13 +48,14 @@ def state(rng: np.random.Generator, cap: int, width: int) -> list[np.ndarray]:
     return out
 
 
-def recorded(on: bool | None, arrays: list[np.ndarray], rows: dict[str, np.ndarray], pos: int,
+def recorded(mode: str | None, arrays: list[np.ndarray], rows: dict[str, np.ndarray], pos: int,
              leaving: np.ndarray) -> tuple[bool, list[bytes]]:
-    """Whether it recorded, and the sums and rings after: the kernel with the SSE2 rows ``on`` or
-    off, or numpy (``on`` None, rows not done, with the sums' means as gather_evidence takes them)."""
+    """Whether it recorded, and the sums and rings after: the kernel as ``mode`` says (see
+    :func:`rows_at_a_time`), or numpy (``mode`` None, rows not done, with the sums' means as
+    gather_evidence takes them)."""
     arrays = [a.copy(order="K") for a in arrays]
     x, mean, own, source, phi, done = (rows[k] for k in ("x", "mean", "own", "source", "phi", "done"))
-    if on is None:
+    if mode is None:
         m = np.where(source == LEARNED, np.maximum(own, FLOOR), mean)
         cols = dict(zip(("sum_x", "ring_x", "sum_m", "ring_m", "sum_v", "ring_v"), arrays, strict=True))
         h = len(leaving)
@@ -57,7 +65,7 @@ def recorded(on: bool | None, arrays: list[np.ndarray], rows: dict[str, np.ndarr
         evidence._record_numpy(cols, np.flatnonzero(~done.astype(bool)), pos, leaving, x, m, m * phi)
         return True, [a.tobytes() for a in arrays]
     assert KERNEL is not None
-    with sse2(on):
+    with rows_at_a_time(mode):
         got = KERNEL.evidence_record_window(*arrays, x, mean, own, source, phi, done, LEARNED, FLOOR, pos, leaving)
     return bool(got), [a.tobytes() for a in arrays]
 
@@ -85,8 +93,8 @@ def test_the_sse2_rows_give_the_scalar_loops_and_numpys_bits(w: tuple[dict[str, 
     leaving = np.ascontiguousarray((pos - np.array(evidence.HORIZONS[1:])) % RING, dtype=np.intp)
     arrays = state(np.random.default_rng(n * 31 + pos), n + extra, len(leaving) + more)
     want = recorded(None, arrays, rows, pos, leaving)
-    assert recorded(True, arrays, rows, pos, leaving) == want
-    assert recorded(False, arrays, rows, pos, leaving) == want
+    for mode in ("scalar", *MODES):
+        assert recorded(mode, arrays, rows, pos, leaving) == want, mode
 
 
 @settings(max_examples=300, deadline=None)
@@ -103,8 +111,8 @@ def test_a_nan_declines_both_ways_alike_and_writes_nothing(w: tuple[dict[str, np
     else:
         rows[where][row] = np.nan
     before = [a.tobytes() for a in arrays]
-    on, off = recorded(True, arrays, rows, pos, leaving), recorded(False, arrays, rows, pos, leaving)
-    assert on == off
+    on, off = recorded(MODES[-1], arrays, rows, pos, leaving), recorded("scalar", arrays, rows, pos, leaving)
+    assert on == off == recorded("sse2", arrays, rows, pos, leaving)
     if rows["done"][row]:
         assert on[0]
     if not on[0]:
@@ -121,5 +129,30 @@ def test_any_number_of_horizons_and_the_longest_leaving_from_pos(h: int) -> None
     rows = rows_of(n, list(rng.uniform(0, 9, size=4 * n)), [(i % 5 == 3, i % 3) for i in range(n)])
     arrays = state(rng, n + 3, max(h, 1) + 1)
     want = recorded(None, arrays, rows, pos, leaving)
-    assert recorded(True, arrays, rows, pos, leaving) == want
-    assert recorded(False, arrays, rows, pos, leaving) == want
+    for mode in ("scalar", *MODES):
+        assert recorded(mode, arrays, rows, pos, leaving) == want, mode
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_nan_anywhere_in_a_run_of_rows_declines(mode: str) -> None:
+    """Each running sum of eight rows (two runs of four), and each row's value and mean, made NaN
+    in turn: the record declines and writes nothing, as the scalar check does."""
+    rng = np.random.default_rng(11)
+    n, pos = 8, 6
+    leaving = np.ascontiguousarray((pos - np.array(evidence.HORIZONS[1:])) % RING, dtype=np.intp)
+    arrays = state(rng, n, len(leaving))
+    rows = rows_of(n, list(rng.uniform(0, 9, size=4 * n)), [(False, i % 3) for i in range(n)])
+    assert recorded(mode, arrays, rows, pos, leaving)[0]
+    for a in (0, 2, 4):
+        for r in range(n):
+            for k in range(len(leaving)):
+                spoilt = [b.copy(order="K") for b in arrays]
+                spoilt[a][r, k] = np.nan
+                got, after = recorded(mode, spoilt, rows, pos, leaving)
+                assert not got and after == [b.tobytes() for b in spoilt], (a, r, k)
+    for name in ("x", "mean", "phi"):
+        for r in range(n):
+            spoilt_rows = {key: v.copy() for key, v in rows.items()}
+            spoilt_rows["source"][r] = 0  # not learned: the mean is read
+            spoilt_rows[name][r] = np.nan
+            assert not recorded(mode, arrays, spoilt_rows, pos, leaving)[0], (name, r)

@@ -84,7 +84,8 @@ cdef int _record_rows(double[:, ::1] sum_x, float[::1, :] ring_x, double[:, ::1]
     g.rst[0], g.rst[1], g.rst[2] = ring_x.strides[1] // 4, ring_m.strides[1] // 4, ring_v.strides[1] // 4
     with nogil:
         got = spd_record_rows(&g, x.shape[0], leaving.shape[0], &x[0], &mean[0], &own[0], &source[0], &phi[0],
-                              &done[0], learned, floor, pos, &leaving[0] if leaving.shape[0] else NULL)
+                              &done[0], learned, floor, pos, &leaving[0] if leaving.shape[0] else NULL,
+                              _rec_avx and RECORD_AVX_C)
     return got
 
 

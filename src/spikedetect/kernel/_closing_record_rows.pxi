@@ -60,27 +60,83 @@ cdef extern from *:
         ring[r + pos * rst] = (float)val;
     }
 
-    /* 1 when recorded, 0 when a value read is NaN (nothing written), -1 when not done here */
+    /* the check of one row not done: whether its x, m, v or a running sum is NaN */
+    static inline int spd_record_bad1(const spd_rings* g, Py_ssize_t r, Py_ssize_t h, const double* x,
+                                      const double* mean, const double* own, const signed char* source,
+                                      const double* phi, signed char learned, double floor) {
+        Py_ssize_t j, k;
+        double m = spd_sum_mean1(mean, own, source, r, learned, floor);
+        __m128d bad = _mm_cmpunord_pd(_mm_set_pd(m, x[r]), _mm_set_pd(m * phi[r], m * phi[r]));
+        for (j = 0; j < 3; j++)
+            for (k = 0; k < h; k++) {
+                __m128d s = _mm_load_sd(g->sums[j] + r * g->sst[j] + k);
+                bad = _mm_or_pd(bad, _mm_cmpunord_sd(s, s));
+            }
+        return _mm_movemask_pd(bad) != 0;
+    }
+
+    #if SPD_AVX
+    #define SPD_REC_AVX 1
+    /* the check of every row not done, four rows at a time where none of them is done and their
+       running sums are three a row, back to back (h == 3, sst 3): the same values read */
+    SPD_AVX_FN int spq_record_bad(const spd_rings* g, Py_ssize_t n, Py_ssize_t h, const double* x,
+                                  const double* mean, const double* own, const signed char* source,
+                                  const double* phi, const unsigned char* done, signed char learned, double floor) {
+        Py_ssize_t r = 0, j, i;
+        const __m256d fl = _mm256_set1_pd(floor);
+        __m256d bad = _mm256_setzero_pd();
+        if (h == 3 && g->sst[0] == 3 && g->sst[1] == 3 && g->sst[2] == 3) {
+            for (; r + 3 < n; r += 4) {
+                if (done[r] | done[r + 1] | done[r + 2] | done[r + 3]) {
+                    for (i = r; i < r + 4; i++)
+                        if (!done[i] && spd_record_bad1(g, i, h, x, mean, own, source, phi, learned, floor))
+                            return 1;
+                    continue;
+                }
+                int f[4] = {source[r] == learned, source[r + 1] == learned, source[r + 2] == learned,
+                            source[r + 3] == learned};
+                __m256d m = spq_sel(spq_mask4(f), spq_max(_mm256_loadu_pd(own + r), fl), _mm256_loadu_pd(mean + r));
+                __m256d xv = _mm256_loadu_pd(x + r), v = _mm256_mul_pd(m, _mm256_loadu_pd(phi + r));
+                bad = _mm256_or_pd(bad, _mm256_cmp_pd(xv, m, _CMP_UNORD_Q));
+                bad = _mm256_or_pd(bad, _mm256_cmp_pd(v, v, _CMP_UNORD_Q));
+                for (j = 0; j < 3; j++) {
+                    const double* s = g->sums[j] + r * 3;
+                    __m256d a = _mm256_loadu_pd(s), b = _mm256_loadu_pd(s + 4), c = _mm256_loadu_pd(s + 8);
+                    bad = _mm256_or_pd(bad, _mm256_cmp_pd(a, b, _CMP_UNORD_Q));
+                    bad = _mm256_or_pd(bad, _mm256_cmp_pd(c, c, _CMP_UNORD_Q));
+                }
+            }
+        }
+        if (_mm256_movemask_pd(bad)) return 1;
+        for (; r < n; r++)
+            if (!done[r] && spd_record_bad1(g, r, h, x, mean, own, source, phi, learned, floor))
+                return 1;
+        return 0;
+    }
+    #else
+    #define SPD_REC_AVX 0
+    static int spq_record_bad(const spd_rings* g, Py_ssize_t n, Py_ssize_t h, const double* x,
+                              const double* mean, const double* own, const signed char* source,
+                              const double* phi, const unsigned char* done, signed char learned, double floor) {
+        return -1;
+    }
+    #endif
+
+    /* 1 when recorded, 0 when a value read is NaN (nothing written), -1 when not done here;
+       check_avx: the check may take spq_record_bad */
     static int spd_record_rows(const spd_rings* g, Py_ssize_t n, Py_ssize_t h, const double* x,
                                const double* mean, const double* own, const signed char* source,
                                const double* phi, const unsigned char* done, signed char learned, double floor,
-                               Py_ssize_t pos, const Py_ssize_t* leaving) {
-        Py_ssize_t r, k, j;
+                               Py_ssize_t pos, const Py_ssize_t* leaving, int check_avx) {
+        Py_ssize_t r;
         const __m128d fl = _mm_set1_pd(floor);
-        __m128d bad = _mm_setzero_pd();
         if (h > 8) return -1;
-        for (r = 0; r < n; r++) {  /* the check: a row's x, m, v and sums */
-            if (done[r]) continue;
-            double m = spd_sum_mean1(mean, own, source, r, learned, floor);
-            __m128d a = _mm_set_pd(m, x[r]);
-            bad = _mm_or_pd(bad, _mm_cmpunord_pd(a, _mm_set_pd(m * phi[r], m * phi[r])));
-            for (j = 0; j < 3; j++)
-                for (k = 0; k < h; k++) {
-                    __m128d s = _mm_load_sd(g->sums[j] + r * g->sst[j] + k);
-                    bad = _mm_or_pd(bad, _mm_cmpunord_sd(s, s));
-                }
+        if (check_avx) {  /* the check: a row's x, m, v and sums */
+            if (spq_record_bad(g, n, h, x, mean, own, source, phi, done, learned, floor)) return 0;
+        } else {
+            for (r = 0; r < n; r++)
+                if (!done[r] && spd_record_bad1(g, r, h, x, mean, own, source, phi, learned, floor)) return 0;
         }
-        if (_mm_movemask_pd(bad)) return 0;
         for (r = 0; r < n; ) {
             if (r + 1 < n && !done[r] && !done[r + 1]) {
                 __m128d m = spd_sum_mean2(mean, own, source, r, learned, fl);
@@ -112,7 +168,7 @@ cdef extern from *:
     static int spd_record_rows(const spd_rings* g, Py_ssize_t n, Py_ssize_t h, const double* x,
                                const double* mean, const double* own, const signed char* source,
                                const double* phi, const unsigned char* done, signed char learned, double floor,
-                               Py_ssize_t pos, const Py_ssize_t* leaving) {
+                               Py_ssize_t pos, const Py_ssize_t* leaving, int check_avx) {
         return -1;
     }
     #endif
@@ -124,12 +180,17 @@ cdef extern from *:
         Py_ssize_t rst[3]
     int spd_record_rows(const spd_rings* g, Py_ssize_t n, Py_ssize_t h, const double* x, const double* mean,
                         const double* own, const signed char* source, const double* phi, const unsigned char* done,
-                        signed char learned, double floor, Py_ssize_t pos, const Py_ssize_t* leaving) noexcept nogil
+                        signed char learned, double floor, Py_ssize_t pos, const Py_ssize_t* leaving,
+                        int check_avx) noexcept nogil
     int SPD_REC_SSE2
+    int SPD_REC_AVX
 
 
 RECORD_SSE2 = bool(SPD_REC_SSE2)
 cdef bint _rec_sse2 = True
+cdef bint RECORD_AVX_C = SPD_REC_AVX and _avx
+RECORD_AVX = bool(RECORD_AVX_C)
+cdef bint _rec_avx = RECORD_AVX_C
 
 
 def record_sse2(on: object = None) -> bool:
@@ -139,3 +200,12 @@ def record_sse2(on: object = None) -> bool:
     if on is not None:
         _rec_sse2 = bool(on)
     return _rec_sse2 and RECORD_SSE2
+
+
+def record_avx(on: object = None) -> bool:
+    """Whether the SSE2 rows' NaN check takes four rows at a time in AVX (``on``: switch it, for
+    tests); False where the CPU has no AVX."""
+    global _rec_avx
+    if on is not None:
+        _rec_avx = bool(on)
+    return _rec_avx and RECORD_AVX_C

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from spikedetect.kernel import closing
+
 ROOT = Path(__file__).resolve().parent.parent
 
 NUMBER = r"[\d,.]+"
@@ -35,6 +37,8 @@ EXPECTED = {
     "instr": [rf"replay\s+base\s+{NUMBER} G\s+new\s+{NUMBER} G\s+new/base 1\.0000",
               rf"imports\s+base\s+{NUMBER} G"],
     "calibration": [rf"per key and window: numpy {NUMBER} us, River stats.Quantile x8 {NUMBER} us"],
+    "switches": [rf"replay avx on {NUMBER} s CPU, off {NUMBER} s CPU \(median of 1\): on is {NUMBER}x off"
+                 if closing is not None else r"no compiled closing loops"],
     "live": [rf"raw_aiokafka\s+steady\s+{NUMBER} ev/s", rf"faust_floor\s+steady\s+{NUMBER} ev/s",
              rf"spikedetect\s+steady\s+{NUMBER} ev/s .* ratio to raw aiokafka {NUMBER}"],
     "latency": [rf"window_summary\s+n=\s*[1-9]\d*\s+p50={NUMBER}\s+p99={NUMBER}",

@@ -109,9 +109,9 @@ cdef void _learn_rows(const _Seasonal* p, const unsigned char[::1] learn, const 
                 trusted[j] = source[r + j] != p.floor_src and wts[j] >= 1.0
                 warms[j] = warm[r + j]
                 shares[j] = _finite_positive(pos[j])
-            spd_seasonal_quad(p, &c, r, &x[r], &mean[r], &tod[r], &factor[r], pos, wts, trusted, warms, shares)
-            r += 4
-            continue
+            if spd_seasonal_quad(p, &c, r, &x[r], &mean[r], &tod[r], &factor[r], pos, wts, trusted, warms, shares):
+                r += 4
+                continue
         up = parent[r]
         po = x[up] if up >= 0 else nan
         wt = 1.0 if (signal[r] == 0 or muted[r]) else elevated_weight
@@ -221,11 +221,10 @@ cdef bint _calibration_learn(float[:, ::1] cal_q, float[:, ::1] cal_q3, float[::
             count = cal_n[r] + <float>1.0
             c = _RATE_CODES if count >= <float>_RATE_CODES else <int>count
         up, down, up3, down3 = factors[0, c], factors[1, c], factors[2, c], factors[3, c]
-        if avx4:
-            spq_cal_row4(&cal_q[r, 0], &cal_q3[r, 0], <const char*>&raw[0, r], raw.strides[0], up, down, up3, down3,
-                         lo, hi)
-        elif not (row4 and spd_cal_row4(&cal_q[r, 0], &cal_q3[r, 0], <const char*>&raw[0, r], raw.strides[0],
-                                        up, down, up3, down3, lo, hi)):
+        if not ((avx4 and spq_cal_row4(&cal_q[r, 0], &cal_q3[r, 0], <const char*>&raw[0, r], raw.strides[0], up,
+                                       down, up3, down3, lo, hi))
+                or (row4 and spd_cal_row4(&cal_q[r, 0], &cal_q3[r, 0], <const char*>&raw[0, r], raw.strides[0],
+                                          up, down, up3, down3, lo, hi))):
             for h in range(nh):
                 v = raw[h, r]
                 q = cal_q[r, h]

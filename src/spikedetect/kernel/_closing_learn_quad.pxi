@@ -24,8 +24,8 @@ cdef extern from *:
     }
 
     /* rows r .. r + 3 (xs, means, tods, factors: at row r of their arrays; pos, wts: the parent's
-       reports and the weight of each row; trusted, warm, share: each row's conditions) */
-    SPD_AVX_FN void spd_seasonal_quad(const spd_sparams* p, const spd_scols* c, Py_ssize_t r, const double* xs,
+       reports and the weight of each row; trusted, warm, share: each row's conditions). 1: learned */
+    SPD_AVX_FN int spd_seasonal_quad(const spd_sparams* p, const spd_scols* c, Py_ssize_t r, const double* xs,
                                       const double* means, const double* tods, const double* factors,
                                       const double* pos, const double* wts, const int* trusted, const int* warm,
                                       const int* share) {
@@ -88,17 +88,20 @@ cdef extern from *:
                                                    _mm256_div_pd(x, po), s))), s));
             _mm_storeu_ps(c->share_w + r, spd_self(spq_mask4f(share), spd_minf(w, e6f), w0));
         }
+        return 1;
     }
     #else
     #define SPD_QUAD_AVX 0
-    static void spd_seasonal_quad(const spd_sparams* p, const spd_scols* c, Py_ssize_t r, const double* xs,
-                                  const double* means, const double* tods, const double* factors, const double* pos,
-                                  const double* wts, const int* trusted, const int* warm, const int* share) {}
+    static int spd_seasonal_quad(const spd_sparams* p, const spd_scols* c, Py_ssize_t r, const double* xs,
+                                 const double* means, const double* tods, const double* factors, const double* pos,
+                                 const double* wts, const int* trusted, const int* warm, const int* share) {
+        return 0;
+    }
     #endif
     """
-    void spd_seasonal_quad(const spd_sparams* p, const spd_scols* c, Py_ssize_t r, const double* xs,
-                           const double* means, const double* tods, const double* factors, const double* pos,
-                           const double* wts, const int* trusted, const int* warm, const int* share) noexcept nogil
+    int spd_seasonal_quad(const spd_sparams* p, const spd_scols* c, Py_ssize_t r, const double* xs,
+                          const double* means, const double* tods, const double* factors, const double* pos,
+                          const double* wts, const int* trusted, const int* warm, const int* share) noexcept nogil
     int SPD_QUAD_AVX
 
 

@@ -199,10 +199,10 @@ cdef int _nb_finish(const Py_ssize_t[::1] idx, const double[::1] work, Py_ssize_
                     out[h, rows[j]] = zero
         g = 0
         w = &work[0] if m else NULL
-        while _nb_avx and NB_AVX_C and g + 3 < m:  # four at a time (_closing_nb_quad.pxi), then one by one
-            spd_log_sf4(w + o.xm, w + o.mm, w + o.r, w + o.pm, w + o.log1p, w + o.logs, m, o.k, poisson, c, ln10,
-                        cap, as_surprise, g, vals)
-            for j in range(4):
+        while _nb_avx and NB_AVX_C and g + 3 < m and spd_log_sf4(w + o.xm, w + o.mm, w + o.r, w + o.pm, w + o.log1p,
+                                                                  w + o.logs, m, o.k, poisson, c, ln10, cap,
+                                                                  as_surprise, g, vals):
+            for j in range(4):  # four at a time (_closing_nb_quad.pxi), then one by one
                 _nb_put(out, n, k, rows, idx[g + j], vals[j])
             g += 4
         for i in range(g, m):

@@ -30,8 +30,8 @@ cdef extern from *:
 
     /* gathered rows g .. g + 3 into vals: x, mu, r, pm, l1p: the counts, means, NB sizes,
        overdispersions and log1p(-q) of the gathered rows; logs: the logs' section (m rows each,
-       k lgamma arguments a row) */
-    SPD_AVX_FN void spd_log_sf4(const double* x_, const double* mu_, const double* r_, const double* pm_,
+       k lgamma arguments a row). 1: written */
+    SPD_AVX_FN int spd_log_sf4(const double* x_, const double* mu_, const double* r_, const double* pm_,
                                 const double* l1p, const double* logs, Py_ssize_t m, Py_ssize_t k, int poisson,
                                 const double* c, double ln10, double cap, int as_surprise, Py_ssize_t g,
                                 double* vals) {
@@ -57,16 +57,18 @@ cdef extern from *:
             v = spq_max(spq_min(_mm256_div_pd(_mm256_xor_pd(v, _mm256_set1_pd(-0.0)), _mm256_set1_pd(ln10)),
                                 _mm256_set1_pd(cap)), zero);
         _mm256_storeu_pd(vals, v);
+        return 1;
     }
     #else
     #define SPD_NB_AVX 0
-    static void spd_log_sf4(const double* x_, const double* mu_, const double* r_, const double* pm_,
-                            const double* l1p, const double* logs, Py_ssize_t m, Py_ssize_t k, int poisson,
-                            const double* c, double ln10, double cap, int as_surprise, Py_ssize_t g,
-                            double* vals) {}
+    static int spd_log_sf4(const double* x_, const double* mu_, const double* r_, const double* pm_,
+                           const double* l1p, const double* logs, Py_ssize_t m, Py_ssize_t k, int poisson,
+                           const double* c, double ln10, double cap, int as_surprise, Py_ssize_t g, double* vals) {
+        return 0;
+    }
     #endif
     """
-    void spd_log_sf4(const double* x_, const double* mu_, const double* r_, const double* pm_, const double* l1p,
+    int spd_log_sf4(const double* x_, const double* mu_, const double* r_, const double* pm_, const double* l1p,
                      const double* logs, Py_ssize_t m, Py_ssize_t k, int poisson, const double* c, double ln10,
                      double cap, int as_surprise, Py_ssize_t g, double* vals) noexcept nogil
     int SPD_NB_AVX

@@ -118,7 +118,11 @@ cdef extern from *:
     static int spq_record_bad(const spd_rings* g, Py_ssize_t n, Py_ssize_t h, const double* x,
                               const double* mean, const double* own, const signed char* source,
                               const double* phi, const unsigned char* done, signed char learned, double floor) {
-        return -1;
+        Py_ssize_t r;  /* no AVX: the row-by-row check (check_avx is never set then) */
+        for (r = 0; r < n; r++)
+            if (!done[r] && spd_record_bad1(g, r, h, x, mean, own, source, phi, learned, floor))
+                return 1;
+        return 0;
     }
     #endif
 

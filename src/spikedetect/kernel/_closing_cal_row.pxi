@@ -36,6 +36,13 @@ cdef extern from *:
         _mm_storeu_ps(q3, spd_cal_step4(_mm_loadu_ps(q3), r01, r23, up3, down3, l, h));
         return 1;
     }
+    #else
+    #define SPD_CAL_SSE2 0
+    static inline int spd_cal_row4(float* q, float* q3, const char* raw, Py_ssize_t hstride, double up,
+                                   double down, double up3, double down3, float lo, float hi) {
+        return 0;
+    }
+    #endif
     #if SPD_AVX
     #define SPD_CAL_AVX 1
     /* spd_cal_step4 with the four widened quantiles in one AVX register (where the CPU has it):
@@ -61,18 +68,6 @@ cdef extern from *:
     #else
     #define SPD_CAL_AVX 0
     static inline int spq_cal_row4(float* q, float* q3, const char* raw, Py_ssize_t hstride, double up,
-                                   double down, double up3, double down3, float lo, float hi) {
-        return 0;
-    }
-    #endif
-    #else
-    #define SPD_CAL_SSE2 0
-    #define SPD_CAL_AVX 0
-    static inline int spq_cal_row4(float* q, float* q3, const char* raw, Py_ssize_t hstride, double up,
-                                   double down, double up3, double down3, float lo, float hi) {
-        return 0;
-    }
-    static inline int spd_cal_row4(float* q, float* q3, const char* raw, Py_ssize_t hstride, double up,
                                    double down, double up3, double down3, float lo, float hi) {
         return 0;
     }

@@ -75,6 +75,16 @@ cdef extern from *:
         return _mm_movemask_pd(bad) != 0;
     }
 
+    /* the check of rows r .. n - 1 one by one: whether one not done is bad */
+    static int spd_record_bad_from(const spd_rings* g, Py_ssize_t r, Py_ssize_t n, Py_ssize_t h, const double* x,
+                                   const double* mean, const double* own, const signed char* source,
+                                   const double* phi, const unsigned char* done, signed char learned, double floor) {
+        for (; r < n; r++)
+            if (!done[r] && spd_record_bad1(g, r, h, x, mean, own, source, phi, learned, floor))
+                return 1;
+        return 0;
+    }
+
     #if SPD_AVX
     #define SPD_REC_AVX 1
     /* the check of every row not done, four rows at a time where none of them is done and their
@@ -82,15 +92,14 @@ cdef extern from *:
     SPD_AVX_FN int spq_record_bad(const spd_rings* g, Py_ssize_t n, Py_ssize_t h, const double* x,
                                   const double* mean, const double* own, const signed char* source,
                                   const double* phi, const unsigned char* done, signed char learned, double floor) {
-        Py_ssize_t r = 0, j, i;
+        Py_ssize_t r = 0, j;
         const __m256d fl = _mm256_set1_pd(floor);
         __m256d bad = _mm256_setzero_pd();
         if (h == 3 && g->sst[0] == 3 && g->sst[1] == 3 && g->sst[2] == 3) {
             for (; r + 3 < n; r += 4) {
                 if (done[r] | done[r + 1] | done[r + 2] | done[r + 3]) {
-                    for (i = r; i < r + 4; i++)
-                        if (!done[i] && spd_record_bad1(g, i, h, x, mean, own, source, phi, learned, floor))
-                            return 1;
+                    if (spd_record_bad_from(g, r, r + 4, h, x, mean, own, source, phi, done, learned, floor))
+                        return 1;
                     continue;
                 }
                 int f[4] = {source[r] == learned, source[r + 1] == learned, source[r + 2] == learned,
@@ -107,22 +116,16 @@ cdef extern from *:
                 }
             }
         }
-        if (_mm256_movemask_pd(bad)) return 1;
-        for (; r < n; r++)
-            if (!done[r] && spd_record_bad1(g, r, h, x, mean, own, source, phi, learned, floor))
-                return 1;
-        return 0;
+        return _mm256_movemask_pd(bad) || spd_record_bad_from(g, r, n, h, x, mean, own, source, phi, done, learned,
+                                                             floor);
     }
     #else
     #define SPD_REC_AVX 0
     static int spq_record_bad(const spd_rings* g, Py_ssize_t n, Py_ssize_t h, const double* x,
                               const double* mean, const double* own, const signed char* source,
                               const double* phi, const unsigned char* done, signed char learned, double floor) {
-        Py_ssize_t r;  /* no AVX: the row-by-row check (check_avx is never set then) */
-        for (r = 0; r < n; r++)
-            if (!done[r] && spd_record_bad1(g, r, h, x, mean, own, source, phi, learned, floor))
-                return 1;
-        return 0;
+        /* no AVX: the row-by-row check (check_avx is never set then) */
+        return spd_record_bad_from(g, 0, n, h, x, mean, own, source, phi, done, learned, floor);
     }
     #endif
 
@@ -135,12 +138,9 @@ cdef extern from *:
         Py_ssize_t r;
         const __m128d fl = _mm_set1_pd(floor);
         if (h > 8) return -1;
-        if (check_avx) {  /* the check: a row's x, m, v and sums */
-            if (spq_record_bad(g, n, h, x, mean, own, source, phi, done, learned, floor)) return 0;
-        } else {
-            for (r = 0; r < n; r++)
-                if (!done[r] && spd_record_bad1(g, r, h, x, mean, own, source, phi, learned, floor)) return 0;
-        }
+        if (check_avx ? spq_record_bad(g, n, h, x, mean, own, source, phi, done, learned, floor)  /* the check */
+                      : spd_record_bad_from(g, 0, n, h, x, mean, own, source, phi, done, learned, floor))
+            return 0;
         for (r = 0; r < n; ) {
             if (r + 1 < n && !done[r] && !done[r + 1]) {
                 __m128d m = spd_sum_mean2(mean, own, source, r, learned, fl);

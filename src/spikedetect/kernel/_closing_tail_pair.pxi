@@ -44,6 +44,12 @@ cdef extern from *:
         }
         return i;
     }
+    #else
+    #define SPD_TAIL_SSE2 0
+    static Py_ssize_t spd_tail_pairs(const double* k, const double* a, const double* b, double* out, Py_ssize_t m) {
+        return 0;
+    }
+    #endif
     #if SPD_AVX
     #define SPD_TAIL_AVX 1
     /* spd_tail_pairs four rows at a time in AVX (where the CPU has it: _closing_avx.pxi): rows
@@ -81,16 +87,6 @@ cdef extern from *:
     #else
     #define SPD_TAIL_AVX 0
     static Py_ssize_t spd_tail_quads(const double* k, const double* a, const double* b, double* out, Py_ssize_t m) {
-        return 0;
-    }
-    #endif
-    #else
-    #define SPD_TAIL_SSE2 0
-    #define SPD_TAIL_AVX 0
-    static Py_ssize_t spd_tail_quads(const double* k, const double* a, const double* b, double* out, Py_ssize_t m) {
-        return 0;
-    }
-    static Py_ssize_t spd_tail_pairs(const double* k, const double* a, const double* b, double* out, Py_ssize_t m) {
         return 0;
     }
     #endif
